@@ -1,0 +1,115 @@
+"""Retry, cancel and clear: the same functions behind the CLI, the TUI and the HTTP API.
+
+Each is one atomic store operation per job, so two operators acting at once have one effect, and
+each is written to the audit log (when, what, how many, from which host and process).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+from typing import Any
+
+from gemsdash.queue.errors import InvalidTransition, JobNotFound, ReadOnlyMode
+from gemsdash.queue.jobs import JobState, job_type, now_ms, spec_for
+from gemsdash.queue.messages import job_message
+from gemsdash.queue.runtime import current_runtime
+from gemsdash.queue.store import ClearResult
+
+RETRY_ALL_BATCH = 200
+
+
+def actor_label() -> str:
+    """Who acted: user@host:pid, as the audit log and job timelines show it."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "?"
+    return f"{user}@{socket.gethostname()}:{os.getpid()}"
+
+
+def _audit_entry(action: str, target: str, count: int, **extra: Any) -> str:
+    return json.dumps(
+        {"at": now_ms(), "action": action, "target": target, "count": count, "by": actor_label(), **extra},
+        separators=(",", ":"),
+    )
+
+
+def _writable(action: str) -> None:
+    if current_runtime().settings.read_only:
+        raise ReadOnlyMode(action)
+
+
+def _verdict(job_id: str, action: str, verdict: str) -> None:
+    if verdict == "missing":
+        raise JobNotFound(job_id)
+    if verdict.startswith("state:"):
+        raise InvalidTransition(job_id, action, verdict.partition(":")[2])
+
+
+def retry(job_id: str, *, audit: bool = True) -> None:
+    """Put a dead or cancelled job back in its queue with its attempts reset."""
+    _writable("retry")
+    store = current_runtime().store
+    record = store.get(job_id)
+    if record is None:
+        raise JobNotFound(job_id)
+    spec = spec_for(record.type)
+    options = spec.options(priority=record.priority, attempts=record.max_attempts, backoff=record.backoff)
+    message = job_message(spec, record.payload, options, record.id)
+    entry = _audit_entry("retry", job_id, 1, queue=record.queue) if audit else ""
+    _verdict(job_id, "retry", store.retry(job_id, message, actor_label(), entry))
+
+
+def retry_all(queue: str) -> int:
+    """Retry every dead job of a queue; returns how many went back. Safe to run twice at once."""
+    _writable("retry all")
+    name = job_type(queue).queue
+    store = current_runtime().store
+    retried = 0
+    seen: set[str] = set()
+    while True:
+        batch = [i for i in store.dead_ids(name, RETRY_ALL_BATCH) if i not in seen]
+        if not batch:
+            break
+        for job_id in batch:
+            seen.add(job_id)
+            try:
+                retry(job_id, audit=False)
+                retried += 1
+            except (JobNotFound, InvalidTransition):
+                continue  # someone else retried or cleared it meanwhile
+    store.audit(_audit_entry("retry-all", name, retried))
+    return retried
+
+
+def cancel(job_id: str) -> None:
+    """A queued, delayed or retrying job will never run, even if a worker already holds it."""
+    _writable("cancel")
+    store = current_runtime().store
+    record = store.get(job_id)
+    entry = _audit_entry("cancel", job_id, 1, queue=record.queue if record else None)
+    _verdict(job_id, "cancel", store.cancel(job_id, actor_label(), entry))
+
+
+def clear(queue: str, *, include_dead: bool = False) -> ClearResult:
+    """Remove a queue's waiting work (and its dead jobs with include_dead); running jobs finish.
+
+    Cleared jobs are kept as `cancelled` until REDIS_TTL, so a mistaken clear can be undone by
+    retrying them; dead jobs removed with include_dead are deleted.
+    """
+    _writable("clear")
+    name = job_type(queue).queue
+    store = current_runtime().store
+    result = store.clear(name, include_dead, actor_label())
+    store.audit(_audit_entry("clear", name, result.total, removed=result.removed))
+    return result
+
+
+def audit_log(limit: int = 100) -> list[dict[str, Any]]:
+    return current_runtime().store.audit_log(limit)
+
+
+__all__ = ["JobState", "audit_log", "cancel", "clear", "retry", "retry_all"]

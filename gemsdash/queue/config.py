@@ -1,0 +1,132 @@
+"""Settings read from the environment and `.env` / `.env.local`.
+
+The variable names are the seed's contract (REDIS_ENABLED, REDIS_HOST, ...); everything gemsdash adds
+is prefixed GEMSDASH_. A bad value stops the process with one line naming the variable, because a
+stack trace from pydantic is not something an operator should have to read at 3 a.m.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gemsdash.queue.errors import ConfigError
+
+#: Dead records outlive finished ones: they wait for a human (Dramatiq's own DLQ keeps 7 days).
+DEAD_LETTER_TTL_SECONDS = 7 * 24 * 3600
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=(".env", ".env.local"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+    )
+
+    redis_enabled: bool = Field(default=False, validation_alias="REDIS_ENABLED")
+    redis_host: str = Field(default="localhost", validation_alias="REDIS_HOST")
+    redis_port: Annotated[int, Field(ge=1, le=65535)] = Field(default=6379, validation_alias="REDIS_PORT")
+    redis_password: SecretStr | None = Field(default=None, validation_alias="REDIS_PASSWORD")
+    redis_db: Annotated[int, Field(ge=0)] = Field(default=0, validation_alias="REDIS_DB")
+    redis_ttl: Annotated[int, Field(ge=1)] = Field(default=3600, validation_alias="REDIS_TTL")
+    redis_url: SecretStr | None = Field(default=None, validation_alias="REDIS_URL")
+    redis_fallback: bool = Field(default=True, validation_alias="REDIS_FALLBACK")
+    redis_connect_timeout: Annotated[float, Field(gt=0)] = Field(
+        default=2.0, validation_alias="GEMSDASH_REDIS_TIMEOUT"
+    )
+    namespace: str = Field(
+        default="gemsdash", validation_alias="GEMSDASH_NAMESPACE", pattern=r"^[A-Za-z0-9_.-]{1,64}$"
+    )
+    #: A worker silent this long is dead: its unfinished jobs go back to their queues.
+    worker_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=15.0, validation_alias=AliasChoices("GEMSDASH_WORKER_TIMEOUT", "GEMSDASH_WORKER_TIMEOUT_SECONDS")
+    )
+    #: Largest accepted payload, as encoded JSON.
+    max_payload_bytes: Annotated[int, Field(ge=256)] = Field(
+        default=64 * 1024, validation_alias="GEMSDASH_MAX_PAYLOAD_BYTES"
+    )
+    read_only: bool = Field(default=False, validation_alias="GEMSDASH_READ_ONLY")
+    worker_threads: Annotated[int, Field(ge=1, le=256)] = Field(
+        default=4, validation_alias="GEMSDASH_WORKER_THREADS"
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and urlsplit(value.get_secret_value()).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @property
+    def connection_url(self) -> str:
+        """The URL to connect with, secrets included: never print it, use `display_url`."""
+        if self.redis_url is not None:
+            return self.redis_url.get_secret_value()
+        auth = ""
+        if self.redis_password is not None:
+            auth = ":" + quote(self.redis_password.get_secret_value(), safe="") + "@"
+        return f"redis://{auth}{self.redis_host}:{self.redis_port}/{self.redis_db}"
+
+    @property
+    def display_url(self) -> str:
+        return mask_url(self.connection_url)
+
+    @property
+    def worker_timeout_ms(self) -> int:
+        return int(self.worker_timeout_seconds * 1000)
+
+    def secrets(self) -> list[str]:
+        """Every secret value in these settings, for redaction of text that might echo them."""
+        found: list[str] = []
+        if self.redis_password is not None:
+            found.append(self.redis_password.get_secret_value())
+        if self.redis_url is not None:
+            password = urlsplit(self.redis_url.get_secret_value()).password
+            if password:
+                found.append(password)
+        return [s for s in found if s]
+
+
+def mask_url(url: str) -> str:
+    """`redis://user:***@host:port/db`: the password never leaves the process."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning a validation failure into one line that names the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        name = _env_name(field)
+        raise ConfigError(f"invalid value for {name}: {first['msg']}") from None
+
+
+def _env_name(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    if isinstance(alias, str):
+        return alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return field.upper()
+
+
+@lru_cache(maxsize=1)
+def cached_settings() -> Settings:
+    return load_settings()

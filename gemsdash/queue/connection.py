@@ -1,0 +1,55 @@
+"""Opening the Redis connection, with timeouts bounded so an outage is an error, not a hang."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from gemsdash.queue.config import Settings, mask_url
+from gemsdash.queue.errors import BackendUnavailable
+
+T = TypeVar("T")
+
+
+def connect(settings: Settings) -> redis.Redis:
+    """A client for the configured Redis; raises BackendUnavailable when it does not answer PING."""
+    client = redis.Redis.from_url(
+        settings.connection_url,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        socket_timeout=max(settings.redis_connect_timeout, 5.0),
+        health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+    )
+    with translate_errors(settings.display_url, secrets=settings.secrets()):
+        client.ping()
+    return client
+
+
+def describe(exc: BaseException, secrets: list[str]) -> str:
+    """One line about a Redis failure with every known secret masked."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+@contextmanager
+def translate_errors(url: str, *, secrets: list[str] | None = None) -> Iterator[None]:
+    """Redis client errors become BackendUnavailable naming the (masked) URL."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError) as exc:
+        raise BackendUnavailable(f"Redis unreachable at {mask_url(url)}: {describe(exc, secrets or [])}") from None
+    except redis.ResponseError as exc:
+        raise BackendUnavailable(f"Redis at {mask_url(url)} refused: {describe(exc, secrets or [])}") from None
+
+
+def guarded(url: str, secrets: list[str], fn: Callable[[], T]) -> T:
+    with translate_errors(url, secrets=secrets):
+        return fn()

@@ -1,0 +1,73 @@
+"""Errors a caller can act on; each says what went wrong in one line, without secrets."""
+
+from __future__ import annotations
+
+
+class GemsdashError(Exception):
+    """Base class: the CLI prints these as one line instead of a traceback."""
+
+    exit_code = 1
+
+
+class ConfigError(GemsdashError):
+    exit_code = 2
+
+
+class BackendUnavailable(GemsdashError):
+    """Redis could not be reached (or answered with an error) within the configured timeout."""
+
+    exit_code = 2
+
+
+class MemoryModeUnsupported(GemsdashError):
+    """A one-shot command cannot see jobs that live inside another process's memory."""
+
+    exit_code = 2
+
+
+class InvalidPayload(GemsdashError):
+    """The payload (or job options) failed validation; `errors` lists `(field, message)` pairs."""
+
+    exit_code = 2
+
+    def __init__(self, job_type: str, errors: list[tuple[str, str]]) -> None:
+        self.job_type = job_type
+        self.errors = errors
+        detail = "; ".join(f"{field}: {message}" for field, message in errors)
+        super().__init__(f"invalid {job_type} payload: {detail}")
+
+
+class UnknownJobType(GemsdashError):
+    exit_code = 2
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        super().__init__(f"unknown job type {name!r}; expected one of: {', '.join(known)}")
+
+
+class JobNotFound(GemsdashError):
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id} not found (it may have expired or been cleared)")
+
+
+class InvalidTransition(GemsdashError):
+    """An admin action does not apply to the job's current state (e.g. retrying a running job)."""
+
+    def __init__(self, job_id: str, action: str, state: str) -> None:
+        self.job_id = job_id
+        self.action = action
+        self.state = state
+        super().__init__(f"cannot {action} job {job_id}: it is {state}")
+
+
+class ReadOnlyMode(GemsdashError):
+    exit_code = 2
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f"{action} refused: gemsdash is in read-only mode")
+
+
+class PermanentJobError(Exception):
+    """Raised by job code for failures that retrying cannot fix (a declined card, a 5xx SMTP
+    rejection, a missing image). The job goes straight to `dead` with this message."""

@@ -1,0 +1,347 @@
+"""The in-memory job-state store for the embedded mode: the same state machine as `jobs.lua`,
+guarded by one lock, beside Dramatiq's StubBroker. Nothing survives the process, by design."""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+import socket
+import threading
+from collections import defaultdict
+from typing import Any
+
+from dramatiq import Broker, Message
+
+from gemsdash.queue.jobs import (
+    FINISHED_STATES,
+    QUEUES,
+    RETRYABLE_STATES,
+    STATES,
+    WAITING_STATES,
+    JobRecord,
+    JobState,
+    from_ms,
+    now_ms,
+)
+from gemsdash.queue.store import (
+    BUCKET_SECONDS,
+    BUCKETS,
+    ClearResult,
+    JobPage,
+    QueueStats,
+    Snapshot,
+    StoredJob,
+    Submission,
+    WorkerInfo,
+    decode_record,
+)
+
+TIMELINE_MAX = 24
+SEARCH_WINDOW = 2000
+
+
+class MemoryJobStore:
+    def __init__(self, broker: Broker, *, finished_ttl: int, dead_ttl: int, worker_timeout_ms: int) -> None:
+        self.broker = broker
+        self.finished_ttl = finished_ttl
+        self.dead_ttl = dead_ttl
+        self.worker_timeout_ms = worker_timeout_ms
+        self._lock = threading.RLock()
+        self._jobs: dict[str, StoredJob] = {}
+        self._index: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        self._throughput: dict[tuple[str, int], list[int]] = {}
+        self._workers: dict[str, tuple[WorkerInfo, int]] = {}
+        self._audit: list[str] = []
+
+    # -- the state machine ------------------------------------------------------------------
+
+    def _ttl_for(self, state: str) -> int | None:
+        if state == JobState.DEAD:
+            return self.dead_ttl
+        if state in (JobState.SUCCEEDED, JobState.CANCELLED):
+            return self.finished_ttl
+        return None
+
+    def _expired(self, job: StoredJob, now: int) -> bool:
+        ttl = self._ttl_for(job["state"])
+        return ttl is not None and job["_entered"] < now - ttl * 1000
+
+    def _load(self, job_id: str) -> StoredJob | None:
+        job = self._jobs.get(job_id)
+        if job is not None and self._expired(job, now_ms()):
+            self._drop(job)
+            return None
+        return job
+
+    def _drop(self, job: StoredJob) -> None:
+        self._jobs.pop(job["id"], None)
+        self._index[(job["queue"], job["state"])].pop(job["id"], None)
+
+    def _save(self, job: StoredJob, old_state: str | None, note: str | None = None) -> None:
+        now = now_ms()
+        timeline = job.setdefault("timeline", [])
+        timeline.append([job["state"], now, note])
+        if len(timeline) > TIMELINE_MAX:
+            del timeline[1]
+        if old_state is not None and old_state != job["state"]:
+            self._index[(job["queue"], old_state)].pop(job["id"], None)
+        self._index[(job["queue"], job["state"])][job["id"]] = now
+        job["_entered"] = now
+        self._jobs[job["id"]] = job
+
+    def _count_finished(self, queue: str, ok: bool, duration: int | None) -> None:
+        bucket = now_ms() // (BUCKET_SECONDS * 1000)
+        counters = self._throughput.setdefault((queue, bucket), [0, 0, 0])
+        counters[0 if ok else 1] += 1
+        counters[2] += duration or 0
+        for key in [k for k in self._throughput if k[1] < bucket - BUCKETS]:
+            del self._throughput[key]
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def submit(self, submissions: list[Submission]) -> None:
+        with self._lock:
+            for sub in submissions:
+                record = dict(sub.record, rq=sub.message.queue_name, rmid=None)
+                record["timeline"] = [list(e) for e in record["timeline"]]
+                self._index[(record["queue"], record["state"])][record["id"]] = record["created_at"]
+                record["_entered"] = record["created_at"]
+                self._jobs[record["id"]] = record
+        # Outside the lock: the stub broker's enqueue runs middleware that may call back in.
+        for sub in submissions:
+            self.broker.enqueue(sub.message, delay=sub.delay_ms or None)
+
+    def start(self, message: Message[Any], worker: str, fallback: StoredJob) -> str:
+        with self._lock:
+            job = self._load(message.message_id)
+            old = None
+            if job is not None:
+                old = job["state"]
+                if old in (JobState.CANCELLED, JobState.SUCCEEDED, JobState.DEAD):
+                    return f"skip:{old}"
+            else:
+                job = dict(fallback)
+            job.update(
+                state=JobState.RUNNING.value,
+                attempts=int(message.options.get("retries", 0)) + 1,
+                started_at=now_ms(),
+                next_attempt_at=None,
+                worker=worker,
+                rq=message.queue_name,
+            )
+            self._save(job, old, None if old else "no record: message did not come through gemsdash")
+            return "run"
+
+    def finish(
+        self,
+        job_id: str,
+        outcome: JobState,
+        detail: str,
+        *,
+        duration_ms: int | None,
+        next_attempt_ms: int | None = None,
+        message: Message[Any] | None = None,
+        fallback: StoredJob | None = None,
+    ) -> str:
+        with self._lock:
+            job = self._load(job_id)
+            old = None
+            if job is not None:
+                old = job["state"]
+            elif fallback is not None:
+                job = dict(fallback)
+            else:
+                return "missing"
+            if old == JobState.DEAD and outcome is JobState.DEAD:
+                return "unchanged"
+            job["state"] = outcome.value
+            job["duration_ms"] = duration_ms
+            if outcome is JobState.SUCCEEDED:
+                job.update(result=detail, error=None, finished_at=now_ms(), next_attempt_at=None)
+            else:
+                job["error"] = json.loads(detail)
+                if outcome is JobState.DEAD:
+                    job.update(finished_at=now_ms(), next_attempt_at=None)
+                else:
+                    job["next_attempt_at"] = next_attempt_ms
+            self._save(job, old)
+            if outcome is not JobState.RETRYING:
+                self._count_finished(job["queue"], outcome is JobState.SUCCEEDED, duration_ms)
+            return "ok"
+
+    def handoff(self, job_id: str) -> None:
+        with self._lock:
+            job = self._load(job_id)
+            if job is None or job["state"] not in (JobState.DELAYED, JobState.RETRYING):
+                return
+            old = job["state"]
+            job.update(state=JobState.QUEUED.value, next_attempt_at=None)
+            self._save(job, old)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._lock:
+            job = self._load(job_id)
+            return decode_record(_public(job)) if job is not None else None
+
+    def page(self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "") -> JobPage:
+        states = [state] if state is not None else list(STATES)
+        now = now_ms()
+        with self._lock:
+            entries: list[tuple[int, str]] = []
+            total = 0
+            window = SEARCH_WINDOW if search else offset + limit
+            for s in states:
+                index = self._index[(queue, s.value)]
+                live = [(score, job_id) for job_id, score in index.items() if not self._expired(self._jobs[job_id], now)]
+                total += len(live)
+                entries.extend(heapq.nlargest(window, live))
+            entries.sort(reverse=True)
+            jobs = [self._jobs[job_id] for _, job_id in entries]
+            if search:
+                needle = search.lower()
+                jobs = [j for j in jobs if j["id"].startswith(search) or needle in _error_text(j).lower()]
+                total = len(jobs)
+            chosen = [decode_record(_public(j)) for j in jobs[offset : offset + limit]]
+        return JobPage(chosen, total, offset, limit)
+
+    def snapshot(self) -> Snapshot:
+        now = now_ms()
+        bucket_now = now // (BUCKET_SECONDS * 1000)
+        buckets = range(bucket_now - BUCKETS + 1, bucket_now + 1)
+        stats: dict[str, QueueStats] = {}
+        with self._lock:
+            for queue in QUEUES:
+                counts: dict[JobState, int] = {}
+                for state in STATES:
+                    index = self._index[(queue, state.value)]
+                    if state in FINISHED_STATES:
+                        ttl = self._ttl_for(state) or 0
+                        counts[state] = sum(1 for score in index.values() if score >= now - ttl * 1000)
+                    else:
+                        counts[state] = len(index)
+                queued = self._index[(queue, JobState.QUEUED.value)]
+                oldest = min(queued.values()) if queued else None
+                finished = []
+                total_ms = total_n = 0
+                for bucket in buckets:
+                    ok, fail, ms = self._throughput.get((queue, bucket), (0, 0, 0))
+                    finished.append((ok, fail))
+                    total_ms += ms
+                    total_n += ok + fail
+                stats[queue] = QueueStats(
+                    queue, counts, finished, total_ms / total_n if total_n else None,
+                    from_ms(oldest) if oldest is not None else None,
+                )
+            workers = sum(1 for _, beat in self._workers.values() if beat >= now - self.worker_timeout_ms)
+        return Snapshot(taken_at=from_ms(now), queues=stats, workers=workers)
+
+    def dead_ids(self, queue: str, limit: int) -> list[str]:
+        with self._lock:
+            index = self._index[(queue, JobState.DEAD.value)]
+            return [job_id for _, job_id in heapq.nsmallest(limit, ((s, i) for i, s in index.items()))]
+
+    # -- admin ------------------------------------------------------------------------------
+
+    def cancel(self, job_id: str, who: str, audit: str) -> str:
+        with self._lock:
+            job = self._load(job_id)
+            if job is None:
+                return "missing"
+            if job["state"] not in WAITING_STATES:
+                return f"state:{job['state']}"
+            old = job["state"]
+            job.update(state=JobState.CANCELLED.value, finished_at=now_ms(), next_attempt_at=None)
+            # The stub broker's queue cannot give one message back: the worker skips it at start.
+            self._save(job, old, f"cancelled by {who}")
+            self._audit.append(audit)
+            return "ok"
+
+    def retry(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
+        with self._lock:
+            job = self._load(job_id)
+            if job is None:
+                return "missing"
+            if job["state"] not in RETRYABLE_STATES:
+                return f"state:{job['state']}"
+            old = job["state"]
+            job.update(
+                state=JobState.QUEUED.value, attempts=0, finished_at=None, next_attempt_at=None,
+                started_at=None, duration_ms=None, rq=message.queue_name,
+            )
+            self._save(job, old, f"retried by {who}")
+            if audit:
+                self._audit.append(audit)
+        self.broker.enqueue(message)
+        return "ok"
+
+    def clear(self, queue: str, include_dead: bool, who: str) -> ClearResult:
+        removed: dict[str, int] = {}
+        with self._lock:
+            for state in (s for s in STATES if s in WAITING_STATES):
+                ids = list(self._index[(queue, state.value)])
+                for job_id in ids:
+                    job = self._jobs[job_id]
+                    job.update(state=JobState.CANCELLED.value, finished_at=now_ms(), next_attempt_at=None)
+                    self._save(job, state.value, f"cleared by {who}")
+                removed[state.value] = len(ids)
+            if include_dead:
+                ids = list(self._index[(queue, JobState.DEAD.value)])
+                for job_id in ids:
+                    self._drop(self._jobs[job_id])
+                removed[JobState.DEAD.value] = len(ids)
+        return ClearResult(queue, removed)
+
+    def audit(self, entry: str) -> None:
+        with self._lock:
+            self._audit.append(entry)
+            del self._audit[:-10_000]
+
+    def audit_log(self, limit: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(e) for e in reversed(self._audit[-limit:])]
+
+    # -- workers ----------------------------------------------------------------------------
+
+    def heartbeat(self, info: WorkerInfo) -> None:
+        with self._lock:
+            self._workers[info.id] = (info, now_ms())
+
+    def forget_worker(self, worker_id: str) -> None:
+        with self._lock:
+            self._workers.pop(worker_id, None)
+
+    def workers(self) -> list[WorkerInfo]:
+        now = now_ms()
+        with self._lock:
+            return [
+                WorkerInfo(**{**info.__dict__, "last_heartbeat": from_ms(beat)})
+                for info, beat in self._workers.values()
+                if beat >= now - self.worker_timeout_ms
+            ]
+
+    def recover(self) -> tuple[int, int]:
+        """Nothing to recover: the in-process worker dies with the process that holds the jobs."""
+        return (0, 0)
+
+    def ping(self) -> None:
+        return None
+
+    def waiting_count(self) -> int:
+        with self._lock:
+            return sum(len(self._index[(q, s.value)]) for q in QUEUES for s in STATES if s in WAITING_STATES)
+
+
+def _public(job: StoredJob) -> StoredJob:
+    return {k: v for k, v in job.items() if not k.startswith("_")}
+
+
+def _error_text(job: StoredJob) -> str:
+    error = job.get("error")
+    return str(error.get("message", "")) if isinstance(error, dict) else ""
+
+
+def host_label() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"

@@ -1,0 +1,110 @@
+"""Building the record and the Dramatiq message for a job, and naming the Redis lists it waits in."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from dramatiq import Message
+from dramatiq.common import dq_name, q_name
+
+from gemsdash.queue.jobs import (
+    PRIORITIES_HIGH_FIRST,
+    QUEUES,
+    JobOptions,
+    JobSpec,
+    JobState,
+    Priority,
+    now_ms,
+)
+from gemsdash.queue.payloads import Payload
+from gemsdash.queue.store import StoredJob, Submission
+
+
+def physical_queues(queue: str) -> list[str]:
+    """The Dramatiq queues of one job type, highest priority first."""
+    return [p.queue_for(queue) for p in PRIORITIES_HIGH_FIRST]
+
+
+def all_physical_queues(*, with_delay: bool) -> list[str]:
+    names = [rq for q in QUEUES for rq in physical_queues(q)]
+    return names + [dq_name(n) for n in names] if with_delay else names
+
+
+def job_message(spec: JobSpec, payload: dict[str, Any], options: JobOptions, job_id: str) -> Message[Any]:
+    """The Dramatiq message for a job: retries and backoff travel as per-message options."""
+    return Message(
+        queue_name=options.priority.queue_for(spec.job_type.queue),
+        actor_name=spec.job_type.actor_name,
+        args=(payload,),
+        kwargs={},
+        options={
+            "max_retries": options.attempts - 1,
+            "min_backoff": options.backoff.min_ms,
+            "max_backoff": options.backoff.max_ms,
+        },
+        message_id=job_id,
+    )
+
+
+def new_record(spec: JobSpec, payload: dict[str, Any], options: JobOptions, job_id: str) -> StoredJob:
+    created = now_ms()
+    state = JobState.DELAYED if options.delay else JobState.QUEUED
+    return {
+        "id": job_id,
+        "type": spec.job_type.value,
+        "queue": spec.job_type.queue,
+        "state": state.value,
+        "priority": options.priority.value,
+        "payload": json.dumps(payload, separators=(",", ":")),
+        "attempts": 0,
+        "max_attempts": options.attempts,
+        "created_at": created,
+        "next_attempt_at": created + options.delay if options.delay else None,
+        "backoff": options.backoff.model_dump(),
+        "timeline": [[state.value, created, None]],
+    }
+
+
+def submission(spec: JobSpec, payload: Payload, options: JobOptions) -> Submission:
+    job_id = str(uuid.uuid4())
+    data = payload.model_dump(mode="json")
+    return Submission(
+        record=new_record(spec, data, options, job_id),
+        message=job_message(spec, data, options, job_id),
+        delay_ms=options.delay,
+    )
+
+
+def fallback_record(message: Message[Any]) -> StoredJob:
+    """A record for a message that reached a worker without one (pushed by hand, or expired).
+
+    Built from the message alone so the job can still be shown and dead-lettered with a reason.
+    """
+    queue = canonical_queue(message.queue_name)
+    args = message.args[0] if message.args and isinstance(message.args[0], dict) else {"args": list(message.args)}
+    created = message.message_timestamp if isinstance(message.message_timestamp, int) else now_ms()
+    priority = next((p for p in Priority if p.queue_for(queue) == q_name(message.queue_name)), Priority.NORMAL)
+    return {
+        "id": message.message_id,
+        "type": queue,
+        "queue": queue,
+        "state": JobState.QUEUED.value,
+        "priority": priority.value,
+        "payload": json.dumps(args, separators=(",", ":"), default=str),
+        "attempts": 0,
+        "max_attempts": int(message.options.get("max_retries", 0)) + 1,
+        "created_at": created,
+        "timeline": [[JobState.QUEUED.value, created, "no record: message did not come through gemsdash"]],
+    }
+
+
+def canonical_queue(physical: str) -> str:
+    """`payment-processing.high.DQ` -> `payment-processing`."""
+    name = q_name(physical)
+    for priority in Priority:
+        suffix = "." + priority.value
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name

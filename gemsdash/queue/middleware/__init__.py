@@ -1,0 +1,7 @@
+"""Dramatiq middleware: one concern per module, as in Dramatiq itself."""
+
+from gemsdash.queue.middleware.heartbeat import Heartbeat
+from gemsdash.queue.middleware.recovery import Recovery
+from gemsdash.queue.middleware.tracking import JobTracking
+
+__all__ = ["Heartbeat", "JobTracking", "Recovery"]

@@ -1,0 +1,43 @@
+"""Returns the work of dead workers to their queues within a known bound.
+
+Dramatiq's own maintenance runs on a random fraction of commands, queue by queue, and looks up
+ack sets with KEYS; with the broker's maintenance turned off, each worker process runs this
+instead, every `interval_s`, touching only known keys. A job held by a worker that was killed runs
+again within worker_timeout + interval (15 s + 5 s by default).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from dramatiq import Broker, Middleware, Worker
+
+from gemsdash.queue.store import JobStore
+
+logger = logging.getLogger(__name__)
+
+
+class Recovery(Middleware):
+    def __init__(self, store: JobStore, interval_s: float) -> None:
+        self.store = store
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="gemsdash-recovery", daemon=True)
+        self._thread.start()
+
+    def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                dead, requeued = self.store.recover()
+                if dead:
+                    logger.warning("Recovered %d dead worker(s); %d message(s) back in their queues.", dead, requeued)
+            except Exception as exc:
+                logger.warning("Recovery pass failed: %s", exc)

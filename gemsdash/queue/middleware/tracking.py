@@ -1,0 +1,136 @@
+"""Writes every job's state changes to the job-state store, in both modes.
+
+Hooks and the transition each one records:
+  before_process_message   queued -> running (or skip: cancelled or cleared while waiting)
+  after_enqueue            (Retries re-enqueueing the running message) remembers its next attempt
+  after_process_message    running -> succeeded | retrying
+  after_nack               -> dead (attempts exhausted, non-retryable error, unknown actor)
+  after_enqueue            (consumer thread handing a delayed message to its queue) -> queued
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback
+from typing import Any
+
+from dramatiq import Broker, Message, Middleware
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import SkipMessage
+from dramatiq.worker import ConsumerThread
+
+from gemsdash.queue import context
+from gemsdash.queue.jobs import JobState, JobType, now_ms
+from gemsdash.queue.messages import canonical_queue, fallback_record
+from gemsdash.queue.redaction import Redactor
+from gemsdash.queue.store import JobStore, worker_label
+
+logger = logging.getLogger(__name__)
+
+
+class JobTracking(Middleware):
+    def __init__(self, store: JobStore, redactor: Redactor) -> None:
+        self.store = store
+        self.redactor = redactor
+        self.worker = worker_label()
+        self._started: dict[str, float] = {}
+        self._next_attempt: dict[str, int] = {}
+        self._dead_duration: dict[str, int | None] = {}
+        self._lock = threading.Lock()
+        self.in_flight = 0
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        verdict = self.store.start(message._message, self.worker, fallback_record(message._message))
+        if verdict != "run":
+            logger.info("Skipping job %s: it is %s.", message.message_id, verdict.partition(":")[2])
+            raise SkipMessage(verdict)
+        with self._lock:
+            self._started[message.message_id] = time.monotonic()
+            self.in_flight += 1
+        queue = canonical_queue(message.queue_name)
+        context.enter(
+            context.JobContext(
+                job_id=message.message_id,
+                job_type=JobType(queue) if queue in JobType._value2member_map_ else JobType.SKETCH_GENERATION,
+                attempt=int(message.options.get("retries", 0)) + 1,
+                max_attempts=int(message.options.get("max_retries", 0)) + 1,
+            )
+        )
+
+    def after_enqueue(self, broker: Broker, message: Message[Any], delay: int | None) -> None:
+        active = context.active()
+        if delay is not None and active is not None and active.job_id == message.message_id:
+            with self._lock:
+                self._next_attempt[message.message_id] = int(message.options.get("eta", now_ms() + delay))
+        elif delay is None and isinstance(threading.current_thread(), ConsumerThread):
+            self.store.handoff(message.message_id)
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        job_result = context.leave()
+        duration = self._finish_timing(message.message_id)
+        if exception is None:
+            detail = json.dumps(job_result, separators=(",", ":"), default=str)
+            self.store.finish(message.message_id, JobState.SUCCEEDED, detail, duration_ms=duration)
+        elif not message.failed:
+            with self._lock:
+                next_attempt = self._next_attempt.pop(message.message_id, None)
+            self.store.finish(
+                message.message_id,
+                JobState.RETRYING,
+                self._error(message, exception),
+                duration_ms=duration,
+                next_attempt_ms=next_attempt,
+            )
+        else:
+            # Dead: recorded in after_nack, once the message is in the dead-letter queue.
+            with self._lock:
+                self._dead_duration[message.message_id] = duration
+
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
+        context.leave()
+        self._finish_timing(message.message_id)
+
+    def after_nack(self, broker: Broker, message: MessageProxy) -> None:
+        with self._lock:
+            duration = self._dead_duration.pop(message.message_id, None)
+        exception = message._exception
+        detail = self._error(message, exception) if exception is not None else json.dumps(
+            {"type": "Rejected", "message": "message rejected by the worker", "traceback": None}
+        )
+        self.store.finish(
+            message.message_id,
+            JobState.DEAD,
+            detail,
+            duration_ms=duration,
+            message=message._message,
+            fallback=fallback_record(message._message),
+        )
+
+    def _finish_timing(self, message_id: str) -> int | None:
+        with self._lock:
+            started = self._started.pop(message_id, None)
+            if started is None:
+                return None
+            self.in_flight -= 1
+        return int((time.monotonic() - started) * 1000)
+
+    def _error(self, message: MessageProxy, exception: BaseException) -> str:
+        trace = "".join(traceback.format_exception(type(exception), exception, exception.__traceback__, limit=30))
+        return json.dumps(
+            {
+                "type": type(exception).__name__,
+                "message": self.redactor.text(str(exception)) or type(exception).__name__,
+                "traceback": self.redactor.text(trace),
+            },
+            separators=(",", ":"),
+        )

@@ -1,0 +1,377 @@
+-- gemsdash job-state store: every state change of a job is one call of this script, so the record,
+-- its state index, the counters behind them and (where the change moves work) Dramatiq's own queue
+-- keys change together or not at all.
+--
+-- jobs(keys=[namespace], args=[command, now_ms, finished_ttl_s, dead_ttl_s, ...command args])
+--
+-- Keys (ns = the namespace, shared with Dramatiq's RedisBroker so its keys sit beside ours):
+--   ns:gd:job:<id>               JSON record (payload and result kept as JSON strings inside it)
+--   ns:gd:idx:<queue>:<state>    zset of job ids, scored by when they entered the state (ms)
+--   ns:gd:tp:<queue>:<bucket>    hash {ok, fail, ms} of jobs finished in a 10 s bucket
+--   ns:gd:workers                zset of live gemsdash workers by last heartbeat (ms)
+--   ns:gd:audit                  capped list of admin actions (JSON)
+--   ns:<rq>, ns:<rq>.msgs        Dramatiq's list of message ids and hash of message data
+--   ns:<rq>.XQ, ns:<rq>.XQ.msgs  Dramatiq's dead-letter zset and hash
+--   ns:__acks__.<worker>.<rq>    Dramatiq's per-worker set of fetched, unacknowledged message ids
+--   ns:__heartbeats__            Dramatiq's zset of broker ids by last command (ms)
+
+local ns = KEYS[1]
+local command = ARGV[1]
+local now = tonumber(ARGV[2])
+local finished_ttl = tonumber(ARGV[3])
+local dead_ttl = tonumber(ARGV[4])
+local A = {}
+for i = 5, #ARGV do
+    A[#A + 1] = ARGV[i]
+end
+
+local TIMELINE_MAX = 24
+local PRUNE_BATCH = 200
+local BUCKET_MS = 10000
+
+local function job_key(id) return ns .. ":gd:job:" .. id end
+local function idx_key(queue, state) return ns .. ":gd:idx:" .. queue .. ":" .. state end
+local function set_of(csv)
+    local s = {}
+    for item in string.gmatch(csv, "[^,]+") do s[item] = true end
+    return s
+end
+
+local function load(id)
+    local raw = redis.call("get", job_key(id))
+    if not raw then return nil end
+    return cjson.decode(raw)
+end
+
+local function ttl_for(state)
+    if state == "dead" then return dead_ttl end
+    if state == "succeeded" or state == "cancelled" then return finished_ttl end
+    return nil
+end
+
+-- Drops index entries whose records have expired; bounded so no call runs long.
+local function prune(queue, state)
+    local ttl = ttl_for(state)
+    if not ttl then return end
+    local key = idx_key(queue, state)
+    local stale = redis.call("zrangebyscore", key, "-inf", now - ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
+    if #stale > 0 then redis.call("zrem", key, unpack(stale)) end
+end
+
+local function save(job, old_state, note)
+    local state = job.state
+    local timeline = job.timeline
+    if type(timeline) ~= "table" then timeline = {} end
+    timeline[#timeline + 1] = {state, now, note or cjson.null}
+    if #timeline > TIMELINE_MAX then table.remove(timeline, 2) end
+    job.timeline = timeline
+    if old_state ~= state then
+        if old_state then redis.call("zrem", idx_key(job.queue, old_state), job.id) end
+    end
+    redis.call("zadd", idx_key(job.queue, state), now, job.id)
+    local ttl = ttl_for(state)
+    if ttl then
+        redis.call("set", job_key(job.id), cjson.encode(job), "EX", ttl)
+        prune(job.queue, state)
+    else
+        redis.call("set", job_key(job.id), cjson.encode(job))
+    end
+end
+
+local function count_finished(queue, ok, duration)
+    local key = ns .. ":gd:tp:" .. queue .. ":" .. math.floor(now / BUCKET_MS)
+    redis.call("hincrby", key, ok and "ok" or "fail", 1)
+    if duration and duration ~= cjson.null then redis.call("hincrby", key, "ms", math.floor(duration)) end
+    redis.call("expire", key, 3600)
+end
+
+local function push_message(rq, rmid, data)
+    redis.call("hset", ns .. ":" .. rq .. ".msgs", rmid, data)
+    redis.call("rpush", ns .. ":" .. rq, rmid)
+end
+
+local function drop_dead_letter(job)
+    if job.rmid and job.rq and job.rmid ~= cjson.null then
+        local xq = ns .. ":" .. job.rq .. ".XQ"
+        redis.call("zrem", xq, job.rmid)
+        redis.call("hdel", xq .. ".msgs", job.rmid)
+    end
+end
+
+local function audit(entry)
+    local key = ns .. ":gd:audit"
+    redis.call("lpush", key, entry)
+    redis.call("ltrim", key, 0, 9999)
+end
+
+-- submit(id, queue, state, rq, rmid, message_data, record_json)
+-- A new job: its record and its Dramatiq message are written together, so a producer that loses
+-- Redis half-way leaves neither.
+if command == "submit" then
+    local id, queue, state, rq, rmid, data, record = A[1], A[2], A[3], A[4], A[5], A[6], A[7]
+    if redis.call("exists", job_key(id)) == 1 then return "exists" end
+    redis.call("set", job_key(id), record)
+    redis.call("zadd", idx_key(queue, state), now, id)
+    push_message(rq, rmid, data)
+    return "ok"
+
+-- start(id, rmid, rq, worker, attempt, fallback_record_json)
+-- A worker is about to run a message. Returns "run", or "skip:<state>" for a job that must not run
+-- (cancelled or cleared while waiting, or already finished by an earlier delivery).
+elseif command == "start" then
+    local id, rmid, rq, worker, attempt, fallback = A[1], A[2], A[3], A[4], tonumber(A[5]), A[6]
+    local job = load(id)
+    local old = nil
+    if job then
+        old = job.state
+        if old == "cancelled" or old == "succeeded" or old == "dead" then return "skip:" .. old end
+    else
+        job = cjson.decode(fallback)
+    end
+    job.state = "running"
+    job.attempts = attempt
+    job.started_at = now
+    job.next_attempt_at = cjson.null
+    job.worker = worker
+    job.rmid = rmid
+    job.rq = rq
+    save(job, old, old and nil or "no record: message did not come through gemsdash")
+    return "run"
+
+-- finish(id, outcome, detail_json, duration_ms, next_attempt_at, rmid, rq, fallback_record_json)
+-- outcome: succeeded (detail = result JSON), retrying or dead (detail = error object JSON).
+elseif command == "finish" then
+    local id, outcome, detail, duration, next_at, rmid, rq, fallback = A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8]
+    local job = load(id)
+    local old = nil
+    if job then
+        old = job.state
+    elseif fallback ~= "" then
+        job = cjson.decode(fallback)
+    else
+        return "missing"
+    end
+    if old == "dead" and outcome == "dead" then return "unchanged" end
+    job.state = outcome
+    job.duration_ms = tonumber(duration) or cjson.null
+    if rmid ~= "" then job.rmid = rmid end
+    if rq ~= "" then job.rq = rq end
+    if outcome == "succeeded" then
+        job.result = detail
+        job.error = cjson.null
+        job.finished_at = now
+        job.next_attempt_at = cjson.null
+    else
+        job.error = cjson.decode(detail)
+        if outcome == "dead" then
+            job.finished_at = now
+            job.next_attempt_at = cjson.null
+        else
+            job.next_attempt_at = tonumber(next_at) or cjson.null
+        end
+    end
+    save(job, old, nil)
+    if outcome ~= "retrying" then count_finished(job.queue, outcome == "succeeded", job.duration_ms) end
+    return "ok"
+
+-- handoff(id, from_states_csv): a delayed or retrying job's time has come; it waits in its queue.
+elseif command == "handoff" then
+    local id, from = A[1], set_of(A[2])
+    local job = load(id)
+    if not job or not from[job.state] then return "ignored" end
+    local old = job.state
+    job.state = "queued"
+    job.next_attempt_at = cjson.null
+    save(job, old, nil)
+    return "ok"
+
+-- cancel(id, from_states_csv, who, audit_json)
+elseif command == "cancel" then
+    local id, from, who, entry = A[1], set_of(A[2]), A[3], A[4]
+    local job = load(id)
+    if not job then return "missing" end
+    if not from[job.state] then return "state:" .. job.state end
+    local old = job.state
+    job.state = "cancelled"
+    job.finished_at = now
+    job.next_attempt_at = cjson.null
+    -- Take the message out of Redis when it still waits there; one a worker already holds in
+    -- memory is skipped by `start` instead.
+    if job.rq and job.rmid and job.rq ~= cjson.null then
+        if redis.call("hdel", ns .. ":" .. job.rq .. ".msgs", job.rmid) == 1 then
+            redis.call("lrem", ns .. ":" .. job.rq, 1, job.rmid)
+        end
+    end
+    save(job, old, "cancelled by " .. who)
+    audit(entry)
+    return "ok"
+
+-- retry(id, from_states_csv, rq, rmid, message_data, who, audit_json)
+-- A dead or cancelled job goes back to its queue with its attempts reset, exactly once however
+-- many processes ask at the same moment.
+elseif command == "retry" then
+    local id, from, rq, rmid, data, who, entry = A[1], set_of(A[2]), A[3], A[4], A[5], A[6], A[7]
+    local job = load(id)
+    if not job then return "missing" end
+    if not from[job.state] then return "state:" .. job.state end
+    local old = job.state
+    if old == "dead" then drop_dead_letter(job) end
+    job.state = "queued"
+    job.attempts = 0
+    job.finished_at = cjson.null
+    job.next_attempt_at = cjson.null
+    job.started_at = cjson.null
+    job.duration_ms = cjson.null
+    job.rq = rq
+    job.rmid = rmid
+    push_message(rq, rmid, data)
+    save(job, old, "retried by " .. who)
+    if entry ~= "" then audit(entry) end
+    return "ok"
+
+-- clear(queue, waiting_states_csv, include_dead, physical_queues_csv, batch, who)
+-- One bounded step of clearing a queue: drains up to `batch` messages from each of the queue's
+-- Redis lists and cancels up to `batch` waiting records per state. Running jobs are not touched.
+-- Returns {removed_queued, removed_delayed, removed_retrying, removed_dead, more}.
+elseif command == "clear" then
+    local queue, waiting, include_dead, lists, batch, who = A[1], A[2], A[3] == "1", A[4], tonumber(A[5]), A[6]
+    local more = 0
+    for rq in string.gmatch(lists, "[^,]+") do
+        local list = ns .. ":" .. rq
+        local ids = redis.call("lrange", list, 0, batch - 1)
+        if #ids > 0 then
+            redis.call("ltrim", list, #ids, -1)
+            redis.call("hdel", list .. ".msgs", unpack(ids))
+            if #ids == batch then more = 1 end
+        end
+    end
+    local removed = {}
+    for state in string.gmatch(waiting, "[^,]+") do
+        local ids = redis.call("zrange", idx_key(queue, state), 0, batch - 1)
+        for _, id in ipairs(ids) do
+            local job = load(id)
+            if job then
+                job.state = "cancelled"
+                job.finished_at = now
+                job.next_attempt_at = cjson.null
+                save(job, state, "cleared by " .. who)
+            else
+                redis.call("zrem", idx_key(queue, state), id)
+            end
+        end
+        if #ids == batch then more = 1 end
+        removed[#removed + 1] = #ids
+    end
+    local dead_removed = 0
+    if include_dead then
+        local key = idx_key(queue, "dead")
+        local ids = redis.call("zrange", key, 0, batch - 1)
+        for _, id in ipairs(ids) do
+            local job = load(id)
+            if job then drop_dead_letter(job) end
+            redis.call("del", job_key(id))
+        end
+        if #ids > 0 then redis.call("zrem", key, unpack(ids)) end
+        if #ids == batch then more = 1 end
+        dead_removed = #ids
+    end
+    removed[#removed + 1] = dead_removed
+    removed[#removed + 1] = more
+    return removed
+
+-- recover(worker_timeout_ms, physical_queues_csv, dead_queues_csv)
+-- Workers silent for longer than the timeout are dead: the messages they held go back to their
+-- queues and their running jobs are shown as queued again. Also expires old dead letters. Only
+-- known keys are touched (no KEYS, no SCAN), so the work is bounded by what dead workers held.
+elseif command == "recover" then
+    local timeout, lists, canon = tonumber(A[1]), A[2], A[3]
+    local heartbeats = ns .. ":__heartbeats__"
+    local dead_workers = redis.call("zrangebyscore", heartbeats, 0, now - timeout)
+    local requeued = 0
+    for _, worker in ipairs(dead_workers) do
+        for rq in string.gmatch(lists, "[^,]+") do
+            local acks = ns .. ":__acks__." .. worker .. "." .. rq
+            local rmids = redis.call("smembers", acks)
+            for _, rmid in ipairs(rmids) do
+                local data = redis.call("hget", ns .. ":" .. rq .. ".msgs", rmid)
+                if data then
+                    redis.call("rpush", ns .. ":" .. rq, rmid)
+                    requeued = requeued + 1
+                    local ok, message = pcall(cjson.decode, data)
+                    if ok and type(message) == "table" and message.message_id then
+                        local job = load(message.message_id)
+                        if job and job.state == "running" and job.rmid == rmid then
+                            job.state = "queued"
+                            save(job, "running", "worker " .. worker .. " lost; requeued")
+                        end
+                    end
+                end
+            end
+            if #rmids > 0 then redis.call("del", acks) end
+        end
+        redis.call("zrem", heartbeats, worker)
+        redis.call("zrem", ns .. ":gd:workers", worker)
+    end
+    for q in string.gmatch(canon, "[^,]+") do
+        local xq = ns .. ":" .. q .. ".XQ"
+        local old = redis.call("zrangebyscore", xq, 0, now - dead_ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
+        if #old > 0 then
+            redis.call("zrem", xq, unpack(old))
+            redis.call("hdel", xq .. ".msgs", unpack(old))
+        end
+    end
+    return {#dead_workers, requeued}
+
+-- page(queue, state_or_empty, offset, limit, all_states_csv, search)
+-- Newest first. With a state: one index, O(log n + limit). Across states: the newest offset+limit
+-- of each index merged. With a search: the newest 2,000 entries are scanned for an id prefix or an
+-- error message substring. Returns {total, json...}.
+elseif command == "page" then
+    local queue, state, offset, limit, all, search = A[1], A[2], tonumber(A[3]), tonumber(A[4]), A[5], A[6]
+    local states = {}
+    if state ~= "" then states[1] = state else
+        for s in string.gmatch(all, "[^,]+") do states[#states + 1] = s end
+    end
+    local window = offset + limit
+    if search ~= "" then window = 2000 end
+    local entries = {}
+    local total = 0
+    for _, s in ipairs(states) do
+        local key = idx_key(queue, s)
+        total = total + redis.call("zcard", key)
+        local got = redis.call("zrevrange", key, 0, window - 1, "WITHSCORES")
+        for i = 1, #got, 2 do entries[#entries + 1] = {got[i], tonumber(got[i + 1])} end
+    end
+    table.sort(entries, function(a, b) return a[2] > b[2] end)
+    local out = {}
+    if search == "" then
+        for i = offset + 1, math.min(#entries, offset + limit) do
+            local raw = redis.call("get", job_key(entries[i][1]))
+            if raw then out[#out + 1] = raw end
+        end
+    else
+        local needle = string.lower(search)
+        local matched = 0
+        for _, e in ipairs(entries) do
+            local raw = redis.call("get", job_key(e[1]))
+            if raw then
+                local keep = string.sub(e[1], 1, #search) == search
+                if not keep then
+                    local job = cjson.decode(raw)
+                    if type(job.error) == "table" and type(job.error.message) == "string" then
+                        keep = string.find(string.lower(job.error.message), needle, 1, true) ~= nil
+                    end
+                end
+                if keep then
+                    matched = matched + 1
+                    if matched > offset and #out < limit then out[#out + 1] = raw end
+                end
+            end
+        end
+        total = matched
+    end
+    table.insert(out, 1, total)
+    return out
+end
+
+return redis.error_reply("unknown command " .. tostring(command))

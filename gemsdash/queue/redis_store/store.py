@@ -1,0 +1,346 @@
+"""The Redis job-state store: every write is one call of `jobs.lua`; every dashboard read is one
+pipelined round trip whose cost grows with the number of queues, not of jobs."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from importlib.resources import files
+from typing import Any
+
+import redis
+from dramatiq import Message
+from dramatiq.common import dq_name
+
+from gemsdash.queue.connection import translate_errors
+from gemsdash.queue.jobs import (
+    FINISHED_STATES,
+    QUEUES,
+    RETRYABLE_STATES,
+    STATES,
+    WAITING_STATES,
+    JobRecord,
+    JobState,
+    from_ms,
+    now_ms,
+)
+from gemsdash.queue.messages import all_physical_queues, physical_queues
+from gemsdash.queue.store import (
+    BUCKET_SECONDS,
+    BUCKETS,
+    ClearResult,
+    JobPage,
+    QueueStats,
+    Snapshot,
+    StoredJob,
+    Submission,
+    WorkerInfo,
+    decode_record,
+)
+
+_SCRIPT = files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text()
+_CLEAR_BATCH = 500
+_CLEAR_MAX_STEPS = 2000
+_AUDIT_MAX = 10_000
+
+WAITING_CSV = ",".join(s.value for s in STATES if s in WAITING_STATES)
+RETRYABLE_CSV = ",".join(s.value for s in STATES if s in RETRYABLE_STATES)
+HANDOFF_CSV = ",".join((JobState.DELAYED.value, JobState.RETRYING.value))
+STATES_CSV = ",".join(s.value for s in STATES)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+class RedisJobStore:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        namespace: str,
+        finished_ttl: int,
+        dead_ttl: int,
+        worker_timeout_ms: int,
+        display_url: str,
+        secrets: list[str] | None = None,
+    ) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.finished_ttl = finished_ttl
+        self.dead_ttl = dead_ttl
+        self.worker_timeout_ms = worker_timeout_ms
+        self.display_url = display_url
+        self._secrets = secrets or []
+        self._script = client.register_script(_SCRIPT)
+        self._lists = ",".join(all_physical_queues(with_delay=True))
+        self._dead_letter_queues = ",".join(all_physical_queues(with_delay=False))
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.namespace, "gd", *parts))
+
+    def _args(self, command: str, *args: Any) -> list[Any]:
+        return [command, now_ms(), self.finished_ttl, self.dead_ttl, *args]
+
+    def _call(self, command: str, *args: Any) -> Any:
+        with translate_errors(self.display_url, secrets=self._secrets):
+            return self._script(keys=[self.namespace], args=self._args(command, *args))
+
+    @staticmethod
+    def _text(value: Any) -> str:
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    def ping(self) -> None:
+        with translate_errors(self.display_url, secrets=self._secrets):
+            self.client.ping()
+
+    # -- writes from producers and workers --------------------------------------------------
+
+    def submit(self, submissions: list[Submission]) -> None:
+        """All jobs of the batch, records and messages, in one transaction and one round trip."""
+        if not submissions:
+            return
+        with translate_errors(self.display_url, secrets=self._secrets):
+            pipe = self.client.pipeline(transaction=True)
+            for sub in submissions:
+                message = sub.message.copy(options={"redis_message_id": str(uuid.uuid4())})
+                if sub.delay_ms:
+                    message = message.copy(
+                        queue_name=dq_name(message.queue_name),
+                        options={"eta": now_ms() + sub.delay_ms},
+                    )
+                record = dict(sub.record, rq=message.queue_name, rmid=message.options["redis_message_id"])
+                self._script(
+                    keys=[self.namespace],
+                    args=self._args(
+                        "submit",
+                        record["id"],
+                        record["queue"],
+                        record["state"],
+                        message.queue_name,
+                        message.options["redis_message_id"],
+                        message.encode(),
+                        _compact(record),
+                    ),
+                    client=pipe,
+                )
+            pipe.execute()
+
+    def start(self, message: Message[Any], worker: str, fallback: StoredJob) -> str:
+        verdict = self._call(
+            "start",
+            message.message_id,
+            message.options.get("redis_message_id", ""),
+            message.queue_name,
+            worker,
+            int(message.options.get("retries", 0)) + 1,
+            _compact(fallback),
+        )
+        return self._text(verdict)
+
+    def finish(
+        self,
+        job_id: str,
+        outcome: JobState,
+        detail: str,
+        *,
+        duration_ms: int | None,
+        next_attempt_ms: int | None = None,
+        message: Message[Any] | None = None,
+        fallback: StoredJob | None = None,
+    ) -> str:
+        rmid = message.options.get("redis_message_id", "") if message is not None else ""
+        rq = message.queue_name if message is not None else ""
+        verdict = self._call(
+            "finish",
+            job_id,
+            outcome.value,
+            detail,
+            "" if duration_ms is None else duration_ms,
+            "" if next_attempt_ms is None else next_attempt_ms,
+            rmid,
+            rq,
+            _compact(fallback) if fallback is not None else "",
+        )
+        return self._text(verdict)
+
+    def handoff(self, job_id: str) -> None:
+        self._call("handoff", job_id, HANDOFF_CSV)
+
+    # -- reads for the dashboard, the CLI and the API ---------------------------------------
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with translate_errors(self.display_url, secrets=self._secrets):
+            raw = self.client.get(self._key("job", job_id))
+        return decode_record(json.loads(raw)) if raw else None
+
+    def page(self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "") -> JobPage:
+        reply = self._call(
+            "page", queue, state.value if state else "", max(offset, 0), max(limit, 1), STATES_CSV, search
+        )
+        total = int(reply[0])
+        jobs = [decode_record(json.loads(raw)) for raw in reply[1:]]
+        return JobPage(jobs, total, offset, limit)
+
+    def snapshot(self) -> Snapshot:
+        """Counts, throughput, oldest waiting job and live workers: one MULTI/EXEC round trip."""
+        now = now_ms()
+        bucket_now = now // (BUCKET_SECONDS * 1000)
+        buckets = list(range(bucket_now - BUCKETS + 1, bucket_now + 1))
+        with translate_errors(self.display_url, secrets=self._secrets):
+            pipe = self.client.pipeline(transaction=True)
+            for queue in QUEUES:
+                for state in STATES:
+                    key = self._key("idx", queue, state.value)
+                    if state in FINISHED_STATES:
+                        ttl = self.dead_ttl if state is JobState.DEAD else self.finished_ttl
+                        pipe.zcount(key, now - ttl * 1000, "+inf")
+                    else:
+                        pipe.zcard(key)
+                pipe.zrange(self._key("idx", queue, JobState.QUEUED.value), 0, 0, withscores=True)
+                for bucket in buckets:
+                    pipe.hmget(self._key("tp", queue, str(bucket)), "ok", "fail", "ms")
+            pipe.zcount(self._key("workers"), now - self.worker_timeout_ms, "+inf")
+            replies = pipe.execute()
+        stats: dict[str, QueueStats] = {}
+        cursor = 0
+        for queue in QUEUES:
+            counts = {state: int(replies[cursor + i]) for i, state in enumerate(STATES)}
+            cursor += len(STATES)
+            oldest = replies[cursor]
+            cursor += 1
+            finished: list[tuple[int, int]] = []
+            total_ms = 0
+            total_n = 0
+            for reply in replies[cursor : cursor + len(buckets)]:
+                ok, fail, ms = (int(v) if v is not None else 0 for v in reply)
+                finished.append((ok, fail))
+                total_ms += ms
+                total_n += ok + fail
+            cursor += len(buckets)
+            stats[queue] = QueueStats(
+                queue=queue,
+                counts=counts,
+                finished_per_bucket=finished,
+                avg_duration_ms=total_ms / total_n if total_n else None,
+                oldest_queued_at=from_ms(oldest[0][1]) if oldest else None,
+            )
+        return Snapshot(taken_at=from_ms(now), queues=stats, workers=int(replies[cursor]))
+
+    def dead_ids(self, queue: str, limit: int) -> list[str]:
+        with translate_errors(self.display_url, secrets=self._secrets):
+            ids = self.client.zrange(self._key("idx", queue, JobState.DEAD.value), 0, limit - 1)
+        return [self._text(i) for i in ids]
+
+    # -- admin actions ----------------------------------------------------------------------
+
+    def cancel(self, job_id: str, who: str, audit: str) -> str:
+        return self._text(self._call("cancel", job_id, WAITING_CSV, who, audit))
+
+    def retry(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
+        rmid = str(uuid.uuid4())
+        message = message.copy(options={"redis_message_id": rmid})
+        return self._text(
+            self._call("retry", job_id, RETRYABLE_CSV, message.queue_name, rmid, message.encode(), who, audit)
+        )
+
+    def clear(self, queue: str, include_dead: bool, who: str) -> ClearResult:
+        lists = physical_queues(queue)
+        lists_csv = ",".join(lists + [dq_name(n) for n in lists])
+        waiting = [s for s in STATES if s in WAITING_STATES]
+        removed = dict.fromkeys([s.value for s in waiting] + [JobState.DEAD.value], 0)
+        for _ in range(_CLEAR_MAX_STEPS):
+            reply = self._call(
+                "clear", queue, ",".join(s.value for s in waiting), "1" if include_dead else "0",
+                lists_csv, _CLEAR_BATCH, who,
+            )
+            counts = [int(v) for v in reply]
+            for state, n in zip(waiting, counts[: len(waiting)], strict=True):
+                removed[state.value] += n
+            removed[JobState.DEAD.value] += counts[len(waiting)]
+            if not counts[-1]:
+                break
+        if not include_dead:
+            del removed[JobState.DEAD.value]
+        return ClearResult(queue, removed)
+
+    def audit(self, entry: str) -> None:
+        with translate_errors(self.display_url, secrets=self._secrets):
+            pipe = self.client.pipeline(transaction=True)
+            pipe.lpush(self._key("audit"), entry)
+            pipe.ltrim(self._key("audit"), 0, _AUDIT_MAX - 1)
+            pipe.execute()
+
+    def audit_log(self, limit: int) -> list[dict[str, Any]]:
+        with translate_errors(self.display_url, secrets=self._secrets):
+            rows = self.client.lrange(self._key("audit"), 0, limit - 1)
+        return [json.loads(r) for r in rows]
+
+    # -- workers ----------------------------------------------------------------------------
+
+    def heartbeat(self, info: WorkerInfo) -> None:
+        """Both Dramatiq's heartbeat (so its ack lease holds while threads are busy) and ours."""
+        now = now_ms()
+        body = {
+            "id": info.id,
+            "host": info.host,
+            "pid": info.pid,
+            "threads": info.threads,
+            "started_at": int(info.started_at.timestamp() * 1000),
+            "in_flight": info.in_flight,
+            "queues": info.queues,
+        }
+        with translate_errors(self.display_url, secrets=self._secrets):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zadd(f"{self.namespace}:__heartbeats__", {info.id: now})
+            pipe.zadd(self._key("workers"), {info.id: now})
+            pipe.set(self._key("worker", info.id), _compact(body), px=self.worker_timeout_ms * 3)
+            pipe.execute()
+
+    def forget_worker(self, worker_id: str) -> None:
+        with translate_errors(self.display_url, secrets=self._secrets):
+            pipe = self.client.pipeline(transaction=True)
+            pipe.zrem(self._key("workers"), worker_id)
+            pipe.delete(self._key("worker", worker_id))
+            pipe.execute()
+
+    def workers(self) -> list[WorkerInfo]:
+        now = now_ms()
+        with translate_errors(self.display_url, secrets=self._secrets):
+            live = self.client.zrangebyscore(self._key("workers"), now - self.worker_timeout_ms, "+inf", withscores=True)
+            bodies = self.client.mget([self._key("worker", self._text(w)) for w, _ in live]) if live else []
+        found: list[WorkerInfo] = []
+        for (worker_id, beat), body in zip(live, bodies, strict=True):
+            if body is None:
+                continue
+            data = json.loads(body)
+            found.append(
+                WorkerInfo(
+                    id=self._text(worker_id),
+                    host=data["host"],
+                    pid=int(data["pid"]),
+                    threads=int(data["threads"]),
+                    started_at=from_ms(data["started_at"]),
+                    last_heartbeat=from_ms(beat),
+                    in_flight=int(data["in_flight"]),
+                    queues=list(data.get("queues", [])),
+                )
+            )
+        return found
+
+    def recover(self) -> tuple[int, int]:
+        """(dead workers reaped, messages requeued)."""
+        dead, requeued = self._call("recover", self.worker_timeout_ms, self._lists, self._dead_letter_queues)
+        return int(dead), int(requeued)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def monotonic_ms() -> int:
+    return int(time.monotonic() * 1000)

@@ -1,0 +1,190 @@
+"""The configured broker and store of this process, in one of the two modes.
+
+`configure()` is called once by the composition root (the CLI) before any actor is declared;
+`current_runtime()` configures lazily for processes started by `dramatiq gemsdash.actors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import dramatiq
+import redis
+from dramatiq import Broker, Worker
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import default_middleware
+
+from gemsdash.queue import handlers
+from gemsdash.queue.config import DEAD_LETTER_TTL_SECONDS, Settings, load_settings
+from gemsdash.queue.connection import connect
+from gemsdash.queue.errors import BackendUnavailable
+from gemsdash.queue.memory_store import MemoryJobStore
+from gemsdash.queue.messages import all_physical_queues
+from gemsdash.queue.middleware import Heartbeat, JobTracking, Recovery
+from gemsdash.queue.redaction import Redactor
+from gemsdash.queue.redis_store import RedisJobStore
+from gemsdash.queue.store import JobStore
+
+logger = logging.getLogger("gemsdash")
+
+Mode = Literal["redis", "memory"]
+#: host: a long-lived process that may fall back to memory; worker and oneshot never fall back.
+Role = Literal["host", "worker", "oneshot"]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    mode: Mode
+    fallback_reason: str | None
+    broker: Broker
+    store: JobStore
+    tracking: JobTracking
+    redactor: Redactor
+    client: redis.Redis | None = None
+    worker: Worker | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str | None:
+        return self.settings.display_url if self.mode == "redis" else None
+
+    def describe(self) -> dict[str, Any]:
+        return {"mode": self.mode, "url": self.url, "fallback_reason": self.fallback_reason}
+
+    def start_worker(self, threads: int | None = None) -> Worker:
+        """Run jobs inside this process (memory mode's embedded worker)."""
+        if self.worker is None:
+            self.broker.emit_after("process_boot")
+            self.worker = Worker(self.broker, worker_threads=threads or self.settings.worker_threads, worker_timeout=100)
+            self.worker.start()
+        return self.worker
+
+    def stop_worker(self, timeout_ms: int = 10_000) -> int:
+        """Stop the embedded worker; returns (and warns about) the jobs lost with this process."""
+        if self.worker is None:
+            return 0
+        self.worker.stop(timeout=timeout_ms)
+        self.worker = None
+        lost = self.store.waiting_count() if isinstance(self.store, MemoryJobStore) else 0
+        if lost:
+            logger.warning(
+                "%d job(s) were still waiting in memory mode and are lost with this process "
+                "(memory mode keeps nothing; set REDIS_ENABLED=true to persist jobs).",
+                lost,
+            )
+        return lost
+
+
+_lock = threading.RLock()
+_runtime: Runtime | None = None
+
+
+def configure(settings: Settings | None = None, *, role: Role = "worker") -> Runtime:
+    """Build the broker and store for `settings` and make them this process's own."""
+    global _runtime
+    settings = settings or load_settings()
+    with _lock:
+        if _runtime is not None and _runtime.worker is not None:
+            _runtime.stop_worker()
+        redactor = Redactor(settings.secrets())
+        fallback_reason = None
+        client = None
+        if settings.redis_enabled:
+            try:
+                client = connect(settings)
+            except BackendUnavailable as exc:
+                if role != "host" or not settings.redis_fallback:
+                    raise
+                fallback_reason = str(exc)
+                logger.warning("REDIS_ENABLED=true but %s; falling back to memory mode (REDIS_FALLBACK=true).", exc)
+        runtime = _build_redis(settings, client, redactor) if client is not None else _build_memory(settings, redactor)
+        runtime.fallback_reason = fallback_reason
+        _runtime = runtime
+        dramatiq.set_broker(runtime.broker)
+        handlers.attach(runtime.broker)
+        return runtime
+
+
+def current_runtime() -> Runtime:
+    with _lock:
+        return _runtime if _runtime is not None else configure(role="worker")
+
+
+def configured() -> Runtime | None:
+    return _runtime
+
+
+def reset() -> None:
+    """Forget this process's runtime (tests switch modes and namespaces)."""
+    global _runtime
+    with _lock:
+        if _runtime is not None:
+            _runtime.stop_worker()
+            if _runtime.client is not None:
+                _runtime.client.close()
+        _runtime = None
+
+
+def _middleware(store: JobStore, redactor: Redactor, settings: Settings, worker_id: str) -> tuple[list[Any], JobTracking]:
+    tracking = JobTracking(store, redactor)
+    interval = max(settings.worker_timeout_seconds / 5, 0.2)
+    return (
+        [m() for m in default_middleware]
+        + [
+            tracking,
+            Heartbeat(store, worker_id, interval, lambda: tracking.in_flight),
+            Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5)),
+        ],
+        tracking,
+    )
+
+
+def _declare_queues(broker: Broker) -> None:
+    for name in all_physical_queues(with_delay=False):
+        broker.declare_queue(name)
+
+
+def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) -> Runtime:
+    store = RedisJobStore(
+        client,
+        namespace=settings.namespace,
+        finished_ttl=settings.redis_ttl,
+        dead_ttl=DEAD_LETTER_TTL_SECONDS,
+        worker_timeout_ms=settings.worker_timeout_ms,
+        display_url=settings.display_url,
+        secrets=settings.secrets(),
+    )
+    broker = RedisBroker(
+        middleware=[],
+        client=client,
+        namespace=settings.namespace,
+        # gemsdash's Recovery middleware does this deterministically, without KEYS.
+        maintenance_chance=0,
+        heartbeat_timeout=settings.worker_timeout_ms,
+        dead_message_ttl=DEAD_LETTER_TTL_SECONDS * 1000,
+    )
+    middleware, tracking = _middleware(store, redactor, settings, broker.broker_id)
+    for m in middleware:
+        broker.add_middleware(m)
+    _declare_queues(broker)
+    return Runtime(settings, "redis", None, broker, store, tracking, redactor, client=client)
+
+
+def _build_memory(settings: Settings, redactor: Redactor) -> Runtime:
+    broker = StubBroker(middleware=[])
+    store = MemoryJobStore(
+        broker,
+        finished_ttl=settings.redis_ttl,
+        dead_ttl=DEAD_LETTER_TTL_SECONDS,
+        worker_timeout_ms=settings.worker_timeout_ms,
+    )
+    middleware, tracking = _middleware(store, redactor, settings, f"embedded-{uuid.uuid4().hex[:8]}")
+    for m in middleware:
+        broker.add_middleware(m)
+    _declare_queues(broker)
+    return Runtime(settings, "memory", None, broker, store, tracking, redactor)

@@ -1,0 +1,66 @@
+"""Reads for the dashboard, the CLI and the HTTP API: stats, job lists, job detail, health."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gemsdash.queue.jobs import JobRecord, JobState, job_type
+from gemsdash.queue.runtime import current_runtime
+from gemsdash.queue.store import JobPage, Snapshot, WorkerInfo
+
+
+def queue_stats() -> Snapshot:
+    """Every queue's counts by state, throughput and live workers, read as one snapshot."""
+    return current_runtime().store.snapshot()
+
+
+def stats_json(snapshot: Snapshot | None = None) -> dict[str, Any]:
+    """The `gemsdash stats --json` document."""
+    runtime = current_runtime()
+    snapshot = snapshot or runtime.store.snapshot()
+    return {"mode": runtime.mode, "fallback_reason": runtime.fallback_reason, **snapshot.as_json()}
+
+
+def get_job(job_id: str) -> JobRecord | None:
+    return current_runtime().store.get(job_id)
+
+
+def list_jobs(
+    queue: str, state: JobState | str | None = None, limit: int = 50, offset: int = 0, search: str = ""
+) -> JobPage:
+    """Newest first; with `search`, jobs whose id starts with it or whose error mentions it."""
+    name = job_type(queue).queue
+    chosen = JobState(state) if state else None
+    return current_runtime().store.page(name, chosen, max(offset, 0), min(max(limit, 1), 500), search)
+
+
+def workers() -> list[WorkerInfo]:
+    return current_runtime().store.workers()
+
+
+@dataclass(frozen=True)
+class Health:
+    healthy: bool
+    mode: str
+    reasons: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"healthy": self.healthy, "mode": self.mode, "reasons": self.reasons}
+
+
+def health() -> Health:
+    """Unhealthy when Redis does not answer, when running on a memory fallback, or when jobs wait
+    with no live worker to run them."""
+    runtime = current_runtime()
+    reasons: list[str] = []
+    if runtime.fallback_reason:
+        reasons.append(f"memory fallback: {runtime.fallback_reason}")
+    try:
+        snapshot = runtime.store.snapshot()
+    except Exception as exc:  # BackendUnavailable, but never let a health check crash
+        return Health(False, runtime.mode, [*reasons, str(exc)])
+    waiting = sum(q.counts[JobState.QUEUED] for q in snapshot.queues.values())
+    if waiting and snapshot.workers == 0:
+        reasons.append(f"{waiting} job(s) queued and no live worker")
+    return Health(not reasons, runtime.mode, reasons)

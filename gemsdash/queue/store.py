@@ -1,0 +1,193 @@
+"""The job-state store interface, with one Redis and one in-memory implementation behind it.
+
+Records are kept in a store-neutral shape (`StoredJob`: epoch-millisecond timestamps, payload and
+result as JSON text) so both implementations and the Lua script agree on one layout.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from dramatiq import Message
+
+from gemsdash.queue.jobs import QUEUES, STATES, JobRecord, JobState, from_ms
+
+StoredJob = dict[str, Any]
+
+#: Throughput is counted in buckets of this many seconds; the dashboard shows the last `BUCKETS`.
+BUCKET_SECONDS = 10
+BUCKETS = 30
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A validated job ready to be written: its record and the Dramatiq message that runs it."""
+
+    record: StoredJob
+    message: Message[Any]
+    delay_ms: int
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queue: str
+    counts: dict[JobState, int]
+    #: Jobs finished (succeeded, failed) per bucket, oldest first; the last bucket is the current one.
+    finished_per_bucket: list[tuple[int, int]]
+    avg_duration_ms: float | None
+    oldest_queued_at: datetime | None
+
+    @property
+    def waiting(self) -> int:
+        return sum(self.counts[s] for s in (JobState.QUEUED, JobState.DELAYED, JobState.RETRYING))
+
+    @property
+    def per_minute(self) -> float:
+        """Jobs finished per minute over the last complete minute of buckets."""
+        window = 60 // BUCKET_SECONDS
+        recent = self.finished_per_bucket[-window - 1 : -1]
+        return float(sum(ok + failed for ok, failed in recent))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every count the dashboard shows, read at one instant so they agree with each other."""
+
+    taken_at: datetime
+    queues: dict[str, QueueStats]
+    workers: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "queues": {
+                name: {state.value: stats.counts[state] for state in STATES} for name, stats in self.queues.items()
+            },
+            "workers": self.workers,
+        }
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[JobRecord]
+    total: int
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class ClearResult:
+    queue: str
+    removed: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.removed.values())
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    id: str
+    host: str
+    pid: int
+    threads: int
+    started_at: datetime
+    last_heartbeat: datetime
+    in_flight: int
+    queues: list[str] = field(default_factory=list)
+
+
+def worker_label() -> str:
+    """How records name the process that ran them."""
+    import os
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def decode_record(stored: StoredJob) -> JobRecord:
+    data = dict(stored)
+    for key in ("payload", "result"):
+        value = data.get(key)
+        if isinstance(value, str):
+            data[key] = json.loads(value)
+    for key in ("created_at", "started_at", "finished_at", "next_attempt_at"):
+        if isinstance(data.get(key), (int, float)):
+            data[key] = from_ms(data[key])
+    timeline = data.get("timeline")
+    data["timeline"] = [
+        {"state": e[0], "at": from_ms(e[1]), "note": e[2] if len(e) > 2 else None}
+        for e in (timeline if isinstance(timeline, list) else [])
+        if isinstance(e, list)
+    ]
+    if not isinstance(data.get("error"), dict):
+        data["error"] = None
+    return JobRecord.model_validate(data)
+
+
+def empty_counts() -> dict[JobState, int]:
+    return dict.fromkeys(STATES, 0)
+
+
+def empty_stats(queue: str) -> QueueStats:
+    return QueueStats(queue, empty_counts(), [(0, 0)] * BUCKETS, None, None)
+
+
+class JobStore(Protocol):
+    """What the producer, the worker middleware, the admin actions and the dashboard need."""
+
+    #: How long finished (succeeded, cancelled) records are kept, in seconds.
+    finished_ttl: int
+
+    def submit(self, submissions: list[Submission]) -> None: ...
+
+    def start(self, message: Message[Any], worker: str, fallback: StoredJob) -> str:
+        """`"run"`, or `"skip:<state>"` when the job must not run (cancelled, already finished)."""
+        ...
+
+    def finish(
+        self,
+        job_id: str,
+        outcome: JobState,
+        detail: str,
+        *,
+        duration_ms: int | None,
+        next_attempt_ms: int | None = None,
+        message: Message[Any] | None = None,
+        fallback: StoredJob | None = None,
+    ) -> str: ...
+
+    def handoff(self, job_id: str) -> None: ...
+
+    def get(self, job_id: str) -> JobRecord | None: ...
+
+    def page(self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "") -> JobPage: ...
+
+    def snapshot(self) -> Snapshot: ...
+
+    def cancel(self, job_id: str, who: str, audit: str) -> str: ...
+
+    def retry(self, job_id: str, message: Message[Any], who: str, audit: str) -> str: ...
+
+    def clear(self, queue: str, include_dead: bool, who: str) -> ClearResult: ...
+
+    def dead_ids(self, queue: str, limit: int) -> list[str]: ...
+
+    def heartbeat(self, info: WorkerInfo) -> None: ...
+
+    def forget_worker(self, worker_id: str) -> None: ...
+
+    def workers(self) -> list[WorkerInfo]: ...
+
+    def recover(self) -> tuple[int, int]: ...
+
+    def audit(self, entry: str) -> None: ...
+
+    def audit_log(self, limit: int) -> list[dict[str, Any]]: ...
+
+    def ping(self) -> None: ...
+
+
+__all__ = ["QUEUES", "JobStore"]
