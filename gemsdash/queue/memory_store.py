@@ -27,6 +27,7 @@ from gemsdash.queue.jobs import (
 from gemsdash.queue.store import (
     BUCKET_SECONDS,
     BUCKETS,
+    DURATION_BOUNDS_MS,
     ClearResult,
     JobPage,
     QueueStats,
@@ -51,6 +52,8 @@ class MemoryJobStore:
         self._jobs: dict[str, StoredJob] = {}
         self._index: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
         self._throughput: dict[tuple[str, int], list[int]] = {}
+        self._totals: dict[str, int] = defaultdict(int)
+        self._hist: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._workers: dict[str, tuple[WorkerInfo, int]] = {}
         self._audit: list[str] = []
 
@@ -97,6 +100,13 @@ class MemoryJobStore:
         counters[2] += duration or 0
         for key in [k for k in self._throughput if k[1] < bucket - BUCKETS]:
             del self._throughput[key]
+        self._totals[f"{queue}:{'succeeded' if ok else 'dead'}"] += 1
+        if duration is not None:
+            hist = self._hist[queue]
+            slot = next((str(b) for b in DURATION_BOUNDS_MS if duration <= b), "inf")
+            hist[slot] += 1
+            hist["sum"] += duration
+            hist["count"] += 1
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -231,9 +241,14 @@ class MemoryJobStore:
                     finished.append((ok, fail))
                     total_ms += ms
                     total_n += ok + fail
+                hist = {k: v for k, v in self._hist[queue].items() if k not in ("sum", "count")}
                 stats[queue] = QueueStats(
                     queue, counts, finished, total_ms / total_n if total_n else None,
                     from_ms(oldest) if oldest is not None else None,
+                    finished_total={o: self._totals[f"{queue}:{o}"] for o in ("succeeded", "dead")},
+                    duration_buckets=hist,
+                    duration_sum_ms=self._hist[queue]["sum"],
+                    duration_count=self._hist[queue]["count"],
                 )
             workers = sum(1 for _, beat in self._workers.values() if beat >= now - self.worker_timeout_ms)
         return Snapshot(taken_at=from_ms(now), queues=stats, workers=workers)

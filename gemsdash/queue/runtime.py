@@ -133,10 +133,12 @@ def reset() -> None:
 def _middleware(store: JobStore, redactor: Redactor, settings: Settings, worker_id: str) -> tuple[list[Any], JobTracking]:
     tracking = JobTracking(store, redactor)
     interval = max(settings.worker_timeout_seconds / 5, 0.2)
+    # Dramatiq runs `after_*` hooks in reverse order: tracking goes first so that its
+    # after_process_message runs last, once Retries has decided between retry and dead letter.
     return (
-        [m() for m in default_middleware]
+        [tracking]
+        + [m() for m in default_middleware]
         + [
-            tracking,
             Heartbeat(store, worker_id, interval, lambda: tracking.in_flight),
             Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5)),
         ],

@@ -21,6 +21,8 @@ StoredJob = dict[str, Any]
 #: Throughput is counted in buckets of this many seconds; the dashboard shows the last `BUCKETS`.
 BUCKET_SECONDS = 10
 BUCKETS = 30
+#: Upper bounds (ms) of the job-duration histogram kept per queue for metrics.
+DURATION_BOUNDS_MS = (10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,12 @@ class QueueStats:
     finished_per_bucket: list[tuple[int, int]]
     avg_duration_ms: float | None
     oldest_queued_at: datetime | None
+    #: Jobs finished since the store began: {"succeeded": n, "dead": n}.
+    finished_total: dict[str, int] = field(default_factory=dict)
+    #: Duration histogram: upper bound in ms (or "inf") -> jobs (not cumulative); plus sum and count.
+    duration_buckets: dict[str, int] = field(default_factory=dict)
+    duration_sum_ms: int = 0
+    duration_count: int = 0
 
     @property
     def waiting(self) -> int:

@@ -78,11 +78,25 @@ local function save(job, old_state, note)
     end
 end
 
-local function count_finished(queue, ok, duration)
+-- Throughput buckets for the dashboard, lifetime totals and a duration histogram for metrics.
+-- `bounds` is the csv of histogram upper bounds in ms, declared once in store.py.
+local function count_finished(queue, ok, duration, bounds)
     local key = ns .. ":gd:tp:" .. queue .. ":" .. math.floor(now / BUCKET_MS)
     redis.call("hincrby", key, ok and "ok" or "fail", 1)
-    if duration and duration ~= cjson.null then redis.call("hincrby", key, "ms", math.floor(duration)) end
     redis.call("expire", key, 3600)
+    redis.call("hincrby", ns .. ":gd:totals", queue .. ":" .. (ok and "succeeded" or "dead"), 1)
+    if duration and duration ~= cjson.null then
+        local ms = math.floor(duration)
+        redis.call("hincrby", key, "ms", ms)
+        local hist = ns .. ":gd:hist:" .. queue
+        local slot = "inf"
+        for bound in string.gmatch(bounds, "[^,]+") do
+            if ms <= tonumber(bound) then slot = bound break end
+        end
+        redis.call("hincrby", hist, slot, 1)
+        redis.call("hincrby", hist, "sum", ms)
+        redis.call("hincrby", hist, "count", 1)
+    end
 end
 
 local function push_message(rq, rmid, data)
@@ -138,10 +152,11 @@ elseif command == "start" then
     save(job, old, old and nil or "no record: message did not come through gemsdash")
     return "run"
 
--- finish(id, outcome, detail_json, duration_ms, next_attempt_at, rmid, rq, fallback_record_json)
+-- finish(id, outcome, detail_json, duration_ms, next_attempt_at, rmid, rq, fallback_record_json, bounds_csv)
 -- outcome: succeeded (detail = result JSON), retrying or dead (detail = error object JSON).
 elseif command == "finish" then
-    local id, outcome, detail, duration, next_at, rmid, rq, fallback = A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8]
+    local id, outcome, detail, duration, next_at, rmid, rq, fallback, bounds =
+        A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9]
     local job = load(id)
     local old = nil
     if job then
@@ -171,7 +186,7 @@ elseif command == "finish" then
         end
     end
     save(job, old, nil)
-    if outcome ~= "retrying" then count_finished(job.queue, outcome == "succeeded", job.duration_ms) end
+    if outcome ~= "retrying" then count_finished(job.queue, outcome == "succeeded", job.duration_ms, bounds) end
     return "ok"
 
 -- handoff(id, from_states_csv): a delayed or retrying job's time has come; it waits in its queue.

@@ -30,6 +30,7 @@ from gemsdash.queue.messages import all_physical_queues, physical_queues
 from gemsdash.queue.store import (
     BUCKET_SECONDS,
     BUCKETS,
+    DURATION_BOUNDS_MS,
     ClearResult,
     JobPage,
     QueueStats,
@@ -49,6 +50,7 @@ WAITING_CSV = ",".join(s.value for s in STATES if s in WAITING_STATES)
 RETRYABLE_CSV = ",".join(s.value for s in STATES if s in RETRYABLE_STATES)
 HANDOFF_CSV = ",".join((JobState.DELAYED.value, JobState.RETRYING.value))
 STATES_CSV = ",".join(s.value for s in STATES)
+BOUNDS_CSV = ",".join(str(b) for b in DURATION_BOUNDS_MS)
 
 
 def _compact(value: Any) -> str:
@@ -165,6 +167,7 @@ class RedisJobStore:
             rmid,
             rq,
             _compact(fallback) if fallback is not None else "",
+            BOUNDS_CSV,
         )
         return self._text(verdict)
 
@@ -204,6 +207,8 @@ class RedisJobStore:
                 pipe.zrange(self._key("idx", queue, JobState.QUEUED.value), 0, 0, withscores=True)
                 for bucket in buckets:
                     pipe.hmget(self._key("tp", queue, str(bucket)), "ok", "fail", "ms")
+                pipe.hgetall(self._key("hist", queue))
+            pipe.hgetall(self._key("totals"))
             pipe.zcount(self._key("workers"), now - self.worker_timeout_ms, "+inf")
             replies = pipe.execute()
         stats: dict[str, QueueStats] = {}
@@ -222,14 +227,24 @@ class RedisJobStore:
                 total_ms += ms
                 total_n += ok + fail
             cursor += len(buckets)
+            hist = {self._text(k): int(v) for k, v in replies[cursor].items()}
+            cursor += 1
             stats[queue] = QueueStats(
                 queue=queue,
                 counts=counts,
                 finished_per_bucket=finished,
                 avg_duration_ms=total_ms / total_n if total_n else None,
                 oldest_queued_at=from_ms(oldest[0][1]) if oldest else None,
+                duration_sum_ms=hist.pop("sum", 0),
+                duration_count=hist.pop("count", 0),
+                duration_buckets=hist,
             )
-        return Snapshot(taken_at=from_ms(now), queues=stats, workers=int(replies[cursor]))
+        totals = {self._text(k): int(v) for k, v in replies[cursor].items()}
+        for queue, qs in stats.items():
+            qs.finished_total.update(
+                {outcome: totals.get(f"{queue}:{outcome}", 0) for outcome in ("succeeded", "dead")}
+            )
+        return Snapshot(taken_at=from_ms(now), queues=stats, workers=int(replies[cursor + 1]))
 
     def dead_ids(self, queue: str, limit: int) -> list[str]:
         with translate_errors(self.display_url, secrets=self._secrets):
