@@ -1,0 +1,366 @@
+"""The `gemsdash` command: the one composition root.
+
+It reads settings, configures the broker and store (the runtime) for the command's role, imports
+the actors when jobs may run in this process, and then starts the dashboard, a worker, the HTTP
+server or a one-shot command. Exit codes: 0 ok, 1 not found or failed, 2 usage, config or
+connection error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from gemsdash import __version__
+from gemsdash.queue import (
+    QUEUES,
+    STATES,
+    GemsdashError,
+    JobRecord,
+    JobState,
+    JobType,
+    MemoryModeUnsupported,
+    Priority,
+    Runtime,
+    Settings,
+    configure,
+    load_settings,
+    mask_payload,
+)
+from gemsdash.queue import admin, producer, stats
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+MEMORY_MODE_HINT = (
+    "{command} needs Redis: in memory mode jobs live inside one process (the dashboard's). "
+    "Set REDIS_ENABLED=true (and REDIS_URL or REDIS_HOST/REDIS_PORT) to share jobs between processes."
+)
+
+
+class UsageError(GemsdashError):
+    exit_code = EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gemsdash",
+        description="Job processing on Dramatiq with a terminal dashboard. With no command: the dashboard.",
+    )
+    parser.add_argument("--version", action="version", version=f"gemsdash {__version__}")
+    parser.add_argument("--demo", action="store_true", help="keep feeding a mix of jobs so every state shows")
+    parser.add_argument("--read-only", action="store_true", help="hide and refuse every changing action")
+    parser.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS", help="refresh interval (default 1)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    worker = sub.add_parser("worker", help="run Dramatiq worker processes for all job types (needs Redis)")
+    worker.add_argument("--processes", "-p", type=int, default=None, help="worker processes (default: CPU count)")
+    worker.add_argument("--threads", "-t", type=int, default=None, help="threads per process (default 8)")
+    worker.add_argument("--queues", "-Q", nargs="+", choices=QUEUES, help="only these job types")
+
+    enqueue = sub.add_parser("enqueue", help="enqueue a job and print its id")
+    enqueue.add_argument("type", choices=[t.value for t in JobType])
+    enqueue.add_argument("--payload", required=True, help="the payload as a JSON object")
+    enqueue.add_argument("--priority", choices=[p.value for p in Priority])
+    enqueue.add_argument("--delay-ms", type=int, default=None)
+    enqueue.add_argument("--attempts", type=int, default=None)
+    enqueue.add_argument("--backoff", choices=["exponential", "fixed"])
+    enqueue.add_argument("--backoff-delay-ms", type=int, default=None)
+
+    sub.add_parser("stats", help="per-queue counts by state")
+
+    jobs = sub.add_parser("jobs", help="list a queue's jobs, newest first")
+    jobs.add_argument("queue", choices=QUEUES)
+    jobs.add_argument("--state", choices=[s.value for s in STATES])
+    jobs.add_argument("--limit", type=int, default=20)
+    jobs.add_argument("--offset", type=int, default=0)
+    jobs.add_argument("--search", default="", help="job id prefix or text in the error")
+
+    job = sub.add_parser("job", help="one job's record")
+    job.add_argument("id")
+
+    retry = sub.add_parser("retry", help="retry a dead or cancelled job, or --all dead jobs of --queue")
+    retry.add_argument("id", nargs="?")
+    retry.add_argument("--queue", choices=QUEUES)
+    retry.add_argument("--all", action="store_true")
+
+    cancel = sub.add_parser("cancel", help="cancel a queued, delayed or retrying job")
+    cancel.add_argument("id")
+
+    clear = sub.add_parser("clear", help="remove a queue's waiting jobs (running ones finish)")
+    clear.add_argument("queue", choices=QUEUES)
+    clear.add_argument("--include-dead", action="store_true", help="also delete its dead jobs")
+    clear.add_argument("--yes", action="store_true", help="confirm: nothing is cleared without it")
+
+    sub.add_parser("health", help="exit 0 when healthy, 1 otherwise")
+
+    audit = sub.add_parser("audit", help="the audit log of retries, cancels and clears")
+    audit.add_argument("--limit", type=int, default=50)
+
+    serve = sub.add_parser("serve", help="the HTTP monitoring API and Prometheus metrics")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3001)
+
+    for command in (enqueue, sub.choices["stats"], jobs, job, retry, cancel, clear, sub.choices["health"], audit):
+        command.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if getattr(args, "json", False) else text)
+
+
+def age(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    seconds = max((datetime.now(UTC) - moment).total_seconds(), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def record_json(record: JobRecord) -> dict[str, Any]:
+    data = record.public_dict()
+    data["payload"] = mask_payload(data["payload"])
+    return data
+
+
+def record_text(record: JobRecord) -> str:
+    data = record_json(record)
+    lines = [f"{k:>15}: {data[k]}" for k in ("id", "type", "queue", "state", "priority", "worker")]
+    lines.append(f"{'attempts':>15}: {record.attempts}/{record.max_attempts}")
+    for key in ("created_at", "started_at", "finished_at", "next_attempt_at"):
+        if data[key]:
+            lines.append(f"{key:>15}: {data[key]}")
+    if record.duration_ms is not None:
+        lines.append(f"{'duration':>15}: {record.duration_ms} ms")
+    lines.append(f"{'payload':>15}: {json.dumps(data['payload'])}")
+    if record.result is not None:
+        lines.append(f"{'result':>15}: {json.dumps(record.result, default=str)}")
+    if record.error is not None:
+        lines.append(f"{'error':>15}: {record.error.type}: {record.error.message}")
+        if record.error.traceback:
+            lines.append(record.error.traceback.rstrip())
+    lines.append(f"{'timeline':>15}:")
+    lines.extend(f"{'':>17}{e.at.isoformat()}  {e.state.value}{'  ' + e.note if e.note else ''}" for e in record.timeline)
+    return "\n".join(lines)
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    try:
+        payload = json.loads(args.payload)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--payload is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    backoff = None
+    if args.backoff or args.backoff_delay_ms is not None:
+        backoff = {"type": args.backoff or "exponential"}
+        if args.backoff_delay_ms is not None:
+            backoff["delay"] = args.backoff_delay_ms
+    job_id = producer.add_job(
+        args.type, payload, priority=args.priority, delay=args.delay_ms, attempts=args.attempts, backoff=backoff
+    )
+    emit(args, {"id": job_id}, job_id)
+    return EXIT_OK
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    data = stats.stats_json()
+    header = f"{'queue':<20}" + "".join(f"{s.value:>11}" for s in STATES)
+    rows = [f"{q:<20}" + "".join(f"{counts[s.value]:>11}" for s in STATES) for q, counts in data["queues"].items()]
+    mode = data["mode"] + (f" (fallback: {data['fallback_reason']})" if data["fallback_reason"] else "")
+    emit(args, data, "\n".join([f"mode: {mode}   workers: {data['workers']}", header, *rows]))
+    return EXIT_OK
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    page = stats.list_jobs(args.queue, args.state, args.limit, args.offset, args.search)
+    rows = [
+        f"{j.id}  {j.state.value:<10}{j.priority.value:<9}{j.attempts:>2}/{j.max_attempts:<3}{age(j.created_at):>6}  "
+        + (f"{j.error.type}: {j.error.message}"[:60] if j.error else "")
+        for j in page.jobs
+    ]
+    text = "\n".join([*rows, f"({len(page.jobs)} of {page.total}, offset {page.offset})"])
+    emit(args, {"total": page.total, "offset": page.offset, "jobs": [record_json(j) for j in page.jobs]}, text)
+    return EXIT_OK
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    record = stats.get_job(args.id)
+    if record is None:
+        emit(args, {"error": f"job {args.id} not found"}, f"job {args.id} not found")
+        return EXIT_FAILED
+    emit(args, record_json(record), record_text(record))
+    return EXIT_OK
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    if args.all:
+        if not args.queue or args.id:
+            raise UsageError("use either `retry ID` or `retry --queue QUEUE --all`")
+        count = admin.retry_all(args.queue)
+        emit(args, {"queue": args.queue, "retried": count}, f"retried {count} dead job(s) of {args.queue}")
+        return EXIT_OK
+    if not args.id:
+        raise UsageError("retry needs a job id, or --queue QUEUE --all")
+    admin.retry(args.id)
+    emit(args, {"id": args.id, "state": JobState.QUEUED.value}, f"{args.id} queued again")
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    admin.cancel(args.id)
+    emit(args, {"id": args.id, "state": JobState.CANCELLED.value}, f"{args.id} cancelled")
+    return EXIT_OK
+
+
+def cmd_clear(args: argparse.Namespace) -> int:
+    if not args.yes:
+        raise UsageError(f"clear removes every waiting job of {args.queue}; add --yes to confirm")
+    result = admin.clear(args.queue, include_dead=args.include_dead)
+    detail = ", ".join(f"{n} {state}" for state, n in result.removed.items())
+    emit(args, {"queue": args.queue, "removed": result.removed}, f"cleared {args.queue}: {detail}")
+    return EXIT_OK
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    report = stats.health()
+    text = "healthy" if report.healthy else "unhealthy: " + "; ".join(report.reasons)
+    emit(args, report.as_json(), f"{text} ({report.mode} mode)")
+    return EXIT_OK if report.healthy else EXIT_FAILED
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    entries = admin.audit_log(args.limit)
+    rows = [
+        f"{datetime.fromtimestamp(e['at'] / 1000, UTC).isoformat()}  {e['action']:<10}{e['target']:<40}"
+        f"{e['count']:>6}  {e['by']}"
+        for e in entries
+    ]
+    emit(args, entries, "\n".join(rows) or "(no admin actions yet)")
+    return EXIT_OK
+
+
+ONE_SHOT: dict[str, Callable[[argparse.Namespace], int]] = {
+    "enqueue": cmd_enqueue,
+    "stats": cmd_stats,
+    "jobs": cmd_jobs,
+    "job": cmd_job,
+    "retry": cmd_retry,
+    "cancel": cmd_cancel,
+    "clear": cmd_clear,
+    "health": cmd_health,
+    "audit": cmd_audit,
+}
+NEEDS_SHARED_STATE = set(ONE_SHOT) - {"health"}
+
+
+def run_one_shot(args: argparse.Namespace, settings: Settings) -> int:
+    runtime = configure(settings, role="oneshot")
+    if runtime.mode == "memory" and args.command in NEEDS_SHARED_STATE:
+        raise MemoryModeUnsupported(MEMORY_MODE_HINT.format(command=f"`gemsdash {args.command}`"))
+    return ONE_SHOT[args.command](args)
+
+
+def run_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """A thin wrapper over Dramatiq's own worker command (`dramatiq gemsdash.actors`)."""
+    if not settings.redis_enabled:
+        raise MemoryModeUnsupported(
+            "`gemsdash worker` needs Redis: set REDIS_ENABLED=true. (In memory mode the dashboard runs jobs itself.)"
+        )
+    configure(settings, role="worker")  # fails fast, with one line, when Redis is unreachable
+    argv = [sys.executable, "-m", "dramatiq", "gemsdash.actors"]
+    if args.processes:
+        argv += ["--processes", str(args.processes)]
+    if args.threads:
+        argv += ["--threads", str(args.threads)]
+    if args.queues:
+        from gemsdash.queue.messages import physical_queues
+
+        argv += ["--queues", *[rq for q in args.queues for rq in physical_queues(q)]]
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)
+    return EXIT_OK  # pragma: no cover - execv does not return
+
+
+def start_host(settings: Settings) -> Runtime:
+    """Configure a long-lived process that may fall back to memory, and run jobs here in memory mode."""
+    runtime = configure(settings, role="host")
+    import gemsdash.actors  # noqa: F401  (declares the job actors on the configured broker)
+
+    if runtime.mode == "memory":
+        runtime.start_worker()
+    return runtime
+
+
+def run_dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    runtime = start_host(settings)
+    try:
+        from gemsdash.app import GemsdashApp
+
+        GemsdashApp(refresh_interval=args.refresh, read_only=args.read_only or settings.read_only, demo=args.demo).run()
+    finally:
+        runtime.stop_worker()
+    return EXIT_OK
+
+
+def run_server(args: argparse.Namespace, settings: Settings) -> int:
+    runtime = start_host(settings)
+    try:
+        from gemsdash.http import serve
+
+        serve(args.host, args.port)
+    finally:
+        runtime.stop_worker()
+    return EXIT_OK
+
+
+def configure_logging(command: str | None) -> None:
+    # The dashboard owns the terminal: its process logs to a file so log lines cannot tear the screen.
+    if command is None:
+        os.makedirs(".gemsdash", exist_ok=True)
+        logging.basicConfig(
+            filename=os.path.join(".gemsdash", "gemsdash.log"),
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        # Still say it on the terminal when the mode is a fallback: never silent.
+        console = logging.StreamHandler(sys.stderr)
+        console.setLevel(logging.WARNING)
+        logging.getLogger("gemsdash").addHandler(console)
+    else:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.command)
+    try:
+        settings = load_settings(**({"read_only": True} if args.read_only else {}))
+        if args.command is None:
+            if args.refresh <= 0:
+                raise UsageError("--refresh must be positive")
+            return run_dashboard(args, settings)
+        if args.command == "worker":
+            return run_worker(args, settings)
+        if args.command == "serve":
+            return run_server(args, settings)
+        return run_one_shot(args, settings)
+    except GemsdashError as exc:
+        print(f"gemsdash: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
