@@ -1,12 +1,35 @@
-"""The sketch_generation job (placeholder declaration so the package imports; the real work follows)."""
+"""sketch-generation: render a sketch PNG for a prompt and keep it under the data directory."""
 
 from __future__ import annotations
 
-from gemsdash.queue import JobType, PermanentJobError, job_actor
+import hashlib
+
+from gemsdash.actors.files import data_path, write_atomic
+from gemsdash.actors.protocols import SketchGenerator
+from gemsdash.actors.settings import actor_settings, plugin
+from gemsdash.actors.sketcher import LineArtSketcher
+from gemsdash.queue import JobType, current_job, job_actor
 from gemsdash.queue.payloads import SketchPayload
+
+
+def generator() -> SketchGenerator:
+    impl: SketchGenerator = plugin(actor_settings().sketch_generator, LineArtSketcher, SketchGenerator)
+    return impl
 
 
 @job_actor(JobType.SKETCH_GENERATION)
 def generate_sketch(payload: SketchPayload) -> dict[str, object]:
-    """Not implemented yet."""
-    raise PermanentJobError("sketch job not implemented yet")
+    """The file is named after the job, so a retry overwrites its own half-done attempt and two
+    jobs never share a file even for the same prompt."""
+    sketch = generator().generate(payload.prompt, payload.style, payload.quality)
+    path = data_path("sketches", f"{current_job().job_id}.png")
+    write_atomic(path, sketch.png)
+    return {
+        "path": str(path),
+        "width": sketch.width,
+        "height": sketch.height,
+        "sha256": hashlib.sha256(sketch.png).hexdigest(),
+        "bytes": len(sketch.png),
+        "style": payload.style,
+        "quality": payload.quality,
+    }

@@ -1,0 +1,128 @@
+"""Settings of the job code: where files go, how mail is delivered, which implementation does each job.
+
+Kept apart from `gemsdash.queue.Settings` because only worker processes need them; read from the same
+environment and `.env` files. A bad value stops the worker with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gemsdash.queue import ConfigError
+
+#: `module.path:factory`: the factory is called with no arguments and returns the implementation.
+PLUGIN_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+
+
+class ActorSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=(".env", ".env.local"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+    )
+
+    data_dir: Path = Field(default=Path(".gemsdash"), validation_alias="GEMSDASH_DATA_DIR")
+
+    smtp_host: str | None = Field(default=None, validation_alias="SMTP_HOST")
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = Field(default=587, validation_alias="SMTP_PORT")
+    smtp_username: str | None = Field(default=None, validation_alias="SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(default=None, validation_alias="SMTP_PASSWORD")
+    smtp_starttls: bool = Field(default=False, validation_alias="SMTP_STARTTLS")
+    smtp_timeout: Annotated[float, Field(gt=0)] = Field(default=10.0, validation_alias="SMTP_TIMEOUT")
+    email_from: str = Field(default="gemsdash <noreply@gemsdash.local>", validation_alias="EMAIL_FROM")
+
+    sketch_generator: str | None = Field(
+        default=None, validation_alias="GEMSDASH_SKETCH_GENERATOR", pattern=PLUGIN_PATTERN
+    )
+    emotion_analyzer: str | None = Field(
+        default=None, validation_alias="GEMSDASH_EMOTION_ANALYZER", pattern=PLUGIN_PATTERN
+    )
+    email_sender: str | None = Field(default=None, validation_alias="GEMSDASH_EMAIL_SENDER", pattern=PLUGIN_PATTERN)
+    payment_gateway: str | None = Field(
+        default=None, validation_alias="GEMSDASH_PAYMENT_GATEWAY", pattern=PLUGIN_PATTERN
+    )
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in an error message, a log line or a job record."""
+        return [self.smtp_password.get_secret_value()] if self.smtp_password else []
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets():
+            if len(secret) >= 3:
+                text = text.replace(secret, "***")
+        return text
+
+
+_lock = threading.Lock()
+_settings: ActorSettings | None = None
+_plugins: dict[str, Any] = {}
+
+
+def load_actor_settings(**overrides: Any) -> ActorSettings:
+    try:
+        return ActorSettings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        info = ActorSettings.model_fields.get(field)
+        name = info.validation_alias if info is not None and isinstance(info.validation_alias, str) else field
+        raise ConfigError(f"invalid value for {name}: {first['msg']}") from None
+
+
+def actor_settings() -> ActorSettings:
+    """This process's settings, read once (workers are restarted to change configuration)."""
+    global _settings
+    with _lock:
+        if _settings is None:
+            _settings = load_actor_settings()
+        return _settings
+
+
+def use_settings(settings: ActorSettings | None) -> None:
+    """Replace (or, with None, forget) the settings; tests and embedding applications use this."""
+    global _settings
+    with _lock:
+        _settings = settings
+        _plugins.clear()
+
+
+def plugin(spec: str | None, default: Callable[[], object], protocol: type) -> Any:
+    """The implementation named by `spec` (`module:factory`), or `default()`; built once per process.
+
+    The result is checked against `protocol` so a wrong factory fails with a clear message on the
+    first job instead of an AttributeError deep inside it.
+    """
+    key = f"{protocol.__name__}={spec or 'builtin'}"
+    with _lock:
+        if key in _plugins:
+            return _plugins[key]
+    factory = default if spec is None else _import_factory(spec)
+    try:
+        instance = factory()
+    except Exception as exc:
+        raise ConfigError(f"{spec}: the factory failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(instance, protocol):
+        raise ConfigError(f"{spec or default}: returned {type(instance).__name__}, not a {protocol.__name__}")
+    with _lock:
+        return _plugins.setdefault(key, instance)
+
+
+def _import_factory(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"{spec}: cannot import {module_name}: {exc}") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ConfigError(f"{spec}: {module_name} has no callable {attr}")
+    return factory
