@@ -20,6 +20,8 @@ for _name in list(os.environ):
         del os.environ[_name]
 os.environ["GEMSDASH_DATA_DIR"] = os.environ.get("PYTEST_GEMSDASH_DATA_DIR", "/tmp/gemsdash-test-data")
 
+import gemsdash.actors  # noqa: E402,F401  (declares the four job actors; every runtime re-attaches them)
+
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
@@ -53,6 +55,9 @@ def _drop_namespace(client: redis.Redis, namespace: str) -> None:
 def test_settings(**overrides: object) -> Settings:
     """Settings from the arguments only: no .env file of the developer's is read."""
     return load_settings(_env_file=None, **overrides)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test, when imported
 
 
 @pytest.fixture

@@ -1,0 +1,52 @@
+"""Controllable job work for tests of the machinery around jobs (not of the jobs' own work)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from gemsdash.queue import JobType, PermanentJobError
+from gemsdash.queue.handlers import override_work
+
+
+class Scripted:
+    """Work driven by the email payload's `context.name`:
+    `ok` succeeds, `fail` raises (retried), `fatal` raises PermanentJobError, `block` waits for
+    `release`. Records the order in which jobs started."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.release = threading.Event()
+        self.blocking = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, payload: Any) -> dict[str, Any]:
+        name = str(payload.context.get("name", "ok"))
+        with self._lock:
+            self.started.append(name)
+        if name.startswith("block"):
+            self.blocking.set()
+            self.release.wait(30)
+        if name.startswith("fail"):
+            raise RuntimeError(f"transient failure for {name}")
+        if name.startswith("fatal"):
+            raise PermanentJobError(f"permanent failure for {name}")
+        return {"name": name}
+
+
+@contextmanager
+def scripted(*job_types: JobType) -> Iterator[Scripted]:
+    work = Scripted()
+    with ExitStack() as stack:
+        for job_type in job_types or (JobType.EMAIL_NOTIFICATION,):
+            stack.enter_context(override_work(job_type, work))
+        try:
+            yield work
+        finally:
+            work.release.set()
+
+
+def email(name: str) -> dict[str, Any]:
+    return {"to": "someone@example.com", "template": "welcome", "context": {"name": name}}
