@@ -9,26 +9,23 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import gemsdash.actors  # noqa: F401  (declares the actors)
 import gemsdash.queue as q
-from gemsdash.queue import JobRecord, JobState, Runtime
-from tests.support import wait_for
-
-
-def finished(job_id: str) -> JobRecord:
-    return wait_for(
-        lambda: (r := q.get_job(job_id)) is not None and r.state.finished and r, timeout=20, what=f"job {job_id}"
-    )
+from gemsdash.actors.settings import ActorSettings
+from gemsdash.queue import JobState, Runtime
+from tests.actors.waiting import finished
 
 
 @pytest.mark.parametrize(("quality", "size"), [("low", 256), ("medium", 512), ("high", 1024)])
-def test_sketch_png_has_the_promised_size(any_runtime: Runtime, quality: str, size: int) -> None:
+def test_sketch_png_has_the_promised_size(
+    any_runtime: Runtime, actor_config: ActorSettings, quality: str, size: int
+) -> None:
     job_id = q.queue_sketch_generation("a lighthouse on a cliff at night", user_id="u1", quality=quality)
     record = finished(job_id)
     assert record.state is JobState.SUCCEEDED, record.error
     result = record.result
     path = Path(result["path"])
     assert path.is_file()
+    assert path.is_relative_to(actor_config.data_dir.resolve())
     with Image.open(path) as image:
         assert image.format == "PNG"
         assert image.size == (size, size)
