@@ -27,6 +27,7 @@ class Settings(BaseSettings):
         extra="ignore",
         case_sensitive=False,
         populate_by_name=True,
+        env_ignore_empty=True,
     )
 
     redis_enabled: bool = Field(default=False, validation_alias="REDIS_ENABLED")

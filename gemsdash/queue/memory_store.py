@@ -132,9 +132,12 @@ class MemoryJobStore:
                     return f"skip:{old}"
             else:
                 job = dict(fallback)
+            attempt = int(message.options.get("retries", 0)) + 1
+            if old is not None and int(job.get("attempts") or 0) >= attempt:
+                attempt = int(job["attempts"]) + 1
             job.update(
                 state=JobState.RUNNING.value,
-                attempts=int(message.options.get("retries", 0)) + 1,
+                attempts=attempt,
                 started_at=now_ms(),
                 next_attempt_at=None,
                 worker=worker,

@@ -12,7 +12,7 @@ from gemsdash.queue.handlers import override_work
 
 
 class Scripted:
-    """Work driven by the email payload's `context.name`:
+    """Work driven by the email payload's `context.name` (or an emotion payload's `text`):
     `ok` succeeds, `fail` raises (retried), `fatal` raises PermanentJobError, `block` waits for
     `release`. Records the order in which jobs started."""
 
@@ -23,7 +23,8 @@ class Scripted:
         self._lock = threading.Lock()
 
     def __call__(self, payload: Any) -> dict[str, Any]:
-        name = str(payload.context.get("name", "ok"))
+        context = getattr(payload, "context", None)
+        name = str(context.get("name", "ok")) if context is not None else str(getattr(payload, "text", "ok"))
         with self._lock:
             self.started.append(name)
         if name.startswith("block"):

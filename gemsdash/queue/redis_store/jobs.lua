@@ -142,6 +142,8 @@ elseif command == "start" then
     else
         job = cjson.decode(fallback)
     end
+    -- A redelivery after a lost worker carries the same retry count: it is still a new attempt.
+    if old and tonumber(job.attempts) and tonumber(job.attempts) >= attempt then attempt = job.attempts + 1 end
     job.state = "running"
     job.attempts = attempt
     job.started_at = now

@@ -1,0 +1,69 @@
+"""A worker killed with SIGKILL mid-job: its jobs run again elsewhere within the documented bound
+(worker timeout + recovery interval), and nothing is lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from gemsdash.queue import JobState, JobType, Runtime, add_job, get_job, queue_stats
+from tests.support import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_worker(env: dict[str, str], threads: int = 2) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dramatiq", "tests.core.slow_worker", "-p", "1", "-t", str(threads)],
+        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def kill(proc: subprocess.Popen[bytes], sig: int) -> None:
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_sigkilled_worker_jobs_run_again_within_the_bound(redis_runtime: Runtime, redis_url: str) -> None:
+    ns = redis_runtime.settings.namespace
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "REDIS_ENABLED": "true", "REDIS_URL": redis_url,
+           "GEMSDASH_NAMESPACE": ns, "GEMSDASH_WORKER_TIMEOUT": "2", "PYTHONPATH": str(ROOT)}
+    client = redis.Redis.from_url(redis_url)
+    ids = [add_job(JobType.EMOTION_ANALYSIS, {"analysis_type": "text", "text": "sleep:1.5", "user_id": "u"})
+           for _ in range(6)]
+    first = start_worker(env)
+    second = None
+    try:
+        wait_for(lambda: queue_stats().queues["emotion-analysis"].counts[JobState.RUNNING] == 2, timeout=20,
+                 what="two jobs running on the first worker")
+        victims = [j for j in ids if get_job(j).state is JobState.RUNNING]  # type: ignore[union-attr]
+        kill(first, signal.SIGKILL)
+        killed_at = time.monotonic()
+        second = start_worker(env)
+        wait_for(lambda: all(get_job(j).attempts == 2 for j in victims), timeout=20,  # type: ignore[union-attr]
+                 what="killed jobs to start again")
+        recovered_after = time.monotonic() - killed_at
+        wait_for(lambda: all(get_job(j).state is JobState.SUCCEEDED for j in ids), timeout=30,  # type: ignore[union-attr]
+                 what="every job to succeed")
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                kill(proc, signal.SIGTERM)
+    # Bound: worker timeout (2 s) + recovery interval (0.67 s), plus a worker's boot time.
+    assert recovered_after < 2 + 0.67 + 5, recovered_after
+    runs = [r.decode() for r in client.lrange(f"{ns}:test:runs", 0, -1)]
+    assert sorted(set(runs)) == sorted(ids)
+    assert all(runs.count(v) == 2 for v in victims)
+    for victim in victims:
+        notes = [e.note or "" for e in get_job(victim).timeline]  # type: ignore[union-attr]
+        assert any("lost; requeued" in n for n in notes)
+    counts = queue_stats().queues["emotion-analysis"].counts
+    assert counts[JobState.SUCCEEDED] == 6 and counts[JobState.RUNNING] == counts[JobState.QUEUED] == 0
