@@ -29,11 +29,13 @@ from gemsdash.queue import (
     Priority,
     Runtime,
     Settings,
+    admin,
     configure,
     load_settings,
     mask_payload,
+    producer,
+    stats,
 )
-from gemsdash.queue import admin, producer, stats
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -151,7 +153,9 @@ def record_text(record: JobRecord) -> str:
         if record.error.traceback:
             lines.append(record.error.traceback.rstrip())
     lines.append(f"{'timeline':>15}:")
-    lines.extend(f"{'':>17}{e.at.isoformat()}  {e.state.value}{'  ' + e.note if e.note else ''}" for e in record.timeline)
+    lines.extend(
+        f"{'':>17}{e.at.isoformat()}  {e.state.value}{'  ' + e.note if e.note else ''}" for e in record.timeline
+    )
     return "\n".join(lines)
 
 
@@ -363,4 +367,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-

@@ -38,12 +38,8 @@ class Settings(BaseSettings):
     redis_ttl: Annotated[int, Field(ge=1)] = Field(default=3600, validation_alias="REDIS_TTL")
     redis_url: SecretStr | None = Field(default=None, validation_alias="REDIS_URL")
     redis_fallback: bool = Field(default=True, validation_alias="REDIS_FALLBACK")
-    redis_connect_timeout: Annotated[float, Field(gt=0)] = Field(
-        default=2.0, validation_alias="GEMSDASH_REDIS_TIMEOUT"
-    )
-    namespace: str = Field(
-        default="gemsdash", validation_alias="GEMSDASH_NAMESPACE", pattern=r"^[A-Za-z0-9_.-]{1,64}$"
-    )
+    redis_connect_timeout: Annotated[float, Field(gt=0)] = Field(default=2.0, validation_alias="GEMSDASH_REDIS_TIMEOUT")
+    namespace: str = Field(default="gemsdash", validation_alias="GEMSDASH_NAMESPACE", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     #: A worker silent this long is dead: its unfinished jobs go back to their queues.
     worker_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
         default=15.0, validation_alias=AliasChoices("GEMSDASH_WORKER_TIMEOUT", "GEMSDASH_WORKER_TIMEOUT_SECONDS")
@@ -53,9 +49,7 @@ class Settings(BaseSettings):
         default=64 * 1024, validation_alias="GEMSDASH_MAX_PAYLOAD_BYTES"
     )
     read_only: bool = Field(default=False, validation_alias="GEMSDASH_READ_ONLY")
-    worker_threads: Annotated[int, Field(ge=1, le=256)] = Field(
-        default=4, validation_alias="GEMSDASH_WORKER_THREADS"
-    )
+    worker_threads: Annotated[int, Field(ge=1, le=256)] = Field(default=4, validation_alias="GEMSDASH_WORKER_THREADS")
 
     @field_validator("redis_url")
     @classmethod

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -12,8 +11,6 @@ from redis.retry import Retry
 
 from gemsdash.queue.config import Settings, mask_url
 from gemsdash.queue.errors import BackendUnavailable
-
-T = TypeVar("T")
 
 
 def connect(settings: Settings) -> redis.Redis:
@@ -48,8 +45,3 @@ def translate_errors(url: str, *, secrets: list[str] | None = None) -> Iterator[
         raise BackendUnavailable(f"Redis unreachable at {mask_url(url)}: {describe(exc, secrets or [])}") from None
     except redis.ResponseError as exc:
         raise BackendUnavailable(f"Redis at {mask_url(url)} refused: {describe(exc, secrets or [])}") from None
-
-
-def guarded(url: str, secrets: list[str], fn: Callable[[], T]) -> T:
-    with translate_errors(url, secrets=secrets):
-        return fn()

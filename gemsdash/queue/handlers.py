@@ -47,7 +47,6 @@ def job_actor(job_type: JobType) -> Callable[[Callable[[P], Any]], dramatiq.Acto
         run.__name__ = run.__qualname__ = job_type.actor_name
         run.__doc__ = fn.__doc__
         actor: dramatiq.Actor[..., None] = dramatiq.actor(
-            run,
             actor_name=job_type.actor_name,
             queue_name=job_type.queue,
             broker=broker,
@@ -56,7 +55,7 @@ def job_actor(job_type: JobType) -> Callable[[Callable[[P], Any]], dramatiq.Acto
             max_backoff=spec.backoff.max_ms,
             time_limit=spec.time_limit_ms,
             throws=(PermanentJobError,),
-        )
+        )(run)
         _actors[job_type] = actor
         return actor
 

@@ -260,7 +260,8 @@ class JobRecord(BaseModel):
 
     def public_dict(self) -> dict[str, Any]:
         """JSON-ready, timestamps ISO 8601 UTC."""
-        return json.loads(self.model_dump_json())
+        data: dict[str, Any] = json.loads(self.model_dump_json())
+        return data
 
 
 def now_ms() -> int:

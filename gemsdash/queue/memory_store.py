@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import os
-import socket
 import threading
 from collections import defaultdict
 from typing import Any
@@ -208,7 +206,9 @@ class MemoryJobStore:
             window = SEARCH_WINDOW if search else offset + limit
             for s in states:
                 index = self._index[(queue, s.value)]
-                live = [(score, job_id) for job_id, score in index.items() if not self._expired(self._jobs[job_id], now)]
+                live = [
+                    (score, job_id) for job_id, score in index.items() if not self._expired(self._jobs[job_id], now)
+                ]
                 total += len(live)
                 entries.extend(heapq.nlargest(window, live))
             entries.sort(reverse=True)
@@ -246,7 +246,10 @@ class MemoryJobStore:
                     total_n += ok + fail
                 hist = {k: v for k, v in self._hist[queue].items() if k not in ("sum", "count")}
                 stats[queue] = QueueStats(
-                    queue, counts, finished, total_ms / total_n if total_n else None,
+                    queue,
+                    counts,
+                    finished,
+                    total_ms / total_n if total_n else None,
                     from_ms(oldest) if oldest is not None else None,
                     finished_total={o: self._totals[f"{queue}:{o}"] for o in ("succeeded", "dead")},
                     duration_buckets=hist,
@@ -286,8 +289,13 @@ class MemoryJobStore:
                 return f"state:{job['state']}"
             old = job["state"]
             job.update(
-                state=JobState.QUEUED.value, attempts=0, finished_at=None, next_attempt_at=None,
-                started_at=None, duration_ms=None, rq=message.queue_name,
+                state=JobState.QUEUED.value,
+                attempts=0,
+                finished_at=None,
+                next_attempt_at=None,
+                started_at=None,
+                duration_ms=None,
+                rq=message.queue_name,
             )
             self._save(job, old, f"retried by {who}")
             if audit:
@@ -359,7 +367,3 @@ def _public(job: StoredJob) -> StoredJob:
 def _error_text(job: StoredJob) -> str:
     error = job.get("error")
     return str(error.get("message", "")) if isinstance(error, dict) else ""
-
-
-def host_label() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"

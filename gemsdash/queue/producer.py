@@ -71,7 +71,11 @@ def queue_sketch_generation(
 
 
 def analyze_emotion(
-    *, user_id: str, text: str | None = None, image_path: str | None = None, analysis_type: str | None = None,
+    *,
+    user_id: str,
+    text: str | None = None,
+    image_path: str | None = None,
+    analysis_type: str | None = None,
     **options: Any,
 ) -> str:
     kind = analysis_type or ("combined" if text and image_path else "image" if image_path else "text")
@@ -98,7 +102,13 @@ def send_welcome_email(email: str, name: str, user_id: str | None = None, **opti
 
 
 def process_payment(
-    *, payment_id: str, operation: str, amount: int, currency: str, payment_method: str, idempotency_key: str,
+    *,
+    payment_id: str,
+    operation: str,
+    amount: int,
+    currency: str,
+    payment_method: str,
+    idempotency_key: str,
     **options: Any,
 ) -> str:
     payload = {

@@ -60,7 +60,9 @@ class Runtime:
         """Run jobs inside this process (memory mode's embedded worker)."""
         if self.worker is None:
             self.broker.emit_after("process_boot")
-            self.worker = Worker(self.broker, worker_threads=threads or self.settings.worker_threads, worker_timeout=100)
+            self.worker = Worker(
+                self.broker, worker_threads=threads or self.settings.worker_threads, worker_timeout=100
+            )
             self.worker.start()
         return self.worker
 
@@ -130,7 +132,9 @@ def reset() -> None:
         _runtime = None
 
 
-def _middleware(store: JobStore, redactor: Redactor, settings: Settings, worker_id: str) -> tuple[list[Any], JobTracking]:
+def _middleware(
+    store: JobStore, redactor: Redactor, settings: Settings, worker_id: str
+) -> tuple[list[Any], JobTracking]:
     tracking = JobTracking(store, redactor)
     interval = max(settings.worker_timeout_seconds / 5, 0.2)
     # Dramatiq runs `after_*` hooks in reverse order: tracking goes first so that its
@@ -161,7 +165,7 @@ def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) ->
         display_url=settings.display_url,
         secrets=settings.secrets(),
     )
-    broker = RedisBroker(
+    broker = RedisBroker(  # type: ignore[no-untyped-call]
         middleware=[],
         client=client,
         namespace=settings.namespace,

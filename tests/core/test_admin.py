@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from typing import Any
 
 import pytest
 import redis
@@ -74,9 +73,7 @@ def test_retry_all_requeues_every_dead_job_of_the_queue(any_runtime: Runtime) ->
     assert {state_of(j) for j in dead} == {JobState.DEAD}
 
 
-def test_two_operators_retrying_one_dead_job_requeue_it_exactly_once(
-    redis_runtime: Runtime, redis_url: str
-) -> None:
+def test_two_operators_retrying_one_dead_job_requeue_it_exactly_once(redis_runtime: Runtime, redis_url: str) -> None:
     with scripted():
         redis_runtime.start_worker(threads=1)
         job_id = add_job(JobType.EMAIL_NOTIFICATION, email("fatal"), **ONE_TRY)
@@ -93,8 +90,12 @@ def test_two_operators_retrying_one_dead_job_requeue_it_exactly_once(
     message = job_message(spec, record.payload, spec.options(priority=record.priority), job_id)
     stores = [
         RedisJobStore(
-            redis.Redis.from_url(redis_url), namespace=store.namespace, finished_ttl=60, dead_ttl=600,
-            worker_timeout_ms=2000, display_url=redis_url,
+            redis.Redis.from_url(redis_url),
+            namespace=store.namespace,
+            finished_ttl=60,
+            dead_ttl=600,
+            worker_timeout_ms=2000,
+            display_url=redis_url,
         )
         for _ in range(8)
     ]
@@ -123,15 +124,25 @@ def test_concurrent_cli_retries_have_one_effect(redis_runtime: Runtime, redis_ur
         job_id = add_job(JobType.EMAIL_NOTIFICATION, email("fatal"), **ONE_TRY)
         wait_for(lambda: state_of(job_id) is JobState.DEAD, what="dead")
         redis_runtime.stop_worker()
-    env = {"REDIS_ENABLED": "true", "REDIS_URL": redis_url, "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace,
-           "PATH": "/usr/bin:/bin"}
+    env = {
+        "REDIS_ENABLED": "true",
+        "REDIS_URL": redis_url,
+        "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace,
+        "PATH": "/usr/bin:/bin",
+    }
     procs = [
-        subprocess.Popen([sys.executable, "-m", "gemsdash", "retry", job_id], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "gemsdash", "retry", job_id],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
-    results = [(p.wait(timeout=30), p.stdout.read() if p.stdout else "", p.stderr.read() if p.stderr else "")
-               for p in procs]
+    results = [
+        (p.wait(timeout=30), p.stdout.read() if p.stdout else "", p.stderr.read() if p.stderr else "") for p in procs
+    ]
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 1], results
     loser = next(err for code, _, err in results if code == 1)
@@ -222,11 +233,13 @@ def test_clear_with_include_dead_deletes_dead_jobs_and_their_dead_letters(
 def test_read_only_mode_refuses_every_change(any_runtime: Runtime) -> None:
     any_runtime.settings.read_only = True
     try:
-        for action in (lambda: retry("x"), lambda: retry_all("email-notification"), lambda: cancel("x"),
-                       lambda: clear("email-notification")):
+        for action in (
+            lambda: retry("x"),
+            lambda: retry_all("email-notification"),
+            lambda: cancel("x"),
+            lambda: clear("email-notification"),
+        ):
             with pytest.raises(ReadOnlyMode):
                 action()
     finally:
         any_runtime.settings.read_only = False
-
-

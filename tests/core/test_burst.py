@@ -14,9 +14,12 @@ def test_counts_after_a_mixed_burst(redis_runtime: Runtime) -> None:
     rng = random.Random(7)
     kinds = rng.choices(["ok", "fatal"], weights=[8, 2], k=3000)
     requests = [
-        JobRequest(JobType.EMAIL_NOTIFICATION if i % 2 else JobType.EMOTION_ANALYSIS,
-                   email(f"{kind}-{i}") if i % 2 else {"analysis_type": "text", "text": f"{kind}-{i}", "user_id": "u"},
-                   attempts=1, priority=rng.choice(["low", "normal", "high", "critical"]))
+        JobRequest(
+            JobType.EMAIL_NOTIFICATION if i % 2 else JobType.EMOTION_ANALYSIS,
+            email(f"{kind}-{i}") if i % 2 else {"analysis_type": "text", "text": f"{kind}-{i}", "user_id": "u"},
+            attempts=1,
+            priority=rng.choice(["low", "normal", "high", "critical"]),
+        )
         for i, kind in enumerate(kinds)
     ]
     expected = {JobState.SUCCEEDED: kinds.count("ok"), JobState.DEAD: kinds.count("fatal")}

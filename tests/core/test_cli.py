@@ -19,10 +19,19 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture
 def cli(redis_runtime: Runtime, redis_url: str) -> Cli:
     def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        base = {"PATH": "/usr/bin:/bin", "REDIS_ENABLED": "true", "REDIS_URL": redis_url,
-                "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace}
-        return subprocess.run([sys.executable, "-m", "gemsdash", *args], env={**base, **(env or {})},
-                              capture_output=True, text=True, timeout=60)
+        base = {
+            "PATH": "/usr/bin:/bin",
+            "REDIS_ENABLED": "true",
+            "REDIS_URL": redis_url,
+            "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace,
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "gemsdash", *args],
+            env={**base, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     return run
 
@@ -31,16 +40,43 @@ WELCOME = json.dumps(email("cli"))
 
 
 def test_enqueue_prints_the_job_id_and_job_shows_the_record(cli: Cli) -> None:
-    done = cli("enqueue", "email-notification", "--payload", WELCOME, "--priority", "critical", "--attempts", "2",
-               "--backoff", "fixed", "--backoff-delay-ms", "100")
+    done = cli(
+        "enqueue",
+        "email-notification",
+        "--payload",
+        WELCOME,
+        "--priority",
+        "critical",
+        "--attempts",
+        "2",
+        "--backoff",
+        "fixed",
+        "--backoff-delay-ms",
+        "100",
+    )
     assert done.returncode == 0, done.stderr
     job_id = done.stdout.strip()
     shown = cli("job", job_id, "--json")
     assert shown.returncode == 0
     record = json.loads(shown.stdout)
-    expected_fields = {"id", "type", "queue", "state", "priority", "payload", "attempts", "max_attempts",
-                       "created_at", "started_at", "finished_at", "next_attempt_at", "duration_ms", "result",
-                       "error", "worker"}
+    expected_fields = {
+        "id",
+        "type",
+        "queue",
+        "state",
+        "priority",
+        "payload",
+        "attempts",
+        "max_attempts",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "next_attempt_at",
+        "duration_ms",
+        "result",
+        "error",
+        "worker",
+    }
     assert expected_fields <= record.keys()
     assert record["id"] == job_id and record["state"] == "queued" and record["priority"] == "critical"
     assert record["max_attempts"] == 2 and record["created_at"].endswith("Z")
@@ -110,9 +146,18 @@ def test_health_reports_waiting_jobs_without_workers(cli: Cli) -> None:
     assert "no live worker" in json.loads(unhealthy.stdout)["reasons"][0]
 
 
-@pytest.mark.parametrize("command", [["stats"], ["jobs", "email-notification"], ["job", "x"], ["retry", "x"],
-                                     ["cancel", "x"], ["clear", "email-notification", "--yes"],
-                                     ["enqueue", "email-notification", "--payload", "{}"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["stats"],
+        ["jobs", "email-notification"],
+        ["job", "x"],
+        ["retry", "x"],
+        ["cancel", "x"],
+        ["clear", "email-notification", "--yes"],
+        ["enqueue", "email-notification", "--payload", "{}"],
+    ],
+)
 def test_one_shot_commands_in_memory_mode_explain_and_exit_2(cli: Cli, command: list[str]) -> None:
     done = cli(*command, env={"REDIS_ENABLED": "false"})
     assert done.returncode == 2

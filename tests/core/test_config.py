@@ -11,7 +11,12 @@ from gemsdash.queue.config import load_settings, mask_url
 def test_defaults_are_the_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(_env_file=None)
     assert settings.redis_enabled is False
-    assert (settings.redis_host, settings.redis_port, settings.redis_db, settings.redis_ttl) == ("localhost", 6379, 0, 3600)
+    assert (settings.redis_host, settings.redis_port, settings.redis_db, settings.redis_ttl) == (
+        "localhost",
+        6379,
+        0,
+        3600,
+    )
     assert settings.redis_fallback is True
     assert settings.namespace == "gemsdash"
     assert settings.connection_url == "redis://localhost:6379/0"
@@ -43,8 +48,13 @@ def test_redis_url_overrides_the_parts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("REDIS_PORT", "abc"), ("REDIS_ENABLED", "maybe"), ("REDIS_TTL", "0"), ("REDIS_URL", "http://x"),
-     ("GEMSDASH_NAMESPACE", "bad space")],
+    [
+        ("REDIS_PORT", "abc"),
+        ("REDIS_ENABLED", "maybe"),
+        ("REDIS_TTL", "0"),
+        ("REDIS_URL", "http://x"),
+        ("GEMSDASH_NAMESPACE", "bad space"),
+    ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)

@@ -17,8 +17,10 @@ def test_a_high_job_overtakes_a_backlog_of_low_jobs(redis_runtime: Runtime) -> N
         # The `high` consumer picks it up on its next poll (at most one worker_timeout later).
         client = redis_runtime.client
         assert client is not None
-        wait_for(lambda: client.llen(f"{redis_runtime.settings.namespace}:email-notification.high") == 0,
-                 what="the high job to be fetched")
+        wait_for(
+            lambda: client.llen(f"{redis_runtime.settings.namespace}:email-notification.high") == 0,
+            what="the high job to be fetched",
+        )
         assert client.llen(f"{redis_runtime.settings.namespace}:email-notification.low") >= 20 - worker.queue_prefetch
         work.release.set()
         wait_for(lambda: len(work.started) == 22, what="all 22 jobs to start")
@@ -34,13 +36,32 @@ def test_priorities_wait_in_their_own_redis_lists(redis_runtime: Runtime) -> Non
     client = redis_runtime.client
     assert client is not None
     for priority in ("low", "normal", "high", "critical"):
-        add_job(JobType.PAYMENT_PROCESSING, {"payment_id": "p", "operation": "verify", "amount": 0, "currency": "EUR",
-                                             "payment_method": "pm_card_visa", "idempotency_key": f"k-{priority}"},
-                priority=priority)
+        add_job(
+            JobType.PAYMENT_PROCESSING,
+            {
+                "payment_id": "p",
+                "operation": "verify",
+                "amount": 0,
+                "currency": "EUR",
+                "payment_method": "pm_card_visa",
+                "idempotency_key": f"k-{priority}",
+            },
+            priority=priority,
+        )
     assert client.llen(f"{ns}:payment-processing") == 1
     for priority in ("low", "high", "critical"):
         assert client.llen(f"{ns}:payment-processing.{priority}") == 1
-    record = get_job(add_job(JobType.PAYMENT_PROCESSING, {"payment_id": "p", "operation": "verify", "amount": 0,
-                                                          "currency": "EUR", "payment_method": "pm_card_visa",
-                                                          "idempotency_key": "default"}))
+    record = get_job(
+        add_job(
+            JobType.PAYMENT_PROCESSING,
+            {
+                "payment_id": "p",
+                "operation": "verify",
+                "amount": 0,
+                "currency": "EUR",
+                "payment_method": "pm_card_visa",
+                "idempotency_key": "default",
+            },
+        )
+    )
     assert record is not None and record.priority.value == "high"  # payments default to high

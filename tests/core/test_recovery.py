@@ -22,7 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def start_worker(env: dict[str, str], threads: int = 2) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "dramatiq", "tests.core.slow_worker", "-p", "1", "-t", str(threads)],
-        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -34,25 +38,42 @@ def kill(proc: subprocess.Popen[bytes], sig: int) -> None:
 @pytest.mark.slow
 def test_sigkilled_worker_jobs_run_again_within_the_bound(redis_runtime: Runtime, redis_url: str) -> None:
     ns = redis_runtime.settings.namespace
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "REDIS_ENABLED": "true", "REDIS_URL": redis_url,
-           "GEMSDASH_NAMESPACE": ns, "GEMSDASH_WORKER_TIMEOUT": "2", "PYTHONPATH": str(ROOT)}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "REDIS_ENABLED": "true",
+        "REDIS_URL": redis_url,
+        "GEMSDASH_NAMESPACE": ns,
+        "GEMSDASH_WORKER_TIMEOUT": "2",
+        "PYTHONPATH": str(ROOT),
+    }
     client = redis.Redis.from_url(redis_url)
-    ids = [add_job(JobType.EMOTION_ANALYSIS, {"analysis_type": "text", "text": "sleep:1.5", "user_id": "u"})
-           for _ in range(6)]
+    ids = [
+        add_job(JobType.EMOTION_ANALYSIS, {"analysis_type": "text", "text": "sleep:1.5", "user_id": "u"})
+        for _ in range(6)
+    ]
     first = start_worker(env)
     second = None
     try:
-        wait_for(lambda: queue_stats().queues["emotion-analysis"].counts[JobState.RUNNING] == 2, timeout=20,
-                 what="two jobs running on the first worker")
+        wait_for(
+            lambda: queue_stats().queues["emotion-analysis"].counts[JobState.RUNNING] == 2,
+            timeout=20,
+            what="two jobs running on the first worker",
+        )
         victims = [j for j in ids if get_job(j).state is JobState.RUNNING]  # type: ignore[union-attr]
         kill(first, signal.SIGKILL)
         killed_at = time.monotonic()
         second = start_worker(env)
-        wait_for(lambda: all(get_job(j).attempts == 2 for j in victims), timeout=20,  # type: ignore[union-attr]
-                 what="killed jobs to start again")
+        wait_for(
+            lambda: all(get_job(j).attempts == 2 for j in victims),
+            timeout=20,  # type: ignore[union-attr]
+            what="killed jobs to start again",
+        )
         recovered_after = time.monotonic() - killed_at
-        wait_for(lambda: all(get_job(j).state is JobState.SUCCEEDED for j in ids), timeout=30,  # type: ignore[union-attr]
-                 what="every job to succeed")
+        wait_for(
+            lambda: all(get_job(j).state is JobState.SUCCEEDED for j in ids),
+            timeout=30,  # type: ignore[union-attr]
+            what="every job to succeed",
+        )
     finally:
         for proc in (first, second):
             if proc is not None and proc.poll() is None:

@@ -70,4 +70,3 @@ class Heartbeat(Middleware):
             except Exception as exc:
                 logger.warning("Heartbeat failed: %s", exc)
             self._stop.wait(self.interval_s)
-

@@ -104,8 +104,10 @@ class JobTracking(Middleware):
         with self._lock:
             duration = self._dead_duration.pop(message.message_id, None)
         exception = message._exception
-        detail = self._error(message, exception) if exception is not None else json.dumps(
-            {"type": "Rejected", "message": "message rejected by the worker", "traceback": None}
+        detail = (
+            self._error(message, exception)
+            if exception is not None
+            else json.dumps({"type": "Rejected", "message": "message rejected by the worker", "traceback": None})
         )
         self.store.finish(
             message.message_id,

@@ -4,9 +4,7 @@ pipelined round trip whose cost grows with the number of queues, not of jobs."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
@@ -270,8 +268,13 @@ class RedisJobStore:
         removed = dict.fromkeys([s.value for s in waiting] + [JobState.DEAD.value], 0)
         for _ in range(_CLEAR_MAX_STEPS):
             reply = self._call(
-                "clear", queue, ",".join(s.value for s in waiting), "1" if include_dead else "0",
-                lists_csv, _CLEAR_BATCH, who,
+                "clear",
+                queue,
+                ",".join(s.value for s in waiting),
+                "1" if include_dead else "0",
+                lists_csv,
+                _CLEAR_BATCH,
+                who,
             )
             counts = [int(v) for v in reply]
             for state, n in zip(waiting, counts[: len(waiting)], strict=True):
@@ -326,7 +329,9 @@ class RedisJobStore:
     def workers(self) -> list[WorkerInfo]:
         now = now_ms()
         with translate_errors(self.display_url, secrets=self._secrets):
-            live = self.client.zrangebyscore(self._key("workers"), now - self.worker_timeout_ms, "+inf", withscores=True)
+            live: list[tuple[bytes, float]] = self.client.zrangebyscore(  # type: ignore[assignment]
+                self._key("workers"), now - self.worker_timeout_ms, "+inf", withscores=True
+            )
             bodies = self.client.mget([self._key("worker", self._text(w)) for w, _ in live]) if live else []
         found: list[WorkerInfo] = []
         for (worker_id, beat), body in zip(live, bodies, strict=True):
@@ -351,11 +356,3 @@ class RedisJobStore:
         """(dead workers reaped, messages requeued)."""
         dead, requeued = self._call("recover", self.worker_timeout_ms, self._lists, self._dead_letter_queues)
         return int(dead), int(requeued)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def monotonic_ms() -> int:
-    return int(time.monotonic() * 1000)
