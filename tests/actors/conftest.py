@@ -18,3 +18,10 @@ def actor_config(tmp_path: Path) -> Iterator[ActorSettings]:
     use_settings(settings)
     yield settings
     use_settings(None)
+
+
+def reconfigure(base: ActorSettings, **changes: object) -> ActorSettings:
+    """Switch the running workers to `base` with `changes`, validated like the environment would be."""
+    settings = load_actor_settings(_env_file=None, **{**base.model_dump(), **changes})
+    use_settings(settings)
+    return settings

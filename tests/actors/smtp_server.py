@@ -1,0 +1,73 @@
+"""A real SMTP server on loopback (aiosmtpd) that keeps what it accepted and can be told to refuse."""
+
+from __future__ import annotations
+
+import threading
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.support import free_port
+
+
+class Recorder:
+    """The handler: accepted messages in order, plus scripted refusals."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.data_replies: list[str] = []  # replies to the next DATA commands, instead of accepting
+        self.refused_rcpt: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.refused_rcpt:
+            return self.refused_rcpt[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            if self.data_replies:
+                return self.data_replies.pop(0)
+            message = message_from_bytes(envelope.content, policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            self.messages.append(message)
+        return "250 2.0.0 Message accepted"
+
+
+class SmtpServer:
+    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
+        self.recorder = Recorder()
+        self.port = free_port()
+        kwargs: dict[str, Any] = {}
+        if credentials is not None:
+            user, password = credentials
+
+            def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+                ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+                    user.encode(),
+                    password.encode(),
+                )
+                return AuthResult(success=ok, handled=False)  # let the server answer 235 or 535
+
+            kwargs = {
+                "authenticator": authenticate,
+                "auth_require_tls": False,
+                "auth_required": True,
+            }
+        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port, **kwargs)
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        with self.recorder.lock:
+            return list(self.recorder.messages)
+
+    def __enter__(self) -> SmtpServer:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
