@@ -9,6 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+import gemsdash.queue
 from gemsdash.queue import JobType, Runtime, add_job, configure
 from gemsdash.queue import runtime as runtime_module
 from tests.conftest import test_settings
@@ -62,6 +63,19 @@ def test_metrics_report_depth_outcomes_durations_and_workers(api: httpx.Client, 
     assert value(metrics, "gemsdash_job_duration_seconds_count", type="email-notification") == 3
     assert value(metrics, "gemsdash_job_duration_seconds_sum", type="email-notification") >= 0
     assert value(metrics, "gemsdash_job_duration_seconds_count", type="payment-processing") == 0
+
+
+def test_a_scrape_reads_the_store_once(memory_api: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[object] = []
+    real = gemsdash.queue.queue_stats
+
+    def counted() -> gemsdash.queue.Snapshot:
+        reads.append(None)
+        return real()
+
+    monkeypatch.setattr(gemsdash.queue, "queue_stats", counted)
+    scrape(memory_api)
+    assert len(reads) == 1
 
 
 def test_openmetrics_is_served_when_asked_for(memory_api: httpx.Client) -> None:
