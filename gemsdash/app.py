@@ -1,0 +1,351 @@
+"""The gemsdash dashboard: a Textual app over `gemsdash.queue`.
+
+The app owns the refresh loop and the actions that change jobs; the screens in `gemsdash.tui` own
+how things look. Everything that may block (every `gemsdash.queue` call) runs on a worker thread,
+a refresh never starts while the previous one runs, and a failed refresh leaves the last good data
+on screen, marked stale, while the loop keeps retrying with a growing delay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+
+from rich.text import Text
+from textual.app import App
+from textual.binding import Binding
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
+
+from gemsdash.demo import DemoFeeder
+from gemsdash.queue import GemsdashError, JobState, JobType, Snapshot
+from gemsdash.tui import format as fmt
+from gemsdash.tui.base import DataScreen
+from gemsdash.tui.confirm import ClearChoice, ClearScreen, ConfirmScreen, retry_all_body
+from gemsdash.tui.dashboard import DashboardScreen
+from gemsdash.tui.detail import JobDetailScreen
+from gemsdash.tui.enqueue import EnqueueScreen
+from gemsdash.tui.feed import Feed, Level
+from gemsdash.tui.help import BindingCommands, HelpScreen, live_keys
+from gemsdash.tui.refresh import RefreshRequest, RefreshResult, fetch
+from gemsdash.tui.source import DataSource, JobQuery, QueueSource
+from gemsdash.tui.status import Status, StatusBar, status_text, subtitle
+from gemsdash.tui.workers import AuditScreen, WorkersScreen
+
+logger = logging.getLogger("gemsdash.tui")
+
+T = TypeVar("T")
+
+#: How many notifications the app remembers (tests read them; `notices` is the history).
+NOTICE_HISTORY = 200
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class GemsdashApp(App[None]):
+    TITLE = "gemsdash"
+    CSS_PATH = "tui/dashboard.tcss"
+    COMMANDS = App.COMMANDS | {BindingCommands}
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("q", "quit", "Quit", tooltip="Quit gemsdash"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="Show the keys of this screen"),
+        Binding("p", "toggle_pause", "Pause", tooltip="Pause or resume refreshing"),
+        Binding("plus", "interval(1)", "interval", show=False, tooltip="Refresh less often"),
+        Binding("minus", "interval(-1)", "interval", show=False, tooltip="Refresh more often"),
+    ]
+    #: How often the loop checks whether a refresh is due and repaints the data's age.
+    TICK_SECONDS = 0.1
+
+    def __init__(
+        self,
+        *,
+        refresh_interval: float = 1.0,
+        read_only: bool = False,
+        demo: bool = False,
+        source: DataSource | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__()
+        self.source: DataSource = source if source is not None else QueueSource()
+        self.clock: Callable[[], datetime] = clock or utc_now
+        self.read_only = read_only
+        self.demo = demo
+        self.feed = Feed(refresh_interval)
+        self.backend = self.source.backend()
+        self.snapshot: Snapshot | None = None
+        self.last_result: RefreshResult | None = None
+        #: Every notification shown, oldest first, as (severity, message).
+        self.notices: deque[tuple[str, str]] = deque(maxlen=NOTICE_HISTORY)
+        self.refreshes = 0
+        self._demo: DemoFeeder | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[Any]:
+        return DashboardScreen()
+
+    def on_mount(self) -> None:
+        self.sub_title = subtitle(self.backend)
+        if self.demo:
+            self._demo = DemoFeeder().start()
+        self.set_interval(self.TICK_SECONDS, self._tick)
+        self._tick()
+
+    def on_unmount(self) -> None:
+        if self._demo is not None:
+            self._demo.stop(timeout=2)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        self.notices.append((severity, message))
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def say(self, message: str, severity: SeverityLevel = "information") -> None:
+        """Notify with text that may hold user data (ids, error messages): never parsed as markup."""
+        self.notify(message, severity=severity, markup=False, timeout=6 if severity == "error" else 4)
+
+    # -- the refresh loop -------------------------------------------------------------------
+
+    def request_refresh(self) -> None:
+        """Refresh now, or right after the refresh in flight: what is shown has changed."""
+        self.feed.request()
+        self._tick()
+
+    def _data_screens(self) -> list[DataScreen]:
+        return [s for s in reversed(self.screen_stack) if isinstance(s, DataScreen)]
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if self.feed.due(now):
+            screens = self._data_screens()
+            request = screens[0].refresh_request() if screens else RefreshRequest()
+            self.feed.begin(now)
+            self.run_worker(lambda: self._refresh_in_thread(request), thread=True, group="refresh", exit_on_error=False)
+        self._paint_status(now)
+
+    def _refresh_in_thread(self, request: RefreshRequest) -> None:
+        result = fetch(self.source, request)
+        self._call_soon(self._apply, result)
+
+    def _apply(self, result: RefreshResult) -> None:
+        now = time.monotonic()
+        self.last_result = result
+        self.refreshes += 1
+        screens = self._data_screens()
+        if result.ok and result.snapshot is not None:
+            self.feed.succeeded(now, result.snapshot.taken_at)
+            self.snapshot = result.snapshot
+            with self.batch_update():
+                for screen in screens:
+                    screen.mark_stale(False)
+                    screen.show_result(result)
+        else:
+            self.feed.failed(now, result.error or "refresh failed")
+            for screen in screens:
+                screen.mark_stale(True)
+        self._paint_status(now)
+
+    def status(self, now: float | None = None) -> Status:
+        snapshot = self.snapshot
+        waiting = sum(s.counts.get(JobState.QUEUED, 0) for s in snapshot.queues.values()) if snapshot else 0
+        return Status(
+            backend=self.backend,
+            freshness=self.feed.freshness(time.monotonic() if now is None else now, self.clock()),
+            workers=snapshot.workers if snapshot is not None else None,
+            waiting=waiting,
+            interval=self.feed.interval,
+            read_only=self.read_only,
+            demo=self.demo,
+        )
+
+    def _paint_status(self, now: float) -> None:
+        status = self.status(now)
+        for screen in self.screen_stack:
+            for bar in screen.query(StatusBar):
+                bar.show(status)
+
+    @property
+    def freshness_level(self) -> Level:
+        return self.feed.freshness(time.monotonic(), self.clock()).level
+
+    # -- running backend calls off the UI thread --------------------------------------------
+
+    def background(
+        self,
+        work: Callable[[], T],
+        done: Callable[[T], None],
+        *,
+        failed: Callable[[Exception], None] | None = None,
+    ) -> None:
+        """Run `work` on a thread; `done(value)` or `failed(error)` then run on the UI thread.
+
+        Without `failed`, a failure is reported as a notification in the error's own words
+        (`GemsdashError` messages are one line and say what to do)."""
+
+        def report(exc: Exception) -> None:
+            if failed is not None:
+                failed(exc)
+            else:
+                self.say(str(exc) if isinstance(exc, GemsdashError) else f"{type(exc).__name__}: {exc}", "error")
+
+        def run() -> None:
+            try:
+                value = work()
+            except Exception as exc:
+                if not isinstance(exc, GemsdashError):
+                    logger.exception("dashboard action failed")
+                self._call_soon(report, exc)
+            else:
+                self._call_soon(done, value)
+
+        self.run_worker(run, thread=True, group="actions", exit_on_error=False)
+
+    def _call_soon(self, fn: Callable[[T], None], value: T) -> None:
+        with contextlib.suppress(RuntimeError):  # the app closed while the call was in flight
+            self.call_from_thread(fn, value)
+
+    def refused(self, action: str) -> bool:
+        """True (and says so) when read-only mode forbids `action`."""
+        if self.read_only:
+            self.say(f"Read-only mode: {action} refused.", "warning")
+            return True
+        return False
+
+    # -- actions that change jobs -----------------------------------------------------------
+
+    def retry_job(self, job_id: str) -> None:
+        if self.refused("retry"):
+            return
+        source = self.source
+
+        def done(_: None) -> None:
+            self.say(f"Retried job {fmt.short_id(job_id)}: it is back in its queue.")
+            self.request_refresh()
+
+        self.background(lambda: source.retry(job_id), done)
+
+    def cancel_job(self, job_id: str) -> None:
+        if self.refused("cancel"):
+            return
+        source = self.source
+
+        def done(_: None) -> None:
+            self.say(f"Cancelled job {fmt.short_id(job_id)}; r on it retries it.")
+            self.request_refresh()
+
+        self.background(lambda: source.cancel(job_id), done)
+
+    def retry_all(self, queue: str) -> None:
+        """Preview (count and first dead jobs, read fresh), confirm, then retry them all."""
+        if self.refused("retry all"):
+            return
+        source = self.source
+
+        def preview(page: Any) -> None:
+            if page.total == 0:
+                self.say(f"No dead jobs in {queue}: nothing to retry.")
+                return
+            screen = ConfirmScreen(
+                f"Retry dead jobs of {queue}", retry_all_body(queue, page.total, page.jobs), "Retry all"
+            )
+            self.push_screen(screen, lambda yes: confirmed(bool(yes)))
+
+        def confirmed(yes: bool) -> None:
+            if not yes:
+                self.say(f"Retry all for {queue} cancelled: nothing changed.")
+                return
+            self.background(lambda: source.retry_all(queue), finished)
+
+        def finished(count: int) -> None:
+            self.say(f"Retried {fmt.count(count)} dead job{'s' if count != 1 else ''} of {queue}.")
+            self.request_refresh()
+
+        self.background(lambda: source.jobs(JobQuery(queue, JobState.DEAD, limit=5)), preview)
+
+    def clear_queue(self, queue: str) -> None:
+        """Show the counts that will go (read fresh), require the queue's name, then clear."""
+        if self.refused("clear"):
+            return
+        source = self.source
+
+        def preview(snapshot: Snapshot) -> None:
+            self.snapshot = snapshot
+            counts = snapshot.queues[queue].counts
+            if not any(counts.get(s, 0) for s in (JobState.QUEUED, JobState.DELAYED, JobState.RETRYING, JobState.DEAD)):
+                self.say(f"{queue} has no waiting or dead jobs: nothing to clear.")
+                return
+            self.push_screen(ClearScreen(queue, counts), confirmed)
+
+        def confirmed(choice: ClearChoice | None) -> None:
+            if choice is None:
+                self.say(f"Clear of {queue} cancelled: nothing changed.")
+                return
+            self.background(lambda: source.clear(queue, include_dead=choice.include_dead), finished)
+
+        def finished(result: Any) -> None:
+            parts = [f"{fmt.count(n)} {state}" for state, n in result.removed.items() if state != "dead"]
+            text = f"Cleared {queue}: {', '.join(parts)} cancelled (r on a cancelled job brings it back)"
+            if "dead" in result.removed:
+                text += f"; {fmt.count(result.removed['dead'])} dead deleted"
+            self.say(text + ".")
+            self.request_refresh()
+
+        self.background(source.snapshot, preview)
+
+    def enqueue(self, queue: str | None = None) -> None:
+        if self.refused("enqueue"):
+            return
+
+        def done(job_id: str | None) -> None:
+            if job_id:
+                self.say(f"Enqueued job {fmt.short_id(job_id)}.")
+                self.request_refresh()
+
+        self.push_screen(EnqueueScreen(JobType(queue) if queue else JobType.SKETCH_GENERATION), done)
+
+    # -- navigation -------------------------------------------------------------------------
+
+    def open_job(self, job_id: str) -> None:
+        self.push_screen(JobDetailScreen(job_id))
+        self.request_refresh()
+
+    def open_workers(self) -> None:
+        self.push_screen(WorkersScreen())
+        self.request_refresh()
+
+    def open_audit(self) -> None:
+        self.push_screen(AuditScreen())
+        self.request_refresh()
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(list(live_keys(self.screen))))
+
+    def action_toggle_pause(self) -> None:
+        paused = self.feed.toggle_pause()
+        self.say("Refresh paused: p resumes." if paused else "Refresh resumed.")
+        self._paint_status(time.monotonic())
+
+    def action_interval(self, direction: int) -> None:
+        interval = self.feed.step_interval(direction)
+        self.say(f"Refreshing every {interval:g} s.")
+        self._paint_status(time.monotonic())
+
+    def status_text(self) -> Text:
+        """The status line as shown (tests and the benchmark read it)."""
+        return status_text(self.status())

@@ -1,0 +1,166 @@
+"""`gemsdash --demo`: a steady mix of real jobs of all four types, so every state is on screen.
+
+Jobs go in through the public producer API like any other producer's. The mix is chosen so each
+state shows up within seconds: declined payments go dead at once, an unavailable gateway retries
+then dies, some jobs wait delayed, the rest succeed. Retries are short (fixed 1.5 s backoff, three
+attempts) so the retrying state is visible without waiting minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import gemsdash.queue as q
+from gemsdash.queue import GemsdashError, JobRequest, JobType
+
+logger = logging.getLogger("gemsdash.demo")
+
+#: One valid payload per job type: the demo's base and the enqueue dialog's starting point.
+EXAMPLE_PAYLOADS: dict[JobType, dict[str, Any]] = {
+    JobType.SKETCH_GENERATION: {
+        "prompt": "a lighthouse on a cliff at dusk",
+        "style": "line-art",
+        "quality": "medium",
+        "user_id": "user-42",
+    },
+    JobType.EMOTION_ANALYSIS: {
+        "text": "I am thrilled with how this turned out, thank you!",
+        "analysis_type": "text",
+        "user_id": "user-42",
+    },
+    JobType.EMAIL_NOTIFICATION: {
+        "to": "ada@example.com",
+        "template": "welcome",
+        "context": {"name": "Ada"},
+        "user_id": "user-42",
+    },
+    JobType.PAYMENT_PROCESSING: {
+        "payment_id": "pay_1001",
+        "operation": "capture",
+        "amount": 1999,
+        "currency": "USD",
+        "payment_method": "pm_card_visa",
+        "idempotency_key": "order-1001",
+    },
+}
+
+#: Short retries so `retrying` and then `dead` show within seconds.
+DEMO_OPTIONS: dict[str, Any] = {"attempts": 3, "backoff": {"type": "fixed", "delay": 1500}}
+#: The demo stops adding while this many jobs wait (no worker, or a worker slower than the feed).
+MAX_BACKLOG = 150
+
+_PROMPTS = ("a fox in the snow", "a tram crossing a bridge", "an owl reading a map", "a cat on a bicycle")
+_TEXTS = (
+    "This is the best day of my life, I could not be happier!",
+    "I am so disappointed and angry about the delay.",
+    "The package arrived on Tuesday.",
+    "I'm nervous about tomorrow but also a bit excited.",
+)
+_NAMES = ("Ada", "Grace", "Linus", "Barbara", "Ken")
+
+
+class DemoFeeder:
+    """A background thread enqueueing a batch of jobs every `period` seconds until stopped."""
+
+    def __init__(self, *, period: float = 1.0, seed: int | None = None) -> None:
+        self.period = period
+        self.random = random.Random(seed)
+        self.enqueued = 0
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._round = 0
+        self._payments = 0
+
+    def start(self) -> DemoFeeder:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="gemsdash-demo", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.feed_once()
+                self.last_error = None
+            except GemsdashError as exc:  # Redis away: try again next round, the dashboard says why
+                self.last_error = str(exc)
+            except Exception as exc:
+                logger.exception("demo feeder failed")
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            self._stop.wait(self.period)
+
+    def feed_once(self) -> int:
+        """Enqueue one round of the mix (in one round trip); returns how many jobs went in."""
+        snapshot = q.queue_stats()
+        if sum(stats.waiting for stats in snapshot.queues.values()) >= MAX_BACKLOG:
+            return 0
+        requests = self.batch()
+        q.add_jobs(requests)
+        self.enqueued += len(requests)
+        self._round += 1
+        return len(requests)
+
+    def batch(self) -> list[JobRequest]:
+        """Every round: one job of each type; payments alternate between the three outcomes;
+        every third round one job waits delayed and one is urgent."""
+        r = self.random
+        makers: list[Callable[[], JobRequest]] = [self.sketch, self.emotion, self.email, self.payment]
+        requests = [make() for make in makers]
+        if self._round % 3 == 0:
+            delayed = r.choice(makers)()
+            requests.append(JobRequest(delayed.job_type, delayed.payload, delay=r.randint(4000, 12000), **DEMO_OPTIONS))
+            requests.append(self.payment(priority="critical"))
+        if self._round % 2 == 1:
+            requests.append(self.emotion(priority="low"))
+        return requests
+
+    def sketch(self, priority: str | None = None) -> JobRequest:
+        payload = dict(EXAMPLE_PAYLOADS[JobType.SKETCH_GENERATION])
+        payload.update(
+            prompt=self.random.choice(_PROMPTS),
+            style=self.random.choice(("realistic", "cartoon", "watercolor", "line-art")),
+            quality=self.random.choice(("low", "medium")),
+            user_id=self._user(),
+        )
+        return JobRequest(JobType.SKETCH_GENERATION, payload, priority=priority, **DEMO_OPTIONS)
+
+    def emotion(self, priority: str | None = None) -> JobRequest:
+        payload = dict(
+            EXAMPLE_PAYLOADS[JobType.EMOTION_ANALYSIS], text=self.random.choice(_TEXTS), user_id=self._user()
+        )
+        return JobRequest(JobType.EMOTION_ANALYSIS, payload, priority=priority, **DEMO_OPTIONS)
+
+    def email(self, priority: str | None = None) -> JobRequest:
+        name = self.random.choice(_NAMES)
+        payload = {"to": f"{name.lower()}@example.com", "template": "welcome", "context": {"name": name}}
+        return JobRequest(JobType.EMAIL_NOTIFICATION, payload, priority=priority, **DEMO_OPTIONS)
+
+    def payment(self, priority: str | None = None) -> JobRequest:
+        # Rotate: card ok, card declined (dead at once), gateway unavailable (retries, then dead).
+        method = ("pm_card_visa", "pm_card_declined", "pm_card_visa", "pm_card_unavailable")[self._payments % 4]
+        self._payments += 1
+        order = uuid.uuid4().hex[:10]
+        payload = dict(
+            EXAMPLE_PAYLOADS[JobType.PAYMENT_PROCESSING],
+            payment_id=f"pay_{order}",
+            amount=self.random.randint(100, 50_000),
+            currency=self.random.choice(("USD", "EUR", "GBP")),
+            payment_method=method,
+            idempotency_key=f"order-{order}",
+        )
+        return JobRequest(JobType.PAYMENT_PROCESSING, payload, priority=priority, **DEMO_OPTIONS)
+
+    def _user(self) -> str:
+        return f"user-{self.random.randint(1, 50)}"

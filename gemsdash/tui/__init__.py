@@ -1,0 +1,1 @@
+"""The dashboard's screens, widgets and styles; `gemsdash.app.GemsdashApp` puts them together."""

@@ -1,0 +1,238 @@
+"""The main screen: every queue's counts at the top, the selected queue's jobs below.
+
+The queue under the cursor is the one the job table, `R` and `C` act on; the job under the job
+table's cursor is the one Enter, `r` and `c` act on. Paging, the state filter and the search are
+one `JobQuery`, so what is on screen is always exactly one page the backend was asked for.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Input, Static
+
+from gemsdash.queue import QUEUES, JobPage, JobState
+from gemsdash.tui import format as fmt
+from gemsdash.tui.base import DataScreen
+from gemsdash.tui.refresh import RefreshRequest, RefreshResult
+from gemsdash.tui.source import JobQuery
+from gemsdash.tui.tables import STATE_KEYS, JobsTable, QueuesTable, StateTabs
+
+
+def _state_bindings() -> list[Binding]:
+    bindings = []
+    for key, state in STATE_KEYS.items():
+        label = state.value if state is not None else "all"
+        tip = f"Show {label} jobs" if state is not None else "Show jobs in every state"
+        bindings.append(Binding(key, f"state('{label}')", "state", show=False, tooltip=tip))
+    return bindings
+
+
+class DashboardScreen(DataScreen):
+    BINDINGS = [
+        Binding("enter", "open", "Open", show=False, tooltip="Open the selected job, or the selected queue's jobs"),
+        Binding("r", "retry", "Retry", tooltip="Retry the selected dead or cancelled job"),
+        Binding("c", "cancel", "Cancel", tooltip="Cancel the selected waiting job"),
+        Binding("R", "retry_all", "Retry all", tooltip="Retry every dead job of the selected queue"),
+        Binding("C", "clear", "Clear", tooltip="Clear the selected queue's waiting jobs"),
+        Binding("e", "enqueue", "Enqueue", tooltip="Enqueue a job"),
+        Binding(
+            "slash", "search", "Search", key_display="/", show=False, tooltip="Filter jobs by id prefix or error text"
+        ),
+        *_state_bindings(),
+        Binding("left_square_bracket", "page(-1)", "page", show=False, tooltip="Previous page of jobs"),
+        Binding("right_square_bracket", "page(1)", "page", show=False, tooltip="Next page of jobs"),
+        Binding("w", "workers", "Workers", tooltip="Show live workers"),
+        Binding("a", "audit", "Audit", tooltip="Show the audit log of changes"),
+        Binding("escape", "back", "Back", show=False, tooltip="Clear the search, or go back to the queues"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.query_state = JobQuery(QUEUES[0])
+        self.page: JobPage | None = None
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        with Vertical(id="queues-panel", classes="panel"):
+            yield QueuesTable(id="queues")
+        with Vertical(id="jobs-panel", classes="panel"):
+            yield StateTabs(id="tabs")
+            yield JobsTable(id="jobs")
+            yield Static(id="empty")
+            yield Input(placeholder="job id prefix or text in the error; Enter keeps it, Esc clears", id="search")
+        yield from self.compose_bottom()
+
+    def on_mount(self) -> None:
+        self.query_one("#queues-panel").border_title = "queues"
+        self.query_one("#search", Input).display = False
+        self.query_one("#empty", Static).display = False
+        self.query_one(QueuesTable).focus()
+        self._titles()
+
+    # -- what a refresh reads and how it is shown -------------------------------------------
+
+    @property
+    def queues(self) -> QueuesTable:
+        return self.query_one(QueuesTable)
+
+    @property
+    def jobs(self) -> JobsTable:
+        return self.query_one(JobsTable)
+
+    def refresh_request(self) -> RefreshRequest:
+        return RefreshRequest(jobs=self.query_state)
+
+    def show_result(self, result: RefreshResult) -> None:
+        now = self.dash.clock()
+        if result.snapshot is not None:
+            self.queues.show(result.snapshot, now)
+            self.query_one(StateTabs).show(result.snapshot.queues.get(self.query_state.queue), self.query_state.state)
+        if result.page is not None and result.request.jobs == self.query_state:
+            self.page = result.page
+            self.jobs.show(result.page, now)
+            self.jobs.remove_class("-loading")
+            self._show_empty(result.page)
+        self._titles()
+
+    def mark_stale(self, stale: bool) -> None:
+        super().mark_stale(stale)
+        self._titles()
+
+    def _show_empty(self, page: JobPage) -> None:
+        empty = self.query_one("#empty", Static)
+        empty.display = not page.jobs
+        if page.jobs:
+            return
+        q = self.query_state
+        what = f"{q.state.value} jobs" if q.state else "jobs"
+        where = f" matching “{q.search}”" if q.search else ""
+        beyond = " on this page ([ goes back)" if q.offset and page.total else ""
+        empty.update(Text(f"No {what} in {q.queue}{where}{beyond}.", style="dim italic"))
+
+    def _titles(self) -> None:
+        q = self.query_state
+        stale = self.has_class("-stale")
+        self.query_one("#queues-panel").border_title = "queues · STALE: last good data" if stale else "queues"
+        title = Text.assemble("jobs · ", (q.queue, "bold"), " · ", q.state.value if q.state else "all states")
+        if self.page is not None and not self.jobs.has_class("-loading"):
+            first = q.offset + 1 if self.page.jobs else 0
+            last = q.offset + len(self.page.jobs)
+            title.append(f" · {fmt.count(first)}-{fmt.count(last)} of {fmt.count(self.page.total)}")
+        else:
+            title.append(" · loading…")
+        if q.search:
+            title.append(" · search ")
+            title.append(f"“{q.search}”", style="bold")
+        panel = self.query_one("#jobs-panel")
+        panel.border_title = title
+        panel.border_subtitle = "enter open · 0-7 state · [ ] page · / search"
+
+    def _set_query(self, query: JobQuery) -> None:
+        if query == self.query_state:
+            return
+        self.query_state = query
+        self.jobs.add_class("-loading")
+        if self.dash.snapshot is not None:
+            self.query_one(StateTabs).show(self.dash.snapshot.queues.get(query.queue), query.state)
+        self._titles()
+        self.dash.request_refresh()
+
+    # -- navigation -------------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#queues")
+    def _queue_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        queue = str(event.row_key.value)
+        if queue != self.query_state.queue:
+            self._set_query(self.query_state.moved(queue=queue, offset=0, search=""))
+            self.query_one("#search", Input).value = ""
+
+    @on(DataTable.RowSelected, "#queues")
+    def _queue_selected(self) -> None:
+        self.jobs.focus()
+
+    @on(DataTable.RowSelected, "#jobs")
+    def _job_selected(self, event: DataTable.RowSelected) -> None:
+        self.dash.open_job(str(event.row_key.value))
+
+    def action_state(self, label: str) -> None:
+        state = None if label == "all" else JobState(label)
+        self._set_query(self.query_state.moved(state=state, offset=0))
+
+    def action_page(self, direction: int) -> None:
+        q = self.query_state
+        offset = max(q.offset + direction * q.limit, 0)
+        if direction > 0 and self.page is not None and offset >= self.page.total:
+            self.notify("That was the last page.", severity="information", timeout=2)
+            return
+        if offset == q.offset:
+            self.notify("Already on the first page.", severity="information", timeout=2)
+            return
+        self._set_query(q.moved(offset=offset))
+
+    def action_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.display = True
+        search.focus()
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        self._set_query(self.query_state.moved(search=event.value.strip(), offset=0))
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            event.input.display = False
+        self.jobs.focus()
+
+    def action_back(self) -> None:
+        search = self.query_one("#search", Input)
+        if search.has_focus or self.query_state.search:
+            search.value = ""
+            search.display = False
+            self.jobs.focus()
+        elif self.jobs.has_focus:
+            self.queues.focus()
+
+    def action_open(self) -> None:
+        if self.queues.has_focus:
+            self.jobs.focus()
+        elif self.jobs.selected_key is not None:
+            self.dash.open_job(self.jobs.selected_key)
+
+    def action_workers(self) -> None:
+        self.dash.open_workers()
+
+    def action_audit(self) -> None:
+        self.dash.open_audit()
+
+    # -- actions on jobs and queues ---------------------------------------------------------
+
+    def _selected_job(self, verb: str) -> str | None:
+        job_id = self.jobs.selected_key
+        if job_id is None or not self.jobs.has_focus:
+            self.notify(f"Select a job to {verb} first: Enter or Tab moves to the jobs table.", severity="warning")
+            return None
+        return job_id
+
+    def action_retry(self) -> None:
+        job_id = self._selected_job("retry")
+        if job_id is not None:
+            self.dash.retry_job(job_id)
+
+    def action_cancel(self) -> None:
+        job_id = self._selected_job("cancel")
+        if job_id is not None:
+            self.dash.cancel_job(job_id)
+
+    def action_retry_all(self) -> None:
+        self.dash.retry_all(self.query_state.queue)
+
+    def action_clear(self) -> None:
+        self.dash.clear_queue(self.query_state.queue)
+
+    def action_enqueue(self) -> None:
+        self.dash.enqueue(self.query_state.queue)

@@ -1,0 +1,66 @@
+"""One refresh: everything the screens on display need, read in one go off the UI thread.
+
+The snapshot (all counts, one round trip) is always read; the job page, the job on the detail
+screen, the worker list and the audit log only when a screen on display shows them, so a refresh
+costs a fixed, small number of round trips whatever the number of jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gemsdash.queue import GemsdashError, JobPage, JobRecord, Snapshot, WorkerInfo
+from gemsdash.tui.source import DataSource, JobQuery
+
+logger = logging.getLogger("gemsdash.tui")
+
+AUDIT_ROWS = 200
+
+
+@dataclass(frozen=True)
+class RefreshRequest:
+    jobs: JobQuery | None = None
+    job_id: str | None = None
+    workers: bool = False
+    audit: bool = False
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    request: RefreshRequest
+    snapshot: Snapshot | None = None
+    page: JobPage | None = None
+    job: JobRecord | None = None
+    workers: list[WorkerInfo] | None = None
+    audit: list[dict[str, Any]] | None = None
+    #: One line saying why the refresh failed; None when it succeeded.
+    error: str | None = None
+    elapsed_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def fetch(source: DataSource, request: RefreshRequest) -> RefreshResult:
+    """Read what `request` asks for; never raises, a failure is the result's `error`."""
+    started = time.perf_counter()
+    try:
+        snapshot = source.snapshot()
+        page = source.jobs(request.jobs) if request.jobs is not None else None
+        job = source.job(request.job_id) if request.job_id is not None else None
+        workers = source.workers() if request.workers else None
+        audit = source.audit_log(AUDIT_ROWS) if request.audit else None
+    except GemsdashError as exc:
+        return RefreshResult(request, error=str(exc), elapsed_ms=_ms_since(started))
+    except Exception as exc:  # the dashboard must outlive any backend surprise, and say what it was
+        logger.exception("refresh failed")
+        return RefreshResult(request, error=f"{type(exc).__name__}: {exc}", elapsed_ms=_ms_since(started))
+    return RefreshResult(request, snapshot, page, job, workers, audit, None, _ms_since(started))
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

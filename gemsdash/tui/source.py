@@ -1,0 +1,103 @@
+"""Where the dashboard's data comes from: `gemsdash.queue`, behind one small seam.
+
+The app only ever talks to a `DataSource`. The default, `QueueSource`, calls the public
+`gemsdash.queue` functions (which reach Redis or the in-memory store); snapshot tests pass a source
+of fixed dashboard data instead, so a screen can be pinned without pinning the clock of a backend.
+Every method may block on the network: callers run them off the UI thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import gemsdash.queue as q
+from gemsdash.queue import ClearResult, JobPage, JobRecord, JobState, Snapshot, WorkerInfo
+
+#: Rows per page of the jobs table: enough to fill a tall terminal, small enough to read in one go.
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What the header says about where the data lives."""
+
+    mode: str
+    url: str | None
+    fallback_reason: str | None
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """One page of one queue's jobs, as the jobs table asks for it."""
+
+    queue: str
+    state: JobState | None = None
+    search: str = ""
+    offset: int = 0
+    limit: int = PAGE_SIZE
+
+    def moved(self, **changes: Any) -> JobQuery:
+        return replace(self, **changes)
+
+
+class DataSource(Protocol):
+    def backend(self) -> Backend: ...
+
+    def snapshot(self) -> Snapshot: ...
+
+    def jobs(self, query: JobQuery) -> JobPage: ...
+
+    def job(self, job_id: str) -> JobRecord | None: ...
+
+    def workers(self) -> list[WorkerInfo]: ...
+
+    def audit_log(self, limit: int) -> list[dict[str, Any]]: ...
+
+    def retry(self, job_id: str) -> None: ...
+
+    def retry_all(self, queue: str) -> int: ...
+
+    def cancel(self, job_id: str) -> None: ...
+
+    def clear(self, queue: str, *, include_dead: bool) -> ClearResult: ...
+
+    def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str: ...
+
+
+class QueueSource:
+    """The real thing: every call goes through the public `gemsdash.queue` API."""
+
+    def backend(self) -> Backend:
+        described = q.current_runtime().describe()
+        return Backend(described["mode"], described["url"], described["fallback_reason"])
+
+    def snapshot(self) -> Snapshot:
+        return q.queue_stats()
+
+    def jobs(self, query: JobQuery) -> JobPage:
+        return q.list_jobs(query.queue, query.state, query.limit, query.offset, query.search)
+
+    def job(self, job_id: str) -> JobRecord | None:
+        return q.get_job(job_id)
+
+    def workers(self) -> list[WorkerInfo]:
+        return q.workers()
+
+    def audit_log(self, limit: int) -> list[dict[str, Any]]:
+        return q.audit_log(limit)
+
+    def retry(self, job_id: str) -> None:
+        q.retry(job_id)
+
+    def retry_all(self, queue: str) -> int:
+        return q.retry_all(queue)
+
+    def cancel(self, job_id: str) -> None:
+        q.cancel(job_id)
+
+    def clear(self, queue: str, *, include_dead: bool) -> ClearResult:
+        return q.clear(queue, include_dead=include_dead)
+
+    def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str:
+        return q.add_job(job_type, payload, priority=priority, delay=delay_ms)

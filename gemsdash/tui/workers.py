@@ -1,0 +1,131 @@
+"""Live workers and the audit log: two plain tables refreshed with everything else.
+
+A worker is listed while its heartbeat is younger than the worker timeout; the audit log lists
+every retry, cancel and clear with who did it, newest first.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+
+from gemsdash.queue import WorkerInfo
+from gemsdash.tui import format as fmt
+from gemsdash.tui.base import DataScreen
+from gemsdash.tui.refresh import RefreshRequest, RefreshResult
+from gemsdash.tui.tables import NavTable
+
+
+def from_ms_safe(value: object) -> datetime | None:
+    """Audit entries are JSON written by any gemsdash version: tolerate a missing or odd `at`."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    return None
+
+
+class WorkersScreen(DataScreen):
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        yield Static(id="workers-note")
+        yield NavTable(id="workers")
+        yield from self.compose_bottom()
+
+    def on_mount(self) -> None:
+        table = self.query_one(NavTable)
+        for label, key in (
+            ("worker", "id"),
+            ("host", "host"),
+            ("pid", "pid"),
+            ("threads", "threads"),
+            ("in flight", "busy"),
+            ("last heartbeat", "beat"),
+            ("up", "up"),
+            ("queues", "queues"),
+        ):
+            table.add_column(label, key=key)
+        table.focus()
+        mode = self.dash.backend.mode
+        note = (
+            "Memory mode: the only worker is the one embedded in this dashboard process."
+            if mode == "memory"
+            else "Workers whose heartbeat is younger than the worker timeout; a silent one drops off and its "
+            "running jobs go back to their queues."
+        )
+        self.query_one("#workers-note", Static).update(Text(note, style="dim"))
+
+    def refresh_request(self) -> RefreshRequest:
+        return RefreshRequest(workers=True)
+
+    def show_result(self, result: RefreshResult) -> None:
+        if result.workers is None:
+            return
+        now = self.dash.clock()
+        self.query_one(NavTable).replace_rows((w.id, self.cells(w, now)) for w in result.workers)
+        self.query_one(NavTable).border_title = f"workers · {len(result.workers)} live"
+
+    @staticmethod
+    def cells(worker: WorkerInfo, now: datetime) -> list[Any]:
+        queues = sorted({name.split(".")[0] for name in worker.queues})
+        return [
+            Text(worker.id, style="bold"),
+            worker.host,
+            Text(str(worker.pid), justify="right"),
+            Text(str(worker.threads), justify="right"),
+            Text(str(worker.in_flight), justify="right", style="#00d7d7" if worker.in_flight else "dim"),
+            Text(f"{fmt.age(worker.last_heartbeat, now)} ago"),
+            Text(fmt.age(worker.started_at, now)),
+            Text(", ".join(queues), style="dim"),
+        ]
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+
+class AuditScreen(DataScreen):
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        yield NavTable(id="audit")
+        yield from self.compose_bottom()
+
+    def on_mount(self) -> None:
+        table = self.query_one(NavTable)
+        for label in ("when", "action", "target", "count", "by", "detail"):
+            table.add_column(label, key=label)
+        table.border_title = "audit log · newest first"
+        table.focus()
+
+    def refresh_request(self) -> RefreshRequest:
+        return RefreshRequest(audit=True)
+
+    def show_result(self, result: RefreshResult) -> None:
+        if result.audit is None:
+            return
+        now = self.dash.clock()
+        rows = [(f"{i}:{e.get('at')}:{e.get('target')}", self.cells(e, now)) for i, e in enumerate(result.audit)]
+        self.query_one(NavTable).replace_rows(rows)
+
+    @staticmethod
+    def cells(entry: dict[str, Any], now: datetime) -> list[Any]:
+        at = from_ms_safe(entry.get("at"))
+        extra = {k: v for k, v in entry.items() if k not in ("at", "action", "target", "count", "by")}
+        return [
+            Text(at.astimezone(UTC).strftime("%H:%M:%S UTC") if at else "?")
+            + Text(f" ({fmt.age(at, now)} ago)" if at else "", style="dim"),
+            Text(str(entry.get("action", "?")), style="bold"),
+            Text(str(entry.get("target", ""))),
+            Text(str(entry.get("count", "")), justify="right"),
+            Text(str(entry.get("by", "")), style="dim"),
+            Text(", ".join(f"{k}={v}" for k, v in extra.items() if v is not None), style="dim"),
+        ]
+
+    def action_back(self) -> None:
+        self.dismiss()
