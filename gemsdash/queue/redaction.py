@@ -16,7 +16,13 @@ SENSITIVE_KEY = re.compile(r"pass(word|wd)?|token|secret|authori[sz]ation|api[_-
 
 class Redactor:
     def __init__(self, secrets: list[str] | None = None) -> None:
-        self.secrets = sorted({s for s in (secrets or []) if len(s) >= 3}, key=len, reverse=True)
+        self.secrets: list[str] = []
+        self.add(*(secrets or []))
+
+    def add(self, *secrets: str) -> None:
+        """Also mask these (job code registers its own secrets, e.g. the SMTP password)."""
+        known = set(self.secrets) | {s for s in secrets if s and len(s) >= 3}
+        self.secrets = sorted(known, key=len, reverse=True)
 
     def text(self, value: str) -> str:
         for secret in self.secrets:

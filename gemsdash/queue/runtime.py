@@ -15,11 +15,10 @@ from typing import Any, Literal
 import dramatiq
 import redis
 from dramatiq import Broker, Worker
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import default_middleware
 
-from gemsdash.queue import handlers
+from gemsdash.queue import handlers, log_redaction
 from gemsdash.queue.config import DEAD_LETTER_TTL_SECONDS, Settings, load_settings
 from gemsdash.queue.connection import connect
 from gemsdash.queue.errors import BackendUnavailable
@@ -27,6 +26,7 @@ from gemsdash.queue.memory_store import MemoryJobStore
 from gemsdash.queue.messages import all_physical_queues
 from gemsdash.queue.middleware import Heartbeat, JobTracking, Recovery
 from gemsdash.queue.redaction import Redactor
+from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
 from gemsdash.queue.store import JobStore
 
@@ -94,6 +94,7 @@ def configure(settings: Settings | None = None, *, role: Role = "worker") -> Run
         if _runtime is not None and _runtime.worker is not None:
             _runtime.stop_worker()
         redactor = Redactor(settings.secrets())
+        log_redaction.install(redactor)
         fallback_reason = None
         client = None
         if settings.redis_enabled:
@@ -165,7 +166,7 @@ def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) ->
         display_url=settings.display_url,
         secrets=settings.secrets(),
     )
-    broker = RedisBroker(  # type: ignore[no-untyped-call]
+    broker = GemsdashRedisBroker(  # type: ignore[no-untyped-call]
         middleware=[],
         client=client,
         namespace=settings.namespace,
@@ -174,6 +175,11 @@ def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) ->
         heartbeat_timeout=settings.worker_timeout_ms,
         dead_message_ttl=DEAD_LETTER_TTL_SECONDS * 1000,
     )
+
+    def reject(rq: str, data: bytes, reason: str, worker: str) -> None:
+        store.reject(rq, data, reason, worker)
+
+    broker.reject_malformed = reject
     middleware, tracking = _middleware(store, redactor, settings, broker.broker_id)
     for m in middleware:
         broker.add_middleware(m)

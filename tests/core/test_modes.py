@@ -31,7 +31,9 @@ def test_memory_is_the_default_mode() -> None:
 
 def test_redis_mode_uses_dramatiqs_redis_broker(redis_runtime) -> None:  # type: ignore[no-untyped-def]
     assert redis_runtime.mode == "redis"
-    assert type(redis_runtime.broker).__name__ == "RedisBroker"
+    from dramatiq.brokers.redis import RedisBroker
+
+    assert isinstance(redis_runtime.broker, RedisBroker)
     assert redis_runtime.describe()["url"].startswith("redis://")
 
 

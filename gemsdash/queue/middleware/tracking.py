@@ -15,7 +15,8 @@ import logging
 import threading
 import time
 import traceback
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from dramatiq import Broker, Message, Middleware
 from dramatiq.broker import MessageProxy
@@ -23,12 +24,19 @@ from dramatiq.middleware import SkipMessage
 from dramatiq.worker import ConsumerThread
 
 from gemsdash.queue import context
+from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.jobs import JobState, JobType, now_ms
 from gemsdash.queue.messages import canonical_queue, fallback_record
 from gemsdash.queue.redaction import Redactor
 from gemsdash.queue.store import JobStore, worker_label
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: How long a worker keeps trying to record a state change while Redis is away. Dramatiq itself
+#: retries acknowledgements without limit; a record written late is better than a record lost.
+PERSIST_DEADLINE_S = 600.0
 
 
 class JobTracking(Middleware):
@@ -43,7 +51,9 @@ class JobTracking(Middleware):
         self.in_flight = 0
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
-        verdict = self.store.start(message._message, self.worker, fallback_record(message._message))
+        verdict = self._persist(
+            lambda: self.store.start(message._message, self.worker, fallback_record(message._message))
+        )
         if verdict != "run":
             logger.info("Skipping job %s: it is %s.", message.message_id, verdict.partition(":")[2])
             raise SkipMessage(verdict)
@@ -66,7 +76,7 @@ class JobTracking(Middleware):
             with self._lock:
                 self._next_attempt[message.message_id] = int(message.options.get("eta", now_ms() + delay))
         elif delay is None and isinstance(threading.current_thread(), ConsumerThread):
-            self.store.handoff(message.message_id)
+            self._persist(lambda: self.store.handoff(message.message_id))
 
     def after_process_message(
         self,
@@ -80,16 +90,17 @@ class JobTracking(Middleware):
         duration = self._finish_timing(message.message_id)
         if exception is None:
             detail = json.dumps(job_result, separators=(",", ":"), default=str)
-            self.store.finish(message.message_id, JobState.SUCCEEDED, detail, duration_ms=duration)
+            self._persist(
+                lambda: self.store.finish(message.message_id, JobState.SUCCEEDED, detail, duration_ms=duration)
+            )
         elif not message.failed:
             with self._lock:
                 next_attempt = self._next_attempt.pop(message.message_id, None)
-            self.store.finish(
-                message.message_id,
-                JobState.RETRYING,
-                self._error(message, exception),
-                duration_ms=duration,
-                next_attempt_ms=next_attempt,
+            error = self._error(message, exception)
+            self._persist(
+                lambda: self.store.finish(
+                    message.message_id, JobState.RETRYING, error, duration_ms=duration, next_attempt_ms=next_attempt
+                )
             )
         else:
             # Dead: recorded in after_nack, once the message is in the dead-letter queue.
@@ -109,14 +120,33 @@ class JobTracking(Middleware):
             if exception is not None
             else json.dumps({"type": "Rejected", "message": "message rejected by the worker", "traceback": None})
         )
-        self.store.finish(
-            message.message_id,
-            JobState.DEAD,
-            detail,
-            duration_ms=duration,
-            message=message._message,
-            fallback=fallback_record(message._message),
+        self._persist(
+            lambda: self.store.finish(
+                message.message_id,
+                JobState.DEAD,
+                detail,
+                duration_ms=duration,
+                message=message._message,
+                fallback=fallback_record(message._message),
+            )
         )
+
+    def _persist(self, write: Callable[[], T]) -> T:
+        """Run a store write, waiting out a Redis outage (with backoff) rather than losing it."""
+        deadline = time.monotonic() + PERSIST_DEADLINE_S
+        delay = 0.1
+        warned = False
+        while True:
+            try:
+                return write()
+            except BackendUnavailable as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                if not warned:
+                    logger.warning("Cannot record a job state change (%s); retrying until Redis is back.", exc)
+                    warned = True
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def _finish_timing(self, message_id: str) -> int | None:
         with self._lock:

@@ -296,6 +296,35 @@ elseif command == "clear" then
     removed[#removed + 1] = more
     return removed
 
+-- reject(rq, worker, data, record_json)
+-- A message that is not a valid Dramatiq message (bad JSON, missing fields) was fetched by this
+-- worker: it moves from the worker's ack set to the dead-letter queue, and a dead record with the
+-- reason takes its Redis id (its own id cannot be read). Returns that id, or false if not found.
+elseif command == "reject" then
+    local rq, worker, data, template = A[1], A[2], A[3], A[4]
+    local acks = ns .. ":__acks__." .. worker .. "." .. rq
+    local msgs = ns .. ":" .. rq .. ".msgs"
+    local canon = rq
+    if string.sub(rq, -3) == ".DQ" then canon = string.sub(rq, 1, -4) end
+    local xq = ns .. ":" .. canon .. ".XQ"
+    for _, rmid in ipairs(redis.call("smembers", acks)) do
+        if redis.call("hget", msgs, rmid) == data then
+            redis.call("srem", acks, rmid)
+            redis.call("hdel", msgs, rmid)
+            redis.call("zadd", xq, now, rmid)
+            redis.call("hset", xq .. ".msgs", rmid, data)
+            local job = cjson.decode(template)
+            job.id = rmid
+            job.rq = canon
+            job.rmid = rmid
+            job.finished_at = now
+            save(job, nil, "rejected by the worker")
+            count_finished(job.queue, false, nil, "")
+            return rmid
+        end
+    end
+    return false
+
 -- recover(worker_timeout_ms, physical_queues_csv, dead_queues_csv)
 -- Workers silent for longer than the timeout are dead: the messages they held go back to their
 -- queues and their running jobs are shown as queued again. Also expires old dead letters. Only

@@ -24,7 +24,7 @@ from gemsdash.queue.jobs import (
     from_ms,
     now_ms,
 )
-from gemsdash.queue.messages import all_physical_queues, physical_queues
+from gemsdash.queue.messages import all_physical_queues, canonical_queue, physical_queues
 from gemsdash.queue.store import (
     BUCKET_SECONDS,
     BUCKETS,
@@ -168,6 +168,26 @@ class RedisJobStore:
             BOUNDS_CSV,
         )
         return self._text(verdict)
+
+    def reject(self, rq: str, data: bytes, reason: str, worker: str) -> str | None:
+        """Dead-letter a fetched message that cannot be decoded; returns the id its record got."""
+        canonical = canonical_queue(rq)
+        created = now_ms()
+        record = {
+            "id": "",
+            "type": canonical,
+            "queue": canonical,
+            "state": JobState.DEAD.value,
+            "priority": "normal",
+            "payload": _compact({"malformed_bytes": len(data)}),
+            "attempts": 0,
+            "max_attempts": 1,
+            "created_at": created,
+            "error": {"type": "MalformedMessage", "message": reason, "traceback": None},
+            "timeline": [],
+        }
+        rmid = self._call("reject", rq, worker, data, _compact(record))
+        return self._text(rmid) if rmid else None
 
     def handoff(self, job_id: str) -> None:
         self._call("handoff", job_id, HANDOFF_CSV)

@@ -1,0 +1,44 @@
+"""Dramatiq's RedisBroker, with one change: a fetched message that cannot be decoded goes to the
+dead-letter queue with its reason.
+
+Dramatiq decodes fetched messages inside its consumer's iterator; a message that is not valid JSON
+(or not a message) raises there, the consumer thread restarts, and the message stays in the ack
+set of a live worker forever: never run, never dead-lettered, invisible. Filtering at fetch time
+keeps the consumer running and the bad message visible as a `dead` job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from dramatiq import Message
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.errors import DecodeError
+
+logger = logging.getLogger(__name__)
+
+#: (physical queue, raw message data, reason, worker id) -> None
+RejectMalformed = Callable[[str, bytes, str, str], None]
+
+
+class GemsdashRedisBroker(RedisBroker):
+    reject_malformed: RejectMalformed | None = None
+
+    def do_fetch(self, queue_name: str, prefetch: int) -> list[Any]:
+        fetched: list[Any] = self._dispatch("fetch")(queue_name, prefetch)  # type: ignore[no-untyped-call]
+        good: list[Any] = []
+        for data in fetched:
+            if data is None:
+                continue
+            try:
+                Message.decode(data)
+            except DecodeError as exc:
+                reason = f"malformed message: {exc.__cause__ or exc}"
+                logger.error("Rejecting a message on %r: %s", queue_name, reason)
+                if self.reject_malformed is not None:
+                    self.reject_malformed(queue_name, data, reason, self.broker_id)
+                continue
+            good.append(data)
+        return good
