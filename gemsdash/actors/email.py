@@ -10,7 +10,7 @@ from typing import Any
 from gemsdash.actors.backend import key, per_runtime
 from gemsdash.actors.mail import build_message
 from gemsdash.actors.protocols import EmailSender
-from gemsdash.actors.settings import actor_settings, plugin
+from gemsdash.actors.settings import actor_settings, implementation
 from gemsdash.actors.transport import BuiltinSender
 from gemsdash.queue import JobType, Runtime, current_job, job_actor
 from gemsdash.queue.payloads import EmailPayload
@@ -51,7 +51,7 @@ def sent_marks() -> SentMarks:
 
 
 def sender() -> EmailSender:
-    impl: EmailSender = plugin(actor_settings().email_sender, BuiltinSender, EmailSender)
+    impl: EmailSender = implementation("email_sender", BuiltinSender, EmailSender)
     return impl
 
 

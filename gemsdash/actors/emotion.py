@@ -6,13 +6,13 @@ from pathlib import Path
 
 from gemsdash.actors.emotions import LexiconEmotionAnalyzer, dominant, merge, sentiment_label
 from gemsdash.actors.protocols import EmotionAnalyzer, EmotionReading
-from gemsdash.actors.settings import actor_settings, plugin
+from gemsdash.actors.settings import actor_settings, implementation
 from gemsdash.queue import JobType, job_actor
 from gemsdash.queue.payloads import EmotionPayload
 
 
 def analyzer() -> EmotionAnalyzer:
-    impl: EmotionAnalyzer = plugin(actor_settings().emotion_analyzer, LexiconEmotionAnalyzer, EmotionAnalyzer)
+    impl: EmotionAnalyzer = implementation("emotion_analyzer", LexiconEmotionAnalyzer, EmotionAnalyzer)
     return impl
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from gemsdash.actors.gateway import SandboxGateway
 from gemsdash.actors.protocols import PaymentGateway
-from gemsdash.actors.settings import actor_settings, plugin
+from gemsdash.actors.settings import implementation
 from gemsdash.queue import JobType, job_actor
 from gemsdash.queue.payloads import PaymentPayload
 
 
 def gateway() -> PaymentGateway:
-    impl: PaymentGateway = plugin(actor_settings().payment_gateway, SandboxGateway, PaymentGateway)
+    impl: PaymentGateway = implementation("payment_gateway", SandboxGateway, PaymentGateway)
     return impl
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gemsdash.queue import ConfigError
+from gemsdash.queue import ConfigError, PermanentJobError
 
 #: `module.path:factory`: the factory is called with no arguments and returns the implementation.
 PLUGIN_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
@@ -114,6 +114,32 @@ def plugin(spec: str | None, default: Callable[[], object], protocol: type) -> A
         raise ConfigError(f"{spec or default}: returned {type(instance).__name__}, not a {protocol.__name__}")
     with _lock:
         return _plugins.setdefault(key, instance)
+
+
+def implementation(setting: str, default: Callable[[], object], protocol: type) -> Any:
+    """`plugin()` for the setting named `setting`, as job code needs it: a configuration error
+    fails the job for good (retrying in the same misconfigured process cannot help) with the reason
+    in the job record, and the operator retries the dead jobs once the worker is fixed."""
+    try:
+        return plugin(getattr(actor_settings(), setting), default, protocol)
+    except ConfigError as exc:
+        raise PermanentJobError(f"configuration error: {exc}") from None
+
+
+def check_configuration() -> None:
+    """Resolve every configured implementation now; a worker can call this at start-up to fail
+    fast instead of on its first job of each type."""
+    from gemsdash.actors.emotions import LexiconEmotionAnalyzer
+    from gemsdash.actors.gateway import SandboxGateway
+    from gemsdash.actors.protocols import EmailSender, EmotionAnalyzer, PaymentGateway, SketchGenerator
+    from gemsdash.actors.sketcher import LineArtSketcher
+    from gemsdash.actors.transport import BuiltinSender
+
+    settings = actor_settings()
+    plugin(settings.sketch_generator, LineArtSketcher, SketchGenerator)
+    plugin(settings.emotion_analyzer, LexiconEmotionAnalyzer, EmotionAnalyzer)
+    plugin(settings.email_sender, BuiltinSender, EmailSender)
+    plugin(settings.payment_gateway, SandboxGateway, PaymentGateway)
 
 
 def _import_factory(spec: str) -> Any:

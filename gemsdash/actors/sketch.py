@@ -6,14 +6,14 @@ import hashlib
 
 from gemsdash.actors.files import data_path, write_atomic
 from gemsdash.actors.protocols import SketchGenerator
-from gemsdash.actors.settings import actor_settings, plugin
+from gemsdash.actors.settings import implementation
 from gemsdash.actors.sketcher import LineArtSketcher
 from gemsdash.queue import JobType, current_job, job_actor
 from gemsdash.queue.payloads import SketchPayload
 
 
 def generator() -> SketchGenerator:
-    impl: SketchGenerator = plugin(actor_settings().sketch_generator, LineArtSketcher, SketchGenerator)
+    impl: SketchGenerator = implementation("sketch_generator", LineArtSketcher, SketchGenerator)
     return impl
 
 
