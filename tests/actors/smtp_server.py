@@ -51,7 +51,11 @@ class SmtpServer:
                     user.encode(),
                     password.encode(),
                 )
-                return AuthResult(success=ok, handled=False)  # let the server answer 235 or 535
+                if ok:
+                    return AuthResult(success=True, handled=False)
+                # A careless server that echoes what it was sent: the client must not repeat it.
+                tried = data.password.decode() if isinstance(data, LoginPassword) else "?"
+                return AuthResult(success=False, handled=False, message=f"535 5.7.8 Bad credentials {tried}")
 
             kwargs = {
                 "authenticator": authenticate,
