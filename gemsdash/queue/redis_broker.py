@@ -3,7 +3,9 @@ dead-letter queue with its reason.
 
 Dramatiq decodes fetched messages inside its consumer's iterator; a message that is not valid JSON
 (or not a message) raises there, the consumer thread restarts, and the message stays in the ack
-set of a live worker forever: never run, never dead-lettered, invisible. Filtering at fetch time
+set of a live worker forever: never run, never dead-lettered, invisible. (A message without the
+`redis_message_id` option Dramatiq's enqueue adds cannot be acknowledged, with the same result.)
+Filtering at fetch time
 keeps the consumer running and the bad message visible as a `dead` job.
 """
 
@@ -33,12 +35,14 @@ class GemsdashRedisBroker(RedisBroker):
             if data is None:
                 continue
             try:
-                Message.decode(data)
+                message = Message.decode(data)
+                reason = None if "redis_message_id" in message.options else "malformed message: no redis_message_id"
             except DecodeError as exc:
                 reason = f"malformed message: {exc.__cause__ or exc}"
-                logger.error("Rejecting a message on %r: %s", queue_name, reason)
-                if self.reject_malformed is not None:
-                    self.reject_malformed(queue_name, data, reason, self.broker_id)
+            if reason is None:
+                good.append(data)
                 continue
-            good.append(data)
+            logger.error("Rejecting a message on %r: %s", queue_name, reason)
+            if self.reject_malformed is not None:
+                self.reject_malformed(queue_name, data, reason, self.broker_id)
         return good
