@@ -8,6 +8,7 @@ attempts) so the retrying state is visible without waiting minutes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gemsdash.queue as q
-from gemsdash.queue import GemsdashError, JobRequest, JobType
+from gemsdash.queue import GemsdashError, InvalidTransition, JobNotFound, JobRequest, JobType
 
 logger = logging.getLogger("gemsdash.demo")
 
@@ -76,6 +77,7 @@ class DemoFeeder:
         self._thread: threading.Thread | None = None
         self._round = 0
         self._payments = 0
+        self._delayed: list[str] = []
 
     def start(self) -> DemoFeeder:
         if self._thread is None:
@@ -106,19 +108,27 @@ class DemoFeeder:
         snapshot = q.queue_stats()
         if sum(stats.waiting for stats in snapshot.queues.values()) >= MAX_BACKLOG:
             return 0
-        requests = self.batch()
-        q.add_jobs(requests)
+        requests = self.next_batch()
+        ids = q.add_jobs(requests)
         self.enqueued += len(requests)
-        self._round += 1
+        self._delayed.extend(i for i, r in zip(ids, requests, strict=True) if r.delay)
+        if self._round % 4 == 0 and self._delayed:
+            with contextlib.suppress(InvalidTransition, JobNotFound):  # it may have run already
+                q.cancel(self._delayed.pop())  # so `cancelled` shows too
+        del self._delayed[:-20]
         return len(requests)
 
-    def batch(self) -> list[JobRequest]:
-        """Every round: one job of each type; payments alternate between the three outcomes;
-        every third round one job waits delayed and one is urgent."""
+    def next_batch(self) -> list[JobRequest]:
+        """Every round: one job of each type (every other round a high-quality sketch, which takes
+        about a second, so `running` shows); payments rotate through their three outcomes; every
+        third round one job waits delayed and one payment is urgent."""
+        self._round += 1
         r = self.random
         makers: list[Callable[[], JobRequest]] = [self.sketch, self.emotion, self.email, self.payment]
         requests = [make() for make in makers]
-        if self._round % 3 == 0:
+        if self._round % 2 == 0:
+            requests.append(self.sketch(quality="high"))
+        if self._round % 3 == 1:
             delayed = r.choice(makers)()
             requests.append(JobRequest(delayed.job_type, delayed.payload, delay=r.randint(4000, 12000), **DEMO_OPTIONS))
             requests.append(self.payment(priority="critical"))
@@ -126,12 +136,12 @@ class DemoFeeder:
             requests.append(self.emotion(priority="low"))
         return requests
 
-    def sketch(self, priority: str | None = None) -> JobRequest:
+    def sketch(self, priority: str | None = None, quality: str | None = None) -> JobRequest:
         payload = dict(EXAMPLE_PAYLOADS[JobType.SKETCH_GENERATION])
         payload.update(
             prompt=self.random.choice(_PROMPTS),
             style=self.random.choice(("realistic", "cartoon", "watercolor", "line-art")),
-            quality=self.random.choice(("low", "medium")),
+            quality=quality or self.random.choice(("low", "medium")),
             user_id=self._user(),
         )
         return JobRequest(JobType.SKETCH_GENERATION, payload, priority=priority, **DEMO_OPTIONS)

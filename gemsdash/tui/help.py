@@ -42,8 +42,7 @@ class KeyHelp:
 def live_keys(screen: Screen[object]) -> Iterator[KeyHelp]:
     """Each enabled binding of `screen` (its focused widget, the screen, the app) that a person
     chose to show or explain, once per action with all of its keys."""
-    keys: dict[str, list[str]] = {}
-    first: dict[str, tuple[Binding, DOMNode]] = {}
+    found: dict[str, list[tuple[str, Binding, DOMNode]]] = {}
     for key, active in screen.active_bindings.items():
         binding: Binding = active.binding
         if not active.enabled or binding.system or binding.action in _SKIP_ACTIONS:
@@ -51,10 +50,13 @@ def live_keys(screen: Screen[object]) -> Iterator[KeyHelp]:
         if not (binding.tooltip or (binding.show and binding.description)):
             continue
         display = binding.key_display or screen.app.get_key_display(binding) or key
-        keys.setdefault(binding.action, []).append(display)
-        first.setdefault(binding.action, (binding, active.node))
-    for action, (binding, node) in first.items():
-        yield KeyHelp(", ".join(keys[action]), binding.tooltip or binding.description, action, node)
+        found.setdefault(binding.action, []).append((display, binding, active.node))
+    for action, entries in found.items():
+        # The plain key first (`q` before `^q`), and its binding's words: ours, not a default's.
+        entries.sort(key=lambda entry: len(entry[0]))
+        display, binding, node = entries[0]
+        keys = ", ".join(entry[0] for entry in entries)
+        yield KeyHelp(keys, binding.tooltip or binding.description, action, node)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -84,7 +86,8 @@ class HelpScreen(ModalScreen[None]):
             fresh.append(meaning, style=LEVEL_STYLE[level])
             fresh.append("  ")
         extra = Text(
-            "Also: arrows/j/k move, Tab switches table, ctrl+p opens the command palette with every action.",
+            "Also: arrows or j/k move, Enter opens, Esc goes back, Tab switches table, "
+            "ctrl+p opens the command palette with every action.",
             style="dim",
         )
         with VerticalScroll(id="dialog", classes="wide"):

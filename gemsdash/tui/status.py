@@ -83,7 +83,7 @@ def subtitle(backend: Backend) -> str:
 def fallback_text(backend: Backend) -> Text:
     return Text.assemble(
         ("⚠ MEMORY FALLBACK ", "bold"),
-        f"REDIS_ENABLED=true but {backend.fallback_reason}. ",
+        f"REDIS_ENABLED=true but {(backend.fallback_reason or '').rstrip('.')}. ",
         "Jobs live only in this process and are lost when it exits.",
     )
 

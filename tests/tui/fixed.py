@@ -54,9 +54,7 @@ def _timeline(*steps: tuple[str, float, str | None]) -> list[dict[str, Any]]:
     return [{"state": s, "at": ago(t), "note": note} for s, t, note in steps]
 
 
-def _record(
-    index: int, state: JobState, created: float, *, timeline: list[dict[str, Any]], **extra: Any
-) -> JobRecord:
+def _record(index: int, state: JobState, created: float, *, timeline: list[dict[str, Any]], **extra: Any) -> JobRecord:
     data: dict[str, Any] = {
         "id": f"{index:08x}-7c1e-4f7a-9b59-5d1c0a3e{index:04x}",
         "type": "payment-processing",
@@ -79,42 +77,82 @@ def payment_jobs() -> list[JobRecord]:
     flaky = {"type": "GatewayUnavailable", "message": "gateway timed out after 10 s", "traceback": None}
     return [
         _record(
-            0xA1, JobState.RUNNING, 4, started_at=ago(3), worker="worker-1:4242",
+            0xA1,
+            JobState.RUNNING,
+            4,
+            started_at=ago(3),
+            worker="worker-1:4242",
             timeline=_timeline(("queued", 4, None), ("running", 3, None)),
         ),
         _record(
-            0xA2, JobState.DEAD, 40, attempts=1, started_at=ago(39), finished_at=ago(38.9), duration_ms=112,
-            error=dead_error, worker="worker-1:4242", payload=_payment(0xA2, "pm_card_declined"),
+            0xA2,
+            JobState.DEAD,
+            40,
+            attempts=1,
+            started_at=ago(39),
+            finished_at=ago(38.9),
+            duration_ms=112,
+            error=dead_error,
+            worker="worker-1:4242",
+            payload=_payment(0xA2, "pm_card_declined"),
             timeline=_timeline(("queued", 40, None), ("running", 39, None), ("dead", 38.9, None)),
         ),
         _record(
-            0xA3, JobState.RETRYING, 25, attempts=2, started_at=ago(12), duration_ms=10004, error=flaky,
-            next_attempt_at=NOW + timedelta(seconds=6), worker="worker-2:4343", priority="critical",
+            0xA3,
+            JobState.RETRYING,
+            25,
+            attempts=2,
+            started_at=ago(12),
+            duration_ms=10004,
+            error=flaky,
+            next_attempt_at=NOW + timedelta(seconds=6),
+            worker="worker-2:4343",
+            priority="critical",
             payload={**_payment(0xA3, "pm_card_unavailable"), "card_token": "tok_live_abc123"},
             timeline=_timeline(
-                ("queued", 25, None), ("running", 24, None), ("retrying", 14, None), ("queued", 13, None),
-                ("running", 12, None), ("retrying", 2, None),
+                ("queued", 25, None),
+                ("running", 24, None),
+                ("retrying", 14, None),
+                ("queued", 13, None),
+                ("running", 12, None),
+                ("retrying", 2, None),
             ),
         ),
         _record(
-            0xA4, JobState.SUCCEEDED, 65, started_at=ago(64), finished_at=ago(63.8), duration_ms=201,
-            result={"charge_id": "ch_3PxQ", "status": "captured"}, worker="worker-1:4242",
+            0xA4,
+            JobState.SUCCEEDED,
+            65,
+            started_at=ago(64),
+            finished_at=ago(63.8),
+            duration_ms=201,
+            result={"charge_id": "ch_3PxQ", "status": "captured"},
+            worker="worker-1:4242",
             timeline=_timeline(("queued", 65, None), ("running", 64, None), ("succeeded", 63.8, None)),
         ),
         _record(
-            0xA5, JobState.DELAYED, 90, attempts=0, next_attempt_at=NOW + timedelta(seconds=30), priority="low",
+            0xA5,
+            JobState.DELAYED,
+            90,
+            attempts=0,
+            next_attempt_at=NOW + timedelta(seconds=30),
+            priority="low",
             timeline=_timeline(("delayed", 90, None)),
         ),
         _record(
-            0xA6, JobState.CANCELLED, 300, attempts=0, finished_at=ago(200),
+            0xA6,
+            JobState.CANCELLED,
+            300,
+            attempts=0,
+            finished_at=ago(200),
             timeline=_timeline(("queued", 300, None), ("cancelled", 200, "cancelled by ops@host:77")),
         ),
         _record(0xA7, JobState.QUEUED, 2, attempts=0, priority="normal", timeline=_timeline(("queued", 2, None))),
     ]
 
 
-def _stats(queue: str, counts: dict[JobState, int], per_bucket: list[tuple[int, int]], avg: float | None,
-           oldest: float | None) -> QueueStats:
+def _stats(
+    queue: str, counts: dict[JobState, int], per_bucket: list[tuple[int, int]], avg: float | None, oldest: float | None
+) -> QueueStats:
     full = {state: counts.get(state, 0) for state in STATES}
     return QueueStats(queue, full, per_bucket, avg, ago(oldest) if oldest is not None else None)
 
@@ -126,20 +164,40 @@ def _wave(base: int, failing: int = 0) -> list[tuple[int, int]]:
 def fixed_snapshot() -> Snapshot:
     queues = {
         "sketch-generation": _stats(
-            "sketch-generation", {JobState.QUEUED: 12, JobState.RUNNING: 4, JobState.SUCCEEDED: 1840}, _wave(6),
-            1830.0, 42,
+            "sketch-generation",
+            {JobState.QUEUED: 12, JobState.RUNNING: 4, JobState.SUCCEEDED: 1840},
+            _wave(6),
+            1830.0,
+            42,
         ),
         "emotion-analysis": _stats(
-            "emotion-analysis", {JobState.SUCCEEDED: 9312, JobState.DEAD: 2}, _wave(30), 41.5, None,
+            "emotion-analysis",
+            {JobState.SUCCEEDED: 9312, JobState.DEAD: 2},
+            _wave(30),
+            41.5,
+            None,
         ),
         "email-notification": _stats(
-            "email-notification", {JobState.DELAYED: 3, JobState.RETRYING: 1, JobState.SUCCEEDED: 702,
-                                   JobState.CANCELLED: 5}, _wave(2, 1), 650.0, None,
+            "email-notification",
+            {JobState.DELAYED: 3, JobState.RETRYING: 1, JobState.SUCCEEDED: 702, JobState.CANCELLED: 5},
+            _wave(2, 1),
+            650.0,
+            None,
         ),
         "payment-processing": _stats(
-            "payment-processing", {JobState.QUEUED: 1, JobState.DELAYED: 1, JobState.RUNNING: 1,
-                                   JobState.RETRYING: 1, JobState.SUCCEEDED: 1, JobState.DEAD: 1,
-                                   JobState.CANCELLED: 1}, _wave(1, 1), 320.0, 2,
+            "payment-processing",
+            {
+                JobState.QUEUED: 1,
+                JobState.DELAYED: 1,
+                JobState.RUNNING: 1,
+                JobState.RETRYING: 1,
+                JobState.SUCCEEDED: 1,
+                JobState.DEAD: 1,
+                JobState.CANCELLED: 1,
+            },
+            _wave(1, 1),
+            320.0,
+            2,
         ),
     }
     assert list(queues) == list(QUEUES)
@@ -165,7 +223,9 @@ class FixedSource:
         found = [j for j in self.jobs_by_queue[query.queue] if query.state is None or j.state is query.state]
         if query.search:
             found = [
-                j for j in found if j.id.startswith(query.search)
+                j
+                for j in found
+                if j.id.startswith(query.search)
                 or (j.error is not None and query.search.lower() in j.error.message.lower())
             ]
         return JobPage(found[query.offset : query.offset + query.limit], len(found), query.offset, query.limit)
@@ -180,8 +240,16 @@ class FixedSource:
         ]
 
     def audit_log(self, limit: int) -> list[dict[str, Any]]:
-        return [{"at": int(ago(30).timestamp() * 1000), "action": "retry", "target": "000000a2", "count": 1,
-                 "by": "ops@host:77", "queue": "payment-processing"}]
+        return [
+            {
+                "at": int(ago(30).timestamp() * 1000),
+                "action": "retry",
+                "target": "000000a2",
+                "count": 1,
+                "by": "ops@host:77",
+                "queue": "payment-processing",
+            }
+        ]
 
     def retry(self, job_id: str) -> None:
         self.calls.append(("retry", job_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import gemsdash.queue as q
@@ -146,7 +147,9 @@ async def test_clear_shows_counts_and_needs_the_queue_name_typed(work: Scripted)
         await pilot.press(*EMAIL)
         assert not modal.query_one("#confirm").disabled
         await pilot.press("enter")
-        await until(pilot, lambda: "Cleared email-notification: 0 queued, 4 delayed, 0 retrying cancelled" in notices(app))
+        await until(
+            pilot, lambda: "Cleared email-notification: 0 queued, 4 delayed, 0 retrying cancelled" in notices(app)
+        )
         assert all(state_of(i) is JobState.CANCELLED for i in waiting)
         assert state_of(dead_id) is JobState.DEAD, "dead jobs stay unless asked"
         await until(pilot, lambda: app.snapshot and app.snapshot.queues[EMAIL].counts[JobState.DELAYED] == 0)
@@ -206,9 +209,7 @@ async def test_enqueue_shows_backend_refusals_inline(work: Scripted) -> None:
         modal = await until(pilot, lambda: isinstance(app.screen, EnqueueScreen) and app.screen.query("#payload"))
         modal = app.screen
         big = "x" * (q.current_runtime().settings.max_payload_bytes + 10)
-        modal.query_one("#payload").text = (
-            '{"to": "ada@example.com", "template": "welcome", "context": {"name": "%s"}}' % big
-        )
+        modal.query_one("#payload").text = json.dumps(email(big))
         await pilot.pause()
         await pilot.press("ctrl+s")
         await until(pilot, lambda: "the limit is" in screen_text(app))
