@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gemsdash.queue.errors import InvalidPayload
+from gemsdash.queue.errors import InvalidPayload, ReadOnlyMode
 from gemsdash.queue.jobs import Backoff, JobType, Priority, spec_for
 from gemsdash.queue.messages import submission
 from gemsdash.queue.runtime import current_runtime
@@ -44,6 +44,8 @@ def prepare(request: JobRequest) -> Submission:
 
 def add_jobs(requests: Iterable[JobRequest]) -> list[str]:
     """Enqueue many jobs in one pipelined round trip; returns their ids in order."""
+    if current_runtime().settings.read_only:
+        raise ReadOnlyMode("enqueue")
     submissions = [prepare(r) for r in requests]
     current_runtime().store.submit(submissions)
     return [s.record["id"] for s in submissions]

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from dramatiq import Broker, Middleware, Worker
 
+from gemsdash.queue.messages import canonical_queue
 from gemsdash.queue.store import JobStore, WorkerInfo
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class Heartbeat(Middleware):
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         self._threads = worker.worker_threads
-        self._queues = sorted(worker.consumers)
+        self._queues = sorted({canonical_queue(name) for name in worker.consumers})
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="gemsdash-heartbeat", daemon=True)
         self._thread.start()
