@@ -238,6 +238,7 @@ def test_read_only_mode_refuses_every_change(any_runtime: Runtime) -> None:
             lambda: retry_all("email-notification"),
             lambda: cancel("x"),
             lambda: clear("email-notification"),
+            lambda: add_job(JobType.EMAIL_NOTIFICATION, email("ok")),
         ):
             with pytest.raises(ReadOnlyMode):
                 action()
