@@ -105,6 +105,7 @@ class DashboardScreen(DataScreen):
     def _show_empty(self, page: JobPage) -> None:
         empty = self.query_one("#empty", Static)
         empty.display = not page.jobs
+        self.jobs.set_class(not page.jobs, "-empty")
         if page.jobs:
             return
         q = self.query_state
@@ -119,9 +120,12 @@ class DashboardScreen(DataScreen):
         self.query_one("#queues-panel").border_title = "queues · STALE: last good data" if stale else "queues"
         title = Text.assemble("jobs · ", (q.queue, "bold"), " · ", q.state.value if q.state else "all states")
         if self.page is not None and not self.jobs.has_class("-loading"):
-            first = q.offset + 1 if self.page.jobs else 0
+            first = q.offset + 1
             last = q.offset + len(self.page.jobs)
-            title.append(f" · {fmt.count(first)}-{fmt.count(last)} of {fmt.count(self.page.total)}")
+            if self.page.jobs:
+                title.append(f" · {fmt.count(first)}-{fmt.count(last)} of {fmt.count(self.page.total)}")
+            else:
+                title.append(f" · none of {fmt.count(self.page.total)}" if self.page.total else " · none")
         else:
             title.append(" · loading…")
         if q.search:
