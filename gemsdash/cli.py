@@ -284,6 +284,7 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
             "`gemsdash worker` needs Redis: set REDIS_ENABLED=true. (In memory mode the dashboard runs jobs itself.)"
         )
     configure(settings, role="worker")  # fails fast, with one line, when Redis is unreachable
+    check_job_configuration()
     argv = [sys.executable, "-m", "dramatiq", "gemsdash.actors"]
     if args.processes:
         argv += ["--processes", str(args.processes)]
@@ -298,10 +299,18 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK  # pragma: no cover - execv does not return
 
 
+def check_job_configuration() -> None:
+    """Declare the actors and resolve each job type's configured implementation now, so a bad
+    setting stops the process at start-up with one line instead of failing its first jobs."""
+    from gemsdash.actors.settings import check_configuration
+
+    check_configuration()
+
+
 def start_host(settings: Settings) -> Runtime:
     """Configure a long-lived process that may fall back to memory, and run jobs here in memory mode."""
     runtime = configure(settings, role="host")
-    import gemsdash.actors  # noqa: F401  (declares the job actors on the configured broker)
+    check_job_configuration()
 
     if runtime.mode == "memory":
         runtime.start_worker()

@@ -183,3 +183,9 @@ def test_a_bad_setting_is_one_line_exit_2(cli: Cli) -> None:
 def test_worker_without_redis_exits_2(cli: Cli) -> None:
     done = cli("worker", env={"REDIS_ENABLED": "false"})
     assert done.returncode == 2 and "needs Redis" in done.stderr
+
+
+def test_a_bad_job_implementation_setting_stops_the_worker_at_start(cli: Cli) -> None:
+    done = cli("worker", env={"GEMSDASH_SKETCH_GENERATOR": "no_such_module:factory"})
+    assert done.returncode == 2
+    assert "no_such_module" in done.stderr and len(done.stderr.strip().splitlines()) == 1
