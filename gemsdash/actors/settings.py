@@ -12,23 +12,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings
 
 from gemsdash.queue import ConfigError, PermanentJobError
+from gemsdash.queue.config import ENV_SETTINGS, read_settings
+from gemsdash.queue.redaction import Redactor
 
 #: `module.path:factory`: the factory is called with no arguments and returns the implementation.
 PLUGIN_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
 
 
 class ActorSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=(".env", ".env.local"),
-        env_file_encoding="utf-8",
-        extra="ignore",
-        case_sensitive=False,
-        populate_by_name=True,
-    )
+    model_config = ENV_SETTINGS
 
     data_dir: Path = Field(default=Path(".gemsdash"), validation_alias="GEMSDASH_DATA_DIR")
 
@@ -56,10 +52,7 @@ class ActorSettings(BaseSettings):
         return [self.smtp_password.get_secret_value()] if self.smtp_password else []
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets():
-            if len(secret) >= 3:
-                text = text.replace(secret, "***")
-        return text
+        return Redactor(self.secrets()).text(text)
 
 
 _lock = threading.Lock()
@@ -68,14 +61,7 @@ _plugins: dict[str, Any] = {}
 
 
 def load_actor_settings(**overrides: Any) -> ActorSettings:
-    try:
-        return ActorSettings(**overrides)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
-        info = ActorSettings.model_fields.get(field)
-        name = info.validation_alias if info is not None and isinstance(info.validation_alias, str) else field
-        raise ConfigError(f"invalid value for {name}: {first['msg']}") from None
+    return read_settings(ActorSettings, **overrides)
 
 
 def actor_settings() -> ActorSettings:

@@ -6,20 +6,14 @@ worker and the TUI must never be able to leak one.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings
 
-from gemsdash.queue import ConfigError
+from gemsdash.queue.config import ENV_SETTINGS, read_settings
 
 
 class HttpSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=(".env", ".env.local"),
-        env_file_encoding="utf-8",
-        extra="ignore",
-        case_sensitive=False,
-        populate_by_name=True,
-    )
+    model_config = ENV_SETTINGS
 
     #: Bearer token for the changing endpoints. Unset means they are refused, never open.
     admin_token: SecretStr | None = Field(default=None, validation_alias="GEMSDASH_ADMIN_TOKEN")
@@ -35,14 +29,5 @@ class HttpSettings(BaseSettings):
         return value
 
 
-_ENV_NAMES = {"admin_token": "GEMSDASH_ADMIN_TOKEN", "protect_reads": "GEMSDASH_PROTECT_READS"}
-
-
 def load_http_settings(**overrides: object) -> HttpSettings:
-    """Read the settings, turning a validation failure into one line that names the variable."""
-    try:
-        return HttpSettings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        first = exc.errors(include_input=False)[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
-        raise ConfigError(f"invalid value for {_ENV_NAMES.get(field, field)}: {first['msg']}") from None
+    return read_settings(HttpSettings, **overrides)

@@ -8,7 +8,7 @@ stack trace from pydantic is not something an operator should have to read at 3 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -20,15 +20,21 @@ from gemsdash.queue.errors import ConfigError
 DEAD_LETTER_TTL_SECONDS = 7 * 24 * 3600
 
 
+#: How every gemsdash settings class reads its variables (the queue's, the actors', the HTTP API's).
+ENV_SETTINGS = SettingsConfigDict(
+    env_file=(".env", ".env.local"),
+    env_file_encoding="utf-8",
+    extra="ignore",
+    case_sensitive=False,
+    populate_by_name=True,
+    env_ignore_empty=True,
+)
+
+S = TypeVar("S", bound=BaseSettings)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=(".env", ".env.local"),
-        env_file_encoding="utf-8",
-        extra="ignore",
-        case_sensitive=False,
-        populate_by_name=True,
-        env_ignore_empty=True,
-    )
+    model_config = ENV_SETTINGS
 
     redis_enabled: bool = Field(default=False, validation_alias="REDIS_ENABLED")
     redis_host: str = Field(default="localhost", validation_alias="REDIS_HOST")
@@ -101,25 +107,28 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read settings, turning a validation failure into one line that names the variable."""
+def read_settings(cls: type[S], **overrides: Any) -> S:
+    """Read a settings class, turning a validation failure into one line naming the variable."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return cls(**overrides)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        first = exc.errors(include_input=False)[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
-        name = _env_name(field)
-        raise ConfigError(f"invalid value for {name}: {first['msg']}") from None
+        raise ConfigError(f"invalid value for {env_name(cls, field)}: {first['msg']}") from None
 
 
-def _env_name(field: str) -> str:
-    info = Settings.model_fields.get(field)
+def env_name(cls: type[BaseSettings], field: str) -> str:
+    info = cls.model_fields.get(field)
     alias = info.validation_alias if info is not None else None
     if isinstance(alias, str):
         return alias
     if isinstance(alias, AliasChoices):
         return str(alias.choices[0])
     return field.upper()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return read_settings(Settings, **overrides)
 
 
 @lru_cache(maxsize=1)
