@@ -55,9 +55,10 @@ class QueueStats:
 
     @property
     def per_minute(self) -> float:
-        """Jobs finished per minute over the last complete minute of buckets."""
+        """Jobs finished in the last minute (the current bucket and the five before it), so the
+        rate moves as soon as jobs finish instead of a minute later."""
         window = 60 // BUCKET_SECONDS
-        recent = self.finished_per_bucket[-window - 1 : -1]
+        recent = self.finished_per_bucket[-window:]
         return float(sum(ok + failed for ok, failed in recent))
 
 
