@@ -53,7 +53,7 @@ class NavTable(DataTable[Any]):
         if keys == current:
             for key, cells in rows:
                 for column, value in zip(self.columns, cells, strict=True):
-                    self.update_cell(key, column, value)
+                    self.update_cell(key, column, value, update_width=True)
             return
         selected = self.selected_key
         row_index = self.cursor_row

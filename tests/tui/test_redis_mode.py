@@ -1,0 +1,73 @@
+"""Redis mode end to end: the real payment job, a worker in this process, the dashboard beside it."""
+
+from __future__ import annotations
+
+import gemsdash.queue as q
+from gemsdash.app import GemsdashApp
+from gemsdash.queue import JobState
+from gemsdash.tui.detail import JobDetailScreen
+from gemsdash.tui.tables import JobsTable
+from gemsdash.tui.workers import WorkersScreen
+from tests.tui.helpers import main_screen, notices, row, rows, until
+
+PAYMENTS = "payment-processing"
+
+
+def declined_payment() -> str:
+    return q.process_payment(
+        payment_id="pay_tui_1",
+        operation="capture",
+        amount=1250,
+        currency="EUR",
+        payment_method="pm_card_declined",
+        idempotency_key="tui-test-1",
+    )
+
+
+async def test_a_dead_payment_is_retried_from_the_keyboard(redis_runtime: q.Runtime) -> None:
+    redis_runtime.start_worker(threads=2)
+    job_id = declined_payment()
+    app = GemsdashApp(refresh_interval=0.1)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = main_screen(app)
+        await until(pilot, lambda: app.snapshot is not None and app.snapshot.queues[PAYMENTS].counts[JobState.DEAD])
+        assert app.sub_title.startswith("redis redis://")
+        screen.queues.move_cursor(row=3)
+        await pilot.press("enter", "6")
+        jobs = screen.query_one(JobsTable)
+        await until(pilot, lambda: job_id in [str(k.value) for k in jobs.rows])
+        assert "card_declined" in row(jobs, job_id)["error"]
+
+        await pilot.press("enter")
+        detail = await until(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen)
+        assert isinstance(detail, JobDetailScreen)
+        await until(pilot, lambda: detail.record is not None)
+        await pilot.press("r")
+        await until(pilot, lambda: f"Retried job {job_id[:8]}" in notices(app))
+        # Declined for good: it runs again and goes back to dead, the timeline says who retried it.
+        await until(
+            pilot,
+            lambda: (
+                detail.record is not None
+                and detail.record.state is JobState.DEAD
+                and any((e.note or "").startswith("retried by") for e in detail.record.timeline)
+            ),
+            what="the retried attempt in the timeline",
+        )
+
+        await pilot.press("escape", "w")
+        workers = await until(pilot, lambda: isinstance(app.screen, WorkersScreen) and app.screen)
+        table = workers.query_one("#workers")
+        await until(pilot, lambda: len(table.rows) == 1, what="the worker's heartbeat")
+        listed = rows(table)[0]
+        assert listed[0] == redis_runtime.broker.broker_id
+        assert listed[5].endswith("ago")
+
+
+async def test_a_job_that_is_gone_says_so_on_its_detail_screen(redis_runtime: q.Runtime) -> None:
+    app = GemsdashApp(refresh_interval=0.1)
+    async with app.run_test(size=(140, 40)) as pilot:
+        app.open_job("no-such-job")
+        detail = await until(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen)
+        await until(pilot, lambda: detail.gone)
+        assert detail.query_one("#gone").display
