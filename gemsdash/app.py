@@ -23,13 +23,14 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from gemsdash.demo import DemoFeeder
-from gemsdash.queue import GemsdashError, JobState, JobType, Snapshot
+from gemsdash.queue import GemsdashError, InvalidTransition, JobNotFound, JobState, JobType, Snapshot
 from gemsdash.tui import format as fmt
 from gemsdash.tui.base import DataScreen
 from gemsdash.tui.confirm import ClearChoice, ClearScreen, ConfirmScreen, retry_all_body
 from gemsdash.tui.dashboard import DashboardScreen
 from gemsdash.tui.detail import JobDetailScreen
 from gemsdash.tui.enqueue import EnqueueScreen
+from gemsdash.tui.errors import ErrorGroupsScreen
 from gemsdash.tui.feed import Feed, Level
 from gemsdash.tui.help import BindingCommands, HelpScreen, live_keys
 from gemsdash.tui.refresh import RefreshRequest, RefreshResult, fetch
@@ -126,7 +127,8 @@ class GemsdashApp(App[None]):
         self._tick()
 
     def _data_screens(self) -> list[DataScreen]:
-        return [s for s in reversed(self.screen_stack) if isinstance(s, DataScreen)]
+        """Data screens in the stack, top first; one still mounting cannot show data yet."""
+        return [s for s in reversed(self.screen_stack) if isinstance(s, DataScreen) and s.is_mounted]
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -276,6 +278,33 @@ class GemsdashApp(App[None]):
 
         self.background(lambda: source.jobs(JobQuery(queue, JobState.DEAD, limit=5)), preview)
 
+    def retry_many(self, job_ids: list[str], what: str) -> None:
+        """Retry each job; one that changed meanwhile (retried by someone else, expired) is counted,
+        not fatal, and the notification says how many went back."""
+        if self.refused("retry"):
+            return
+        source = self.source
+
+        def work() -> tuple[int, list[str]]:
+            done, skipped = 0, []
+            for job_id in job_ids:
+                try:
+                    source.retry(job_id)
+                    done += 1
+                except (InvalidTransition, JobNotFound):
+                    skipped.append(job_id)
+            return done, skipped
+
+        def finished(outcome: tuple[int, list[str]]) -> None:
+            done, skipped = outcome
+            text = f"Retried {fmt.count(done)} job{'s' if done != 1 else ''} of {what}"
+            if skipped:
+                text += f"; {fmt.count(len(skipped))} had changed meanwhile (already retried, cleared or expired)"
+            self.say(text + ".")
+            self.request_refresh()
+
+        self.background(work, finished)
+
     def clear_queue(self, queue: str) -> None:
         """Show the counts that will go (read fresh), require the queue's name, then clear."""
         if self.refused("clear"):
@@ -322,6 +351,15 @@ class GemsdashApp(App[None]):
     def open_job(self, job_id: str) -> None:
         self.push_screen(JobDetailScreen(job_id))
         self.request_refresh()
+
+    def open_errors(self, queue: str) -> None:
+        self.push_screen(ErrorGroupsScreen(queue))
+        self.request_refresh()
+
+    def show_jobs(self, queue: str, state: JobState | None, search: str = "") -> None:
+        main = self.screen_stack[0]
+        if isinstance(main, DashboardScreen):
+            main.show_jobs(queue, state, search)
 
     def open_workers(self) -> None:
         self.push_screen(WorkersScreen())

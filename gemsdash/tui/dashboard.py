@@ -45,6 +45,7 @@ class DashboardScreen(DataScreen):
         *_state_bindings(),
         Binding("left_square_bracket", "page(-1)", "page", show=False, tooltip="Previous page of jobs"),
         Binding("right_square_bracket", "page(1)", "page", show=False, tooltip="Next page of jobs"),
+        Binding("E", "errors", "Errors", tooltip="Group the selected queue's dead jobs by error"),
         Binding("w", "workers", "Workers", tooltip="Show live workers"),
         Binding("a", "audit", "Audit", tooltip="Show the audit log of changes"),
         Binding("escape", "back", "Back", show=False, tooltip="Clear the search, or go back to the queues"),
@@ -207,6 +208,19 @@ class DashboardScreen(DataScreen):
         elif self.jobs.selected_key is not None:
             self.dash.open_job(self.jobs.selected_key)
 
+    def action_errors(self) -> None:
+        self.dash.open_errors(self.selected_queue)
+
+    def show_jobs(self, queue: str, state: JobState | None, search: str) -> None:
+        """Point the jobs table at one queue, state and search (the error groups view uses it)."""
+        self.queues.move_cursor(row=list(QUEUES).index(queue))
+        search_input = self.query_one("#search", Input)
+        with search_input.prevent(Input.Changed):
+            search_input.value = search
+        search_input.display = bool(search)
+        self._set_query(JobQuery(queue, state, search))
+        self.jobs.focus()
+
     def action_workers(self) -> None:
         self.dash.open_workers()
 
@@ -232,11 +246,16 @@ class DashboardScreen(DataScreen):
         if job_id is not None:
             self.dash.cancel_job(job_id)
 
+    @property
+    def selected_queue(self) -> str:
+        """The queue under the cursor, even when its highlight event is still on its way."""
+        return self.queues.selected_key or self.query_state.queue
+
     def action_retry_all(self) -> None:
-        self.dash.retry_all(self.query_state.queue)
+        self.dash.retry_all(self.selected_queue)
 
     def action_clear(self) -> None:
-        self.dash.clear_queue(self.query_state.queue)
+        self.dash.clear_queue(self.selected_queue)
 
     def action_enqueue(self) -> None:
-        self.dash.enqueue(self.query_state.queue)
+        self.dash.enqueue(self.selected_queue)

@@ -1,7 +1,8 @@
 """One refresh: everything the screens on display need, read in one go off the UI thread.
 
 The snapshot (all counts, one round trip) is always read; the job page, the job on the detail
-screen, the worker list and the audit log only when a screen on display shows them, so a refresh
+screen, the worker list, the audit log and the dead jobs to group only when a screen on display
+shows them, so a refresh
 costs a fixed, small number of round trips whatever the number of jobs.
 """
 
@@ -12,12 +13,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from gemsdash.queue import GemsdashError, JobPage, JobRecord, Snapshot, WorkerInfo
+from gemsdash.queue import GemsdashError, JobPage, JobRecord, JobState, Snapshot, WorkerInfo
 from gemsdash.tui.source import DataSource, JobQuery
 
 logger = logging.getLogger("gemsdash.tui")
 
 AUDIT_ROWS = 200
+#: Dead jobs read for grouping by error: the most one page read returns.
+DEAD_SAMPLE = 500
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class RefreshRequest:
     job_id: str | None = None
     workers: bool = False
     audit: bool = False
+    #: Read the newest dead jobs of this queue (for grouping them by error).
+    dead_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class RefreshResult:
     job: JobRecord | None = None
     workers: list[WorkerInfo] | None = None
     audit: list[dict[str, Any]] | None = None
+    dead: JobPage | None = None
     #: One line saying why the refresh failed; None when it succeeded.
     error: str | None = None
     elapsed_ms: float = 0.0
@@ -54,12 +60,13 @@ def fetch(source: DataSource, request: RefreshRequest) -> RefreshResult:
         job = source.job(request.job_id) if request.job_id is not None else None
         workers = source.workers() if request.workers else None
         audit = source.audit_log(AUDIT_ROWS) if request.audit else None
+        dead = source.jobs(JobQuery(request.dead_of, JobState.DEAD, limit=DEAD_SAMPLE)) if request.dead_of else None
     except GemsdashError as exc:
         return RefreshResult(request, error=str(exc), elapsed_ms=_ms_since(started))
     except Exception as exc:  # the dashboard must outlive any backend surprise, and say what it was
         logger.exception("refresh failed")
         return RefreshResult(request, error=f"{type(exc).__name__}: {exc}", elapsed_ms=_ms_since(started))
-    return RefreshResult(request, snapshot, page, job, workers, audit, None, _ms_since(started))
+    return RefreshResult(request, snapshot, page, job, workers, audit, dead, None, _ms_since(started))
 
 
 def _ms_since(started: float) -> float:

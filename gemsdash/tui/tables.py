@@ -28,8 +28,6 @@ class NavTable(DataTable[Any]):
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
-        Binding("g", "scroll_top", "Top", show=False),
-        Binding("G", "scroll_bottom", "Bottom", show=False),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -61,6 +59,7 @@ class NavTable(DataTable[Any]):
         self.clear()
         for key, cells in rows:
             self.add_row(*cells, key=key)
+        self.refresh(layout=True)
         if not rows:
             return
         target = keys.index(selected) if selected in keys else min(row_index, len(rows) - 1)

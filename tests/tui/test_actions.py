@@ -10,9 +10,10 @@ from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
 from gemsdash.tui.confirm import ClearScreen, ConfirmScreen
 from gemsdash.tui.enqueue import EnqueueScreen
+from gemsdash.tui.errors import ErrorGroupsScreen
 from gemsdash.tui.tables import JobsTable
 from tests.core.workload import Scripted, email
-from tests.tui.helpers import main_screen, notices, screen_text, until
+from tests.tui.helpers import main_screen, notices, rows, screen_text, until
 
 EMAIL = "email-notification"
 SIZE = (140, 40)
@@ -235,3 +236,43 @@ async def test_pause_and_interval_keys(work: Scripted) -> None:
         assert app.feed.interval == 1.0
         await pilot.press("minus")
         assert app.feed.interval == 0.5
+
+
+async def test_dead_jobs_grouped_by_error_can_be_listed_and_retried_as_a_group(work: Scripted) -> None:
+    numbered = [q.add_job(EMAIL, email(f"fatal-{i}")) for i in range(5)]
+    other = q.add_job(EMAIL, email("fatal-other"))
+    app = GemsdashApp(refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: all(state_of(i) is JobState.DEAD for i in [*numbered, other]))
+        main_screen(app).queues.move_cursor(row=2)
+        await pilot.pause()
+        await pilot.press("E")
+        groups = await until(pilot, lambda: isinstance(app.screen, ErrorGroupsScreen) and app.screen)
+        assert isinstance(groups, ErrorGroupsScreen)
+        table = groups.query_one("#groups")
+        await until(pilot, lambda: len(table.rows) == 2, what="two error groups")
+        listed = rows(table)
+        assert listed[0][:2] == ["5", "PermanentJobError: permanent failure for fatal-#"]
+        assert listed[1][:2] == ["1", "PermanentJobError: permanent failure for fatal-other"]
+        assert "2 group(s) in all 6" in str(table.border_title)
+
+        await pilot.press("enter")
+        screen = main_screen(app)
+        await until(pilot, lambda: app.screen is screen)
+        jobs = screen.query_one(JobsTable)
+        await until(pilot, lambda: len(jobs.rows) == 6 and screen.query_state.state is JobState.DEAD)
+        assert screen.query_state.search == "permanent failure for fatal-"
+
+        await pilot.press("E")
+        groups = await until(pilot, lambda: isinstance(app.screen, ErrorGroupsScreen) and app.screen)
+        table = groups.query_one("#groups")
+        await until(pilot, lambda: len(table.rows) == 2)
+        work.started.clear()
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Retry the 5 dead job(s) failing with" in screen_text(app)
+        await pilot.press("y")
+        await until(
+            pilot, lambda: "Retried 5 jobs of the PermanentJobError group of email-notification." in notices(app)
+        )
+        await until(pilot, lambda: sorted(work.started) == sorted(f"fatal-{i}" for i in range(5)))

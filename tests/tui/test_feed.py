@@ -84,3 +84,37 @@ def test_ages_and_sparkline_scale_from_zero() -> None:
     assert set(steady.plain) == {"█"}, "a steady rate must look steady, not like a cliff"
     assert spark([0, 0, 4]).plain == "··█"
     assert len(spark(list(range(30)), width=10).plain) == 10
+
+
+def test_error_fingerprints_blank_what_varies() -> None:
+    from gemsdash.queue import JobRecord
+    from gemsdash.tui.errors import group, search_hint
+
+    def dead(message: str, error_type: str = "Timeout") -> JobRecord:
+        return JobRecord.model_validate(
+            {
+                "id": message,
+                "type": "email-notification",
+                "queue": "email-notification",
+                "state": "dead",
+                "priority": "normal",
+                "payload": {},
+                "max_attempts": 3,
+                "created_at": T0,
+                "error": {"type": error_type, "message": message},
+            }
+        )
+
+    jobs = [
+        dead("order 1182 timed out after 2.5 s"),
+        dead("order 77 timed out after 10 s"),
+        dead("job 3f2a9c1e-7c1e-4f7a-9b59-5d1c0a3e00a3 lost"),
+        dead("order 5 timed out after 1 s", "Refused"),
+    ]
+    found = group(jobs)
+    assert [(g.error_type, g.pattern, len(g.jobs)) for g in found] == [
+        ("Timeout", "order # timed out after # s", 2),
+        ("Timeout", "job # lost", 1),
+        ("Refused", "order # timed out after # s", 1),
+    ]
+    assert search_hint("order 1182 timed out after 2.5 s") == "timed out after"
