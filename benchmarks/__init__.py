@@ -1,0 +1,1 @@
+"""Benchmarks of gemsdash against plain Dramatiq: scripts that print figures, run with `python -m benchmarks`."""

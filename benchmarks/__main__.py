@@ -1,0 +1,117 @@
+"""`python -m benchmarks [--quick]`: every scenario against one private redis-server, tables printed
+and written to benchmarks/RESULTS.md. See benchmarks/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks import roundtrips
+
+roundtrips.install()  # before any connection of this process is opened
+
+from benchmarks import dashboard, enqueue, expiry, report, throughput  # noqa: E402
+from benchmarks.harness import ROOT, bench  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Sizes:
+    rounds: int
+    noop: int
+    sleep: int
+    one_by_one: int
+    batched: int
+    dashboard: tuple[int, ...]
+    reads: int
+    ttl_seconds: float
+    ttl: int
+    ttl_rate: int
+    memory_mode_noop: int
+    memory_mode_sleep: int
+
+
+FULL = Sizes(2, 15_000, 6_000, 3_000, 30_000, (10_000, 100_000, 1_000_000), 300, 25, 5, 1000, 20_000, 3_000)
+QUICK = Sizes(1, 4_000, 2_000, 1_000, 10_000, (10_000, 100_000), 100, 12, 3, 500, 5_000, 1_000)
+
+
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller runs (about a minute); no 1M-record step")
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 2, help="worker processes (both sides)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker process (both sides)")
+    parser.add_argument("--batch", type=int, default=100, help="jobs per add_jobs call")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=["throughput", "enqueue", "dashboard", "expiry", "memory-mode"],
+        help="some scenarios",
+    )
+    args = parser.parse_args(argv)
+    n = QUICK if args.quick else FULL
+    chosen = set(args.only or ["throughput", "enqueue", "dashboard", "expiry", "memory-mode"])
+    p, t = args.processes, args.threads
+    res = report.Results(
+        command="python -m benchmarks" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""),
+        settings=f"workers {p} processes x {t} threads on both sides; add_jobs batches of {args.batch}; "
+        f"{n.rounds} round(s) of each throughput pair",
+        load_before=os.getloadavg(),
+    )
+    started = time.monotonic()
+    with bench() as b:
+        if "throughput" in chosen:
+            for rnd in range(n.rounds):
+                for work, jobs in (("noop", n.noop), ("sleep10ms", n.sleep)):
+                    # Alternate who goes first, so drift in the machine's load hits both sides alike.
+                    sides = throughput.SIDES if rnd % 2 == 0 else tuple(reversed(throughput.SIDES))
+                    for side in sides:
+                        r = throughput.run(b, side, work, jobs, p, t)
+                        rate, trips = r.steady_rate, r.round_trips_per_job
+                        _log(f"throughput {work} {side}: {rate:,.0f} jobs/s, {trips:.2f} round trips/job")
+                        res.throughput.append(r)
+        if "enqueue" in chosen:
+            res.enqueue = enqueue.run(b, n.one_by_one, n.batched, args.batch)
+            for e in res.enqueue:
+                _log(f"enqueue {e.path}: {e.rate:,.0f} jobs/s, p50 {e.p50_ms:.2f} ms")
+        if "dashboard" in chosen:
+            res.reads, res.memory = dashboard.run(b, list(n.dashboard), n.reads)
+            for m in res.memory:
+                _log(f"memory at {m.records:,} records: {m.bytes_per_record:,.0f} B/record")
+        if "expiry" in chosen:
+            res.expiry = expiry.run(b, n.ttl_seconds, n.ttl, n.ttl_rate, p, t)
+            _log(f"expiry: memory change after {2 * res.expiry.ttl} s: {res.expiry.growth_after_first_ttls():+.1%}")
+    if "memory-mode" in chosen:
+        for work, jobs in (("noop", n.memory_mode_noop), ("sleep10ms", n.memory_mode_sleep)):
+            for side in throughput.SIDES:
+                out = subprocess.run(
+                    [sys.executable, "-m", "benchmarks.inprocess", side, work, str(jobs), str(t)],
+                    cwd=ROOT,
+                    env={**os.environ, "PYTHONPATH": str(ROOT)},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                row = json.loads(out.stdout.strip().splitlines()[-1])
+                _log(f"memory mode {work} {side}: {row['rate']:,.0f} jobs/s")
+                res.inprocess.append(row)
+    res.load_after = os.getloadavg()
+    text = report.render(res)
+    print()
+    print(text)
+    args.output.write_text(text)
+    _log(f"wrote {args.output} in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

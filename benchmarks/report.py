@@ -1,0 +1,291 @@
+"""Turns the scenarios' results into the printed tables and `benchmarks/RESULTS.md`."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import dramatiq
+import redis
+
+import gemsdash
+from benchmarks.dashboard import Memory, Read
+from benchmarks.enqueue import Enqueue
+from benchmarks.expiry import Expiry
+from benchmarks.harness import ROOT
+from benchmarks.throughput import Throughput
+
+TARGET_NOOP = 0.8
+TARGET_SLEEP = 0.95
+TARGET_BATCH = 4.0
+TARGET_RECORD_BYTES = 1024
+
+
+@dataclass
+class Results:
+    command: str
+    settings: str
+    load_before: tuple[float, float, float]
+    throughput: list[Throughput] = field(default_factory=list)
+    enqueue: list[Enqueue] = field(default_factory=list)
+    reads: list[Read] = field(default_factory=list)
+    memory: list[Memory] = field(default_factory=list)
+    expiry: Expiry | None = None
+    inprocess: list[dict[str, float | str]] = field(default_factory=list)
+    load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    def cell(v: object) -> str:
+        if isinstance(v, float):
+            if math.isnan(v):
+                return "n/a"
+            return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}"
+        if isinstance(v, int):
+            return f"{v:,}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def throughput_summary(results: list[Throughput]) -> dict[str, dict[str, float]]:
+    """Per work: median rates of each side over the rounds, and the median of per-round ratios."""
+    summary: dict[str, dict[str, float]] = {}
+    for work in dict.fromkeys(r.work for r in results):
+        mine = [r for r in results if r.work == work]
+        gd = [r.steady_rate for r in mine if r.side == "gemsdash"]
+        dq = [r.steady_rate for r in mine if r.side == "dramatiq"]
+        ratios = [g / d for g, d in zip(gd, dq, strict=False) if d]
+        summary[work] = {"gemsdash": _median(gd), "dramatiq": _median(dq), "ratio": _median(ratios)}
+    return summary
+
+
+def versions() -> dict[str, str]:
+    server = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()
+    server_version = next((w.partition("=")[2] for w in server if w.startswith("v=")), "?")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "gemsdash"], cwd=ROOT, capture_output=True, text=True)
+    return {
+        "Python": platform.python_version(),
+        "Dramatiq": dramatiq.__version__,
+        "redis-py": redis.__version__,
+        "redis-server": server_version,
+        "gemsdash": f"{gemsdash.__version__} (git {commit.stdout.strip() or '?'}"
+        + (", with uncommitted changes under gemsdash/" if dirty.stdout.strip() else "")
+        + ")",
+    }
+
+
+def render(res: Results) -> str:
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    out = [
+        "# gemsdash benchmark results",
+        "",
+        f"Written by `{res.command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        "",
+        f"- Machine: {os.cpu_count()} cores, {memory_gib:.0f} GiB RAM, {platform.system()} {platform.machine()}",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
+        f"- Settings: {res.settings}",
+        "- Load average (1/5/15 min) before: {:.2f} / {:.2f} / {:.2f}; after: {:.2f} / {:.2f} / {:.2f}. Everything "
+        "(Redis, workers, producer) shares these cores; other processes on the machine show up as noise, which "
+        "is why both sides run alternately and the ratios are medians of per-round ratios.".format(
+            *res.load_before, *res.load_after
+        ),
+        "",
+    ]
+    if res.throughput:
+        summary = throughput_summary(res.throughput)
+        out += ["## 1. End-to-end throughput (Redis mode)", ""]
+        rows: list[list[object]] = []
+        for work, s in summary.items():
+            target = TARGET_NOOP if work == "noop" else TARGET_SLEEP
+            rows.append(
+                [
+                    work,
+                    s["gemsdash"],
+                    s["dramatiq"],
+                    f"{s['ratio']:.2f}x",
+                    f">= {target}x",
+                    verdict(s["ratio"] >= target),
+                ]
+            )
+        out += [table(["job", "gemsdash jobs/s", "Dramatiq jobs/s", "ratio", "target", ""], rows), ""]
+        out += [
+            "Per job (median over rounds): Redis commands (script-internal ones included), Lua script calls and "
+            "round trips (counted in the worker processes), CPU time of the worker processes and of redis-server "
+            "in the steady window.",
+            "",
+        ]
+        rows = []
+        for work in summary:
+            for side in ("gemsdash", "dramatiq"):
+                mine = [r for r in res.throughput if r.work == work and r.side == side]
+                rows.append(
+                    [
+                        work,
+                        side,
+                        _median([r.commands_per_job for r in mine]),
+                        _median([r.scripts_per_job for r in mine]),
+                        _median([r.round_trips_per_job for r in mine]),
+                        _median([r.worker_cpu_us_per_job for r in mine]),
+                        _median([r.redis_cpu_us_per_job for r in mine]),
+                    ]
+                )
+        out += [
+            table(["job", "side", "commands", "script calls", "round trips", "worker CPU µs", "Redis CPU µs"], rows),
+            "",
+        ]
+        out += [
+            "All rounds (steady rate: from 10% to 90% of the backlog done; drain rate: first job done to last):",
+            "",
+        ]
+        out += [
+            table(
+                ["job", "side", "jobs", "processes x threads", "steady jobs/s", "drain jobs/s"],
+                [
+                    [r.work, r.side, r.jobs, f"{r.processes} x {r.threads}", r.steady_rate, r.drain_rate]
+                    for r in res.throughput
+                ],
+            ),
+            "",
+        ]
+    if res.enqueue:
+        one = next(e for e in res.enqueue if e.path == "gemsdash add_job")
+        batch = next(e for e in res.enqueue if e.path == "gemsdash add_jobs")
+        ratio = batch.rate / one.rate
+        out += ["## 2. Enqueue", ""]
+        out += [
+            table(
+                [
+                    "path",
+                    "batch",
+                    "jobs/s",
+                    "p50 ms per call",
+                    "p99 ms per call",
+                    "round trips per call",
+                    "commands per job",
+                ],
+                [
+                    [e.path, e.batch, e.rate, e.p50_ms, e.p99_ms, e.round_trips_per_call, e.commands_per_job]
+                    for e in res.enqueue
+                ],
+            ),
+            "",
+        ]
+        out += [
+            f"Batch / one-by-one: **{ratio:.1f}x** (target >= {TARGET_BATCH}x: {verdict(ratio >= TARGET_BATCH)}).",
+            "",
+        ]
+    if res.reads:
+        out += ["## 3. Dashboard reads", ""]
+        out += [
+            table(
+                ["tracked jobs", "read", "round trips", "Redis commands", "server µs", "wall p50 ms", "wall p99 ms"],
+                [
+                    [r.records, r.what, r.round_trips, r.commands, r.server_us, r.wall_p50_ms, r.wall_p99_ms]
+                    for r in res.reads
+                ],
+            ),
+            "",
+        ]
+        snaps = [r for r in res.reads if r.what == "queue_stats()"]
+        one_rt = all(abs(r.round_trips - 1) < 0.01 for r in snaps)
+        small, large = min(r.records for r in res.reads), max(r.records for r in res.reads)
+        growth = []
+        for what in dict.fromkeys(r.what for r in res.reads):
+            a = next(r for r in res.reads if r.what == what and r.records == small)
+            z = next(r for r in res.reads if r.what == what and r.records == large)
+            growth.append(f"{what} {z.server_us / a.server_us:.2f}x server, {z.wall_p50_ms / a.wall_p50_ms:.2f}x wall")
+        out += [
+            f"One round trip per snapshot at every size: {verdict(one_rt)}. "
+            f"At {large:,} tracked jobs vs {small:,}: " + "; ".join(growth) + ".",
+            "",
+        ]
+    if res.memory:
+        out += ["## 4. Memory per tracked job record (finished, small payload)", ""]
+        out += [
+            table(
+                [
+                    "records",
+                    "Redis used_memory delta",
+                    "bytes per record",
+                    "record JSON bytes",
+                    "MEMORY USAGE per record key",
+                    "index bytes per record",
+                ],
+                [
+                    [
+                        m.records,
+                        f"{m.used_memory_bytes / 2**20:,.1f} MiB",
+                        m.bytes_per_record,
+                        m.record_json_bytes,
+                        m.record_key_bytes,
+                        m.index_bytes_per_record,
+                    ]
+                    for m in res.memory
+                ],
+            ),
+            "",
+        ]
+        worst = max(m.bytes_per_record for m in res.memory)
+        out += [
+            f"Target under {TARGET_RECORD_BYTES} bytes per record: {verdict(worst < TARGET_RECORD_BYTES)} "
+            f"(largest measured: {worst:,.0f} B).",
+            "",
+        ]
+        worker_side = [r for r in res.throughput if r.side == "gemsdash" and r.record_json_bytes]
+        if worker_side:
+            out += [
+                "The loaded records are the store's own (submit, start, finish); records that real workers finished "
+                f"in section 1 measure the same: JSON {_median([r.record_json_bytes for r in worker_side]):,.0f} "
+                f"bytes, MEMORY USAGE {_median([r.record_key_bytes for r in worker_side]):,.0f} bytes per key.",
+                "",
+            ]
+    if res.expiry:
+        e = res.expiry
+        out += [f"### Expiry under steady load (REDIS_TTL={e.ttl} s, {e.rate} jobs/s)", ""]
+        out += [
+            table(
+                ["second", "Redis used_memory", "job records in Redis", "jobs finished so far"],
+                [[p.second, f"{p.used_memory / 2**20:.1f} MiB", p.records, p.finished_total] for p in e.points],
+            ),
+            "",
+        ]
+        growth = e.growth_after_first_ttls()
+        out += [
+            f"Memory change from {2 * e.ttl} s to the end: {growth:+.1%} while the jobs finished grew "
+            f"{_finished_growth(e):.1f}x: {verdict(abs(growth) < 0.15)} (plateau).",
+            "",
+        ]
+    if res.inprocess:
+        out += ["## 5. Memory mode (one process, no Redis)", ""]
+        rows = []
+        for work in dict.fromkeys(str(r["work"]) for r in res.inprocess):
+            gd = _median([float(r["rate"]) for r in res.inprocess if r["work"] == work and r["side"] == "gemsdash"])
+            dq = _median([float(r["rate"]) for r in res.inprocess if r["work"] == work and r["side"] == "dramatiq"])
+            rows.append([work, gd, dq, f"{gd / dq:.2f}x"])
+        out += [table(["job", "gemsdash jobs/s", "Dramatiq StubBroker jobs/s", "ratio"], rows), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _finished_growth(e: Expiry) -> float:
+    settled = [p for p in e.points if p.second >= 2 * e.ttl]
+    if len(settled) < 2 or not settled[0].finished_total:
+        return float("nan")
+    return settled[-1].finished_total / settled[0].finished_total
