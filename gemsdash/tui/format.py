@@ -72,9 +72,7 @@ def duration_ms(value: float | None) -> str:
 
 
 def rate(per_minute: float) -> str:
-    if per_minute == 0:
-        return "0"
-    return f"{per_minute:.0f}" if per_minute >= 10 else f"{per_minute:.1f}"
+    return f"{per_minute:,.0f}"
 
 
 def state_text(state: JobState) -> Text:

@@ -41,8 +41,6 @@ def status_text(status: Status) -> Text:
     out = Text(no_wrap=True, overflow="ellipsis")
     if fresh.level is Level.STALE:
         out.append("✖ disconnected", style="bold #ff5f5f")
-        if fresh.error:
-            out.append(f": {fresh.error}", style="#ff5f5f")
     elif fresh.level is Level.LOADING:
         out.append("◌ connecting", style="dim")
     elif status.backend.mode == "memory":
@@ -68,6 +66,10 @@ def status_text(status: Status) -> Text:
     if status.demo:
         out.append("  ")
         out.append(" DEMO ", style="bold black on #5fafff")
+    if fresh.level is Level.STALE and fresh.error:
+        # On a line of its own: the reason is long, and what it says is the next thing to read.
+        out.append("\n")
+        out.append(fresh.error, style="#ff5f5f")
     return out
 
 
@@ -92,7 +94,7 @@ class StatusBar(Static):
     """Repainted every tick; only touches the screen when the text changed."""
 
     DEFAULT_CSS = """
-    StatusBar { height: 1; padding: 0 1; background: $boost; }
+    StatusBar { height: auto; max-height: 2; padding: 0 1; background: $boost; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:

@@ -122,6 +122,10 @@ class JobsTable(NavTable):
     def on_resize(self) -> None:
         self._fit_error_column()
 
+    def on_idle(self) -> None:
+        # DataTable measures new cells when idle (its own `_on_idle`, which runs first): fit after it.
+        self._fit_error_column()
+
     def _fit_error_column(self) -> None:
         """The error column takes what the others leave, so a long error never scrolls the table."""
         error = self.columns.get(ColumnKey("error"))
@@ -137,7 +141,6 @@ class JobsTable(NavTable):
 
     def show(self, page: JobPage, now: datetime) -> None:
         self.replace_rows((job.id, self.cells(job, now)) for job in page.jobs)
-        self._fit_error_column()
 
     @staticmethod
     def cells(job: JobRecord, now: datetime) -> list[Any]:
