@@ -167,6 +167,8 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
         payload = json.loads(args.payload)
     except json.JSONDecodeError as exc:
         raise UsageError(f"--payload is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. a 5,000-digit integer, or [[[[... nested too deep
+        raise UsageError(f"--payload cannot be read: {str(exc).splitlines()[0][:200]}") from None
     backoff = None
     if args.backoff or args.backoff_delay_ms is not None:
         backoff = {"type": args.backoff or "exponential"}

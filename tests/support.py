@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 T = TypeVar("T")
 
@@ -72,7 +74,7 @@ class RedisServer:
         deadline = time.monotonic() + 10
         while True:
             try:
-                redis.Redis(port=self.port, socket_connect_timeout=0.2).ping()
+                redis.Redis(port=self.port, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)).ping()
                 return self
             except redis.AuthenticationError:
                 return self

@@ -12,7 +12,7 @@ from gemsdash.actors.mail import build_message
 from gemsdash.actors.protocols import EmailSender
 from gemsdash.actors.settings import actor_settings, implementation
 from gemsdash.actors.transport import BuiltinSender
-from gemsdash.queue import JobType, Runtime, current_job, current_runtime, job_actor
+from gemsdash.queue import JobType, Runtime, current_job, job_actor
 from gemsdash.queue.payloads import EmailPayload
 
 #: How long a job's "sent" mark is kept: longer than any job can wait for a retry (dead jobs are
@@ -60,8 +60,6 @@ def send_email(payload: EmailPayload) -> dict[str, object]:
     """A retry (or a redelivery after a worker died) of a job whose message was already accepted
     returns the first delivery instead of sending a second copy."""
     job_id = current_job().job_id
-    # The SMTP password joins the runtime's secrets, masked in job errors, tracebacks and log lines.
-    current_runtime().redactor.add(*actor_settings().secrets())
     marks = sent_marks()
     previous = marks.get(job_id)
     if previous is not None:

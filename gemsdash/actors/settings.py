@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings
 
 from gemsdash.queue import ConfigError, PermanentJobError
 from gemsdash.queue.config import ENV_SETTINGS, read_settings
-from gemsdash.queue.redaction import Redactor
+from gemsdash.queue.redaction import Redactor, register_secret
 
 #: `module.path:factory`: the factory is called with no arguments and returns the implementation.
 PLUGIN_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
@@ -61,7 +61,11 @@ _plugins: dict[str, Any] = {}
 
 
 def load_actor_settings(**overrides: Any) -> ActorSettings:
-    return read_settings(ActorSettings, **overrides)
+    """Read the settings; their secrets (the SMTP password) are masked process-wide from then on,
+    in job errors, tracebacks and log lines, before any job has run."""
+    settings = read_settings(ActorSettings, **overrides)
+    register_secret(*settings.secrets())
+    return settings
 
 
 def actor_settings() -> ActorSettings:
@@ -79,6 +83,8 @@ def use_settings(settings: ActorSettings | None) -> None:
     with _lock:
         _settings = settings
         _plugins.clear()
+    if settings is not None:
+        register_secret(*settings.secrets())
 
 
 def plugin(spec: str | None, default: Callable[[], object], protocol: type) -> Any:

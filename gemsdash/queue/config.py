@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Annotated, Any, TypeVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -83,28 +83,41 @@ class Settings(BaseSettings):
         return int(self.worker_timeout_seconds * 1000)
 
     def secrets(self) -> list[str]:
-        """Every secret value in these settings, for redaction of text that might echo them."""
+        """Every secret value in these settings, in every spelling it may be echoed in."""
         found: list[str] = []
         if self.redis_password is not None:
             found.append(self.redis_password.get_secret_value())
         if self.redis_url is not None:
-            password = urlsplit(self.redis_url.get_secret_value()).password
-            if password:
-                found.append(password)
-        return [s for s in found if s]
+            found.extend(url_secrets(self.redis_url.get_secret_value()))
+        spellings = {form for s in found if s for form in (s, quote(s, safe=""), unquote(s))}
+        return sorted(spellings, key=len, reverse=True)
+
+
+#: Query parameters redis-py accepts that carry secrets.
+SECRET_QUERY_KEYS = ("password", "ssl_password")
+
+
+def url_secrets(url: str) -> list[str]:
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    found += [v for k, v in parse_qsl(parts.query) if k in SECRET_QUERY_KEYS and v]
+    return [s for s in found if s]
 
 
 def mask_url(url: str) -> str:
     """`redis://user:***@host:port/db`: the password never leaves the process."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    query = "&".join(
+        f"{k}=***" if k in SECRET_QUERY_KEYS else f"{k}={quote(v, safe='/')}"
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    netloc = parts.netloc
+    if parts.password is not None:
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def read_settings(cls: type[S], **overrides: Any) -> S:

@@ -22,6 +22,7 @@ from gemsdash.queue.payloads import (
     PaymentPayload,
     RawCardNumber,
     SketchPayload,
+    TooDeep,
     find_card_number,
 )
 
@@ -152,13 +153,21 @@ class JobSpec:
         """The payload as its model, or InvalidPayload naming each wrong field."""
         if isinstance(payload, self.payload_model):
             payload = payload.model_dump()
-        card_field = find_card_number(payload)
+        try:
+            card_field = find_card_number(payload)
+        except TooDeep as exc:
+            raise InvalidPayload(self.job_type.value, [(printable(exc.path), str(exc))]) from None
         if card_field is not None:
-            raise InvalidPayload(self.job_type.value, [(card_field, str(RawCardNumber(card_field)))])
+            raise InvalidPayload(self.job_type.value, [(printable(card_field), str(RawCardNumber(card_field)))])
         try:
             return self.payload_model.model_validate(payload)
         except ValidationError as exc:
             raise InvalidPayload(self.job_type.value, validation_errors(exc)) from None
+
+
+def printable(name: str) -> str:
+    """A field name as it may be shown on one line: names with control characters are quoted."""
+    return name if name.isprintable() else repr(name)
 
 
 def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
@@ -167,7 +176,7 @@ def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
     for error in exc.errors(include_input=False, include_url=False):
         ctx = error.get("ctx") or {}
         field = str(ctx.get("field") or ".".join(str(p) for p in error["loc"]) or "payload")
-        found.append((field, str(error["msg"])))
+        found.append((printable(field), str(error["msg"])))
     return found
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from dramatiq import Message
 from dramatiq.broker import MessageProxy
 
-from gemsdash.queue.redaction import Redactor
+from gemsdash.queue.redaction import Redactor, mask_payload
 
 _formatter = logging.Formatter()
 _original_factory: Callable[..., logging.LogRecord] | None = None
@@ -26,6 +26,9 @@ _redactor = Redactor()
 def _safe_arg(arg: Any) -> Any:
     if isinstance(arg, (Message, MessageProxy)):
         return f"{arg.actor_name}(job {arg.message_id})"
+    if isinstance(arg, (dict, list, tuple)):
+        # Dramatiq's actors log their arguments (the payload) at DEBUG.
+        return mask_payload(arg)
     return arg
 
 
@@ -35,9 +38,8 @@ def _factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     try:
         if isinstance(record.args, tuple) and record.args:
             record.args = tuple(_safe_arg(a) for a in record.args)
-        if _redactor.secrets:
-            record.msg = _redactor.text(record.getMessage())
-            record.args = ()
+        record.msg = _redactor.text(record.getMessage())
+        record.args = ()
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = _redactor.text(_formatter.formatException(record.exc_info))
     except Exception:  # a log call must never fail because of redaction

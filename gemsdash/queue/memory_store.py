@@ -154,6 +154,7 @@ class MemoryJobStore:
         next_attempt_ms: int | None = None,
         message: Message[Any] | None = None,
         fallback: StoredJob | None = None,
+        scrubbed: bytes | None = None,
     ) -> str:
         with self._lock:
             job = self._load(job_id)

@@ -18,7 +18,7 @@ from gemsdash.queue.jobs import (
     Priority,
     now_ms,
 )
-from gemsdash.queue.payloads import Payload
+from gemsdash.queue.payloads import Payload, TooDeep, find_card_number
 from gemsdash.queue.store import StoredJob, Submission
 
 
@@ -77,11 +77,24 @@ def submission(spec: JobSpec, payload: Payload, options: JobOptions) -> Submissi
     )
 
 
+def scrubbed(message: Message[Any]) -> Message[Any] | None:
+    """A copy without its arguments when they hold a raw card number (which must never be kept),
+    else None. Only messages that bypassed the producer's validation can hold one."""
+    try:
+        field = find_card_number([message.args, message.kwargs])
+    except TooDeep:
+        return message.copy(args=({"redacted": "payload nested too deep to inspect"},), kwargs={})
+    if field is None:
+        return None
+    return message.copy(args=({"redacted": "raw card number in the payload"},), kwargs={})
+
+
 def fallback_record(message: Message[Any]) -> StoredJob:
     """A record for a message that reached a worker without one (pushed by hand, or expired).
 
     Built from the message alone so the job can still be shown and dead-lettered with a reason.
     """
+    message = scrubbed(message) or message
     queue = canonical_queue(message.queue_name)
     args = message.args[0] if message.args and isinstance(message.args[0], dict) else {"args": list(message.args)}
     created = message.message_timestamp if isinstance(message.message_timestamp, int) else now_ms()

@@ -211,31 +211,64 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def find_card_number(value: Any, path: str = "") -> str | None:
+#: Payloads nested deeper than this are refused (and never walked recursively).
+MAX_DEPTH = 32
+
+
+class TooDeep(ValueError):
+    def __init__(self, path: str) -> None:
+        self.path = path or "payload"
+        super().__init__(f"nested deeper than {MAX_DEPTH} levels")
+
+
+def find_card_number(value: Any) -> str | None:
     """The path of the first field holding a Luhn-valid run of 13-19 digits, or None.
 
     Walks raw input (before validation) so a card number is refused even where the field would
-    have failed for another reason, and the error names only the field, never the digits.
+    have failed for another reason, and the error names only the field, never the digits. Keys,
+    strings and numbers are all checked; the walk is iterative and refuses nesting deeper than
+    MAX_DEPTH with TooDeep.
     """
-    if isinstance(value, str):
-        for match in _CARD_CANDIDATE.finditer(value):
-            digits = re.sub(r"[ -]", "", match.group())
-            if 13 <= len(digits) <= 19 and luhn_valid(digits):
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise TooDeep(path)
+        if isinstance(item, dict):
+            for key, child in reversed(list(item.items())):
+                child_path = f"{path}.{key}" if path else str(key)
+                if _has_card_number(str(key)):
+                    return child_path
+                stack.append((child, child_path, depth + 1))
+        elif isinstance(item, (list, tuple)):
+            for index in range(len(item) - 1, -1, -1):
+                stack.append((item[index], f"{path}.{index}" if path else str(index), depth + 1))
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, float):
+            if item == item and abs(item) != float("inf") and _has_card_number(str(int(item))):
                 return path or "payload"
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return find_card_number(str(value), path)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = find_card_number(item, f"{path}.{key}" if path else str(key))
-            if found:
-                return found
-    if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found = find_card_number(item, f"{path}.{index}" if path else str(index))
-            if found:
-                return found
+        elif _has_card_number(str(item)):
+            return path or "payload"
     return None
+
+
+def redact_card_numbers(text: str) -> str:
+    """`text` with every Luhn-valid run of 13-19 digits replaced: for log lines and errors."""
+
+    def replace(match: re.Match[str]) -> str:
+        digits = re.sub(r"[ -]", "", match.group())
+        return "[card number]" if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group()
+
+    return _CARD_CANDIDATE.sub(replace, text)
+
+
+def _has_card_number(text: str) -> bool:
+    for match in _CARD_CANDIDATE.finditer(text):
+        digits = re.sub(r"[ -]", "", match.group())
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            return True
+    return False
 
 
 def field_error(field: str, message: str) -> PydanticCustomError:
@@ -252,7 +285,7 @@ class RawCardNumber(ValueError):
 
 
 class Payload(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SketchPayload(Payload):

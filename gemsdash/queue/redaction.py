@@ -10,24 +10,37 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from gemsdash.queue.payloads import redact_card_numbers
+
 MASK = "***"
 SENSITIVE_KEY = re.compile(r"pass(word|wd)?|token|secret|authori[sz]ation|api[_-]?key|card|cvv|cvc", re.I)
 
 
+_registered: set[str] = set()
+
+
+def register_secret(*secrets: str) -> None:
+    """Mask these everywhere in this process from now on, whichever runtime is configured
+    (job code registers its own secrets, e.g. the SMTP password, when it reads its settings)."""
+    _registered.update(s for s in secrets if s and len(s) >= 3)
+
+
 class Redactor:
     def __init__(self, secrets: list[str] | None = None) -> None:
-        self.secrets: list[str] = []
-        self.add(*(secrets or []))
+        self._own = {s for s in (secrets or []) if s and len(s) >= 3}
+
+    @property
+    def secrets(self) -> list[str]:
+        return sorted(self._own | _registered, key=len, reverse=True)
 
     def add(self, *secrets: str) -> None:
-        """Also mask these (job code registers its own secrets, e.g. the SMTP password)."""
-        known = set(self.secrets) | {s for s in secrets if s and len(s) >= 3}
-        self.secrets = sorted(known, key=len, reverse=True)
+        self._own.update(s for s in secrets if s and len(s) >= 3)
 
     def text(self, value: str) -> str:
+        """`value` with every known secret masked and any raw card number blanked."""
         for secret in self.secrets:
             value = value.replace(secret, MASK)
-        return value
+        return redact_card_numbers(value)
 
 
 def mask_payload(value: Any) -> Any:
@@ -36,4 +49,6 @@ def mask_payload(value: Any) -> Any:
         return {k: MASK if SENSITIVE_KEY.search(str(k)) else mask_payload(v) for k, v in value.items()}
     if isinstance(value, list):
         return [mask_payload(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(mask_payload(v) for v in value)
     return value

@@ -166,6 +166,7 @@ class JobStore(Protocol):
         next_attempt_ms: int | None = None,
         message: Message[Any] | None = None,
         fallback: StoredJob | None = None,
+        scrubbed: bytes | None = None,
     ) -> str: ...
 
     def handoff(self, job_id: str) -> None: ...

@@ -237,16 +237,17 @@ def test_clear_removes_waiting_jobs_and_dead_ones_on_request(api: httpx.Client) 
 
 @pytest.fixture
 def read_only_runtime(namespace: str) -> Iterator[Runtime]:
-    rt = configure(test_settings(namespace=namespace, read_only=True), role="host")
+    rt = configure(test_settings(namespace=namespace), role="host")
     rt.start_worker(threads=1)
     yield rt
     runtime_module.reset()
 
 
 def test_read_only_mode_refuses_changes_with_403(read_only_runtime: Runtime) -> None:
-    job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok"), **LATER)
+    job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok"), **LATER)  # before the switch: read-only refuses it
+    read_only_runtime.settings.read_only = True
     with live_server(http_settings(admin_token=TOKEN)) as api:
-        for method, path, body in changing_requests(job_id)[1:]:
+        for method, path, body in changing_requests(job_id):
             response = api.request(method, path, json=body, headers=AUTH)
             assert response.status_code == 403, path
             assert "read-only" in response.json()["detail"]

@@ -102,11 +102,6 @@ def test_any_payload_in_a_real_process(
     assert_outcome(run.returncode, run.stdout, run.stderr)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a key with a newline (or a terminal escape) is printed raw in the field name of "
-    "InvalidPayload, so the one-line error spans lines (and can write escapes to the terminal)",
-)
 def test_a_field_name_with_a_newline_stays_on_one_line(
     cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -114,19 +109,9 @@ def test_a_field_name_with_a_newline_stays_on_one_line(
     assert_outcome(*enqueue_in_process(JobType.SKETCH_GENERATION, text, capsys))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cmd_enqueue (gemsdash/cli.py) catches only JSONDecodeError; json.loads raises "
-    "RecursionError for deeply nested arrays, so the user gets a traceback and exit 1",
-)
 def test_deeply_nested_json_fails_with_one_line(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     assert_outcome(*enqueue_in_process(JobType.SKETCH_GENERATION, "[" * 100_000, capsys))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cmd_enqueue catches only JSONDecodeError; an integer literal over Python's "
-    "4,300-digit limit makes json.loads raise ValueError, so the user gets a traceback and exit 1",
-)
 def test_a_huge_integer_fails_with_one_line(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     assert_outcome(*enqueue_in_process(JobType.SKETCH_GENERATION, '{"prompt": ' + "9" * 5000 + "}", capsys))

@@ -4,6 +4,7 @@ with another exception. An accepted job's record holds what the worker will vali
 
 from __future__ import annotations
 
+import ast
 import sys
 from typing import Any, get_args
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 import gemsdash.queue as q
 from gemsdash.queue import JOB_SPECS, InvalidPayload, JobState, JobType, Runtime
+from gemsdash.queue.payloads import find_card_number
 from tests.properties.strategies import Candidate, candidates
 
 EXAMPLES = settings(
@@ -54,6 +56,16 @@ def keys_in(value: Any) -> set[str]:
     return set()
 
 
+def unquoted(shown: str) -> str:
+    """A field name with control characters is shown quoted (its repr); this is the name itself."""
+    if len(shown) > 1 and shown[0] in ("'", '"') and shown[-1] == shown[0]:
+        try:
+            return str(ast.literal_eval(shown))
+        except (ValueError, SyntaxError):
+            return shown
+    return shown
+
+
 def assert_names_fields(error: InvalidPayload, job_type: JobType, candidate: Candidate) -> None:
     """Each error names a field of the model or of the input (or `payload` for a non-object), and
     no message repeats an input value: a rejected payload may hold a secret."""
@@ -62,8 +74,11 @@ def assert_names_fields(error: InvalidPayload, job_type: JobType, candidate: Can
     names = set(fields_of(job_type)) | (set(map(str, payload)) if isinstance(payload, dict) else set())
     if "" in names:
         names.add("payload")  # an empty key has no name to give
-    for field, message in error.errors:
-        assert field and message
+    for shown, message in error.errors:
+        assert shown and message
+        assert shown.isprintable()  # one line, no control characters
+        # A name with control characters is shown quoted (repr); compare the name itself.
+        field = unquoted(shown)
         if isinstance(payload, dict):
             assert any(field == n or field.startswith(n + ".") for n in names), (field, names)
         elif isinstance(payload, list) and field.split(".")[0].isdigit():
@@ -76,7 +91,8 @@ def assert_names_fields(error: InvalidPayload, job_type: JobType, candidate: Can
     if candidate.how in ("extra", "drop") and candidate.key is not None:
         required = JOB_SPECS[job_type].payload_model.model_fields.get(candidate.key)
         if candidate.how == "extra" or (required is not None and required.is_required()):
-            assert any(f == candidate.key or f.startswith(candidate.key + ".") for f, _ in error.errors)
+            named = [unquoted(f) for f, _ in error.errors]
+            assert any(f == candidate.key or f.startswith(candidate.key + ".") for f in named)
 
 
 @pytest.mark.parametrize("job_type", list(JobType), ids=[t.value for t in JobType])
@@ -91,7 +107,9 @@ def test_any_payload_is_enqueued_valid_or_refused_naming_the_field(
         model = spec.validate_payload(candidate.payload)
     except InvalidPayload as refused:
         event(f"{candidate.how}: refused")
-        assert candidate.how != "valid", refused.errors
+        # A generated number can happen to be a Luhn-valid 13-19 digit run: refusing it is right.
+        looks_like_card = find_card_number(candidate.payload) is not None
+        assert candidate.how != "valid" or looks_like_card, refused.errors
         assert_names_fields(refused, job_type, candidate)
         with pytest.raises(InvalidPayload) as again:
             q.add_job(job_type, candidate.payload)
@@ -106,11 +124,6 @@ def test_any_payload_is_enqueued_valid_or_refused_naming_the_field(
     assert spec.validate_payload(record.payload) == model  # the worker validates it again
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: find_card_number (gemsdash/queue/payloads.py) recurses once per nesting level, so "
-    "a payload nested ~1,000 deep raises RecursionError instead of InvalidPayload",
-)
 def test_a_deeply_nested_payload_is_refused_not_crashed(redis_runtime: Runtime) -> None:
     nested: Any = "x"
     for _ in range(sys.getrecursionlimit() + 100):

@@ -206,11 +206,6 @@ def test_a_wrong_acl_password_fails_cleanly(acl_server: RedisServer, namespace: 
     assert_names_no_secret(refused_by_configure(redis_url=url))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a password given as a `?password=` URL query parameter (which redis-py accepts) is "
-    "neither masked by mask_url nor listed by Settings.secrets(), so error messages print it",
-)
 def test_a_password_given_as_url_query_parameter_is_not_shown(acl_server: RedisServer, tmp_path: Path) -> None:
     url = f"redis://127.0.0.1:{acl_server.port}/0?username={ACL_USER}&password={WRONG_PASSWORD}"
     run = run_cli("stats", env=cli_env("q", REDIS_URL=url), cwd=tmp_path)
@@ -289,11 +284,6 @@ def test_plain_redis_to_the_tls_port_fails_cleanly(tls_server: TlsServer, tmp_pa
     assert_names_no_secret(run.output)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Settings.secrets() takes the password from REDIS_URL still percent-encoded "
-    "(urlsplit().password), so the real password, e.g. in an exception, is not redacted",
-)
 def test_a_percent_encoded_password_in_redis_url_is_redacted(password_server: RedisServer, namespace: str) -> None:
     url = f"redis://:{quote(PASSWORD, safe='')}@127.0.0.1:{password_server.port}/0"
     runtime = configure(

@@ -234,12 +234,6 @@ def test_job_records_mask_the_payload_and_redact_the_redis_password(captured: Ca
         assert leaked(json.dumps(error), ALL_SECRETS) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leak: Dramatiq's Retries middleware copies the raw traceback into the message's "
-    "options['traceback']; retried and dead-lettered messages (`<queue>.XQ.msgs`, kept 7 days) "
-    "store it unredacted, secrets included",
-)
 def test_configured_secrets_are_never_stored_in_redis(captured: Captured) -> None:
     assert leaked(captured.redis_values, CONFIGURED) == []
 
@@ -255,12 +249,6 @@ def test_logs_show_no_redis_password(captured: Captured) -> None:
     assert REDIS_PASSWORD not in captured.logs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leak: Dramatiq's Actor.__call__ logs 'Received args=%r kwargs=%r.' at DEBUG (logger "
-    "gemsdash.queue.handlers.<actor>); log_redaction only rewrites Message arguments, so the payload "
-    "dict, masked fields included, reaches DEBUG logs",
-)
 def test_logs_show_no_masked_payload_value(captured: Captured) -> None:
     assert leaked(captured.logs, MASKED) == []
 
@@ -269,12 +257,6 @@ def test_logs_at_warning_and_above_show_no_secret(captured: Captured) -> None:
     assert leaked(captured.warnings, ALL_SECRETS) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leak: SMTP_PASSWORD joins the runtime's redactor only when an email job runs "
-    "(gemsdash/actors/email.py); until then, and in a worker serving other queues only, an "
-    "exception quoting it is stored in the job record and logged verbatim",
-)
 def test_smtp_password_is_redacted_before_any_email_job_ran(
     memory_runtime: Runtime, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

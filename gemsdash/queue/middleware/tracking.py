@@ -26,7 +26,7 @@ from dramatiq.worker import ConsumerThread
 from gemsdash.queue import context
 from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.jobs import JobState, JobType, now_ms
-from gemsdash.queue.messages import canonical_queue, fallback_record
+from gemsdash.queue.messages import canonical_queue, fallback_record, scrubbed
 from gemsdash.queue.redaction import Redactor
 from gemsdash.queue.store import JobStore, worker_label
 
@@ -69,6 +69,11 @@ class JobTracking(Middleware):
                 max_attempts=int(message.options.get("max_retries", 0)) + 1,
             )
         )
+
+    def before_enqueue(self, broker: Broker, message: Message[Any], delay: int | None) -> None:
+        # Retries keeps the raw traceback in the message options, which would be stored in Redis
+        # (and in the dead-letter queue for 7 days) unredacted; the job record has it, redacted.
+        message.options.pop("traceback", None)
 
     def after_enqueue(self, broker: Broker, message: Message[Any], delay: int | None) -> None:
         active = context.active()
@@ -114,6 +119,7 @@ class JobTracking(Middleware):
     def after_nack(self, broker: Broker, message: MessageProxy) -> None:
         with self._lock:
             duration = self._dead_duration.pop(message.message_id, None)
+        clean = scrubbed(message._message)
         exception = message._exception
         detail = (
             self._error(message, exception)
@@ -128,6 +134,7 @@ class JobTracking(Middleware):
                 duration_ms=duration,
                 message=message._message,
                 fallback=fallback_record(message._message),
+                scrubbed=clean.encode() if clean is not None else None,
             )
         )
 

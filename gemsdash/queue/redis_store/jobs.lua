@@ -151,14 +151,17 @@ elseif command == "start" then
     job.worker = worker
     job.rmid = rmid
     job.rq = rq
-    save(job, old, old and nil or "no record: message did not come through gemsdash")
+    local note = nil
+    if not old then note = "no record: message did not come through gemsdash" end
+    save(job, old, note)
     return "run"
 
--- finish(id, outcome, detail_json, duration_ms, next_attempt_at, rmid, rq, fallback_record_json, bounds_csv)
+-- finish(id, outcome, detail_json, duration_ms, next_attempt_at, rmid, rq, fallback_record_json, bounds_csv,
+--        scrubbed_dead_letter)
 -- outcome: succeeded (detail = result JSON), retrying or dead (detail = error object JSON).
 elseif command == "finish" then
-    local id, outcome, detail, duration, next_at, rmid, rq, fallback, bounds =
-        A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9]
+    local id, outcome, detail, duration, next_at, rmid, rq, fallback, bounds, scrubbed =
+        A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10]
     local job = load(id)
     local old = nil
     if job then
@@ -189,6 +192,11 @@ elseif command == "finish" then
     end
     save(job, old, nil)
     if outcome ~= "retrying" then count_finished(job.queue, outcome == "succeeded", job.duration_ms, bounds) end
+    -- A dead letter whose payload held something that must not be kept is stored scrubbed.
+    if outcome == "dead" and scrubbed ~= "" and rmid ~= "" and rq ~= "" then
+        local xmsgs = ns .. ":" .. rq .. ".XQ.msgs"
+        if redis.call("hexists", xmsgs, rmid) == 1 then redis.call("hset", xmsgs, rmid, scrubbed) end
+    end
     return "ok"
 
 -- handoff(id, from_states_csv): a delayed or retrying job's time has come; it waits in its queue.

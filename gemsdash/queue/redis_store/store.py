@@ -152,6 +152,7 @@ class RedisJobStore:
         next_attempt_ms: int | None = None,
         message: Message[Any] | None = None,
         fallback: StoredJob | None = None,
+        scrubbed: bytes | None = None,
     ) -> str:
         rmid = message.options.get("redis_message_id", "") if message is not None else ""
         rq = message.queue_name if message is not None else ""
@@ -166,6 +167,7 @@ class RedisJobStore:
             rq,
             _compact(fallback) if fallback is not None else "",
             BOUNDS_CSV,
+            scrubbed or "",
         )
         return self._text(verdict)
 
