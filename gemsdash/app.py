@@ -86,6 +86,7 @@ class GemsdashApp(App[None]):
         self.notices: deque[tuple[str, str]] = deque(maxlen=NOTICE_HISTORY)
         self.refreshes = 0
         self._demo: DemoFeeder | None = None
+        self._demo_error: str | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -138,6 +139,14 @@ class GemsdashApp(App[None]):
             self.feed.begin(now)
             self.run_worker(lambda: self._refresh_in_thread(request), thread=True, group="refresh", exit_on_error=False)
         self._paint_status(now)
+        self._report_demo()
+
+    def _report_demo(self) -> None:
+        """Say once (per distinct reason) when the demo feed cannot enqueue, e.g. read-only settings."""
+        error = self._demo.last_error if self._demo is not None else None
+        if error is not None and error != self._demo_error:
+            self.say(f"Demo feed paused: {error}", "warning")
+        self._demo_error = error
 
     def _refresh_in_thread(self, request: RefreshRequest) -> None:
         result = fetch(self.source, request)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from gemsdash.app import GemsdashApp
 
 #: Actions that change jobs: hidden and refused in read-only mode.
-CHANGING_ACTIONS = frozenset({"retry", "retry_all", "cancel", "clear", "enqueue"})
+CHANGING_ACTIONS = frozenset({"retry", "retry_all", "retry_group", "cancel", "clear", "enqueue"})
 
 
 class DataScreen(Screen[None]):

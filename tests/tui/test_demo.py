@@ -58,3 +58,19 @@ async def test_demo_flag_feeds_while_the_app_runs_and_stops_with_it(memory_runti
         feeder = app._demo
         assert feeder is not None
     assert feeder._thread is None, "the feeder stops with the app"
+
+
+async def test_the_demo_says_when_the_backend_refuses_its_jobs(namespace: str) -> None:
+    from gemsdash.queue import runtime as runtime_module
+    from tests.conftest import test_settings
+    from tests.tui.helpers import notices
+
+    q.configure(test_settings(redis_enabled=False, namespace=namespace, read_only=True), role="host")
+    try:
+        app = GemsdashApp(refresh_interval=0.1, demo=True, read_only=True)
+        async with app.run_test(size=(140, 40)) as pilot:
+            await until(pilot, lambda: "Demo feed paused: enqueue refused" in notices(app))
+            await pilot.pause(1.2)  # the feeder's next round fails the same way
+            assert notices(app).count("Demo feed paused") == 1, "said once, not every round"
+    finally:
+        runtime_module.reset()
