@@ -42,7 +42,16 @@ from gemsdash.queue.producer import (
 )
 from gemsdash.queue.redaction import mask_payload
 from gemsdash.queue.runtime import Runtime, configure, current_runtime
-from gemsdash.queue.stats import Health, get_job, health, list_jobs, queue_stats, stats_json, workers
+from gemsdash.queue.stats import (
+    Health,
+    dashboard_view,
+    get_job,
+    health,
+    list_jobs,
+    queue_stats,
+    stats_json,
+    workers,
+)
 from gemsdash.queue.store import ClearResult, JobPage, QueueStats, Snapshot, WorkerInfo
 
 __all__ = [
@@ -83,6 +92,7 @@ __all__ = [
     "configure",
     "current_job",
     "current_runtime",
+    "dashboard_view",
     "get_job",
     "health",
     "job_actor",

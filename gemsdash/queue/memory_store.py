@@ -260,6 +260,13 @@ class MemoryJobStore:
             workers = sum(1 for _, beat in self._workers.values() if beat >= now - self.worker_timeout_ms)
         return Snapshot(taken_at=from_ms(now), queues=stats, workers=workers)
 
+    def view(
+        self, queue: str | None, state: JobState | None = None, offset: int = 0, limit: int = 50, search: str = ""
+    ) -> tuple[Snapshot, JobPage | None]:
+        with self._lock:
+            page = self.page(queue, state, offset, limit, search) if queue is not None else None
+            return self.snapshot(), page
+
     def dead_ids(self, queue: str, limit: int) -> list[str]:
         with self._lock:
             index = self._index[(queue, JobState.DEAD.value)]

@@ -35,6 +35,18 @@ def list_jobs(
     return current_runtime().store.page(name, chosen, max(offset, 0), min(max(limit, 1), 500), search)
 
 
+def dashboard_view(
+    queue: str, state: JobState | str | None = None, limit: int = 50, offset: int = 0, search: str = ""
+) -> tuple[Snapshot, JobPage]:
+    """What a dashboard refresh needs, every queue's counts and one page of one queue's jobs, in one
+    round trip; the page is read at the same instant as the counts."""
+    name = job_type(queue).queue
+    chosen = JobState(state) if state else None
+    snapshot, page = current_runtime().store.view(name, chosen, max(offset, 0), min(max(limit, 1), 500), search)
+    assert page is not None
+    return snapshot, page
+
+
 def workers() -> list[WorkerInfo]:
     return current_runtime().store.workers()
 

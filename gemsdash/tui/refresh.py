@@ -1,9 +1,9 @@
 """One refresh: everything the screens on display need, read in one go off the UI thread.
 
-The snapshot (all counts, one round trip) is always read; the job page, the job on the detail
-screen, the worker list, the audit log and the dead jobs to group only when a screen on display
-shows them, so a refresh
-costs a fixed, small number of round trips whatever the number of jobs.
+The snapshot (all counts) is always read, with the job page of the main screen in the same round
+trip; the job on the detail screen, the worker list, the audit log and the dead jobs to group only
+when a screen on display shows them, so a refresh costs one round trip on the main screen, and a
+fixed, small number elsewhere, whatever the number of jobs.
 """
 
 from __future__ import annotations
@@ -55,8 +55,11 @@ def fetch(source: DataSource, request: RefreshRequest) -> RefreshResult:
     """Read what `request` asks for; never raises, a failure is the result's `error`."""
     started = time.perf_counter()
     try:
-        snapshot = source.snapshot()
-        page = source.jobs(request.jobs) if request.jobs is not None else None
+        page: JobPage | None = None
+        if request.jobs is not None:
+            snapshot, page = source.view(request.jobs)
+        else:
+            snapshot = source.snapshot()
         job = source.job(request.job_id) if request.job_id is not None else None
         workers = source.workers() if request.workers else None
         audit = source.audit_log(AUDIT_ROWS) if request.audit else None

@@ -46,6 +46,10 @@ class DataSource(Protocol):
 
     def snapshot(self) -> Snapshot: ...
 
+    def view(self, query: JobQuery) -> tuple[Snapshot, JobPage]:
+        """The snapshot and one page of jobs, read together (one round trip in Redis)."""
+        ...
+
     def jobs(self, query: JobQuery) -> JobPage: ...
 
     def job(self, job_id: str) -> JobRecord | None: ...
@@ -74,6 +78,9 @@ class QueueSource:
 
     def snapshot(self) -> Snapshot:
         return q.queue_stats()
+
+    def view(self, query: JobQuery) -> tuple[Snapshot, JobPage]:
+        return q.dashboard_view(query.queue, query.state, query.limit, query.offset, query.search)
 
     def jobs(self, query: JobQuery) -> JobPage:
         return q.list_jobs(query.queue, query.state, query.limit, query.offset, query.search)

@@ -219,6 +219,9 @@ class FixedSource:
     def snapshot(self) -> Snapshot:
         return fixed_snapshot()
 
+    def view(self, query: JobQuery) -> tuple[Snapshot, JobPage]:
+        return self.snapshot(), self.jobs(query)
+
     def jobs(self, query: JobQuery) -> JobPage:
         found = [j for j in self.jobs_by_queue[query.queue] if query.state is None or j.state is query.state]
         if query.search:

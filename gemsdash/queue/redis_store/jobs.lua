@@ -118,14 +118,14 @@ local function audit(entry)
     redis.call("ltrim", key, 0, 9999)
 end
 
--- submit(id, queue, state, rq, rmid, message_data, record_json)
+-- submit(id, queue, state, rq, rmid, message_data, record_json, created_ms)
 -- A new job: its record and its Dramatiq message are written together, so a producer that loses
 -- Redis half-way leaves neither.
 if command == "submit" then
-    local id, queue, state, rq, rmid, data, record = A[1], A[2], A[3], A[4], A[5], A[6], A[7]
+    local id, queue, state, rq, rmid, data, record, created = A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8]
     if redis.call("exists", job_key(id)) == 1 then return "exists" end
     redis.call("set", job_key(id), record)
-    redis.call("zadd", idx_key(queue, state), now, id)
+    redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
     push_message(rq, rmid, data)
     return "ok"
 
@@ -377,27 +377,45 @@ elseif command == "recover" then
     return {#dead_workers, requeued}
 
 -- page(queue, state_or_empty, offset, limit, all_states_csv, search)
--- Newest first. With a state: one index, O(log n + limit). Across states: the newest offset+limit
--- of each index merged. With a search: the newest 2,000 entries are scanned for an id prefix or an
--- error message substring. Returns {total, json...}.
+-- Newest first. With a state: one index read by rank, O(log n + limit) at any offset. Across
+-- states: the newest offset+limit of each index merged, so deep pages of the all-states view cost
+-- more. With a search: the newest 2,000 entries are scanned for an id prefix or an error message
+-- substring. Returns {total, json...}.
 elseif command == "page" then
     local queue, state, offset, limit, all, search = A[1], A[2], tonumber(A[3]), tonumber(A[4]), A[5], A[6]
     local states = {}
     if state ~= "" then states[1] = state else
         for s in string.gmatch(all, "[^,]+") do states[#states + 1] = s end
     end
+    -- Totals count what the snapshot counts: finished records only while they are kept.
+    local function live_count(key, s)
+        local ttl = ttl_for(s)
+        if ttl then return redis.call("zcount", key, now - ttl * 1000, "+inf") end
+        return redis.call("zcard", key)
+    end
+    local total = 0
+    local out = {}
+    if #states == 1 and search == "" then
+        -- One index: by rank, O(log n + limit) whatever the offset.
+        local key = idx_key(queue, states[1])
+        total = live_count(key, states[1])
+        for _, id in ipairs(redis.call("zrevrange", key, offset, offset + limit - 1)) do
+            local raw = redis.call("get", job_key(id))
+            if raw then out[#out + 1] = raw end
+        end
+        table.insert(out, 1, total)
+        return out
+    end
     local window = offset + limit
     if search ~= "" then window = 2000 end
     local entries = {}
-    local total = 0
     for _, s in ipairs(states) do
         local key = idx_key(queue, s)
-        total = total + redis.call("zcard", key)
+        total = total + live_count(key, s)
         local got = redis.call("zrevrange", key, 0, window - 1, "WITHSCORES")
         for i = 1, #got, 2 do entries[#entries + 1] = {got[i], tonumber(got[i + 1])} end
     end
     table.sort(entries, function(a, b) return a[2] > b[2] end)
-    local out = {}
     if search == "" then
         for i = offset + 1, math.min(#entries, offset + limit) do
             local raw = redis.call("get", job_key(entries[i][1]))

@@ -86,6 +86,22 @@ class RedisJobStore:
     def _args(self, command: str, *args: Any) -> list[Any]:
         return [command, now_ms(), self.finished_ttl, self.dead_ttl, *args]
 
+    def _queue_call(self, pipe: Any, command: str, *args: Any) -> None:
+        """Add a script call to a pipeline as a bare EVALSHA: redis-py would otherwise send SCRIPT
+        EXISTS before every pipeline that uses a script, doubling the round trips."""
+        pipe.evalsha(self._script.sha, 1, self.namespace, *self._args(command, *args))
+
+    def _execute(self, pipe: Any) -> list[Any]:
+        """Run a pipeline; if Redis lost the script (restarted, flushed), load it and run again."""
+        commands = list(pipe.command_stack)
+        try:
+            return list(pipe.execute())
+        except redis.exceptions.NoScriptError:
+            self.client.script_load(_SCRIPT)
+            retry = self.client.pipeline(transaction=True)
+            retry.command_stack = commands
+            return list(retry.execute())
+
     def _call(self, command: str, *args: Any) -> Any:
         with translate_errors(self.display_url, secrets=self._secrets):
             return self._script(keys=[self.namespace], args=self._args(command, *args))
@@ -114,21 +130,19 @@ class RedisJobStore:
                         options={"eta": now_ms() + sub.delay_ms},
                     )
                 record = dict(sub.record, rq=message.queue_name, rmid=message.options["redis_message_id"])
-                self._script(
-                    keys=[self.namespace],
-                    args=self._args(
-                        "submit",
-                        record["id"],
-                        record["queue"],
-                        record["state"],
-                        message.queue_name,
-                        message.options["redis_message_id"],
-                        message.encode(),
-                        _compact(record),
-                    ),
-                    client=pipe,
+                self._queue_call(
+                    pipe,
+                    "submit",
+                    record["id"],
+                    record["queue"],
+                    record["state"],
+                    message.queue_name,
+                    message.options["redis_message_id"],
+                    message.encode(),
+                    _compact(record),
+                    record["created_at"],
                 )
-            pipe.execute()
+            self._execute(pipe)
 
     def start(self, message: Message[Any], worker: str, fallback: StoredJob) -> str:
         verdict = self._call(
@@ -205,32 +219,52 @@ class RedisJobStore:
         reply = self._call(
             "page", queue, state.value if state else "", max(offset, 0), max(limit, 1), STATES_CSV, search
         )
-        total = int(reply[0])
-        jobs = [decode_record(json.loads(raw)) for raw in reply[1:]]
-        return JobPage(jobs, total, offset, limit)
+        return self._parse_page(reply, offset, limit)
 
     def snapshot(self) -> Snapshot:
         """Counts, throughput, oldest waiting job and live workers: one MULTI/EXEC round trip."""
+        return self.view(None)[0]
+
+    def view(
+        self, queue: str | None, state: JobState | None = None, offset: int = 0, limit: int = 50, search: str = ""
+    ) -> tuple[Snapshot, JobPage | None]:
+        """The snapshot and, for `queue`, one page of its jobs, read in the same MULTI/EXEC: one
+        round trip for a whole dashboard refresh, and the page agrees with the counts."""
         now = now_ms()
-        bucket_now = now // (BUCKET_SECONDS * 1000)
-        buckets = list(range(bucket_now - BUCKETS + 1, bucket_now + 1))
         with translate_errors(self.display_url, secrets=self._secrets):
             pipe = self.client.pipeline(transaction=True)
-            for queue in QUEUES:
-                for state in STATES:
-                    key = self._key("idx", queue, state.value)
-                    if state in FINISHED_STATES:
-                        ttl = self.dead_ttl if state is JobState.DEAD else self.finished_ttl
-                        pipe.zcount(key, now - ttl * 1000, "+inf")
-                    else:
-                        pipe.zcard(key)
-                pipe.zrange(self._key("idx", queue, JobState.QUEUED.value), 0, 0, withscores=True)
-                for bucket in buckets:
-                    pipe.hmget(self._key("tp", queue, str(bucket)), "ok", "fail", "ms")
-                pipe.hgetall(self._key("hist", queue))
-            pipe.hgetall(self._key("totals"))
-            pipe.zcount(self._key("workers"), now - self.worker_timeout_ms, "+inf")
-            replies = pipe.execute()
+            self._snapshot_commands(pipe, now)
+            if queue is not None:
+                self._queue_call(
+                    pipe, "page", queue, state.value if state else "", max(offset, 0), max(limit, 1), STATES_CSV, search
+                )
+            replies = self._execute(pipe)
+        if queue is None:
+            return self._parse_snapshot(replies, now), None
+        return self._parse_snapshot(replies[:-1], now), self._parse_page(replies[-1], offset, limit)
+
+    def _buckets(self, now: int) -> list[int]:
+        bucket_now = now // (BUCKET_SECONDS * 1000)
+        return list(range(bucket_now - BUCKETS + 1, bucket_now + 1))
+
+    def _snapshot_commands(self, pipe: Any, now: int) -> None:
+        for queue in QUEUES:
+            for state in STATES:
+                key = self._key("idx", queue, state.value)
+                if state in FINISHED_STATES:
+                    ttl = self.dead_ttl if state is JobState.DEAD else self.finished_ttl
+                    pipe.zcount(key, now - ttl * 1000, "+inf")
+                else:
+                    pipe.zcard(key)
+            pipe.zrange(self._key("idx", queue, JobState.QUEUED.value), 0, 0, withscores=True)
+            for bucket in self._buckets(now):
+                pipe.hmget(self._key("tp", queue, str(bucket)), "ok", "fail", "ms")
+            pipe.hgetall(self._key("hist", queue))
+        pipe.hgetall(self._key("totals"))
+        pipe.zcount(self._key("workers"), now - self.worker_timeout_ms, "+inf")
+
+    def _parse_snapshot(self, replies: list[Any], now: int) -> Snapshot:
+        buckets = self._buckets(now)
         stats: dict[str, QueueStats] = {}
         cursor = 0
         for queue in QUEUES:
@@ -265,6 +299,10 @@ class RedisJobStore:
                 {outcome: totals.get(f"{queue}:{outcome}", 0) for outcome in ("succeeded", "dead")}
             )
         return Snapshot(taken_at=from_ms(now), queues=stats, workers=int(replies[cursor + 1]))
+
+    @staticmethod
+    def _parse_page(reply: list[Any], offset: int, limit: int) -> JobPage:
+        return JobPage([decode_record(json.loads(raw)) for raw in reply[1:]], int(reply[0]), offset, limit)
 
     def dead_ids(self, queue: str, limit: int) -> list[str]:
         with translate_errors(self.display_url, secrets=self._secrets):

@@ -1,0 +1,31 @@
+"""Dashboard reads cost O(queues), in one round trip, however many jobs there are."""
+
+from __future__ import annotations
+
+from gemsdash.queue import JobState, JobType, Runtime, add_jobs, dashboard_view, list_jobs, queue_stats
+from gemsdash.queue.producer import JobRequest
+from tests.core.workload import email
+from tests.support import round_trips
+
+
+def test_a_dashboard_refresh_is_one_round_trip_and_the_page_agrees_with_the_counts(redis_runtime: Runtime) -> None:
+    add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"j{i}")) for i in range(120)])
+    dashboard_view("email-notification", "queued", limit=50)  # loads the script once
+    with round_trips() as trips:
+        snapshot, page = dashboard_view("email-notification", "queued", limit=50, offset=50)
+    assert trips[0] == 1
+    assert snapshot.queues["email-notification"].counts[JobState.QUEUED] == page.total == 120
+    assert len(page.jobs) == 50
+    with round_trips() as trips:
+        queue_stats()
+    assert trips[0] == 1
+
+
+def test_pages_by_rank_cover_every_job_once(redis_runtime: Runtime) -> None:
+    ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"j{i}")) for i in range(230)])
+    listed = []
+    for offset in range(0, 300, 50):
+        listed += list_jobs("email-notification", "queued", limit=50, offset=offset).jobs
+    assert sorted(j.id for j in listed) == sorted(ids)
+    created = [j.created_at for j in listed]
+    assert created == sorted(created, reverse=True)  # newest first
