@@ -16,7 +16,7 @@ from benchmarks import roundtrips
 
 roundtrips.install()  # before any connection of this process is opened
 
-from benchmarks import dashboard, enqueue, expiry, report, throughput  # noqa: E402
+from benchmarks import dashboard, enqueue, expiry, harness, report, throughput  # noqa: E402
 from benchmarks.harness import ROOT, bench  # noqa: E402
 
 
@@ -51,6 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8, help="threads per worker process (both sides)")
     parser.add_argument("--batch", type=int, default=100, help="jobs per add_jobs call")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    parser.add_argument("--rounds", type=int, help="rounds of each throughput comparison (full: 2, quick: 1)")
+    parser.add_argument(
+        "--gemsdash-from",
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        help="compare gemsdash from these source trees (e.g. before and after a patch) instead of this checkout, "
+        "in throughput and memory mode, interleaved with plain Dramatiq in every round",
+    )
     parser.add_argument(
         "--only",
         nargs="+",
@@ -59,25 +68,33 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     n = QUICK if args.quick else FULL
+    rounds = args.rounds or n.rounds
+    # (side, source tree or None for this checkout)
+    trees: list[Path | None] = [d.resolve() for d in args.gemsdash_from] if args.gemsdash_from else [None]
+    variants: list[tuple[str, Path | None]] = [("dramatiq", None)] + [("gemsdash", tree) for tree in trees]
     chosen = set(args.only or ["throughput", "enqueue", "dashboard", "expiry", "memory-mode"])
     p, t = args.processes, args.threads
     res = report.Results(
         command="python -m benchmarks" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""),
         settings=f"workers {p} processes x {t} threads on both sides; add_jobs batches of {args.batch}; "
-        f"{n.rounds} round(s) of each throughput pair",
+        f"{rounds} round(s) of each throughput comparison"
+        + (
+            "; gemsdash from " + ", ".join(f"`{d}` (as gemsdash@{d.name})" for d in args.gemsdash_from)
+            if args.gemsdash_from
+            else ""
+        ),
         load_before=os.getloadavg(),
     )
     started = time.monotonic()
     with bench() as b:
         if "throughput" in chosen:
-            for rnd in range(n.rounds):
+            for rnd in range(rounds):
                 for work, jobs in (("noop", n.noop), ("sleep10ms", n.sleep)):
-                    # Alternate who goes first, so drift in the machine's load hits both sides alike.
-                    sides = throughput.SIDES if rnd % 2 == 0 else tuple(reversed(throughput.SIDES))
-                    for side in sides:
-                        r = throughput.run(b, side, work, jobs, p, t)
+                    # Alternate who goes first, so drift in the machine's load hits every side alike.
+                    for side, tree in variants if rnd % 2 == 0 else variants[::-1]:
+                        r = throughput.run(b, side, work, jobs, p, t, tree=tree, round_no=rnd)
                         rate, trips = r.steady_rate, r.round_trips_per_job
-                        _log(f"throughput {work} {side}: {rate:,.0f} jobs/s, {trips:.2f} round trips/job")
+                        _log(f"throughput {work} {r.label}: {rate:,.0f} jobs/s, {trips:.2f} round trips/job")
                         res.throughput.append(r)
         if "enqueue" in chosen:
             res.enqueue = enqueue.run(b, n.one_by_one, n.batched, args.batch)
@@ -92,17 +109,19 @@ def main(argv: list[str] | None = None) -> int:
             _log(f"expiry: memory change after {2 * res.expiry.ttl} s: {res.expiry.growth_after_first_ttls():+.1%}")
     if "memory-mode" in chosen:
         for work, jobs in (("noop", n.memory_mode_noop), ("sleep10ms", n.memory_mode_sleep)):
-            for side in throughput.SIDES:
+            for side, tree in variants:
+                cwd, paths = harness.tree_env(tree)
                 out = subprocess.run(
                     [sys.executable, "-m", "benchmarks.inprocess", side, work, str(jobs), str(t)],
-                    cwd=ROOT,
-                    env={**os.environ, "PYTHONPATH": str(ROOT)},
+                    cwd=cwd,
+                    env={**os.environ, **paths},
                     capture_output=True,
                     text=True,
                     check=True,
                 )
                 row = json.loads(out.stdout.strip().splitlines()[-1])
-                _log(f"memory mode {work} {side}: {row['rate']:,.0f} jobs/s")
+                row["label"] = side if tree is None else f"{side}@{tree.name}"
+                _log(f"memory mode {work} {row['label']}: {row['rate']:,.0f} jobs/s")
                 res.inprocess.append(row)
     res.load_after = os.getloadavg()
     text = report.render(res)

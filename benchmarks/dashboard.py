@@ -7,6 +7,7 @@ call), by wall clock in this process and by server time from `INFO commandstats`
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from benchmarks import loader, redis_probe, roundtrips
 from benchmarks.harness import Bench, gemsdash_runtime
-from gemsdash.queue import JobState, list_jobs, queue_stats
+from gemsdash.queue import JobState, dashboard_view, list_jobs, queue_stats
 
 NAMESPACE = "bench-dash"
 _RECORD_SAMPLE = 200
@@ -100,5 +101,21 @@ def run(b: Bench, sizes: list[int], reads: int) -> tuple[list[Read], list[Memory
                 "evalsha",
             ),
             _time_reads(b, "list_jobs(all states)", size, reads, lambda: list_jobs(queue, None, page_size), "evalsha"),
+            _time_reads(
+                b,
+                "list_jobs(state=succeeded, offset=n/2)",
+                size,
+                reads,
+                functools.partial(list_jobs, queue, "succeeded", page_size, offset=size // 2),
+                "evalsha",
+            ),
+            _time_reads(
+                b,
+                "dashboard_view() (stats + page)",
+                size,
+                reads,
+                lambda: dashboard_view(queue, "succeeded", page_size),
+                "exec",
+            ),
         ]
     return read_results, memory_results

@@ -51,7 +51,12 @@ def run(b: Bench, seconds: float, ttl: int, rate: int, processes: int, threads: 
     points: list[Point] = []
     try:
         gemsdash_runtime(b, NAMESPACE, redis_ttl=ttl)
-        wait_until(lambda: workers.check() or queue_stats().workers >= processes, 60, "workers to start")
+
+        def started() -> bool:
+            workers.check()
+            return queue_stats().workers >= processes
+
+        wait_until(started, 60, "workers to start")
         tick = 0.1
         batch = max(1, round(rate * tick))
         requests = [JobRequest(JobType.EMOTION_ANALYSIS, PAYLOAD)] * batch

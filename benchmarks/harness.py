@@ -4,6 +4,7 @@ the benchmark process itself, and waiting on a condition with a deadline."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,15 @@ from gemsdash.queue.runtime import reset
 from tests.support import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def tree_env(tree: Path | None) -> tuple[Path, dict[str, str]]:
+    """Working directory and PYTHONPATH for a process that imports gemsdash from `tree` (a patched
+    copy, for before/after figures; None: this checkout). The working directory comes first on
+    sys.path, ahead of the editable install's finder; this checkout still provides `benchmarks`."""
+    if tree is None:
+        return ROOT, {"PYTHONPATH": str(ROOT)}
+    return tree, {"PYTHONPATH": f"{tree}{os.pathsep}{ROOT}"}
 
 
 @dataclass
@@ -52,6 +62,7 @@ def bench() -> Iterator[Bench]:
         finally:
             client.close()
             reset()
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def gemsdash_runtime_settings(url: str, namespace: str, **settings: object) -> Settings:
@@ -67,12 +78,15 @@ def gemsdash_runtime(b: Bench, namespace: str, **settings: object) -> Runtime:
 class Workers:
     """`python -m dramatiq <module>` in a process group of its own, stopped by its PID."""
 
-    def __init__(self, b: Bench, module: str, processes: int, threads: int, env: dict[str, str]) -> None:
+    def __init__(
+        self, b: Bench, module: str, processes: int, threads: int, env: dict[str, str], tree: Path | None = None
+    ) -> None:
         self.stats_dir = Path(tempfile.mkdtemp(prefix="rt-", dir=b.scratch))
         self.log = b.scratch / f"{module.rsplit('.', 1)[-1]}-{time.monotonic_ns()}.log"
+        cwd, paths = tree_env(tree)
         full_env = {
             **os.environ,
-            "PYTHONPATH": str(ROOT),
+            **paths,
             "REDIS_URL": b.url,
             "REDIS_ENABLED": "true",
             "REDIS_FALLBACK": "false",
@@ -81,7 +95,7 @@ class Workers:
         }
         argv = [sys.executable, "-m", "dramatiq", module, "--processes", str(processes), "--threads", str(threads)]
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT)
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -43,7 +43,7 @@ def dramatiq(work: str, jobs: int, threads: int) -> float:
 
     from benchmarks import plain_actors
 
-    broker = StubBroker()  # type: ignore[no-untyped-call]
+    broker = StubBroker()
     broker.emit_after("process_boot")
     actor = plain_actors.declare(broker)[work]
     for _ in range(jobs):

@@ -38,8 +38,9 @@ def load(url: str, namespace: str, count: int) -> None:
         display_url=url,
     )
     pipe = client.pipeline(transaction=False)
+    # The same store on a pipeline (a client whose calls are queued): its commands, batched.
     on_pipe = RedisJobStore(
-        pipe,  # type: ignore[arg-type]  (a pipeline is a client whose calls are queued)
+        pipe,
         namespace=namespace,
         finished_ttl=settings.redis_ttl,
         dead_ttl=settings.redis_ttl,

@@ -3,6 +3,7 @@ default middleware, declared on the broker it is given (the worker's, or the pro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -15,14 +16,17 @@ QUEUE = "bench"
 
 def declare(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor[..., None]]:
     """Work name -> actor; each actor takes the same payload dict as the gemsdash job."""
-    actors: dict[str, dramatiq.Actor[..., None]] = {}
-    for name, seconds in WORKS.items():
+    return {
+        name: dramatiq.actor(actor_name=f"bench_{name}", queue_name=QUEUE, broker=broker)(_job(seconds))
+        for name, seconds in WORKS.items()
+    }
 
-        def run(payload: dict[str, Any], _seconds: float = seconds) -> None:
-            perform(_seconds)
 
-        actors[name] = dramatiq.actor(run, actor_name=f"bench_{name}", queue_name=QUEUE, broker=broker)
-    return actors
+def _job(seconds: float) -> Callable[[dict[str, Any]], None]:
+    def run(payload: dict[str, Any]) -> None:
+        perform(seconds)
+
+    return run
 
 
 def broker(url: str, namespace: str) -> RedisBroker:

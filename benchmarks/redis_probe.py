@@ -6,7 +6,7 @@ exactly what the scenario in between cost, and nothing else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis
 
@@ -37,8 +37,6 @@ class ServerDelta:
     usec: dict[str, int]
     cpu_seconds: float
     used_memory: int
-    #: Commands the benchmark itself sent (polling, readings), taken out by `discount`.
-    discounted: dict[str, int] = field(default_factory=dict)
 
     def discount(self, name: str, calls: int) -> None:
         """Take out commands the benchmark sent itself, so the figures are the system's alone."""
@@ -46,7 +44,6 @@ class ServerDelta:
             share = self.usec[name] * min(calls, self.calls[name]) // self.calls[name]
             self.calls[name] -= calls
             self.usec[name] -= share
-            self.discounted[name] = self.discounted.get(name, 0) + calls
 
     @property
     def total_calls(self) -> int:

@@ -64,16 +64,31 @@ def _median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def throughput_summary(results: list[Throughput]) -> dict[str, dict[str, float]]:
-    """Per work: median rates of each side over the rounds, and the median of per-round ratios."""
-    summary: dict[str, dict[str, float]] = {}
+@dataclass(frozen=True)
+class Comparison:
+    work: str
+    label: str
+    rate: float
+    dramatiq_rate: float
+    #: Median over rounds of (this side's rate / plain Dramatiq's rate in the same round).
+    ratio: float
+
+
+def throughput_summary(results: list[Throughput]) -> list[Comparison]:
+    """Per work and gemsdash variant: median rates over the rounds and the median per-round ratio."""
+    found: list[Comparison] = []
     for work in dict.fromkeys(r.work for r in results):
         mine = [r for r in results if r.work == work]
-        gd = [r.steady_rate for r in mine if r.side == "gemsdash"]
-        dq = [r.steady_rate for r in mine if r.side == "dramatiq"]
-        ratios = [g / d for g, d in zip(gd, dq, strict=False) if d]
-        summary[work] = {"gemsdash": _median(gd), "dramatiq": _median(dq), "ratio": _median(ratios)}
-    return summary
+        plain = {r.round: r.steady_rate for r in mine if r.side == "dramatiq"}
+        for label in dict.fromkeys(r.label for r in mine if r.side != "dramatiq"):
+            runs = [r for r in mine if r.label == label]
+            ratios = [r.steady_rate / plain[r.round] for r in runs if plain.get(r.round)]
+            found.append(
+                Comparison(
+                    work, label, _median([r.steady_rate for r in runs]), _median(list(plain.values())), _median(ratios)
+                )
+            )
+    return found
 
 
 def versions() -> dict[str, str]:
@@ -113,19 +128,20 @@ def render(res: Results) -> str:
         summary = throughput_summary(res.throughput)
         out += ["## 1. End-to-end throughput (Redis mode)", ""]
         rows: list[list[object]] = []
-        for work, s in summary.items():
-            target = TARGET_NOOP if work == "noop" else TARGET_SLEEP
+        for c in summary:
+            target = TARGET_NOOP if c.work == "noop" else TARGET_SLEEP
             rows.append(
                 [
-                    work,
-                    s["gemsdash"],
-                    s["dramatiq"],
-                    f"{s['ratio']:.2f}x",
+                    c.work,
+                    c.label,
+                    c.rate,
+                    c.dramatiq_rate,
+                    f"{c.ratio:.2f}x",
                     f">= {target}x",
-                    verdict(s["ratio"] >= target),
+                    verdict(c.ratio >= target),
                 ]
             )
-        out += [table(["job", "gemsdash jobs/s", "Dramatiq jobs/s", "ratio", "target", ""], rows), ""]
+        out += [table(["job", "side", "jobs/s", "Dramatiq jobs/s", "ratio", "target", ""], rows), ""]
         out += [
             "Per job (median over rounds): Redis commands (script-internal ones included), Lua script calls and "
             "round trips (counted in the worker processes), CPU time of the worker processes and of redis-server "
@@ -133,13 +149,13 @@ def render(res: Results) -> str:
             "",
         ]
         rows = []
-        for work in summary:
-            for side in ("gemsdash", "dramatiq"):
-                mine = [r for r in res.throughput if r.work == work and r.side == side]
+        for work in dict.fromkeys(r.work for r in res.throughput):
+            for label in dict.fromkeys(r.label for r in res.throughput):
+                mine = [r for r in res.throughput if r.work == work and r.label == label]
                 rows.append(
                     [
                         work,
-                        side,
+                        label,
                         _median([r.commands_per_job for r in mine]),
                         _median([r.scripts_per_job for r in mine]),
                         _median([r.round_trips_per_job for r in mine]),
@@ -157,9 +173,9 @@ def render(res: Results) -> str:
         ]
         out += [
             table(
-                ["job", "side", "jobs", "processes x threads", "steady jobs/s", "drain jobs/s"],
+                ["round", "job", "side", "jobs", "processes x threads", "steady jobs/s", "drain jobs/s"],
                 [
-                    [r.work, r.side, r.jobs, f"{r.processes} x {r.threads}", r.steady_rate, r.drain_rate]
+                    [r.round + 1, r.work, r.label, r.jobs, f"{r.processes} x {r.threads}", r.steady_rate, r.drain_rate]
                     for r in res.throughput
                 ],
             ),
@@ -243,10 +259,14 @@ def render(res: Results) -> str:
             ),
             "",
         ]
-        worst = max(m.bytes_per_record for m in res.memory)
+        first, last = res.memory[0], res.memory[-1]
+        per_record = last.bytes_per_record
+        if last.records > first.records:
+            # What one more record costs, without the fixed keys (counters, scripts) every size includes.
+            per_record = (last.used_memory_bytes - first.used_memory_bytes) / (last.records - first.records)
         out += [
-            f"Target under {TARGET_RECORD_BYTES} bytes per record: {verdict(worst < TARGET_RECORD_BYTES)} "
-            f"(largest measured: {worst:,.0f} B).",
+            f"Bytes per added record from {first.records:,} to {last.records:,} records: {per_record:,.0f}. "
+            f"Target under {TARGET_RECORD_BYTES} bytes per record: {verdict(per_record < TARGET_RECORD_BYTES)}.",
             "",
         ]
         worker_side = [r for r in res.throughput if r.side == "gemsdash" and r.record_json_bytes]
@@ -263,24 +283,31 @@ def render(res: Results) -> str:
         out += [
             table(
                 ["second", "Redis used_memory", "job records in Redis", "jobs finished so far"],
-                [[p.second, f"{p.used_memory / 2**20:.1f} MiB", p.records, p.finished_total] for p in e.points],
+                [
+                    [f"{p.second:.0f}", f"{p.used_memory / 2**20:.1f} MiB", p.records, p.finished_total]
+                    for i, p in enumerate(e.points)
+                    # Every second while memory rises, then every fifth: the plateau needs no more rows.
+                    if p.second <= 2 * e.ttl or i % 5 == 0 or i == len(e.points) - 1
+                ],
             ),
             "",
         ]
-        growth = e.growth_after_first_ttls()
+        change = e.growth_after_first_ttls()
         out += [
-            f"Memory change from {2 * e.ttl} s to the end: {growth:+.1%} while the jobs finished grew "
-            f"{_finished_growth(e):.1f}x: {verdict(abs(growth) < 0.15)} (plateau).",
+            f"Memory change from {2 * e.ttl} s to the end: {change:+.1%} while the jobs finished grew "
+            f"{_finished_growth(e):.1f}x: {verdict(abs(change) < 0.15)} (plateau).",
             "",
         ]
     if res.inprocess:
         out += ["## 5. Memory mode (one process, no Redis)", ""]
         rows = []
         for work in dict.fromkeys(str(r["work"]) for r in res.inprocess):
-            gd = _median([float(r["rate"]) for r in res.inprocess if r["work"] == work and r["side"] == "gemsdash"])
-            dq = _median([float(r["rate"]) for r in res.inprocess if r["work"] == work and r["side"] == "dramatiq"])
-            rows.append([work, gd, dq, f"{gd / dq:.2f}x"])
-        out += [table(["job", "gemsdash jobs/s", "Dramatiq StubBroker jobs/s", "ratio"], rows), ""]
+            runs = [r for r in res.inprocess if r["work"] == work]
+            plain = _median([float(r["rate"]) for r in runs if r["side"] == "dramatiq"])
+            for label in dict.fromkeys(str(r["label"]) for r in runs if r["side"] != "dramatiq"):
+                rate = _median([float(r["rate"]) for r in runs if r["label"] == label])
+                rows.append([work, label, rate, plain, f"{rate / plain:.2f}x"])
+        out += [table(["job", "side", "jobs/s", "Dramatiq StubBroker jobs/s", "ratio"], rows), ""]
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -29,12 +29,16 @@ def _counting_send(self: AbstractConnection, command: Any, check_health: bool = 
     global _round_trips
     with _lock:
         _round_trips += 1
-    _original(self, command, check_health)
+    _original(self, command, check_health)  # type: ignore[no-untyped-call]
 
 
 def install() -> None:
     """Start counting (idempotent); call before the first connection is opened."""
     AbstractConnection.send_packed_command = _counting_send  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    AbstractConnection.send_packed_command = _original  # type: ignore[method-assign]
 
 
 def count() -> int:

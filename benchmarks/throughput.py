@@ -13,6 +13,7 @@ import itertools
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from benchmarks import plain_actors, redis_probe, roundtrips
 from benchmarks.harness import Bench, Workers, cpu_seconds, gemsdash_runtime, wait_until
@@ -20,7 +21,6 @@ from benchmarks.work import PAYLOAD, WORK_ENV
 from gemsdash.queue import JobRequest, JobState, JobType, add_jobs, queue_stats
 from gemsdash.queue.runtime import reset
 
-SIDES = ("gemsdash", "dramatiq")
 _PRELOAD_BATCH = 1000
 _POLL_S = 0.01
 
@@ -28,6 +28,9 @@ _POLL_S = 0.01
 @dataclass
 class Throughput:
     side: str
+    #: The side as reported: "dramatiq", "gemsdash", or "gemsdash@<tree>" for a patched copy.
+    label: str
+    round: int
     work: str
     jobs: int
     processes: int
@@ -69,7 +72,17 @@ def _preload_dramatiq(b: Bench, namespace: str, jobs: int, work: str) -> str:
     return f"{namespace}:{plain_actors.QUEUE}.msgs"
 
 
-def run(b: Bench, side: str, work: str, jobs: int, processes: int, threads: int) -> Throughput:
+def run(
+    b: Bench,
+    side: str,
+    work: str,
+    jobs: int,
+    processes: int,
+    threads: int,
+    *,
+    tree: Path | None = None,
+    round_no: int = 0,
+) -> Throughput:
     b.fresh()
     namespace = f"bench-{side}"
     if side == "gemsdash":
@@ -81,7 +94,7 @@ def run(b: Bench, side: str, work: str, jobs: int, processes: int, threads: int)
     assert b.client.hlen(pending_key) == jobs, "preload did not enqueue every job"
 
     before = redis_probe.read(b.client)
-    workers = Workers(b, module, processes, threads, env)
+    workers = Workers(b, module, processes, threads, env, tree)
     polls = 0
     samples: list[Sample] = []
     redis_pid = b.server.proc.pid if b.server.proc else 0
@@ -109,6 +122,8 @@ def run(b: Bench, side: str, work: str, jobs: int, processes: int, threads: int)
     steady = _window(samples, jobs, 0.1, 0.9)
     return Throughput(
         side=side,
+        label=side if tree is None else f"{side}@{tree.name}",
+        round=round_no,
         work=work,
         jobs=jobs,
         processes=processes,
