@@ -120,7 +120,7 @@ class MemoryJobStore:
         for sub in submissions:
             self.broker.enqueue(sub.message, delay=sub.delay_ms or None)
 
-    def start(self, message: Message[Any], worker: str, fallback: StoredJob) -> str:
+    def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> str:
         with self._lock:
             job = self._load(message.message_id)
             old = None
@@ -128,6 +128,8 @@ class MemoryJobStore:
                 old = job["state"]
                 if old in (JobState.CANCELLED, JobState.SUCCEEDED, JobState.DEAD):
                     return f"skip:{old}"
+            elif fallback is None:
+                return "missing"
             else:
                 job = dict(fallback)
             attempt = int(message.options.get("retries", 0)) + 1
@@ -155,6 +157,7 @@ class MemoryJobStore:
         message: Message[Any] | None = None,
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
+        ack: tuple[str, str, str] | None = None,
     ) -> str:
         with self._lock:
             job = self._load(job_id)

@@ -166,7 +166,7 @@ def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) ->
         display_url=settings.display_url,
         secrets=settings.secrets(),
     )
-    broker = GemsdashRedisBroker(  # type: ignore[no-untyped-call]
+    broker = GemsdashRedisBroker(
         middleware=[],
         client=client,
         namespace=settings.namespace,

@@ -152,7 +152,7 @@ class JobStore(Protocol):
 
     def submit(self, submissions: list[Submission]) -> None: ...
 
-    def start(self, message: Message[Any], worker: str, fallback: StoredJob) -> str:
+    def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> str:
         """`"run"`, or `"skip:<state>"` when the job must not run (cancelled, already finished)."""
         ...
 
@@ -167,6 +167,7 @@ class JobStore(Protocol):
         message: Message[Any] | None = None,
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
+        ack: tuple[str, str, str] | None = None,
     ) -> str: ...
 
     def handoff(self, job_id: str) -> None: ...

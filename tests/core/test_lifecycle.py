@@ -219,3 +219,18 @@ def test_a_batch_with_one_invalid_job_writes_nothing(any_runtime: Runtime) -> No
     with pytest.raises(InvalidPayload):
         add_jobs(requests)
     assert list_jobs("email-notification").total == 0
+
+
+def test_finished_jobs_leave_nothing_behind_in_dramatiqs_keys(redis_runtime: Runtime) -> None:
+    """A success is recorded and acknowledged in one script call: no message data or ack entry stays."""
+    client = redis_runtime.client
+    assert client is not None
+    ns = redis_runtime.settings.namespace
+    with scripted():
+        redis_runtime.start_worker(threads=4)
+        ids = [add_job(JobType.EMAIL_NOTIFICATION, email(f"ok-{i}")) for i in range(40)]
+        wait_for(lambda: all(state_of(j) is JobState.SUCCEEDED for j in ids), what="all succeeded")
+        broker = redis_runtime.broker
+        wait_for(lambda: not broker._acked, what="every skipped ack consumed")  # type: ignore[attr-defined]
+    assert client.hlen(f"{ns}:email-notification.msgs") == 0
+    assert all(client.scard(k) == 0 for k in client.scan_iter(match=f"{ns}:__acks__.*"))

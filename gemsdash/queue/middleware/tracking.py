@@ -28,6 +28,7 @@ from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.jobs import JobState, JobType, now_ms
 from gemsdash.queue.messages import canonical_queue, fallback_record, scrubbed
 from gemsdash.queue.redaction import Redactor
+from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.store import JobStore, worker_label
 
 logger = logging.getLogger(__name__)
@@ -51,9 +52,11 @@ class JobTracking(Middleware):
         self.in_flight = 0
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
-        verdict = self._persist(
-            lambda: self.store.start(message._message, self.worker, fallback_record(message._message))
-        )
+        verdict = self._persist(lambda: self.store.start(message._message, self.worker, None))
+        if verdict == "missing":
+            verdict = self._persist(
+                lambda: self.store.start(message._message, self.worker, fallback_record(message._message))
+            )
         if verdict != "run":
             logger.info("Skipping job %s: it is %s.", message.message_id, verdict.partition(":")[2])
             raise SkipMessage(verdict)
@@ -95,9 +98,17 @@ class JobTracking(Middleware):
         duration = self._finish_timing(message.message_id)
         if exception is None:
             detail = json.dumps(job_result, separators=(",", ":"), default=str)
+            # On Redis, Dramatiq's ack of this message runs inside the same `finish` script call: one
+            # round trip, and no window in which a finished job could be delivered again.
+            rmid = message.options.get("redis_message_id")
+            ack = None
+            if isinstance(broker, GemsdashRedisBroker) and rmid:
+                ack = (broker.broker_id, message.queue_name, str(rmid))
             self._persist(
-                lambda: self.store.finish(message.message_id, JobState.SUCCEEDED, detail, duration_ms=duration)
+                lambda: self.store.finish(message.message_id, JobState.SUCCEEDED, detail, duration_ms=duration, ack=ack)
             )
+            if ack is not None and isinstance(broker, GemsdashRedisBroker):
+                broker.ack_with_finish(ack[2])
         elif not message.failed:
             with self._lock:
                 next_attempt = self._next_attempt.pop(message.message_id, None)

@@ -62,13 +62,17 @@ local function save(job, old_state, note)
     local state = job.state
     local timeline = job.timeline
     if type(timeline) ~= "table" then timeline = {} end
-    timeline[#timeline + 1] = {state, now, note or cjson.null}
+    -- Absent instead of null (here and below): a finished record then fits a smaller allocation.
+    if note then timeline[#timeline + 1] = {state, now, note} else timeline[#timeline + 1] = {state, now} end
     if #timeline > TIMELINE_MAX then table.remove(timeline, 2) end
     job.timeline = timeline
     if old_state ~= state then
         if old_state then redis.call("zrem", idx_key(job.queue, old_state), job.id) end
     end
     redis.call("zadd", idx_key(job.queue, state), now, job.id)
+    for k, v in pairs(job) do
+        if v == cjson.null then job[k] = nil end
+    end
     local ttl = ttl_for(state)
     if ttl then
         redis.call("set", job_key(job.id), cjson.encode(job), "EX", ttl)
@@ -140,6 +144,8 @@ elseif command == "start" then
         old = job.state
         if old == "cancelled" or old == "succeeded" or old == "dead" then return "skip:" .. old end
     else
+        -- The fallback is sent only when asked for ("missing"): building it costs every job.
+        if fallback == "" then return "missing" end
         job = cjson.decode(fallback)
     end
     -- A redelivery after a lost worker carries the same retry count: it is still a new attempt.
@@ -162,6 +168,7 @@ elseif command == "start" then
 elseif command == "finish" then
     local id, outcome, detail, duration, next_at, rmid, rq, fallback, bounds, scrubbed =
         A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10]
+    local ack_worker, ack_queue, ack_rmid = A[11] or "", A[12] or "", A[13] or ""
     local job = load(id)
     local old = nil
     if job then
@@ -196,6 +203,13 @@ elseif command == "finish" then
     if outcome == "dead" and scrubbed ~= "" and rmid ~= "" and rq ~= "" then
         local xmsgs = ns .. ":" .. rq .. ".XQ.msgs"
         if redis.call("hexists", xmsgs, rmid) == 1 then redis.call("hset", xmsgs, rmid, scrubbed) end
+    end
+    -- Dramatiq's own ack (dispatch.lua "ack"), done here so a finished job costs one round trip.
+    if ack_rmid ~= "" then
+        redis.call("zadd", ns .. ":__heartbeats__", now, ack_worker)
+        if redis.call("srem", ns .. ":__acks__." .. ack_worker .. "." .. ack_queue, ack_rmid) > 0 then
+            redis.call("hdel", ns .. ":" .. ack_queue .. ".msgs", ack_rmid)
+        end
     end
     return "ok"
 

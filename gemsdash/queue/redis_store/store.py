@@ -144,7 +144,7 @@ class RedisJobStore:
                 )
             self._execute(pipe)
 
-    def start(self, message: Message[Any], worker: str, fallback: StoredJob) -> str:
+    def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> str:
         verdict = self._call(
             "start",
             message.message_id,
@@ -152,7 +152,7 @@ class RedisJobStore:
             message.queue_name,
             worker,
             int(message.options.get("retries", 0)) + 1,
-            _compact(fallback),
+            _compact(fallback) if fallback is not None else "",
         )
         return self._text(verdict)
 
@@ -167,6 +167,7 @@ class RedisJobStore:
         message: Message[Any] | None = None,
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
+        ack: tuple[str, str, str] | None = None,
     ) -> str:
         rmid = message.options.get("redis_message_id", "") if message is not None else ""
         rq = message.queue_name if message is not None else ""
@@ -182,6 +183,7 @@ class RedisJobStore:
             _compact(fallback) if fallback is not None else "",
             BOUNDS_CSV,
             scrubbed or "",
+            *(ack or ("", "", "")),
         )
         return self._text(verdict)
 
