@@ -9,6 +9,7 @@ messages are then dropped as the workers' acknowledgements would have dropped th
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import uuid
 
@@ -49,12 +50,13 @@ def load(url: str, namespace: str, count: int) -> None:
     )
     spec = JOB_SPECS[JOB_TYPE]
     options = spec.options()
-    payload = spec.validate_payload(PAYLOAD)
+    data = spec.validate_payload(PAYLOAD).model_dump(mode="json")
+    encoded = json.dumps(data, separators=(",", ":"))
     worker = worker_label()
     queue_keys = [f"{namespace}:{JOB_TYPE.queue}", f"{namespace}:{JOB_TYPE.queue}.msgs"]
     left = count
     while left:
-        subs = [submission(spec, payload, options) for _ in range(min(left, _CHUNK))]
+        subs = [submission(spec, data, encoded, options) for _ in range(min(left, _CHUNK))]
         store.submit(subs)
         for sub in subs:
             message = sub.message.copy(options={"redis_message_id": str(uuid.uuid4())})

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -137,6 +138,8 @@ class JobSpec:
         backoff: Backoff | dict[str, Any] | None = None,
     ) -> JobOptions:
         """This type's defaults with the caller's overrides, validated."""
+        if priority is None and not delay and attempts is None and backoff is None:
+            return self.default_options
         try:
             return JobOptions(
                 priority=Priority(priority) if priority is not None else self.priority,
@@ -148,6 +151,10 @@ class JobSpec:
             raise InvalidPayload(self.job_type.value, validation_errors(exc)) from None
         except ValueError as exc:
             raise InvalidPayload(self.job_type.value, [("priority", str(exc))]) from None
+
+    @cached_property
+    def default_options(self) -> JobOptions:
+        return JobOptions(priority=self.priority, attempts=self.attempts, backoff=self.backoff)
 
     def validate_payload(self, payload: Any) -> Payload:
         """The payload as its model, or InvalidPayload naming each wrong field."""

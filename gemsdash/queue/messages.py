@@ -18,7 +18,7 @@ from gemsdash.queue.jobs import (
     Priority,
     now_ms,
 )
-from gemsdash.queue.payloads import Payload, TooDeep, find_card_number
+from gemsdash.queue.payloads import TooDeep, find_card_number
 from gemsdash.queue.store import StoredJob, Submission
 
 
@@ -48,7 +48,7 @@ def job_message(spec: JobSpec, payload: dict[str, Any], options: JobOptions, job
     )
 
 
-def new_record(spec: JobSpec, payload: dict[str, Any], options: JobOptions, job_id: str) -> StoredJob:
+def new_record(spec: JobSpec, payload_json: str, options: JobOptions, job_id: str) -> StoredJob:
     created = now_ms()
     state = JobState.DELAYED if options.delay else JobState.QUEUED
     return {
@@ -57,7 +57,7 @@ def new_record(spec: JobSpec, payload: dict[str, Any], options: JobOptions, job_
         "queue": spec.job_type.queue,
         "state": state.value,
         "priority": options.priority.value,
-        "payload": json.dumps(payload, separators=(",", ":")),
+        "payload": payload_json,
         "attempts": 0,
         "max_attempts": options.attempts,
         "created_at": created,
@@ -67,11 +67,11 @@ def new_record(spec: JobSpec, payload: dict[str, Any], options: JobOptions, job_
     }
 
 
-def submission(spec: JobSpec, payload: Payload, options: JobOptions) -> Submission:
+def submission(spec: JobSpec, data: dict[str, Any], encoded: str, options: JobOptions) -> Submission:
+    """`data` is the validated payload as JSON-ready values, `encoded` the same as JSON text."""
     job_id = str(uuid.uuid4())
-    data = payload.model_dump(mode="json")
     return Submission(
-        record=new_record(spec, data, options, job_id),
+        record=new_record(spec, encoded, options, job_id),
         message=job_message(spec, data, options, job_id),
         delay_ms=options.delay,
     )

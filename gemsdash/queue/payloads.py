@@ -229,6 +229,8 @@ def find_card_number(value: Any) -> str | None:
     strings and numbers are all checked; the walk is iterative and refuses nesting deeper than
     MAX_DEPTH with TooDeep.
     """
+    if isinstance(value, dict) and _flat_without_long_digit_runs(value):
+        return None
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     while stack:
         item, path, depth = stack.pop()
@@ -251,6 +253,29 @@ def find_card_number(value: Any) -> str | None:
         elif _has_card_number(str(item)):
             return path or "payload"
     return None
+
+
+_LONG_DIGIT_RUN = re.compile(r"\d[\d -]{11}")
+
+
+def _flat_without_long_digit_runs(payload: dict[Any, Any]) -> bool:
+    """The common case, answered fast: a flat payload (or one level of nesting, like an email's
+    context) in which no key or value holds 13 digits in a row, with or without separators."""
+    for key, item in payload.items():
+        if isinstance(item, dict):
+            if not all(_short_scalar(k) and _short_scalar(v) for k, v in item.items()):
+                return False
+        elif not (_short_scalar(key) and _short_scalar(item)):
+            return False
+    return True
+
+
+def _short_scalar(item: Any) -> bool:
+    if item is None or isinstance(item, bool):
+        return True
+    if isinstance(item, (str, int, float)):
+        return _LONG_DIGIT_RUN.search(str(item)) is None
+    return False
 
 
 def redact_card_numbers(text: str) -> str:

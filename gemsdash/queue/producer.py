@@ -34,12 +34,13 @@ def prepare(request: JobRequest) -> Submission:
     options = spec.options(
         priority=request.priority, delay=request.delay, attempts=request.attempts, backoff=request.backoff
     )
-    payload = spec.validate_payload(request.payload)
+    data = spec.validate_payload(request.payload).model_dump(mode="json")
+    encoded = json.dumps(data, separators=(",", ":"))
     limit = current_runtime().settings.max_payload_bytes
-    size = len(json.dumps(payload.model_dump(mode="json"), separators=(",", ":")).encode())
+    size = len(encoded.encode())
     if size > limit:
         raise InvalidPayload(spec.job_type.value, [("payload", f"is {size} bytes; the limit is {limit} bytes")])
-    return submission(spec, payload, options)
+    return submission(spec, data, encoded, options)
 
 
 def add_jobs(requests: Iterable[JobRequest]) -> list[str]:

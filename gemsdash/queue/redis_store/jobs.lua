@@ -122,16 +122,23 @@ local function audit(entry)
     redis.call("ltrim", key, 0, 9999)
 end
 
--- submit(id, queue, state, rq, rmid, message_data, record_json, created_ms)
--- A new job: its record and its Dramatiq message are written together, so a producer that loses
--- Redis half-way leaves neither.
+-- submit([id, queue, state, rq, rmid, message_data, record_json, created_ms] * n)
+-- New jobs: each record and its Dramatiq message are written together, and the whole batch in one
+-- call, so a producer that loses Redis half-way leaves neither. Returns how many ids existed.
 if command == "submit" then
-    local id, queue, state, rq, rmid, data, record, created = A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8]
-    if redis.call("exists", job_key(id)) == 1 then return "exists" end
-    redis.call("set", job_key(id), record)
-    redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
-    push_message(rq, rmid, data)
-    return "ok"
+    local existing = 0
+    for i = 1, #A, 8 do
+        local id, queue, state, rq, rmid, data, record, created =
+            A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6], A[i + 7]
+        if redis.call("exists", job_key(id)) == 1 then
+            existing = existing + 1
+        else
+            redis.call("set", job_key(id), record)
+            redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
+            push_message(rq, rmid, data)
+        end
+    end
+    return existing
 
 -- start(id, rmid, rq, worker, attempt, fallback_record_json)
 -- A worker is about to run a message. Returns "run", or "skip:<state>" for a job that must not run

@@ -41,6 +41,8 @@ from gemsdash.queue.store import (
 
 _SCRIPT = files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text()
 _CLEAR_BATCH = 500
+#: Jobs per `submit` script call (a larger batch is several calls in one MULTI).
+SUBMIT_CHUNK = 500
 _CLEAR_MAX_STEPS = 2000
 _AUDIT_MAX = 10_000
 
@@ -117,31 +119,39 @@ class RedisJobStore:
     # -- writes from producers and workers --------------------------------------------------
 
     def submit(self, submissions: list[Submission]) -> None:
-        """All jobs of the batch, records and messages, in one transaction and one round trip."""
+        """All jobs of the batch, records and messages: one script call per 500 jobs, all of them
+        in one MULTI, so one round trip and all or nothing."""
         if not submissions:
             return
+        now = now_ms()
+        flat: list[Any] = []
+        for sub in submissions:
+            rmid = str(uuid.uuid4())
+            options: dict[str, Any] = {"redis_message_id": rmid}
+            queue_name = sub.message.queue_name
+            if sub.delay_ms:
+                queue_name = dq_name(queue_name)
+                options["eta"] = now + sub.delay_ms
+            message = sub.message.copy(queue_name=queue_name, options=options)
+            record = dict(sub.record, rq=queue_name, rmid=rmid)
+            flat += [
+                record["id"],
+                record["queue"],
+                record["state"],
+                queue_name,
+                rmid,
+                message.encode(),
+                _compact(record),
+                record["created_at"],
+            ]
+        step = SUBMIT_CHUNK * 8
         with translate_errors(self.display_url, secrets=self._secrets):
+            if len(flat) <= step:
+                self._script(keys=[self.namespace], args=self._args("submit", *flat))
+                return
             pipe = self.client.pipeline(transaction=True)
-            for sub in submissions:
-                message = sub.message.copy(options={"redis_message_id": str(uuid.uuid4())})
-                if sub.delay_ms:
-                    message = message.copy(
-                        queue_name=dq_name(message.queue_name),
-                        options={"eta": now_ms() + sub.delay_ms},
-                    )
-                record = dict(sub.record, rq=message.queue_name, rmid=message.options["redis_message_id"])
-                self._queue_call(
-                    pipe,
-                    "submit",
-                    record["id"],
-                    record["queue"],
-                    record["state"],
-                    message.queue_name,
-                    message.options["redis_message_id"],
-                    message.encode(),
-                    _compact(record),
-                    record["created_at"],
-                )
+            for start in range(0, len(flat), step):
+                self._queue_call(pipe, "submit", *flat[start : start + step])
             self._execute(pipe)
 
     def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> str:
