@@ -18,6 +18,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from gemsdash.queue.redis_store import RedisJobStore
+
 T = TypeVar("T")
 
 
@@ -127,3 +129,17 @@ def round_trips() -> Iterator[list[int]]:
         yield counter
     finally:
         AbstractConnection.send_packed_command = original  # type: ignore[method-assign]
+
+
+def another_store(store: object, redis_url: str) -> RedisJobStore:
+    """A second RedisJobStore on the same namespace with its own connection: what another process
+    (an operator's CLI, a second dashboard) would use."""
+    assert isinstance(store, RedisJobStore)
+    return RedisJobStore(
+        redis.Redis.from_url(redis_url),
+        namespace=store.namespace,
+        finished_ttl=store.finished_ttl,
+        dead_ttl=store.dead_ttl,
+        worker_timeout_ms=store.worker_timeout_ms,
+        display_url=redis_url,
+    )

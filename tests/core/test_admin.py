@@ -28,7 +28,7 @@ from gemsdash.queue import (
 )
 from gemsdash.queue.redis_store import RedisJobStore
 from tests.core.workload import email, scripted
-from tests.support import wait_for
+from tests.support import another_store, wait_for
 
 ONE_TRY = {"attempts": 1}
 
@@ -88,17 +88,7 @@ def test_two_operators_retrying_one_dead_job_requeue_it_exactly_once(redis_runti
 
     spec = spec_for(record.type)
     message = job_message(spec, record.payload, spec.options(priority=record.priority), job_id)
-    stores = [
-        RedisJobStore(
-            redis.Redis.from_url(redis_url),
-            namespace=store.namespace,
-            finished_ttl=60,
-            dead_ttl=600,
-            worker_timeout_ms=2000,
-            display_url=redis_url,
-        )
-        for _ in range(8)
-    ]
+    stores = [another_store(store, redis_url) for _ in range(8)]
     barrier = threading.Barrier(len(stores))
     verdicts: list[str] = []
 

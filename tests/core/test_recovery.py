@@ -19,6 +19,18 @@ from tests.support import wait_for
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def worker_env(runtime: Runtime, redis_url: str) -> dict[str, str]:
+    """The environment of a worker process on the test's Redis namespace, with a 2 s worker timeout."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "REDIS_ENABLED": "true",
+        "REDIS_URL": redis_url,
+        "GEMSDASH_NAMESPACE": runtime.settings.namespace,
+        "GEMSDASH_WORKER_TIMEOUT": "2",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
 def start_worker(env: dict[str, str], threads: int = 2) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "dramatiq", "tests.core.slow_worker", "-p", "1", "-t", str(threads)],
@@ -38,14 +50,7 @@ def kill(proc: subprocess.Popen[bytes], sig: int) -> None:
 @pytest.mark.slow
 def test_sigkilled_worker_jobs_run_again_within_the_bound(redis_runtime: Runtime, redis_url: str) -> None:
     ns = redis_runtime.settings.namespace
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "REDIS_ENABLED": "true",
-        "REDIS_URL": redis_url,
-        "GEMSDASH_NAMESPACE": ns,
-        "GEMSDASH_WORKER_TIMEOUT": "2",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = worker_env(redis_runtime, redis_url)
     client = redis.Redis.from_url(redis_url)
     ids = [
         add_job(JobType.EMOTION_ANALYSIS, {"analysis_type": "text", "text": "sleep:1.5", "user_id": "u"})

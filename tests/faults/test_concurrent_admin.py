@@ -6,30 +6,18 @@ import random
 import threading
 import time
 
-import redis
-
 from gemsdash.queue import JobState, JobType, Runtime, add_job, add_jobs, get_job, list_jobs, queue_stats
 from gemsdash.queue.producer import JobRequest
 from gemsdash.queue.redis_store import RedisJobStore
 from tests.core.workload import email, scripted
-from tests.support import wait_for
+from tests.support import another_store, wait_for
 
 
 def test_two_processes_clearing_one_queue_remove_each_job_once(redis_runtime: Runtime, redis_url: str) -> None:
     add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"j{i}")) for i in range(2000)])
     store = redis_runtime.store
     assert isinstance(store, RedisJobStore)
-    stores = [
-        RedisJobStore(
-            redis.Redis.from_url(redis_url),
-            namespace=store.namespace,
-            finished_ttl=3600,
-            dead_ttl=600,
-            worker_timeout_ms=2000,
-            display_url=redis_url,
-        )
-        for _ in range(2)
-    ]
+    stores = [another_store(store, redis_url) for _ in range(2)]
     barrier = threading.Barrier(2)
     removed: list[int] = []
 

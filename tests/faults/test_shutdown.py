@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from gemsdash.queue import JobState, JobType, Runtime, add_job, get_job, queue_stats
-from tests.core.test_recovery import ROOT, kill, start_worker
+from tests.core.test_recovery import kill, start_worker, worker_env
 from tests.core.workload import email, scripted
 from tests.support import wait_for
 
@@ -19,14 +19,7 @@ from tests.support import wait_for
 @pytest.mark.slow
 def test_sigterm_finishes_running_jobs_and_requeues_prefetched_ones(redis_runtime: Runtime, redis_url: str) -> None:
     ns = redis_runtime.settings.namespace
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "REDIS_ENABLED": "true",
-        "REDIS_URL": redis_url,
-        "GEMSDASH_NAMESPACE": ns,
-        "GEMSDASH_WORKER_TIMEOUT": "2",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = worker_env(redis_runtime, redis_url)
     ids = [
         add_job(JobType.EMOTION_ANALYSIS, {"analysis_type": "text", "text": "sleep:1.5", "user_id": "u"})
         for _ in range(6)
