@@ -127,12 +127,12 @@ class RedisJobStore:
         flat: list[Any] = []
         for sub in submissions:
             rmid = str(uuid.uuid4())
-            options: dict[str, Any] = {"redis_message_id": rmid}
-            queue_name = sub.message.queue_name
+            message = sub.message
             if sub.delay_ms:
-                queue_name = dq_name(queue_name)
-                options["eta"] = now + sub.delay_ms
-            message = sub.message.copy(queue_name=queue_name, options=options)
+                message = message.copy(queue_name=dq_name(message.queue_name), options={"eta": now + sub.delay_ms})
+            # The submission's message is this call's own: setting the option in place saves a copy.
+            message.options["redis_message_id"] = rmid
+            queue_name = message.queue_name
             record = dict(sub.record, rq=queue_name, rmid=rmid)
             flat += [
                 record["id"],
