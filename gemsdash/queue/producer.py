@@ -28,15 +28,14 @@ class JobRequest:
     backoff: Backoff | dict[str, Any] | None = field(default=None)
 
 
-def prepare(request: JobRequest) -> Submission:
-    """Validate one request into a submission, or raise InvalidPayload."""
+def prepare(request: JobRequest, limit: int) -> Submission:
+    """Validate one request into a submission (payloads up to `limit` bytes), or raise InvalidPayload."""
     spec = spec_for(request.job_type)
     options = spec.options(
         priority=request.priority, delay=request.delay, attempts=request.attempts, backoff=request.backoff
     )
     data = spec.validate_payload(request.payload).model_dump(mode="json")
     encoded = json.dumps(data, separators=(",", ":"))
-    limit = current_runtime().settings.max_payload_bytes
     size = len(encoded.encode())
     if size > limit:
         raise InvalidPayload(spec.job_type.value, [("payload", f"is {size} bytes; the limit is {limit} bytes")])
@@ -45,10 +44,12 @@ def prepare(request: JobRequest) -> Submission:
 
 def add_jobs(requests: Iterable[JobRequest]) -> list[str]:
     """Enqueue many jobs in one pipelined round trip; returns their ids in order."""
-    if current_runtime().settings.read_only:
+    runtime = current_runtime()
+    if runtime.settings.read_only:
         raise ReadOnlyMode("enqueue")
-    submissions = [prepare(r) for r in requests]
-    current_runtime().store.submit(submissions)
+    limit = runtime.settings.max_payload_bytes
+    submissions = [prepare(r, limit) for r in requests]
+    runtime.store.submit(submissions)
     return [s.record["id"] for s in submissions]
 
 

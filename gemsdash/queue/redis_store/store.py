@@ -126,7 +126,8 @@ class RedisJobStore:
         now = now_ms()
         flat: list[Any] = []
         for sub in submissions:
-            rmid = str(uuid.uuid4())
+            # The first delivery's Redis id can be the job id (unique already); retries get new ones.
+            rmid = sub.message.message_id
             message = sub.message
             if sub.delay_ms:
                 message = message.copy(queue_name=dq_name(message.queue_name), options={"eta": now + sub.delay_ms})
