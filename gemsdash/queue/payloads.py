@@ -231,27 +231,28 @@ def find_card_number(value: Any) -> str | None:
     """
     if isinstance(value, dict) and _flat_without_long_digit_runs(value):
         return None
-    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    # The root's path is None: an empty key ("") is a field name like any other.
+    stack: list[tuple[Any, str | None, int]] = [(value, None, 0)]
     while stack:
         item, path, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise TooDeep(path)
+            raise TooDeep(path or "")
         if isinstance(item, dict):
             for key, child in reversed(list(item.items())):
-                child_path = f"{path}.{key}" if path else str(key)
+                child_path = _child(path, key)
                 if _has_card_number(str(key)):
                     return child_path
                 stack.append((child, child_path, depth + 1))
         elif isinstance(item, (list, tuple)):
             for index in range(len(item) - 1, -1, -1):
-                stack.append((item[index], f"{path}.{index}" if path else str(index), depth + 1))
+                stack.append((item[index], _child(path, index), depth + 1))
         elif isinstance(item, bool) or item is None:
             continue
         elif isinstance(item, float):
             if item == item and abs(item) != float("inf") and _has_card_number(str(int(item))):
-                return path or "payload"
+                return "payload" if path is None else path
         elif _has_card_number(str(item)):
-            return path or "payload"
+            return "payload" if path is None else path
     return None
 
 
@@ -286,6 +287,10 @@ def redact_card_numbers(text: str) -> str:
         return "[card number]" if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group()
 
     return _CARD_CANDIDATE.sub(replace, text)
+
+
+def _child(path: str | None, key: object) -> str:
+    return str(key) if path is None else f"{path}.{key}"
 
 
 def _has_card_number(text: str) -> bool:

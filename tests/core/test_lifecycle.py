@@ -234,3 +234,17 @@ def test_finished_jobs_leave_nothing_behind_in_dramatiqs_keys(redis_runtime: Run
         wait_for(lambda: not broker._acked, what="every skipped ack consumed")  # type: ignore[attr-defined]
     assert client.hlen(f"{ns}:email-notification.msgs") == 0
     assert all(client.scard(k) == 0 for k in client.scan_iter(match=f"{ns}:__acks__.*"))
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"": [4.253361844520057e16]}, ".0"),  # an empty key is a field name too (found by hypothesis)
+        ({"context": {"ref": "4111 1111 1111 1111"}}, "context.ref"),
+        ({"context": {"4111111111111111": "x"}}, "context.4111111111111111"),
+    ],
+)
+def test_card_numbers_are_found_and_named_by_their_path(payload: dict[str, object], field: str) -> None:
+    from gemsdash.queue.payloads import find_card_number
+
+    assert find_card_number(payload) == field
