@@ -241,7 +241,7 @@ def find_card_number(value: Any) -> str | None:
             for key, child in reversed(list(item.items())):
                 child_path = _child(path, key)
                 if _has_card_number(str(key)):
-                    return child_path
+                    return _child(path, redact_card_numbers(str(key)))  # the error must not repeat it
                 stack.append((child, child_path, depth + 1))
         elif isinstance(item, (list, tuple)):
             for index in range(len(item) - 1, -1, -1):
