@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from logging.handlers import RotatingFileHandler
 from typing import Any
 
 from gemsdash import __version__
@@ -345,10 +346,12 @@ def configure_logging(command: str | None) -> None:
     # The dashboard owns the terminal: its process logs to a file so log lines cannot tear the screen.
     if command is None:
         os.makedirs(".gemsdash", exist_ok=True)
+        # Rotated: a dashboard left running with the demo feed logs every job for days.
+        log_file = RotatingFileHandler(
+            os.path.join(".gemsdash", "gemsdash.log"), maxBytes=5 * 1024 * 1024, backupCount=2
+        )
         logging.basicConfig(
-            filename=os.path.join(".gemsdash", "gemsdash.log"),
-            level=logging.INFO,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            handlers=[log_file], level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         # Still say it on the terminal when the mode is a fallback: never silent.
         console = logging.StreamHandler(sys.stderr)
