@@ -12,8 +12,10 @@ import os
 import socket
 from typing import Any
 
+from dramatiq import Message
+
 from gemsdash.queue.errors import InvalidTransition, JobNotFound, ReadOnlyMode
-from gemsdash.queue.jobs import JobState, job_type, now_ms, spec_for
+from gemsdash.queue.jobs import JobRecord, JobState, job_type, now_ms, spec_for
 from gemsdash.queue.messages import job_message
 from gemsdash.queue.runtime import current_runtime
 from gemsdash.queue.store import ClearResult
@@ -49,22 +51,27 @@ def _verdict(job_id: str, action: str, verdict: str) -> None:
         raise InvalidTransition(job_id, action, verdict.partition(":")[2])
 
 
-def retry(job_id: str, *, audit: bool = True) -> None:
+def _requeue_message(record: JobRecord) -> Message[Any]:
+    """The message that runs a job again: its payload, priority, attempts and backoff as enqueued."""
+    spec = spec_for(record.type)
+    options = spec.options(priority=record.priority, attempts=record.max_attempts, backoff=record.backoff)
+    return job_message(spec, record.payload, options, record.id)
+
+
+def retry(job_id: str) -> None:
     """Put a dead or cancelled job back in its queue with its attempts reset."""
     _writable("retry")
     store = current_runtime().store
     record = store.get(job_id)
     if record is None:
         raise JobNotFound(job_id)
-    spec = spec_for(record.type)
-    options = spec.options(priority=record.priority, attempts=record.max_attempts, backoff=record.backoff)
-    message = job_message(spec, record.payload, options, record.id)
-    entry = _audit_entry("retry", job_id, 1, queue=record.queue) if audit else ""
-    _verdict(job_id, "retry", store.retry(job_id, message, actor_label(), entry))
+    entry = _audit_entry("retry", job_id, 1, queue=record.queue)
+    _verdict(job_id, "retry", store.retry(job_id, _requeue_message(record), actor_label(), entry))
 
 
 def retry_all(queue: str) -> int:
-    """Retry every dead job of a queue; returns how many went back. Safe to run twice at once."""
+    """Retry every dead job of a queue; returns how many went back. Safe to run twice at once:
+    each job's retry is atomic, and a batch of them costs two round trips (read, then requeue)."""
     _writable("retry all")
     name = job_type(queue).queue
     store = current_runtime().store
@@ -74,13 +81,10 @@ def retry_all(queue: str) -> int:
         batch = [i for i in store.dead_ids(name, RETRY_ALL_BATCH) if i not in seen]
         if not batch:
             break
-        for job_id in batch:
-            seen.add(job_id)
-            try:
-                retry(job_id, audit=False)
-                retried += 1
-            except (JobNotFound, InvalidTransition):
-                continue  # someone else retried or cleared it meanwhile
+        seen.update(batch)
+        records = [r for r in store.get_many(batch) if r is not None]
+        verdicts = store.retry_many([(r.id, _requeue_message(r)) for r in records], actor_label())
+        retried += verdicts.count("ok")  # the others were retried or cleared by someone else meanwhile
     store.audit(_audit_entry("retry-all", name, retried))
     return retried
 

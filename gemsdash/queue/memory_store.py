@@ -90,6 +90,22 @@ class MemoryJobStore:
         self._index[(job["queue"], job["state"])][job["id"]] = now
         job["_entered"] = now
         self._jobs[job["id"]] = job
+        self._prune(job["queue"], job["state"], now)
+
+    def _prune(self, queue: str, state: str, now: int) -> None:
+        """Forget records whose time is up, as Redis would expire them: without this a dashboard
+        left running for days keeps every finished job. An index is in the order jobs entered the
+        state, so the expired ones are at its front and the work is what expired."""
+        ttl = self._ttl_for(state)
+        if ttl is None:
+            return
+        index = self._index[(queue, state)]
+        while index:
+            job_id, entered = next(iter(index.items()))
+            if entered >= now - ttl * 1000:
+                break
+            del index[job_id]
+            self._jobs.pop(job_id, None)
 
     def _count_finished(self, queue: str, ok: bool, duration: int | None) -> None:
         bucket = now_ms() // (BUCKET_SECONDS * 1000)
@@ -313,6 +329,12 @@ class MemoryJobStore:
                 self._audit.append(audit)
         self.broker.enqueue(message)
         return "ok"
+
+    def retry_many(self, items: list[tuple[str, Message[Any]]], who: str) -> list[str]:
+        return [self.retry(job_id, message, who, "") for job_id, message in items]
+
+    def get_many(self, job_ids: list[str]) -> list[JobRecord | None]:
+        return [self.get(job_id) for job_id in job_ids]
 
     def clear(self, queue: str, include_dead: bool, who: str) -> ClearResult:
         removed: dict[str, int] = {}

@@ -234,3 +234,17 @@ def test_read_only_mode_refuses_every_change(any_runtime: Runtime) -> None:
                 action()
     finally:
         any_runtime.settings.read_only = False
+
+
+def test_retry_all_costs_round_trips_per_batch_not_per_job(redis_runtime: Runtime) -> None:
+    from tests.support import round_trips
+
+    with scripted():
+        redis_runtime.start_worker(threads=4)
+        ids = [add_job(JobType.EMAIL_NOTIFICATION, email(f"fatal-{i}"), **ONE_TRY) for i in range(60)]
+        wait_for(lambda: all(state_of(j) is JobState.DEAD for j in ids), what="60 dead")
+        redis_runtime.stop_worker()
+    with round_trips() as trips:
+        assert retry_all("email-notification") == 60
+    assert trips[0] <= 8, trips[0]  # dead ids, records, requeue, the empty next batch, the audit entry
+    assert {state_of(j) for j in ids} == {JobState.QUEUED}

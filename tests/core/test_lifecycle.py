@@ -248,3 +248,20 @@ def test_card_numbers_are_found_and_named_by_their_path(payload: dict[str, objec
     from gemsdash.queue.payloads import find_card_number
 
     assert find_card_number(payload) == field
+
+
+def test_memory_mode_forgets_finished_jobs_after_their_ttl(memory_runtime: Runtime) -> None:
+    """A dashboard left running for days must not keep every finished job in memory."""
+    from gemsdash.queue.memory_store import MemoryJobStore
+
+    store = memory_runtime.store
+    assert isinstance(store, MemoryJobStore)
+    store.finished_ttl = 1
+    with scripted():
+        old = [add_job(JobType.EMAIL_NOTIFICATION, email(f"old-{i}")) for i in range(20)]
+        wait_for(lambda: all(state_of(j) is JobState.SUCCEEDED for j in old), what="old jobs done")
+        time.sleep(1.1)
+        new = add_job(JobType.EMAIL_NOTIFICATION, email("new"))
+        wait_for(lambda: state_of(new) is JobState.SUCCEEDED, what="new job done")
+    assert not any(j in store._jobs for j in old)
+    assert queue_stats().queues["email-notification"].counts[JobState.SUCCEEDED] == 1

@@ -100,7 +100,7 @@ class RedisJobStore:
             return list(pipe.execute())
         except redis.exceptions.NoScriptError:
             self.client.script_load(_SCRIPT)
-            retry = self.client.pipeline(transaction=True)
+            retry = self.client.pipeline(transaction=pipe.transaction)
             retry.command_stack = commands
             return list(retry.execute())
 
@@ -333,6 +333,26 @@ class RedisJobStore:
         return self._text(
             self._call("retry", job_id, RETRYABLE_CSV, message.queue_name, rmid, message.encode(), who, audit)
         )
+
+    def retry_many(self, items: list[tuple[str, Message[Any]]], who: str) -> list[str]:
+        if not items:
+            return []
+        with translate_errors(self.display_url, secrets=self._secrets):
+            pipe = self.client.pipeline(transaction=False)
+            for job_id, message in items:
+                rmid = str(uuid.uuid4())
+                message = message.copy(options={"redis_message_id": rmid})
+                self._queue_call(
+                    pipe, "retry", job_id, RETRYABLE_CSV, message.queue_name, rmid, message.encode(), who, ""
+                )
+            return [self._text(v) for v in self._execute(pipe)]
+
+    def get_many(self, job_ids: list[str]) -> list[JobRecord | None]:
+        if not job_ids:
+            return []
+        with translate_errors(self.display_url, secrets=self._secrets):
+            raws = self.client.mget([self._key("job", i) for i in job_ids])
+        return [decode_record(json.loads(raw)) if raw else None for raw in raws]
 
     def clear(self, queue: str, include_dead: bool, who: str) -> ClearResult:
         lists = physical_queues(queue)
