@@ -23,7 +23,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from gemsdash.demo import DemoFeeder
-from gemsdash.queue import GemsdashError, InvalidTransition, JobNotFound, JobState, JobType, Snapshot
+from gemsdash.queue import GemsdashError, JobState, JobType, Snapshot
 from gemsdash.tui import format as fmt
 from gemsdash.tui.base import DataScreen
 from gemsdash.tui.confirm import ClearChoice, ClearScreen, ConfirmScreen, retry_all_body
@@ -295,14 +295,7 @@ class GemsdashApp(App[None]):
         source = self.source
 
         def work() -> tuple[int, list[str]]:
-            done, skipped = 0, []
-            for job_id in job_ids:
-                try:
-                    source.retry(job_id)
-                    done += 1
-                except (InvalidTransition, JobNotFound):
-                    skipped.append(job_id)
-            return done, skipped
+            return source.retry_jobs(job_ids)
 
         def finished(outcome: tuple[int, list[str]]) -> None:
             done, skipped = outcome

@@ -69,9 +69,27 @@ def retry(job_id: str) -> None:
     _verdict(job_id, "retry", store.retry(job_id, _requeue_message(record), actor_label(), entry))
 
 
+def retry_jobs(job_ids: list[str]) -> tuple[int, list[str]]:
+    """Retry many dead or cancelled jobs in two round trips (read, then requeue); returns how many
+    went back and the ids that had changed meanwhile (retried by someone else, expired, running)."""
+    _writable("retry")
+    requeued = _requeue(job_ids)
+    if requeued:
+        current_runtime().store.audit(_audit_entry("retry", f"{len(requeued)} jobs", len(requeued)))
+    return len(requeued), [i for i in job_ids if i not in requeued]
+
+
+def _requeue(job_ids: list[str]) -> set[str]:
+    """The ids of those jobs that went back to their queues: one read and one pipelined requeue."""
+    store = current_runtime().store
+    records = [r for r in store.get_many(job_ids) if r is not None]
+    verdicts = store.retry_many([(r.id, _requeue_message(r)) for r in records], actor_label())
+    return {r.id for r, verdict in zip(records, verdicts, strict=True) if verdict == "ok"}
+
+
 def retry_all(queue: str) -> int:
-    """Retry every dead job of a queue; returns how many went back. Safe to run twice at once:
-    each job's retry is atomic, and a batch of them costs two round trips (read, then requeue)."""
+    """Retry every dead job of a queue, a batch of 200 at a time; returns how many went back. Safe
+    to run twice at once: each job's retry is atomic."""
     _writable("retry all")
     name = job_type(queue).queue
     store = current_runtime().store
@@ -82,9 +100,7 @@ def retry_all(queue: str) -> int:
         if not batch:
             break
         seen.update(batch)
-        records = [r for r in store.get_many(batch) if r is not None]
-        verdicts = store.retry_many([(r.id, _requeue_message(r)) for r in records], actor_label())
-        retried += verdicts.count("ok")  # the others were retried or cleared by someone else meanwhile
+        retried += len(_requeue(batch))  # the others were retried or cleared by someone else meanwhile
     store.audit(_audit_entry("retry-all", name, retried))
     return retried
 
@@ -116,4 +132,4 @@ def audit_log(limit: int = 100) -> list[dict[str, Any]]:
     return current_runtime().store.audit_log(limit)
 
 
-__all__ = ["JobState", "audit_log", "cancel", "clear", "retry", "retry_all"]
+__all__ = ["JobState", "audit_log", "cancel", "clear", "retry", "retry_all", "retry_jobs"]

@@ -62,6 +62,8 @@ class DataSource(Protocol):
 
     def retry_all(self, queue: str) -> int: ...
 
+    def retry_jobs(self, job_ids: list[str]) -> tuple[int, list[str]]: ...
+
     def cancel(self, job_id: str) -> None: ...
 
     def clear(self, queue: str, *, include_dead: bool) -> ClearResult: ...
@@ -99,6 +101,9 @@ class QueueSource:
 
     def retry_all(self, queue: str) -> int:
         return q.retry_all(queue)
+
+    def retry_jobs(self, job_ids: list[str]) -> tuple[int, list[str]]:
+        return q.retry_jobs(job_ids)
 
     def cancel(self, job_id: str) -> None:
         q.cancel(job_id)

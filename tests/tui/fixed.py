@@ -261,6 +261,11 @@ class FixedSource:
         self.calls.append(("retry_all", queue))
         return 1
 
+    def retry_jobs(self, job_ids: list[str]) -> tuple[int, list[str]]:
+        for job_id in job_ids:
+            self.retry(job_id)
+        return len(job_ids), []
+
     def cancel(self, job_id: str) -> None:
         self.calls.append(("cancel", job_id))
 
