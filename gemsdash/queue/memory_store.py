@@ -184,7 +184,7 @@ class MemoryJobStore:
                 job = dict(fallback)
             else:
                 return "missing"
-            if old == JobState.DEAD and outcome is JobState.DEAD:
+            if old == outcome and outcome in (JobState.DEAD, JobState.SUCCEEDED):
                 return "unchanged"
             job["state"] = outcome.value
             job["duration_ms"] = duration_ms

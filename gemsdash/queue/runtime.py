@@ -24,7 +24,7 @@ from gemsdash.queue.connection import connect
 from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.memory_store import MemoryJobStore
 from gemsdash.queue.messages import all_physical_queues
-from gemsdash.queue.middleware import Heartbeat, JobTracking, Recovery
+from gemsdash.queue.middleware import Heartbeat, JobTracking, Recovery, WriteBehind
 from gemsdash.queue.redaction import Redactor
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
@@ -134,19 +134,21 @@ def reset() -> None:
 
 
 def _middleware(
-    store: JobStore, redactor: Redactor, settings: Settings, worker_id: str
+    store: JobStore, redactor: Redactor, settings: Settings, worker_id: str, write_behind: WriteBehind | None = None
 ) -> tuple[list[Any], JobTracking]:
-    tracking = JobTracking(store, redactor)
+    tracking = JobTracking(store, redactor, write_behind)
     interval = max(settings.worker_timeout_seconds / 5, 0.2)
     # Dramatiq runs `after_*` hooks in reverse order: tracking goes first so that its
-    # after_process_message runs last, once Retries has decided between retry and dead letter.
+    # after_process_message runs last, once Retries has decided between retry and dead letter;
+    # write-behind goes last so that it flushes at shutdown before Heartbeat deregisters.
     return (
         [tracking]
         + [m() for m in default_middleware]
         + [
             Heartbeat(store, worker_id, interval, lambda: tracking.in_flight),
             Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5)),
-        ],
+        ]
+        + ([write_behind] if write_behind is not None else []),
         tracking,
     )
 
@@ -180,7 +182,7 @@ def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) ->
         store.reject(rq, data, reason, worker)
 
     broker.reject_malformed = reject
-    middleware, tracking = _middleware(store, redactor, settings, broker.broker_id)
+    middleware, tracking = _middleware(store, redactor, settings, broker.broker_id, WriteBehind(store))
     for m in middleware:
         broker.add_middleware(m)
     _declare_queues(broker)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -32,6 +33,21 @@ class Submission:
     record: StoredJob
     message: Message[Any]
     delay_ms: int
+
+
+@dataclass(frozen=True)
+class Success:
+    """A job that succeeded, recorded later together with others (middleware.write_behind)."""
+
+    job_id: str
+    #: The job's return value as JSON text.
+    result: str
+    duration_ms: int | None
+    #: When it finished (epoch ms): the record says so, however late the write goes out.
+    finished_ms: int
+    #: Dramatiq's ack of its message, done by the same script call: (broker id, physical queue,
+    #: redis message id).
+    ack: tuple[str, str, str]
 
 
 @dataclass(frozen=True)
@@ -107,6 +123,12 @@ class WorkerInfo:
     last_heartbeat: datetime
     in_flight: int
     queues: list[str] = field(default_factory=list)
+
+
+class SuccessBatches(Protocol):
+    """A store that can record many successes (and their acks) in one round trip."""
+
+    def succeed_many(self, successes: Sequence[Success]) -> None: ...
 
 
 def worker_label() -> str:

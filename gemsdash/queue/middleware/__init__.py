@@ -3,5 +3,6 @@
 from gemsdash.queue.middleware.heartbeat import Heartbeat
 from gemsdash.queue.middleware.recovery import Recovery
 from gemsdash.queue.middleware.tracking import JobTracking
+from gemsdash.queue.middleware.write_behind import WriteBehind
 
-__all__ = ["Heartbeat", "JobTracking", "Recovery"]
+__all__ = ["Heartbeat", "JobTracking", "Recovery", "WriteBehind"]

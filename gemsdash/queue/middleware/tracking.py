@@ -3,7 +3,7 @@
 Hooks and the transition each one records:
   before_process_message   queued -> running (or skip: cancelled or cleared while waiting)
   after_enqueue            (Retries re-enqueueing the running message) remembers its next attempt
-  after_process_message    running -> succeeded | retrying
+  after_process_message    running -> succeeded (on Redis: sent in batches by WriteBehind) | retrying
   after_nack               -> dead (attempts exhausted, non-retryable error, unknown actor)
   after_enqueue            (consumer thread handing a delayed message to its queue) -> queued
 """
@@ -15,8 +15,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from dramatiq import Broker, Message, Middleware
 from dramatiq.broker import MessageProxy
@@ -24,25 +23,22 @@ from dramatiq.middleware import SkipMessage
 from dramatiq.worker import ConsumerThread
 
 from gemsdash.queue import context
-from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.jobs import JobState, JobType, now_ms
 from gemsdash.queue.messages import canonical_queue, fallback_record, scrubbed
+from gemsdash.queue.middleware.persist import persist
+from gemsdash.queue.middleware.write_behind import WriteBehind
 from gemsdash.queue.redaction import Redactor
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
-from gemsdash.queue.store import JobStore, worker_label
+from gemsdash.queue.store import JobStore, Success, worker_label
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-#: How long a worker keeps trying to record a state change while Redis is away. Dramatiq itself
-#: retries acknowledgements without limit; a record written late is better than a record lost.
-PERSIST_DEADLINE_S = 600.0
-
 
 class JobTracking(Middleware):
-    def __init__(self, store: JobStore, redactor: Redactor) -> None:
+    def __init__(self, store: JobStore, redactor: Redactor, write_behind: WriteBehind | None = None) -> None:
         self.store = store
+        #: Where successes with a folded ack go (Redis mode); None: written by the worker thread.
+        self.write_behind = write_behind
         self.redactor = redactor
         self.worker = worker_label()
         self._started: dict[str, float] = {}
@@ -52,9 +48,9 @@ class JobTracking(Middleware):
         self.in_flight = 0
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
-        verdict = self._persist(lambda: self.store.start(message._message, self.worker, None))
+        verdict = persist(lambda: self.store.start(message._message, self.worker, None))
         if verdict == "missing":
-            verdict = self._persist(
+            verdict = persist(
                 lambda: self.store.start(message._message, self.worker, fallback_record(message._message))
             )
         if verdict != "run":
@@ -84,7 +80,7 @@ class JobTracking(Middleware):
             with self._lock:
                 self._next_attempt[message.message_id] = int(message.options.get("eta", now_ms() + delay))
         elif delay is None and isinstance(threading.current_thread(), ConsumerThread):
-            self._persist(lambda: self.store.handoff(message.message_id))
+            persist(lambda: self.store.handoff(message.message_id))
 
     def after_process_message(
         self,
@@ -98,22 +94,20 @@ class JobTracking(Middleware):
         duration = self._finish_timing(message.message_id)
         if exception is None:
             detail = json.dumps(job_result, separators=(",", ":"), default=str)
-            # On Redis, Dramatiq's ack of this message runs inside the same `finish` script call: one
-            # round trip, and no window in which a finished job could be delivered again.
+            # On Redis, Dramatiq's ack of this message runs inside the same `finish` script call (one
+            # round trip, no window in which a finished job could be delivered again), written behind.
             rmid = message.options.get("redis_message_id")
-            ack = None
-            if isinstance(broker, GemsdashRedisBroker) and rmid:
+            if self.write_behind is not None and isinstance(broker, GemsdashRedisBroker) and rmid:
                 ack = (broker.broker_id, message.queue_name, str(rmid))
-            self._persist(
-                lambda: self.store.finish(message.message_id, JobState.SUCCEEDED, detail, duration_ms=duration, ack=ack)
-            )
-            if ack is not None and isinstance(broker, GemsdashRedisBroker):
+                self.write_behind.record(Success(message.message_id, detail, duration, now_ms(), ack))
                 broker.ack_with_finish(ack[2])
+            else:
+                persist(lambda: self.store.finish(message.message_id, JobState.SUCCEEDED, detail, duration_ms=duration))
         elif not message.failed:
             with self._lock:
                 next_attempt = self._next_attempt.pop(message.message_id, None)
             error = self._error(message, exception)
-            self._persist(
+            persist(
                 lambda: self.store.finish(
                     message.message_id, JobState.RETRYING, error, duration_ms=duration, next_attempt_ms=next_attempt
                 )
@@ -137,7 +131,7 @@ class JobTracking(Middleware):
             if exception is not None
             else json.dumps({"type": "Rejected", "message": "message rejected by the worker", "traceback": None})
         )
-        self._persist(
+        persist(
             lambda: self.store.finish(
                 message.message_id,
                 JobState.DEAD,
@@ -148,23 +142,6 @@ class JobTracking(Middleware):
                 scrubbed=clean.encode() if clean is not None else None,
             )
         )
-
-    def _persist(self, write: Callable[[], T]) -> T:
-        """Run a store write, waiting out a Redis outage (with backoff) rather than losing it."""
-        deadline = time.monotonic() + PERSIST_DEADLINE_S
-        delay = 0.1
-        warned = False
-        while True:
-            try:
-                return write()
-            except BackendUnavailable as exc:
-                if time.monotonic() + delay > deadline:
-                    raise
-                if not warned:
-                    logger.warning("Cannot record a job state change (%s); retrying until Redis is back.", exc)
-                    warned = True
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
 
     def _finish_timing(self, message_id: str) -> int | None:
         with self._lock:

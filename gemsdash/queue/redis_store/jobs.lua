@@ -170,12 +170,20 @@ elseif command == "start" then
     return "run"
 
 -- finish(id, outcome, detail_json, duration_ms, next_attempt_at, rmid, rq, fallback_record_json, bounds_csv,
---        scrubbed_dead_letter)
+--        scrubbed_dead_letter, ack_worker, ack_queue, ack_rmid)
 -- outcome: succeeded (detail = result JSON), retrying or dead (detail = error object JSON).
 elseif command == "finish" then
     local id, outcome, detail, duration, next_at, rmid, rq, fallback, bounds, scrubbed =
         A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10]
     local ack_worker, ack_queue, ack_rmid = A[11] or "", A[12] or "", A[13] or ""
+    -- Dramatiq's own ack (dispatch.lua "ack"), done here so a finished job costs one round trip,
+    -- and done whatever the record says: a finished message must never stay in an ack set.
+    if ack_rmid ~= "" then
+        redis.call("zadd", ns .. ":__heartbeats__", now, ack_worker)
+        if redis.call("srem", ns .. ":__acks__." .. ack_worker .. "." .. ack_queue, ack_rmid) > 0 then
+            redis.call("hdel", ns .. ":" .. ack_queue .. ".msgs", ack_rmid)
+        end
+    end
     local job = load(id)
     local old = nil
     if job then
@@ -185,7 +193,8 @@ elseif command == "finish" then
     else
         return "missing"
     end
-    if old == "dead" and outcome == "dead" then return "unchanged" end
+    -- Written twice (a batch sent again after a lost reply): counted once.
+    if old == outcome and (outcome == "dead" or outcome == "succeeded") then return "unchanged" end
     job.state = outcome
     job.duration_ms = tonumber(duration) or cjson.null
     if rmid ~= "" then job.rmid = rmid end
@@ -210,13 +219,6 @@ elseif command == "finish" then
     if outcome == "dead" and scrubbed ~= "" and rmid ~= "" and rq ~= "" then
         local xmsgs = ns .. ":" .. rq .. ".XQ.msgs"
         if redis.call("hexists", xmsgs, rmid) == 1 then redis.call("hset", xmsgs, rmid, scrubbed) end
-    end
-    -- Dramatiq's own ack (dispatch.lua "ack"), done here so a finished job costs one round trip.
-    if ack_rmid ~= "" then
-        redis.call("zadd", ns .. ":__heartbeats__", now, ack_worker)
-        if redis.call("srem", ns .. ":__acks__." .. ack_worker .. "." .. ack_queue, ack_rmid) > 0 then
-            redis.call("hdel", ns .. ":" .. ack_queue .. ".msgs", ack_rmid)
-        end
     end
     return "ok"
 

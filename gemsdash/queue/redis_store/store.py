@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
 
@@ -35,6 +36,7 @@ from gemsdash.queue.store import (
     Snapshot,
     StoredJob,
     Submission,
+    Success,
     WorkerInfo,
     decode_record,
 )
@@ -55,6 +57,33 @@ BOUNDS_CSV = ",".join(str(b) for b in DURATION_BOUNDS_MS)
 
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _finish_args(
+    job_id: str,
+    outcome: JobState,
+    detail: str,
+    duration_ms: int | None,
+    next_attempt_ms: int | None,
+    message: Message[Any] | None,
+    fallback: StoredJob | None,
+    scrubbed: bytes | None,
+    ack: tuple[str, str, str] | None,
+) -> list[Any]:
+    """`finish`'s arguments, in jobs.lua's order."""
+    return [
+        job_id,
+        outcome.value,
+        detail,
+        "" if duration_ms is None else duration_ms,
+        "" if next_attempt_ms is None else next_attempt_ms,
+        message.options.get("redis_message_id", "") if message is not None else "",
+        message.queue_name if message is not None else "",
+        _compact(fallback) if fallback is not None else "",
+        BOUNDS_CSV,
+        scrubbed or "",
+        *(ack or ("", "", "")),
+    ]
 
 
 class RedisJobStore:
@@ -85,8 +114,8 @@ class RedisJobStore:
     def _key(self, *parts: str) -> str:
         return ":".join((self.namespace, "gd", *parts))
 
-    def _args(self, command: str, *args: Any) -> list[Any]:
-        return [command, now_ms(), self.finished_ttl, self.dead_ttl, *args]
+    def _args(self, command: str, *args: Any, at_ms: int | None = None) -> list[Any]:
+        return [command, at_ms or now_ms(), self.finished_ttl, self.dead_ttl, *args]
 
     def _queue_call(self, pipe: Any, command: str, *args: Any) -> None:
         """Add a script call to a pipeline as a bare EVALSHA: redis-py would otherwise send SCRIPT
@@ -180,23 +209,20 @@ class RedisJobStore:
         scrubbed: bytes | None = None,
         ack: tuple[str, str, str] | None = None,
     ) -> str:
-        rmid = message.options.get("redis_message_id", "") if message is not None else ""
-        rq = message.queue_name if message is not None else ""
         verdict = self._call(
             "finish",
-            job_id,
-            outcome.value,
-            detail,
-            "" if duration_ms is None else duration_ms,
-            "" if next_attempt_ms is None else next_attempt_ms,
-            rmid,
-            rq,
-            _compact(fallback) if fallback is not None else "",
-            BOUNDS_CSV,
-            scrubbed or "",
-            *(ack or ("", "", "")),
+            *_finish_args(job_id, outcome, detail, duration_ms, next_attempt_ms, message, fallback, scrubbed, ack),
         )
         return self._text(verdict)
+
+    def succeed_many(self, successes: Sequence[Success]) -> None:
+        """Each success is its own atomic `finish` call; the batch is one pipelined round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for s in successes:
+            args = _finish_args(s.job_id, JobState.SUCCEEDED, s.result, s.duration_ms, None, None, None, None, s.ack)
+            pipe.evalsha(self._script.sha, 1, self.namespace, *self._args("finish", *args, at_ms=s.finished_ms))
+        with translate_errors(self.display_url, secrets=self._secrets):
+            self._execute(pipe)
 
     def reject(self, rq: str, data: bytes, reason: str, worker: str) -> str | None:
         """Dead-letter a fetched message that cannot be decoded; returns the id its record got."""

@@ -1,0 +1,36 @@
+"""Waiting out a Redis outage in a worker, rather than losing a job's state change."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from gemsdash.queue.errors import BackendUnavailable
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: How long a worker keeps trying to record a state change while Redis is away. Dramatiq itself
+#: retries acknowledgements without limit; a record written late is better than a record lost.
+PERSIST_DEADLINE_S = 600.0
+
+
+def persist(write: Callable[[], T], deadline_s: float = PERSIST_DEADLINE_S) -> T:
+    """Run a store write, retrying with backoff while Redis is unavailable, up to the deadline."""
+    deadline = time.monotonic() + deadline_s
+    delay = 0.1
+    warned = False
+    while True:
+        try:
+            return write()
+        except BackendUnavailable as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            if not warned:
+                logger.warning("Cannot record a job state change (%s); retrying until Redis is back.", exc)
+                warned = True
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)

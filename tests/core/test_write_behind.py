@@ -1,0 +1,80 @@
+"""Successes are recorded by a thread of their own, in batches (middleware.write_behind): nothing
+pending is lost at shutdown, a success written twice counts once, and a finished message never
+stays in an ack set, even without a record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from dramatiq import Message
+
+from gemsdash.queue import JobRequest, JobState, JobType, Runtime, add_jobs, get_job, queue_stats
+from gemsdash.queue.jobs import now_ms
+from gemsdash.queue.middleware import WriteBehind
+from gemsdash.queue.redis_broker import GemsdashRedisBroker
+from gemsdash.queue.redis_store import RedisJobStore
+from gemsdash.queue.store import Success
+from tests.core.workload import email
+
+QUEUE = JobType.EMAIL_NOTIFICATION.queue
+
+
+def _fetched(rt: Runtime, count: int) -> list[Message[Any]]:
+    """`count` jobs enqueued, fetched and started as a worker's consumer and thread would."""
+    add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"wb-{i}")) for i in range(count)])
+    broker = rt.broker
+    assert isinstance(broker, GemsdashRedisBroker)
+    messages = [Message.decode(data) for data in broker.do_fetch(QUEUE, count)]
+    assert len(messages) == count
+    for message in messages:
+        assert rt.store.start(message, "test-worker", None) == "run"
+    return messages
+
+
+def _success(rt: Runtime, message: Message[Any]) -> Success:
+    ack = (rt.broker.broker_id, message.queue_name, message.options["redis_message_id"])  # type: ignore[attr-defined]
+    return Success(message.message_id, '"done"', 3, now_ms(), ack)
+
+
+def _unacked(rt: Runtime, client: redis.Redis) -> tuple[int, int]:
+    ns = rt.settings.namespace
+    return client.scard(f"{ns}:__acks__.{rt.broker.broker_id}.{QUEUE}"), client.hlen(f"{ns}:{QUEUE}.msgs")  # type: ignore[attr-defined]
+
+
+def test_shutdown_writes_every_pending_success(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
+    messages = _fetched(redis_runtime, 400)
+    store = redis_runtime.store
+    assert isinstance(store, RedisJobStore)
+    behind = WriteBehind(store)
+    behind.after_worker_boot(redis_runtime.broker, None)  # type: ignore[arg-type]
+    for message in messages:
+        behind.record(_success(redis_runtime, message))
+    behind.after_worker_shutdown(redis_runtime.broker, None)  # type: ignore[arg-type]
+
+    assert queue_stats().queues[QUEUE].counts[JobState.SUCCEEDED] == 400
+    assert _unacked(redis_runtime, redis_client) == (0, 0)
+    record = get_job(messages[0].message_id)
+    assert record is not None and record.result == "done" and record.duration_ms == 3
+
+
+def test_a_success_written_twice_counts_once(redis_runtime: Runtime) -> None:
+    (message,) = _fetched(redis_runtime, 1)
+    store = redis_runtime.store
+    assert isinstance(store, RedisJobStore)
+    success = _success(redis_runtime, message)
+    store.succeed_many([success, success])  # e.g. a batch sent again after its reply was lost
+    stats = queue_stats().queues[QUEUE]
+    assert stats.counts[JobState.SUCCEEDED] == 1
+    assert stats.finished_total["succeeded"] == 1 and stats.duration_count == 1
+
+
+def test_a_finished_message_is_acknowledged_even_without_a_record(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    (message,) = _fetched(redis_runtime, 1)
+    redis_client.delete(f"{redis_runtime.settings.namespace}:gd:job:{message.message_id}")
+    store = redis_runtime.store
+    assert isinstance(store, RedisJobStore)
+    store.succeed_many([_success(redis_runtime, message)])
+    assert _unacked(redis_runtime, redis_client) == (0, 0)
