@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 
 from dramatiq import Broker, Middleware, Worker
 
@@ -32,6 +33,8 @@ logger = logging.getLogger(__name__)
 CAPACITY = 4096
 #: Successes per pipeline.
 MAX_BATCH = 256
+#: How long the writer waits after a first success for others to join its batch.
+LINGER_S = 0.005
 #: How long shutdown waits for pending writes; what is left runs again after recovery.
 FLUSH_TIMEOUT_S = 30.0
 
@@ -70,6 +73,9 @@ class WriteBehind(Middleware):
             first = self._pending.get()
             if first is None:
                 return
+            # Linger a moment, so that at moderate rates several successes share a round trip
+            # instead of each taking one (the worker threads are not waiting for it).
+            time.sleep(LINGER_S)
             batch = [first]
             done = False
             while len(batch) < MAX_BATCH and not done:
