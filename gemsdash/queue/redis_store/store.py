@@ -4,6 +4,7 @@ pipelined round trip whose cost grows with the number of queues, not of jobs."""
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Sequence
 from importlib.resources import files
@@ -106,6 +107,10 @@ class RedisJobStore:
         self.display_url = display_url
         self._secrets = secrets or []
         self._script = client.register_script(_SCRIPT)
+        self._thread_clients = threading.local()
+        #: A store on a pipeline (a client whose calls are queued, as benchmarks/loader.py uses)
+        #: must keep queueing them there.
+        self._own_connections = not isinstance(client, redis.client.Pipeline)
         self._lists = ",".join(all_physical_queues(with_delay=True))
         self._dead_letter_queues = ",".join(all_physical_queues(with_delay=False))
 
@@ -136,6 +141,19 @@ class RedisJobStore:
     def _call(self, command: str, *args: Any) -> Any:
         with translate_errors(self.display_url, secrets=self._secrets):
             return self._script(keys=[self.namespace], args=self._args(command, *args))
+
+    def _worker_call(self, command: str, *args: Any) -> Any:
+        """`_call` on this thread's own connection, for the calls every job makes from Dramatiq's
+        long-lived worker threads: a pooled call checks its connection out and back in each time,
+        with a readability poll, which costs more system calls than the command itself."""
+        if not self._own_connections:
+            return self._call(command, *args)
+        client: redis.Redis | None = getattr(self._thread_clients, "client", None)
+        if client is None:
+            client = redis.Redis(connection_pool=self.client.connection_pool, single_connection_client=True)
+            self._thread_clients.client = client
+        with translate_errors(self.display_url, secrets=self._secrets):
+            return self._script(keys=[self.namespace], args=self._args(command, *args), client=client)
 
     @staticmethod
     def _text(value: Any) -> str:
@@ -185,7 +203,7 @@ class RedisJobStore:
             self._execute(pipe)
 
     def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> str:
-        verdict = self._call(
+        verdict = self._worker_call(
             "start",
             message.message_id,
             message.options.get("redis_message_id", ""),
@@ -209,7 +227,7 @@ class RedisJobStore:
         scrubbed: bytes | None = None,
         ack: tuple[str, str, str] | None = None,
     ) -> str:
-        verdict = self._call(
+        verdict = self._worker_call(
             "finish",
             *_finish_args(job_id, outcome, detail, duration_ms, next_attempt_ms, message, fallback, scrubbed, ack),
         )
@@ -245,7 +263,7 @@ class RedisJobStore:
         return self._text(rmid) if rmid else None
 
     def handoff(self, job_id: str) -> None:
-        self._call("handoff", job_id, HANDOFF_CSV)
+        self._worker_call("handoff", job_id, HANDOFF_CSV)
 
     # -- reads for the dashboard, the CLI and the API ---------------------------------------
 
