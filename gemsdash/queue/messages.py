@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from typing import Any
@@ -113,8 +114,9 @@ def fallback_record(message: Message[Any]) -> StoredJob:
     }
 
 
+@functools.lru_cache(maxsize=1024)
 def canonical_queue(physical: str) -> str:
-    """`payment-processing.high.DQ` -> `payment-processing`."""
+    """`payment-processing.high.DQ` -> `payment-processing` (cached: every job asks, twice)."""
     name = q_name(physical)
     for priority in Priority:
         suffix = "." + priority.value

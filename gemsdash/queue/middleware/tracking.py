@@ -48,24 +48,24 @@ class JobTracking(Middleware):
         self.in_flight = 0
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
-        verdict = persist(lambda: self.store.start(message._message, self.worker, None))
+        msg = message._message  # the proxy resolves every attribute through __getattr__
+        verdict = persist(lambda: self.store.start(msg, self.worker, None))
         if verdict == "missing":
-            verdict = persist(
-                lambda: self.store.start(message._message, self.worker, fallback_record(message._message))
-            )
+            verdict = persist(lambda: self.store.start(msg, self.worker, fallback_record(msg)))
         if verdict != "run":
-            logger.info("Skipping job %s: it is %s.", message.message_id, verdict.partition(":")[2])
+            logger.info("Skipping job %s: it is %s.", msg.message_id, verdict.partition(":")[2])
             raise SkipMessage(verdict)
         with self._lock:
-            self._started[message.message_id] = time.monotonic()
+            self._started[msg.message_id] = time.monotonic()
             self.in_flight += 1
-        queue = canonical_queue(message.queue_name)
+        queue = canonical_queue(msg.queue_name)
+        options = msg.options
         context.enter(
             context.JobContext(
-                job_id=message.message_id,
+                job_id=msg.message_id,
                 job_type=JobType(queue) if queue in JobType._value2member_map_ else JobType.SKETCH_GENERATION,
-                attempt=int(message.options.get("retries", 0)) + 1,
-                max_attempts=int(message.options.get("max_retries", 0)) + 1,
+                attempt=int(options.get("retries", 0)) + 1,
+                max_attempts=int(options.get("max_retries", 0)) + 1,
             )
         )
 

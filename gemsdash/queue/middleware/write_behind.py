@@ -34,7 +34,7 @@ CAPACITY = 4096
 #: Successes per pipeline.
 MAX_BATCH = 256
 #: How long the writer waits after a first success for others to join its batch.
-LINGER_S = 0.005
+LINGER_S = 0.02
 #: How long shutdown waits for pending writes; what is left runs again after recovery.
 FLUSH_TIMEOUT_S = 30.0
 
