@@ -115,6 +115,21 @@ def test_add_job_refuses_a_card_number_in_any_field(job_type: JobType, written: 
     assert sum(s.counts[JobState.QUEUED] for s in q.queue_stats().queues.values()) == 0
 
 
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        f"key-a{VISA}f",  # a uuid4 hex can hold a Luhn-valid run of digits between its letters
+        "41111111-1111-1111-1111-111111111111",  # a dashed uuid made of digits only: not card groups
+        f"pay_{AMEX}x",
+    ],
+)
+def test_a_digit_run_inside_an_identifier_is_not_a_card_number(identifier: str, memory_runtime: Runtime) -> None:
+    payload = {**good_payload(JobType.PAYMENT_PROCESSING), "idempotency_key": identifier}
+    job_id = q.add_job(JobType.PAYMENT_PROCESSING, payload)
+    record = q.get_job(job_id)
+    assert record is not None and record.payload["idempotency_key"] == identifier
+
+
 def test_a_card_number_as_a_json_integer_is_refused(nowhere: None) -> None:
     payload = {**good_payload(JobType.EMAIL_NOTIFICATION), "context": {"name": "Ann", "ref": int(VISA)}}
     with pytest.raises(InvalidPayload, match=r"context\.ref: looks like a raw card number"):
