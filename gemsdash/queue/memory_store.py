@@ -173,7 +173,6 @@ class MemoryJobStore:
         message: Message[Any] | None = None,
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
-        ack: tuple[str, str, str] | None = None,
     ) -> str:
         with self._lock:
             job = self._load(job_id)

@@ -189,7 +189,6 @@ class JobStore(Protocol):
         message: Message[Any] | None = None,
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
-        ack: tuple[str, str, str] | None = None,
     ) -> str: ...
 
     def handoff(self, job_id: str) -> None: ...

@@ -225,11 +225,10 @@ class RedisJobStore:
         message: Message[Any] | None = None,
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
-        ack: tuple[str, str, str] | None = None,
     ) -> str:
         verdict = self._worker_call(
             "finish",
-            *_finish_args(job_id, outcome, detail, duration_ms, next_attempt_ms, message, fallback, scrubbed, ack),
+            *_finish_args(job_id, outcome, detail, duration_ms, next_attempt_ms, message, fallback, scrubbed, None),
         )
         return self._text(verdict)
 
