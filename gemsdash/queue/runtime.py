@@ -15,7 +15,6 @@ from typing import Any, Literal
 import dramatiq
 import redis
 from dramatiq import Broker, Worker
-from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import default_middleware
 
 from gemsdash.queue import handlers, log_redaction
@@ -29,6 +28,7 @@ from gemsdash.queue.redaction import Redactor
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
 from gemsdash.queue.store import JobStore
+from gemsdash.queue.stub_broker import EmbeddedStubBroker
 
 logger = logging.getLogger("gemsdash")
 
@@ -190,7 +190,7 @@ def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) ->
 
 
 def _build_memory(settings: Settings, redactor: Redactor) -> Runtime:
-    broker = StubBroker(middleware=[])
+    broker = EmbeddedStubBroker(middleware=[])
     store = MemoryJobStore(
         broker,
         finished_ttl=settings.redis_ttl,

@@ -16,8 +16,10 @@ from gemsdash.queue import (
     get_job,
     list_jobs,
     queue_stats,
+    retry,
 )
 from gemsdash.queue.producer import JobRequest
+from gemsdash.queue.stub_broker import DEAD_LETTERS_KEPT
 from tests.core.workload import email, scripted
 from tests.support import wait_for
 
@@ -80,6 +82,17 @@ def test_a_permanent_error_goes_dead_without_retries(any_runtime: Runtime) -> No
     assert record is not None and record.attempts == 1
     assert work.started == ["fatal"]
     assert record.error is not None and record.error.type == "PermanentJobError"
+
+
+def test_memory_mode_keeps_dead_jobs_in_records_not_in_the_broker(memory_runtime: Runtime) -> None:
+    """Dramatiq's StubBroker keeps every dead letter forever; the records keep them until their TTL."""
+    count = DEAD_LETTERS_KEPT + 20
+    with scripted() as work:
+        ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"fatal-{i}")) for i in range(count)])
+        wait_for(lambda: queue_stats().queues["email-notification"].counts[JobState.DEAD] == count, what="all dead")
+        assert len(memory_runtime.broker.dead_letters) == DEAD_LETTERS_KEPT  # type: ignore[attr-defined]
+        retry(ids[0])  # its dead letter is gone from the broker; the record is enough
+        wait_for(lambda: work.started.count("fatal-0") == 2, what="the oldest dead job ran again")
 
 
 def test_delayed_jobs_wait_then_run(any_runtime: Runtime) -> None:

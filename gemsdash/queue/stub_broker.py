@@ -1,0 +1,26 @@
+"""Dramatiq's StubBroker for memory mode, keeping only the newest dead letters.
+
+The StubBroker is a test tool: it keeps every dead-lettered message in `dead_letters_by_queue`
+forever (so that `join` can re-raise its error). In a long-running process that is a leak, and a
+redundant one: the memory store keeps each dead job, payload and error included, until its TTL, and
+a retry builds the message again from the record.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from typing import Any
+
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.stub import StubBroker
+
+#: Dead letters kept per queue by the broker itself (the job records keep all of them).
+DEAD_LETTERS_KEPT = 100
+
+
+class EmbeddedStubBroker(StubBroker):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Consumers append to these; a bounded deque drops the oldest instead of growing.
+        kept: defaultdict[str, deque[MessageProxy]] = defaultdict(lambda: deque(maxlen=DEAD_LETTERS_KEPT))
+        self.dead_letters_by_queue = kept  # type: ignore[assignment]
