@@ -24,7 +24,9 @@ def test_memory_is_the_default_mode() -> None:
     try:
         rt = configure(test_settings(), role="host")
         assert rt.mode == "memory" and rt.fallback_reason is None
-        assert type(rt.broker).__name__ == "StubBroker"
+        from dramatiq.brokers.stub import StubBroker
+
+        assert isinstance(rt.broker, StubBroker)
     finally:
         runtime_module.reset()
 
