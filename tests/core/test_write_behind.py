@@ -78,3 +78,25 @@ def test_a_finished_message_is_acknowledged_even_without_a_record(
     assert isinstance(store, RedisJobStore)
     store.succeed_many([_success(redis_runtime, message)])
     assert _unacked(redis_runtime, redis_client) == (0, 0)
+
+
+def test_a_late_success_keeps_its_finish_time_without_ageing_the_heartbeat(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    """A success written long after the job ended (Redis was away) is dated when the job ended, but
+    must not move the worker's heartbeat back: recovery elsewhere would take the worker for dead."""
+    (message,) = _fetched(redis_runtime, 1)
+    heartbeats = f"{redis_runtime.settings.namespace}:__heartbeats__"
+    worker = redis_runtime.broker.broker_id  # type: ignore[attr-defined]
+    beat = now_ms()
+    redis_client.zadd(heartbeats, {worker: beat})
+    ended = beat - 60_000
+    success = _success(redis_runtime, message)
+    store = redis_runtime.store
+    assert isinstance(store, RedisJobStore)
+    store.succeed_many([Success(success.job_id, success.result, 3, ended, success.ack)])
+    score = redis_client.zscore(heartbeats, worker)
+    assert score is not None and score >= beat
+    record = get_job(message.message_id)
+    assert record is not None and record.finished_at is not None
+    assert round(record.finished_at.timestamp() * 1000) == ended

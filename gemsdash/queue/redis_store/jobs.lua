@@ -170,8 +170,10 @@ elseif command == "start" then
     return "run"
 
 -- finish(id, outcome, detail_json, duration_ms, next_attempt_at, rmid, rq, fallback_record_json, bounds_csv,
---        scrubbed_dead_letter, ack_worker, ack_queue, ack_rmid)
+--        scrubbed_dead_letter, ack_worker, ack_queue, ack_rmid, finished_at)
 -- outcome: succeeded (detail = result JSON), retrying or dead (detail = error object JSON).
+-- finished_at: when the job ended, for a success written behind (the record's times and buckets);
+-- the worker's heartbeat still gets the time of this call, or a late write would age it.
 elseif command == "finish" then
     local id, outcome, detail, duration, next_at, rmid, rq, fallback, bounds, scrubbed =
         A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10]
@@ -184,6 +186,7 @@ elseif command == "finish" then
             redis.call("hdel", ns .. ":" .. ack_queue .. ".msgs", ack_rmid)
         end
     end
+    now = tonumber(A[14] or "") or now
     local job = load(id)
     local old = nil
     if job then

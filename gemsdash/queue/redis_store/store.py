@@ -119,8 +119,8 @@ class RedisJobStore:
     def _key(self, *parts: str) -> str:
         return ":".join((self.namespace, "gd", *parts))
 
-    def _args(self, command: str, *args: Any, at_ms: int | None = None) -> list[Any]:
-        return [command, at_ms or now_ms(), self.finished_ttl, self.dead_ttl, *args]
+    def _args(self, command: str, *args: Any) -> list[Any]:
+        return [command, now_ms(), self.finished_ttl, self.dead_ttl, *args]
 
     def _queue_call(self, pipe: Any, command: str, *args: Any) -> None:
         """Add a script call to a pipeline as a bare EVALSHA: redis-py would otherwise send SCRIPT
@@ -237,7 +237,7 @@ class RedisJobStore:
         pipe = self.client.pipeline(transaction=False)
         for s in successes:
             args = _finish_args(s.job_id, JobState.SUCCEEDED, s.result, s.duration_ms, None, None, None, None, s.ack)
-            pipe.evalsha(self._script.sha, 1, self.namespace, *self._args("finish", *args, at_ms=s.finished_ms))
+            pipe.evalsha(self._script.sha, 1, self.namespace, *self._args("finish", *args, s.finished_ms))
         with translate_errors(self.display_url, secrets=self._secrets):
             self._execute(pipe)
 
