@@ -78,16 +78,29 @@ def burst() -> tuple[list[JobRequest], dict[str, str]]:
 
 
 def start(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "gemsdash", "worker", "--processes", "1", "--threads", "4"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    """A worker whose log goes to the data directory, to read when the test fails."""
+    log = Path(env["GEMSDASH_DATA_DIR"]) / f"worker-{time.monotonic_ns()}.log"
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gemsdash", "worker", "--processes", "1", "--threads", "4"],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
+def unfinished(ids: list[str]) -> str:
+    """What a failed wait shows: how many jobs are in each unfinished state, and a few of them."""
+    records = [get_job(j) for j in ids]
+    stuck = [r for r in records if r is None or r.state not in (JobState.SUCCEEDED, JobState.DEAD)]
+    sample = [(r.id[:8], r.type.value, r.state.value, r.attempts, r.worker) for r in stuck[:5] if r is not None]
+    return f"{len(stuck)} unfinished; e.g. {sample}"
+
+
+# About 12 s on 2 cores; once, in a CI run twice as slow as usual, it took over 110 s.
+@pytest.mark.timeout(240)
 def test_repeated_sigkills_lose_nothing(redis_runtime: Runtime, redis_url: str, tmp_path: Path) -> None:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -116,7 +129,10 @@ def test_repeated_sigkills_lose_nothing(redis_runtime: Runtime, redis_url: str, 
             totals = queue_stats().queues.values()
             return sum(q.counts[JobState.SUCCEEDED] + q.counts[JobState.DEAD] for q in totals) == len(ids)
 
-        wait_for(done, timeout=120, interval=0.5, what=f"all {len(ids)} jobs to finish")
+        try:
+            wait_for(done, timeout=180, interval=0.5, what=f"all {len(ids)} jobs to finish")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {unfinished(ids)}; worker logs in {tmp_path}") from None
     finally:
         for proc in workers:
             if proc.poll() is None:
