@@ -173,6 +173,7 @@ class MemoryJobStore:
         message: Message[Any] | None = None,
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
+        nack: tuple[str, str, str] | None = None,
     ) -> str:
         with self._lock:
             job = self._load(job_id)

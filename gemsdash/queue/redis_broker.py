@@ -5,8 +5,8 @@ Dramatiq decodes fetched messages inside its consumer's iterator; a message that
 (or not a message) raises there, the consumer thread restarts, and the message stays in the ack
 set of a live worker forever: never run, never dead-lettered, invisible. (A message without the
 `redis_message_id` option Dramatiq's enqueue adds cannot be acknowledged, with the same result.)
-Also: a successful job's ack runs inside the job's `finish` script (see JobTracking), so `do_ack`
-skips those. Filtering at fetch time
+Also: a finished job's ack (or, for a dead one, its nack) runs inside the job's `finish` script
+(see JobTracking), so `do_ack` and `do_nack` skip those. Filtering at fetch time
 keeps the consumer running and the bad message visible as a `dead` job.
 """
 
@@ -31,17 +31,23 @@ class GemsdashRedisBroker(RedisBroker):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
-        #: Messages whose ack already ran inside their job's `finish` script (the same round trip).
-        self._acked: set[str] = set()
+        #: Messages whose ack or nack runs inside their job's `finish` script (the same call).
+        self._settled: set[str] = set()
 
-    def ack_with_finish(self, redis_message_id: str) -> None:
-        self._acked.add(redis_message_id)
+    def settle_with_finish(self, redis_message_id: str) -> None:
+        self._settled.add(redis_message_id)
 
     def do_ack(self, queue_name: str, redis_message_id: str) -> Any:
-        if redis_message_id in self._acked:
-            self._acked.discard(redis_message_id)
+        if redis_message_id in self._settled:
+            self._settled.discard(redis_message_id)
             return None
         return self._dispatch("ack")(queue_name, redis_message_id)  # type: ignore[no-untyped-call]
+
+    def do_nack(self, queue_name: str, redis_message_id: str) -> Any:
+        if redis_message_id in self._settled:
+            self._settled.discard(redis_message_id)
+            return None
+        return self._dispatch("nack")(queue_name, redis_message_id)  # type: ignore[no-untyped-call]
 
     def do_fetch(self, queue_name: str, prefetch: int) -> list[Any]:
         fetched: list[Any] = self._dispatch("fetch")(queue_name, prefetch)  # type: ignore[no-untyped-call]

@@ -189,7 +189,11 @@ class JobStore(Protocol):
         message: Message[Any] | None = None,
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
-    ) -> str: ...
+        nack: tuple[str, str, str] | None = None,
+    ) -> str:
+        """`nack`: (broker id, physical queue, redis message id) of the message to move to the
+        dead-letter queue in the same write, instead of Dramatiq's own nack (Redis only)."""
+        ...
 
     def handoff(self, job_id: str) -> None: ...
 

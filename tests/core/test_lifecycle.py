@@ -244,7 +244,7 @@ def test_finished_jobs_leave_nothing_behind_in_dramatiqs_keys(redis_runtime: Run
         ids = [add_job(JobType.EMAIL_NOTIFICATION, email(f"ok-{i}")) for i in range(40)]
         wait_for(lambda: all(state_of(j) is JobState.SUCCEEDED for j in ids), what="all succeeded")
         broker = redis_runtime.broker
-        wait_for(lambda: not broker._acked, what="every skipped ack consumed")  # type: ignore[attr-defined]
+        wait_for(lambda: not broker._settled, what="every skipped ack consumed")  # type: ignore[attr-defined]
     assert client.hlen(f"{ns}:email-notification.msgs") == 0
     assert all(client.scard(k) == 0 for k in client.scan_iter(match=f"{ns}:__acks__.*"))
 

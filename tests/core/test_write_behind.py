@@ -1,6 +1,7 @@
-"""Successes are recorded by a thread of their own, in batches (middleware.write_behind): nothing
-pending is lost at shutdown, a success written twice counts once, and a finished message never
-stays in an ack set, even without a record."""
+"""How a finished job's write settles its message. Successes are recorded by a thread of their
+own, in batches (middleware.write_behind): nothing pending is lost at shutdown, a success written
+twice counts once, and a finished message never stays in an ack set, even without a record. A dead
+job's record and its move to the dead-letter queue are one write."""
 
 from __future__ import annotations
 
@@ -100,3 +101,22 @@ def test_a_late_success_keeps_its_finish_time_without_ageing_the_heartbeat(
     record = get_job(message.message_id)
     assert record is not None and record.finished_at is not None
     assert round(record.finished_at.timestamp() * 1000) == ended
+
+
+def test_a_dead_job_is_dead_lettered_and_recorded_in_one_write(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    """The nack is part of the `dead` write: a worker killed between two separate calls left the
+    message in the dead-letter queue, out of recovery's sight, and its record `running` forever."""
+    (message,) = _fetched(redis_runtime, 1)
+    ns, rmid = redis_runtime.settings.namespace, message.options["redis_message_id"]
+    store = redis_runtime.store
+    assert isinstance(store, RedisJobStore)
+    error = '{"type":"PaymentDeclined","message":"declined","traceback":null}'
+    nack = (redis_runtime.broker.broker_id, QUEUE, rmid)  # type: ignore[attr-defined]
+    assert store.finish(message.message_id, JobState.DEAD, error, duration_ms=1, message=message, nack=nack) == "ok"
+    assert _unacked(redis_runtime, redis_client) == (0, 0)
+    assert redis_client.zscore(f"{ns}:{QUEUE}.XQ", rmid) is not None
+    assert redis_client.hexists(f"{ns}:{QUEUE}.XQ.msgs", rmid)
+    record = get_job(message.message_id)
+    assert record is not None and record.state is JobState.DEAD

@@ -4,7 +4,7 @@ Hooks and the transition each one records:
   before_process_message   queued -> running (or skip: cancelled or cleared while waiting)
   after_enqueue            (Retries re-enqueueing the running message) remembers its next attempt
   after_process_message    running -> succeeded (on Redis: sent in batches by WriteBehind) | retrying
-  after_nack               -> dead (attempts exhausted, non-retryable error, unknown actor)
+  before_nack              -> dead (attempts exhausted, non-retryable error, unknown actor)
   after_enqueue            (consumer thread handing a delayed message to its queue) -> queued
 """
 
@@ -100,7 +100,7 @@ class JobTracking(Middleware):
             if self.write_behind is not None and isinstance(broker, GemsdashRedisBroker) and rmid:
                 ack = (broker.broker_id, message.queue_name, str(rmid))
                 self.write_behind.record(Success(message.message_id, detail, duration, now_ms(), ack))
-                broker.ack_with_finish(ack[2])
+                broker.settle_with_finish(ack[2])
             else:
                 persist(lambda: self.store.finish(message.message_id, JobState.SUCCEEDED, detail, duration_ms=duration))
         elif not message.failed:
@@ -113,7 +113,7 @@ class JobTracking(Middleware):
                 )
             )
         else:
-            # Dead: recorded in after_nack, once the message is in the dead-letter queue.
+            # Dead: recorded in before_nack, with the message's move to the dead-letter queue.
             with self._lock:
                 self._dead_duration[message.message_id] = duration
 
@@ -121,7 +121,9 @@ class JobTracking(Middleware):
         context.leave()
         self._finish_timing(message.message_id)
 
-    def after_nack(self, broker: Broker, message: MessageProxy) -> None:
+    def before_nack(self, broker: Broker, message: MessageProxy) -> None:
+        """On Redis the nack itself is part of this write (Dramatiq's own is skipped): written after
+        it, a worker killed in between left the message dead-lettered and the record `running`."""
         with self._lock:
             duration = self._dead_duration.pop(message.message_id, None)
         clean = scrubbed(message._message)
@@ -131,6 +133,10 @@ class JobTracking(Middleware):
             if exception is not None
             else json.dumps({"type": "Rejected", "message": "message rejected by the worker", "traceback": None})
         )
+        rmid = message.options.get("redis_message_id")
+        nack = None
+        if isinstance(broker, GemsdashRedisBroker) and rmid:
+            nack = (broker.broker_id, message.queue_name, str(rmid))
         persist(
             lambda: self.store.finish(
                 message.message_id,
@@ -140,8 +146,11 @@ class JobTracking(Middleware):
                 message=message._message,
                 fallback=fallback_record(message._message),
                 scrubbed=clean.encode() if clean is not None else None,
+                nack=nack,
             )
         )
+        if nack is not None and isinstance(broker, GemsdashRedisBroker):
+            broker.settle_with_finish(nack[2])
 
     def _finish_timing(self, message_id: str) -> int | None:
         with self._lock:

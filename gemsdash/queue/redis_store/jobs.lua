@@ -170,20 +170,31 @@ elseif command == "start" then
     return "run"
 
 -- finish(id, outcome, detail_json, duration_ms, next_attempt_at, rmid, rq, fallback_record_json, bounds_csv,
---        scrubbed_dead_letter, ack_worker, ack_queue, ack_rmid, finished_at)
+--        scrubbed_dead_letter, ack_worker, ack_queue, ack_rmid, finished_at, settle)
 -- outcome: succeeded (detail = result JSON), retrying or dead (detail = error object JSON).
+-- ack_*: the worker's message, settled in this same call as Dramatiq would: acknowledged, or with
+-- settle = "nack" moved to the dead-letter queue. One call, so a worker killed in between cannot
+-- leave a message settled and its record still `running` (recovery only sees unsettled messages).
 -- finished_at: when the job ended, for a success written behind (the record's times and buckets);
 -- the worker's heartbeat still gets the time of this call, or a late write would age it.
 elseif command == "finish" then
     local id, outcome, detail, duration, next_at, rmid, rq, fallback, bounds, scrubbed =
         A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10]
     local ack_worker, ack_queue, ack_rmid = A[11] or "", A[12] or "", A[13] or ""
-    -- Dramatiq's own ack (dispatch.lua "ack"), done here so a finished job costs one round trip,
-    -- and done whatever the record says: a finished message must never stay in an ack set.
+    -- Dramatiq's own ack or nack (dispatch.lua), done whatever the record says: a finished message
+    -- must never stay in an ack set.
     if ack_rmid ~= "" then
         redis.call("zadd", ns .. ":__heartbeats__", now, ack_worker)
+        local msgs = ns .. ":" .. ack_queue .. ".msgs"
         if redis.call("srem", ns .. ":__acks__." .. ack_worker .. "." .. ack_queue, ack_rmid) > 0 then
-            redis.call("hdel", ns .. ":" .. ack_queue .. ".msgs", ack_rmid)
+            local body = nil
+            if A[15] == "nack" then body = redis.call("hget", msgs, ack_rmid) end
+            if body then
+                local xq = ns .. ":" .. string.gsub(ack_queue, "%.DQ$", "") .. ".XQ"
+                redis.call("zadd", xq, now, ack_rmid)
+                redis.call("hset", xq .. ".msgs", ack_rmid, body)
+            end
+            redis.call("hdel", msgs, ack_rmid)
         end
     end
     now = tonumber(A[14] or "") or now

@@ -70,6 +70,8 @@ def _finish_args(
     fallback: StoredJob | None,
     scrubbed: bytes | None,
     ack: tuple[str, str, str] | None,
+    finished_ms: int | None = None,
+    nack: bool = False,
 ) -> list[Any]:
     """`finish`'s arguments, in jobs.lua's order."""
     return [
@@ -84,6 +86,8 @@ def _finish_args(
         BOUNDS_CSV,
         scrubbed or "",
         *(ack or ("", "", "")),
+        "" if finished_ms is None else finished_ms,
+        "nack" if nack else "ack",
     ]
 
 
@@ -225,19 +229,22 @@ class RedisJobStore:
         message: Message[Any] | None = None,
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
+        nack: tuple[str, str, str] | None = None,
     ) -> str:
-        verdict = self._worker_call(
-            "finish",
-            *_finish_args(job_id, outcome, detail, duration_ms, next_attempt_ms, message, fallback, scrubbed, None),
+        args = _finish_args(
+            job_id, outcome, detail, duration_ms, next_attempt_ms, message, fallback, scrubbed, nack, nack=bool(nack)
         )
-        return self._text(verdict)
+        return self._text(self._worker_call("finish", *args))
 
     def succeed_many(self, successes: Sequence[Success]) -> None:
         """Each success is its own atomic `finish` call; the batch is one pipelined round trip."""
         pipe = self.client.pipeline(transaction=False)
         for s in successes:
-            args = _finish_args(s.job_id, JobState.SUCCEEDED, s.result, s.duration_ms, None, None, None, None, s.ack)
-            pipe.evalsha(self._script.sha, 1, self.namespace, *self._args("finish", *args, s.finished_ms))
+            succeeded = JobState.SUCCEEDED
+            args = _finish_args(
+                s.job_id, succeeded, s.result, s.duration_ms, None, None, None, None, s.ack, s.finished_ms
+            )
+            pipe.evalsha(self._script.sha, 1, self.namespace, *self._args("finish", *args))
         with translate_errors(self.display_url, secrets=self._secrets):
             self._execute(pipe)
 
