@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import uuid
+from typing import Any
 
 import redis
 
@@ -30,24 +31,21 @@ def load(url: str, namespace: str, count: int) -> None:
     """`count` succeeded emotion-analysis records with the benchmark's small payload."""
     settings = gemsdash_runtime_settings(url, namespace)
     client = redis.Redis.from_url(url)
-    store = RedisJobStore(
-        client,
-        namespace=namespace,
-        finished_ttl=settings.redis_ttl,
-        dead_ttl=settings.redis_ttl,
-        worker_timeout_ms=settings.worker_timeout_ms,
-        display_url=url,
-    )
+
+    def store_on(target: Any) -> RedisJobStore:
+        return RedisJobStore(
+            target,
+            namespace=namespace,
+            finished_ttl=settings.redis_ttl,
+            dead_ttl=settings.redis_ttl,
+            worker_timeout_ms=settings.worker_timeout_ms,
+            display_url=url,
+        )
+
+    store = store_on(client)
     pipe = client.pipeline(transaction=False)
     # The same store on a pipeline (a client whose calls are queued): its commands, batched.
-    on_pipe = RedisJobStore(
-        pipe,
-        namespace=namespace,
-        finished_ttl=settings.redis_ttl,
-        dead_ttl=settings.redis_ttl,
-        worker_timeout_ms=settings.worker_timeout_ms,
-        display_url=url,
-    )
+    on_pipe = store_on(pipe)
     spec = JOB_SPECS[JOB_TYPE]
     options = spec.options()
     data = spec.validate_payload(PAYLOAD).model_dump(mode="json")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -88,3 +89,13 @@ def any_runtime(request: pytest.FixtureRequest) -> Iterator[Runtime]:
     if rt.worker is None:
         rt.start_worker(threads=4)
     yield rt
+
+
+@pytest.fixture
+def cli_env(redis_runtime: Runtime, redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """This process and the `gemsdash` commands a test runs, pointed at the test's Redis namespace."""
+    env = {"REDIS_ENABLED": "true", "REDIS_URL": redis_url, "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    return env

@@ -38,16 +38,16 @@ class GemsdashRedisBroker(RedisBroker):
         self._settled.add(redis_message_id)
 
     def do_ack(self, queue_name: str, redis_message_id: str) -> Any:
-        if redis_message_id in self._settled:
-            self._settled.discard(redis_message_id)
-            return None
-        return self._dispatch("ack")(queue_name, redis_message_id)  # type: ignore[no-untyped-call]
+        return self._settle("ack", queue_name, redis_message_id)
 
     def do_nack(self, queue_name: str, redis_message_id: str) -> Any:
+        return self._settle("nack", queue_name, redis_message_id)
+
+    def _settle(self, command: str, queue_name: str, redis_message_id: str) -> Any:
         if redis_message_id in self._settled:
             self._settled.discard(redis_message_id)
             return None
-        return self._dispatch("nack")(queue_name, redis_message_id)  # type: ignore[no-untyped-call]
+        return self._dispatch(command)(queue_name, redis_message_id)  # type: ignore[no-untyped-call]
 
     def do_fetch(self, queue_name: str, prefetch: int) -> list[Any]:
         fetched: list[Any] = self._dispatch("fetch")(queue_name, prefetch)  # type: ignore[no-untyped-call]

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import gemsdash.queue as q
 from gemsdash import cli
-from gemsdash.queue import JOB_SPECS, JobState, JobType, Runtime
+from gemsdash.queue import JOB_SPECS, JobState, JobType
 from tests.properties.strategies import candidates, payload_texts
 from tests.security.helpers import run_cli
 
@@ -28,15 +28,6 @@ SUBPROCESS = settings(IN_PROCESS, max_examples=4)
 
 def fields_of(job_type: JobType) -> list[str]:
     return list(JOB_SPECS[job_type].payload_model.model_fields)
-
-
-@pytest.fixture
-def cli_env(redis_runtime: Runtime, redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
-    env = {"REDIS_ENABLED": "true", "REDIS_URL": redis_url, "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)
-    return env
 
 
 def assert_outcome(code: int, out: str, err: str) -> None:

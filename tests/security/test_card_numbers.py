@@ -179,15 +179,6 @@ def test_a_batch_with_one_card_number_writes_nothing(redis_runtime: Runtime, now
 # -- the CLI ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli_env(redis_runtime: Runtime, redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
-    env = {"REDIS_ENABLED": "true", "REDIS_URL": redis_url, "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)
-    return env
-
-
 @pytest.mark.parametrize("job_type", list(JobType), ids=[t.value for t in JobType])
 def test_cli_enqueue_refuses_a_card_number(
     job_type: JobType, cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], nowhere: None
