@@ -69,11 +69,12 @@ def _finish_args(
     message: Message[Any] | None,
     fallback: StoredJob | None,
     scrubbed: bytes | None,
-    ack: tuple[str, str, str] | None,
+    settle: tuple[str, str, str] | None,
     finished_ms: int | None = None,
     nack: bool = False,
 ) -> list[Any]:
-    """`finish`'s arguments, in jobs.lua's order."""
+    """`finish`'s arguments, in jobs.lua's order. `settle`: (broker id, physical queue, redis message
+    id) of the message this call acknowledges, or with `nack` moves to the dead-letter queue."""
     return [
         job_id,
         outcome.value,
@@ -85,7 +86,7 @@ def _finish_args(
         _compact(fallback) if fallback is not None else "",
         BOUNDS_CSV,
         scrubbed or "",
-        *(ack or ("", "", "")),
+        *(settle or ("", "", "")),
         "" if finished_ms is None else finished_ms,
         "nack" if nack else "ack",
     ]
@@ -240,9 +241,8 @@ class RedisJobStore:
         """Each success is its own atomic `finish` call; the batch is one pipelined round trip."""
         pipe = self.client.pipeline(transaction=False)
         for s in successes:
-            succeeded = JobState.SUCCEEDED
             args = _finish_args(
-                s.job_id, succeeded, s.result, s.duration_ms, None, None, None, None, s.ack, s.finished_ms
+                s.job_id, JobState.SUCCEEDED, s.result, s.duration_ms, None, None, None, None, s.ack, s.finished_ms
             )
             pipe.evalsha(self._script.sha, 1, self.namespace, *self._args("finish", *args))
         with translate_errors(self.display_url, secrets=self._secrets):
