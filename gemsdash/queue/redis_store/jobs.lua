@@ -58,7 +58,8 @@ local function prune(queue, state)
     if #stale > 0 then redis.call("zrem", key, unpack(stale)) end
 end
 
-local function save(job, old_state, note)
+-- keep_index: the caller prunes the state's index once for many saves (a batch of successes).
+local function save(job, old_state, note, keep_index)
     local state = job.state
     local timeline = job.timeline
     if type(timeline) ~= "table" then timeline = {} end
@@ -76,31 +77,89 @@ local function save(job, old_state, note)
     local ttl = ttl_for(state)
     if ttl then
         redis.call("set", job_key(job.id), cjson.encode(job), "EX", ttl)
-        prune(job.queue, state)
+        if not keep_index then prune(job.queue, state) end
     else
         redis.call("set", job_key(job.id), cjson.encode(job))
     end
 end
 
--- Throughput buckets for the dashboard, lifetime totals and a duration histogram for metrics.
--- `bounds` is the csv of histogram upper bounds in ms, declared once in store.py.
+-- Throughput buckets for the dashboard, lifetime totals and a duration histogram for metrics,
+-- added up in `tallies` and written by `write_tallies` once per key and field: a batch of successes
+-- then costs a few HINCRBYs, not six per job. `bounds` is the csv of histogram upper bounds in ms,
+-- declared once in store.py.
+local tallies = {}
+local function tally(key, field, n)
+    local fields = tallies[key]
+    if not fields then
+        fields = {}
+        tallies[key] = fields
+    end
+    fields[field] = (fields[field] or 0) + n
+end
+
 local function count_finished(queue, ok, duration, bounds)
-    local key = ns .. ":gd:tp:" .. queue .. ":" .. math.floor(now / BUCKET_MS)
-    redis.call("hincrby", key, ok and "ok" or "fail", 1)
-    redis.call("expire", key, 3600)
-    redis.call("hincrby", ns .. ":gd:totals", queue .. ":" .. (ok and "succeeded" or "dead"), 1)
+    local bucket = ns .. ":gd:tp:" .. queue .. ":" .. math.floor(now / BUCKET_MS)
+    tally(bucket, ok and "ok" or "fail", 1)
+    tally(ns .. ":gd:totals", queue .. ":" .. (ok and "succeeded" or "dead"), 1)
     if duration and duration ~= cjson.null then
         local ms = math.floor(duration)
-        redis.call("hincrby", key, "ms", ms)
+        tally(bucket, "ms", ms)
         local hist = ns .. ":gd:hist:" .. queue
         local slot = "inf"
         for bound in string.gmatch(bounds, "[^,]+") do
             if ms <= tonumber(bound) then slot = bound break end
         end
-        redis.call("hincrby", hist, slot, 1)
-        redis.call("hincrby", hist, "sum", ms)
-        redis.call("hincrby", hist, "count", 1)
+        tally(hist, slot, 1)
+        tally(hist, "sum", ms)
+        tally(hist, "count", 1)
     end
+end
+
+local function write_tallies()
+    for key, fields in pairs(tallies) do
+        for field, n in pairs(fields) do redis.call("hincrby", key, field, n) end
+        if string.find(key, ":gd:tp:", 1, true) then redis.call("expire", key, 3600) end
+    end
+    tallies = {}
+end
+
+-- Dramatiq's own ack, or with `nack` its nack (dispatch.lua), of a message a worker fetched: done
+-- whatever the job's record says, as a finished message must never stay in an ack set.
+local function settle_message(worker, queue, rmid, nack)
+    local msgs = ns .. ":" .. queue .. ".msgs"
+    if redis.call("srem", ns .. ":__acks__." .. worker .. "." .. queue, rmid) > 0 then
+        local body = nil
+        if nack then body = redis.call("hget", msgs, rmid) end
+        if body then
+            local xq = ns .. ":" .. string.gsub(queue, "%.DQ$", "") .. ".XQ"
+            redis.call("zadd", xq, now, rmid)
+            redis.call("hset", xq .. ".msgs", rmid, body)
+        end
+        redis.call("hdel", msgs, rmid)
+    end
+end
+
+-- A running job's outcome: succeeded (detail = result JSON), retrying or dead (detail = error
+-- object JSON). Counters are tallied; the caller writes them.
+local function conclude(job, old, outcome, detail, duration, next_at, bounds, keep_index)
+    job.state = outcome
+    job.duration_ms = tonumber(duration) or cjson.null
+    if outcome == "succeeded" then
+        job.result = detail
+        job.error = cjson.null
+        job.finished_at = now
+        job.next_attempt_at = cjson.null
+    else
+        job.error = cjson.decode(detail)
+        if outcome == "dead" then
+            job.finished_at = now
+            job.next_attempt_at = cjson.null
+        else
+            job.next_attempt_at = tonumber(next_at) or cjson.null
+        end
+    end
+    save(job, old, nil, keep_index)
+    if outcome ~= "retrying" then count_finished(job.queue, outcome == "succeeded", job.duration_ms, bounds) end
 end
 
 local function push_message(rq, rmid, data)
@@ -170,34 +229,19 @@ elseif command == "start" then
     return "run"
 
 -- finish(id, outcome, detail_json, duration_ms, next_attempt_at, rmid, rq, fallback_record_json, bounds_csv,
---        scrubbed_dead_letter, ack_worker, ack_queue, ack_rmid, finished_at, settle)
+--        scrubbed_dead_letter, ack_worker, ack_queue, ack_rmid, settle)
 -- outcome: succeeded (detail = result JSON), retrying or dead (detail = error object JSON).
 -- ack_*: the worker's message, settled in this same call as Dramatiq would: acknowledged, or with
 -- settle = "nack" moved to the dead-letter queue. One call, so a worker killed in between cannot
 -- leave a message settled and its record still `running` (recovery only sees unsettled messages).
--- finished_at: when the job ended, for a success written behind (the record's times and buckets);
--- the worker's heartbeat still gets the time of this call, or a late write would age it.
 elseif command == "finish" then
     local id, outcome, detail, duration, next_at, rmid, rq, fallback, bounds, scrubbed =
         A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10]
     local ack_worker, ack_queue, ack_rmid = A[11] or "", A[12] or "", A[13] or ""
-    -- Dramatiq's own ack or nack (dispatch.lua), done whatever the record says: a finished message
-    -- must never stay in an ack set.
     if ack_rmid ~= "" then
         redis.call("zadd", ns .. ":__heartbeats__", now, ack_worker)
-        local msgs = ns .. ":" .. ack_queue .. ".msgs"
-        if redis.call("srem", ns .. ":__acks__." .. ack_worker .. "." .. ack_queue, ack_rmid) > 0 then
-            local body = nil
-            if A[15] == "nack" then body = redis.call("hget", msgs, ack_rmid) end
-            if body then
-                local xq = ns .. ":" .. string.gsub(ack_queue, "%.DQ$", "") .. ".XQ"
-                redis.call("zadd", xq, now, ack_rmid)
-                redis.call("hset", xq .. ".msgs", ack_rmid, body)
-            end
-            redis.call("hdel", msgs, ack_rmid)
-        end
+        settle_message(ack_worker, ack_queue, ack_rmid, A[14] == "nack")
     end
-    now = tonumber(A[14] or "") or now
     local job = load(id)
     local old = nil
     if job then
@@ -207,34 +251,49 @@ elseif command == "finish" then
     else
         return "missing"
     end
-    -- Written twice (a batch sent again after a lost reply): counted once.
+    -- Written twice (a retried call whose first reply was lost): counted once.
     if old == outcome and (outcome == "dead" or outcome == "succeeded") then return "unchanged" end
-    job.state = outcome
-    job.duration_ms = tonumber(duration) or cjson.null
     if rmid ~= "" then job.rmid = rmid end
     if rq ~= "" then job.rq = rq end
-    if outcome == "succeeded" then
-        job.result = detail
-        job.error = cjson.null
-        job.finished_at = now
-        job.next_attempt_at = cjson.null
-    else
-        job.error = cjson.decode(detail)
-        if outcome == "dead" then
-            job.finished_at = now
-            job.next_attempt_at = cjson.null
-        else
-            job.next_attempt_at = tonumber(next_at) or cjson.null
-        end
-    end
-    save(job, old, nil)
-    if outcome ~= "retrying" then count_finished(job.queue, outcome == "succeeded", job.duration_ms, bounds) end
+    conclude(job, old, outcome, detail, duration, next_at, bounds, false)
+    write_tallies()
     -- A dead letter whose payload held something that must not be kept is stored scrubbed.
     if outcome == "dead" and scrubbed ~= "" and rmid ~= "" and rq ~= "" then
         local xmsgs = ns .. ":" .. rq .. ".XQ.msgs"
         if redis.call("hexists", xmsgs, rmid) == 1 then redis.call("hset", xmsgs, rmid, scrubbed) end
     end
     return "ok"
+
+-- succeed(bounds_csv, [id, result_json, duration_ms, finished_at, ack_worker, ack_queue, ack_rmid] * n)
+-- Successes written behind (middleware/write_behind.py), many per call: each as `finish` writes
+-- one, its message acknowledged in the same call, with the counters, the index pruning and the
+-- workers' heartbeats done once per call. finished_at: when the job ended, for its record's times
+-- and buckets; the heartbeats get the time of this call, or a late write would age them. A record
+-- that is missing or already succeeded is left alone (its ack is still done). Returns how many
+-- records were written.
+elseif command == "succeed" then
+    local bounds = A[1]
+    local written, beats, queues = 0, {}, {}
+    local called_at = now
+    for i = 2, #A, 7 do
+        local id, result, duration, finished_at, ack_worker, ack_queue, ack_rmid =
+            A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6]
+        now = called_at
+        settle_message(ack_worker, ack_queue, ack_rmid, false)
+        beats[ack_worker] = true
+        now = tonumber(finished_at) or called_at
+        local job = load(id)
+        if job and job.state ~= "succeeded" then
+            conclude(job, job.state, "succeeded", result, duration, nil, bounds, true)
+            queues[job.queue] = true
+            written = written + 1
+        end
+    end
+    now = called_at
+    for worker in pairs(beats) do redis.call("zadd", ns .. ":__heartbeats__", now, worker) end
+    for queue in pairs(queues) do prune(queue, "succeeded") end
+    write_tallies()
+    return written
 
 -- handoff(id, from_states_csv): a delayed or retrying job's time has come; it waits in its queue.
 elseif command == "handoff" then
@@ -365,6 +424,7 @@ elseif command == "reject" then
             job.finished_at = now
             save(job, nil, "rejected by the worker")
             count_finished(job.queue, false, nil, "")
+            write_tallies()
             return rmid
         end
     end

@@ -70,7 +70,6 @@ def _finish_args(
     fallback: StoredJob | None,
     scrubbed: bytes | None,
     settle: tuple[str, str, str] | None,
-    finished_ms: int | None = None,
     nack: bool = False,
 ) -> list[Any]:
     """`finish`'s arguments, in jobs.lua's order. `settle`: (broker id, physical queue, redis message
@@ -87,7 +86,6 @@ def _finish_args(
         BOUNDS_CSV,
         scrubbed or "",
         *(settle or ("", "", "")),
-        "" if finished_ms is None else finished_ms,
         "nack" if nack else "ack",
     ]
 
@@ -238,15 +236,12 @@ class RedisJobStore:
         return self._text(self._worker_call("finish", *args))
 
     def succeed_many(self, successes: Sequence[Success]) -> None:
-        """Each success is its own atomic `finish` call; the batch is one pipelined round trip."""
-        pipe = self.client.pipeline(transaction=False)
+        """The whole batch is one `succeed` script call: one round trip, and counters, index pruning
+        and heartbeats written once per call instead of once per job."""
+        args: list[Any] = [BOUNDS_CSV]
         for s in successes:
-            args = _finish_args(
-                s.job_id, JobState.SUCCEEDED, s.result, s.duration_ms, None, None, None, None, s.ack, s.finished_ms
-            )
-            pipe.evalsha(self._script.sha, 1, self.namespace, *self._args("finish", *args))
-        with translate_errors(self.display_url, secrets=self._secrets):
-            self._execute(pipe)
+            args += (s.job_id, s.result, "" if s.duration_ms is None else s.duration_ms, s.finished_ms, *s.ack)
+        self._worker_call("succeed", *args)
 
     def reject(self, rq: str, data: bytes, reason: str, worker: str) -> str | None:
         """Dead-letter a fetched message that cannot be decoded; returns the id its record got."""
