@@ -70,6 +70,28 @@ def test_a_success_written_twice_counts_once(redis_runtime: Runtime) -> None:
     assert stats.finished_total["succeeded"] == 1 and stats.duration_count == 1
 
 
+def test_a_batch_counts_every_success_once_in_every_counter(redis_runtime: Runtime) -> None:
+    """A batch's counters are added up in the script and written once per call: each success must
+    still land in the totals, the histogram, the average and the throughput bucket it ended in."""
+    messages = _fetched(redis_runtime, 5)
+    store = redis_runtime.store
+    assert isinstance(store, RedisJobStore)
+    ended = now_ms()
+    durations = [2, 3, 3, 400, 12]
+    store.succeed_many(
+        [
+            Success(m.message_id, '"done"', d, ended, _success(redis_runtime, m).ack)
+            for m, d in zip(messages, durations, strict=True)
+        ]
+    )
+    stats = queue_stats().queues[QUEUE]
+    assert stats.counts[JobState.SUCCEEDED] == 5 and stats.counts[JobState.RUNNING] == 0
+    assert stats.finished_total["succeeded"] == 5
+    assert stats.duration_count == 5 and stats.duration_sum_ms == 420 and stats.avg_duration_ms == 84
+    assert stats.duration_buckets == {"10": 3, "50": 1, "500": 1}
+    assert sum(ok for ok, _ in stats.finished_per_bucket) == 5
+
+
 def test_a_finished_message_is_acknowledged_even_without_a_record(
     redis_runtime: Runtime, redis_client: redis.Redis
 ) -> None:
