@@ -8,11 +8,12 @@ import threading
 import uuid
 from collections.abc import Sequence
 from importlib.resources import files
-from typing import Any
+from typing import Any, cast
 
 import redis
 from dramatiq import Message
 from dramatiq.common import dq_name
+from redis.connection import AbstractConnection
 
 from gemsdash.queue.connection import translate_errors
 from gemsdash.queue.jobs import (
@@ -90,6 +91,11 @@ def _finish_args(
     ]
 
 
+def _request(conn: AbstractConnection, argv: Sequence[Any]) -> Any:
+    conn.send_command(*argv)  # type: ignore[no-untyped-call]
+    return conn.read_response()
+
+
 class RedisJobStore:
     def __init__(
         self,
@@ -146,17 +152,30 @@ class RedisJobStore:
             return self._script(keys=[self.namespace], args=self._args(command, *args))
 
     def _worker_call(self, command: str, *args: Any) -> Any:
-        """`_call` on this thread's own connection, for the calls every job makes from Dramatiq's
-        long-lived worker threads: a pooled call checks its connection out and back in each time,
-        with a readability poll, which costs more system calls than the command itself."""
+        """`_call` for the calls every job makes from long-lived threads (Dramatiq's worker threads,
+        the write-behind thread), on a connection of the thread's own and without redis-py's command
+        machinery: a pooled call checks its connection out and back in with a readability poll and
+        goes through retry and instrumentation wrappers, which on a machine with costly system calls
+        cost more CPU than the command itself. A connection that fails is closed by redis-py and
+        opened again by the next call; the error is raised as BackendUnavailable, which persist()
+        retries."""
         if not self._own_connections:
             return self._call(command, *args)
-        client: redis.Redis | None = getattr(self._thread_clients, "client", None)
-        if client is None:
-            client = redis.Redis(connection_pool=self.client.connection_pool, single_connection_client=True)
-            self._thread_clients.client = client
+        conn = self._thread_connection()
+        argv = ("EVALSHA", self._script.sha, 1, self.namespace, *self._args(command, *args))
         with translate_errors(self.display_url, secrets=self._secrets):
-            return self._script(keys=[self.namespace], args=self._args(command, *args), client=client)
+            try:
+                return _request(conn, argv)
+            except redis.exceptions.NoScriptError:  # Redis restarted or flushed its scripts
+                _request(conn, ("SCRIPT", "LOAD", _SCRIPT))
+                return _request(conn, argv)
+
+    def _thread_connection(self) -> AbstractConnection:
+        conn: AbstractConnection | None = getattr(self._thread_clients, "conn", None)
+        if conn is None:
+            conn = cast(AbstractConnection, self.client.connection_pool.make_connection())
+            self._thread_clients.conn = conn
+        return conn
 
     @staticmethod
     def _text(value: Any) -> str:
