@@ -65,6 +65,13 @@ def test_sigkilled_worker_jobs_run_again_within_the_bound(redis_runtime: Runtime
             what="two jobs running on the first worker",
         )
         victims = [j for j in ids if get_job(j).state is JobState.RUNNING]  # type: ignore[union-attr]
+        # A record says `running` a moment before the job's own code records its run: killed in
+        # between, a victim would run once, not twice.
+        wait_for(
+            lambda: set(victims) <= {r.decode() for r in client.lrange(f"{ns}:test:runs", 0, -1)},
+            timeout=10,
+            what="the running jobs' work to begin",
+        )
         kill(first, signal.SIGKILL)
         killed_at = time.monotonic()
         second = start_worker(env)
