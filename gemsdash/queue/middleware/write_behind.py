@@ -2,8 +2,8 @@
 wait on Redis after a job.
 
 A success is the common case, and nothing the worker thread does next depends on its write: the
-record and Dramatiq's ack of the message are one `finish` script call, queued here and sent with
-every other one pending, in one pipeline. Under load dozens share a round trip; a worker thread's
+record and Dramatiq's ack of the message are queued here and sent with every other one pending in
+one `succeed` script call. Under load dozens share a round trip; a worker thread's
 only Redis call per job is then the `start` that decides whether the job may run (as plain
 Dramatiq's is its ack). Failures (retrying, dead) are still written by the worker thread itself:
 they are rare, and Retries' re-enqueue must not overtake them.
@@ -31,10 +31,12 @@ logger = logging.getLogger(__name__)
 
 #: Writes waiting at most; a full queue makes worker threads wait (an outage, a very slow Redis).
 CAPACITY = 4096
-#: Successes per pipeline.
+#: Successes per `succeed` call (one round trip).
 MAX_BATCH = 256
-#: How long the writer waits after a first success for others to join its batch.
-LINGER_S = 0.02
+#: How long the writer waits after a first success for others to join its batch. Each batch costs
+#: the worker process a wake-up and a round trip; 50 ms against 20 ms took about 50 us of worker CPU
+#: off each 10 ms job (benchmarks, 2 x 8 threads). The dashboard refreshes once a second.
+LINGER_S = 0.05
 #: How long shutdown waits for pending writes; what is left runs again after recovery.
 FLUSH_TIMEOUT_S = 30.0
 
