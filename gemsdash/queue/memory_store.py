@@ -109,9 +109,12 @@ class MemoryJobStore:
 
     def _count_finished(self, queue: str, ok: bool, duration: int | None) -> None:
         bucket = now_ms() // (BUCKET_SECONDS * 1000)
-        counters = self._throughput.setdefault((queue, bucket), [0, 0, 0])
+        # ok, failed, total ms, jobs with a duration (the average's denominator)
+        counters = self._throughput.setdefault((queue, bucket), [0, 0, 0, 0])
         counters[0 if ok else 1] += 1
-        counters[2] += duration or 0
+        if duration is not None:
+            counters[2] += duration
+            counters[3] += 1
         for key in [k for k in self._throughput if k[1] < bucket - BUCKETS]:
             del self._throughput[key]
         self._totals[f"{queue}:{'succeeded' if ok else 'dead'}"] += 1
@@ -260,10 +263,10 @@ class MemoryJobStore:
                 finished = []
                 total_ms = total_n = 0
                 for bucket in buckets:
-                    ok, fail, ms = self._throughput.get((queue, bucket), (0, 0, 0))
+                    ok, fail, ms, timed = self._throughput.get((queue, bucket), (0, 0, 0, 0))
                     finished.append((ok, fail))
                     total_ms += ms
-                    total_n += ok + fail
+                    total_n += timed
                 hist = {k: v for k, v in self._hist[queue].items() if k not in ("sum", "count")}
                 stats[queue] = QueueStats(
                     queue,

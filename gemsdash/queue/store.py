@@ -56,6 +56,7 @@ class QueueStats:
     counts: dict[JobState, int]
     #: Jobs finished (succeeded, failed) per bucket, oldest first; the last bucket is the current one.
     finished_per_bucket: list[tuple[int, int]]
+    #: Mean duration of the jobs finished in the buckets that ran (a job dead before it ran has none).
     avg_duration_ms: float | None
     oldest_queued_at: datetime | None
     #: Jobs finished since the store began: {"succeeded": n, "dead": n}.

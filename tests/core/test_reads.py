@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from gemsdash.queue import JobState, JobType, Runtime, add_jobs, dashboard_view, list_jobs, queue_stats
 from gemsdash.queue.producer import JobRequest
 from tests.core.workload import email
@@ -29,3 +33,17 @@ def test_pages_by_rank_cover_every_job_once(redis_runtime: Runtime) -> None:
     assert sorted(j.id for j in listed) == sorted(ids)
     created = [j.created_at for j in listed]
     assert created == sorted(created, reverse=True)  # newest first
+
+
+@pytest.mark.parametrize("mode", ["memory", "redis"])
+def test_the_average_duration_leaves_out_jobs_that_never_ran(request: pytest.FixtureRequest, mode: str) -> None:
+    """A job that went dead without running (a malformed message, an unknown actor) has no duration:
+    counting it would drag the queue's average towards zero."""
+    rt: Runtime = request.getfixturevalue(f"{mode}_runtime")
+    ran, never_ran = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"avg{i}")) for i in range(2)])
+    rt.store.finish(ran, JobState.SUCCEEDED, '"sent"', duration_ms=30)
+    error = json.dumps({"type": "MalformedMessage", "message": "not a message", "traceback": None})
+    rt.store.finish(never_ran, JobState.DEAD, error, duration_ms=None)
+    stats = queue_stats().queues["email-notification"]
+    assert sum(ok + failed for ok, failed in stats.finished_per_bucket) == 2
+    assert stats.avg_duration_ms == 30

@@ -7,7 +7,8 @@
 -- Keys (ns = the namespace, shared with Dramatiq's RedisBroker so its keys sit beside ours):
 --   ns:gd:job:<id>               JSON record (payload and result kept as JSON strings inside it)
 --   ns:gd:idx:<queue>:<state>    zset of job ids, scored by when they entered the state (ms)
---   ns:gd:tp:<queue>:<bucket>    hash {ok, fail, ms} of jobs finished in a 10 s bucket
+--   ns:gd:tp:<queue>:<bucket>    hash {ok, fail, ms, timed} of jobs finished in a 10 s bucket (timed:
+--                                those with a duration, which ms adds up)
 --   ns:gd:workers                zset of live gemsdash workers by last heartbeat (ms)
 --   ns:gd:audit                  capped list of admin actions (JSON)
 --   ns:<rq>, ns:<rq>.msgs        Dramatiq's list of message ids and hash of message data
@@ -104,6 +105,7 @@ local function count_finished(queue, ok, duration, bounds)
     if duration and duration ~= cjson.null then
         local ms = math.floor(duration)
         tally(bucket, "ms", ms)
+        tally(bucket, "timed", 1)
         local hist = ns .. ":gd:hist:" .. queue
         local slot = "inf"
         for bound in string.gmatch(bounds, "[^,]+") do

@@ -335,7 +335,7 @@ class RedisJobStore:
                     pipe.zcard(key)
             pipe.zrange(self._key("idx", queue, JobState.QUEUED.value), 0, 0, withscores=True)
             for bucket in self._buckets(now):
-                pipe.hmget(self._key("tp", queue, str(bucket)), "ok", "fail", "ms")
+                pipe.hmget(self._key("tp", queue, str(bucket)), "ok", "fail", "ms", "timed")
             pipe.hgetall(self._key("hist", queue))
         pipe.hgetall(self._key("totals"))
         pipe.zcount(self._key("workers"), now - self.worker_timeout_ms, "+inf")
@@ -353,10 +353,11 @@ class RedisJobStore:
             total_ms = 0
             total_n = 0
             for reply in replies[cursor : cursor + len(buckets)]:
-                ok, fail, ms = (int(v) if v is not None else 0 for v in reply)
+                ok, fail, ms = (int(v) if v is not None else 0 for v in reply[:3])
                 finished.append((ok, fail))
                 total_ms += ms
-                total_n += ok + fail
+                # Buckets written before `timed` existed count every finished job.
+                total_n += int(reply[3]) if reply[3] is not None else ok + fail
             cursor += len(buckets)
             hist = {self._text(k): int(v) for k, v in replies[cursor].items()}
             cursor += 1
