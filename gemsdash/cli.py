@@ -68,7 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     enqueue = sub.add_parser("enqueue", help="enqueue a job and print its id")
     enqueue.add_argument("type", choices=[t.value for t in JobType])
-    enqueue.add_argument("--payload", required=True, help="the payload as a JSON object")
+    enqueue.add_argument(
+        "--payload",
+        required=True,
+        metavar="JSON|@FILE|-",
+        help="the payload as a JSON object; @FILE reads it from a file and - from standard input, "
+        "which keeps it out of the process list",
+    )
     enqueue.add_argument("--priority", choices=[p.value for p in Priority])
     enqueue.add_argument("--delay-ms", type=int, default=None)
     enqueue.add_argument("--attempts", type=int, default=None)
@@ -163,9 +169,22 @@ def record_text(record: JobRecord) -> str:
 # -- commands -----------------------------------------------------------------------------------
 
 
+def _payload_text(value: str) -> str:
+    if value == "-":
+        return sys.stdin.read()
+    if value.startswith("@"):
+        try:
+            with open(value[1:], encoding="utf-8") as file:
+                return file.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise UsageError(f"--payload {value}: cannot read the file: {reason}") from None
+    return value
+
+
 def cmd_enqueue(args: argparse.Namespace) -> int:
     try:
-        payload = json.loads(args.payload)
+        payload = json.loads(_payload_text(args.payload))
     except json.JSONDecodeError as exc:
         raise UsageError(f"--payload is not valid JSON: {exc.msg} at position {exc.pos}") from None
     except (ValueError, RecursionError) as exc:  # e.g. a 5,000-digit integer, or [[[[... nested too deep

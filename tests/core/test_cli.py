@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,9 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture
 def cli(redis_runtime: Runtime, redis_url: str) -> Cli:
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         base = {
             "PATH": "/usr/bin:/bin",
             "REDIS_ENABLED": "true",
@@ -28,6 +31,7 @@ def cli(redis_runtime: Runtime, redis_url: str) -> Cli:
         return subprocess.run(
             [sys.executable, "-m", "gemsdash", *args],
             env={**base, **(env or {})},
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=60,
@@ -37,6 +41,22 @@ def cli(redis_runtime: Runtime, redis_url: str) -> Cli:
 
 
 WELCOME = json.dumps(email("cli"))
+
+
+def test_a_payload_can_come_from_stdin_or_a_file_and_stay_out_of_the_process_list(cli: Cli, tmp_path: Path) -> None:
+    from_stdin = cli("enqueue", "email-notification", "--payload", "-", stdin=WELCOME)
+    assert from_stdin.returncode == 0, from_stdin.stderr
+    payload_file = tmp_path / "payload.json"
+    payload_file.write_text(WELCOME)
+    from_file = cli("enqueue", "email-notification", "--payload", f"@{payload_file}")
+    assert from_file.returncode == 0, from_file.stderr
+    for done in (from_stdin, from_file):
+        record = get_job(done.stdout.strip())
+        sent = json.loads(WELCOME)
+        assert record is not None and {k: record.payload[k] for k in sent} == sent
+    missing = cli("enqueue", "email-notification", "--payload", f"@{tmp_path / 'nope.json'}")
+    assert missing.returncode == 2
+    assert "cannot read the file" in missing.stderr and "nope.json" in missing.stderr
 
 
 def test_enqueue_prints_the_job_id_and_job_shows_the_record(cli: Cli) -> None:
