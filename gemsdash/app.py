@@ -14,8 +14,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
+from rich.console import Group
 from rich.text import Text
 from textual.app import App
 from textual.binding import Binding
@@ -23,10 +24,10 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from gemsdash.demo import DemoFeeder
-from gemsdash.queue import GemsdashError, JobState, JobType, Snapshot
+from gemsdash.queue import GemsdashError, InvalidTransition, JobNotFound, JobRecord, JobState, JobType, Snapshot
 from gemsdash.tui import format as fmt
 from gemsdash.tui.base import DataScreen
-from gemsdash.tui.confirm import ClearChoice, ClearScreen, ConfirmScreen, retry_all_body
+from gemsdash.tui.confirm import ClearChoice, ClearScreen, ConfirmScreen, preview_table, retry_all_body
 from gemsdash.tui.dashboard import DashboardScreen
 from gemsdash.tui.detail import JobDetailScreen
 from gemsdash.tui.enqueue import EnqueueScreen
@@ -287,25 +288,72 @@ class GemsdashApp(App[None]):
 
         self.background(lambda: source.jobs(JobQuery(queue, JobState.DEAD, limit=5)), preview)
 
-    def retry_many(self, job_ids: list[str], what: str) -> None:
+    def retry_many(self, job_ids: list[str], what: str, after: Callable[[], None] | None = None) -> None:
         """Retry each job; one that changed meanwhile (retried by someone else, expired) is counted,
         not fatal, and the notification says how many went back."""
         if self.refused("retry"):
             return
         source = self.source
+        changed = "already retried, cleared or expired"
+        self.background(lambda: source.retry_jobs(job_ids), self._many_done("Retried", what, changed, after))
+
+    def cancel_many(self, job_ids: list[str], what: str, after: Callable[[], None] | None = None) -> None:
+        """Cancel each job (each cancel is atomic on its own); one that started or finished
+        meanwhile is counted, not fatal."""
+        if self.refused("cancel"):
+            return
+        source = self.source
 
         def work() -> tuple[int, list[str]]:
-            return source.retry_jobs(job_ids)
+            skipped = []
+            for job_id in job_ids:
+                try:
+                    source.cancel(job_id)
+                except (JobNotFound, InvalidTransition):
+                    skipped.append(job_id)
+            return len(job_ids) - len(skipped), skipped
 
+        self.background(work, self._many_done("Cancelled", what, "already running, finished or expired", after))
+
+    def _many_done(
+        self, verb: str, what: str, changed: str, after: Callable[[], None] | None
+    ) -> Callable[[tuple[int, list[str]]], None]:
         def finished(outcome: tuple[int, list[str]]) -> None:
             done, skipped = outcome
-            text = f"Retried {fmt.count(done)} job{'s' if done != 1 else ''} of {what}"
+            text = f"{verb} {fmt.count(done)} job{'s' if done != 1 else ''} of {what}"
             if skipped:
-                text += f"; {fmt.count(len(skipped))} had changed meanwhile (already retried, cleared or expired)"
+                text += f"; {fmt.count(len(skipped))} had changed meanwhile ({changed})"
             self.say(text + ".")
+            if after is not None:
+                after()
             self.request_refresh()
 
-        self.background(work, finished)
+        return finished
+
+    def act_on_marked(
+        self, action: Literal["retry", "cancel"], jobs: list[JobRecord], queue: str, after: Callable[[], None]
+    ) -> None:
+        """Retry or cancel the jobs marked in the table, after a confirmation that shows them."""
+        if self.refused(action):
+            return
+        what = f"the {fmt.count(len(jobs))} marked in {queue}"
+        body = Group(
+            Text.assemble(
+                f"{action.capitalize()} ", (f"{fmt.count(len(jobs))} marked job(s)", "bold #ffaf00"), f" of {queue}?"
+            ),
+            Text(""),
+            preview_table(jobs[:8]),
+        )
+        run = self.retry_many if action == "retry" else self.cancel_many
+        ids = [job.id for job in jobs]
+        self.push_screen(
+            ConfirmScreen(f"{action.capitalize()} marked jobs", body, f"{action.capitalize()} {len(jobs)}"),
+            lambda yes: (
+                run(ids, what, after)
+                if yes
+                else self.say(f"{action.capitalize()} of marked jobs cancelled: nothing changed.")
+            ),
+        )
 
     def clear_queue(self, queue: str) -> None:
         """Show the counts that will go (read fresh), require the queue's name, then clear."""

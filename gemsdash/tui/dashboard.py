@@ -34,8 +34,9 @@ def _state_bindings() -> list[Binding]:
 class DashboardScreen(DataScreen):
     BINDINGS = [
         Binding("enter", "open", "Open", show=False, tooltip="Open the selected job, or the selected queue's jobs"),
-        Binding("r", "retry", "Retry", tooltip="Retry the selected dead or cancelled job"),
-        Binding("c", "cancel", "Cancel", tooltip="Cancel the selected waiting job"),
+        Binding("r", "retry", "Retry", tooltip="Retry the selected (or every marked) dead or cancelled job"),
+        Binding("c", "cancel", "Cancel", tooltip="Cancel the selected (or every marked) waiting job"),
+        Binding("space", "mark", "Mark", show=False, tooltip="Mark or unmark the selected job, for r and c"),
         Binding("R", "retry_all", "Retry all", tooltip="Retry every dead job of the selected queue"),
         Binding("C", "clear", "Clear", tooltip="Clear the selected queue's waiting jobs"),
         Binding("e", "enqueue", "Enqueue", tooltip="Enqueue a job"),
@@ -48,7 +49,9 @@ class DashboardScreen(DataScreen):
         Binding("E", "errors", "Errors", tooltip="Group the selected queue's dead jobs by error"),
         Binding("w", "workers", "Workers", tooltip="Show live workers"),
         Binding("a", "audit", "Audit", tooltip="Show the audit log of changes"),
-        Binding("escape", "back", "Back", show=False, tooltip="Clear the search, or go back to the queues"),
+        Binding(
+            "escape", "back", "Back", show=False, tooltip="Clear the marks or the search, or go back to the queues"
+        ),
     ]
 
     def __init__(self) -> None:
@@ -132,9 +135,11 @@ class DashboardScreen(DataScreen):
         if q.search:
             title.append(" · search ")
             title.append(f"“{q.search}”", style="bold")
+        if self.jobs.marked:
+            title.append(f" · {fmt.count(len(self.jobs.marked))} marked", style="bold #ffaf00")
         panel = self.query_one("#jobs-panel")
         panel.border_title = title
-        panel.border_subtitle = "enter open · 0-7 state · [ ] page · / search"
+        panel.border_subtitle = "enter open · space mark · 0-7 state · [ ] page · / search"
 
     def _set_query(self, query: JobQuery) -> None:
         if query == self.query_state:
@@ -195,7 +200,10 @@ class DashboardScreen(DataScreen):
 
     def action_back(self) -> None:
         search = self.query_one("#search", Input)
-        if search.has_focus or self.query_state.search:
+        if self.jobs.marked and not search.has_focus:
+            self.jobs.clear_marks()
+            self._titles()
+        elif search.has_focus or self.query_state.search:
             search.value = ""
             search.display = False
             self.jobs.focus()
@@ -236,15 +244,30 @@ class DashboardScreen(DataScreen):
             return None
         return job_id
 
+    def action_mark(self) -> None:
+        if self._selected_job("mark") is not None:
+            self.jobs.toggle_mark()
+            self._titles()
+
     def action_retry(self) -> None:
+        if self.jobs.marked:
+            self.dash.act_on_marked("retry", self.jobs.marked_jobs, self.query_state.queue, self._marks_done)
+            return
         job_id = self._selected_job("retry")
         if job_id is not None:
             self.dash.retry_job(job_id)
 
     def action_cancel(self) -> None:
+        if self.jobs.marked:
+            self.dash.act_on_marked("cancel", self.jobs.marked_jobs, self.query_state.queue, self._marks_done)
+            return
         job_id = self._selected_job("cancel")
         if job_id is not None:
             self.dash.cancel_job(job_id)
+
+    def _marks_done(self) -> None:
+        self.jobs.clear_marks()
+        self._titles()
 
     @property
     def selected_queue(self) -> str:

@@ -106,7 +106,35 @@ def _seconds(then: datetime | None, now: datetime) -> float:
 
 
 class JobsTable(NavTable):
-    """One page of one queue's jobs, newest first."""
+    """One page of one queue's jobs, newest first. Space marks rows (k9s' habit) so that retry and
+    cancel act on several jobs at once; marks last while their jobs stay on the page shown."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.marked: set[str] = set()
+        self._shown: dict[str, JobRecord] = {}
+
+    @property
+    def marked_jobs(self) -> list[JobRecord]:
+        """The marked jobs as last shown, in page order."""
+        return [job for key, job in self._shown.items() if key in self.marked]
+
+    def toggle_mark(self) -> None:
+        key = self.selected_key
+        if key is None:
+            return
+        self.marked ^= {key}
+        self.update_cell(key, "id", self._id_cell(key), update_width=True)
+
+    def clear_marks(self) -> None:
+        marked, self.marked = self.marked, set()
+        for key in marked & self._shown.keys():
+            self.update_cell(key, "id", self._id_cell(key), update_width=True)
+
+    def _id_cell(self, job_id: str) -> Text:
+        if job_id in self.marked:
+            return Text.assemble(("● ", "bold #ffaf00"), (fmt.short_id(job_id), "bold reverse"))
+        return Text(fmt.short_id(job_id), style="bold")
 
     def on_mount(self) -> None:
         self.add_column("id", key="id")
@@ -140,10 +168,11 @@ class JobsTable(NavTable):
             self.refresh()
 
     def show(self, page: JobPage, now: datetime) -> None:
+        self._shown = {job.id: job for job in page.jobs}
+        self.marked &= self._shown.keys()
         self.replace_rows((job.id, self.cells(job, now)) for job in page.jobs)
 
-    @staticmethod
-    def cells(job: JobRecord, now: datetime) -> list[Any]:
+    def cells(self, job: JobRecord, now: datetime) -> list[Any]:
         duration = fmt.duration_ms(job.duration_ms)
         if job.state is JobState.RUNNING and job.started_at is not None:
             duration = fmt.seconds((now - job.started_at).total_seconds())
@@ -153,7 +182,7 @@ class JobsTable(NavTable):
             upcoming = f"in {fmt.seconds(wait)}" if wait > 0 else "due"
         error = f"{job.error.type}: {fmt.one_line(job.error.message)}" if job.error else ""
         return [
-            Text(fmt.short_id(job.id), style="bold"),
+            self._id_cell(job.id),
             fmt.state_text(job.state),
             Text(job.priority.value, style=fmt.PRIORITY_STYLE.get(job.priority.value, "")),
             Text(f"{job.attempts}/{job.max_attempts}", justify="right"),

@@ -276,3 +276,56 @@ async def test_dead_jobs_grouped_by_error_can_be_listed_and_retried_as_a_group(w
             pilot, lambda: "Retried 5 jobs of the PermanentJobError group of email-notification." in notices(app)
         )
         await until(pilot, lambda: sorted(work.started) == sorted(f"fatal-{i}" for i in range(5)))
+
+
+async def test_marked_jobs_are_cancelled_and_retried_together_after_a_confirmation(work: Scripted) -> None:
+    waiting = [q.add_job(EMAIL, email(f"ok-later-{i}"), delay=60_000) for i in range(3)]
+    app = GemsdashApp(refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = main_screen(app)
+        jobs = screen.query_one(JobsTable)
+        for job_id in waiting[:2]:
+            await select_job(pilot, app, job_id)
+            await pilot.press("space")
+        await until(pilot, lambda: jobs.marked == set(waiting[:2]))
+        assert "2 marked" in str(screen.query_one("#jobs-panel").border_title)
+
+        await pilot.press("c")
+        modal = await until(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen)
+        text = screen_text(app)
+        assert "Cancel 2 marked job(s) of email-notification?" in text
+        assert waiting[0][:8] in text and waiting[1][:8] in text and waiting[2][:8] not in text
+        await pilot.press("y")
+        await until(pilot, lambda: app.screen is not modal)
+        await until(pilot, lambda: "Cancelled 2 jobs of the 2 marked in email-notification." in notices(app))
+        assert [state_of(i) for i in waiting] == [JobState.CANCELLED, JobState.CANCELLED, JobState.DELAYED]
+        assert not jobs.marked
+
+        # One of the marked jobs changed meanwhile: the rest are retried, and the notice says so.
+        await select_job(pilot, app, waiting[0])
+        await pilot.press("space")
+        await select_job(pilot, app, waiting[2])
+        await pilot.press("space")
+        work.started.clear()
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: "Retried 1 job of the 2 marked in email-notification; 1 had changed" in notices(app))
+        await until(pilot, lambda: work.started == ["ok-later-0"], what="the retried job to run")
+        assert state_of(waiting[2]) is JobState.DELAYED
+
+
+async def test_escape_clears_the_marks_and_marked_actions_refuse_in_read_only_mode(work: Scripted) -> None:
+    waiting = q.add_job(EMAIL, email("ok-later"), delay=60_000)
+    app = GemsdashApp(refresh_interval=0.1, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        jobs = main_screen(app).query_one(JobsTable)
+        await select_job(pilot, app, waiting)
+        await pilot.press("space")
+        await until(pilot, lambda: jobs.marked == {waiting})
+        await pilot.press("c")
+        await until(pilot, lambda: "Read-only mode: cancel refused." in notices(app))
+        assert not isinstance(app.screen, ConfirmScreen) and state_of(waiting) is JobState.DELAYED
+        await pilot.press("escape")
+        await until(pilot, lambda: not jobs.marked)
+        assert jobs.has_focus  # the first Esc only clears the marks

@@ -63,7 +63,8 @@ async def test_help_lists_the_live_bindings_of_the_screen(work: Scripted) -> Non
         await pilot.pause()
         text = " ".join(screen_text(app).split())
         for line in (
-            "r Retry the selected dead or cancelled job",
+            "r Retry the selected (or every marked) dead or cancelled job",
+            "Mark or unmark the selected job, for r and c",
             "R Retry every dead job of the selected queue",
             "C Clear the selected queue's waiting jobs",
             "6 Show dead jobs",
