@@ -294,8 +294,8 @@ class GemsdashApp(App[None]):
         if self.refused("retry"):
             return
         source = self.source
-        changed = "already retried, cleared or expired"
-        self.background(lambda: source.retry_jobs(job_ids), self._many_done("Retried", what, changed, after))
+        why = "not dead or cancelled (any more), or expired"
+        self.background(lambda: source.retry_jobs(job_ids), self._many_done("Retried", what, "retried", why, after))
 
     def cancel_many(self, job_ids: list[str], what: str, after: Callable[[], None] | None = None) -> None:
         """Cancel each job (each cancel is atomic on its own); one that started or finished
@@ -313,16 +313,17 @@ class GemsdashApp(App[None]):
                     skipped.append(job_id)
             return len(job_ids) - len(skipped), skipped
 
-        self.background(work, self._many_done("Cancelled", what, "already running, finished or expired", after))
+        why = "already running, finished or expired"
+        self.background(work, self._many_done("Cancelled", what, "cancelled", why, after))
 
     def _many_done(
-        self, verb: str, what: str, changed: str, after: Callable[[], None] | None
+        self, verb: str, what: str, participle: str, why: str, after: Callable[[], None] | None
     ) -> Callable[[tuple[int, list[str]]], None]:
         def finished(outcome: tuple[int, list[str]]) -> None:
             done, skipped = outcome
             text = f"{verb} {fmt.count(done)} job{'s' if done != 1 else ''} of {what}"
             if skipped:
-                text += f"; {fmt.count(len(skipped))} had changed meanwhile ({changed})"
+                text += f"; {fmt.count(len(skipped))} could not be {participle} ({why})"
             self.say(text + ".")
             if after is not None:
                 after()

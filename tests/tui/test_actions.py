@@ -301,7 +301,7 @@ async def test_marked_jobs_are_cancelled_and_retried_together_after_a_confirmati
         assert [state_of(i) for i in waiting] == [JobState.CANCELLED, JobState.CANCELLED, JobState.DELAYED]
         assert not jobs.marked
 
-        # One of the marked jobs changed meanwhile: the rest are retried, and the notice says so.
+        # One of the marked jobs cannot be retried (it is not cancelled): the rest are, and the notice says so.
         await select_job(pilot, app, waiting[0])
         await pilot.press("space")
         await select_job(pilot, app, waiting[2])
@@ -310,7 +310,9 @@ async def test_marked_jobs_are_cancelled_and_retried_together_after_a_confirmati
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
-        await until(pilot, lambda: "Retried 1 job of the 2 marked in email-notification; 1 had changed" in notices(app))
+        await until(
+            pilot, lambda: "Retried 1 job of the 2 marked in email-notification; 1 could not be retried" in notices(app)
+        )
         await until(pilot, lambda: work.started == ["ok-later-0"], what="the retried job to run")
         assert state_of(waiting[2]) is JobState.DELAYED
 
