@@ -1,13 +1,15 @@
-"""Dramatiq's RedisBroker, with one change: a fetched message that cannot be decoded goes to the
-dead-letter queue with its reason.
+"""Dramatiq's RedisBroker, with two changes. A fetched message that cannot be decoded goes to the
+dead-letter queue with its reason. A finished job's ack or nack can be left to the job-state store.
 
 Dramatiq decodes fetched messages inside its consumer's iterator; a message that is not valid JSON
 (or not a message) raises there, the consumer thread restarts, and the message stays in the ack
 set of a live worker forever: never run, never dead-lettered, invisible. (A message without the
 `redis_message_id` option Dramatiq's enqueue adds cannot be acknowledged, with the same result.)
-Also: a finished job's ack (or, for a dead one, its nack) runs inside the job's `finish` script
-(see JobTracking), so `do_ack` and `do_nack` skip those. Filtering at fetch time
-keeps the consumer running and the bad message visible as a `dead` job.
+Filtering at fetch time keeps the consumer running and the bad message visible as a `dead` job.
+
+A succeeded job's ack runs inside the store's `succeed` call and a dead job's nack inside its
+`finish` call, each in the same script as the job's record (see JobTracking): `do_ack` and
+`do_nack` skip the messages marked with `settle_with_record`.
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ class GemsdashRedisBroker(RedisBroker):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
-        #: Messages whose ack or nack runs inside their job's `finish` script (the same call).
+        #: Messages whose ack or nack runs in the same script call as their job's record.
         self._settled: set[str] = set()
 
-    def settle_with_finish(self, redis_message_id: str) -> None:
+    def settle_with_record(self, redis_message_id: str) -> None:
         self._settled.add(redis_message_id)
 
     def do_ack(self, queue_name: str, redis_message_id: str) -> Any:

@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 class JobTracking(Middleware):
     def __init__(self, store: JobStore, redactor: Redactor, write_behind: WriteBehind | None = None) -> None:
         self.store = store
-        #: Where successes with a folded ack go (Redis mode); None: written by the worker thread.
+        #: Where successes and their acks go (Redis mode); None: written by the worker thread.
         self.write_behind = write_behind
         self.redactor = redactor
         self.worker = worker_label()
@@ -94,13 +94,13 @@ class JobTracking(Middleware):
         duration = self._finish_timing(message.message_id)
         if exception is None:
             detail = json.dumps(job_result, separators=(",", ":"), default=str)
-            # On Redis, Dramatiq's ack of this message runs inside the same `finish` script call (one
-            # round trip, no window in which a finished job could be delivered again), written behind.
+            # On Redis the record and Dramatiq's ack of this message are written behind, together in
+            # one `succeed` call: no window in which a finished job could be delivered again.
             rmid = message.options.get("redis_message_id")
             if self.write_behind is not None and isinstance(broker, GemsdashRedisBroker) and rmid:
                 ack = (broker.broker_id, message.queue_name, str(rmid))
                 self.write_behind.record(Success(message.message_id, detail, duration, now_ms(), ack))
-                broker.settle_with_finish(ack[2])
+                broker.settle_with_record(ack[2])
             else:
                 persist(lambda: self.store.finish(message.message_id, JobState.SUCCEEDED, detail, duration_ms=duration))
         elif not message.failed:
@@ -150,7 +150,7 @@ class JobTracking(Middleware):
             )
         )
         if nack is not None and isinstance(broker, GemsdashRedisBroker):
-            broker.settle_with_finish(nack[2])
+            broker.settle_with_record(nack[2])
 
     def _finish_timing(self, message_id: str) -> int | None:
         with self._lock:

@@ -231,18 +231,18 @@ elseif command == "start" then
     return "run"
 
 -- finish(id, outcome, detail_json, duration_ms, next_attempt_at, rmid, rq, fallback_record_json, bounds_csv,
---        scrubbed_dead_letter, ack_worker, ack_queue, ack_rmid, settle)
+--        scrubbed_dead_letter, nack_worker, nack_queue, nack_rmid)
 -- outcome: succeeded (detail = result JSON), retrying or dead (detail = error object JSON).
--- ack_*: the worker's message, settled in this same call as Dramatiq would: acknowledged, or with
--- settle = "nack" moved to the dead-letter queue. One call, so a worker killed in between cannot
--- leave a message settled and its record still `running` (recovery only sees unsettled messages).
+-- nack_*: a dead job's message, moved to the dead-letter queue in this same call, as Dramatiq's nack
+-- would: a worker killed in between cannot leave it dead-lettered and its record still `running`
+-- (recovery only sees unsettled messages). Successes written behind are acked by `succeed`.
 elseif command == "finish" then
     local id, outcome, detail, duration, next_at, rmid, rq, fallback, bounds, scrubbed =
         A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10]
-    local ack_worker, ack_queue, ack_rmid = A[11] or "", A[12] or "", A[13] or ""
-    if ack_rmid ~= "" then
-        redis.call("zadd", ns .. ":__heartbeats__", now, ack_worker)
-        settle_message(ack_worker, ack_queue, ack_rmid, A[14] == "nack")
+    local nack_worker, nack_queue, nack_rmid = A[11] or "", A[12] or "", A[13] or ""
+    if nack_rmid ~= "" then
+        redis.call("zadd", ns .. ":__heartbeats__", now, nack_worker)
+        settle_message(nack_worker, nack_queue, nack_rmid, true)
     end
     local job = load(id)
     local old = nil

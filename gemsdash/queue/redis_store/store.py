@@ -61,36 +61,6 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
-def _finish_args(
-    job_id: str,
-    outcome: JobState,
-    detail: str,
-    duration_ms: int | None,
-    next_attempt_ms: int | None,
-    message: Message[Any] | None,
-    fallback: StoredJob | None,
-    scrubbed: bytes | None,
-    settle: tuple[str, str, str] | None,
-    nack: bool = False,
-) -> list[Any]:
-    """`finish`'s arguments, in jobs.lua's order. `settle`: (broker id, physical queue, redis message
-    id) of the message this call acknowledges, or with `nack` moves to the dead-letter queue."""
-    return [
-        job_id,
-        outcome.value,
-        detail,
-        "" if duration_ms is None else duration_ms,
-        "" if next_attempt_ms is None else next_attempt_ms,
-        message.options.get("redis_message_id", "") if message is not None else "",
-        message.queue_name if message is not None else "",
-        _compact(fallback) if fallback is not None else "",
-        BOUNDS_CSV,
-        scrubbed or "",
-        *(settle or ("", "", "")),
-        "nack" if nack else "ack",
-    ]
-
-
 def _request(conn: AbstractConnection, argv: Sequence[Any]) -> Any:
     conn.send_command(*argv)  # type: ignore[no-untyped-call]
     return conn.read_response()
@@ -249,10 +219,22 @@ class RedisJobStore:
         scrubbed: bytes | None = None,
         nack: tuple[str, str, str] | None = None,
     ) -> str:
-        args = _finish_args(
-            job_id, outcome, detail, duration_ms, next_attempt_ms, message, fallback, scrubbed, nack, nack=bool(nack)
+        return self._text(
+            self._worker_call(
+                "finish",
+                job_id,
+                outcome.value,
+                detail,
+                "" if duration_ms is None else duration_ms,
+                "" if next_attempt_ms is None else next_attempt_ms,
+                message.options.get("redis_message_id", "") if message is not None else "",
+                message.queue_name if message is not None else "",
+                _compact(fallback) if fallback is not None else "",
+                BOUNDS_CSV,
+                scrubbed or "",
+                *(nack or ("", "", "")),
+            )
         )
-        return self._text(self._worker_call("finish", *args))
 
     def succeed_many(self, successes: Sequence[Success]) -> None:
         """The whole batch is one `succeed` script call: one round trip, and counters, index pruning
