@@ -24,7 +24,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from gemsdash.demo import DemoFeeder
-from gemsdash.queue import GemsdashError, InvalidTransition, JobNotFound, JobRecord, JobState, JobType, Snapshot
+from gemsdash.queue import GemsdashError, JobRecord, JobState, JobType, Snapshot
 from gemsdash.tui import format as fmt
 from gemsdash.tui.base import DataScreen
 from gemsdash.tui.confirm import ClearChoice, ClearScreen, ConfirmScreen, preview_table, retry_all_body
@@ -303,18 +303,10 @@ class GemsdashApp(App[None]):
         if self.refused("cancel"):
             return
         source = self.source
-
-        def work() -> tuple[int, list[str]]:
-            skipped = []
-            for job_id in job_ids:
-                try:
-                    source.cancel(job_id)
-                except (JobNotFound, InvalidTransition):
-                    skipped.append(job_id)
-            return len(job_ids) - len(skipped), skipped
-
         why = "already running, finished or expired"
-        self.background(work, self._many_done("Cancelled", what, "cancelled", why, after))
+        self.background(
+            lambda: source.cancel_jobs(job_ids), self._many_done("Cancelled", what, "cancelled", why, after)
+        )
 
     def _many_done(
         self, verb: str, what: str, participle: str, why: str, after: Callable[[], None] | None

@@ -4,7 +4,7 @@ Never imports textual, gemsdash.app or gemsdash.actors: the dashboard and the jo
 this package, not the other way round.
 """
 
-from gemsdash.queue.admin import audit_log, cancel, clear, retry, retry_all, retry_jobs
+from gemsdash.queue.admin import audit_log, cancel, cancel_jobs, clear, retry, retry_all, retry_jobs
 from gemsdash.queue.config import Settings, load_settings
 from gemsdash.queue.context import JobContext, current_job
 from gemsdash.queue.errors import (
@@ -88,6 +88,7 @@ __all__ = [
     "analyze_emotion",
     "audit_log",
     "cancel",
+    "cancel_jobs",
     "clear",
     "configure",
     "current_job",

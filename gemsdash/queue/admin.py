@@ -114,6 +114,18 @@ def cancel(job_id: str) -> None:
     _verdict(job_id, "cancel", store.cancel(job_id, actor_label(), entry))
 
 
+def cancel_jobs(job_ids: list[str]) -> tuple[int, list[str]]:
+    """Cancel many jobs in one round trip; returns how many were cancelled and the ids that could
+    not be (running, finished or gone)."""
+    _writable("cancel")
+    store = current_runtime().store
+    verdicts = store.cancel_many(job_ids, actor_label())
+    cancelled = [i for i, verdict in zip(job_ids, verdicts, strict=True) if verdict == "ok"]
+    if cancelled:
+        store.audit(_audit_entry("cancel", f"{len(cancelled)} jobs", len(cancelled)))
+    return len(cancelled), [i for i, verdict in zip(job_ids, verdicts, strict=True) if verdict != "ok"]
+
+
 def clear(queue: str, *, include_dead: bool = False) -> ClearResult:
     """Remove a queue's waiting work (and its dead jobs with include_dead); running jobs finish.
 

@@ -307,8 +307,12 @@ class MemoryJobStore:
             job.update(state=JobState.CANCELLED.value, finished_at=now_ms(), next_attempt_at=None)
             # The stub broker's queue cannot give one message back: the worker skips it at start.
             self._save(job, old, f"cancelled by {who}")
-            self._audit.append(audit)
+            if audit:
+                self._audit.append(audit)
             return "ok"
+
+    def cancel_many(self, job_ids: list[str], who: str) -> list[str]:
+        return [self.cancel(job_id, who, "") for job_id in job_ids]
 
     def retry(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
         with self._lock:

@@ -212,6 +212,11 @@ class JobStore(Protocol):
 
     def cancel(self, job_id: str, who: str, audit: str) -> str: ...
 
+    def cancel_many(self, job_ids: list[str], who: str) -> list[str]:
+        """`cancel` for many jobs in one round trip, unaudited (the caller audits the batch); one
+        verdict per job."""
+        ...
+
     def retry(self, job_id: str, message: Message[Any], who: str, audit: str) -> str: ...
 
     def retry_many(self, items: list[tuple[str, Message[Any]]], who: str) -> list[str]:

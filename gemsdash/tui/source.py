@@ -66,6 +66,8 @@ class DataSource(Protocol):
 
     def cancel(self, job_id: str) -> None: ...
 
+    def cancel_jobs(self, job_ids: list[str]) -> tuple[int, list[str]]: ...
+
     def clear(self, queue: str, *, include_dead: bool) -> ClearResult: ...
 
     def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str: ...
@@ -107,6 +109,9 @@ class QueueSource:
 
     def cancel(self, job_id: str) -> None:
         q.cancel(job_id)
+
+    def cancel_jobs(self, job_ids: list[str]) -> tuple[int, list[str]]:
+        return q.cancel_jobs(job_ids)
 
     def clear(self, queue: str, *, include_dead: bool) -> ClearResult:
         return q.clear(queue, include_dead=include_dead)

@@ -20,6 +20,7 @@ from gemsdash.queue import (
     add_job,
     audit_log,
     cancel,
+    cancel_jobs,
     clear,
     get_job,
     queue_stats,
@@ -28,7 +29,7 @@ from gemsdash.queue import (
 )
 from gemsdash.queue.redis_store import RedisJobStore
 from tests.core.workload import email, scripted
-from tests.support import another_store, wait_for
+from tests.support import another_store, round_trips, wait_for
 
 ONE_TRY = {"attempts": 1}
 
@@ -248,3 +249,23 @@ def test_retry_all_costs_round_trips_per_batch_not_per_job(redis_runtime: Runtim
         assert retry_all("email-notification") == 60
     assert trips[0] <= 8, trips[0]  # dead ids, records, requeue, the empty next batch, the audit entry
     assert {state_of(j) for j in ids} == {JobState.QUEUED}
+
+
+@pytest.mark.parametrize("mode", ["memory", "redis"])
+def test_cancel_jobs_cancels_the_waiting_ones_in_one_round_trip_and_names_the_rest(
+    request: pytest.FixtureRequest, mode: str
+) -> None:
+    request.getfixturevalue(f"{mode}_runtime")  # no worker: nothing else talks to Redis meanwhile
+    waiting = [add_job(JobType.EMAIL_NOTIFICATION, email(f"ok-later-{i}"), delay=60_000) for i in range(2)]
+    already = add_job(JobType.EMAIL_NOTIFICATION, email("ok-later"), delay=60_000)
+    cancel(already)
+    audited = len(audit_log())
+    with round_trips() as trips:
+        cancelled, skipped = cancel_jobs([*waiting, already, "no-such-job"])
+    assert (cancelled, skipped) == (2, [already, "no-such-job"])
+    if mode == "redis":
+        assert trips[0] == 2  # every cancel in one pipeline, then one audit entry for the batch
+    assert [state_of(i) for i in waiting] == [JobState.CANCELLED, JobState.CANCELLED]
+    entries = audit_log()
+    assert len(entries) == audited + 1
+    assert entries[0]["action"] == "cancel" and entries[0]["count"] == 2

@@ -269,6 +269,11 @@ class FixedSource:
     def cancel(self, job_id: str) -> None:
         self.calls.append(("cancel", job_id))
 
+    def cancel_jobs(self, job_ids: list[str]) -> tuple[int, list[str]]:
+        for job_id in job_ids:
+            self.cancel(job_id)
+        return len(job_ids), []
+
     def clear(self, queue: str, *, include_dead: bool) -> ClearResult:
         self.calls.append(("clear", (queue, include_dead)))
         return ClearResult(queue, {"queued": 1, "delayed": 1, "retrying": 1})

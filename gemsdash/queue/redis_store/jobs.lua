@@ -308,7 +308,7 @@ elseif command == "handoff" then
     save(job, old, nil)
     return "ok"
 
--- cancel(id, from_states_csv, who, audit_json)
+-- cancel(id, from_states_csv, who, audit_json_or_empty)
 elseif command == "cancel" then
     local id, from, who, entry = A[1], set_of(A[2]), A[3], A[4]
     local job = load(id)
@@ -326,7 +326,7 @@ elseif command == "cancel" then
         end
     end
     save(job, old, "cancelled by " .. who)
-    audit(entry)
+    if entry ~= "" then audit(entry) end
     return "ok"
 
 -- retry(id, from_states_csv, rq, rmid, message_data, who, audit_json)

@@ -374,6 +374,15 @@ class RedisJobStore:
     def cancel(self, job_id: str, who: str, audit: str) -> str:
         return self._text(self._call("cancel", job_id, WAITING_CSV, who, audit))
 
+    def cancel_many(self, job_ids: list[str], who: str) -> list[str]:
+        if not job_ids:
+            return []
+        with translate_errors(self.display_url, secrets=self._secrets):
+            pipe = self.client.pipeline(transaction=False)
+            for job_id in job_ids:
+                self._queue_call(pipe, "cancel", job_id, WAITING_CSV, who, "")
+            return [self._text(v) for v in self._execute(pipe)]
+
     def retry(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
         rmid = str(uuid.uuid4())
         message = message.copy(options={"redis_message_id": rmid})
