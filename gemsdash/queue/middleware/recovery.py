@@ -13,6 +13,8 @@ import threading
 
 from dramatiq import Broker, Middleware, Worker
 
+from gemsdash.queue import outage
+from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.store import JobStore
 
 logger = logging.getLogger(__name__)
@@ -39,5 +41,7 @@ class Recovery(Middleware):
                 dead, requeued = self.store.recover()
                 if dead:
                     logger.warning("Recovered %d dead worker(s); %d message(s) back in their queues.", dead, requeued)
+            except BackendUnavailable as exc:
+                outage.lost(exc)
             except Exception as exc:
                 logger.warning("Recovery pass failed: %s", exc)
