@@ -19,6 +19,7 @@ logger = logging.getLogger("gemsdash.outage")
 
 _lock = threading.Lock()
 _down_since: float | None = None
+_back_at: float | None = None
 
 
 def lost(reason: object) -> None:
@@ -33,17 +34,23 @@ def lost(reason: object) -> None:
 
 def back() -> None:
     """Redis answered; logs only when it was lost."""
-    global _down_since
+    global _down_since, _back_at
     if _down_since is None:  # the common case, without the lock
         return
     with _lock:
         since, _down_since = _down_since, None
+        _back_at = time.monotonic()
     if since is not None:
         logger.info("Reconnected to Redis after %.1f s.", time.monotonic() - since)
 
 
 def is_down() -> bool:
     return _down_since is not None
+
+
+def seconds_since_back() -> float | None:
+    """How long ago this process last saw Redis come back (None: it never lost it)."""
+    return None if _back_at is None else time.monotonic() - _back_at
 
 
 class QuietDuringOutage(logging.Filter):

@@ -147,7 +147,7 @@ def _middleware(
         + [m() for m in default_middleware]
         + [
             Heartbeat(store, worker_id, interval, lambda: tracking.in_flight),
-            Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5)),
+            Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5), settings.worker_timeout_seconds),
             QuietOutage(),
         ]
         + ([write_behind] if write_behind is not None else []),
