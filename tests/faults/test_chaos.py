@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gemsdash.actors.ledger import ledger
-from gemsdash.queue import JobState, JobType, Runtime, add_jobs, configure, get_job, queue_stats
+from gemsdash.queue import JobRecord, JobState, JobType, Runtime, add_jobs, configure, get_job, queue_stats
 from gemsdash.queue import runtime as runtime_module
 from gemsdash.queue.producer import JobRequest
 from tests.conftest import test_settings
@@ -105,6 +105,15 @@ def workload() -> tuple[list[JobRequest], list[str]]:
     return requests, payments
 
 
+def created(record: JobRecord) -> float:
+    return record.created_at.timestamp() * 1000
+
+
+def started(record: JobRecord) -> float:
+    """When the job first ran (its first `running` timeline entry), epoch ms."""
+    return min(e.at.timestamp() * 1000 for e in record.timeline if e.state is JobState.RUNNING)
+
+
 class Groups:
     """Two `gemsdash worker` groups, each restarted as soon as it exits."""
 
@@ -139,7 +148,7 @@ class Groups:
 
 @pytest.mark.timeout(240)
 def test_chaos(own_redis: RedisServer, runtime: Runtime, tmp_path: Path) -> None:
-    started = time.monotonic()
+    began = time.monotonic()
     send_log = tmp_path / "sends.log"
     env = worker_env(
         own_redis.url,
@@ -181,17 +190,23 @@ def test_chaos(own_redis: RedisServer, runtime: Runtime, tmp_path: Path) -> None
     sends = Counter(line.split()[0] for line in send_log.read_text().splitlines())
     duplicate_sends = sum(n - 1 for n in sends.values())
     accounted = len(ids) - len(lost) - len(stranded)
+    early = [
+        j
+        for j, request in zip(ids, requests, strict=True)
+        if request.delay and (r := records[j]) is not None and started(r) < created(r) + request.delay - 50
+    ]
     print(
-        f"\nchaos ({time.monotonic() - started:.0f} s): jobs sent {len(ids)}, accounted for {accounted}, "
+        f"\nchaos ({time.monotonic() - began:.0f} s): jobs sent {len(ids)}, accounted for {accounted}, "
         f"lost {len(lost)}, stranded {len(stranded)}, duplicate payment captures {duplicate_captures}, "
-        f"duplicate email sends {duplicate_sends}; worker children SIGKILLed {child_kills} times, "
+        f"duplicate email sends {duplicate_sends}, delayed jobs run early {len(early)}; "
+        f"worker children SIGKILLed {child_kills} times, "
         f"Redis {redis_kills} times, group restarts {groups.restarts}"
     )
     if stranded:
         sample = [(records[j].type.value, records[j].state.value) for j in stranded[:5]]  # type: ignore[union-attr]
         print(f"stranded e.g. {sample}; worker logs in {tmp_path}")
     assert (child_kills, redis_kills) == (3, 2)
-    assert lost == [] and stranded == [] and duplicate_captures == 0
+    assert lost == [] and stranded == [] and duplicate_captures == 0 and early == []
     emails = sum(1 for r in requests if r.job_type is JobType.EMAIL_NOTIFICATION)
     assert len(sends) == emails
     down = {j for j, r in records.items() if r is not None and r.payload.get("payment_method") == "pm_card_unavailable"}
