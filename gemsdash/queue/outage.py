@@ -62,7 +62,8 @@ class QuietDuringOutage(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         text = str(record.msg)
         if text.startswith(self._LOST):
-            lost(record.args[-1] if isinstance(record.args, tuple) and record.args else "connection error")
+            args = record.args if isinstance(record.args, tuple) else ()
+            lost(next((a for a in args if isinstance(a, BaseException)), "connection error"))
             return False
         if text.startswith("Consumer encountered an unexpected error") and record.exc_info:
             error = record.exc_info[1]
