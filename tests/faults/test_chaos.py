@@ -210,4 +210,5 @@ def test_chaos(own_redis: RedisServer, runtime: Runtime, tmp_path: Path) -> None
     emails = sum(1 for r in requests if r.job_type is JobType.EMAIL_NOTIFICATION)
     assert len(sends) == emails
     down = {j for j, r in records.items() if r is not None and r.payload.get("payment_method") == "pm_card_unavailable"}
-    assert all(records[j].state is JobState.DEAD and records[j].attempts == 3 for j in down)  # type: ignore[union-attr]
+    # Three failed attempts each; a run cut short by a SIGKILL counts as one more.
+    assert all(records[j].state is JobState.DEAD and records[j].attempts >= 3 for j in down)  # type: ignore[union-attr]
