@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gemsdash.queue import clock
 from gemsdash.queue.errors import InvalidPayload, UnknownJobType
 from gemsdash.queue.payloads import (
     EmailPayload,
@@ -281,7 +282,8 @@ class JobRecord(BaseModel):
 
 
 def now_ms() -> int:
-    return int(datetime.now(UTC).timestamp() * 1000)
+    """Redis's clock in Redis mode (see clock.py), so that times written here compare with others'."""
+    return clock.now_ms()
 
 
 def from_ms(value: float) -> datetime:

@@ -177,6 +177,7 @@ class MemoryJobStore:
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
         nack: tuple[str, str, str] | None = None,
+        retry: tuple[str, str, bytes] | None = None,
     ) -> str:
         with self._lock:
             job = self._load(job_id)

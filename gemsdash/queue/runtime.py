@@ -17,13 +17,13 @@ import redis
 from dramatiq import Broker, Worker
 from dramatiq.middleware import default_middleware
 
-from gemsdash.queue import handlers, log_redaction
+from gemsdash.queue import clock, handlers, log_redaction
 from gemsdash.queue.config import DEAD_LETTER_TTL_SECONDS, Settings, load_settings
-from gemsdash.queue.connection import connect
+from gemsdash.queue.connection import connect, translate_errors
 from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.memory_store import MemoryJobStore
 from gemsdash.queue.messages import all_physical_queues
-from gemsdash.queue.middleware import Heartbeat, JobTracking, Recovery, WriteBehind
+from gemsdash.queue.middleware import Heartbeat, JobTracking, QuietOutage, Recovery, WriteBehind
 from gemsdash.queue.redaction import Redactor
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
@@ -131,6 +131,7 @@ def reset() -> None:
             if _runtime.client is not None:
                 _runtime.client.close()
         _runtime = None
+        clock.reset()
 
 
 def _middleware(
@@ -146,7 +147,8 @@ def _middleware(
         + [m() for m in default_middleware]
         + [
             Heartbeat(store, worker_id, interval, lambda: tracking.in_flight),
-            Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5)),
+            Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5), settings.worker_timeout_seconds),
+            QuietOutage(),
         ]
         + ([write_behind] if write_behind is not None else []),
         tracking,
@@ -159,6 +161,8 @@ def _declare_queues(broker: Broker) -> None:
 
 
 def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) -> Runtime:
+    with translate_errors(settings.display_url, secrets=settings.secrets()):
+        clock.sync(client)
     store = RedisJobStore(
         client,
         namespace=settings.namespace,
@@ -182,6 +186,7 @@ def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) ->
         store.reject(rq, data, reason, worker)
 
     broker.reject_malformed = reject
+    broker.reclaim_delayed = store.reclaim
     middleware, tracking = _middleware(store, redactor, settings, broker.broker_id, WriteBehind(store))
     for m in middleware:
         broker.add_middleware(m)
@@ -190,6 +195,7 @@ def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) ->
 
 
 def _build_memory(settings: Settings, redactor: Redactor) -> Runtime:
+    clock.reset()
     broker = EmbeddedStubBroker(middleware=[])
     store = MemoryJobStore(
         broker,

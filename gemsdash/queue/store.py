@@ -191,9 +191,12 @@ class JobStore(Protocol):
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
         nack: tuple[str, str, str] | None = None,
+        retry: tuple[str, str, bytes] | None = None,
     ) -> str:
         """`nack`: (broker id, physical queue, redis message id) of the message to move to the
-        dead-letter queue in the same write, instead of Dramatiq's own nack (Redis only)."""
+        dead-letter queue in the same write, instead of Dramatiq's own nack (Redis only).
+        `retry`: (delay queue, redis message id, message data) of a retrying job's next copy, stored
+        in the same write as its record and the ack of the message `nack` names (Redis only)."""
         ...
 
     def handoff(self, job_id: str) -> None: ...

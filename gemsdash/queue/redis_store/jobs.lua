@@ -2,7 +2,11 @@
 -- its state index, the counters behind them and (where the change moves work) Dramatiq's own queue
 -- keys change together or not at all.
 --
--- jobs(keys=[namespace], args=[command, now_ms, finished_ttl_s, dead_ttl_s, ...command args])
+-- jobs(keys=[namespace], args=[command, unused, finished_ttl_s, dead_ttl_s, ...command args])
+--
+-- Every time the script writes or compares (heartbeats, recovery deadlines, timelines, index scores)
+-- is Redis's own clock (TIME), never the caller's: a worker whose clock is off by seconds would
+-- otherwise see live workers as dead, or write timelines out of order.
 --
 -- Keys (ns = the namespace, shared with Dramatiq's RedisBroker so its keys sit beside ours):
 --   ns:gd:job:<id>               JSON record (payload and result kept as JSON strings inside it)
@@ -18,7 +22,8 @@
 
 local ns = KEYS[1]
 local command = ARGV[1]
-local now = tonumber(ARGV[2])
+local clock = redis.call("time")
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local finished_ttl = tonumber(ARGV[3])
 local dead_ttl = tonumber(ARGV[4])
 local A = {}
@@ -126,7 +131,8 @@ local function write_tallies()
 end
 
 -- Dramatiq's own ack, or with `nack` its nack (dispatch.lua), of a message a worker fetched: done
--- whatever the job's record says, as a finished message must never stay in an ack set.
+-- whatever the job's record says, as a finished message must never stay in an ack set. Returns
+-- whether the message was still held (false: settled already, or requeued by recovery).
 local function settle_message(worker, queue, rmid, nack)
     local msgs = ns .. ":" .. queue .. ".msgs"
     if redis.call("srem", ns .. ":__acks__." .. worker .. "." .. queue, rmid) > 0 then
@@ -138,7 +144,9 @@ local function settle_message(worker, queue, rmid, nack)
             redis.call("hset", xq .. ".msgs", rmid, body)
         end
         redis.call("hdel", msgs, rmid)
+        return true
     end
+    return false
 end
 
 -- A running job's outcome: succeeded (detail = result JSON), retrying or dead (detail = error
@@ -231,18 +239,28 @@ elseif command == "start" then
     return "run"
 
 -- finish(id, outcome, detail_json, duration_ms, next_attempt_at, rmid, rq, fallback_record_json, bounds_csv,
---        scrubbed_dead_letter, nack_worker, nack_queue, nack_rmid)
+--        scrubbed_dead_letter, nack_worker, nack_queue, nack_rmid, retry_rq, retry_rmid, retry_data)
 -- outcome: succeeded (detail = result JSON), retrying or dead (detail = error object JSON).
 -- nack_*: a dead job's message, moved to the dead-letter queue in this same call, as Dramatiq's nack
 -- would: a worker killed in between cannot leave it dead-lettered and its record still `running`
 -- (recovery only sees unsettled messages). Successes written behind are acked by `succeed`.
+-- retry_*: a retrying job's next copy (on its delay queue), stored in this same call as the record
+-- and the ack of the attempt that failed (nack_* then names that message, acked, not nacked): no
+-- moment where the attempt is acked and no copy exists. A call repeated after a lost reply, or for
+-- a message recovery has already requeued, finds it settled and changes nothing.
 elseif command == "finish" then
     local id, outcome, detail, duration, next_at, rmid, rq, fallback, bounds, scrubbed =
         A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10]
     local nack_worker, nack_queue, nack_rmid = A[11] or "", A[12] or "", A[13] or ""
+    local retry_rq, retry_rmid, retry_data = A[14] or "", A[15] or "", A[16] or ""
     if nack_rmid ~= "" then
         redis.call("zadd", ns .. ":__heartbeats__", now, nack_worker)
-        settle_message(nack_worker, nack_queue, nack_rmid, true)
+        local held = settle_message(nack_worker, nack_queue, nack_rmid, retry_rmid == "")
+        if retry_rmid ~= "" then
+            if not held then return "unchanged" end
+            push_message(retry_rq, retry_rmid, retry_data)
+            rq, rmid = retry_rq, retry_rmid
+        end
     end
     local job = load(id)
     local old = nil
@@ -266,11 +284,12 @@ elseif command == "finish" then
     end
     return "ok"
 
--- succeed(bounds_csv, [id, result_json, duration_ms, finished_at, ack_worker, ack_queue, ack_rmid] * n)
+-- succeed(bounds_csv, [id, result_json, duration_ms, age_ms, ack_worker, ack_queue, ack_rmid] * n)
 -- Successes written behind (middleware/write_behind.py), many per call: each as `finish` writes
 -- one, its message acknowledged in the same call, with the counters, the index pruning and the
--- workers' heartbeats done once per call. finished_at: when the job ended, for its record's times
--- and buckets; the heartbeats get the time of this call, or a late write would age them. A record
+-- workers' heartbeats done once per call. age_ms: how long ago (by the worker's own clock, which
+-- measures a duration well whatever its skew) the job ended, for its record's times and buckets;
+-- the heartbeats get the time of this call, or a late write would age them. A record
 -- that is missing or already succeeded is left alone (its ack is still done). Returns how many
 -- records were written.
 elseif command == "succeed" then
@@ -278,12 +297,12 @@ elseif command == "succeed" then
     local written, beats, queues = 0, {}, {}
     local called_at = now
     for i = 2, #A, 7 do
-        local id, result, duration, finished_at, ack_worker, ack_queue, ack_rmid =
+        local id, result, duration, age, ack_worker, ack_queue, ack_rmid =
             A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6]
         now = called_at
         settle_message(ack_worker, ack_queue, ack_rmid, false)
         beats[ack_worker] = true
-        now = tonumber(finished_at) or called_at
+        now = called_at - math.max(tonumber(age) or 0, 0)
         local job = load(id)
         if job and job.state ~= "succeeded" then
             conclude(job, job.state, "succeeded", result, duration, nil, bounds, true)
@@ -296,6 +315,29 @@ elseif command == "succeed" then
     for queue in pairs(queues) do prune(queue, "succeeded") end
     write_tallies()
     return written
+
+-- beat(worker_id, body_json, body_ttl_ms): a worker is alive (Dramatiq's heartbeat, so its ack
+-- lease holds while its threads are busy, and ours, with what the dashboard shows of it), stamped
+-- with Redis's clock. Returns that time, which the worker uses to keep its clock offset current.
+elseif command == "beat" then
+    local worker, body, ttl = A[1], A[2], tonumber(A[3])
+    redis.call("zadd", ns .. ":__heartbeats__", now, worker)
+    redis.call("zadd", ns .. ":gd:workers", now, worker)
+    redis.call("set", ns .. ":gd:worker:" .. worker, body, "PX", ttl)
+    return now
+
+-- reclaim(worker, rq): the data of the messages a live worker's ack set holds for the delay queue
+-- rq, for its new consumer to take back after a lost connection (Dramatiq forgets them; recovery
+-- only requeues dead workers' sets). Ids whose message is gone (cancelled) leave the set.
+elseif command == "reclaim" then
+    local worker, rq = A[1], A[2]
+    local acks = ns .. ":__acks__." .. worker .. "." .. rq
+    local held = {}
+    for _, rmid in ipairs(redis.call("smembers", acks)) do
+        local data = redis.call("hget", ns .. ":" .. rq .. ".msgs", rmid)
+        if data then held[#held + 1] = data else redis.call("srem", acks, rmid) end
+    end
+    return held
 
 -- handoff(id, from_states_csv): a delayed or retrying job's time has come; it waits in its queue.
 elseif command == "handoff" then

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from importlib.resources import files
@@ -15,6 +16,7 @@ from dramatiq import Message
 from dramatiq.common import dq_name
 from redis.connection import AbstractConnection
 
+from gemsdash.queue import clock
 from gemsdash.queue.connection import translate_errors
 from gemsdash.queue.jobs import (
     FINISHED_STATES,
@@ -218,6 +220,7 @@ class RedisJobStore:
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
         nack: tuple[str, str, str] | None = None,
+        retry: tuple[str, str, bytes] | None = None,
     ) -> str:
         return self._text(
             self._worker_call(
@@ -233,6 +236,7 @@ class RedisJobStore:
                 BOUNDS_CSV,
                 scrubbed or "",
                 *(nack or ("", "", "")),
+                *(retry or ("", "", "")),
             )
         )
 
@@ -240,8 +244,10 @@ class RedisJobStore:
         """The whole batch is one `succeed` script call: one round trip, and counters, index pruning
         and heartbeats written once per call instead of once per job."""
         args: list[Any] = [BOUNDS_CSV]
+        now = now_ms()
         for s in successes:
-            args += (s.job_id, s.result, "" if s.duration_ms is None else s.duration_ms, s.finished_ms, *s.ack)
+            age = max(now - s.finished_ms, 0)
+            args += (s.job_id, s.result, "" if s.duration_ms is None else s.duration_ms, age, *s.ack)
         self._worker_call("succeed", *args)
 
     def reject(self, rq: str, data: bytes, reason: str, worker: str) -> str | None:
@@ -263,6 +269,10 @@ class RedisJobStore:
         }
         rmid = self._call("reject", rq, worker, data, _compact(record))
         return self._text(rmid) if rmid else None
+
+    def reclaim(self, worker: str, rq: str) -> list[bytes]:
+        """What `worker`'s ack set still holds for the delay queue `rq` (see jobs.lua)."""
+        return list(self._worker_call("reclaim", worker, rq))
 
     def handoff(self, job_id: str) -> None:
         self._worker_call("handoff", job_id, HANDOFF_CSV)
@@ -450,8 +460,8 @@ class RedisJobStore:
     # -- workers ----------------------------------------------------------------------------
 
     def heartbeat(self, info: WorkerInfo) -> None:
-        """Both Dramatiq's heartbeat (so its ack lease holds while threads are busy) and ours."""
-        now = now_ms()
+        """Both Dramatiq's heartbeat (so its ack lease holds while threads are busy) and ours, by
+        Redis's clock; the reply also brings this process's clock offset up to date."""
         body = {
             "id": info.id,
             "host": info.host,
@@ -461,12 +471,9 @@ class RedisJobStore:
             "in_flight": info.in_flight,
             "queues": info.queues,
         }
-        with translate_errors(self.display_url, secrets=self._secrets):
-            pipe = self.client.pipeline(transaction=False)
-            pipe.zadd(f"{self.namespace}:__heartbeats__", {info.id: now})
-            pipe.zadd(self._key("workers"), {info.id: now})
-            pipe.set(self._key("worker", info.id), _compact(body), px=self.worker_timeout_ms * 3)
-            pipe.execute()
+        before = time.time()
+        redis_now = self._call("beat", info.id, _compact(body), self.worker_timeout_ms * 3)
+        clock.observe(int(redis_now), before, time.time())
 
     def forget_worker(self, worker_id: str) -> None:
         with translate_errors(self.display_url, secrets=self._secrets):
