@@ -37,6 +37,7 @@ from gemsdash.queue import (
     producer,
     stats,
 )
+from gemsdash.queue.visible import visible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -124,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, indent=2, default=str) if getattr(args, "json", False) else text)
+    """JSON is exact (the encoder escapes control characters); text is made safe for a terminal
+    as a whole, on top of the one-line escaping of each listed value."""
+    print(json.dumps(data, indent=2, default=str) if getattr(args, "json", False) else visible(text, multiline=True))
 
 
 def age(moment: datetime | None) -> str:
@@ -143,10 +146,15 @@ def record_json(record: JobRecord) -> dict[str, Any]:
     return data
 
 
+def attempts_text(record: JobRecord) -> str:
+    """`2/3`; never past the maximum, which a crash redelivery of the last attempt could show."""
+    return f"{min(record.attempts, record.max_attempts)}/{record.max_attempts}"
+
+
 def record_text(record: JobRecord) -> str:
     data = record_json(record)
-    lines = [f"{k:>15}: {data[k]}" for k in ("id", "type", "queue", "state", "priority", "worker")]
-    lines.append(f"{'attempts':>15}: {record.attempts}/{record.max_attempts}")
+    lines = [f"{k:>15}: {visible(str(data[k]))}" for k in ("id", "type", "queue", "state", "priority", "worker")]
+    lines.append(f"{'attempts':>15}: {attempts_text(record)}")
     for key in ("created_at", "started_at", "finished_at", "next_attempt_at"):
         if data[key]:
             lines.append(f"{key:>15}: {data[key]}")
@@ -156,12 +164,13 @@ def record_text(record: JobRecord) -> str:
     if record.result is not None:
         lines.append(f"{'result':>15}: {json.dumps(record.result, default=str)}")
     if record.error is not None:
-        lines.append(f"{'error':>15}: {record.error.type}: {record.error.message}")
+        lines.append(f"{'error':>15}: {visible(record.error.type)}: {visible(record.error.message, multiline=True)}")
         if record.error.traceback:
-            lines.append(record.error.traceback.rstrip())
+            lines.append(visible(record.error.traceback.rstrip(), multiline=True))
     lines.append(f"{'timeline':>15}:")
     lines.extend(
-        f"{'':>17}{e.at.isoformat()}  {e.state.value}{'  ' + e.note if e.note else ''}" for e in record.timeline
+        f"{'':>17}{e.at.isoformat()}  {e.state.value}{'  ' + visible(e.note) if e.note else ''}"
+        for e in record.timeline
     )
     return "\n".join(lines)
 
@@ -213,8 +222,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_jobs(args: argparse.Namespace) -> int:
     page = stats.list_jobs(args.queue, args.state, args.limit, args.offset, args.search)
     rows = [
-        f"{j.id}  {j.state.value:<10}{j.priority.value:<9}{j.attempts:>2}/{j.max_attempts:<3}{age(j.created_at):>6}  "
-        + (f"{j.error.type}: {j.error.message}"[:60] if j.error else "")
+        f"{visible(j.id)}  {j.state.value:<10}{j.priority.value:<9}{attempts_text(j):>5} {age(j.created_at):>6}  "
+        + (visible(f"{j.error.type}: {j.error.message}")[:60] if j.error else "")
         for j in page.jobs
     ]
     text = "\n".join([*rows, f"({len(page.jobs)} of {page.total}, offset {page.offset})"])
@@ -270,8 +279,8 @@ def cmd_health(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     entries = admin.audit_log(args.limit)
     rows = [
-        f"{datetime.fromtimestamp(e['at'] / 1000, UTC).isoformat()}  {e['action']:<10}{e['target']:<40}"
-        f"{e['count']:>6}  {e['by']}"
+        f"{datetime.fromtimestamp(e['at'] / 1000, UTC).isoformat()}  {visible(str(e['action'])):<10}"
+        f"{visible(str(e['target'])):<40}{visible(str(e['count'])):>6}  {visible(str(e['by']))}"
         for e in entries
     ]
     emit(args, entries, "\n".join(rows) or "(no admin actions yet)")
@@ -396,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_server(args, settings)
         return run_one_shot(args, settings)
     except GemsdashError as exc:
-        print(f"gemsdash: {exc}", file=sys.stderr)
+        print(f"gemsdash: {visible(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
