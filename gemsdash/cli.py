@@ -146,15 +146,10 @@ def record_json(record: JobRecord) -> dict[str, Any]:
     return data
 
 
-def attempts_text(record: JobRecord) -> str:
-    """`2/3`; never past the maximum, which a crash redelivery of the last attempt could show."""
-    return f"{min(record.attempts, record.max_attempts)}/{record.max_attempts}"
-
-
 def record_text(record: JobRecord) -> str:
     data = record_json(record)
     lines = [f"{k:>15}: {visible(str(data[k]))}" for k in ("id", "type", "queue", "state", "priority", "worker")]
-    lines.append(f"{'attempts':>15}: {attempts_text(record)}")
+    lines.append(f"{'attempts':>15}: {record.attempts}/{record.max_attempts}")
     for key in ("created_at", "started_at", "finished_at", "next_attempt_at"):
         if data[key]:
             lines.append(f"{key:>15}: {data[key]}")
@@ -222,7 +217,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_jobs(args: argparse.Namespace) -> int:
     page = stats.list_jobs(args.queue, args.state, args.limit, args.offset, args.search)
     rows = [
-        f"{visible(j.id)}  {j.state.value:<10}{j.priority.value:<9}{attempts_text(j):>5} {age(j.created_at):>6}  "
+        f"{visible(j.id)}  {j.state.value:<10}{j.priority.value:<9}"
+        f"{j.attempts:>2}/{j.max_attempts:<3}{age(j.created_at):>6}  "
         + (visible(f"{j.error.type}: {j.error.message}")[:60] if j.error else "")
         for j in page.jobs
     ]

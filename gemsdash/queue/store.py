@@ -165,6 +165,9 @@ def decode_record(stored: StoredJob) -> JobRecord:
     ]
     if not isinstance(data.get("error"), dict):
         data["error"] = None
+    attempts, most = data.get("attempts"), data.get("max_attempts")
+    if isinstance(attempts, int) and isinstance(most, int) and attempts > most > 0:
+        data["attempts"] = most  # a record written before redeliveries were capped said "4/3"
     return JobRecord.model_validate(data)
 
 
