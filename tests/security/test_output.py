@@ -172,12 +172,17 @@ def test_http_refuses_a_lone_surrogate_and_reads_a_stored_one(
         assert q.list_jobs(EMAIL).total == 1  # nothing written: a retrying client cannot enqueue it twice
 
         _store_a_lone_surrogate(redis_client, redis_runtime, hostile_dead_job)
+        ns = redis_runtime.settings.namespace  # and a worker heartbeat written by hand
+        beat = {"host": "h\udcff", "pid": 1, "threads": 1, "started_at": 1, "in_flight": 0, "queues": []}
+        redis_client.set(f"{ns}:gd:worker:forged", json.dumps(beat))
+        redis_client.zadd(f"{ns}:gd:workers", {"forged": 4_000_000_000_000})
         one = api.get(f"/queue/jobs/{hostile_dead_job}")
         assert one.status_code == 200, one.text
         assert one.json()["payload"]["context"]["name"] == "Ann\ufffd"
         dashboard = api.get("/queue/dashboard")
         assert dashboard.status_code == 200, dashboard.text
         assert dashboard.json()["recent_failures"][0]["error"]["message"].endswith("\ufffd")
+        assert [w["host"] for w in dashboard.json()["workers"]] == ["h\ufffd"]
 
 
 # -- card numbers: where they can be, as scanners check them -----------------------------------------

@@ -488,7 +488,7 @@ class RedisJobStore:
         for (worker_id, beat), body in zip(live, bodies, strict=True):
             if body is None:
                 continue
-            data = json.loads(body)
+            data = scrub(load_json(body))  # a heartbeat written by hand must not break the dashboard
             found.append(
                 WorkerInfo(
                     id=self._text(worker_id),
