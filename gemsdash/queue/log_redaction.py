@@ -32,6 +32,9 @@ def _safe_arg(arg: Any) -> Any:
     if isinstance(arg, (dict, list, tuple)):
         # Dramatiq's actors log their arguments (the payload) at DEBUG.
         return mask_payload(arg)
+    if isinstance(arg, str):
+        # For formatters that read the arguments themselves (uvicorn's access formatter).
+        return clean_message(arg)
     return arg
 
 
@@ -77,6 +80,9 @@ def _factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record.args = tuple(_safe_arg(a) for a in record.args)
         elif isinstance(record.args, dict):
             record.args = mask_payload(record.args)
+        elif isinstance(record.msg, str):
+            # Nothing to format: redact the message itself, for handlers that read `record.msg`.
+            record.msg = clean_message(record.msg)
         record.__class__ = _redacted_class(type(record))
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = clean_message(_formatter.formatException(record.exc_info))

@@ -107,6 +107,25 @@ def test_log_lines_show_control_characters_as_escapes(redis_runtime: Runtime, ca
         assert "\x1b" not in line and "\x07" not in line and "\x9b" not in line and "\u202e" not in line
         assert "\\x1b[2J" in line and "\\u202e" in line
     assert "Traceback" in lines[1] and "RuntimeError: nope\\x1b[2J" in lines[1]
+    plain = [r for r in caplog.records if r.name == "gemsdash.test" and not r.args]
+    assert plain and all(isinstance(r.msg, str) and "\x1b" not in r.msg for r in plain)
+
+
+def test_formatters_that_read_the_arguments_still_work(redis_runtime: Runtime) -> None:
+    """Uvicorn's access formatter unpacks `record.args`; emptied by the redaction, it raised."""
+    from uvicorn.logging import AccessFormatter
+
+    record = logging.getLogger("uvicorn.access").makeRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/x\x1b[2J", "1.1", 200),
+        None,
+    )
+    line = AccessFormatter("%(client_addr)s %(request_line)s %(status_code)s", use_colors=False).format(record)
+    assert line == "127.0.0.1:5000 GET /x\\x1b[2J HTTP/1.1 200 OK"
 
 
 # -- lone surrogates ------------------------------------------------------------------------------
