@@ -37,7 +37,7 @@ from gemsdash.queue import (
     producer,
     stats,
 )
-from gemsdash.queue.visible import visible
+from gemsdash.queue.visible import valid_unicode, visible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -366,6 +366,14 @@ def run_server(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def check_text_arguments(args: argparse.Namespace) -> None:
+    """Bytes that are not UTF-8 on the command line reach Python as lone surrogates, which Redis
+    (and the terminal) cannot take: one line instead of a traceback from deep inside redis-py."""
+    for name, value in vars(args).items():
+        if isinstance(value, str) and not valid_unicode(value):
+            raise UsageError(f"{name}: not valid text (bytes that are not UTF-8)")
+
+
 def configure_logging(command: str | None) -> None:
     # The dashboard owns the terminal: its process logs to a file so log lines cannot tear the screen.
     if command is None:
@@ -390,6 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.command)
     try:
+        check_text_arguments(args)
         settings = load_settings(**({"read_only": True} if args.read_only else {}))
         if args.command is None:
             if args.refresh <= 0:

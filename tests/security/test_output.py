@@ -149,6 +149,8 @@ def test_cli_refuses_a_lone_surrogate_and_reads_a_stored_one(
     refused = run_cli("enqueue", EMAIL, "--payload", payload, env=env, cwd=tmp_path)
     assert "context.name: is not valid Unicode" in one_line_error(refused)
     assert q.list_jobs(EMAIL).total == 1  # the hostile dead job only: nothing was written
+    for args in (["job", "ab\udcff"], ["retry", "ab\udcff"], ["jobs", EMAIL, "--search", "\udcff"]):
+        assert "not valid text" in one_line_error(run_cli(*args, env=env, cwd=tmp_path))  # bytes 0xff in argv
 
     _store_a_lone_surrogate(redis_client, redis_runtime, hostile_dead_job)
     for args in (
