@@ -27,6 +27,7 @@ from gemsdash.queue.payloads import (
     TooDeep,
     find_card_number,
 )
+from gemsdash.queue.visible import find_invalid_text
 
 
 class JobType(StrEnum):
@@ -167,6 +168,11 @@ class JobSpec:
             raise InvalidPayload(self.job_type.value, [(printable(exc.path), str(exc))]) from None
         if card_field is not None:
             raise InvalidPayload(self.job_type.value, [(printable(card_field), str(RawCardNumber(card_field)))])
+        bad_text = find_invalid_text(payload)
+        if bad_text is not None:  # stored, it would break every reader that encodes it as UTF-8
+            raise InvalidPayload(
+                self.job_type.value, [(printable(bad_text), "is not valid Unicode (a lone surrogate)")]
+            )
         try:
             return self.payload_model.model_validate(payload)
         except ValidationError as exc:

@@ -154,6 +154,11 @@ class MemoryJobStore:
             attempt = int(message.options.get("retries", 0)) + 1
             if old is not None and int(job.get("attempts") or 0) >= attempt:
                 attempt = int(job["attempts"]) + 1
+            note = None if old else "no record: message did not come through gemsdash"
+            most = int(job.get("max_attempts") or 0)
+            if most and attempt > most:  # the last attempt's worker was lost: it runs again as the last
+                attempt = most
+                note = "redelivered after its worker was lost: the last attempt runs again"
             job.update(
                 state=JobState.RUNNING.value,
                 attempts=attempt,
@@ -162,7 +167,7 @@ class MemoryJobStore:
                 worker=worker,
                 rq=message.queue_name,
             )
-            self._save(job, old, None if old else "no record: message did not come through gemsdash")
+            self._save(job, old, note)
             return "run"
 
     def finish(

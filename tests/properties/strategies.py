@@ -58,6 +58,14 @@ _context_values = (
     words(0, 20) | st.integers(-(10**9), 10**9) | st.floats(allow_nan=False, allow_infinity=False) | st.booleans()
 )
 
+#: A link put in an email: only http and https are valid (a `javascript:` href is refused).
+_web_urls = st.builds(
+    "{}://{}.test/{}".format,
+    st.sampled_from(["http", "https", "HTTPS"]),
+    st.text(string.ascii_lowercase, min_size=1, max_size=10),
+    st.text(string.ascii_letters + "/-_", max_size=20),
+)
+
 sketch = st.fixed_dictionaries(
     {"prompt": words(1, 60).filter(str.strip), "user_id": identifiers},
     optional={"style": st.sampled_from(get_args(SketchStyle)), "quality": st.sampled_from(get_args(SketchQuality))},
@@ -79,7 +87,7 @@ emotion = st.sampled_from(get_args(AnalysisType)).flatmap(_emotion)
 def _email(template: str) -> st.SearchStrategy[dict[str, Any]]:
     required = sorted(EMAIL_TEMPLATE_VARIABLES[template])
     context = st.fixed_dictionaries(
-        dict.fromkeys(required, _context_values),
+        {name: _web_urls if name.endswith("_url") else _context_values for name in required},
         optional={"note": _context_values, "password": words(3, 12)},
     )
     return st.fixed_dictionaries(

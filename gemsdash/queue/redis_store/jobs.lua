@@ -226,6 +226,13 @@ elseif command == "start" then
     end
     -- A redelivery after a lost worker carries the same retry count: it is still a new attempt.
     if old and tonumber(job.attempts) and tonumber(job.attempts) >= attempt then attempt = job.attempts + 1 end
+    -- ...but never past the maximum: the last attempt's worker was lost, so it runs again as the last.
+    local note = nil
+    local most = tonumber(job.max_attempts)
+    if most and attempt > most then
+        attempt = most
+        note = "redelivered after its worker was lost: the last attempt runs again"
+    end
     job.state = "running"
     job.attempts = attempt
     job.started_at = now
@@ -233,7 +240,6 @@ elseif command == "start" then
     job.worker = worker
     job.rmid = rmid
     job.rq = rq
-    local note = nil
     if not old then note = "no record: message did not come through gemsdash" end
     save(job, old, note)
     return "run"

@@ -43,7 +43,9 @@ from gemsdash.queue.store import (
     Success,
     WorkerInfo,
     decode_record,
+    load_json,
 )
+from gemsdash.queue.visible import scrub
 
 _SCRIPT = files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text()
 _CLEAR_BATCH = 500
@@ -282,7 +284,7 @@ class RedisJobStore:
     def get(self, job_id: str) -> JobRecord | None:
         with translate_errors(self.display_url, secrets=self._secrets):
             raw = self.client.get(self._key("job", job_id))
-        return decode_record(json.loads(raw)) if raw else None
+        return decode_record(load_json(raw)) if raw else None
 
     def page(self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "") -> JobPage:
         reply = self._call(
@@ -372,7 +374,7 @@ class RedisJobStore:
 
     @staticmethod
     def _parse_page(reply: list[Any], offset: int, limit: int) -> JobPage:
-        return JobPage([decode_record(json.loads(raw)) for raw in reply[1:]], int(reply[0]), offset, limit)
+        return JobPage([decode_record(load_json(raw)) for raw in reply[1:]], int(reply[0]), offset, limit)
 
     def dead_ids(self, queue: str, limit: int) -> list[str]:
         with translate_errors(self.display_url, secrets=self._secrets):
@@ -418,7 +420,7 @@ class RedisJobStore:
             return []
         with translate_errors(self.display_url, secrets=self._secrets):
             raws = self.client.mget([self._key("job", i) for i in job_ids])
-        return [decode_record(json.loads(raw)) if raw else None for raw in raws]
+        return [decode_record(load_json(raw)) if raw else None for raw in raws]
 
     def clear(self, queue: str, include_dead: bool, who: str) -> ClearResult:
         lists = physical_queues(queue)
@@ -455,7 +457,7 @@ class RedisJobStore:
     def audit_log(self, limit: int) -> list[dict[str, Any]]:
         with translate_errors(self.display_url, secrets=self._secrets):
             rows = self.client.lrange(self._key("audit"), 0, limit - 1)
-        return [json.loads(r) for r in rows]
+        return [scrub(load_json(r)) for r in rows]
 
     # -- workers ----------------------------------------------------------------------------
 
@@ -493,7 +495,7 @@ class RedisJobStore:
         for (worker_id, beat), body in zip(live, bodies, strict=True):
             if body is None:
                 continue
-            data = json.loads(body)
+            data = scrub(load_json(body))  # a heartbeat written by hand must not break the dashboard
             found.append(
                 WorkerInfo(
                     id=self._text(worker_id),
