@@ -1,11 +1,13 @@
-"""Dramatiq's RedisBroker, with two changes. A fetched message that cannot be decoded goes to the
-dead-letter queue with its reason. A finished job's ack or nack can be left to the job-state store.
+"""Dramatiq's RedisBroker, with two changes. A fetched message that cannot be decoded, or that
+gemsdash could not have written (see `admission`), goes to the dead-letter queue with its reason.
+A finished job's ack or nack can be left to the job-state store.
 
 Dramatiq decodes fetched messages inside its consumer's iterator; a message that is not valid JSON
 (or not a message) raises there, the consumer thread restarts, and the message stays in the ack
 set of a live worker forever: never run, never dead-lettered, invisible. (A message without the
 `redis_message_id` option Dramatiq's enqueue adds cannot be acknowledged, with the same result.)
-Filtering at fetch time keeps the consumer running and the bad message visible as a `dead` job.
+Filtering at fetch time keeps the consumer running and the bad message visible as a `dead` job;
+and a forged message never runs, nor waits in a worker's memory (a 10-year `eta`).
 
 A succeeded job's ack runs inside the store's `succeed` call and a dead job's nack inside its
 `finish` call, each in the same script as the job's record (see JobTracking): `do_ack` and
@@ -18,14 +20,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.errors import DecodeError
+
+from gemsdash.queue.admission import Refusal, inspect_fetched
+from gemsdash.queue.jobs import now_ms
 
 logger = logging.getLogger(__name__)
 
-#: (physical queue, raw message data, reason, worker id) -> None
-RejectMalformed = Callable[[str, bytes, str, str], None]
+#: (physical queue, raw message data, why it cannot run, worker id) -> None
+RejectMalformed = Callable[[str, bytes, Refusal, str], None]
 
 
 class GemsdashRedisBroker(RedisBroker):
@@ -54,18 +57,15 @@ class GemsdashRedisBroker(RedisBroker):
     def do_fetch(self, queue_name: str, prefetch: int) -> list[Any]:
         fetched: list[Any] = self._dispatch("fetch")(queue_name, prefetch)  # type: ignore[no-untyped-call]
         good: list[Any] = []
+        now = now_ms()
         for data in fetched:
             if data is None:
                 continue
-            try:
-                message = Message.decode(data)
-                reason = None if "redis_message_id" in message.options else "malformed message: no redis_message_id"
-            except DecodeError as exc:
-                reason = f"malformed message: {exc.__cause__ or exc}"
-            if reason is None:
+            refusal = inspect_fetched(data, queue_name, now)
+            if refusal is None:
                 good.append(data)
                 continue
-            logger.error("Rejecting a message on %r: %s", queue_name, reason)
+            logger.error("Rejecting a message on %r: %s", queue_name, refusal.reason)
             if self.reject_malformed is not None:
-                self.reject_malformed(queue_name, data, reason, self.broker_id)
+                self.reject_malformed(queue_name, data, refusal, self.broker_id)
         return good
