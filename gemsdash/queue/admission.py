@@ -41,8 +41,15 @@ ALLOWED_OPTIONS = frozenset(
         "traceback",
     }
 )
-#: Larger messages are refused unread: the largest payload a job type accepts is a few hundred KB.
+#: Larger messages are refused unread (or twice GEMSDASH_MAX_PAYLOAD_BYTES, when that is larger).
 MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+def message_limit(max_payload_bytes: int) -> int:
+    """The largest fetched message a worker reads, for the producers' payload limit."""
+    return max(MAX_MESSAGE_BYTES, 2 * max_payload_bytes + 64 * 1024)
+
+
 _FIELDS = ("queue_name", "actor_name", "args", "kwargs", "options", "message_id", "message_timestamp")
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -74,11 +81,13 @@ def _name(value: str) -> str:
     return repr(value) if _SAFE_NAME.fullmatch(value) else "(a name that is not shown)"
 
 
-def inspect_fetched(data: bytes, physical_queue: str, now_ms: int) -> Refusal | None:
+def inspect_fetched(
+    data: bytes, physical_queue: str, now_ms: int, max_bytes: int = MAX_MESSAGE_BYTES
+) -> Refusal | None:
     """None when `data`, fetched from `physical_queue`, is a message gemsdash could have written;
     otherwise why not."""
-    if len(data) > MAX_MESSAGE_BYTES:
-        return Refusal("InvalidMessage", f"invalid message: larger than {MAX_MESSAGE_BYTES // 1024} KiB")
+    if len(data) > max_bytes:
+        return Refusal("InvalidMessage", f"invalid message: larger than {max_bytes // 1024} KiB")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -22,7 +22,7 @@ from typing import Any
 
 from dramatiq.brokers.redis import RedisBroker
 
-from gemsdash.queue.admission import Refusal, inspect_fetched
+from gemsdash.queue.admission import MAX_MESSAGE_BYTES, Refusal, inspect_fetched
 from gemsdash.queue.jobs import now_ms
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ RejectMalformed = Callable[[str, bytes, Refusal, str], None]
 
 class GemsdashRedisBroker(RedisBroker):
     reject_malformed: RejectMalformed | None = None
+    #: Fetched messages larger than this are refused unread.
+    max_message_bytes: int = MAX_MESSAGE_BYTES
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
@@ -61,7 +63,7 @@ class GemsdashRedisBroker(RedisBroker):
         for data in fetched:
             if data is None:
                 continue
-            refusal = inspect_fetched(data, queue_name, now)
+            refusal = inspect_fetched(data, queue_name, now, self.max_message_bytes)
             if refusal is None:
                 good.append(data)
                 continue

@@ -18,7 +18,7 @@ from dramatiq import Broker, Worker
 from dramatiq.middleware import default_middleware
 
 from gemsdash.queue import handlers, log_redaction
-from gemsdash.queue.admission import Refusal
+from gemsdash.queue.admission import Refusal, message_limit
 from gemsdash.queue.config import DEAD_LETTER_TTL_SECONDS, Settings, load_settings
 from gemsdash.queue.connection import connect
 from gemsdash.queue.errors import BackendUnavailable
@@ -184,6 +184,7 @@ def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) ->
         store.reject(rq, data, (refusal.kind, refusal.reason), evidence, refusal.message_id, worker)
 
     broker.reject_malformed = reject
+    broker.max_message_bytes = message_limit(settings.max_payload_bytes)
     middleware, tracking = _middleware(store, redactor, settings, broker.broker_id, WriteBehind(store))
     for m in middleware:
         broker.add_middleware(m)
