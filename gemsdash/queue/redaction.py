@@ -64,8 +64,10 @@ RAW_HEAD_CHARS = 4096
 _RAW_OVERLAP = 256
 
 _RAW_SENSITIVE_VALUE = re.compile(
-    r"""(?P<key>["']?[\w.-]*(?:""" + SENSITIVE_KEY.pattern + r""")[\w.-]*["']?\s*[:=]\s*)"""
-    r"""(?P<value>"(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s,;&}\]]+)""",
+    # Starts at the key word itself (the rest of the key name before it is left as it is): a
+    # leading `[\w.-]*` made the scan of a long run of letters quadratic.
+    r"""(?P<key>(?:""" + SENSITIVE_KEY.pattern + r""")[\w.-]{0,40}["']?\s{0,8}[:=]\s{0,8})"""
+    r"""(?P<value>"(?:[^"\\]|\\.)*"?|'[^']*'?|(?:(?:bearer|basic|digest|token)\s+)?[^\s,;&}\]]+)""",
     re.I,
 )
 

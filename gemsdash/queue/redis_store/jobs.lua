@@ -27,6 +27,7 @@ for i = 5, #ARGV do
 end
 
 local TIMELINE_MAX = 24
+local COMPARE_MAX = 1048576
 local PRUNE_BATCH = 200
 local BUCKET_MS = 10000
 
@@ -406,8 +407,9 @@ elseif command == "clear" then
 -- A message that cannot run (not a valid Dramatiq message, or not one gemsdash could have written)
 -- was fetched by this worker: it moves from the worker's ack set to the dead-letter queue, kept only
 -- as `dead_letter` (its size, digest and scrubbed head), never whole. It is found among the acks by
--- its size, first and last bytes (`head`, `tail`: the whole message when it is under 8 KiB); the
--- size is read with HSTRLEN, so a large message is copied only when its size matches. Its record:
+-- its size (HSTRLEN), and up to 1 MiB by its first and last bytes too (`head`, `tail`: the whole
+-- message when it is under 8 KiB). A larger one is not read at all: copying 30 MB into Lua blocks
+-- Redis for ~300 ms, and every message over 1 MiB is refused anyway. Its record:
 -- the job it claims to be when that job's record says this is its delivery (it dies with the
 -- reason); otherwise a new dead record under the message's Redis id, or `fresh_id` when that id is
 -- taken or not a plain id. Returns the record's id, or false if the message is not in the acks.
@@ -421,8 +423,12 @@ elseif command == "reject" then
     local xq = ns .. ":" .. canon .. ".XQ"
     for _, rmid in ipairs(redis.call("smembers", acks)) do
         if redis.call("hstrlen", msgs, rmid) == size then
-            local data = redis.call("hget", msgs, rmid)
-            if string.sub(data, 1, #head) == head and string.sub(data, -#tail) == tail then
+            local same = true
+            if size <= COMPARE_MAX then
+                local data = redis.call("hget", msgs, rmid)
+                same = string.sub(data, 1, #head) == head and string.sub(data, -#tail) == tail
+            end
+            if same then
                 redis.call("srem", acks, rmid)
                 redis.call("hdel", msgs, rmid)
                 redis.call("zadd", xq, now, rmid)
