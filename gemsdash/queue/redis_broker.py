@@ -68,6 +68,12 @@ class GemsdashRedisBroker(RedisBroker):
                 good.append(data)
                 continue
             logger.error("Rejecting a message on %r: %s", queue_name, refusal.reason)
-            if self.reject_malformed is not None:
+            if self.reject_malformed is None:
+                continue
+            try:
                 self.reject_malformed(queue_name, data, refusal, self.broker_id)
+            except Exception:
+                # The good messages of this fetch still run; this one stays in the ack set, and is
+                # fetched (and rejected) again once recovery returns it after this worker stops.
+                logger.exception("Could not dead-letter the rejected message on %r", queue_name)
         return good

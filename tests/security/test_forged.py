@@ -119,6 +119,20 @@ def test_a_payment_pushed_to_the_email_queue_never_runs(worker: Runtime, redis_c
     assert get_job(forged["message_id"]) is None  # no email (nor payment) job was recorded as run
 
 
+def test_a_refused_message_is_kept_scrubbed(worker: Runtime, redis_client: redis.Redis) -> None:
+    """What is kept of it is what is kept of a malformed one: masked by key, card numbers blanked."""
+    forged = message(on_failure="payment_processing")
+    forged["args"][0]["context"] |= {"password": "pw-Secret-1a2b", "note": "4242 4242 4242 4242"}
+    rmid = push_message(redis_client, worker.settings.namespace, forged)
+    refused(rmid)
+    record = get_job(rmid)
+    assert record is not None
+    kept = json.dumps(record.public_dict())
+    dead_letter = redis_client.hget(f"{worker.settings.namespace}:{EMAIL_QUEUE}.XQ.msgs", rmid)
+    for text in (kept, (dead_letter or b"").decode()):
+        assert "pw-Secret-1a2b" not in text and "4242 4242" not in text and "on_failure" in text
+
+
 def test_a_message_naming_another_queue_is_refused(worker: Runtime, redis_client: redis.Redis) -> None:
     forged = message(queue="payment-processing")
     ns = worker.settings.namespace
