@@ -13,6 +13,7 @@ Reasons name the part that is wrong, never its value (which may be a secret, or 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ def message_limit(max_payload_bytes: int) -> int:
 
 
 _FIELDS = ("queue_name", "actor_name", "args", "kwargs", "options", "message_id", "message_timestamp")
+_FIELD_SET = frozenset(_FIELDS)
+_TYPES = (("queue_name", str), ("actor_name", str), ("args", list), ("kwargs", dict), ("message_id", str))
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -101,7 +104,7 @@ def inspect_fetched(
     if not isinstance(fields, dict):
         return _malformed(f"not a message (a JSON {type(fields).__name__})", fields, was_parsed=True)
     missing = [f for f in _FIELDS if f not in fields]
-    extra = len(fields.keys() - set(_FIELDS))
+    extra = len(fields.keys() - _FIELD_SET)
     if missing or extra:
         parts = [f"missing {', '.join(missing)}"] if missing else []
         parts += [f"{extra} unknown field(s)"] if extra else []
@@ -120,14 +123,7 @@ def _check(fields: dict[str, Any], physical_queue: str, now_ms: int) -> tuple[st
         return "MalformedMessage", "malformed message: options is not an object"
     if "redis_message_id" not in options:
         return "MalformedMessage", "malformed message: no redis_message_id"
-    types = {
-        "queue_name": str,
-        "actor_name": str,
-        "args": list,
-        "kwargs": dict,
-        "message_id": str,
-    }
-    for name, kind in types.items():
+    for name, kind in _TYPES:
         if not isinstance(fields[name], kind):
             return "MalformedMessage", f"malformed message: {name} is not a {kind.__name__}"
     if not _is_int(fields["message_timestamp"]):
@@ -138,16 +134,26 @@ def _check(fields: dict[str, Any], physical_queue: str, now_ms: int) -> tuple[st
     return ("InvalidMessage", f"invalid message: {reason}") if reason else None
 
 
+@functools.lru_cache(maxsize=256)
+def _expected(physical_queue: str) -> tuple[str, str, int] | None:
+    """(job type's queue, its actor, its default max_retries) for a physical queue of gemsdash's."""
+    queue = canonical_queue(physical_queue)
+    if queue not in QUEUES:
+        return None
+    job_type = JobType(queue)
+    return queue, job_type.actor_name, JOB_SPECS[job_type].attempts - 1
+
+
 def _forged(fields: dict[str, Any], options: dict[str, Any], physical_queue: str, now_ms: int) -> str | None:
     """What in a well-formed message does not fit the queue it was fetched from, if anything."""
     if not _SAFE_ID.fullmatch(fields["message_id"]):
         return "message_id is not a job id"
     if fields["queue_name"] != physical_queue:
         return f"it names queue {_name(fields['queue_name'])} but waits in {physical_queue!r}"
-    queue = canonical_queue(physical_queue)
-    if queue not in QUEUES:
+    expected = _expected(physical_queue)
+    if expected is None:
         return f"{physical_queue!r} is not a gemsdash queue"
-    actor = JobType(queue).actor_name
+    queue, actor, default_max_retries = expected
     if fields["actor_name"] != actor:
         return f"actor {_name(fields['actor_name'])} does not belong on queue {queue!r} (its actor is {actor!r})"
     unknown = sorted(options.keys() - ALLOWED_OPTIONS)
@@ -156,7 +162,7 @@ def _forged(fields: dict[str, Any], options: dict[str, Any], physical_queue: str
     for name in ("retries", "max_retries", "min_backoff", "max_backoff", "eta", "requeue_timestamp"):
         if name in options and not _is_int(options[name]):
             return f"option {name!r} is not an integer"
-    max_retries = options.get("max_retries", JOB_SPECS[JobType(queue)].attempts - 1)
+    max_retries = options.get("max_retries", default_max_retries)
     if not 0 <= max_retries <= MAX_ATTEMPTS - 1:
         return f"max_retries is outside 0..{MAX_ATTEMPTS - 1}"
     if not 0 <= options.get("retries", 0) <= max_retries:
