@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from gemsdash.actors.email import send_email
 from gemsdash.queue import JobState, Runtime, get_job
 from gemsdash.queue.redaction import RAW_HEAD_CHARS, Redactor, raw_evidence
+from tests.core.workload import email, scripted
 from tests.faults.test_malformed import push
 from tests.security.helpers import namespace_dump, run_cli
 from tests.support import wait_for
@@ -105,3 +107,27 @@ def test_scrubbing_a_huge_message_takes_no_time() -> None:
     kept = raw_evidence(data, Redactor([KNOWN]))
     assert time.monotonic() - started < 10
     assert kept["truncated"] and len(kept["head"]) == RAW_HEAD_CHARS and PASSWORD not in kept["head"]
+
+
+def test_a_huge_payload_sent_straight_to_the_actor_is_not_kept_whole(
+    any_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    """A well-formed message under the fetch limit, sent past the producer (straight to the actor, as
+    a foreign producer would): its record and dead letter keep a bounded, scrubbed copy, in both modes."""
+    payload = email("fatal")
+    payload["context"] |= {"password": PASSWORD, "blob": "A" * (600 * 1024)}
+    with scripted():
+        message = send_email.send(payload)
+        record = wait_for(
+            lambda: (r := get_job(message.message_id)) is not None and r.state is JobState.DEAD and r,
+            timeout=30,
+            what="dead",
+        )
+    kept = json.dumps(record.public_dict())
+    assert len(kept) < 16 * 1024 and PASSWORD not in kept, len(kept)
+    assert record.payload["oversized_payload"]["bytes"] > 600 * 1024, record.payload
+    if any_runtime.mode == "redis":
+        ns = any_runtime.settings.namespace
+        dead_letters = redis_client.hvals(f"{ns}:email-notification.XQ.msgs")
+        assert len(dead_letters) == 1 and len(dead_letters[0]) < 16 * 1024
+        assert PASSWORD.encode() not in dead_letters[0]
