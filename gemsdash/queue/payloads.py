@@ -385,6 +385,21 @@ class SketchPayload(Payload):
         return self
 
 
+#: The one text for every image_path that cannot be used, at enqueue (a path that is absolute or
+#: climbs out with `..`) and at run time (missing, a symlink, a FIFO, a directory, not an image...):
+#: the error never tells which files exist, and never repeats the path.
+IMAGE_PATH_RULE = "must name an image file inside the images folder: a relative path, without '..' or symlinks"
+
+
+def image_path_ok(path: str) -> bool:
+    """Whether `path` reads as a file inside the images folder, judged from its text alone (the
+    producer may not see the worker's files; symlinks are refused when the file is opened)."""
+    if path.startswith(("/", "~")) or "\\" in path or not path.isprintable():
+        return False
+    parts = path.split("/")
+    return ".." not in parts and bool(parts[-1]) and parts[-1] != "."
+
+
 class EmotionPayload(Payload):
     text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_CHARS)
     image_path: str | None = Field(default=None, min_length=1, max_length=4096)
@@ -402,6 +417,8 @@ class EmotionPayload(Payload):
             if needed != given:
                 verdict = "required" if needed else "not allowed"
                 raise field_error(field, f"{verdict} for analysis_type={self.analysis_type}")
+        if self.image_path is not None and not image_path_ok(self.image_path):
+            raise field_error("image_path", IMAGE_PATH_RULE)
         return self
 
 

@@ -1,13 +1,15 @@
-"""Dramatiq's RedisBroker, with these changes. A fetched message that cannot be decoded goes to the
-dead-letter queue with its reason. A finished job's ack or nack can be left to the job-state store,
-and so can a retry's next copy. Times are Redis's. A delay queue's consumer takes back its own
-delayed messages after a lost connection.
+"""Dramatiq's RedisBroker, with these changes. A fetched message that cannot be decoded, or that
+gemsdash could not have written (see `admission`), goes to the dead-letter queue with its reason.
+A finished job's ack or nack can be left to the job-state store, and so can a retry's next copy.
+Times are Redis's. A delay queue's consumer takes back its own delayed messages after a lost
+connection.
 
 Dramatiq decodes fetched messages inside its consumer's iterator; a message that is not valid JSON
 (or not a message) raises there, the consumer thread restarts, and the message stays in the ack
 set of a live worker forever: never run, never dead-lettered, invisible. (A message without the
 `redis_message_id` option Dramatiq's enqueue adds cannot be acknowledged, with the same result.)
-Filtering at fetch time keeps the consumer running and the bad message visible as a `dead` job.
+Filtering at fetch time keeps the consumer running and the bad message visible as a `dead` job;
+and a forged message never runs, nor waits in a worker's memory (a 10-year `eta`).
 
 A succeeded job's ack runs inside the store's `succeed` call and a dead job's nack inside its
 `finish` call, each in the same script as the job's record (see JobTracking): `do_ack` and
@@ -43,15 +45,16 @@ import redis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import dq_name
-from dramatiq.errors import ConnectionClosed, DecodeError
+from dramatiq.errors import ConnectionClosed
 
 from gemsdash.queue import clock, context, outage
+from gemsdash.queue.admission import MAX_MESSAGE_BYTES, Refusal, inspect_fetched
 from gemsdash.queue.errors import BackendUnavailable
 
 logger = logging.getLogger(__name__)
 
-#: (physical queue, raw message data, reason, worker id) -> None
-RejectMalformed = Callable[[str, bytes, str, str], None]
+#: (physical queue, raw message data, why it cannot run, worker id) -> None
+RejectMalformed = Callable[[str, bytes, Refusal, str], None]
 #: (worker id, physical delay queue) -> data of the messages its ack set holds
 Reclaim = Callable[[str, str], list[bytes]]
 
@@ -66,6 +69,8 @@ _OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 class GemsdashRedisBroker(RedisBroker):
     reject_malformed: RejectMalformed | None = None
     reclaim_delayed: Reclaim | None = None
+    #: Fetched messages larger than this are refused unread.
+    max_message_bytes: int = MAX_MESSAGE_BYTES
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
@@ -154,23 +159,25 @@ class GemsdashRedisBroker(RedisBroker):
         others go to the dead-letter queue."""
         good: list[Any] = []
         offset = clock.offset_ms()
+        now = clock.now_ms()
         for data in fetched:
             if data is None:
                 continue
-            try:
-                message = Message.decode(data)
-                reason = None if "redis_message_id" in message.options else "malformed message: no redis_message_id"
-            except DecodeError as exc:
-                reason = f"malformed message: {exc.__cause__ or exc}"
-            if reason is None:
-                eta = message.options.get("eta")
-                if offset and isinstance(eta, int | float) and not isinstance(eta, bool):
-                    data = message.copy(options={"eta": eta - offset}).encode()
+            refusal = inspect_fetched(data, queue_name, now, self.max_message_bytes)
+            if refusal is None:
+                if offset:
+                    data = _to_local_clock(data, offset)
                 good.append(data)
                 continue
-            logger.error("Rejecting a message on %r: %s", queue_name, reason)
-            if self.reject_malformed is not None:
-                self.reject_malformed(queue_name, data, reason, self.broker_id)
+            logger.error("Rejecting a message on %r: %s", queue_name, refusal.reason)
+            if self.reject_malformed is None:
+                continue
+            try:
+                self.reject_malformed(queue_name, data, refusal, self.broker_id)
+            except Exception:
+                # The good messages of this fetch still run; this one stays in the ack set, and is
+                # fetched (and rejected) again once recovery returns it after this worker stops.
+                logger.exception("Could not dead-letter the rejected message on %r", queue_name)
         return good
 
 
@@ -204,3 +211,13 @@ class _Consumer(_RedisConsumer):
             super().requeue(messages)  # type: ignore[no-untyped-call]
         except _OUTAGE_ERRORS as exc:
             raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
+
+
+def _to_local_clock(data: bytes, offset_ms: int) -> bytes:
+    """An admitted message with its `eta` (Redis's clock) turned into this host's, which is what
+    Dramatiq's consumer compares it with."""
+    message = Message.decode(data)
+    eta = message.options.get("eta")
+    if isinstance(eta, int) and not isinstance(eta, bool):
+        return bytes(message.copy(options={"eta": eta - offset_ms}).encode())
+    return data

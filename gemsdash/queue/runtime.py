@@ -18,13 +18,14 @@ from dramatiq import Broker, Worker
 from dramatiq.middleware import default_middleware
 
 from gemsdash.queue import clock, handlers, log_redaction
+from gemsdash.queue.admission import Refusal, message_limit
 from gemsdash.queue.config import DEAD_LETTER_TTL_SECONDS, Settings, load_settings
 from gemsdash.queue.connection import connect, translate_errors
 from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.memory_store import MemoryJobStore
 from gemsdash.queue.messages import all_physical_queues
 from gemsdash.queue.middleware import Heartbeat, JobTracking, QuietOutage, Recovery, WriteBehind
-from gemsdash.queue.redaction import Redactor
+from gemsdash.queue.redaction import Redactor, raw_evidence
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
 from gemsdash.queue.store import JobStore
@@ -182,11 +183,13 @@ def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) ->
         dead_message_ttl=DEAD_LETTER_TTL_SECONDS * 1000,
     )
 
-    def reject(rq: str, data: bytes, reason: str, worker: str) -> None:
-        store.reject(rq, data, reason, worker)
+    def reject(rq: str, data: bytes, refusal: Refusal, worker: str) -> None:
+        evidence = raw_evidence(data, redactor, refusal.parsed, was_parsed=refusal.was_parsed)
+        store.reject(rq, data, (refusal.kind, refusal.reason), evidence, refusal.message_id, worker)
 
     broker.reject_malformed = reject
     broker.reclaim_delayed = store.reclaim
+    broker.max_message_bytes = message_limit(settings.max_payload_bytes)
     middleware, tracking = _middleware(store, redactor, settings, broker.broker_id, WriteBehind(store))
     for m in middleware:
         broker.add_middleware(m)

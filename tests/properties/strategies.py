@@ -72,12 +72,22 @@ sketch = st.fixed_dictionaries(
 )
 
 
+#: Relative paths inside the images folder (an absolute path, `..` or a control character is refused).
+image_paths = st.lists(
+    st.text(string.ascii_letters + string.digits + "._- ", min_size=1, max_size=20).filter(
+        lambda p: p not in (".", "..")
+    ),
+    min_size=1,
+    max_size=3,
+).map("/".join)
+
+
 def _emotion(kind: str) -> st.SearchStrategy[dict[str, Any]]:
     fields: dict[str, st.SearchStrategy[Any]] = {"analysis_type": st.just(kind), "user_id": identifiers}
     if kind != "image":
         fields["text"] = words(1, 80)
     if kind != "text":
-        fields["image_path"] = words(1, 40)
+        fields["image_path"] = image_paths
     return st.fixed_dictionaries(fields)
 
 

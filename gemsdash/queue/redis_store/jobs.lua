@@ -32,6 +32,7 @@ for i = 5, #ARGV do
 end
 
 local TIMELINE_MAX = 24
+local COMPARE_MAX = 1048576
 local PRUNE_BATCH = 200
 local BUCKET_MS = 10000
 
@@ -450,32 +451,65 @@ elseif command == "clear" then
     removed[#removed + 1] = more
     return removed
 
--- reject(rq, worker, data, record_json)
--- A message that is not a valid Dramatiq message (bad JSON, missing fields) was fetched by this
--- worker: it moves from the worker's ack set to the dead-letter queue, and a dead record with the
--- reason takes its Redis id (its own id cannot be read). Returns that id, or false if not found.
+-- reject(rq, worker, size, head, tail, record_json, dead_letter, message_id, fresh_id)
+-- A message that cannot run (not a valid Dramatiq message, or not one gemsdash could have written)
+-- was fetched by this worker: it moves from the worker's ack set to the dead-letter queue, kept only
+-- as `dead_letter` (its size, digest and scrubbed head), never whole. It is found among the acks by
+-- its size (HSTRLEN), and up to 1 MiB by its first and last bytes too (`head`, `tail`: the whole
+-- message when it is under 8 KiB). A larger one is not read at all: copying 30 MB into Lua blocks
+-- Redis for ~300 ms, and every message over 1 MiB is refused anyway. Its record:
+-- the job it claims to be when that job's record says this is its delivery (it dies with the
+-- reason); otherwise a new dead record under the message's Redis id, or `fresh_id` when that id is
+-- taken or not a plain id. Returns the record's id, or false if the message is not in the acks.
 elseif command == "reject" then
-    local rq, worker, data, template = A[1], A[2], A[3], A[4]
+    local rq, worker, size, head, tail, template, dead_letter, message_id, fresh =
+        A[1], A[2], tonumber(A[3]), A[4], A[5], A[6], A[7], A[8], A[9]
     local acks = ns .. ":__acks__." .. worker .. "." .. rq
     local msgs = ns .. ":" .. rq .. ".msgs"
     local canon = rq
     if string.sub(rq, -3) == ".DQ" then canon = string.sub(rq, 1, -4) end
     local xq = ns .. ":" .. canon .. ".XQ"
     for _, rmid in ipairs(redis.call("smembers", acks)) do
-        if redis.call("hget", msgs, rmid) == data then
-            redis.call("srem", acks, rmid)
-            redis.call("hdel", msgs, rmid)
-            redis.call("zadd", xq, now, rmid)
-            redis.call("hset", xq .. ".msgs", rmid, data)
-            local job = cjson.decode(template)
-            job.id = rmid
-            job.rq = canon
-            job.rmid = rmid
-            job.finished_at = now
-            save(job, nil, "rejected by the worker")
-            count_finished(job.queue, false, nil, "")
-            write_tallies()
-            return rmid
+        if redis.call("hstrlen", msgs, rmid) == size then
+            local same = true
+            if size <= COMPARE_MAX then
+                local data = redis.call("hget", msgs, rmid)
+                same = string.sub(data, 1, #head) == head and string.sub(data, -#tail) == tail
+            end
+            if same then
+                redis.call("srem", acks, rmid)
+                redis.call("hdel", msgs, rmid)
+                redis.call("zadd", xq, now, rmid)
+                redis.call("hset", xq .. ".msgs", rmid, dead_letter)
+                local refused = cjson.decode(template)
+                local job = nil
+                local old = nil
+                if message_id ~= "" then
+                    local claimed = load(message_id)
+                    if claimed and claimed.rmid == rmid and ttl_for(claimed.state) == nil then
+                        job = claimed
+                        old = claimed.state
+                        job.state = "dead"
+                        job.error = refused.error
+                        job.next_attempt_at = cjson.null
+                    end
+                end
+                if not job then
+                    job = refused
+                    job.id = rmid
+                    if #rmid > 128 or not string.find(rmid, "^[%w][%w_.:-]*$")
+                        or redis.call("exists", job_key(rmid)) == 1 then
+                        job.id = fresh
+                    end
+                end
+                if #rmid <= 128 then job.rmid = rmid end
+                job.rq = canon
+                job.finished_at = now
+                save(job, old, "rejected by the worker")
+                count_finished(job.queue, false, nil, "")
+                write_tallies()
+                return job.id
+            end
         end
     end
     return false

@@ -53,6 +53,8 @@ _CLEAR_BATCH = 500
 SUBMIT_CHUNK = 500
 _CLEAR_MAX_STEPS = 2000
 _AUDIT_MAX = 10_000
+#: A rejected message is found among a worker's acks by its size and this many first and last bytes.
+_MATCH_BYTES = 4096
 
 WAITING_CSV = ",".join(s.value for s in STATES if s in WAITING_STATES)
 RETRYABLE_CSV = ",".join(s.value for s in STATES if s in RETRYABLE_STATES)
@@ -252,8 +254,14 @@ class RedisJobStore:
             args += (s.job_id, s.result, "" if s.duration_ms is None else s.duration_ms, age, *s.ack)
         self._worker_call("succeed", *args)
 
-    def reject(self, rq: str, data: bytes, reason: str, worker: str) -> str | None:
-        """Dead-letter a fetched message that cannot be decoded; returns the id its record got."""
+    def reject(
+        self, rq: str, data: bytes, error: tuple[str, str], evidence: dict[str, Any], message_id: str, worker: str
+    ) -> str | None:
+        """Dead-letter a fetched message that cannot run; returns the id its record got.
+
+        `error` is the record's (type, message); `evidence` what is kept of the message, in the
+        record and as its dead-letter copy, instead of the message itself (see
+        `redaction.raw_evidence`); `message_id` the id it claims, when usable."""
         canonical = canonical_queue(rq)
         created = now_ms()
         record = {
@@ -262,14 +270,18 @@ class RedisJobStore:
             "queue": canonical,
             "state": JobState.DEAD.value,
             "priority": "normal",
-            "payload": _compact({"malformed_bytes": len(data)}),
+            "payload": _compact({"refused_message": evidence}),
             "attempts": 0,
             "max_attempts": 1,
             "created_at": created,
-            "error": {"type": "MalformedMessage", "message": reason, "traceback": None},
+            "error": {"type": error[0], "message": error[1], "traceback": None},
             "timeline": [],
         }
-        rmid = self._call("reject", rq, worker, data, _compact(record))
+        dead_letter = _compact({"refused": error[1], **evidence})
+        head, tail = data[:_MATCH_BYTES], data[-_MATCH_BYTES:] if data else b""
+        rmid = self._call(
+            "reject", rq, worker, len(data), head, tail, _compact(record), dead_letter, message_id, str(uuid.uuid4())
+        )
         return self._text(rmid) if rmid else None
 
     def reclaim(self, worker: str, rq: str) -> list[bytes]:
