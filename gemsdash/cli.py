@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     clear.add_argument("--include-dead", action="store_true", help="also delete its dead jobs")
     clear.add_argument("--yes", action="store_true", help="confirm: nothing is cleared without it")
 
-    sub.add_parser("health", help="exit 0 when healthy, 1 otherwise")
+    sub.add_parser("health", help="every problem, one a line; exit 0 when healthy, 1 when there is any")
 
     audit = sub.add_parser("audit", help="the audit log of retries, cancels and clears")
     audit.add_argument("--limit", type=int, default=50)
@@ -262,8 +262,12 @@ def cmd_clear(args: argparse.Namespace) -> int:
 
 def cmd_health(args: argparse.Namespace) -> int:
     report = stats.health()
-    text = "healthy" if report.healthy else "unhealthy: " + "; ".join(report.reasons)
-    emit(args, report.as_json(), f"{text} ({report.mode} mode)")
+    if report.healthy:
+        text = f"healthy ({report.mode} mode)"
+    else:
+        lines = [f"  {p.kind}{f' [{p.queue}]' if p.queue else ''}: {p.detail}" for p in report.problems]
+        text = "\n".join([f"unhealthy ({report.mode} mode):", *lines])
+    emit(args, report.as_json(), text)
     return EXIT_OK if report.healthy else EXIT_FAILED
 
 

@@ -32,11 +32,13 @@ class Heartbeat(Middleware):
         self._thread: threading.Thread | None = None
         self._threads = 0
         self._queues: list[str] = []
+        self._consumes: list[str] = []
         self._started_at = datetime.now(UTC)
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         self._threads = worker.worker_threads
         self._queues = sorted({canonical_queue(name) for name in worker.consumers})
+        self._consumes = sorted(name for name in worker.consumers if not name.endswith(".DQ"))
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="gemsdash-heartbeat", daemon=True)
         self._thread.start()
@@ -61,6 +63,7 @@ class Heartbeat(Middleware):
                 last_heartbeat=datetime.now(UTC),
                 in_flight=self.in_flight(),
                 queues=self._queues,
+                consumes=self._consumes,
             )
         )
 

@@ -10,6 +10,7 @@
 --   ns:gd:tp:<queue>:<bucket>    hash {ok, fail, ms, timed} of jobs finished in a 10 s bucket (timed:
 --                                those with a duration, which ms adds up)
 --   ns:gd:workers                zset of live gemsdash workers by last heartbeat (ms)
+--   ns:gd:due:<queue>            zset of delayed and retrying job ids by due time (ms), for health
 --   ns:gd:audit                  capped list of admin actions (JSON)
 --   ns:<rq>, ns:<rq>.msgs        Dramatiq's list of message ids and hash of message data
 --   ns:<rq>.XQ, ns:<rq>.XQ.msgs  Dramatiq's dead-letter zset and hash
@@ -32,6 +33,8 @@ local BUCKET_MS = 10000
 
 local function job_key(id) return ns .. ":gd:job:" .. id end
 local function idx_key(queue, state) return ns .. ":gd:idx:" .. queue .. ":" .. state end
+local function due_key(queue) return ns .. ":gd:due:" .. queue end
+local function is_due_state(state) return state == "delayed" or state == "retrying" end
 local function set_of(csv)
     local s = {}
     for item in string.gmatch(csv, "[^,]+") do s[item] = true end
@@ -72,6 +75,11 @@ local function save(job, old_state, note, keep_index)
         if old_state then redis.call("zrem", idx_key(job.queue, old_state), job.id) end
     end
     redis.call("zadd", idx_key(job.queue, state), now, job.id)
+    if is_due_state(state) then
+        redis.call("zadd", due_key(job.queue), tonumber(job.next_attempt_at) or now, job.id)
+    elseif is_due_state(old_state) then
+        redis.call("zrem", due_key(job.queue), job.id)
+    end
     for k, v in pairs(job) do
         if v == cjson.null then job[k] = nil end
     end
@@ -196,6 +204,10 @@ if command == "submit" then
         else
             redis.call("set", job_key(id), record)
             redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
+            if is_due_state(state) then
+                local due = cjson.decode(record).next_attempt_at
+                redis.call("zadd", due_key(queue), tonumber(due) or tonumber(created) or now, id)
+            end
             push_message(rq, rmid, data)
         end
     end
@@ -380,6 +392,7 @@ elseif command == "clear" then
                 save(job, state, "cleared by " .. who)
             else
                 redis.call("zrem", idx_key(queue, state), id)
+                redis.call("zrem", due_key(queue), id)
             end
         end
         if #ids == batch then more = 1 end
