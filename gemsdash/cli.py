@@ -37,6 +37,7 @@ from gemsdash.queue import (
     producer,
     stats,
 )
+from gemsdash.queue.eviction import check_eviction_policy
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -294,12 +295,16 @@ ONE_SHOT: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit": cmd_audit,
 }
 NEEDS_SHARED_STATE = set(ONE_SHOT) - {"health"}
+#: One-shot commands that write to Redis: they refuse a Redis that may evict keys.
+WRITES = {"enqueue", "retry", "cancel", "clear"}
 
 
 def run_one_shot(args: argparse.Namespace, settings: Settings) -> int:
     runtime = configure(settings, role="oneshot")
     if runtime.mode == "memory" and args.command in NEEDS_SHARED_STATE:
         raise MemoryModeUnsupported(MEMORY_MODE_HINT.format(command=f"`gemsdash {args.command}`"))
+    if runtime.client is not None and args.command in WRITES:
+        check_eviction_policy(runtime.client, settings)
     return ONE_SHOT[args.command](args)
 
 

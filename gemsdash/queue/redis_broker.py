@@ -18,9 +18,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.errors import DecodeError
+
+from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +55,16 @@ class GemsdashRedisBroker(RedisBroker):
         return self._dispatch(command)(queue_name, redis_message_id)  # type: ignore[no-untyped-call]
 
     def do_fetch(self, queue_name: str, prefetch: int) -> list[Any]:
-        fetched: list[Any] = self._dispatch("fetch")(queue_name, prefetch)  # type: ignore[no-untyped-call]
+        try:
+            fetched: list[Any] = self._dispatch("fetch")(queue_name, prefetch)  # type: ignore[no-untyped-call]
+        except redis.exceptions.ResponseError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            # Nothing fetched: the consumer backs off as on an empty queue (up to the worker's idle
+            # timeout) and tries again, instead of logging a traceback and restarting every 3 s.
+            OUT_OF_MEMORY.refused()
+            return []
+        OUT_OF_MEMORY.accepted()
         good: list[Any] = []
         for data in fetched:
             if data is None:

@@ -21,9 +21,10 @@ from gemsdash.queue import handlers, log_redaction
 from gemsdash.queue.config import DEAD_LETTER_TTL_SECONDS, Settings, load_settings
 from gemsdash.queue.connection import connect
 from gemsdash.queue.errors import BackendUnavailable
+from gemsdash.queue.eviction import check_eviction_policy
 from gemsdash.queue.memory_store import MemoryJobStore
 from gemsdash.queue.messages import all_physical_queues
-from gemsdash.queue.middleware import Heartbeat, JobTracking, Recovery, WriteBehind
+from gemsdash.queue.middleware import Heartbeat, JobTracking, Recovery, WorkerGuard, WriteBehind
 from gemsdash.queue.redaction import Redactor
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
@@ -59,6 +60,8 @@ class Runtime:
     def start_worker(self, threads: int | None = None) -> Worker:
         """Run jobs inside this process (memory mode's embedded worker)."""
         if self.worker is None:
+            if isinstance(self.broker, EmbeddedStubBroker):
+                self.broker.embedded_worker = True
             self.broker.emit_after("process_boot")
             self.worker = Worker(
                 self.broker, worker_threads=threads or self.settings.worker_threads, worker_timeout=100
@@ -105,6 +108,14 @@ def configure(settings: Settings | None = None, *, role: Role = "worker") -> Run
                     raise
                 fallback_reason = str(exc)
                 logger.warning("REDIS_ENABLED=true but %s; falling back to memory mode (REDIS_FALLBACK=true).", exc)
+            # Processes that write refuse a Redis that may evict; a one-shot command checks only
+            # when it writes (cli.py), so `health` and `stats` can still say what is wrong.
+            if client is not None and role != "oneshot":
+                try:
+                    check_eviction_policy(client, settings)
+                except Exception:
+                    client.close()
+                    raise
         runtime = _build_redis(settings, client, redactor) if client is not None else _build_memory(settings, redactor)
         runtime.fallback_reason = fallback_reason
         _runtime = runtime
@@ -138,6 +149,7 @@ def _middleware(
 ) -> tuple[list[Any], JobTracking]:
     tracking = JobTracking(store, redactor, write_behind)
     interval = max(settings.worker_timeout_seconds / 5, 0.2)
+    heartbeat = Heartbeat(store, worker_id, interval, lambda: tracking.in_flight)
     # Dramatiq runs `after_*` hooks in reverse order: tracking goes first so that its
     # after_process_message runs last, once Retries has decided between retry and dead letter;
     # write-behind goes last so that it flushes at shutdown before Heartbeat deregisters.
@@ -145,8 +157,14 @@ def _middleware(
         [tracking]
         + [m() for m in default_middleware]
         + [
-            Heartbeat(store, worker_id, interval, lambda: tracking.in_flight),
-            Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5)),
+            heartbeat,
+            Recovery(
+                store,
+                max(settings.worker_timeout_seconds / 3, 0.5),
+                quiet_s=settings.worker_timeout_seconds,
+                last_heartbeat_failure=lambda: heartbeat.last_failure,
+            ),
+            WorkerGuard(),
         ]
         + ([write_behind] if write_behind is not None else []),
         tracking,

@@ -11,12 +11,14 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from dramatiq import Broker, Middleware, Worker
 
 from gemsdash.queue.messages import canonical_queue
+from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
 from gemsdash.queue.store import JobStore, WorkerInfo
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ class Heartbeat(Middleware):
         self._queues: list[str] = []
         self._consumes: list[str] = []
         self._started_at = datetime.now(UTC)
+        #: When (monotonic) a heartbeat last failed: see Recovery.
+        self.last_failure: float | None = None
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         self._threads = worker.worker_threads
@@ -72,5 +76,11 @@ class Heartbeat(Middleware):
             try:
                 self.beat()
             except Exception as exc:
-                logger.warning("Heartbeat failed: %s", exc)
+                self.last_failure = time.monotonic()
+                if is_out_of_memory(exc):
+                    OUT_OF_MEMORY.refused()
+                else:
+                    logger.warning("Heartbeat failed: %s", exc)
+            else:
+                OUT_OF_MEMORY.accepted()
             self._stop.wait(self.interval_s)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from gemsdash.queue.errors import BackendUnavailable
+from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,9 @@ def persist(write: Callable[[], T], deadline_s: float = PERSIST_DEADLINE_S) -> T
         except BackendUnavailable as exc:
             if time.monotonic() + delay > deadline:
                 raise
-            if not warned:
+            if is_out_of_memory(exc):
+                OUT_OF_MEMORY.refused()
+            elif not warned:
                 logger.warning("Cannot record a job state change (%s); retrying until Redis is back.", exc)
                 warned = True
             time.sleep(delay)
