@@ -40,6 +40,8 @@ from gemsdash.queue import (
 from gemsdash.queue.eviction import check_eviction_policy
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: How long `gemsdash worker`'s main process waits for its children to boot (see run_worker).
+WORKER_FORK_TIMEOUT_MS = 1000
 
 MEMORY_MODE_HINT = (
     "{command} needs Redis: in memory mode jobs live inside one process (the dashboard's). "
@@ -316,7 +318,11 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
         )
     configure(settings, role="worker")  # fails fast, with one line, when Redis is unreachable
     check_job_configuration()
-    argv = [sys.executable, "-m", "dramatiq", "gemsdash.actors"]
+    # Dramatiq's main process waits up to --worker-fork-timeout (30 s by default) for each child
+    # to boot before it watches them: a child killed while booting went unnoticed that long. It
+    # starts no fork processes for gemsdash, so it need not wait: then a dead child is noticed
+    # within about 2 s, and the group stops for its supervisor to restart it (docs/operations.md).
+    argv = [sys.executable, "-m", "dramatiq", "gemsdash.actors", "--worker-fork-timeout", str(WORKER_FORK_TIMEOUT_MS)]
     if args.processes:
         argv += ["--processes", str(args.processes)]
     if args.threads:
