@@ -26,10 +26,18 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return "command not allowed when used memory" in str(exc)
 
 
+#: Writes must go through this long without a refusal before the worker says it resumed: at the
+#: limit memory hovers (keys expire, buffers are freed) and writes pass and fail in turn.
+SETTLE_S = 1.0
+
+
 class OutOfMemoryLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        #: When the condition began (None: not out of memory).
         self._since: float | None = None
+        #: When writes began to pass again, while not yet settled.
+        self._ok_since: float | None = None
 
     @property
     def active(self) -> bool:
@@ -37,9 +45,10 @@ class OutOfMemoryLog:
 
     def refused(self) -> None:
         """A write was refused for lack of memory."""
-        if self._since is not None:
+        if self._since is not None and self._ok_since is None:
             return
         with self._lock:
+            self._ok_since = None
             if self._since is None:
                 self._since = time.monotonic()
                 logger.warning(
@@ -49,16 +58,24 @@ class OutOfMemoryLog:
                 )
 
     def accepted(self) -> None:
-        """A write went through: memory is available (again)."""
+        """A write went through: memory is available (again), for good once it settles."""
         if self._since is None:
             return
         with self._lock:
-            if self._since is not None:
-                logger.info(
-                    "Redis accepts writes again after %.0f s out of memory; this worker resumed.",
-                    time.monotonic() - self._since,
-                )
-                self._since = None
+            if self._since is None:
+                return
+            now = time.monotonic()
+            if self._ok_since is None:
+                self._ok_since = now
+                return
+            if now - self._ok_since < SETTLE_S:
+                return
+            logger.info(
+                "Redis accepts writes again after %.0f s out of memory; this worker resumed.",
+                self._ok_since - self._since,
+            )
+            self._since = None
+            self._ok_since = None
 
 
 #: This process's one log of it.

@@ -15,6 +15,7 @@ A succeeded job's ack runs inside the store's `succeed` call and a dead job's na
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.errors import DecodeError
 
+from gemsdash.queue.middleware.persist import PERSIST_DEADLINE_S
 from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,26 @@ class GemsdashRedisBroker(RedisBroker):
             self._settled.discard(redis_message_id)
             return None
         return self._dispatch(command)(queue_name, redis_message_id)  # type: ignore[no-untyped-call]
+
+    def do_enqueue(self, queue_name: str, message_id: str, data: bytes) -> Any:
+        """In a worker, an enqueue is a due delayed message moving to its queue (its consumer has
+        already taken it out of its delay queue) or Retries storing a retry (which swallows the
+        error): failing at OOM would strand or lose the job. So wait for memory, quietly, up to
+        the same deadline as the job's own writes; Redis wrote nothing when it refused."""
+        deadline = time.monotonic() + PERSIST_DEADLINE_S
+        delay = 0.1
+        while True:
+            try:
+                result = self._dispatch("enqueue")(queue_name, message_id, data)  # type: ignore[no-untyped-call]
+            except redis.exceptions.ResponseError as exc:
+                if not is_out_of_memory(exc) or time.monotonic() + delay > deadline:
+                    raise
+                OUT_OF_MEMORY.refused()
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            OUT_OF_MEMORY.accepted()
+            return result
 
     def do_fetch(self, queue_name: str, prefetch: int) -> list[Any]:
         try:

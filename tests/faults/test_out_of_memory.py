@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from gemsdash.queue import (
     BackendUnavailable,
@@ -26,6 +27,7 @@ from gemsdash.queue import (
     get_job,
     health,
     queue_stats,
+    workers,
 )
 from gemsdash.queue import runtime as runtime_module
 from tests.conftest import test_settings
@@ -60,14 +62,22 @@ def big_email(i: int) -> JobRequest:
     )
 
 
-def fill(limit: int = 2000) -> int:
-    """Enqueue big emails until Redis refuses for lack of memory; returns how many were accepted."""
+def fill(server: RedisServer, limit: int = 2000) -> int:
+    """Enqueue big emails until Redis refuses for lack of memory; returns how many were accepted.
+
+    Then lowers `maxmemory` a little below what is used: without that, memory hovers at the limit
+    (keys expiring, buffers freed) and some writes pass; the test wants Redis full until it frees
+    memory the way an operator would, with `clear`."""
     accepted = 0
     for i in range(limit):
         try:
             add_jobs([big_email(i * 10 + k) for k in range(10)])
         except BackendUnavailable as exc:
             assert "maxmemory" in str(exc), exc
+            admin = redis.Redis.from_url(server.url)
+            used = int(admin.info("memory")["used_memory"])
+            admin.config_set("maxmemory", used - 256 * 1024)
+            admin.close()
             return accepted
         accepted += 10
     raise AssertionError(f"Redis never ran out of memory after {accepted} jobs")
@@ -82,7 +92,7 @@ def test_reads_work_and_a_worker_waits_quietly_then_resumes(
             for i in range(3)
         ]
     )
-    accepted = fill()
+    accepted = fill(small_redis)
     assert accepted > 0
 
     # Every read still answers, in one piece.
@@ -101,24 +111,8 @@ def test_reads_work_and_a_worker_waits_quietly_then_resumes(
         body = api.get("/queue/health").json()
         assert "out_of_memory" in [p["kind"] for p in body["problems"]]
 
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "REDIS_ENABLED": "true",
-        "REDIS_URL": small_redis.url,
-        "GEMSDASH_NAMESPACE": "oom",
-        "GEMSDASH_WORKER_TIMEOUT": "2",
-        "GEMSDASH_DATA_DIR": str(tmp_path),
-    }
     log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "gemsdash", "worker", "--processes", "1", "--threads", "2"],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    worker = start_worker(small_redis, tmp_path, log)
     try:
         wait_for(lambda: "out of memory" in log.read_text(), timeout=60, interval=0.2, what="the worker to see OOM")
         # Long enough for consumers, heartbeats and recovery passes to have retried many times.
@@ -136,6 +130,67 @@ def test_reads_work_and_a_worker_waits_quietly_then_resumes(
     finally:
         os.kill(worker.pid, signal.SIGTERM)  # the main process, which stops its child
         worker.wait(timeout=60)
+    assert_one_line_each_way(log)
+    assert health().healthy
+
+
+def test_a_delayed_job_due_while_redis_is_full_runs_once_memory_is_freed(
+    runtime: Runtime, small_redis: RedisServer, tmp_path: Path
+) -> None:
+    """The worker holds the delayed message in memory; when it is due, moving it to its queue is a
+    write Redis refuses. It must wait for memory, not drop the message (stranded in the worker's
+    ack set until a restart) with a traceback."""
+    log = tmp_path / "worker.log"
+    worker = start_worker(small_redis, tmp_path, log, "--queues", "emotion-analysis")
+    try:
+        wait_for(workers, timeout=60, interval=0.2, what="the worker's first heartbeat")
+        (delayed,) = add_jobs(
+            [
+                JobRequest(
+                    JobType.EMOTION_ANALYSIS, {"analysis_type": "text", "text": "Later", "user_id": "u"}, delay=6000
+                )
+            ]
+        )
+        assert runtime.client is not None
+        wait_for(lambda: runtime.client.llen("oom:emotion-analysis.DQ") == 0, what="the worker to hold it")  # type: ignore[union-attr]
+        fill(small_redis)
+        time.sleep(9)  # past its due time, with Redis full
+        assert get_job(delayed).state is JobState.DELAYED  # type: ignore[union-attr]
+        clear("email-notification", include_dead=False)
+        wait_for(
+            lambda: get_job(delayed).state is JobState.SUCCEEDED,  # type: ignore[union-attr]
+            timeout=60,
+            interval=0.2,
+            what="the delayed job to run once memory is freed",
+        )
+    finally:
+        os.kill(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+    assert get_job(delayed).attempts == 1  # type: ignore[union-attr]
+    assert_one_line_each_way(log)
+
+
+def start_worker(server: RedisServer, data_dir: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "REDIS_ENABLED": "true",
+        "REDIS_URL": server.url,
+        "GEMSDASH_NAMESPACE": "oom",
+        "GEMSDASH_WORKER_TIMEOUT": "2",
+        "GEMSDASH_DATA_DIR": str(data_dir),
+    }
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gemsdash", "worker", "--processes", "1", "--threads", "2", *args],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def assert_one_line_each_way(log: Path) -> None:
     text = log.read_text()
     lines = [line for line in text.splitlines() if "memory" in line.lower()]
     print(f"\nworker log: {len(text.splitlines())} lines; about memory: {lines}")
@@ -143,4 +198,3 @@ def test_reads_work_and_a_worker_waits_quietly_then_resumes(
     assert len([line for line in lines if "accepts writes again" in line]) == 1, text
     assert len(lines) == 2, text
     assert "Traceback" not in text, text
-    assert health().healthy
