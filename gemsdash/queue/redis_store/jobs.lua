@@ -11,6 +11,8 @@
 --                                those with a duration, which ms adds up)
 --   ns:gd:workers                zset of live gemsdash workers by last heartbeat (ms)
 --   ns:gd:due:<queue>            zset of delayed and retrying job ids by due time (ms), for health
+--   ns:gd:serving:<rq>           zset of worker ids consuming the physical queue rq, by last heartbeat
+--                                (written by the store's heartbeat; read by snapshot.lua)
 --   ns:gd:audit                  capped list of admin actions (JSON)
 --   ns:<rq>, ns:<rq>.msgs        Dramatiq's list of message ids and hash of message data
 --   ns:<rq>.XQ, ns:<rq>.XQ.msgs  Dramatiq's dead-letter zset and hash
