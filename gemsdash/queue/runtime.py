@@ -149,7 +149,6 @@ def _middleware(
 ) -> tuple[list[Any], JobTracking]:
     tracking = JobTracking(store, redactor, write_behind)
     interval = max(settings.worker_timeout_seconds / 5, 0.2)
-    heartbeat = Heartbeat(store, worker_id, interval, lambda: tracking.in_flight)
     # Dramatiq runs `after_*` hooks in reverse order: tracking goes first so that its
     # after_process_message runs last, once Retries has decided between retry and dead letter;
     # write-behind goes last so that it flushes at shutdown before Heartbeat deregisters.
@@ -157,13 +156,8 @@ def _middleware(
         [tracking]
         + [m() for m in default_middleware]
         + [
-            heartbeat,
-            Recovery(
-                store,
-                max(settings.worker_timeout_seconds / 3, 0.5),
-                quiet_s=settings.worker_timeout_seconds,
-                last_heartbeat_failure=lambda: heartbeat.last_failure,
-            ),
+            Heartbeat(store, worker_id, interval, lambda: tracking.in_flight),
+            Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5)),
             WorkerGuard(),
         ]
         + ([write_behind] if write_behind is not None else []),

@@ -11,7 +11,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -36,8 +35,6 @@ class Heartbeat(Middleware):
         self._queues: list[str] = []
         self._consumes: list[str] = []
         self._started_at = datetime.now(UTC)
-        #: When (monotonic) a heartbeat last failed: see Recovery.
-        self.last_failure: float | None = None
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         self._threads = worker.worker_threads
@@ -76,7 +73,6 @@ class Heartbeat(Middleware):
             try:
                 self.beat()
             except Exception as exc:
-                self.last_failure = time.monotonic()
                 if is_out_of_memory(exc):
                     OUT_OF_MEMORY.refused()
                 else:

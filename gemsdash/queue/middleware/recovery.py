@@ -4,19 +4,12 @@ Dramatiq's own maintenance runs on a random fraction of commands, queue by queue
 ack sets with KEYS; with the broker's maintenance turned off, each worker process runs this
 instead, every `interval_s`, touching only known keys. A job held by a worker that was killed runs
 again within worker_timeout + interval (15 s + 5 s by default).
-
-While Redis refuses writes (out of memory, unreachable), no worker can heartbeat; when it takes
-them again, every live worker looks dead until its next beat. A pass then would requeue jobs still
-running. So a process whose own heartbeat failed less than a worker timeout ago skips its passes:
-by then every live worker has beaten again (they beat five times per timeout).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable
 
 from dramatiq import Broker, Middleware, Worker
 
@@ -27,18 +20,9 @@ logger = logging.getLogger(__name__)
 
 
 class Recovery(Middleware):
-    def __init__(
-        self,
-        store: JobStore,
-        interval_s: float,
-        *,
-        quiet_s: float = 0.0,
-        last_heartbeat_failure: Callable[[], float | None] = lambda: None,
-    ) -> None:
+    def __init__(self, store: JobStore, interval_s: float) -> None:
         self.store = store
         self.interval_s = interval_s
-        self.quiet_s = quiet_s
-        self.last_heartbeat_failure = last_heartbeat_failure
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -52,9 +36,6 @@ class Recovery(Middleware):
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            failed = self.last_heartbeat_failure()
-            if failed is not None and time.monotonic() - failed < self.quiet_s:
-                continue
             try:
                 dead, requeued = self.store.recover()
                 if dead:
