@@ -24,7 +24,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from gemsdash.demo import DemoFeeder
-from gemsdash.queue import GemsdashError, JobRecord, JobState, JobType, Snapshot
+from gemsdash.queue import GemsdashError, JobRecord, JobState, JobType, Snapshot, find_problems
 from gemsdash.queue.visible import visible
 from gemsdash.tui import format as fmt
 from gemsdash.tui.base import DataScreen
@@ -185,6 +185,7 @@ class GemsdashApp(App[None]):
             interval=self.feed.interval,
             read_only=self.read_only,
             demo=self.demo,
+            problems=tuple(find_problems(snapshot)) if snapshot is not None else (),
         )
 
     def _paint_status(self, now: float) -> None:

@@ -37,9 +37,12 @@ from gemsdash.queue import (
     producer,
     stats,
 )
+from gemsdash.queue.eviction import check_eviction_policy
 from gemsdash.queue.visible import valid_unicode, visible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: How long `gemsdash worker`'s main process waits for its children to boot (see run_worker).
+WORKER_FORK_TIMEOUT_MS = 1000
 
 MEMORY_MODE_HINT = (
     "{command} needs Redis: in memory mode jobs live inside one process (the dashboard's). "
@@ -107,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     clear.add_argument("--include-dead", action="store_true", help="also delete its dead jobs")
     clear.add_argument("--yes", action="store_true", help="confirm: nothing is cleared without it")
 
-    sub.add_parser("health", help="exit 0 when healthy, 1 otherwise")
+    sub.add_parser("health", help="every problem, one a line; exit 0 when healthy, 1 when there is any")
 
     audit = sub.add_parser("audit", help="the audit log of retries, cancels and clears")
     audit.add_argument("--limit", type=int, default=50)
@@ -267,8 +270,12 @@ def cmd_clear(args: argparse.Namespace) -> int:
 
 def cmd_health(args: argparse.Namespace) -> int:
     report = stats.health()
-    text = "healthy" if report.healthy else "unhealthy: " + "; ".join(report.reasons)
-    emit(args, report.as_json(), f"{text} ({report.mode} mode)")
+    if report.healthy:
+        text = f"healthy ({report.mode} mode)"
+    else:
+        lines = [f"  {p.kind}{f' [{p.queue}]' if p.queue else ''}: {p.detail}" for p in report.problems]
+        text = "\n".join([f"unhealthy ({report.mode} mode):", *lines])
+    emit(args, report.as_json(), text)
     return EXIT_OK if report.healthy else EXIT_FAILED
 
 
@@ -295,12 +302,16 @@ ONE_SHOT: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit": cmd_audit,
 }
 NEEDS_SHARED_STATE = set(ONE_SHOT) - {"health"}
+#: One-shot commands that write to Redis: they refuse a Redis that may evict keys.
+WRITES = {"enqueue", "retry", "cancel", "clear"}
 
 
 def run_one_shot(args: argparse.Namespace, settings: Settings) -> int:
     runtime = configure(settings, role="oneshot")
     if runtime.mode == "memory" and args.command in NEEDS_SHARED_STATE:
         raise MemoryModeUnsupported(MEMORY_MODE_HINT.format(command=f"`gemsdash {args.command}`"))
+    if runtime.client is not None and args.command in WRITES:
+        check_eviction_policy(runtime.client, settings)
     return ONE_SHOT[args.command](args)
 
 
@@ -312,7 +323,11 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
         )
     configure(settings, role="worker")  # fails fast, with one line, when Redis is unreachable
     check_job_configuration()
-    argv = [sys.executable, "-m", "dramatiq", "gemsdash.actors"]
+    # Dramatiq's main process waits up to --worker-fork-timeout (30 s by default) for each child
+    # to boot before it watches them: a child killed while booting went unnoticed that long. It
+    # starts no fork processes for gemsdash, so it need not wait: then a dead child is noticed
+    # within about 2 s, and the group stops for its supervisor to restart it (docs/operations.md).
+    argv = [sys.executable, "-m", "dramatiq", "gemsdash.actors", "--worker-fork-timeout", str(WORKER_FORK_TIMEOUT_MS)]
     if args.processes:
         argv += ["--processes", str(args.processes)]
     if args.threads:

@@ -30,6 +30,7 @@ from gemsdash.queue.jobs import (
     JobType,
     Priority,
 )
+from gemsdash.queue.problems import find_problems
 from gemsdash.queue.producer import (
     JobRequest,
     add_job,
@@ -44,6 +45,7 @@ from gemsdash.queue.redaction import mask_payload
 from gemsdash.queue.runtime import Runtime, configure, current_runtime
 from gemsdash.queue.stats import (
     Health,
+    Problem,
     dashboard_view,
     get_job,
     health,
@@ -76,6 +78,7 @@ __all__ = [
     "MemoryModeUnsupported",
     "PermanentJobError",
     "Priority",
+    "Problem",
     "QueueStats",
     "ReadOnlyMode",
     "Runtime",
@@ -94,6 +97,7 @@ __all__ = [
     "current_job",
     "current_runtime",
     "dashboard_view",
+    "find_problems",
     "get_job",
     "health",
     "job_actor",

@@ -19,6 +19,7 @@ from gemsdash.queue.jobs import (
     WAITING_STATES,
     JobRecord,
     JobState,
+    Priority,
     from_ms,
     now_ms,
 )
@@ -34,6 +35,7 @@ from gemsdash.queue.store import (
     Submission,
     WorkerInfo,
     decode_record,
+    recovery_bound_ms,
 )
 
 TIMELINE_MAX = 24
@@ -254,8 +256,22 @@ class MemoryJobStore:
         bucket_now = now // (BUCKET_SECONDS * 1000)
         buckets = range(bucket_now - BUCKETS + 1, bucket_now + 1)
         stats: dict[str, QueueStats] = {}
+        overdue_before = now - recovery_bound_ms(self.worker_timeout_ms)
         with self._lock:
+            live = [info for info, beat in self._workers.values() if beat >= now - self.worker_timeout_ms]
             for queue in QUEUES:
+                waiting = dict.fromkeys((p.value for p in Priority), 0)
+                overdue = 0
+                for state in WAITING_STATES:
+                    for job_id in self._index[(queue, state.value)]:
+                        job = self._jobs.get(job_id)
+                        if job is None:
+                            continue
+                        priority = str(job.get("priority", "normal"))
+                        waiting[priority] = waiting.get(priority, 0) + 1
+                        due = job.get("next_attempt_at")
+                        if state is not JobState.QUEUED and isinstance(due, int) and due < overdue_before:
+                            overdue += 1
                 counts: dict[JobState, int] = {}
                 for state in STATES:
                     index = self._index[(queue, state.value)]
@@ -284,9 +300,20 @@ class MemoryJobStore:
                     duration_buckets=hist,
                     duration_sum_ms=self._hist[queue]["sum"],
                     duration_count=self._hist[queue]["count"],
+                    overdue=overdue,
+                    waiting_by_priority=waiting,
+                    consumers_by_priority={
+                        p.value: sum(1 for w in live if p.queue_for(queue) in w.consumes) for p in Priority
+                    },
                 )
-            workers = sum(1 for _, beat in self._workers.values() if beat >= now - self.worker_timeout_ms)
-        return Snapshot(taken_at=from_ms(now), queues=stats, workers=workers)
+            stale = len(self._workers) - len(live)
+        return Snapshot(
+            taken_at=from_ms(now),
+            queues=stats,
+            workers=len(live),
+            stale_workers=stale,
+            overdue_after_ms=recovery_bound_ms(self.worker_timeout_ms),
+        )
 
     def view(
         self, queue: str | None, state: JobState | None = None, offset: int = 0, limit: int = 50, search: str = ""

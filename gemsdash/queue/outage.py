@@ -15,6 +15,8 @@ import logging
 import threading
 import time
 
+from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
+
 logger = logging.getLogger("gemsdash.outage")
 
 _lock = threading.Lock()
@@ -42,6 +44,21 @@ def back() -> None:
         _back_at = time.monotonic()
     if since is not None:
         logger.info("Reconnected to Redis after %.1f s.", time.monotonic() - since)
+
+
+def report(error: BaseException) -> None:
+    """A call to Redis failed: one more sign of an outage, or of Redis being out of memory (each
+    logs once when it starts; see out_of_memory)."""
+    if is_out_of_memory(error):
+        OUT_OF_MEMORY.refused()
+    else:
+        lost(error)
+
+
+def ok() -> None:
+    """A call to Redis went through: ends an outage, and counts towards leaving out-of-memory."""
+    back()
+    OUT_OF_MEMORY.accepted()
 
 
 def is_down() -> bool:

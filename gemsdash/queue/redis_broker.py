@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -50,6 +51,8 @@ from dramatiq.errors import ConnectionClosed
 from gemsdash.queue import clock, context, outage
 from gemsdash.queue.admission import MAX_MESSAGE_BYTES, Refusal, inspect_fetched
 from gemsdash.queue.errors import BackendUnavailable
+from gemsdash.queue.middleware.persist import PERSIST_DEADLINE_S
+from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
 
 logger = logging.getLogger(__name__)
 
@@ -132,13 +135,40 @@ class GemsdashRedisBroker(RedisBroker):
             return None
         return self._dispatch(command)(queue_name, redis_message_id)  # type: ignore[no-untyped-call]
 
+    def do_enqueue(self, queue_name: str, message_id: str, data: bytes) -> Any:
+        """In a worker, an enqueue is a due delayed message moving to its queue (its consumer has
+        already taken it out of its delay queue) or Retries storing a retry (which swallows the
+        error): failing at OOM would strand or lose the job. So wait for memory, quietly, up to
+        the same deadline as the job's own writes; Redis wrote nothing when it refused."""
+        deadline = time.monotonic() + PERSIST_DEADLINE_S
+        delay = 0.1
+        while True:
+            try:
+                result = self._dispatch("enqueue")(queue_name, message_id, data)  # type: ignore[no-untyped-call]
+            except redis.exceptions.ResponseError as exc:
+                if not is_out_of_memory(exc) or time.monotonic() + delay > deadline:
+                    raise
+                OUT_OF_MEMORY.refused()
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            OUT_OF_MEMORY.accepted()
+            return result
+
     def do_fetch(self, queue_name: str, prefetch: int) -> list[Any]:
         try:
             fetched: list[Any] = self._dispatch("fetch")(queue_name, prefetch)  # type: ignore[no-untyped-call]
         except _OUTAGE_ERRORS as exc:
             outage.lost(exc)
             raise
-        outage.back()
+        except redis.exceptions.ResponseError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            # Nothing fetched: the consumer backs off as on an empty queue (up to the worker's idle
+            # timeout) and tries again, instead of logging a traceback and restarting every 3 s.
+            OUT_OF_MEMORY.refused()
+            return []
+        outage.ok()
         return self._accept(queue_name, fetched)
 
     def reclaim(self, queue_name: str) -> list[Any]:

@@ -22,9 +22,10 @@ from gemsdash.queue.admission import Refusal, message_limit
 from gemsdash.queue.config import DEAD_LETTER_TTL_SECONDS, Settings, load_settings
 from gemsdash.queue.connection import connect, translate_errors
 from gemsdash.queue.errors import BackendUnavailable
+from gemsdash.queue.eviction import check_eviction_policy
 from gemsdash.queue.memory_store import MemoryJobStore
 from gemsdash.queue.messages import all_physical_queues
-from gemsdash.queue.middleware import Heartbeat, JobTracking, QuietOutage, Recovery, WriteBehind
+from gemsdash.queue.middleware import Heartbeat, JobTracking, QuietOutage, Recovery, WorkerGuard, WriteBehind
 from gemsdash.queue.redaction import Redactor, raw_evidence
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
@@ -60,6 +61,8 @@ class Runtime:
     def start_worker(self, threads: int | None = None) -> Worker:
         """Run jobs inside this process (memory mode's embedded worker)."""
         if self.worker is None:
+            if isinstance(self.broker, EmbeddedStubBroker):
+                self.broker.embedded_worker = True
             self.broker.emit_after("process_boot")
             self.worker = Worker(
                 self.broker, worker_threads=threads or self.settings.worker_threads, worker_timeout=100
@@ -106,6 +109,14 @@ def configure(settings: Settings | None = None, *, role: Role = "worker") -> Run
                     raise
                 fallback_reason = str(exc)
                 logger.warning("REDIS_ENABLED=true but %s; falling back to memory mode (REDIS_FALLBACK=true).", exc)
+            # Processes that write refuse a Redis that may evict; a one-shot command checks only
+            # when it writes (cli.py), so `health` and `stats` can still say what is wrong.
+            if client is not None and role != "oneshot":
+                try:
+                    check_eviction_policy(client, settings)
+                except Exception:
+                    client.close()
+                    raise
         runtime = _build_redis(settings, client, redactor) if client is not None else _build_memory(settings, redactor)
         runtime.fallback_reason = fallback_reason
         _runtime = runtime
@@ -150,6 +161,7 @@ def _middleware(
             Heartbeat(store, worker_id, interval, lambda: tracking.in_flight),
             Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5), settings.worker_timeout_seconds),
             QuietOutage(),
+            WorkerGuard(),
         ]
         + ([write_behind] if write_behind is not None else []),
         tracking,

@@ -66,6 +66,13 @@ class QueueStats:
     duration_buckets: dict[str, int] = field(default_factory=dict)
     duration_sum_ms: int = 0
     duration_count: int = 0
+    #: Delayed and retrying jobs whose time came more than the recovery bound ago (see
+    #: `recovery_bound_ms`): jobs that should be running by now and are not.
+    overdue: int = 0
+    #: Priority level -> messages waiting in its Redis lists (queue and delay queue; in memory mode,
+    #: waiting jobs), and -> live workers consuming that level's queue.
+    waiting_by_priority: dict[str, int] = field(default_factory=dict)
+    consumers_by_priority: dict[str, int] = field(default_factory=dict)
 
     @property
     def waiting(self) -> int:
@@ -81,12 +88,49 @@ class QueueStats:
 
 
 @dataclass(frozen=True)
+class RedisMemory:
+    """What `INFO memory` says about eviction and the memory limit."""
+
+    policy: str
+    #: Memory Redis counts against `maxmemory` (used_memory less what it leaves out, as it does).
+    counted_bytes: int
+    max_bytes: int
+
+    @property
+    def out_of_memory(self) -> bool:
+        """Redis refuses writes that may grow memory: it is over `maxmemory` and may not evict."""
+        return self.max_bytes > 0 and self.counted_bytes > self.max_bytes and self.policy == "noeviction"
+
+
+def parse_memory_info(info: dict[str, Any]) -> RedisMemory:
+    used = int(info.get("used_memory", 0))
+    return RedisMemory(
+        policy=str(info.get("maxmemory_policy", "unknown")),
+        counted_bytes=used - int(info.get("mem_not_counted_for_evict", 0)),
+        max_bytes=int(info.get("maxmemory", 0)),
+    )
+
+
+def recovery_bound_ms(worker_timeout_ms: int) -> int:
+    """How late a job may start after its due time, or after the worker holding it died: the
+    worker timeout, plus the recovery pass interval (a third of it)."""
+    return worker_timeout_ms * 4 // 3
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Every count the dashboard shows, read at one instant so they agree with each other."""
 
     taken_at: datetime
     queues: dict[str, QueueStats]
     workers: int
+    #: Workers that stopped heartbeating and are not reaped yet: their jobs wait for recovery.
+    stale_workers: int = 0
+    #: Redis's memory state (None in memory mode, or when INFO is refused: see `memory_error`).
+    memory: RedisMemory | None = None
+    memory_error: str | None = None
+    #: How long past due a delayed or retrying job counts as overdue (`QueueStats.overdue`).
+    overdue_after_ms: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -125,6 +169,8 @@ class WorkerInfo:
     last_heartbeat: datetime
     in_flight: int
     queues: list[str] = field(default_factory=list)
+    #: The physical (per-priority) queues its consumers fetch from.
+    consumes: list[str] = field(default_factory=list)
 
 
 class SuccessBatches(Protocol):

@@ -30,11 +30,11 @@ def persist(write: Callable[[], T], deadline_s: float = PERSIST_DEADLINE_S) -> T
         except BackendUnavailable as exc:
             if time.monotonic() + delay > deadline:
                 raise
-            outage.lost(exc)  # logs once per outage, not once per job
+            outage.report(exc)  # logs once per outage (or spell out of memory), not once per job
             failed = True
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
             continue
         if failed:
-            outage.back()
+            outage.ok()
         return result

@@ -20,6 +20,7 @@ from dramatiq import Broker, Middleware, Worker
 
 from gemsdash.queue import outage
 from gemsdash.queue.errors import BackendUnavailable
+from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
 from gemsdash.queue.store import JobStore
 
 logger = logging.getLogger(__name__)
@@ -44,13 +45,16 @@ class Recovery(Middleware):
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             since_back = outage.seconds_since_back()
-            if outage.is_down() or (since_back is not None and since_back < self.settle_s):
+            if outage.is_down() or OUT_OF_MEMORY.active or (since_back is not None and since_back < self.settle_s):
                 continue
             try:
                 dead, requeued = self.store.recover()
                 if dead:
                     logger.warning("Recovered %d dead worker(s); %d message(s) back in their queues.", dead, requeued)
             except BackendUnavailable as exc:
-                outage.lost(exc)
+                outage.report(exc)
             except Exception as exc:
-                logger.warning("Recovery pass failed: %s", exc)
+                if is_out_of_memory(exc):
+                    outage.report(exc)
+                else:
+                    logger.warning("Recovery pass failed: %s", exc)

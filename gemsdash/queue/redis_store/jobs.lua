@@ -14,6 +14,9 @@
 --   ns:gd:tp:<queue>:<bucket>    hash {ok, fail, ms, timed} of jobs finished in a 10 s bucket (timed:
 --                                those with a duration, which ms adds up)
 --   ns:gd:workers                zset of live gemsdash workers by last heartbeat (ms)
+--   ns:gd:due:<queue>            zset of delayed and retrying job ids by due time (ms), for health
+--   ns:gd:serving:<rq>           zset of worker ids consuming the physical queue rq, by last heartbeat
+--                                (written by the store's heartbeat; read by snapshot.lua)
 --   ns:gd:audit                  capped list of admin actions (JSON)
 --   ns:<rq>, ns:<rq>.msgs        Dramatiq's list of message ids and hash of message data
 --   ns:<rq>.XQ, ns:<rq>.XQ.msgs  Dramatiq's dead-letter zset and hash
@@ -38,6 +41,8 @@ local BUCKET_MS = 10000
 
 local function job_key(id) return ns .. ":gd:job:" .. id end
 local function idx_key(queue, state) return ns .. ":gd:idx:" .. queue .. ":" .. state end
+local function due_key(queue) return ns .. ":gd:due:" .. queue end
+local function is_due_state(state) return state == "delayed" or state == "retrying" end
 local function set_of(csv)
     local s = {}
     for item in string.gmatch(csv, "[^,]+") do s[item] = true end
@@ -78,6 +83,11 @@ local function save(job, old_state, note, keep_index)
         if old_state then redis.call("zrem", idx_key(job.queue, old_state), job.id) end
     end
     redis.call("zadd", idx_key(job.queue, state), now, job.id)
+    if is_due_state(state) then
+        redis.call("zadd", due_key(job.queue), tonumber(job.next_attempt_at) or now, job.id)
+    elseif is_due_state(old_state) then
+        redis.call("zrem", due_key(job.queue), job.id)
+    end
     for k, v in pairs(job) do
         if v == cjson.null then job[k] = nil end
     end
@@ -205,6 +215,10 @@ if command == "submit" then
         else
             redis.call("set", job_key(id), record)
             redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
+            if is_due_state(state) then
+                local due = cjson.decode(record).next_attempt_at
+                redis.call("zadd", due_key(queue), tonumber(due) or tonumber(created) or now, id)
+            end
             push_message(rq, rmid, data)
         end
     end
@@ -327,10 +341,17 @@ elseif command == "succeed" then
 -- lease holds while its threads are busy, and ours, with what the dashboard shows of it), stamped
 -- with Redis's clock. Returns that time, which the worker uses to keep its clock offset current.
 elseif command == "beat" then
-    local worker, body, ttl = A[1], A[2], tonumber(A[3])
+    local worker, body, ttl, forget_after = A[1], A[2], tonumber(A[3]), tonumber(A[4])
     redis.call("zadd", ns .. ":__heartbeats__", now, worker)
     redis.call("zadd", ns .. ":gd:workers", now, worker)
     redis.call("set", ns .. ":gd:worker:" .. worker, body, "PX", ttl)
+    -- Who consumes each physical queue (A[5..]), so the snapshot can tell a queue nobody serves in
+    -- O(queues); entries of workers long gone are dropped here.
+    for i = 5, #A do
+        local serving = ns .. ":gd:serving:" .. A[i]
+        redis.call("zadd", serving, now, worker)
+        redis.call("zremrangebyscore", serving, "-inf", now - forget_after)
+    end
     return now
 
 -- reclaim(worker, rq): the data of the messages a live worker's ack set holds for the delay queue
@@ -429,6 +450,7 @@ elseif command == "clear" then
                 save(job, state, "cleared by " .. who)
             else
                 redis.call("zrem", idx_key(queue, state), id)
+                redis.call("zrem", due_key(queue), id)
             end
         end
         if #ids == batch then more = 1 end

@@ -17,7 +17,7 @@ from dramatiq.common import dq_name
 from redis.connection import AbstractConnection
 
 from gemsdash.queue import clock
-from gemsdash.queue.connection import translate_errors
+from gemsdash.queue.connection import describe, translate_errors
 from gemsdash.queue.jobs import (
     FINISHED_STATES,
     QUEUES,
@@ -26,6 +26,7 @@ from gemsdash.queue.jobs import (
     WAITING_STATES,
     JobRecord,
     JobState,
+    Priority,
     from_ms,
     now_ms,
 )
@@ -44,10 +45,13 @@ from gemsdash.queue.store import (
     WorkerInfo,
     decode_record,
     load_json,
+    parse_memory_info,
+    recovery_bound_ms,
 )
 from gemsdash.queue.visible import scrub
 
 _SCRIPT = files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text()
+_SNAPSHOT_SCRIPT = files("gemsdash.queue.redis_store").joinpath("snapshot.lua").read_text()
 _CLEAR_BATCH = 500
 #: Jobs per `submit` script call (a larger batch is several calls in one MULTI).
 SUBMIT_CHUNK = 500
@@ -60,6 +64,8 @@ WAITING_CSV = ",".join(s.value for s in STATES if s in WAITING_STATES)
 RETRYABLE_CSV = ",".join(s.value for s in STATES if s in RETRYABLE_STATES)
 HANDOFF_CSV = ",".join((JobState.DELAYED.value, JobState.RETRYING.value))
 STATES_CSV = ",".join(s.value for s in STATES)
+FINISHED_CSV = ",".join(s.value for s in STATES if s in FINISHED_STATES)
+PRIORITIES_CSV = ",".join(p.value for p in Priority)
 BOUNDS_CSV = ",".join(str(b) for b in DURATION_BOUNDS_MS)
 
 
@@ -92,6 +98,7 @@ class RedisJobStore:
         self.display_url = display_url
         self._secrets = secrets or []
         self._script = client.register_script(_SCRIPT)
+        self._snapshot_script = client.register_script(_SNAPSHOT_SCRIPT)
         self._thread_clients = threading.local()
         #: A store on a pipeline (a client whose calls are queued, as benchmarks/loader.py uses)
         #: must keep queueing them there.
@@ -112,16 +119,21 @@ class RedisJobStore:
         EXISTS before every pipeline that uses a script, doubling the round trips."""
         pipe.evalsha(self._script.sha, 1, self.namespace, *self._args(command, *args))
 
-    def _execute(self, pipe: Any) -> list[Any]:
-        """Run a pipeline; if Redis lost the script (restarted, flushed), load it and run again."""
+    def _execute(self, pipe: Any, raise_on_error: bool = True) -> list[Any]:
+        """Run a pipeline; if Redis lost the scripts (restarted, flushed), load them and run again.
+        With `raise_on_error=False` a command's error is its reply (NoScriptError still reloads)."""
         commands = list(pipe.command_stack)
         try:
-            return list(pipe.execute())
+            replies = list(pipe.execute(raise_on_error=raise_on_error))
+            if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
+                raise redis.exceptions.NoScriptError("script missing")
+            return replies
         except redis.exceptions.NoScriptError:
             self.client.script_load(_SCRIPT)
+            self.client.script_load(_SNAPSHOT_SCRIPT)
             retry = self.client.pipeline(transaction=pipe.transaction)
             retry.command_stack = commands
-            return list(retry.execute())
+            return list(retry.execute(raise_on_error=raise_on_error))
 
     def _call(self, command: str, *args: Any) -> Any:
         with translate_errors(self.display_url, secrets=self._secrets):
@@ -305,84 +317,110 @@ class RedisJobStore:
         return self._parse_page(reply, offset, limit)
 
     def snapshot(self) -> Snapshot:
-        """Counts, throughput, oldest waiting job and live workers: one MULTI/EXEC round trip."""
+        """Counts, throughput, oldest waiting job, workers and Redis's memory state: one round trip."""
         return self.view(None)[0]
 
     def view(
         self, queue: str | None, state: JobState | None = None, offset: int = 0, limit: int = 50, search: str = ""
     ) -> tuple[Snapshot, JobPage | None]:
-        """The snapshot and, for `queue`, one page of its jobs, read in the same MULTI/EXEC: one
-        round trip for a whole dashboard refresh, and the page agrees with the counts."""
+        """The snapshot and, for `queue`, one page of its jobs: one round trip for a whole dashboard
+        refresh, and no writes, so it still works when Redis is out of memory.
+
+        Not a MULTI (Redis refuses every command queued in one at OOM): a pipeline of three reads,
+        the snapshot (`snapshot.lua`, a `no-writes` script, so its counts are read at one instant
+        and agree with each other), `INFO memory`, and the page (`jobs.lua`'s read-only `page`, itself
+        atomic). The page is read right after the counts; a job that changes state in between can
+        make its total differ from the count by the jobs changed in that instant."""
         now = now_ms()
         with translate_errors(self.display_url, secrets=self._secrets):
-            pipe = self.client.pipeline(transaction=True)
-            self._snapshot_commands(pipe, now)
+            pipe = self.client.pipeline(transaction=False)
+            pipe.evalsha(self._snapshot_script.sha, 1, self.namespace, *self._snapshot_args(now))
+            pipe.info("memory")
             if queue is not None:
                 self._queue_call(
                     pipe, "page", queue, state.value if state else "", max(offset, 0), max(limit, 1), STATES_CSV, search
                 )
-            replies = self._execute(pipe)
-        if queue is None:
-            return self._parse_snapshot(replies, now), None
-        return self._parse_snapshot(replies[:-1], now), self._parse_page(replies[-1], offset, limit)
+            replies = self._execute(pipe, raise_on_error=False)
+            for reply in (replies[0], *replies[2:]):
+                if isinstance(reply, Exception):
+                    raise reply
+        snapshot = self._parse_snapshot(replies[0], replies[1], now)
+        return snapshot, (self._parse_page(replies[2], offset, limit) if queue is not None else None)
 
     def _buckets(self, now: int) -> list[int]:
         bucket_now = now // (BUCKET_SECONDS * 1000)
         return list(range(bucket_now - BUCKETS + 1, bucket_now + 1))
 
-    def _snapshot_commands(self, pipe: Any, now: int) -> None:
-        for queue in QUEUES:
-            for state in STATES:
-                key = self._key("idx", queue, state.value)
-                if state in FINISHED_STATES:
-                    ttl = self.dead_ttl if state is JobState.DEAD else self.finished_ttl
-                    pipe.zcount(key, now - ttl * 1000, "+inf")
-                else:
-                    pipe.zcard(key)
-            pipe.zrange(self._key("idx", queue, JobState.QUEUED.value), 0, 0, withscores=True)
-            for bucket in self._buckets(now):
-                pipe.hmget(self._key("tp", queue, str(bucket)), "ok", "fail", "ms", "timed")
-            pipe.hgetall(self._key("hist", queue))
-        pipe.hgetall(self._key("totals"))
-        pipe.zcount(self._key("workers"), now - self.worker_timeout_ms, "+inf")
+    def _snapshot_args(self, now: int) -> list[Any]:
+        buckets = self._buckets(now)
+        return [
+            now,
+            self.finished_ttl,
+            self.dead_ttl,
+            self.worker_timeout_ms,
+            recovery_bound_ms(self.worker_timeout_ms),
+            ",".join(QUEUES),
+            STATES_CSV,
+            FINISHED_CSV,
+            PRIORITIES_CSV,
+            buckets[0],
+            len(buckets),
+        ]
 
-    def _parse_snapshot(self, replies: list[Any], now: int) -> Snapshot:
+    def _parse_snapshot(self, reply: list[Any], info: Any, now: int) -> Snapshot:
         buckets = self._buckets(now)
         stats: dict[str, QueueStats] = {}
-        cursor = 0
-        for queue in QUEUES:
-            counts = {state: int(replies[cursor + i]) for i, state in enumerate(STATES)}
-            cursor += len(STATES)
-            oldest = replies[cursor]
+        for queue, row in zip(QUEUES, reply, strict=False):
+            counts = {state: int(row[i]) for i, state in enumerate(STATES)}
+            cursor = len(STATES)
+            oldest = row[cursor]
             cursor += 1
             finished: list[tuple[int, int]] = []
             total_ms = 0
             total_n = 0
-            for reply in replies[cursor : cursor + len(buckets)]:
-                ok, fail, ms = (int(v) if v is not None else 0 for v in reply[:3])
+            for bucket in row[cursor : cursor + len(buckets)]:
+                ok, fail, ms = (int(v) if v is not None else 0 for v in bucket[:3])
                 finished.append((ok, fail))
                 total_ms += ms
                 # Buckets written before `timed` existed count every finished job.
-                total_n += int(reply[3]) if reply[3] is not None else ok + fail
+                total_n += int(bucket[3]) if bucket[3] is not None else ok + fail
             cursor += len(buckets)
-            hist = {self._text(k): int(v) for k, v in replies[cursor].items()}
-            cursor += 1
+            flat = row[cursor]
+            hist = {self._text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+            overdue, waiting, serving = row[cursor + 1 : cursor + 4]
             stats[queue] = QueueStats(
                 queue=queue,
                 counts=counts,
                 finished_per_bucket=finished,
                 avg_duration_ms=total_ms / total_n if total_n else None,
-                oldest_queued_at=from_ms(oldest[0][1]) if oldest else None,
+                oldest_queued_at=from_ms(int(float(oldest[1]))) if oldest else None,
                 duration_sum_ms=hist.pop("sum", 0),
                 duration_count=hist.pop("count", 0),
                 duration_buckets=hist,
+                overdue=int(overdue),
+                waiting_by_priority={p.value: int(n) for p, n in zip(Priority, waiting, strict=True)},
+                consumers_by_priority={p.value: int(n) for p, n in zip(Priority, serving, strict=True)},
             )
-        totals = {self._text(k): int(v) for k, v in replies[cursor].items()}
+        flat = reply[len(QUEUES)]
+        totals = {self._text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
         for queue, qs in stats.items():
             qs.finished_total.update(
                 {outcome: totals.get(f"{queue}:{outcome}", 0) for outcome in ("succeeded", "dead")}
             )
-        return Snapshot(taken_at=from_ms(now), queues=stats, workers=int(replies[cursor + 1]))
+        memory, memory_error = None, None
+        if isinstance(info, Exception):
+            memory_error = f"INFO refused: {describe(info, self._secrets)}"
+        else:
+            memory = parse_memory_info(info)
+        return Snapshot(
+            taken_at=from_ms(now),
+            queues=stats,
+            workers=int(reply[len(QUEUES) + 1]),
+            stale_workers=int(reply[len(QUEUES) + 2]),
+            memory=memory,
+            memory_error=memory_error,
+            overdue_after_ms=recovery_bound_ms(self.worker_timeout_ms),
+        )
 
     @staticmethod
     def _parse_page(reply: list[Any], offset: int, limit: int) -> JobPage:
@@ -484,9 +522,12 @@ class RedisJobStore:
             "started_at": int(info.started_at.timestamp() * 1000),
             "in_flight": info.in_flight,
             "queues": info.queues,
+            "consumes": info.consumes,
         }
         before = time.time()
-        redis_now = self._call("beat", info.id, _compact(body), self.worker_timeout_ms * 3)
+        redis_now = self._call(
+            "beat", info.id, _compact(body), self.worker_timeout_ms * 3, self.worker_timeout_ms * 10, *info.consumes
+        )
         clock.observe(int(redis_now), before, time.time())
 
     def forget_worker(self, worker_id: str) -> None:
@@ -494,6 +535,8 @@ class RedisJobStore:
             pipe = self.client.pipeline(transaction=True)
             pipe.zrem(self._key("workers"), worker_id)
             pipe.delete(self._key("worker", worker_id))
+            for rq in all_physical_queues(with_delay=False):
+                pipe.zrem(self._key("serving", rq), worker_id)
             pipe.execute()
 
     def workers(self) -> list[WorkerInfo]:
@@ -518,6 +561,7 @@ class RedisJobStore:
                     last_heartbeat=from_ms(beat),
                     in_flight=int(data["in_flight"]),
                     queues=list(data.get("queues", [])),
+                    consumes=list(data.get("consumes", [])),
                 )
             )
         return found
