@@ -23,10 +23,11 @@ from gemsdash.queue.connection import connect
 from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.memory_store import MemoryJobStore
 from gemsdash.queue.messages import all_physical_queues
-from gemsdash.queue.middleware import Heartbeat, JobTracking, Recovery, WriteBehind
+from gemsdash.queue.middleware import Heartbeat, JobTracking, Recovery, Scheduler, WriteBehind
 from gemsdash.queue.redaction import Redactor
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
+from gemsdash.queue.schedules import fire_due
 from gemsdash.queue.store import JobStore
 from gemsdash.queue.stub_broker import EmbeddedStubBroker
 
@@ -147,6 +148,7 @@ def _middleware(
         + [
             Heartbeat(store, worker_id, interval, lambda: tracking.in_flight),
             Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5)),
+            Scheduler(lambda wait: fire_due(store, settings.max_payload_bytes, wait)),
         ]
         + ([write_behind] if write_behind is not None else []),
         tracking,

@@ -2,7 +2,8 @@
 
 from gemsdash.queue.middleware.heartbeat import Heartbeat
 from gemsdash.queue.middleware.recovery import Recovery
+from gemsdash.queue.middleware.scheduler import Scheduler
 from gemsdash.queue.middleware.tracking import JobTracking
 from gemsdash.queue.middleware.write_behind import WriteBehind
 
-__all__ = ["Heartbeat", "JobTracking", "Recovery", "WriteBehind"]
+__all__ = ["Heartbeat", "JobTracking", "Recovery", "Scheduler", "WriteBehind"]
