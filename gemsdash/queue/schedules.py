@@ -234,13 +234,15 @@ def rule_of(spec: dict[str, Any]) -> Rule:
 def decode_schedule(stored: StoredSchedule) -> Schedule:
     spec = json.loads(stored["definition"])
     state = stored.get("last_state")
+    paused = bool(stored.get("paused"))
     return Schedule.model_validate(
         {
             **spec,
             "rule": rule_of(spec).text(),
             "created_at": from_ms(spec["created_at"]),
-            "paused": bool(stored.get("paused")),
-            "next_run_at": from_ms(stored["next"]) if stored.get("next") is not None else None,
+            "paused": paused,
+            # Paused, a schedule has no next run: resuming picks the rule's next tick after then.
+            "next_run_at": from_ms(stored["next"]) if stored.get("next") is not None and not paused else None,
             "last_tick_at": from_ms(stored["last_tick"]) if stored.get("last_tick") else None,
             "last_run_at": from_ms(stored["last_at"]) if stored.get("last_at") else None,
             "last_job_id": stored.get("last_job") or None,
