@@ -101,3 +101,19 @@ async def test_read_only_hides_and_refuses_the_changing_keys(work: Scripted) -> 
         assert not isinstance(app.screen, ConfirmScreen)
         schedule = q.get_schedule("hourly")
         assert not schedule.paused and schedule.fired == 0
+
+
+def test_memory_modes_demo_adds_two_schedules_that_fire(memory_runtime: q.Runtime) -> None:
+    from gemsdash.demo import DemoFeeder
+    from tests.support import wait_for
+
+    feeder = DemoFeeder(period=60).start()
+    try:
+        wait_for(lambda: len(q.list_schedules()) == 2, timeout=10, what="the demo's schedules")
+        assert {s.name: s.rule for s in q.list_schedules()} == {
+            "demo-mood-check": "every 15s",
+            "demo-digest": "cron */5 * * * *",
+        }
+        assert q.run_schedule("demo-digest")  # its payload is valid
+    finally:
+        feeder.stop()
