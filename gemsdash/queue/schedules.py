@@ -132,10 +132,17 @@ class Rule:
             return moment_ms + self.every_ms
         assert self.cron is not None
         start = datetime.fromtimestamp(moment_ms / 1000, tz=ZoneInfo(self.timezone))
-        try:
-            return int(next(iter(CronSim(self.cron, start))).timestamp() * 1000)
-        except StopIteration:
-            return None
+        ticks = iter(CronSim(self.cron, start))
+        # Strictly later, whatever a DST change does to local time: a tick that did not advance
+        # would fire again at once, for ever.
+        for _ in range(4):
+            try:
+                tick = int(next(ticks).timestamp() * 1000)
+            except StopIteration:
+                return None
+            if tick > moment_ms:
+                return tick
+        return None
 
     def due(self, expected_ms: int, now_ms: int, keep: int) -> tuple[list[int], int, int | None]:
         """The ticks from `expected_ms` up to `now_ms`: (the latest `keep` of them, how many more

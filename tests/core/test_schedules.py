@@ -75,6 +75,11 @@ def test_cron_next_run_follows_berlin_local_time_across_both_dst_changes() -> No
     assert skipped is not None and utc(skipped) == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
     following = nightly.after(skipped)
     assert following is not None and utc(following).astimezone(berlin).strftime("%d %H:%M") == "30 02:30"
+    # The hour the autumn change repeats (02:00-03:00 twice on 25 October) fires once.
+    repeated = nightly.after(ms(datetime(2026, 10, 24, 12, 0, tzinfo=berlin)))
+    assert repeated is not None and utc(repeated) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    again = nightly.after(repeated)
+    assert again is not None and utc(again) == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
     # The same rule in UTC does not move.
     assert Rule.parse("0 8 * * *", None, None).after(ms(datetime(2026, 3, 28, 8, 0, tzinfo=UTC))) == ms(
         datetime(2026, 3, 29, 8, 0, tzinfo=UTC)
@@ -299,3 +304,13 @@ def test_schedule_json_shape(quiet_runtime: Runtime) -> None:
         "attempts": 2,
         "paused": False,
     }
+
+
+def test_listing_many_schedules_reads_them_all_in_pages(quiet_runtime: Runtime) -> None:
+    names = [f"s{i:03d}" for i in range(250)]
+    for name in names:
+        add_schedule(name, QUEUE, email(name), cron="0 8 * * *")
+    last = run_schedule("s249")
+    listed = list_schedules()
+    assert [s.name for s in listed] == names
+    assert listed[-1].last_job_id == last and listed[-1].last_job_state is JobState.QUEUED
