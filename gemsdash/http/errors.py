@@ -24,7 +24,6 @@ STATUS_FOR: dict[type[q.GemsdashError], int] = {
     q.BackendUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
     q.ScheduleNotFound: status.HTTP_404_NOT_FOUND,
     q.ScheduleExists: status.HTTP_409_CONFLICT,
-    q.ScheduleError: status.HTTP_422_UNPROCESSABLE_CONTENT,
 }
 
 #: For the OpenAPI description of each route.

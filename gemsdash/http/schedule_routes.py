@@ -59,7 +59,11 @@ def add_schedule_routes(reads: APIRouter, admin: APIRouter) -> None:
         "/queue/schedules",
         response_model=q.Schedule,
         status_code=status.HTTP_201_CREATED,
-        responses={409: {"model": ErrorBody, "description": "a schedule of that name exists"}, **INVALID},
+        responses={
+            400: {"model": ErrorBody, "description": "body could not be read"},
+            409: {"model": ErrorBody, "description": "a schedule of that name exists"},
+            **INVALID,
+        },
         summary="Add a schedule (422 names each invalid field of the payload)",
     )
     def post_schedule(body: ScheduleBody, response: Response) -> q.Schedule:

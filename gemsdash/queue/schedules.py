@@ -17,7 +17,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -46,10 +46,14 @@ _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _EVERY = re.compile(r"(\d+)(ms|s|m|h|d)")
 
 
-class ScheduleError(GemsdashError):
-    """A schedule's definition is wrong (name, rule, timezone, catch-up): a usage error."""
+class ScheduleError(InvalidPayload):
+    """A schedule's definition is wrong (name, rule, timezone, catch-up): a usage error (exit 2,
+    HTTP 422) that names its field, as a payload error does."""
 
-    exit_code = 2
+    def __init__(self, message: str, field: str = "schedule") -> None:
+        GemsdashError.__init__(self, message)
+        self.job_type = "schedule"
+        self.errors = [(field, message)]
 
 
 class ScheduleNotFound(GemsdashError):
@@ -69,10 +73,10 @@ def parse_every(text: str) -> int:
     value = text.strip().lower()
     parts = _EVERY.findall(value)
     if not parts or "".join(n + u for n, u in parts) != value:
-        raise ScheduleError(f"--every {text!r}: expected a duration such as 30s, 5m, 1h, 1h30m or 1d")
+        raise ScheduleError(f"--every {text!r}: expected a duration such as 30s, 5m, 1h, 1h30m or 1d", "every")
     ms = sum(int(n) * _UNITS_MS[u] for n, u in parts)
     if not MIN_INTERVAL_MS <= ms <= MAX_INTERVAL_MS:
-        raise ScheduleError(f"--every {text!r}: must be between 1s and 366d")
+        raise ScheduleError(f"--every {text!r}: must be between 1s and 366d", "every")
     return ms
 
 
@@ -97,28 +101,28 @@ class Rule:
     @staticmethod
     def parse(cron: str | None, every: str | int | None, timezone: str | None = None) -> Rule:
         if (cron is None) == (every is None):
-            raise ScheduleError("give exactly one of --cron EXPR and --every DURATION")
+            raise ScheduleError("give exactly one of --cron EXPR and --every DURATION", "cron")
         tz = timezone or "UTC"
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ScheduleError(f"unknown timezone {tz!r} (an IANA name such as Europe/Berlin)") from None
+            raise ScheduleError(f"unknown timezone {tz!r} (an IANA name such as Europe/Berlin)", "timezone") from None
         if every is not None:
             every_ms = every if isinstance(every, int) else parse_every(every)
             if not MIN_INTERVAL_MS <= every_ms <= MAX_INTERVAL_MS:
-                raise ScheduleError("the interval must be between 1s and 366d")
+                raise ScheduleError("the interval must be between 1s and 366d", "every")
             return Rule(every_ms=every_ms, timezone=tz)
         assert cron is not None
         expr = " ".join(cron.split())
         if len(expr.split(" ")) != 5:
-            raise ScheduleError(f"--cron {cron!r}: expected five fields (minute hour day month weekday)")
+            raise ScheduleError(f"--cron {cron!r}: expected five fields (minute hour day month weekday)", "cron")
         try:
             CronSim(expr, datetime.now(ZoneInfo(tz)))
         except CronSimError as exc:
-            raise ScheduleError(f"--cron {cron!r}: {exc}") from None
+            raise ScheduleError(f"--cron {cron!r}: {exc}", "cron") from None
         rule = Rule(cron=expr, timezone=tz)
         if rule.after(0) is None:
-            raise ScheduleError(f"--cron {cron!r}: never fires")
+            raise ScheduleError(f"--cron {cron!r}: never fires", "cron")
         return rule
 
     def text(self) -> str:
@@ -212,12 +216,14 @@ def definition(
 ) -> dict[str, Any]:
     """What a schedule's jobs are made of, and a `gen` that tells it from an older namesake."""
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        shown = repr(name[:40] + ("..." if len(name) > 40 else "")) if isinstance(name, str) else "?"
         raise ScheduleError(
-            f"schedule name {name!r}: 1-100 characters of letters, digits and _ . : @ -, starting with a letter "
-            "or digit"
+            f"schedule name {shown}: 1-100 characters of letters, digits and _ . : @ -, starting with a letter "
+            "or digit",
+            "name",
         )
     if not 0 <= catch_up <= MAX_CATCH_UP:
-        raise ScheduleError(f"--catch-up must be between 0 and {MAX_CATCH_UP}")
+        raise ScheduleError(f"--catch-up must be between 0 and {MAX_CATCH_UP}", "catch_up")
     return {
         "name": name,
         "gen": uuid.uuid4().hex,
@@ -313,9 +319,3 @@ def fire_due(store: JobStore, payload_limit: int, max_wait_s: float = 1.0) -> fl
     if earliest is None:
         return max_wait_s
     return min(max((earliest - now) / 1000, 0.02), max_wait_s)
-
-
-def utc_ms(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        raise ScheduleError("a time without a timezone is ambiguous; add Z or +HH:MM")
-    return int(moment.astimezone(UTC).timestamp() * 1000)

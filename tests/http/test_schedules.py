@@ -62,11 +62,11 @@ def test_add_read_pause_resume_run_remove(api: httpx.Client, any_runtime: Runtim
     ("change", "field"),
     [
         ({"payload": {"to": "nobody", "template": "welcome", "context": {"name": "x"}}}, "to"),
-        ({"cron": "61 * * * *"}, None),
-        ({"cron": None, "every": "often"}, None),
-        ({"every": "5m"}, None),  # both cron and every
-        ({"timezone": "Nowhere/Town"}, None),
-        ({"name": "two words"}, None),
+        ({"cron": "61 * * * *"}, "cron"),
+        ({"cron": None, "every": "often"}, "every"),
+        ({"every": "5m"}, "cron"),  # both cron and every
+        ({"timezone": "Nowhere/Town"}, "timezone"),
+        ({"name": "two words"}, "name"),
         ({"catch_up": 1000}, "catch_up"),
         ({"surprise": 1}, "surprise"),
     ],
