@@ -16,6 +16,8 @@ import json
 import logging
 import re
 import uuid
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -158,16 +160,38 @@ class Rule:
             last = expected_ms + (count - 1) * self.every_ms
             kept = [last - i * self.every_ms for i in range(min(keep, count) - 1, -1, -1)]
             return kept, count - len(kept), last + self.every_ms
-        ticks: list[int] = []
+        assert self.cron is not None
+        latest: deque[int] = deque(maxlen=keep)
         seen = 0
         tick: int | None = expected_ms
+        # One iterator for the whole walk: a week of a per-minute rule is 10,080 steps.
+        following = iter(CronSim(self.cron, datetime.fromtimestamp(expected_ms / 1000, tz=ZoneInfo(self.timezone))))
         while tick is not None and tick <= now_ms and seen < MAX_SCAN:
-            ticks = [*ticks[-(keep - 1) :], tick] if keep > 1 else [tick]
+            latest.append(tick)
             seen += 1
-            tick = self.after(tick)
-        if tick is not None and tick <= now_ms:  # scanned too far: the next one after now
+            previous = tick
+            tick = next((t for t in (_ms(d) for d in _take(following, 4)) if t > previous), None)
+        if tick is not None and tick <= now_ms:
+            # Scanned too far (a long downtime): the ticks fired are the latest before now, found
+            # backwards from now; the missed count stops at what was scanned.
+            start = datetime.fromtimestamp(now_ms / 1000, tz=ZoneInfo(self.timezone))
+            back = [_ms(d) for d in _take(iter(CronSim(self.cron, start, reverse=True)), keep + 1)]
+            latest = deque(sorted({t for t in back if expected_ms <= t <= now_ms})[-keep:], maxlen=keep)
             tick = self.after(now_ms)
-        return ticks, seen - len(ticks), tick
+        return list(latest), max(seen - len(latest), 0), tick
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _take(ticks: Iterator[datetime], n: int) -> Iterator[datetime]:
+    """Up to `n` more ticks, lazily (a cron rule's iterator ends after 50 years without a match)."""
+    for _ in range(n):
+        try:
+            yield next(ticks)
+        except StopIteration:
+            return
 
 
 class Schedule(BaseModel):

@@ -99,6 +99,19 @@ def test_missed_cron_ticks_across_a_dst_change_are_counted_in_local_time() -> No
     assert [utc(t).hour for t in kept] == [3, 4, 5] and missed_kept == 4
 
 
+def test_after_a_week_down_a_per_minute_rule_fires_its_latest_ticks_not_last_weeks() -> None:
+    rule = Rule.parse("* * * * *", None, "Europe/Berlin")
+    start = ms(datetime(2026, 3, 25, 0, 0, tzinfo=UTC))
+    now = start + 7 * 86_400_000 + 30_000  # a week and half a minute later
+    began = time.perf_counter()
+    ticks, missed, following = rule.due(start, now, keep=3)
+    assert time.perf_counter() - began < 5
+    last_minute = now - 30_000
+    assert ticks == [last_minute - 120_000, last_minute - 60_000, last_minute]
+    assert following == last_minute + 60_000
+    assert missed > 9_000
+
+
 @pytest.mark.parametrize(
     ("cron", "every", "tz", "message"),
     [
