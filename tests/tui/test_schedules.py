@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.tui.confirm import ConfirmScreen
@@ -10,7 +12,7 @@ from gemsdash.tui.help import HelpScreen, live_keys
 from gemsdash.tui.schedules import SchedulesScreen
 from gemsdash.tui.tables import NavTable
 from tests.core.workload import Scripted, email
-from tests.tui.helpers import notices, row, until
+from tests.tui.helpers import notices, row, screen_text, until
 
 SIZE = (160, 40)
 EMAIL = "email-notification"
@@ -50,6 +52,7 @@ async def test_the_schedules_screen_shows_and_changes_schedules(work: Scripted) 
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, JobDetailScreen))
         assert isinstance(app.screen, JobDetailScreen) and app.screen.job_id == job_id
+        await until(pilot, lambda: re.search(r"schedule\s+hourly\s+tick \d\d:\d\d", screen_text(app)), what="tick")
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, SchedulesScreen))
 
