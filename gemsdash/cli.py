@@ -39,6 +39,7 @@ from gemsdash.queue import (
     scheduling,
     stats,
 )
+from gemsdash.queue.visible import valid_unicode, visible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -177,7 +178,9 @@ def add_schedule_parser(sub: Any) -> list[argparse.ArgumentParser]:
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, indent=2, default=str) if getattr(args, "json", False) else text)
+    """JSON is exact (the encoder escapes control characters); text is made safe for a terminal
+    as a whole, on top of the one-line escaping of each listed value."""
+    print(json.dumps(data, indent=2, default=str) if getattr(args, "json", False) else visible(text, multiline=True))
 
 
 def age(moment: datetime | None) -> str:
@@ -198,7 +201,7 @@ def record_json(record: JobRecord) -> dict[str, Any]:
 
 def record_text(record: JobRecord) -> str:
     data = record_json(record)
-    lines = [f"{k:>15}: {data[k]}" for k in ("id", "type", "queue", "state", "priority", "worker")]
+    lines = [f"{k:>15}: {visible(str(data[k]))}" for k in ("id", "type", "queue", "state", "priority", "worker")]
     lines.append(f"{'attempts':>15}: {record.attempts}/{record.max_attempts}")
     for key in ("created_at", "started_at", "finished_at", "next_attempt_at"):
         if data[key]:
@@ -209,12 +212,13 @@ def record_text(record: JobRecord) -> str:
     if record.result is not None:
         lines.append(f"{'result':>15}: {json.dumps(record.result, default=str)}")
     if record.error is not None:
-        lines.append(f"{'error':>15}: {record.error.type}: {record.error.message}")
+        lines.append(f"{'error':>15}: {visible(record.error.type)}: {visible(record.error.message, multiline=True)}")
         if record.error.traceback:
-            lines.append(record.error.traceback.rstrip())
+            lines.append(visible(record.error.traceback.rstrip(), multiline=True))
     lines.append(f"{'timeline':>15}:")
     lines.extend(
-        f"{'':>17}{e.at.isoformat()}  {e.state.value}{'  ' + e.note if e.note else ''}" for e in record.timeline
+        f"{'':>17}{e.at.isoformat()}  {e.state.value}{'  ' + visible(e.note) if e.note else ''}"
+        for e in record.timeline
     )
     return "\n".join(lines)
 
@@ -294,8 +298,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_jobs(args: argparse.Namespace) -> int:
     page = stats.list_jobs(args.queue, args.state, args.limit, args.offset, args.search)
     rows = [
-        f"{j.id}  {j.state.value:<10}{j.priority.value:<9}{j.attempts:>2}/{j.max_attempts:<3}{age(j.created_at):>6}  "
-        + (f"{j.error.type}: {j.error.message}"[:60] if j.error else "")
+        f"{visible(j.id)}  {j.state.value:<10}{j.priority.value:<9}"
+        f"{j.attempts:>2}/{j.max_attempts:<3}{age(j.created_at):>6}  "
+        + (visible(f"{j.error.type}: {j.error.message}")[:60] if j.error else "")
         for j in page.jobs
     ]
     text = "\n".join([*rows, f"({len(page.jobs)} of {page.total}, offset {page.offset})"])
@@ -351,8 +356,8 @@ def cmd_health(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     entries = admin.audit_log(args.limit)
     rows = [
-        f"{datetime.fromtimestamp(e['at'] / 1000, UTC).isoformat()}  {e['action']:<16}{e['target']:<40}"
-        f"{e['count']:>6}  {e['by']}"
+        f"{datetime.fromtimestamp(e['at'] / 1000, UTC).isoformat()}  {visible(str(e['action'])):<16}"
+        f"{visible(str(e['target'])):<40}{visible(str(e['count'])):>6}  {visible(str(e['by']))}"
         for e in entries
     ]
     emit(args, entries, "\n".join(rows) or "(no admin actions yet)")
@@ -501,6 +506,14 @@ def run_server(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def check_text_arguments(args: argparse.Namespace) -> None:
+    """Bytes that are not UTF-8 on the command line reach Python as lone surrogates, which Redis
+    (and the terminal) cannot take: one line instead of a traceback from deep inside redis-py."""
+    for name, value in vars(args).items():
+        if isinstance(value, str) and not valid_unicode(value):
+            raise UsageError(f"{name}: not valid text (bytes that are not UTF-8)")
+
+
 def configure_logging(command: str | None) -> None:
     # The dashboard owns the terminal: its process logs to a file so log lines cannot tear the screen.
     if command is None:
@@ -525,6 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.command)
     try:
+        check_text_arguments(args)
         settings = load_settings(**({"read_only": True} if args.read_only else {}))
         if args.command is None:
             if args.refresh <= 0:
@@ -536,7 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_server(args, settings)
         return run_one_shot(args, settings)
     except GemsdashError as exc:
-        print(f"gemsdash: {exc}", file=sys.stderr)
+        print(f"gemsdash: {visible(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -155,6 +155,11 @@ class MemoryJobStore(MemorySchedules):
             attempt = int(message.options.get("retries", 0)) + 1
             if old is not None and int(job.get("attempts") or 0) >= attempt:
                 attempt = int(job["attempts"]) + 1
+            note = None if old else "no record: message did not come through gemsdash"
+            most = int(job.get("max_attempts") or 0)
+            if most and attempt > most:  # the last attempt's worker was lost: it runs again as the last
+                attempt = most
+                note = "redelivered after its worker was lost: the last attempt runs again"
             job.update(
                 state=JobState.RUNNING.value,
                 attempts=attempt,
@@ -163,7 +168,7 @@ class MemoryJobStore(MemorySchedules):
                 worker=worker,
                 rq=message.queue_name,
             )
-            self._save(job, old, None if old else "no record: message did not come through gemsdash")
+            self._save(job, old, note)
             return "run"
 
     def finish(
@@ -178,6 +183,7 @@ class MemoryJobStore(MemorySchedules):
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
         nack: tuple[str, str, str] | None = None,
+        retry: tuple[str, str, bytes] | None = None,
     ) -> str:
         with self._lock:
             job = self._load(job_id)

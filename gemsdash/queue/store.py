@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from dramatiq import Message
 
 from gemsdash.queue.jobs import QUEUES, STATES, JobRecord, JobState, from_ms
+from gemsdash.queue.visible import scrub
 
 StoredJob = dict[str, Any]
 #: A schedule as the stores keep it: `definition` (JSON text, fixed at creation), `name`, and its
@@ -142,12 +143,20 @@ def worker_label() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def load_json(raw: bytes | str) -> Any:
+    """JSON read back from the store; bytes that are not UTF-8 (written by hand) are replaced."""
+    return json.loads(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw)
+
+
 def decode_record(stored: StoredJob) -> JobRecord:
     data = dict(stored)
     for key in ("payload", "result"):
         value = data.get(key)
         if isinstance(value, str):
             data[key] = json.loads(value)
+    # A lone surrogate (stored before enqueue refused them, or written by hand) would make every
+    # reader that encodes the record fail: shown replaced instead.
+    data = scrub(data)
     for key in ("created_at", "started_at", "finished_at", "next_attempt_at", "schedule_tick"):
         if isinstance(data.get(key), (int, float)):
             data[key] = from_ms(data[key])
@@ -159,6 +168,9 @@ def decode_record(stored: StoredJob) -> JobRecord:
     ]
     if not isinstance(data.get("error"), dict):
         data["error"] = None
+    attempts, most = data.get("attempts"), data.get("max_attempts")
+    if isinstance(attempts, int) and isinstance(most, int) and attempts > most > 0:
+        data["attempts"] = most  # a record written before redeliveries were capped said "4/3"
     return JobRecord.model_validate(data)
 
 
@@ -194,9 +206,12 @@ class JobStore(Protocol):
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
         nack: tuple[str, str, str] | None = None,
+        retry: tuple[str, str, bytes] | None = None,
     ) -> str:
         """`nack`: (broker id, physical queue, redis message id) of the message to move to the
-        dead-letter queue in the same write, instead of Dramatiq's own nack (Redis only)."""
+        dead-letter queue in the same write, instead of Dramatiq's own nack (Redis only).
+        `retry`: (delay queue, redis message id, message data) of a retrying job's next copy, stored
+        in the same write as its record and the ack of the message `nack` names (Redis only)."""
         ...
 
     def handoff(self, job_id: str) -> None: ...

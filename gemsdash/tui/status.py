@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
+from gemsdash.queue.visible import visible
 from gemsdash.tui.feed import Freshness, Level
 from gemsdash.tui.format import count, seconds
 from gemsdash.tui.source import Backend
@@ -69,7 +70,7 @@ def status_text(status: Status) -> Text:
     if fresh.level is Level.STALE and fresh.error:
         # On a line of its own: the reason is long, and what it says is the next thing to read.
         out.append("\n")
-        out.append(fresh.error, style="#ff5f5f")
+        out.append(visible(fresh.error), style="#ff5f5f")
     return out
 
 

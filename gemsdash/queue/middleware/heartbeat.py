@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 
 from dramatiq import Broker, Middleware, Worker
 
+from gemsdash.queue import outage
+from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.messages import canonical_queue
 from gemsdash.queue.store import JobStore, WorkerInfo
 
@@ -68,6 +70,10 @@ class Heartbeat(Middleware):
         while not self._stop.is_set():
             try:
                 self.beat()
+            except BackendUnavailable as exc:
+                outage.lost(exc)
             except Exception as exc:
                 logger.warning("Heartbeat failed: %s", exc)
+            else:
+                outage.back()
             self._stop.wait(self.interval_s)

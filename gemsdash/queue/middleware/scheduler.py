@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from dramatiq import Broker, Middleware, Worker
 
+from gemsdash.queue import outage
 from gemsdash.queue.errors import BackendUnavailable
 
 logger = logging.getLogger(__name__)
@@ -42,15 +43,13 @@ class Scheduler(Middleware):
         while not self._stop.wait(wait):
             try:
                 wait = self.fire(self.max_wait_s)
-                if failing:
-                    logger.warning("Schedules are firing again.")
+                outage.back()
                 failing = False
-            except Exception as exc:
-                # Once per outage, not once per second: the other middleware say Redis is away.
-                if not failing:
-                    if isinstance(exc, BackendUnavailable):
-                        logger.warning("Cannot fire schedules (%s); retrying until the store is back.", exc)
-                    else:
-                        logger.exception("Firing schedules failed; retrying")
+            except BackendUnavailable as exc:
+                outage.lost(exc)  # one line per process and outage, shared with the other threads
+                wait = self.max_wait_s
+            except Exception:
+                if not failing:  # once, not once a second
+                    logger.exception("Firing schedules failed; retrying every %.0f s", self.max_wait_s)
                 failing = True
                 wait = self.max_wait_s

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from importlib.resources import files
@@ -15,6 +16,7 @@ from dramatiq import Message
 from dramatiq.common import dq_name
 from redis.connection import AbstractConnection
 
+from gemsdash.queue import clock
 from gemsdash.queue.connection import translate_errors
 from gemsdash.queue.jobs import (
     FINISHED_STATES,
@@ -42,7 +44,9 @@ from gemsdash.queue.store import (
     Success,
     WorkerInfo,
     decode_record,
+    load_json,
 )
+from gemsdash.queue.visible import scrub
 
 _SCRIPT = files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text()
 _CLEAR_BATCH = 500
@@ -50,6 +54,8 @@ _CLEAR_BATCH = 500
 SUBMIT_CHUNK = 500
 _CLEAR_MAX_STEPS = 2000
 _AUDIT_MAX = 10_000
+#: A rejected message is found among a worker's acks by its size and this many first and last bytes.
+_MATCH_BYTES = 4096
 
 WAITING_CSV = ",".join(s.value for s in STATES if s in WAITING_STATES)
 RETRYABLE_CSV = ",".join(s.value for s in STATES if s in RETRYABLE_STATES)
@@ -224,6 +230,7 @@ class RedisJobStore(RedisSchedules):
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
         nack: tuple[str, str, str] | None = None,
+        retry: tuple[str, str, bytes] | None = None,
     ) -> str:
         return self._text(
             self._worker_call(
@@ -239,6 +246,7 @@ class RedisJobStore(RedisSchedules):
                 BOUNDS_CSV,
                 scrubbed or "",
                 *(nack or ("", "", "")),
+                *(retry or ("", "", "")),
             )
         )
 
@@ -246,12 +254,20 @@ class RedisJobStore(RedisSchedules):
         """The whole batch is one `succeed` script call: one round trip, and counters, index pruning
         and heartbeats written once per call instead of once per job."""
         args: list[Any] = [BOUNDS_CSV]
+        now = now_ms()
         for s in successes:
-            args += (s.job_id, s.result, "" if s.duration_ms is None else s.duration_ms, s.finished_ms, *s.ack)
+            age = max(now - s.finished_ms, 0)
+            args += (s.job_id, s.result, "" if s.duration_ms is None else s.duration_ms, age, *s.ack)
         self._worker_call("succeed", *args)
 
-    def reject(self, rq: str, data: bytes, reason: str, worker: str) -> str | None:
-        """Dead-letter a fetched message that cannot be decoded; returns the id its record got."""
+    def reject(
+        self, rq: str, data: bytes, error: tuple[str, str], evidence: dict[str, Any], message_id: str, worker: str
+    ) -> str | None:
+        """Dead-letter a fetched message that cannot run; returns the id its record got.
+
+        `error` is the record's (type, message); `evidence` what is kept of the message, in the
+        record and as its dead-letter copy, instead of the message itself (see
+        `redaction.raw_evidence`); `message_id` the id it claims, when usable."""
         canonical = canonical_queue(rq)
         created = now_ms()
         record = {
@@ -260,15 +276,23 @@ class RedisJobStore(RedisSchedules):
             "queue": canonical,
             "state": JobState.DEAD.value,
             "priority": "normal",
-            "payload": _compact({"malformed_bytes": len(data)}),
+            "payload": _compact({"refused_message": evidence}),
             "attempts": 0,
             "max_attempts": 1,
             "created_at": created,
-            "error": {"type": "MalformedMessage", "message": reason, "traceback": None},
+            "error": {"type": error[0], "message": error[1], "traceback": None},
             "timeline": [],
         }
-        rmid = self._call("reject", rq, worker, data, _compact(record))
+        dead_letter = _compact({"refused": error[1], **evidence})
+        head, tail = data[:_MATCH_BYTES], data[-_MATCH_BYTES:] if data else b""
+        rmid = self._call(
+            "reject", rq, worker, len(data), head, tail, _compact(record), dead_letter, message_id, str(uuid.uuid4())
+        )
         return self._text(rmid) if rmid else None
+
+    def reclaim(self, worker: str, rq: str) -> list[bytes]:
+        """What `worker`'s ack set still holds for the delay queue `rq` (see jobs.lua)."""
+        return list(self._worker_call("reclaim", worker, rq))
 
     def handoff(self, job_id: str) -> None:
         self._worker_call("handoff", job_id, HANDOFF_CSV)
@@ -278,7 +302,7 @@ class RedisJobStore(RedisSchedules):
     def get(self, job_id: str) -> JobRecord | None:
         with translate_errors(self.display_url, secrets=self._secrets):
             raw = self.client.get(self._key("job", job_id))
-        return decode_record(json.loads(raw)) if raw else None
+        return decode_record(load_json(raw)) if raw else None
 
     def page(self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "") -> JobPage:
         reply = self._call(
@@ -368,7 +392,7 @@ class RedisJobStore(RedisSchedules):
 
     @staticmethod
     def _parse_page(reply: list[Any], offset: int, limit: int) -> JobPage:
-        return JobPage([decode_record(json.loads(raw)) for raw in reply[1:]], int(reply[0]), offset, limit)
+        return JobPage([decode_record(load_json(raw)) for raw in reply[1:]], int(reply[0]), offset, limit)
 
     def dead_ids(self, queue: str, limit: int) -> list[str]:
         with translate_errors(self.display_url, secrets=self._secrets):
@@ -414,7 +438,7 @@ class RedisJobStore(RedisSchedules):
             return []
         with translate_errors(self.display_url, secrets=self._secrets):
             raws = self.client.mget([self._key("job", i) for i in job_ids])
-        return [decode_record(json.loads(raw)) if raw else None for raw in raws]
+        return [decode_record(load_json(raw)) if raw else None for raw in raws]
 
     def clear(self, queue: str, include_dead: bool, who: str) -> ClearResult:
         lists = physical_queues(queue)
@@ -451,13 +475,13 @@ class RedisJobStore(RedisSchedules):
     def audit_log(self, limit: int) -> list[dict[str, Any]]:
         with translate_errors(self.display_url, secrets=self._secrets):
             rows = self.client.lrange(self._key("audit"), 0, limit - 1)
-        return [json.loads(r) for r in rows]
+        return [scrub(load_json(r)) for r in rows]
 
     # -- workers ----------------------------------------------------------------------------
 
     def heartbeat(self, info: WorkerInfo) -> None:
-        """Both Dramatiq's heartbeat (so its ack lease holds while threads are busy) and ours."""
-        now = now_ms()
+        """Both Dramatiq's heartbeat (so its ack lease holds while threads are busy) and ours, by
+        Redis's clock; the reply also brings this process's clock offset up to date."""
         body = {
             "id": info.id,
             "host": info.host,
@@ -467,12 +491,9 @@ class RedisJobStore(RedisSchedules):
             "in_flight": info.in_flight,
             "queues": info.queues,
         }
-        with translate_errors(self.display_url, secrets=self._secrets):
-            pipe = self.client.pipeline(transaction=False)
-            pipe.zadd(f"{self.namespace}:__heartbeats__", {info.id: now})
-            pipe.zadd(self._key("workers"), {info.id: now})
-            pipe.set(self._key("worker", info.id), _compact(body), px=self.worker_timeout_ms * 3)
-            pipe.execute()
+        before = time.time()
+        redis_now = self._call("beat", info.id, _compact(body), self.worker_timeout_ms * 3)
+        clock.observe(int(redis_now), before, time.time())
 
     def forget_worker(self, worker_id: str) -> None:
         with translate_errors(self.display_url, secrets=self._secrets):
@@ -492,7 +513,7 @@ class RedisJobStore(RedisSchedules):
         for (worker_id, beat), body in zip(live, bodies, strict=True):
             if body is None:
                 continue
-            data = json.loads(body)
+            data = scrub(load_json(body))  # a heartbeat written by hand must not break the dashboard
             found.append(
                 WorkerInfo(
                     id=self._text(worker_id),
