@@ -32,6 +32,7 @@ from gemsdash.queue import (
     Schedule,
     Settings,
     admin,
+    clock,
     configure,
     load_settings,
     mask_payload,
@@ -265,7 +266,8 @@ def delay_until(text: str, now: datetime | None = None) -> int:
         raise UsageError(f"--at {text!r}: not an ISO-8601 time (e.g. 2026-12-24T08:00:00+01:00)") from None
     if moment.tzinfo is None:
         raise UsageError(f"--at {text!r}: add a timezone (Z or +HH:MM); a time without one is ambiguous")
-    now_ms = int((now or datetime.now(UTC)).timestamp() * 1000)
+    # Redis's clock (this host's plus the measured offset), which the record's due time is on.
+    now_ms = int(now.timestamp() * 1000) if now is not None else clock.now_ms()
     delay = int(moment.timestamp() * 1000) - now_ms
     if delay < 0:
         raise UsageError(f"--at {text!r} is in the past; to run the job now, leave --at out")
