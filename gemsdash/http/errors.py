@@ -22,6 +22,8 @@ STATUS_FOR: dict[type[q.GemsdashError], int] = {
     q.InvalidTransition: status.HTTP_409_CONFLICT,
     q.ReadOnlyMode: status.HTTP_403_FORBIDDEN,
     q.BackendUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    q.ScheduleNotFound: status.HTTP_404_NOT_FOUND,
+    q.ScheduleExists: status.HTTP_409_CONFLICT,
 }
 
 #: For the OpenAPI description of each route.

@@ -28,6 +28,7 @@ from gemsdash.http.models import (
     masked,
     throughput,
 )
+from gemsdash.http.schedule_routes import add_schedule_routes
 from gemsdash.http.settings import HttpSettings
 from gemsdash.queue.jobs import job_type
 
@@ -182,6 +183,7 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
         result = q.clear(name, include_dead=include_dead)
         return ClearBody(queue=result.queue, removed=result.removed, total=result.total)
 
+    add_schedule_routes(reads, admin)
     return [open_router, reads, admin]
 
 

@@ -280,6 +280,9 @@ class JobRecord(BaseModel):
     worker: str | None = None
     backoff: Backoff | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    #: The schedule that enqueued the job, and the tick it fired for (gemsdash.queue.schedules).
+    schedule: str | None = None
+    schedule_tick: datetime | None = None
 
     def public_dict(self) -> dict[str, Any]:
         """JSON-ready, timestamps ISO 8601 UTC."""

@@ -23,6 +23,7 @@ from gemsdash.queue.jobs import (
     from_ms,
     now_ms,
 )
+from gemsdash.queue.memory_schedules import MemorySchedules
 from gemsdash.queue.store import (
     BUCKET_SECONDS,
     BUCKETS,
@@ -42,7 +43,7 @@ TIMELINE_MAX = 24
 SEARCH_WINDOW = 2000
 
 
-class MemoryJobStore:
+class MemoryJobStore(MemorySchedules):
     def __init__(self, broker: Broker, *, finished_ttl: int, dead_ttl: int, worker_timeout_ms: int) -> None:
         self.broker = broker
         self.finished_ttl = finished_ttl

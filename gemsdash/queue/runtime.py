@@ -25,10 +25,19 @@ from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.eviction import check_eviction_policy
 from gemsdash.queue.memory_store import MemoryJobStore
 from gemsdash.queue.messages import all_physical_queues
-from gemsdash.queue.middleware import Heartbeat, JobTracking, QuietOutage, Recovery, WorkerGuard, WriteBehind
+from gemsdash.queue.middleware import (
+    Heartbeat,
+    JobTracking,
+    QuietOutage,
+    Recovery,
+    Scheduler,
+    WorkerGuard,
+    WriteBehind,
+)
 from gemsdash.queue.redaction import Redactor, raw_evidence
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
+from gemsdash.queue.schedules import fire_due
 from gemsdash.queue.store import JobStore
 from gemsdash.queue.stub_broker import EmbeddedStubBroker
 
@@ -162,6 +171,7 @@ def _middleware(
             Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5), settings.worker_timeout_seconds),
             QuietOutage(),
             WorkerGuard(),
+            Scheduler(lambda wait: fire_due(store, settings.max_payload_bytes, wait)),
         ]
         + ([write_behind] if write_behind is not None else []),
         tracking,

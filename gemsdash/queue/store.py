@@ -19,6 +19,9 @@ from gemsdash.queue.jobs import QUEUES, STATES, JobRecord, JobState, from_ms
 from gemsdash.queue.visible import scrub
 
 StoredJob = dict[str, Any]
+#: A schedule as the stores keep it: `definition` (JSON text, fixed at creation), `name`, and its
+#: state: `next`, `paused`, `last_tick`, `last_at`, `last_job`, `last_state`, `fired`, `missed`.
+StoredSchedule = dict[str, Any]
 
 #: Throughput is counted in buckets of this many seconds; the dashboard shows the last `BUCKETS`.
 BUCKET_SECONDS = 10
@@ -200,7 +203,7 @@ def decode_record(stored: StoredJob) -> JobRecord:
     # A lone surrogate (stored before enqueue refused them, or written by hand) would make every
     # reader that encodes the record fail: shown replaced instead.
     data = scrub(data)
-    for key in ("created_at", "started_at", "finished_at", "next_attempt_at"):
+    for key in ("created_at", "started_at", "finished_at", "next_attempt_at", "schedule_tick"):
         if isinstance(data.get(key), (int, float)):
             data[key] = from_ms(data[key])
     timeline = data.get("timeline")
@@ -303,6 +306,42 @@ class JobStore(Protocol):
     def audit_log(self, limit: int) -> list[dict[str, Any]]: ...
 
     def ping(self) -> None: ...
+
+    # -- schedules (gemsdash.queue.schedules): times are the store's clock, Redis's TIME ----------
+
+    def schedule_add(self, name: str, definition: str, gen: str, next_ms: int | None, audit: str) -> str:
+        """`"ok"`, `"exists"`, or `"full"` (MAX_SCHEDULES reached)."""
+        ...
+
+    def schedule_remove(self, name: str, audit: str) -> str: ...
+
+    def schedule_pause(self, name: str, audit: str) -> str: ...
+
+    def schedule_resume(self, name: str, gen: str, next_ms: int | None, audit: str) -> str: ...
+
+    def schedule_run(self, name: str, gen: str, submission: Submission, tick_ms: int, audit: str) -> str: ...
+
+    def schedule_list(self, name: str | None = None) -> tuple[int, list[StoredSchedule]]:
+        """(the store's clock in ms, every schedule or only `name`)."""
+        ...
+
+    def schedules_due(self, limit: int) -> tuple[int, list[StoredSchedule], int | None]:
+        """(the store's clock in ms, up to `limit` due schedules, the earliest next run)."""
+        ...
+
+    def schedule_fire(
+        self,
+        name: str,
+        gen: str,
+        expected_ms: int,
+        next_ms: int | None,
+        missed: int,
+        submissions: list[Submission],
+        ticks: list[int],
+    ) -> str:
+        """Claim the ticks due at `expected_ms` and enqueue their jobs, atomically: `"ok"`, or
+        `"stale"` when the schedule no longer expects `expected_ms` (another firer won)."""
+        ...
 
 
 __all__ = ["QUEUES", "JobStore"]

@@ -56,7 +56,11 @@ def summary(job: JobRecord, now: datetime) -> Table:
     grid.add_row("attempts", attempts, "worker", fmt.data(job.worker or "—", style="" if job.worker else "dim"))
     grid.add_row("created", when(job.created_at, now), "started", when(job.started_at, now))
     grid.add_row("finished", when(job.finished_at, now), "next attempt", when(job.next_attempt_at, now))
-    grid.add_row("duration", fmt.duration_ms(job.duration_ms) or Text("—", style="dim"), "", "")
+    scheduled: tuple[str, Text | str] = ("", "")
+    if job.schedule is not None:
+        tick = job.schedule_tick.astimezone(UTC).strftime("%H:%M:%S UTC") if job.schedule_tick else "?"
+        scheduled = ("schedule", Text.assemble((job.schedule, "bold"), (f"  tick {tick}", "dim")))
+    grid.add_row("duration", fmt.duration_ms(job.duration_ms) or Text("—", style="dim"), *scheduled)
     return grid
 
 

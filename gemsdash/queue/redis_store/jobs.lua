@@ -18,6 +18,10 @@
 --   ns:gd:serving:<rq>           zset of worker ids consuming the physical queue rq, by last heartbeat
 --                                (written by the store's heartbeat; read by snapshot.lua)
 --   ns:gd:audit                  capped list of admin actions (JSON)
+--   ns:gd:schedules              zset of schedule names, scored by creation (ms)
+--   ns:gd:sched-due              zset of the unpaused schedules, scored by next run (ms)
+--   ns:gd:sched:<name>           hash {definition (JSON), gen, next, paused, last_tick, last_at,
+--                                last_job, fired, missed} of one schedule
 --   ns:<rq>, ns:<rq>.msgs        Dramatiq's list of message ids and hash of message data
 --   ns:<rq>.XQ, ns:<rq>.XQ.msgs  Dramatiq's dead-letter zset and hash
 --   ns:__acks__.<worker>.<rq>    Dramatiq's per-worker set of fetched, unacknowledged message ids
@@ -205,24 +209,174 @@ end
 -- submit([id, queue, state, rq, rmid, message_data, record_json, created_ms] * n)
 -- New jobs: each record and its Dramatiq message are written together, and the whole batch in one
 -- call, so a producer that loses Redis half-way leaves neither. Returns how many ids existed.
+-- A new job from 8 submit arguments at `i`; false when its id exists already.
+local function write_new(i)
+    local id, queue, state, rq, rmid, data, record, created =
+        A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6], A[i + 7]
+    if redis.call("exists", job_key(id)) == 1 then return false end
+    redis.call("set", job_key(id), record)
+    redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
+    if is_due_state(state) then
+        local due = cjson.decode(record).next_attempt_at
+        redis.call("zadd", due_key(queue), tonumber(due) or tonumber(created) or now, id)
+    end
+    push_message(rq, rmid, data)
+    return true
+end
+
+local function sched_key(name) return ns .. ":gd:sched:" .. name end
+
 if command == "submit" then
     local existing = 0
     for i = 1, #A, 8 do
-        local id, queue, state, rq, rmid, data, record, created =
-            A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6], A[i + 7]
-        if redis.call("exists", job_key(id)) == 1 then
-            existing = existing + 1
-        else
-            redis.call("set", job_key(id), record)
-            redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
-            if is_due_state(state) then
-                local due = cjson.decode(record).next_attempt_at
-                redis.call("zadd", due_key(queue), tonumber(due) or tonumber(created) or now, id)
-            end
-            push_message(rq, rmid, data)
-        end
+        if not write_new(i) then existing = existing + 1 end
     end
     return existing
+
+-- sched_due(limit): {now, earliest_next_or_false, [name, definition, next] * due}
+-- Up to `limit` unpaused schedules whose next run has come, by Redis's clock (`now`, its TIME),
+-- which every firer of a schedule shares, whatever its own host's clock says.
+elseif command == "sched_due" then
+    local due = ns .. ":gd:sched-due"
+    local out = {now, false}
+    local first = redis.call("zrange", due, 0, 0, "WITHSCORES")
+    if #first > 0 then out[2] = first[2] end
+    for _, name in ipairs(redis.call("zrangebyscore", due, "-inf", now, "LIMIT", 0, tonumber(A[1]))) do
+        local h = redis.call("hmget", sched_key(name), "definition", "next")
+        if h[1] and h[2] then
+            out[#out + 1] = name
+            out[#out + 1] = h[1]
+            out[#out + 1] = h[2]
+        else
+            redis.call("zrem", due, name)
+        end
+    end
+    return out
+
+-- sched_fire(name, gen, expected_next, following_or_empty, missed, [8 submit args, tick] * n)
+-- Claims a schedule's due tick(s) and enqueues their jobs in this one call: only while the
+-- schedule is the same one (gen), unpaused, still expects `expected_next`, and Redis's clock has
+-- reached it. Of any number of firers reading the same next run, exactly one gets "ok".
+elseif command == "sched_fire" then
+    local name, gen, expected, following, missed = A[1], A[2], A[3], A[4], tonumber(A[5])
+    local key = sched_key(name)
+    local h = redis.call("hmget", key, "gen", "next", "paused")
+    if h[1] ~= gen or h[2] ~= expected or h[3] == "1" then return "stale" end
+    if now < tonumber(expected) then return "early" end
+    local fired, last_id, last_tick = 0, nil, nil
+    for i = 6, #A, 9 do
+        if write_new(i) then
+            fired = fired + 1
+            last_id, last_tick = A[i], A[i + 8]
+        end
+    end
+    if following == "" then
+        redis.call("hdel", key, "next")
+        redis.call("zrem", ns .. ":gd:sched-due", name)
+    else
+        redis.call("hset", key, "next", following)
+        redis.call("zadd", ns .. ":gd:sched-due", tonumber(following), name)
+    end
+    if fired > 0 then
+        redis.call("hset", key, "last_tick", last_tick, "last_at", now, "last_job", last_id)
+        redis.call("hincrby", key, "fired", fired)
+    end
+    if missed > 0 then redis.call("hincrby", key, "missed", missed) end
+    return "ok"
+
+-- sched_run(name, gen, audit_json, 8 submit args, tick): fire now, outside the rule; the next run
+-- stays as it was.
+elseif command == "sched_run" then
+    local name, gen, entry = A[1], A[2], A[3]
+    local key = sched_key(name)
+    if redis.call("hget", key, "gen") ~= gen then return "missing" end
+    if not write_new(4) then return "exists" end
+    redis.call("hset", key, "last_tick", A[12], "last_at", now, "last_job", A[4])
+    redis.call("hincrby", key, "fired", 1)
+    audit(entry)
+    return "ok"
+
+-- sched_add(name, definition, gen, next_or_empty, max_schedules, audit_json)
+elseif command == "sched_add" then
+    local name, definition, gen, following, max, entry = A[1], A[2], A[3], A[4], tonumber(A[5]), A[6]
+    local key = sched_key(name)
+    if redis.call("exists", key) == 1 then return "exists" end
+    if redis.call("zcard", ns .. ":gd:schedules") >= max then return "full" end
+    redis.call("hset", key, "definition", definition, "gen", gen, "paused", "0", "fired", 0, "missed", 0)
+    redis.call("zadd", ns .. ":gd:schedules", now, name)
+    if following ~= "" then
+        redis.call("hset", key, "next", following)
+        redis.call("zadd", ns .. ":gd:sched-due", tonumber(following), name)
+    end
+    audit(entry)
+    return "ok"
+
+-- sched_remove(name, audit_json)
+elseif command == "sched_remove" then
+    local name, entry = A[1], A[2]
+    if redis.call("del", sched_key(name)) == 0 then return "missing" end
+    redis.call("zrem", ns .. ":gd:schedules", name)
+    redis.call("zrem", ns .. ":gd:sched-due", name)
+    audit(entry)
+    return "ok"
+
+-- sched_pause(name, audit_json) / sched_resume(name, gen, next_or_empty, audit_json)
+-- Paused, a schedule leaves the due set: its ticks pass without a job and are not caught up later.
+elseif command == "sched_pause" then
+    local name, entry = A[1], A[2]
+    local key = sched_key(name)
+    local paused = redis.call("hget", key, "paused")
+    if not paused then return "missing" end
+    if paused == "1" then return "unchanged" end
+    redis.call("hset", key, "paused", "1")
+    redis.call("zrem", ns .. ":gd:sched-due", name)
+    audit(entry)
+    return "ok"
+
+elseif command == "sched_resume" then
+    local name, gen, following, entry = A[1], A[2], A[3], A[4]
+    local key = sched_key(name)
+    local h = redis.call("hmget", key, "gen", "paused")
+    if h[1] ~= gen then return "missing" end
+    if h[2] ~= "1" then return "unchanged" end
+    redis.call("hset", key, "paused", "0")
+    if following == "" then
+        redis.call("hdel", key, "next")
+    else
+        redis.call("hset", key, "next", following)
+        redis.call("zadd", ns .. ":gd:sched-due", tonumber(following), name)
+    end
+    audit(entry)
+    return "ok"
+
+-- sched_list(offset, count) / sched_get(name): {now, schedules in all, [name, definition, next,
+-- paused, last_tick, last_at, last_job, fired, missed, last_job_state] * n}. A page at a time (the
+-- caller pipelines the pages), so that no call reads more than `count` schedules and their jobs.
+elseif command == "sched_list" or command == "sched_get" then
+    local names
+    local list = ns .. ":gd:schedules"
+    if command == "sched_get" then names = {A[1]} else
+        local offset = tonumber(A[1])
+        names = redis.call("zrange", list, offset, offset + tonumber(A[2]) - 1)
+    end
+    local out = {now, redis.call("zcard", list)}
+    for _, name in ipairs(names) do
+        local h = redis.call("hmget", sched_key(name), "definition", "next", "paused", "last_tick", "last_at",
+            "last_job", "fired", "missed")
+        if h[1] then
+            local state = false
+            if h[6] then
+                local raw = redis.call("get", job_key(h[6]))
+                -- Not decoded: the state is the record's only unescaped "state" key (payload and
+                -- result are JSON strings inside it), and a match costs far less than a decode.
+                if raw then state = string.match(raw, '"state":"(%a+)"') or false end
+            end
+            out[#out + 1] = name
+            for i = 1, 8 do out[#out + 1] = h[i] end
+            out[#out + 1] = state
+        end
+    end
+    return out
 
 -- start(id, rmid, rq, worker, attempt, fallback_record_json)
 -- A worker is about to run a message. Returns "run", or "skip:<state>" for a job that must not run

@@ -31,6 +31,7 @@ from gemsdash.queue.jobs import (
     now_ms,
 )
 from gemsdash.queue.messages import all_physical_queues, canonical_queue, physical_queues
+from gemsdash.queue.redis_store.schedules import RedisSchedules
 from gemsdash.queue.store import (
     BUCKET_SECONDS,
     BUCKETS,
@@ -78,7 +79,7 @@ def _request(conn: AbstractConnection, argv: Sequence[Any]) -> Any:
     return conn.read_response()
 
 
-class RedisJobStore:
+class RedisJobStore(RedisSchedules):
     def __init__(
         self,
         client: redis.Redis,
@@ -183,25 +184,7 @@ class RedisJobStore:
         now = now_ms()
         flat: list[Any] = []
         for sub in submissions:
-            # The first delivery's Redis id can be the job id (unique already); retries get new ones.
-            rmid = sub.message.message_id
-            message = sub.message
-            if sub.delay_ms:
-                message = message.copy(queue_name=dq_name(message.queue_name), options={"eta": now + sub.delay_ms})
-            # The submission's message is this call's own: setting the option in place saves a copy.
-            message.options["redis_message_id"] = rmid
-            queue_name = message.queue_name
-            record = dict(sub.record, rq=queue_name, rmid=rmid)
-            flat += [
-                record["id"],
-                record["queue"],
-                record["state"],
-                queue_name,
-                rmid,
-                message.encode(),
-                _compact(record),
-                record["created_at"],
-            ]
+            flat += self._submission_args(sub, now)
         step = SUBMIT_CHUNK * 8
         with translate_errors(self.display_url, secrets=self._secrets):
             if len(flat) <= step:
@@ -211,6 +194,29 @@ class RedisJobStore:
             for start in range(0, len(flat), step):
                 self._queue_call(pipe, "submit", *flat[start : start + step])
             self._execute(pipe)
+
+    @staticmethod
+    def _submission_args(sub: Submission, now: int) -> list[Any]:
+        """One job's 8 arguments of the `submit` script command."""
+        # The first delivery's Redis id can be the job id (unique already); retries get new ones.
+        rmid = sub.message.message_id
+        message = sub.message
+        if sub.delay_ms:
+            message = message.copy(queue_name=dq_name(message.queue_name), options={"eta": now + sub.delay_ms})
+        # The submission's message is this call's own: setting the option in place saves a copy.
+        message.options["redis_message_id"] = rmid
+        queue_name = message.queue_name
+        record = dict(sub.record, rq=queue_name, rmid=rmid)
+        return [
+            record["id"],
+            record["queue"],
+            record["state"],
+            queue_name,
+            rmid,
+            message.encode(),
+            _compact(record),
+            record["created_at"],
+        ]
 
     def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> str:
         verdict = self._worker_call(
