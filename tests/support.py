@@ -58,8 +58,8 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> RedisServer:
-        args = [
+    def command(self) -> list[str]:
+        return [
             self.binary,
             "--port",
             str(self.port),
@@ -73,7 +73,11 @@ class RedisServer:
             "no",
             *self.extra_args,
         ]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start(self) -> RedisServer:
+        log = open(self.dir / f"redis-{self.port}.log", "ab")  # noqa: SIM115  (the child keeps it)
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        log.close()
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -110,6 +114,108 @@ class RedisServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SentinelServer(RedisServer):
+    """A redis-sentinel with a private copy of its config file (sentinels rewrite theirs)."""
+
+    def __init__(self, primary_port: int, master: str = "mymaster", down_after_ms: int = 1000) -> None:
+        super().__init__()
+        self.primary_port = primary_port
+        self.master = master
+        self.down_after_ms = down_after_ms
+
+    def command(self) -> list[str]:
+        config = self.dir / "sentinel.conf"
+        if not config.exists():
+            config.write_text(
+                f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                f"sentinel monitor {self.master} 127.0.0.1 {self.primary_port} 2\n"
+                f"sentinel down-after-milliseconds {self.master} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {self.master} 5000\n"
+                f"sentinel parallel-syncs {self.master} 1\n"
+            )
+        return [self.binary, str(config), "--sentinel"]
+
+
+class SentinelGroup:
+    """A primary, its replica and three sentinels on free loopback ports, each in a private temp dir,
+    all stopped by PID. `node(port)` finds a data node by the port Sentinel reports."""
+
+    def __init__(self, master: str = "mymaster", down_after_ms: int = 1000, *server_args: str) -> None:
+        self.master = master
+        self.down_after_ms = down_after_ms
+        self.server_args = list(server_args)
+        self.nodes: list[RedisServer] = []
+        self.sentinels: list[SentinelServer] = []
+
+    @property
+    def addresses(self) -> str:
+        return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+
+    def start(self) -> SentinelGroup:
+        primary = RedisServer(*self.server_args).start()
+        replica = RedisServer(*self.server_args, "--replicaof", "127.0.0.1", str(primary.port)).start()
+        self.nodes = [primary, replica]
+        wait_for(lambda: self.replicas_online(primary.port) == 1, timeout=30, what="the replica to sync")
+        self.sentinels = [SentinelServer(primary.port, self.master, self.down_after_ms).start() for _ in range(3)]
+
+        def settled() -> bool:
+            for sentinel in self.sentinels:
+                info = redis.Redis(port=sentinel.port).sentinel_master(self.master)
+                if int(info["num-slaves"]) < 1 or int(info["num-other-sentinels"]) < 2:
+                    return False
+            return True
+
+        wait_for(settled, timeout=60, interval=0.2, what="the sentinels to find the replica and each other")
+        return self
+
+    @staticmethod
+    def replicas_online(port: int) -> int:
+        try:
+            info = redis.Redis(port=port, socket_timeout=2).info("replication")
+        except redis.ConnectionError:
+            return 0
+        return sum(
+            1 for k, v in info.items() if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online"
+        )
+
+    def primary_port(self) -> int:
+        """The primary as the sentinels' majority reports it."""
+        ports = []
+        for sentinel in self.sentinels:
+            try:
+                _, port = redis.Redis(port=sentinel.port, socket_timeout=2).sentinel_get_master_addr_by_name(
+                    self.master
+                )
+                ports.append(int(port))
+            except redis.ConnectionError:
+                continue
+        return max(set(ports), key=ports.count)
+
+    def node(self, port: int) -> RedisServer:
+        return next(n for n in self.nodes if n.port == port)
+
+    def failover(self) -> None:
+        """SENTINEL FAILOVER; returns once the sentinels name the replica as primary."""
+        before = self.primary_port()
+        redis.Redis(port=self.sentinels[0].port).execute_command("SENTINEL", "FAILOVER", self.master)
+        wait_for(lambda: self.primary_port() != before, timeout=30, interval=0.1, what="the failover")
+
+    def stop(self) -> None:
+        for server in [*self.sentinels, *self.nodes]:
+            server.stop(signal.SIGKILL)
+            shutil.rmtree(server.dir, ignore_errors=True)
+
+    def __enter__(self) -> SentinelGroup:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 @contextmanager

@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import dramatiq
-import redis
 from dramatiq import Broker, Worker
 from dramatiq.middleware import default_middleware
 
 from gemsdash.queue import handlers, log_redaction
 from gemsdash.queue.config import DEAD_LETTER_TTL_SECONDS, Settings, load_settings
-from gemsdash.queue.connection import connect
+from gemsdash.queue.connection import Client, connect
 from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.memory_store import MemoryJobStore
 from gemsdash.queue.messages import all_physical_queues
@@ -46,7 +45,7 @@ class Runtime:
     store: JobStore
     tracking: JobTracking
     redactor: Redactor
-    client: redis.Redis | None = None
+    client: Client | None = None
     worker: Worker | None = field(default=None, repr=False)
 
     @property
@@ -158,7 +157,7 @@ def _declare_queues(broker: Broker) -> None:
         broker.declare_queue(name)
 
 
-def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) -> Runtime:
+def _build_redis(settings: Settings, client: Client, redactor: Redactor) -> Runtime:
     store = RedisJobStore(
         client,
         namespace=settings.namespace,
@@ -167,6 +166,8 @@ def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) ->
         worker_timeout_ms=settings.worker_timeout_ms,
         display_url=settings.display_url,
         secrets=settings.secrets(),
+        min_replicas=settings.min_replicas,
+        replica_timeout_ms=settings.replica_timeout_ms,
     )
     broker = GemsdashRedisBroker(
         middleware=[],
