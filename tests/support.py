@@ -41,6 +41,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_cluster_port() -> int:
+    """A free port P <= 55535 whose cluster bus port P + 10000 is free too."""
+    while True:
+        port = free_port()
+        if port > 55535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
 class RedisServer:
     """A redis-server of the test's own on a free loopback port, in a temp dir, stopped by PID."""
 
@@ -208,6 +222,76 @@ class SentinelGroup:
             shutil.rmtree(server.dir, ignore_errors=True)
 
     def __enter__(self) -> SentinelGroup:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ClusterGroup:
+    """A Redis Cluster of three primaries and three replicas on free loopback ports, each node in a
+    private temp dir, made with `redis-cli --cluster create`, all stopped by PID."""
+
+    def __init__(self, node_timeout_ms: int = 1000) -> None:
+        self.node_timeout_ms = node_timeout_ms
+        self.nodes: list[RedisServer] = []
+
+    @property
+    def addresses(self) -> str:
+        return ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:3])
+
+    def start(self) -> ClusterGroup:
+        args = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+        args += ("--cluster-node-timeout", str(self.node_timeout_ms))
+        self.nodes = [RedisServer(*args, port=free_cluster_port()).start() for _ in range(6)]
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise RuntimeError("redis-cli is not installed")
+        addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
+        subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "1", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        wait_for(self.healthy, timeout=60, interval=0.2, what="the cluster to be ok with three replicas")
+        return self
+
+    def healthy(self) -> bool:
+        for node in self.nodes:
+            if node.proc is None:
+                continue
+            try:
+                info = redis.Redis(port=node.port, socket_timeout=2).cluster("info")
+            except redis.ConnectionError:
+                return False
+            if info.get("cluster_state") != "ok":
+                return False
+            role = redis.Redis(port=node.port, socket_timeout=2).info("replication")
+            if role["role"] == "master" and SentinelGroup.replicas_online(node.port) < 1:
+                return False
+        return True
+
+    def owner(self, key: str) -> RedisServer:
+        """The primary serving `key`'s slot now."""
+        live = next(n for n in self.nodes if n.proc is not None)
+        client = redis.Redis(port=live.port, socket_timeout=2)
+        slot = int(client.cluster("keyslot", key))
+        for start, end, primary, *_ in client.cluster("slots"):
+            if start <= slot <= end:
+                return next(n for n in self.nodes if n.port == int(primary[1]))
+        raise AssertionError(f"no node serves slot {slot}")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop(signal.SIGKILL)
+            shutil.rmtree(node.dir, ignore_errors=True)
+
+    def __enter__(self) -> ClusterGroup:
         try:
             return self.start()
         except BaseException:

@@ -19,10 +19,13 @@ from gemsdash.actors.backend import key, per_runtime
 from gemsdash.queue import Runtime
 from gemsdash.queue.connection import Client, translate_errors
 from gemsdash.queue.jobs import now_ms
+from gemsdash.queue.middleware.persist import persist
 from gemsdash.queue.payloads import PaymentPayload
 from gemsdash.queue.redis_store.replication import Replicated
 
 JOURNAL_SHOWN = 50
+#: How long a payment job waits for GEMSDASH_MIN_REPLICAS replicas to hold its ledger entry.
+LEDGER_PERSIST_S = 120.0
 Movement = Literal["capture", "refund"]
 
 
@@ -168,9 +171,7 @@ class RedisLedger:
         if self._replicated is None:
             reply = self._script(keys=[idem, payment, journal], args=args)
         else:
-            call = ("EVALSHA", self._script.sha, 3, idem, payment, journal, *args)
-            with translate_errors(self.runtime.settings.display_url, secrets=self.runtime.settings.secrets()):
-                reply = self._replicated.run("payment ledger entry", [call], {self._script.sha: self._source})[0]
+            reply = persist(lambda: self._record_replicated([idem, payment, journal], args), LEDGER_PERSIST_S)
         kind, *rest = [_text(v) for v in reply]
         if kind == "error":
             return Refused(rest[0], rest[1])
@@ -186,6 +187,15 @@ class RedisLedger:
             refunded_total=int(fields["refunded_total"]),
             replayed=kind == "replay",
         )
+
+    def _record_replicated(self, keys: list[str], args: list[str | int]) -> Any:
+        """The ledger call followed by WAIT. Waited out here while replicas are missing (a failover:
+        the old primary rejoins as a replica) rather than failing the job: the script is idempotent
+        by key, and a failed job's re-enqueue is Dramatiq's own write, which WAIT does not cover."""
+        assert self._replicated is not None
+        call = ("EVALSHA", self._script.sha, len(keys), *keys, *args)
+        with translate_errors(self.runtime.settings.display_url, secrets=self.runtime.settings.secrets()):
+            return self._replicated.run("payment ledger entry", [call], {self._script.sha: self._source})[0]
 
     def state(self, payment_id: str) -> PaymentState:
         payment, journal = self._keys(payment_id)

@@ -18,7 +18,7 @@ from dramatiq.middleware import default_middleware
 
 from gemsdash.queue import handlers, log_redaction
 from gemsdash.queue.config import DEAD_LETTER_TTL_SECONDS, Settings, load_settings
-from gemsdash.queue.connection import Client, connect
+from gemsdash.queue.connection import Client, connect, primary_address
 from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.memory_store import MemoryJobStore
 from gemsdash.queue.messages import all_physical_queues
@@ -53,7 +53,10 @@ class Runtime:
         return self.settings.display_url if self.mode == "redis" else None
 
     def describe(self) -> dict[str, Any]:
-        return {"mode": self.mode, "url": self.url, "fallback_reason": self.fallback_reason}
+        described = {"mode": self.mode, "url": self.url, "fallback_reason": self.fallback_reason}
+        if self.settings.redis_sentinels and self.client is not None:
+            described["primary"] = primary_address(self.client)
+        return described
 
     def start_worker(self, threads: int | None = None) -> Worker:
         """Run jobs inside this process (memory mode's embedded worker)."""
