@@ -242,7 +242,7 @@ class ClusterGroup:
 
     @property
     def addresses(self) -> str:
-        return ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:3])
+        return ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
     def start(self) -> ClusterGroup:
         args = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")

@@ -95,6 +95,10 @@ def _cluster_client(settings: Settings, timeouts: dict[str, Any]) -> RedisCluste
         raise ConfigError("REDIS_DB must be 0 with REDIS_CLUSTER_NODES: a Redis Cluster has one database")
     return RedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in settings.cluster_nodes],  # type: ignore[no-untyped-call]
+        # Rediscover the slots from the configured nodes: redis-py's default makes the discovered
+        # nodes the startup nodes, in the same dict as its node cache, and a worker that lost the
+        # namespace's primary was seen with only that dead node left to ask.
+        dynamic_startup_nodes=False,
         **auth,
         **timeouts,
     )
@@ -131,6 +135,11 @@ def translate_errors(url: str, *, secrets: list[str] | None = None) -> Iterator[
         ) from None
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise BackendUnavailable(f"Redis unreachable at {mask_url(url)}: {describe(exc, secrets or [])}") from None
+    except (redis.exceptions.RedisClusterException, redis.exceptions.ClusterError) as exc:
+        # No reachable node, or the slot's primary is being replaced (CLUSTERDOWN, TRYAGAIN).
+        raise BackendUnavailable(
+            f"Redis Cluster unavailable at {mask_url(url)}: {describe(exc, secrets or [])}"
+        ) from None
     except redis.ResponseError as exc:
         if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
             raise BackendUnavailable(

@@ -18,9 +18,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.errors import DecodeError
+from redis.cluster import RedisCluster
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,22 @@ class GemsdashRedisBroker(RedisBroker):
         #: Messages whose ack or nack runs in the same script call as their job's record.
         self._settled: set[str] = set()
 
+    def _dispatch(self, command: str) -> Callable[..., Any]:
+        """On a Cluster, a slot whose primary is being replaced answers with cluster errors that are
+        not ConnectionErrors: Dramatiq's consumer would treat them as unexpected; as connection
+        errors it restarts the consumer and carries on, as after any outage."""
+        dispatch: Callable[..., Any] = super()._dispatch(command)  # type: ignore[no-untyped-call]
+        if not isinstance(self.client, RedisCluster):
+            return dispatch
+
+        def guarded(*args: Any) -> Any:
+            try:
+                return dispatch(*args)
+            except (redis.exceptions.RedisClusterException, redis.exceptions.ClusterError) as exc:
+                raise redis.ConnectionError(f"Redis Cluster: {exc}") from exc
+
+        return guarded
+
     def settle_with_record(self, redis_message_id: str) -> None:
         self._settled.add(redis_message_id)
 
@@ -49,10 +67,10 @@ class GemsdashRedisBroker(RedisBroker):
         if redis_message_id in self._settled:
             self._settled.discard(redis_message_id)
             return None
-        return self._dispatch(command)(queue_name, redis_message_id)  # type: ignore[no-untyped-call]
+        return self._dispatch(command)(queue_name, redis_message_id)
 
     def do_fetch(self, queue_name: str, prefetch: int) -> list[Any]:
-        fetched: list[Any] = self._dispatch("fetch")(queue_name, prefetch)  # type: ignore[no-untyped-call]
+        fetched: list[Any] = self._dispatch("fetch")(queue_name, prefetch)
         good: list[Any] = []
         for data in fetched:
             if data is None:

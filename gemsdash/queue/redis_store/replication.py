@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 import redis
@@ -22,6 +23,14 @@ from redis.cluster import RedisCluster
 from redis.connection import AbstractConnection, Connection, ConnectionPool
 
 from gemsdash.queue.errors import NotReplicated
+
+#: What a Cluster answers while a primary's slots move to its replica.
+CLUSTER_TRANSIENT = (
+    redis.exceptions.MovedError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+)
 
 #: Attempts of a replicated write whose connection failed (a failover in progress), and the pauses.
 ATTEMPTS = 4
@@ -92,12 +101,13 @@ class Replicated:
             try:
                 conn = pool.get_connection()
                 return self.exchange(conn, what, commands, scripts)
-            except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.MovedError):
+            except (redis.ConnectionError, redis.TimeoutError, *CLUSTER_TRANSIENT):
                 if attempt == ATTEMPTS - 1:
                     raise
-                if isinstance(self.client, RedisCluster):
-                    self.client.nodes_manager.initialize()
                 time.sleep(PAUSES_S[min(attempt, len(PAUSES_S) - 1)])
+                if isinstance(self.client, RedisCluster):
+                    with suppress(redis.exceptions.RedisClusterException, redis.ConnectionError):
+                        self.client.nodes_manager.initialize()  # learn the slot's new primary
             finally:
                 if conn is not None:
                     pool.release(conn)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any, cast
 
@@ -143,12 +142,16 @@ class RedisJobStore:
         if not self._own_connections:
             return self._call(command, *args)
         argv = self._evalsha(command, *args)
-        with translate_errors(self.display_url, secrets=self._secrets), self._thread_connection() as conn:
+        with translate_errors(self.display_url, secrets=self._secrets):
+            conn = self._thread_connection()
             try:
                 return _request(conn, argv)
             except redis.exceptions.NoScriptError:  # Redis restarted or flushed its scripts
                 _request(conn, ("SCRIPT", "LOAD", _SCRIPT))
                 return _request(conn, argv)
+            except (redis.ConnectionError, redis.TimeoutError):
+                self._drop_thread_connection(conn)
+                raise
 
     def _evalsha(self, command: str, *args: Any) -> tuple[Any, ...]:
         return ("EVALSHA", self._script.sha, 1, self.namespace, *self._args(command, *args))
@@ -173,11 +176,15 @@ class RedisJobStore:
         if not self._own_connections:
             return self._settling_call(what, command, *args)
         call = [self._evalsha(command, *args)]
-        with translate_errors(self.display_url, secrets=self._secrets), self._thread_connection() as conn:
-            return self._replicated.exchange(conn, what, call, {self._script.sha: _SCRIPT})[0]
+        with translate_errors(self.display_url, secrets=self._secrets):
+            conn = self._thread_connection()
+            try:
+                return self._replicated.exchange(conn, what, call, {self._script.sha: _SCRIPT})[0]
+            except (redis.ConnectionError, redis.TimeoutError):
+                self._drop_thread_connection(conn)
+                raise
 
-    @contextmanager
-    def _thread_connection(self) -> Iterator[AbstractConnection]:
+    def _thread_connection(self) -> AbstractConnection:
         """The calling thread's own connection. One that failed is dropped, not reused: redis-py
         reconnects a dropped connection to the address it had (its send path skips `connect()`),
         and a Sentinel-managed connection asks the sentinels for the primary only in `connect()`,
@@ -189,13 +196,12 @@ class RedisJobStore:
             conn = cast(AbstractConnection, self.client.connection_pool.make_connection())
             conn.connect()  # type: ignore[no-untyped-call]
             self._thread_clients.conn = conn
-        try:
-            yield conn
-        except (redis.ConnectionError, redis.TimeoutError):
-            # A reply left unread would answer the next call: never reuse it.
-            self._thread_clients.conn = None
-            conn.disconnect()  # type: ignore[no-untyped-call]
-            raise
+        return conn
+
+    def _drop_thread_connection(self, conn: AbstractConnection) -> None:
+        """A connection that failed is never reused: a reply left unread would answer the next call."""
+        self._thread_clients.conn = None
+        conn.disconnect()  # type: ignore[no-untyped-call]
 
     @staticmethod
     def _text(value: Any) -> str:
