@@ -76,7 +76,7 @@ def main() -> None:
     primary = _server(primary_port, root / "p")
     replica = _server(replica_port, root / "r", "--replicaof", "127.0.0.1", str(primary_port))
     try:
-        while redis.Redis(port=primary_port).info("replication").get("connected_slaves", 0) < 1:
+        while redis.Redis(port=primary_port).info("replication").get("slave0", {}).get("state") != "online":
             time.sleep(0.1)
         url = f"redis://127.0.0.1:{primary_port}/0"
         results: dict[int, list[float]] = {0: [], 1: []}
