@@ -61,6 +61,11 @@ def test_an_acknowledged_job_is_on_the_replica_and_an_unreplicated_one_is_an_err
     assert on_replica(replica, "mr", job_id)
     batch = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"b{i}")) for i in range(1200)])
     assert all(on_replica(replica, "mr", j) for j in batch[::100])
+    # A large batch is one MULTI of script calls: a script Redis lost (a restart, SCRIPT FLUSH)
+    # fails inside EXEC, and must be loaded and the batch sent again, not reported done.
+    redis.Redis(port=primary.port).script_flush()
+    batch = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"c{i}")) for i in range(1200)])
+    assert all(on_replica(replica, "mr", j) for j in batch)
 
     replica.stop(signal.SIGKILL)
     started = time.monotonic()

@@ -39,6 +39,18 @@ PAUSES_S = (0.1, 0.3, 0.8)
 Command = tuple[Any, ...]
 
 
+def _errors(commands: Sequence[Command], replies: list[Any]) -> list[redis.exceptions.ResponseError]:
+    """Error replies, including those inside an EXEC's reply (a script Redis lost fails there,
+    each command of the transaction with its own error, while EXEC itself succeeds)."""
+    found: list[redis.exceptions.ResponseError] = []
+    for command, reply in zip(commands, replies, strict=False):
+        if isinstance(reply, redis.exceptions.ResponseError):
+            found.append(reply)
+        elif command[0] == "EXEC" and isinstance(reply, list):
+            found += [r for r in reply if isinstance(r, redis.exceptions.ResponseError)]
+    return found
+
+
 class Replicated:
     """Runs a batch of write commands followed by WAIT on one connection; raises NotReplicated when
     fewer than `wanted` replicas acknowledged it within `timeout_ms`."""
@@ -58,7 +70,7 @@ class Replicated:
         error disconnects `conn` (so its next use reconnects, through Sentinel when it is managed)."""
         try:
             replies = self._send(conn, commands)
-            if scripts and any(isinstance(r, redis.exceptions.NoScriptError) for r in replies[:-1]):
+            if scripts and any(isinstance(e, redis.exceptions.NoScriptError) for e in _errors(commands, replies)):
                 for source in scripts.values():
                     conn.send_command("SCRIPT", "LOAD", source)  # type: ignore[no-untyped-call]
                     conn.read_response()
@@ -67,9 +79,8 @@ class Replicated:
             conn.disconnect()  # type: ignore[no-untyped-call]
             raise
         acked = replies.pop()
-        for reply in replies:
-            if isinstance(reply, redis.exceptions.ResponseError):
-                raise reply
+        for error in _errors(commands, replies):
+            raise error
         if isinstance(acked, redis.exceptions.ResponseError):
             raise acked
         if int(acked) < self.wanted:
