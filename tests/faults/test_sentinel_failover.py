@@ -145,8 +145,16 @@ def test_sentinel_failover_and_primary_kill_lose_no_acknowledged_job(tmp_path: P
             victim = group.node(group.primary_port())
             started = time.monotonic()
             victim.stop(signal.SIGKILL)
+            # One worker group is told to stop while there is no primary: it must still stop promptly.
+            stopping = workers[0]
+            os.kill(stopping.pid, signal.SIGTERM)
+            stopped = threading.Thread(target=lambda: (stopping.wait(90), figures.update(stop_s=time.monotonic())))
+            stopped.start()
             wait_for(lambda: group.primary_port() != victim.port, timeout=60, interval=0.1, what="the promotion")
             figures["promoted_after_kill_s"] = time.monotonic() - started
+            stopped.join(90)
+            figures["sigterm_during_failover_s"] = figures.pop("stop_s") - started
+            workers[0] = start_worker(env, tmp_path)
             revived = RedisServer(
                 "--replicaof", "127.0.0.1", str(group.primary_port()), port=victim.port, directory=victim.dir
             )
@@ -204,3 +212,4 @@ def test_sentinel_failover_and_primary_kill_lose_no_acknowledged_job(tmp_path: P
         assert figures["resume_after_failover_s"] < RESUME_BOUND_S
         assert figures["resume_after_kill_s"] < RESUME_BOUND_S
         assert figures["sigterm_stop_s"] < 30
+        assert figures["sigterm_during_failover_s"] < 30
