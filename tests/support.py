@@ -153,10 +153,13 @@ class SentinelServer(RedisServer):
 
 
 class SentinelGroup:
-    """A primary, its replica and three sentinels on free loopback ports, each in a private temp dir,
+    """A primary, its replica(s) and three sentinels on free loopback ports, each in a private temp dir,
     all stopped by PID. `node(port)` finds a data node by the port Sentinel reports."""
 
-    def __init__(self, master: str = "mymaster", down_after_ms: int = 1000, *server_args: str) -> None:
+    def __init__(
+        self, master: str = "mymaster", down_after_ms: int = 1000, *server_args: str, replicas: int = 1
+    ) -> None:
+        self.replicas = replicas
         self.master = master
         self.down_after_ms = down_after_ms
         self.server_args = list(server_args)
@@ -169,15 +172,15 @@ class SentinelGroup:
 
     def start(self) -> SentinelGroup:
         primary = RedisServer(*self.server_args).start()
-        replica = RedisServer(*self.server_args, "--replicaof", "127.0.0.1", str(primary.port)).start()
-        self.nodes = [primary, replica]
-        wait_for(lambda: self.replicas_online(primary.port) == 1, timeout=30, what="the replica to sync")
+        follow = ("--replicaof", "127.0.0.1", str(primary.port))
+        self.nodes = [primary] + [RedisServer(*self.server_args, *follow).start() for _ in range(self.replicas)]
+        wait_for(lambda: self.replicas_online(primary.port) == self.replicas, timeout=30, what="the replicas to sync")
         self.sentinels = [SentinelServer(primary.port, self.master, self.down_after_ms).start() for _ in range(3)]
 
         def settled() -> bool:
             for sentinel in self.sentinels:
                 info = redis.Redis(port=sentinel.port).sentinel_master(self.master)
-                if int(info["num-slaves"]) < 1 or int(info["num-other-sentinels"]) < 2:
+                if int(info["num-slaves"]) < self.replicas or int(info["num-other-sentinels"]) < 2:
                     return False
             return True
 

@@ -133,3 +133,25 @@ def test_worker_thread_connections_follow_the_primary_through_sentinel() -> None
         assert _state_on(old, namespace, third.message_id) == JobState.RUNNING.value
         assert get_job(third.message_id).state is JobState.RUNNING  # type: ignore[union-attr]
         reset()
+
+
+@pytest.mark.timeout(180)
+def test_with_two_replicas_producers_move_to_the_new_primary_at_once() -> None:
+    """After `SENTINEL FAILOVER` the old primary accepts writes for about 10 s more (until Sentinel
+    demotes it) but none reaches a replica: the producer asks Sentinel again and writes to the new
+    primary, which still has a replica, instead of failing until the demotion."""
+    with SentinelGroup(replicas=2) as group:
+        settings = test_settings(redis_enabled=True, redis_sentinels=group.addresses, namespace="two", min_replicas=1)
+        configure(settings, role="worker")
+        add_job(JobType.EMAIL_NOTIFICATION, email("before"))
+        old = group.primary_port()
+        group.failover()
+        started = time.monotonic()
+        job_id = add_job(JobType.EMAIL_NOTIFICATION, email("after"))
+        elapsed = time.monotonic() - started
+        new = group.primary_port()
+        print(f"\nfirst acknowledged enqueue after the failover: {elapsed:.2f} s")
+        assert redis.Redis(port=old).info("replication")["role"] == "master"  # not demoted yet
+        assert _state_on(new, "two", job_id) == JobState.QUEUED.value
+        assert elapsed < 5
+        reset()

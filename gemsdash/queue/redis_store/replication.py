@@ -21,6 +21,7 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 from redis.connection import AbstractConnection, Connection, ConnectionPool
+from redis.sentinel import SentinelConnectionPool
 
 from gemsdash.queue.errors import NotReplicated
 
@@ -112,6 +113,11 @@ class Replicated:
             try:
                 conn = pool.get_connection()
                 return self.exchange(conn, what, commands, scripts)
+            except NotReplicated:
+                # On the old primary after a planned failover (it accepts writes until Sentinel
+                # demotes it, about 10 s later, but its replica is gone): go to the new one now.
+                if attempt == ATTEMPTS - 1 or conn is None or not self.primary_moved(conn):
+                    raise
             except (redis.ConnectionError, redis.TimeoutError, *CLUSTER_TRANSIENT):
                 if attempt == ATTEMPTS - 1:
                     raise
@@ -123,6 +129,21 @@ class Replicated:
                 if conn is not None:
                     pool.release(conn)
         raise AssertionError("unreachable")
+
+    def primary_moved(self, conn: AbstractConnection) -> bool:
+        """With Sentinel: whether the sentinels now name another primary than `conn` talks to (the
+        pool then drops its idle connections, and the next connection goes to the new one)."""
+        if isinstance(self.client, RedisCluster):
+            return False
+        pool = self.client.connection_pool
+        if not isinstance(pool, SentinelConnectionPool):
+            return False
+        try:
+            host, port = pool.get_master_address()  # type: ignore[no-untyped-call]
+        except redis.ConnectionError:  # no sentinel answers, or none knows a primary
+            return False
+        here = (getattr(conn, "host", None), getattr(conn, "port", None))
+        return here != (host, int(port))
 
     def _pool(self) -> ConnectionPool:
         if isinstance(self.client, RedisCluster):

@@ -17,6 +17,7 @@ from redis.cluster import RedisCluster
 from redis.connection import AbstractConnection
 
 from gemsdash.queue.connection import Client, translate_errors
+from gemsdash.queue.errors import NotReplicated
 from gemsdash.queue.jobs import (
     FINISHED_STATES,
     QUEUES,
@@ -182,6 +183,10 @@ class RedisJobStore:
                 return self._replicated.exchange(conn, what, call, {self._script.sha: _SCRIPT})[0]
             except (redis.ConnectionError, redis.TimeoutError):
                 self._drop_thread_connection(conn)
+                raise
+            except NotReplicated:
+                if self._replicated.primary_moved(conn):  # persist() retries on the new primary
+                    self._drop_thread_connection(conn)
                 raise
 
     def _thread_connection(self) -> AbstractConnection:
