@@ -171,11 +171,17 @@ class SentinelGroup:
         return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
 
     def start(self) -> SentinelGroup:
-        primary = RedisServer(*self.server_args).start()
+        primary = RedisServer(*self.server_args)
+        self.nodes = [primary]
+        primary.start()
         follow = ("--replicaof", "127.0.0.1", str(primary.port))
-        self.nodes = [primary] + [RedisServer(*self.server_args, *follow).start() for _ in range(self.replicas)]
+        for _ in range(self.replicas):  # one by one, so that stop() finds every node started
+            self.nodes.append(RedisServer(*self.server_args, *follow))
+            self.nodes[-1].start()
         wait_for(lambda: self.replicas_online(primary.port) == self.replicas, timeout=30, what="the replicas to sync")
-        self.sentinels = [SentinelServer(primary.port, self.master, self.down_after_ms).start() for _ in range(3)]
+        for _ in range(3):
+            self.sentinels.append(SentinelServer(primary.port, self.master, self.down_after_ms))
+            self.sentinels[-1].start()
 
         def settled() -> bool:
             for sentinel in self.sentinels:
@@ -250,7 +256,9 @@ class ClusterGroup:
     def start(self) -> ClusterGroup:
         args = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
         args += ("--cluster-node-timeout", str(self.node_timeout_ms))
-        self.nodes = [RedisServer(*args, port=free_cluster_port()).start() for _ in range(6)]
+        for _ in range(6):  # one by one, so that stop() finds every node started before a failure
+            self.nodes.append(RedisServer(*args, port=free_cluster_port()))
+            self.nodes[-1].start()
         cli = shutil.which("redis-cli")
         if cli is None:
             raise RuntimeError("redis-cli is not installed")
