@@ -152,6 +152,16 @@ class GemsdashApp(App[None]):
             self.say(f"Demo feed paused: {error}", "warning")
         self._demo_error = error
 
+    def _follow_primary(self) -> None:
+        """With Sentinel the header names the primary; a change of primary is a failover: said once."""
+        backend = self.source.backend()
+        if backend.primary == self.backend.primary:
+            return
+        if self.backend.primary is not None and backend.primary is not None:
+            self.say(f"Redis failover: the primary is now {backend.primary} (was {self.backend.primary}).", "warning")
+        self.backend = backend
+        self.sub_title = subtitle(backend)
+
     def _refresh_in_thread(self, request: RefreshRequest) -> None:
         result = fetch(self.source, request)
         self._call_soon(self._apply, result)
@@ -162,6 +172,7 @@ class GemsdashApp(App[None]):
         self.refreshes += 1
         screens = self._data_screens()
         if result.ok and result.snapshot is not None:
+            self._follow_primary()
             self.feed.succeeded(now, result.snapshot.taken_at)
             self.snapshot = result.snapshot
             with self.batch_update():

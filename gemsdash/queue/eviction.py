@@ -13,7 +13,7 @@ import logging
 import redis
 
 from gemsdash.queue.config import Settings
-from gemsdash.queue.connection import describe, translate_errors
+from gemsdash.queue.connection import Client, describe, translate_errors
 from gemsdash.queue.errors import ConfigError
 
 logger = logging.getLogger("gemsdash")
@@ -21,7 +21,7 @@ logger = logging.getLogger("gemsdash")
 FIX = "set `maxmemory-policy noeviction` (redis.conf, or CONFIG SET maxmemory-policy noeviction)"
 
 
-def check_eviction_policy(client: redis.Redis, settings: Settings) -> str | None:
+def check_eviction_policy(client: Client, settings: Settings) -> str | None:
     """The policy Redis reports (None when INFO is refused); raises ConfigError when it may evict
     and GEMSDASH_ALLOW_EVICTION is not true."""
     with translate_errors(settings.display_url, secrets=settings.secrets()):

@@ -47,6 +47,7 @@ from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import dq_name
 from dramatiq.errors import ConnectionClosed
+from redis.cluster import RedisCluster
 
 from gemsdash.queue import clock, context, outage
 from gemsdash.queue.admission import MAX_MESSAGE_BYTES, Refusal, inspect_fetched
@@ -120,6 +121,22 @@ class GemsdashRedisBroker(RedisBroker):
         with self._retries_lock:
             return self._retries.pop(job_id, None)
 
+    def _dispatch(self, command: str) -> Callable[..., Any]:
+        """On a Cluster, a slot whose primary is being replaced answers with cluster errors that are
+        not ConnectionErrors: Dramatiq's consumer would treat them as unexpected; as connection
+        errors it restarts the consumer and carries on, as after any outage."""
+        dispatch: Callable[..., Any] = super()._dispatch(command)  # type: ignore[no-untyped-call]
+        if not isinstance(self.client, RedisCluster):
+            return dispatch
+
+        def guarded(*args: Any) -> Any:
+            try:
+                return dispatch(*args)
+            except (redis.exceptions.RedisClusterException, redis.exceptions.ClusterError) as exc:
+                raise redis.ConnectionError(f"Redis Cluster: {exc}") from exc
+
+        return guarded
+
     def settle_with_record(self, redis_message_id: str) -> None:
         self._settled.add(redis_message_id)
 
@@ -133,7 +150,7 @@ class GemsdashRedisBroker(RedisBroker):
         if redis_message_id in self._settled:
             self._settled.discard(redis_message_id)
             return None
-        return self._dispatch(command)(queue_name, redis_message_id)  # type: ignore[no-untyped-call]
+        return self._dispatch(command)(queue_name, redis_message_id)
 
     def do_enqueue(self, queue_name: str, message_id: str, data: bytes) -> Any:
         """In a worker, an enqueue is a due delayed message moving to its queue (its consumer has
@@ -144,7 +161,7 @@ class GemsdashRedisBroker(RedisBroker):
         delay = 0.1
         while True:
             try:
-                result = self._dispatch("enqueue")(queue_name, message_id, data)  # type: ignore[no-untyped-call]
+                result = self._dispatch("enqueue")(queue_name, message_id, data)
             except redis.exceptions.ResponseError as exc:
                 if not is_out_of_memory(exc) or time.monotonic() + delay > deadline:
                     raise
@@ -157,7 +174,7 @@ class GemsdashRedisBroker(RedisBroker):
 
     def do_fetch(self, queue_name: str, prefetch: int) -> list[Any]:
         try:
-            fetched: list[Any] = self._dispatch("fetch")(queue_name, prefetch)  # type: ignore[no-untyped-call]
+            fetched: list[Any] = self._dispatch("fetch")(queue_name, prefetch)
         except _OUTAGE_ERRORS as exc:
             outage.lost(exc)
             raise

@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import dramatiq
-import redis
 from dramatiq import Broker, Worker
 from dramatiq.middleware import default_middleware
 
 from gemsdash.queue import clock, handlers, log_redaction
 from gemsdash.queue.admission import Refusal, message_limit
 from gemsdash.queue.config import DEAD_LETTER_TTL_SECONDS, Settings, load_settings
-from gemsdash.queue.connection import connect, translate_errors
+from gemsdash.queue.connection import Client, connect, primary_address, translate_errors
 from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.eviction import check_eviction_policy
 from gemsdash.queue.memory_store import MemoryJobStore
@@ -57,7 +56,7 @@ class Runtime:
     store: JobStore
     tracking: JobTracking
     redactor: Redactor
-    client: redis.Redis | None = None
+    client: Client | None = None
     worker: Worker | None = field(default=None, repr=False)
 
     @property
@@ -65,7 +64,10 @@ class Runtime:
         return self.settings.display_url if self.mode == "redis" else None
 
     def describe(self) -> dict[str, Any]:
-        return {"mode": self.mode, "url": self.url, "fallback_reason": self.fallback_reason}
+        described = {"mode": self.mode, "url": self.url, "fallback_reason": self.fallback_reason}
+        if self.settings.redis_sentinels and self.client is not None:
+            described["primary"] = primary_address(self.client)
+        return described
 
     def start_worker(self, threads: int | None = None) -> Worker:
         """Run jobs inside this process (memory mode's embedded worker)."""
@@ -183,7 +185,7 @@ def _declare_queues(broker: Broker) -> None:
         broker.declare_queue(name)
 
 
-def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) -> Runtime:
+def _build_redis(settings: Settings, client: Client, redactor: Redactor) -> Runtime:
     with translate_errors(settings.display_url, secrets=settings.secrets()):
         clock.sync(client)
     store = RedisJobStore(
@@ -194,6 +196,8 @@ def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) ->
         worker_timeout_ms=settings.worker_timeout_ms,
         display_url=settings.display_url,
         secrets=settings.secrets(),
+        min_replicas=settings.min_replicas,
+        replica_timeout_ms=settings.replica_timeout_ms,
     )
     broker = GemsdashRedisBroker(
         middleware=[],

@@ -25,6 +25,8 @@ class Backend:
     mode: str
     url: str | None
     fallback_reason: str | None
+    #: The Redis primary's `host:port` when Sentinel picks it (it changes at a failover).
+    primary: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class QueueSource:
 
     def backend(self) -> Backend:
         described = q.current_runtime().describe()
-        return Backend(described["mode"], described["url"], described["fallback_reason"])
+        return Backend(described["mode"], described["url"], described["fallback_reason"], described.get("primary"))
 
     def snapshot(self) -> Snapshot:
         return q.queue_stats()

@@ -83,7 +83,8 @@ def status_text(status: Status) -> Text:
 def subtitle(backend: Backend) -> str:
     """The header's sub-title: where the jobs live."""
     if backend.mode == "redis":
-        return f"redis {backend.url or ''}".strip()
+        primary = f" · primary {backend.primary}" if backend.primary else ""
+        return f"redis {backend.url or ''}".strip() + primary
     if backend.fallback_reason:
         return "memory (FALLBACK: Redis unreachable)"
     return "memory · embedded worker"

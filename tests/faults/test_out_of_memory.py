@@ -62,11 +62,11 @@ def big_email(i: int) -> JobRequest:
     )
 
 
-def fill(server: RedisServer, limit: int = 2000) -> int:
+def fill(server: RedisServer, limit: int = 2000, margin: int = 256 * 1024) -> int:
     """Enqueue big emails until Redis refuses for lack of memory; returns how many were accepted.
 
-    Then lowers `maxmemory` a little below what is used: without that, memory hovers at the limit
-    (keys expiring, buffers freed) and some writes pass; the test wants Redis full until it frees
+    Then lowers `maxmemory` `margin` below what is used: without that, memory hovers at the limit
+    (keys expiring, client buffers freed) and some writes pass; the test wants Redis full until it frees
     memory the way an operator would, with `clear`."""
     accepted = 0
     for i in range(limit):
@@ -76,7 +76,7 @@ def fill(server: RedisServer, limit: int = 2000) -> int:
             assert "maxmemory" in str(exc), exc
             admin = redis.Redis.from_url(server.url)
             used = int(admin.info("memory")["used_memory"])
-            admin.config_set("maxmemory", used - 256 * 1024)
+            admin.config_set("maxmemory", used - margin)
             admin.close()
             return accepted
         accepted += 10
@@ -147,16 +147,22 @@ def test_a_delayed_job_due_while_redis_is_full_runs_once_memory_is_freed(
         (delayed,) = add_jobs(
             [
                 JobRequest(
-                    JobType.EMOTION_ANALYSIS, {"analysis_type": "text", "text": "Later", "user_id": "u"}, delay=6000
+                    JobType.EMOTION_ANALYSIS, {"analysis_type": "text", "text": "Later", "user_id": "u"}, delay=20_000
                 )
             ]
         )
+        due = time.monotonic() + 20
         assert runtime.client is not None
         wait_for(lambda: runtime.client.llen("oom:emotion-analysis.DQ") == 0, what="the worker to hold it")  # type: ignore[union-attr]
-        fill(small_redis)
-        time.sleep(9)  # past its due time, with Redis full
+        fill(small_redis, margin=1024 * 1024)  # 256 KiB was seen freed by client buffers alone
+        # A generous delay: on a loaded machine filling Redis can take seconds, and the job must
+        # come due only once Redis is full.
+        assert time.monotonic() < due, "Redis took too long to fill: the job was due before it was full"
+        time.sleep(due - time.monotonic() + 3)  # past its due time, with Redis full
         assert get_job(delayed).state is JobState.DELAYED  # type: ignore[union-attr]
-        clear("email-notification", include_dead=False)
+        admin = redis.Redis.from_url(small_redis.url)
+        admin.config_set("maxmemory", "4mb")  # the operator gives Redis its memory back
+        admin.close()
         wait_for(
             lambda: get_job(delayed).state is JobState.SUCCEEDED,  # type: ignore[union-attr]
             timeout=60,

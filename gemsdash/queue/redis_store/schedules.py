@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-
-from gemsdash.queue.connection import translate_errors
+from gemsdash.queue.connection import Client, translate_errors
 from gemsdash.queue.store import StoredSchedule, Submission
 
 #: Schedules read per `sched_list` call: about a millisecond of Redis's time each.
@@ -32,7 +30,7 @@ class RedisSchedules:
     """Needs the host store's `_call`, `_queue_call`, `_execute`, `_submission_args`, `client`,
     `display_url` and `_secrets`."""
 
-    client: redis.Redis
+    client: Client
     display_url: str
     _secrets: list[str]
 

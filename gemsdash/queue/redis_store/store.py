@@ -14,10 +14,12 @@ from typing import Any, cast
 import redis
 from dramatiq import Message
 from dramatiq.common import dq_name
+from redis.cluster import RedisCluster
 from redis.connection import AbstractConnection
 
 from gemsdash.queue import clock
-from gemsdash.queue.connection import describe, translate_errors
+from gemsdash.queue.connection import Client, describe, translate_errors
+from gemsdash.queue.errors import NotReplicated
 from gemsdash.queue.jobs import (
     FINISHED_STATES,
     QUEUES,
@@ -31,6 +33,7 @@ from gemsdash.queue.jobs import (
     now_ms,
 )
 from gemsdash.queue.messages import all_physical_queues, canonical_queue, physical_queues
+from gemsdash.queue.redis_store.replication import Command, Replicated
 from gemsdash.queue.redis_store.schedules import RedisSchedules
 from gemsdash.queue.store import (
     BUCKET_SECONDS,
@@ -82,7 +85,7 @@ def _request(conn: AbstractConnection, argv: Sequence[Any]) -> Any:
 class RedisJobStore(RedisSchedules):
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         *,
         namespace: str,
         finished_ttl: int,
@@ -90,6 +93,8 @@ class RedisJobStore(RedisSchedules):
         worker_timeout_ms: int,
         display_url: str,
         secrets: list[str] | None = None,
+        min_replicas: int = 0,
+        replica_timeout_ms: int = 1000,
     ) -> None:
         self.client = client
         self.namespace = namespace
@@ -103,7 +108,14 @@ class RedisJobStore(RedisSchedules):
         self._thread_clients = threading.local()
         #: A store on a pipeline (a client whose calls are queued, as benchmarks/loader.py uses)
         #: must keep queueing them there.
-        self._own_connections = not isinstance(client, redis.client.Pipeline)
+        #: On a Cluster the calls go through RedisCluster, which follows MOVED and failovers.
+        self._own_connections = not isinstance(client, (redis.client.Pipeline, RedisCluster))
+        #: With GEMSDASH_MIN_REPLICAS, the writes that accept or settle a job are followed by WAIT.
+        self._replicated = (
+            Replicated(client, self._key("job"), min_replicas, replica_timeout_ms)
+            if min_replicas and not isinstance(client, redis.client.Pipeline)
+            else None
+        )
         self._lists = ",".join(all_physical_queues(with_delay=True))
         self._dead_letter_queues = ",".join(all_physical_queues(with_delay=False))
 
@@ -145,26 +157,75 @@ class RedisJobStore(RedisSchedules):
         the write-behind thread), on a connection of the thread's own and without redis-py's command
         machinery: a pooled call checks its connection out and back in with a readability poll and
         goes through retry and instrumentation wrappers, which on a machine with costly system calls
-        cost more CPU than the command itself. A connection that fails is closed by redis-py and
-        opened again by the next call; the error is raised as BackendUnavailable, which persist()
-        retries."""
+        cost more CPU than the command itself. A connection that fails is dropped and the next call
+        opens a new one; the error is raised as BackendUnavailable, which persist() retries."""
         if not self._own_connections:
             return self._call(command, *args)
-        conn = self._thread_connection()
-        argv = ("EVALSHA", self._script.sha, 1, self.namespace, *self._args(command, *args))
+        argv = self._evalsha(command, *args)
         with translate_errors(self.display_url, secrets=self._secrets):
+            conn = self._thread_connection()
             try:
                 return _request(conn, argv)
             except redis.exceptions.NoScriptError:  # Redis restarted or flushed its scripts
                 _request(conn, ("SCRIPT", "LOAD", _SCRIPT))
                 return _request(conn, argv)
+            except (redis.ConnectionError, redis.TimeoutError):
+                self._drop_thread_connection(conn)
+                raise
+
+    def _evalsha(self, command: str, *args: Any) -> tuple[Any, ...]:
+        return ("EVALSHA", self._script.sha, 1, self.namespace, *self._args(command, *args))
+
+    def _write(self, what: str, commands: Sequence[Command]) -> list[Any]:
+        """Replicated write commands (see replication.py): their replies, or NotReplicated."""
+        assert self._replicated is not None
+        with translate_errors(self.display_url, secrets=self._secrets):
+            return self._replicated.run(what, commands, {self._script.sha: _SCRIPT})
+
+    def _settling_call(self, what: str, command: str, *args: Any) -> Any:
+        """`_call` for a write that accepts or settles a job: replicated when MIN_REPLICAS asks."""
+        if self._replicated is None:
+            return self._call(command, *args)
+        return self._write(what, [self._evalsha(command, *args)])[0]
+
+    def _settling_worker_call(self, what: str, command: str, *args: Any) -> Any:
+        """`_worker_call` for the record's final state: replicated when MIN_REPLICAS asks, on the
+        thread's own connection (WAIT counts what that connection wrote)."""
+        if self._replicated is None:
+            return self._worker_call(command, *args)
+        if not self._own_connections:
+            return self._settling_call(what, command, *args)
+        call = [self._evalsha(command, *args)]
+        with translate_errors(self.display_url, secrets=self._secrets):
+            conn = self._thread_connection()
+            try:
+                return self._replicated.exchange(conn, what, call, {self._script.sha: _SCRIPT})[0]
+            except (redis.ConnectionError, redis.TimeoutError):
+                self._drop_thread_connection(conn)
+                raise
+            except NotReplicated:
+                if self._replicated.primary_moved(conn):  # persist() retries on the new primary
+                    self._drop_thread_connection(conn)
+                raise
 
     def _thread_connection(self) -> AbstractConnection:
+        """The calling thread's own connection. One that failed is dropped, not reused: redis-py
+        reconnects a dropped connection to the address it had (its send path skips `connect()`),
+        and a Sentinel-managed connection asks the sentinels for the primary only in `connect()`,
+        so after a failover it would go back to the old primary (or, never connected, to
+        localhost:6379). A new connection is connected explicitly, through `connect()`."""
         conn: AbstractConnection | None = getattr(self._thread_clients, "conn", None)
         if conn is None:
+            assert isinstance(self.client, redis.Redis)
             conn = cast(AbstractConnection, self.client.connection_pool.make_connection())
+            conn.connect()  # type: ignore[no-untyped-call]
             self._thread_clients.conn = conn
         return conn
+
+    def _drop_thread_connection(self, conn: AbstractConnection) -> None:
+        """A connection that failed is never reused: a reply left unread would answer the next call."""
+        self._thread_clients.conn = None
+        conn.disconnect()  # type: ignore[no-untyped-call]
 
     @staticmethod
     def _text(value: Any) -> str:
@@ -186,6 +247,10 @@ class RedisJobStore(RedisSchedules):
         for sub in submissions:
             flat += self._submission_args(sub, now)
         step = SUBMIT_CHUNK * 8
+        if self._replicated is not None:
+            chunks = [self._evalsha("submit", *flat[at : at + step]) for at in range(0, len(flat), step)]
+            self._write("submit", chunks if len(chunks) == 1 else [("MULTI",), *chunks, ("EXEC",)])
+            return
         with translate_errors(self.display_url, secrets=self._secrets):
             if len(flat) <= step:
                 self._script(keys=[self.namespace], args=self._args("submit", *flat))
@@ -245,7 +310,8 @@ class RedisJobStore(RedisSchedules):
         retry: tuple[str, str, bytes] | None = None,
     ) -> str:
         return self._text(
-            self._worker_call(
+            self._settling_worker_call(
+                "job state",
                 "finish",
                 job_id,
                 outcome.value,
@@ -270,7 +336,7 @@ class RedisJobStore(RedisSchedules):
         for s in successes:
             age = max(now - s.finished_ms, 0)
             args += (s.job_id, s.result, "" if s.duration_ms is None else s.duration_ms, age, *s.ack)
-        self._worker_call("succeed", *args)
+        self._settling_worker_call("job successes", "succeed", *args)
 
     def reject(
         self, rq: str, data: bytes, error: tuple[str, str], evidence: dict[str, Any], message_id: str, worker: str
@@ -297,8 +363,18 @@ class RedisJobStore(RedisSchedules):
         }
         dead_letter = _compact({"refused": error[1], **evidence})
         head, tail = data[:_MATCH_BYTES], data[-_MATCH_BYTES:] if data else b""
-        rmid = self._call(
-            "reject", rq, worker, len(data), head, tail, _compact(record), dead_letter, message_id, str(uuid.uuid4())
+        rmid = self._settling_call(
+            "dead letter",
+            "reject",
+            rq,
+            worker,
+            len(data),
+            head,
+            tail,
+            _compact(record),
+            dead_letter,
+            message_id,
+            str(uuid.uuid4()),
         )
         return self._text(rmid) if rmid else None
 
@@ -440,11 +516,14 @@ class RedisJobStore(RedisSchedules):
     # -- admin actions ----------------------------------------------------------------------
 
     def cancel(self, job_id: str, who: str, audit: str) -> str:
-        return self._text(self._call("cancel", job_id, WAITING_CSV, who, audit))
+        return self._text(self._settling_call("cancel", "cancel", job_id, WAITING_CSV, who, audit))
 
     def cancel_many(self, job_ids: list[str], who: str) -> list[str]:
         if not job_ids:
             return []
+        if self._replicated is not None:
+            calls = [self._evalsha("cancel", job_id, WAITING_CSV, who, "") for job_id in job_ids]
+            return [self._text(v) for v in self._write("cancel", calls)]
         with translate_errors(self.display_url, secrets=self._secrets):
             pipe = self.client.pipeline(transaction=False)
             for job_id in job_ids:
@@ -455,12 +534,23 @@ class RedisJobStore(RedisSchedules):
         rmid = str(uuid.uuid4())
         message = message.copy(options={"redis_message_id": rmid})
         return self._text(
-            self._call("retry", job_id, RETRYABLE_CSV, message.queue_name, rmid, message.encode(), who, audit)
+            self._settling_call(
+                "retry", "retry", job_id, RETRYABLE_CSV, message.queue_name, rmid, message.encode(), who, audit
+            )
         )
 
     def retry_many(self, items: list[tuple[str, Message[Any]]], who: str) -> list[str]:
         if not items:
             return []
+        if self._replicated is not None:
+            calls = []
+            for job_id, message in items:
+                rmid = str(uuid.uuid4())
+                message = message.copy(options={"redis_message_id": rmid})
+                calls.append(
+                    self._evalsha("retry", job_id, RETRYABLE_CSV, message.queue_name, rmid, message.encode(), who, "")
+                )
+            return [self._text(v) for v in self._write("retry", calls)]
         with translate_errors(self.display_url, secrets=self._secrets):
             pipe = self.client.pipeline(transaction=False)
             for job_id, message in items:
@@ -484,7 +574,8 @@ class RedisJobStore(RedisSchedules):
         waiting = [s for s in STATES if s in WAITING_STATES]
         removed = dict.fromkeys([s.value for s in waiting] + [JobState.DEAD.value], 0)
         for _ in range(_CLEAR_MAX_STEPS):
-            reply = self._call(
+            reply = self._settling_call(
+                "clear",
                 "clear",
                 queue,
                 ",".join(s.value for s in waiting),
