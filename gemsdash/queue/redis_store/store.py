@@ -414,20 +414,37 @@ class RedisJobStore(RedisSchedules):
         atomic). The page is read right after the counts; a job that changes state in between can
         make its total differ from the count by the jobs changed in that instant."""
         now = now_ms()
-        with translate_errors(self.display_url, secrets=self._secrets):
-            pipe = self.client.pipeline(transaction=False)
-            pipe.evalsha(self._snapshot_script.sha, 1, self.namespace, *self._snapshot_args(now))
-            pipe.info("memory")
-            if queue is not None:
-                self._queue_call(
-                    pipe, "page", queue, state.value if state else "", max(offset, 0), max(limit, 1), STATES_CSV, search
-                )
-            replies = self._execute(pipe, raise_on_error=False)
-            for reply in (replies[0], *replies[2:]):
-                if isinstance(reply, Exception):
-                    raise reply
+        page_args = ("page", queue, state.value if state else "", max(offset, 0), max(limit, 1), STATES_CSV, search)
+        if isinstance(self.client, RedisCluster):
+            replies = self._cluster_view(now, page_args if queue is not None else None)
+        else:
+            with translate_errors(self.display_url, secrets=self._secrets):
+                pipe = self.client.pipeline(transaction=False)
+                pipe.evalsha(self._snapshot_script.sha, 1, self.namespace, *self._snapshot_args(now))
+                pipe.info("memory")
+                if queue is not None:
+                    self._queue_call(pipe, *page_args)
+                replies = self._execute(pipe, raise_on_error=False)
+        for reply in (replies[0], *replies[2:]):
+            if isinstance(reply, Exception):
+                raise reply
         snapshot = self._parse_snapshot(replies[0], replies[1], now)
         return snapshot, (self._parse_page(replies[2], offset, limit) if queue is not None else None)
+
+    def _cluster_view(self, now: int, page_args: tuple[Any, ...] | None) -> list[Any]:
+        """A Redis Cluster pipeline refuses EVALSHA outside MULTI (and a MULTI is what Redis refuses
+        at OOM), and INFO has no slot: on a Cluster the snapshot, INFO of a primary and the page are
+        three round trips. The namespace's keys share one hash tag, so each script sees one slot."""
+        with translate_errors(self.display_url, secrets=self._secrets):
+            snapshot = self._snapshot_script(keys=[self.namespace], args=self._snapshot_args(now))
+            try:
+                info: Any = self.client.info("memory")
+            except redis.ResponseError as exc:
+                info = exc
+        replies: list[Any] = [snapshot, info]
+        if page_args is not None:
+            replies.append(self._call(*page_args))
+        return replies
 
     def _buckets(self, now: int) -> list[int]:
         bucket_now = now // (BUCKET_SECONDS * 1000)
