@@ -217,7 +217,11 @@ class RedisJobStore(RedisSchedules):
         conn: AbstractConnection | None = getattr(self._thread_clients, "conn", None)
         if conn is None:
             assert isinstance(self.client, redis.Redis)
-            conn = cast(AbstractConnection, self.client.connection_pool.make_connection())
+            # Made as the pool makes them, but not counted by it: the pool never gets this connection
+            # back, and every one made during an outage (connect() fails) would count towards its
+            # max_connections until each call failed with "Too many connections".
+            pool = self.client.connection_pool
+            conn = cast(AbstractConnection, pool.connection_class(**pool.connection_kwargs))
             conn.connect()  # type: ignore[no-untyped-call]
             self._thread_clients.conn = conn
         return conn
