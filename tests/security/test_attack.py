@@ -3,6 +3,7 @@ found it: what a client of the HTTP API, a user of the CLI or a writer of log li
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import httpx
@@ -44,3 +45,19 @@ def test_a_huge_body_is_refused_unread_with_or_without_the_token(api: httpx.Clie
     # A body under the cap is handed on whole.
     ok = api.post("/queue/jobs/email-notification", json={"payload": email("fits")}, headers=AUTH)
     assert ok.status_code == 201 and ok.json()["payload"]["context"] == {"name": "fits"}
+
+
+def test_a_line_break_in_the_path_cannot_forge_an_access_log_line(
+    api: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`GET /queue/jobs/a%0A2026-12-01 INFO forged` wrote a second, forged line into serve's log:
+    the server decodes %0A to a line break, and log lines keep line breaks (for tracebacks)."""
+    caplog.set_level(logging.INFO, logger="gemsdash.http.access")
+    forged = "INFO gemsdash.http.access: DELETE /queue/clear/payment-processing 200 1.0 ms"
+    assert api.get(f"/queue/jobs/a%0A{forged}%0D%09").status_code == 404
+    lines = [
+        r.getMessage() for r in caplog.records if r.name == "gemsdash.http.access" and "/queue/jobs/a" in r.message
+    ]
+    assert len(lines) == 1, lines
+    assert "\n" not in lines[0] and "\r" not in lines[0] and "\t" not in lines[0], lines
+    assert "/queue/jobs/a\\x0aINFO gemsdash.http.access: DELETE" in lines[0] and "\\x0d\\x09 404" in lines[0]
