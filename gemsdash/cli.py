@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
-from typing import Any
+from typing import Any, NoReturn
 
 from gemsdash import __version__
 from gemsdash.queue import (
@@ -51,8 +51,16 @@ class UsageError(GemsdashError):
     exit_code = EXIT_USAGE
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's, with the arguments it repeats in an error ("unrecognized arguments: ...") made
+    terminal-safe: a script passing on an untrusted value must not have its ESC sequences run."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(visible(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gemsdash",
         description="Job processing on Dramatiq with a terminal dashboard. With no command: the dashboard.",
     )

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from gemsdash.cli import main
 from gemsdash.queue import Runtime, list_jobs
 from gemsdash.queue.admission import message_limit
 from tests.core.workload import email
@@ -61,3 +62,22 @@ def test_a_line_break_in_the_path_cannot_forge_an_access_log_line(
     assert len(lines) == 1, lines
     assert "\n" not in lines[0] and "\r" not in lines[0] and "\t" not in lines[0], lines
     assert "/queue/jobs/a\\x0aINFO gemsdash.http.access: DELETE" in lines[0] and "\\x0d\\x09 404" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["stats", "\x1b]52;c;SGVsbG8=\x07\x1b[2J"],  # "unrecognized arguments: ..."
+        ["health", "--json", "\x9b2J", "\u202eevil"],  # C1 CSI and a bidi override
+        ["job", "x", "\x1b]8;;https://evil.example/\x07"],  # OSC 8 hidden link
+    ],
+)
+def test_a_usage_error_repeats_no_control_character(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse repeated unrecognized arguments raw: `gemsdash stats $'\\e]52;c;...\\a'` wrote the
+    clipboard of the terminal reading the error (and a script passing on an untrusted id would)."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert ": error: " in err and "\\x" in err, err
+    assert not any(c in err for c in "\x1b\x07\x9b\u202e"), repr(err)
