@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -57,6 +58,14 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         super().error(visible(message))
+
+
+def _port(value: str) -> int:
+    """A TCP port: uvicorn raised OverflowError (a traceback) for 70000."""
+    port = int(value)
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port: {port} (1..65535)")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="the HTTP monitoring API and Prometheus metrics")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=3001)
+    serve.add_argument("--port", type=_port, default=3001)
 
     for command in (enqueue, sub.choices["stats"], jobs, job, retry, cancel, clear, sub.choices["health"], audit):
         command.add_argument("--json", action="store_true", help="machine-readable output")
@@ -409,8 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_text_arguments(args)
         settings = load_settings(**({"read_only": True} if args.read_only else {}))
         if args.command is None:
-            if args.refresh <= 0:
-                raise UsageError("--refresh must be positive")
+            if not 0 < args.refresh < math.inf:  # nan and inf: a dashboard that never refreshed
+                raise UsageError("--refresh must be positive and finite")
             return run_dashboard(args, settings)
         if args.command == "worker":
             return run_worker(args, settings)

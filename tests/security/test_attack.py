@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from gemsdash.queue import Runtime, list_jobs
 from gemsdash.queue.admission import message_limit
 from tests.core.workload import email
 from tests.http.conftest import AUTH, TOKEN, http_settings, live_server
+from tests.security.helpers import run_cli
 
 
 @pytest.fixture
@@ -81,3 +83,20 @@ def test_a_usage_error_repeats_no_control_character(argv: list[str], capsys: pyt
     err = capsys.readouterr().err
     assert ": error: " in err and "\\x" in err, err
     assert not any(c in err for c in "\x1b\x07\x9b\u202e"), repr(err)
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["serve", "--port", "70000"], "argument --port: invalid port: 70000 (1..65535)"),
+        (["serve", "--port", "-1"], "argument --port: invalid port: -1 (1..65535)"),
+        (["--refresh", "nan"], "gemsdash: --refresh must be positive and finite"),
+        (["--refresh", "inf"], "gemsdash: --refresh must be positive and finite"),
+    ],
+)
+def test_an_impossible_port_or_refresh_is_a_usage_error(argv: list[str], error: str, tmp_path: Path) -> None:
+    """`serve --port 70000` ended in uvicorn's OverflowError traceback; `--refresh nan` started a
+    dashboard that never loaded anything ("every nans", "loading…")."""
+    run = run_cli(*argv, env={}, cwd=tmp_path)
+    assert run.returncode == 2, (run.returncode, run.stderr[-500:])
+    assert "Traceback" not in run.stderr and error in run.stderr.strip().splitlines()[-1], run.stderr
