@@ -172,6 +172,9 @@ def _forged(fields: dict[str, Any], options: dict[str, Any], physical_queue: str
             return f"{name} is outside 1..{MAX_DELAY_MS} ms"
     if options.get("min_backoff", 1) > options.get("max_backoff", MAX_DELAY_MS):
         return "min_backoff is above max_backoff"
+    if not 0 <= fields["message_timestamp"] <= now_ms + ETA_MARGIN_MS:
+        # It becomes the record's created_at: a year past 9999 (or before 1) broke every listing.
+        return "message_timestamp is not a time of this era"
     eta = options.get("eta", 0)
     if eta < 0:
         return "eta is negative"

@@ -9,13 +9,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from gemsdash.cli import main
-from gemsdash.queue import Runtime, list_jobs
+from gemsdash.queue import JobState, JobType, Runtime, add_job, get_job, list_jobs
 from gemsdash.queue.admission import message_limit
-from tests.core.workload import email
+from tests.core.workload import email, scripted
 from tests.http.conftest import AUTH, TOKEN, http_settings, live_server
 from tests.security.helpers import run_cli
+from tests.security.test_forged import message, push_message, refused
+from tests.support import wait_for
 
 
 @pytest.fixture
@@ -100,3 +103,28 @@ def test_an_impossible_port_or_refresh_is_a_usage_error(argv: list[str], error: 
     run = run_cli(*argv, env={}, cwd=tmp_path)
     assert run.returncode == 2, (run.returncode, run.stderr[-500:])
     assert "Traceback" not in run.stderr and error in run.stderr.strip().splitlines()[-1], run.stderr
+
+
+@pytest.mark.parametrize("timestamp", [10**30, -(10**15), 2**63])
+def test_a_forged_message_timestamp_cannot_poison_the_listings(
+    redis_runtime: Runtime, redis_client: redis.Redis, cli_env: dict[str, str], tmp_path: Path, timestamp: int
+) -> None:
+    """A pushed message with `message_timestamp: 1e30` (an integer, so admitted) ran, and its record's
+    `created_at` then raised OverflowError (ValueError for a negative one) in every reader:
+    `gemsdash jobs <queue>` and `gemsdash job ID` ended in a traceback, for every job of the queue."""
+    redis_runtime.start_worker(threads=2)
+    ns = redis_runtime.settings.namespace
+    real = add_job(JobType.EMAIL_NOTIFICATION, email("real"))
+    forged = message()
+    forged["message_timestamp"] = timestamp
+    with scripted() as work:
+        rmid = push_message(redis_client, ns, forged)
+        error = refused(rmid)
+        wait_for(
+            lambda: (r := get_job(real)) is not None and r.state is JobState.SUCCEEDED, timeout=30, what="the real job"
+        )
+    assert "invalid message: message_timestamp is not a time of this era" in error, error
+    assert work.started == ["real"]
+    listing = run_cli("jobs", "email-notification", env=cli_env, cwd=tmp_path)
+    assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr[-800:]
+    assert real in listing.stdout and rmid in listing.stdout
