@@ -180,6 +180,11 @@ def _forged(fields: dict[str, Any], options: dict[str, Any], physical_queue: str
         return "eta is negative"
     if eta > now_ms + ETA_HORIZON_MS:
         return f"eta is more than {ETA_HORIZON_MS // 3_600_000} hours ahead"
+    if "eta" in options and not physical_queue.endswith(".DQ"):
+        # Dramatiq drops the eta when a due message moves to its queue; one found there is held in
+        # the worker's memory until then, and holds one of its few prefetch slots: a handful with
+        # a 6-day eta stopped the queue's consumer for 6 days, with no record to show why.
+        return "option 'eta' outside a delay queue"
     if "traceback" in options and not isinstance(options["traceback"], str):
         return "option 'traceback' is not a string"
     return None

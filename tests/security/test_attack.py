@@ -14,6 +14,7 @@ import redis
 from gemsdash.cli import main
 from gemsdash.queue import JobState, JobType, Runtime, add_job, get_job, list_jobs
 from gemsdash.queue.admission import message_limit
+from gemsdash.queue.jobs import now_ms
 from tests.core.workload import email, scripted
 from tests.http.conftest import AUTH, TOKEN, http_settings, live_server
 from tests.security.helpers import run_cli
@@ -25,6 +26,11 @@ from tests.support import wait_for
 def api(any_runtime: Runtime) -> Iterator[httpx.Client]:
     with live_server(http_settings(admin_token=TOKEN)) as client:
         yield client
+
+
+def succeeded(job_id: str) -> bool:
+    record = get_job(job_id)
+    return record is not None and record.state is JobState.SUCCEEDED
 
 
 def _jobs() -> int:
@@ -120,11 +126,28 @@ def test_a_forged_message_timestamp_cannot_poison_the_listings(
     with scripted() as work:
         rmid = push_message(redis_client, ns, forged)
         error = refused(rmid)
-        wait_for(
-            lambda: (r := get_job(real)) is not None and r.state is JobState.SUCCEEDED, timeout=30, what="the real job"
-        )
+        wait_for(lambda: succeeded(real), timeout=30, what="the real job")
     assert "invalid message: message_timestamp is not a time of this era" in error, error
     assert work.started == ["real"]
     listing = run_cli("jobs", "email-notification", env=cli_env, cwd=tmp_path)
     assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr[-800:]
     assert real in listing.stdout and rmid in listing.stdout
+
+
+def test_a_forged_eta_outside_the_delay_queue_cannot_stall_the_queue(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    """Nine messages with a 6-day `eta` (within the admitted horizon) pushed to the email queue
+    itself, not its delay queue, were held in the worker's memory with no record, each holding one
+    of the consumer's prefetch slots: a real email enqueued after them stayed `queued` for 6 days."""
+    redis_runtime.start_worker(threads=2)
+    ns = redis_runtime.settings.namespace
+    six_days = 6 * 24 * 3600 * 1000
+    with scripted() as work:
+        rmids = [push_message(redis_client, ns, message(eta=now_ms() + six_days)) for _ in range(9)]
+        real = add_job(JobType.EMAIL_NOTIFICATION, email("real"))
+        wait_for(lambda: succeeded(real), timeout=30, what="the real job")
+        errors = [refused(rmid) for rmid in rmids]
+    assert all("invalid message: option 'eta' outside a delay queue" in e for e in errors), errors
+    assert work.started == ["real"]
+    assert redis_client.hlen(f"{ns}:email-notification.msgs") == 0
