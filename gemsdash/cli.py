@@ -425,9 +425,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_worker(args, settings)
         if args.command == "serve":
             return run_server(args, settings)
-        return run_one_shot(args, settings)
+        code = run_one_shot(args, settings)
+        sys.stdout.flush()  # here, where a reader that left is caught, not at exit
+        return code
     except GemsdashError as exc:
         print(f"gemsdash: {visible(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `gemsdash jobs Q | head`: the reader left; no traceback, and none at exit's flush either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED

@@ -4,6 +4,8 @@ found it: what a client of the HTTP API, a user of the CLI or a writer of log li
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from gemsdash.queue.admission import message_limit
 from gemsdash.queue.jobs import now_ms
 from tests.core.workload import email, scripted
 from tests.http.conftest import AUTH, TOKEN, http_settings, live_server
-from tests.security.helpers import run_cli
+from tests.security.helpers import BASE_ENV, run_cli
 from tests.security.test_forged import message, push_message, refused
 from tests.support import wait_for
 
@@ -151,3 +153,23 @@ def test_a_forged_eta_outside_the_delay_queue_cannot_stall_the_queue(
     assert all("invalid message: option 'eta' outside a delay queue" in e for e in errors), errors
     assert work.started == ["real"]
     assert redis_client.hlen(f"{ns}:email-notification.msgs") == 0
+
+
+def test_a_reader_leaving_early_gets_no_traceback(
+    redis_runtime: Runtime, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`gemsdash jobs email-notification | head -1` ended in a BrokenPipeError traceback."""
+    for i in range(60):
+        add_job(JobType.EMAIL_NOTIFICATION, email(f"job-{i}"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gemsdash", "jobs", "email-notification", "--limit", "60"],
+        env={**BASE_ENV, **cli_env},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # like `head` once it has its line
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
