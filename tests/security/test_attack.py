@@ -173,3 +173,13 @@ def test_a_reader_leaving_early_gets_no_traceback(
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
+def test_a_card_number_as_an_unknown_body_key_is_not_echoed(api: httpx.Client) -> None:
+    """The payload's keys were scanned ("[card number]: looks like a raw card number"), but an
+    unknown key of the body itself came back whole in the 422 answer."""
+    body = {"payload": email("x"), "4242424242424242": 1, "4111-1111-1111-1111": 2}
+    answer = api.post("/queue/jobs/email-notification", json=body, headers=AUTH)
+    assert answer.status_code == 422
+    assert "4242424242424242" not in answer.text and "4111-1111-1111-1111" not in answer.text, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == ["[card number]", "[card number]"]
