@@ -38,6 +38,8 @@ from gemsdash.queue import (
     producer,
     stats,
 )
+from gemsdash.queue.admission import message_limit
+from gemsdash.queue.runtime import current_runtime
 from gemsdash.queue.visible import valid_unicode, visible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -190,22 +192,28 @@ def record_text(record: JobRecord) -> str:
 # -- commands -----------------------------------------------------------------------------------
 
 
-def _payload_text(value: str) -> str:
+def _payload_text(value: str, limit: int) -> str:
+    """The payload's text, read no further than `limit` characters: `@/dev/zero` grew without end
+    and an endless stdin ended in MemoryError."""
     if value == "-":
-        return sys.stdin.read()
-    if value.startswith("@"):
+        text = sys.stdin.read(limit + 1)
+    elif value.startswith("@"):
         try:
             with open(value[1:], encoding="utf-8") as file:
-                return file.read()
+                text = file.read(limit + 1)
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise UsageError(f"--payload {value}: cannot read the file: {reason}") from None
-    return value
+    else:
+        text = value
+    if len(text) > limit:
+        raise UsageError(f"--payload is larger than {limit} characters")
+    return text
 
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
     try:
-        payload = json.loads(_payload_text(args.payload))
+        payload = json.loads(_payload_text(args.payload, message_limit(current_runtime().settings.max_payload_bytes)))
     except json.JSONDecodeError as exc:
         raise UsageError(f"--payload is not valid JSON: {exc.msg} at position {exc.pos}") from None
     except (ValueError, RecursionError) as exc:  # e.g. a 5,000-digit integer, or [[[[... nested too deep

@@ -4,6 +4,7 @@ found it: what a client of the HTTP API, a user of the CLI or a writer of log li
 from __future__ import annotations
 
 import logging
+import resource
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -183,3 +184,31 @@ def test_a_card_number_as_an_unknown_body_key_is_not_echoed(api: httpx.Client) -
     assert answer.status_code == 422
     assert "4242424242424242" not in answer.text and "4111-1111-1111-1111" not in answer.text, answer.text
     assert [e["field"] for e in answer.json()["errors"]] == ["[card number]", "[card number]"]
+
+
+def _at_most_2_gb() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))  # a failing run must not take the machine
+
+
+@pytest.mark.parametrize("source", ["@/dev/zero", "-"])
+def test_an_endless_payload_source_is_refused_after_the_limit(
+    redis_runtime: Runtime, cli_env: dict[str, str], tmp_path: Path, source: str
+) -> None:
+    """`--payload @/dev/zero` read until memory ran out (still reading after 20 s), and an endless
+    standard input ended in a MemoryError traceback."""
+    with open("/dev/zero", "rb") as zeros:
+        run = subprocess.run(
+            [sys.executable, "-m", "gemsdash", "enqueue", "email-notification", "--payload", source],
+            env={**BASE_ENV, **cli_env},
+            cwd=tmp_path,
+            stdin=zeros,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            preexec_fn=_at_most_2_gb,
+        )
+    limit = message_limit(redis_runtime.settings.max_payload_bytes)
+    assert run.returncode == 2 and run.stderr == f"gemsdash: --payload is larger than {limit} characters\n", run.stderr[
+        -500:
+    ]
+    assert _jobs() == 0
