@@ -3,6 +3,7 @@ found it: what a client of the HTTP API, a user of the CLI or a writer of log li
 
 from __future__ import annotations
 
+import json
 import logging
 import resource
 import subprocess
@@ -212,3 +213,24 @@ def test_an_endless_payload_source_is_refused_after_the_limit(
         -500:
     ]
     assert _jobs() == 0
+
+
+@pytest.mark.parametrize("stamp", [10**30, -(10**15)])
+def test_a_stored_stamp_out_of_range_cannot_break_a_listing(
+    redis_runtime: Runtime, redis_client: redis.Redis, cli_env: dict[str, str], tmp_path: Path, stamp: int
+) -> None:
+    """A record written before admission checked `message_timestamp` (or by hand) with a
+    `created_at` past year 9999 failed every reader of its queue: `gemsdash jobs` and `job` ended in
+    a traceback, the dashboard said "disconnected". It is shown at that end of the range instead."""
+    job_id = add_job(JobType.EMAIL_NOTIFICATION, email("stamp"))
+    other = add_job(JobType.EMAIL_NOTIFICATION, email("other"))
+    key = f"{redis_runtime.settings.namespace}:gd:job:{job_id}"
+    record = json.loads(redis_client.get(key) or b"null")
+    record["created_at"] = stamp
+    redis_client.set(key, json.dumps(record), keepttl=True)
+    assert {j.id for j in list_jobs("email-notification").jobs} == {job_id, other}
+    shown = get_job(job_id)
+    assert shown is not None and shown.created_at.year == (9999 if stamp > 0 else 1)
+    for args in (["jobs", "email-notification"], ["job", job_id], ["job", job_id, "--json"]):
+        run = run_cli(*args, env=cli_env, cwd=tmp_path)
+        assert run.returncode == 0 and "Traceback" not in run.stderr, (args, run.stderr[-600:])
