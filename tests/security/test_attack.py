@@ -71,9 +71,13 @@ def test_a_line_break_in_the_path_cannot_forge_an_access_log_line(
     caplog.set_level(logging.INFO, logger="gemsdash.http.access")
     forged = "INFO gemsdash.http.access: DELETE /queue/clear/payment-processing 200 1.0 ms"
     assert api.get(f"/queue/jobs/a%0A{forged}%0D%09").status_code == 404
-    lines = [
-        r.getMessage() for r in caplog.records if r.name == "gemsdash.http.access" and "/queue/jobs/a" in r.message
-    ]
+
+    def access_lines() -> list[str]:
+        # The line is written once the answer has gone out: wait for it.
+        found = [r.getMessage() for r in caplog.records if r.name == "gemsdash.http.access"]
+        return [line for line in found if "/queue/jobs/a" in line]
+
+    lines = wait_for(access_lines, timeout=10, what="the access line")
     assert len(lines) == 1, lines
     assert "\n" not in lines[0] and "\r" not in lines[0] and "\t" not in lines[0], lines
     assert "/queue/jobs/a\\x0aINFO gemsdash.http.access: DELETE" in lines[0] and "\\x0d\\x09 404" in lines[0]
