@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
-from typing import Any
+from typing import Any, NoReturn
 
 from gemsdash import __version__
 from gemsdash.queue import (
@@ -40,7 +41,9 @@ from gemsdash.queue import (
     scheduling,
     stats,
 )
+from gemsdash.queue.admission import message_limit
 from gemsdash.queue.eviction import check_eviction_policy
+from gemsdash.queue.runtime import current_runtime
 from gemsdash.queue.visible import valid_unicode, visible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -57,8 +60,24 @@ class UsageError(GemsdashError):
     exit_code = EXIT_USAGE
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's, with the arguments it repeats in an error ("unrecognized arguments: ...") made
+    terminal-safe: a script passing on an untrusted value must not have its ESC sequences run."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(visible(message))
+
+
+def _port(value: str) -> int:
+    """A TCP port: uvicorn raised OverflowError (a traceback) for 70000."""
+    port = int(value)
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port: {port} (1..65535)")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gemsdash",
         description="Job processing on Dramatiq with a terminal dashboard. With no command: the dashboard.",
     )
@@ -125,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="the HTTP monitoring API and Prometheus metrics")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=3001)
+    serve.add_argument("--port", type=_port, default=3001)
 
     for command in (
         enqueue,
@@ -230,22 +249,28 @@ def record_text(record: JobRecord) -> str:
 # -- commands -----------------------------------------------------------------------------------
 
 
-def _payload_text(value: str) -> str:
+def _payload_text(value: str, limit: int) -> str:
+    """The payload's text, read no further than `limit` characters: `@/dev/zero` grew without end
+    and an endless stdin ended in MemoryError."""
     if value == "-":
-        return sys.stdin.read()
-    if value.startswith("@"):
+        text = sys.stdin.read(limit + 1)
+    elif value.startswith("@"):
         try:
             with open(value[1:], encoding="utf-8") as file:
-                return file.read()
+                text = file.read(limit + 1)
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise UsageError(f"--payload {value}: cannot read the file: {reason}") from None
-    return value
+    else:
+        text = value
+    if len(text) > limit:
+        raise UsageError(f"--payload is larger than {limit} characters")
+    return text
 
 
 def _payload(value: str) -> Any:
     try:
-        return json.loads(_payload_text(value))
+        return json.loads(_payload_text(value, message_limit(current_runtime().settings.max_payload_bytes)))
     except json.JSONDecodeError as exc:
         raise UsageError(f"--payload is not valid JSON: {exc.msg} at position {exc.pos}") from None
     except (ValueError, RecursionError) as exc:  # e.g. a 5,000-digit integer, or [[[[... nested too deep
@@ -558,16 +583,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_text_arguments(args)
         settings = load_settings(**({"read_only": True} if args.read_only else {}))
         if args.command is None:
-            if args.refresh <= 0:
-                raise UsageError("--refresh must be positive")
+            if not 0 < args.refresh < math.inf:  # nan and inf: a dashboard that never refreshed
+                raise UsageError("--refresh must be positive and finite")
             return run_dashboard(args, settings)
         if args.command == "worker":
             return run_worker(args, settings)
         if args.command == "serve":
             return run_server(args, settings)
-        return run_one_shot(args, settings)
+        code = run_one_shot(args, settings)
+        sys.stdout.flush()  # here, where a reader that left is caught, not at exit
+        return code
     except GemsdashError as exc:
         print(f"gemsdash: {visible(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `gemsdash jobs Q | head`: the reader left; no traceback, and none at exit's flush either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED

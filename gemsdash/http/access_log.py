@@ -3,7 +3,8 @@
 Uvicorn's own access log is off (`gemsdash serve` passes `access_log=False`): it writes the query
 string, where a client may have put a token, and it does not say how long a request took. The
 path logged here is the path alone; like every log line it goes through the process's log
-redaction, so a secret or a control character in a path is masked or shown as an escape.
+redaction, so a secret or a control character in a path is masked or shown as an escape, a line
+break included.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gemsdash.queue.visible import visible
 
 logger = logging.getLogger("gemsdash.http.access")
 
@@ -39,4 +42,6 @@ class AccessLog:
             await self.app(scope, receive, send_and_note)
         finally:
             elapsed = (time.perf_counter() - started) * 1000
-            logger.info("%s %s %d %.1f ms", scope["method"], scope["path"], status["code"], elapsed)
+            # One line per request: a percent-encoded line break in the path (`%0A`, decoded by the
+            # server) would otherwise start a forged log line.
+            logger.info("%s %s %d %.1f ms", scope["method"], visible(scope["path"]), status["code"], elapsed)

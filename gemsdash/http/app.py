@@ -11,9 +11,13 @@ from fastapi import FastAPI
 from gemsdash import __version__
 from gemsdash.http import errors
 from gemsdash.http.access_log import AccessLog
+from gemsdash.http.body_limit import BodyLimit
 from gemsdash.http.metrics import build_registry
 from gemsdash.http.routes import build_routers
 from gemsdash.http.settings import HttpSettings, load_http_settings
+from gemsdash.queue.admission import message_limit
+from gemsdash.queue.config import Settings
+from gemsdash.queue.runtime import configured
 
 DESCRIPTION = """\
 Queue monitoring and administration for gemsdash, over the same `gemsdash.queue` API as the CLI and
@@ -31,6 +35,12 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
     registry = build_registry()
     for router in build_routers(settings, registry):
         app.include_router(router)
+    # A body as large as the largest message a worker reads (a payload at its limit, escaped).
+    runtime = configured()
+    max_payload_bytes = (
+        runtime.settings.max_payload_bytes if runtime else Settings.model_fields["max_payload_bytes"].default
+    )
+    app.add_middleware(BodyLimit, max_bytes=message_limit(max_payload_bytes))
     app.add_middleware(AccessLog)
     app.state.settings = settings
     return app

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 import gemsdash.queue as q
 from gemsdash.http.models import ErrorBody, FieldError, FieldErrorsBody
+from gemsdash.queue.payloads import redact_card_numbers
 
 STATUS_FOR: dict[type[q.GemsdashError], int] = {
     q.InvalidPayload: status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -67,7 +68,11 @@ def public_detail(exc: q.GemsdashError) -> str:
 async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        FieldError(field=".".join(str(p) for p in error["loc"][1:]) or str(error["loc"][0]), message=error["msg"])
+        # A field name is the client's text too (an unknown key of the body): card numbers blanked.
+        FieldError(
+            field=redact_card_numbers(".".join(str(p) for p in error["loc"][1:]) or str(error["loc"][0])),
+            message=error["msg"],
+        )
         for error in exc.errors()
     ]
     detail = "invalid request: " + "; ".join(f"{e.field}: {e.message}" for e in errors)

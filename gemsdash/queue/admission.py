@@ -172,11 +172,19 @@ def _forged(fields: dict[str, Any], options: dict[str, Any], physical_queue: str
             return f"{name} is outside 1..{MAX_DELAY_MS} ms"
     if options.get("min_backoff", 1) > options.get("max_backoff", MAX_DELAY_MS):
         return "min_backoff is above max_backoff"
+    if not 0 <= fields["message_timestamp"] <= now_ms + ETA_MARGIN_MS:
+        # It becomes the record's created_at: a year past 9999 (or before 1) broke every listing.
+        return "message_timestamp is not a time of this era"
     eta = options.get("eta", 0)
     if eta < 0:
         return "eta is negative"
     if eta > now_ms + ETA_HORIZON_MS:
         return f"eta is more than {ETA_HORIZON_MS // 3_600_000} hours ahead"
+    if "eta" in options and not physical_queue.endswith(".DQ"):
+        # Dramatiq drops the eta when a due message moves to its queue; one found there is held in
+        # the worker's memory until then, and holds one of its few prefetch slots: a handful with
+        # a 6-day eta stopped the queue's consumer for 6 days, with no record to show why.
+        return "option 'eta' outside a delay queue"
     if "traceback" in options and not isinstance(options["traceback"], str):
         return "option 'traceback' is not a string"
     return None

@@ -295,5 +295,15 @@ def now_ms() -> int:
     return clock.now_ms()
 
 
+#: The times a datetime can hold, for stamps that cannot be one.
+_EARLIEST, _LATEST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+
+
 def from_ms(value: float) -> datetime:
-    return datetime.fromtimestamp(value / 1000, tz=UTC)
+    """A stored stamp as a time. One written by hand (or by a forged message, before admission
+    checked it) may lie past year 9999 or before year 1: it is shown at that end of the range, so
+    one bad record cannot fail a listing (the dashboard showed "disconnected" for it)."""
+    try:
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return _EARLIEST if not value > 0 else _LATEST
