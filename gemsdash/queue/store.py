@@ -24,6 +24,16 @@ BUCKET_SECONDS = 10
 BUCKETS = 30
 #: Upper bounds (ms) of the job-duration histogram kept per queue for metrics.
 DURATION_BOUNDS_MS = (10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+#: Upper bounds (ms) of the histogram of time a job waited in its queue before a run.
+WAIT_BOUNDS_MS = (10, 100, 500, 1000, 5000, 10000, 30000, 60000, 300000, 900000, 3600000)
+#: How an attempt ended, as `gemsdash_job_attempts_total{outcome}` counts them; each attempt counts
+#: once. succeeded: returned; retried: raised, another attempt follows; failed: raised with no
+#: attempt left (or an error that is not retried), the job is dead; dead: dead-lettered without
+#: running (rejected or undecodable message); aborted: its worker was lost mid-run and recovery
+#: put the job back in its queue.
+ATTEMPT_OUTCOMES = ("succeeded", "retried", "failed", "dead", "aborted")
+#: Heartbeats older than this many worker timeouts no longer list a worker (it shows as down until then).
+WORKER_LISTED_TIMEOUTS = 3
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,14 @@ class QueueStats:
     duration_buckets: dict[str, int] = field(default_factory=dict)
     duration_sum_ms: int = 0
     duration_count: int = 0
+    #: Jobs enqueued since the store began, by priority.
+    enqueued_total: dict[str, int] = field(default_factory=dict)
+    #: Attempts since the store began, by outcome (ATTEMPT_OUTCOMES).
+    attempts_total: dict[str, int] = field(default_factory=dict)
+    #: Time queued before a run: upper bound in ms (or "inf") -> runs (not cumulative); sum; count.
+    wait_buckets: dict[str, int] = field(default_factory=dict)
+    wait_sum_ms: int = 0
+    wait_count: int = 0
 
     @property
     def waiting(self) -> int:
@@ -80,12 +98,28 @@ class QueueStats:
 
 
 @dataclass(frozen=True)
+class WorkerInfo:
+    id: str
+    host: str
+    pid: int
+    threads: int
+    started_at: datetime
+    last_heartbeat: datetime
+    in_flight: int
+    queues: list[str] = field(default_factory=list)
+    #: False once its heartbeat is older than the worker timeout.
+    alive: bool = True
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Every count the dashboard shows, read at one instant so they agree with each other."""
 
     taken_at: datetime
     queues: dict[str, QueueStats]
     workers: int
+    #: Workers heard from within WORKER_LISTED_TIMEOUTS worker timeouts, live or not (`alive`).
+    worker_list: list[WorkerInfo] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -112,18 +146,6 @@ class ClearResult:
     @property
     def total(self) -> int:
         return sum(self.removed.values())
-
-
-@dataclass(frozen=True)
-class WorkerInfo:
-    id: str
-    host: str
-    pid: int
-    threads: int
-    started_at: datetime
-    last_heartbeat: datetime
-    in_flight: int
-    queues: list[str] = field(default_factory=list)
 
 
 class SuccessBatches(Protocol):
@@ -157,6 +179,11 @@ def decode_record(stored: StoredJob) -> JobRecord:
     if not isinstance(data.get("error"), dict):
         data["error"] = None
     return JobRecord.model_validate(data)
+
+
+def histogram_slot(ms: int, bounds: tuple[int, ...]) -> str:
+    """The (non-cumulative) bucket a value falls in, as both stores and jobs.lua name it."""
+    return next((str(b) for b in bounds if ms <= b), "inf")
 
 
 def empty_counts() -> dict[JobState, int]:

@@ -9,7 +9,12 @@
 --   ns:gd:idx:<queue>:<state>    zset of job ids, scored by when they entered the state (ms)
 --   ns:gd:tp:<queue>:<bucket>    hash {ok, fail, ms, timed} of jobs finished in a 10 s bucket (timed:
 --                                those with a duration, which ms adds up)
+--   ns:gd:totals                 hash of lifetime counters: <queue>:succeeded and <queue>:dead (jobs
+--                                finished), <queue>:enqueued:<priority>, <queue>:attempt:<outcome>
+--   ns:gd:hist:<queue>           hash: histogram of every attempt's duration (ms bound or inf, sum, count)
+--   ns:gd:wait:<queue>           hash: histogram of the time a job waited queued before a run (same shape)
 --   ns:gd:workers                zset of live gemsdash workers by last heartbeat (ms)
+--   ns:gd:worker:<id>            JSON of a worker's heartbeat (threads, in_flight, ...), expiring
 --   ns:gd:audit                  capped list of admin actions (JSON)
 --   ns:<rq>, ns:<rq>.msgs        Dramatiq's list of message ids and hash of message data
 --   ns:<rq>.XQ, ns:<rq>.XQ.msgs  Dramatiq's dead-letter zset and hash
@@ -98,22 +103,29 @@ local function tally(key, field, n)
     fields[field] = (fields[field] or 0) + n
 end
 
-local function count_finished(queue, ok, duration, bounds)
+-- One observation of a histogram hash (ns:gd:hist:<queue>, ns:gd:wait:<queue>).
+local function observe(hist, ms, bounds)
+    local slot = "inf"
+    for bound in string.gmatch(bounds, "[^,]+") do
+        if ms <= tonumber(bound) then slot = bound break end
+    end
+    tally(hist, slot, 1)
+    tally(hist, "sum", ms)
+    tally(hist, "count", 1)
+end
+
+-- outcome: succeeded, retried, failed, dead or aborted (store.py ATTEMPT_OUTCOMES says which is which).
+local function count_attempt(queue, outcome)
+    tally(ns .. ":gd:totals", queue .. ":attempt:" .. outcome, 1)
+end
+
+local function count_finished(queue, ok, duration)
     local bucket = ns .. ":gd:tp:" .. queue .. ":" .. math.floor(now / BUCKET_MS)
     tally(bucket, ok and "ok" or "fail", 1)
     tally(ns .. ":gd:totals", queue .. ":" .. (ok and "succeeded" or "dead"), 1)
     if duration and duration ~= cjson.null then
-        local ms = math.floor(duration)
-        tally(bucket, "ms", ms)
+        tally(bucket, "ms", math.floor(duration))
         tally(bucket, "timed", 1)
-        local hist = ns .. ":gd:hist:" .. queue
-        local slot = "inf"
-        for bound in string.gmatch(bounds, "[^,]+") do
-            if ms <= tonumber(bound) then slot = bound break end
-        end
-        tally(hist, slot, 1)
-        tally(hist, "sum", ms)
-        tally(hist, "count", 1)
     end
 end
 
@@ -161,7 +173,17 @@ local function conclude(job, old, outcome, detail, duration, next_at, bounds, ke
         end
     end
     save(job, old, nil, keep_index)
-    if outcome ~= "retrying" then count_finished(job.queue, outcome == "succeeded", job.duration_ms, bounds) end
+    -- Every attempt is timed and counted, a retried one too; a dead job without a duration never ran.
+    local timed = job.duration_ms ~= cjson.null
+    if timed then observe(ns .. ":gd:hist:" .. job.queue, math.floor(job.duration_ms), bounds) end
+    if outcome == "succeeded" then
+        count_attempt(job.queue, "succeeded")
+    elseif outcome == "retrying" then
+        count_attempt(job.queue, "retried")
+    else
+        count_attempt(job.queue, timed and "failed" or "dead")
+    end
+    if outcome ~= "retrying" then count_finished(job.queue, outcome == "succeeded", job.duration_ms) end
 end
 
 local function push_message(rq, rmid, data)
@@ -183,29 +205,32 @@ local function audit(entry)
     redis.call("ltrim", key, 0, 9999)
 end
 
--- submit([id, queue, state, rq, rmid, message_data, record_json, created_ms] * n)
+-- submit([id, queue, state, rq, rmid, message_data, record_json, created_ms, priority] * n)
 -- New jobs: each record and its Dramatiq message are written together, and the whole batch in one
 -- call, so a producer that loses Redis half-way leaves neither. Returns how many ids existed.
 if command == "submit" then
     local existing = 0
-    for i = 1, #A, 8 do
-        local id, queue, state, rq, rmid, data, record, created =
-            A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6], A[i + 7]
+    for i = 1, #A, 9 do
+        local id, queue, state, rq, rmid, data, record, created, priority =
+            A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6], A[i + 7], A[i + 8]
         if redis.call("exists", job_key(id)) == 1 then
             existing = existing + 1
         else
             redis.call("set", job_key(id), record)
             redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
             push_message(rq, rmid, data)
+            tally(ns .. ":gd:totals", queue .. ":enqueued:" .. priority, 1)
         end
     end
+    write_tallies()
     return existing
 
--- start(id, rmid, rq, worker, attempt, fallback_record_json)
+-- start(id, rmid, rq, worker, attempt, fallback_record_json, wait_bounds_csv)
 -- A worker is about to run a message. Returns "run", or "skip:<state>" for a job that must not run
--- (cancelled or cleared while waiting, or already finished by an earlier delivery).
+-- (cancelled or cleared while waiting, or already finished by an earlier delivery). A job that
+-- waited queued adds the time since it entered `queued` to the wait histogram.
 elseif command == "start" then
-    local id, rmid, rq, worker, attempt, fallback = A[1], A[2], A[3], A[4], tonumber(A[5]), A[6]
+    local id, rmid, rq, worker, attempt, fallback, wait_bounds = A[1], A[2], A[3], A[4], tonumber(A[5]), A[6], A[7]
     local job = load(id)
     local old = nil
     if job then
@@ -227,6 +252,13 @@ elseif command == "start" then
     job.rq = rq
     local note = nil
     if not old then note = "no record: message did not come through gemsdash" end
+    if old == "queued" and wait_bounds then
+        local since = tonumber(redis.call("zscore", idx_key(job.queue, "queued"), id))
+        if since then
+            observe(ns .. ":gd:wait:" .. job.queue, math.max(now - since, 0), wait_bounds)
+            write_tallies()
+        end
+    end
     save(job, old, note)
     return "run"
 
@@ -425,7 +457,8 @@ elseif command == "reject" then
             job.rmid = rmid
             job.finished_at = now
             save(job, nil, "rejected by the worker")
-            count_finished(job.queue, false, nil, "")
+            count_attempt(job.queue, "dead")
+            count_finished(job.queue, false, nil)
             write_tallies()
             return rmid
         end
@@ -456,6 +489,7 @@ elseif command == "recover" then
                         if job and job.state == "running" and job.rmid == rmid then
                             job.state = "queued"
                             save(job, "running", "worker " .. worker .. " lost; requeued")
+                            count_attempt(job.queue, "aborted")
                         end
                     end
                 end
@@ -465,6 +499,7 @@ elseif command == "recover" then
         redis.call("zrem", heartbeats, worker)
         redis.call("zrem", ns .. ":gd:workers", worker)
     end
+    write_tallies()
     for q in string.gmatch(canon, "[^,]+") do
         local xq = ns .. ":" .. q .. ".XQ"
         local old = redis.call("zrangebyscore", xq, 0, now - dead_ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
@@ -542,6 +577,23 @@ elseif command == "page" then
         total = matched
     end
     table.insert(out, 1, total)
+    return out
+
+-- workers(listed_since_ms, limit)
+-- Workers heard from since `listed_since_ms` (live or not: the caller compares heartbeats with its
+-- timeout), each with its heartbeat body, for the snapshot: one call in the dashboard's round trip.
+-- Returns {id, last_heartbeat_ms, body_json, ...}.
+elseif command == "workers" then
+    local out = {}
+    local seen = redis.call("zrangebyscore", ns .. ":gd:workers", A[1], "+inf", "WITHSCORES", "LIMIT", 0, tonumber(A[2]))
+    for i = 1, #seen, 2 do
+        local body = redis.call("get", ns .. ":gd:worker:" .. seen[i])
+        if body then
+            out[#out + 1] = seen[i]
+            out[#out + 1] = seen[i + 1]
+            out[#out + 1] = body
+        end
+    end
     return out
 end
 

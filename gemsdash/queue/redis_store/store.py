@@ -24,14 +24,18 @@ from gemsdash.queue.jobs import (
     WAITING_STATES,
     JobRecord,
     JobState,
+    Priority,
     from_ms,
     now_ms,
 )
 from gemsdash.queue.messages import all_physical_queues, canonical_queue, physical_queues
 from gemsdash.queue.store import (
+    ATTEMPT_OUTCOMES,
     BUCKET_SECONDS,
     BUCKETS,
     DURATION_BOUNDS_MS,
+    WAIT_BOUNDS_MS,
+    WORKER_LISTED_TIMEOUTS,
     ClearResult,
     JobPage,
     QueueStats,
@@ -47,6 +51,10 @@ _SCRIPT = files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text()
 _CLEAR_BATCH = 500
 #: Jobs per `submit` script call (a larger batch is several calls in one MULTI).
 SUBMIT_CHUNK = 500
+#: Arguments per job of a `submit` call.
+SUBMIT_FIELDS = 9
+#: At most this many workers are listed in a snapshot.
+_WORKERS_LISTED = 1000
 _CLEAR_MAX_STEPS = 2000
 _AUDIT_MAX = 10_000
 
@@ -55,6 +63,7 @@ RETRYABLE_CSV = ",".join(s.value for s in STATES if s in RETRYABLE_STATES)
 HANDOFF_CSV = ",".join((JobState.DELAYED.value, JobState.RETRYING.value))
 STATES_CSV = ",".join(s.value for s in STATES)
 BOUNDS_CSV = ",".join(str(b) for b in DURATION_BOUNDS_MS)
+WAIT_BOUNDS_CSV = ",".join(str(b) for b in WAIT_BOUNDS_MS)
 
 
 def _compact(value: Any) -> str:
@@ -183,8 +192,9 @@ class RedisJobStore:
                 message.encode(),
                 _compact(record),
                 record["created_at"],
+                record["priority"],
             ]
-        step = SUBMIT_CHUNK * 8
+        step = SUBMIT_CHUNK * SUBMIT_FIELDS
         with translate_errors(self.display_url, secrets=self._secrets):
             if len(flat) <= step:
                 self._script(keys=[self.namespace], args=self._args("submit", *flat))
@@ -203,6 +213,7 @@ class RedisJobStore:
             worker,
             int(message.options.get("retries", 0)) + 1,
             _compact(fallback) if fallback is not None else "",
+            WAIT_BOUNDS_CSV,
         )
         return self._text(verdict)
 
@@ -319,8 +330,10 @@ class RedisJobStore:
             for bucket in self._buckets(now):
                 pipe.hmget(self._key("tp", queue, str(bucket)), "ok", "fail", "ms", "timed")
             pipe.hgetall(self._key("hist", queue))
+            pipe.hgetall(self._key("wait", queue))
         pipe.hgetall(self._key("totals"))
         pipe.zcount(self._key("workers"), now - self.worker_timeout_ms, "+inf")
+        self._queue_call(pipe, "workers", now - self.worker_timeout_ms * WORKER_LISTED_TIMEOUTS, _WORKERS_LISTED)
 
     def _parse_snapshot(self, replies: list[Any], now: int) -> Snapshot:
         buckets = self._buckets(now)
@@ -342,7 +355,8 @@ class RedisJobStore:
                 total_n += int(reply[3]) if reply[3] is not None else ok + fail
             cursor += len(buckets)
             hist = {self._text(k): int(v) for k, v in replies[cursor].items()}
-            cursor += 1
+            wait = {self._text(k): int(v) for k, v in replies[cursor + 1].items()}
+            cursor += 2
             stats[queue] = QueueStats(
                 queue=queue,
                 counts=counts,
@@ -352,13 +366,39 @@ class RedisJobStore:
                 duration_sum_ms=hist.pop("sum", 0),
                 duration_count=hist.pop("count", 0),
                 duration_buckets=hist,
+                wait_sum_ms=wait.pop("sum", 0),
+                wait_count=wait.pop("count", 0),
+                wait_buckets=wait,
             )
         totals = {self._text(k): int(v) for k, v in replies[cursor].items()}
         for queue, qs in stats.items():
             qs.finished_total.update(
                 {outcome: totals.get(f"{queue}:{outcome}", 0) for outcome in ("succeeded", "dead")}
             )
-        return Snapshot(taken_at=from_ms(now), queues=stats, workers=int(replies[cursor + 1]))
+            qs.enqueued_total.update({p.value: totals.get(f"{queue}:enqueued:{p.value}", 0) for p in Priority})
+            qs.attempts_total.update({o: totals.get(f"{queue}:attempt:{o}", 0) for o in ATTEMPT_OUTCOMES})
+        listed = self._parse_workers(replies[cursor + 2], now)
+        return Snapshot(taken_at=from_ms(now), queues=stats, workers=int(replies[cursor + 1]), worker_list=listed)
+
+    def _parse_workers(self, reply: list[Any], now: int) -> list[WorkerInfo]:
+        found: list[WorkerInfo] = []
+        for i in range(0, len(reply) - 2, 3):
+            beat = int(float(reply[i + 1]))
+            found.append(self._worker(self._text(reply[i]), beat, json.loads(reply[i + 2]), now))
+        return found
+
+    def _worker(self, worker_id: str, beat: float, data: dict[str, Any], now: int) -> WorkerInfo:
+        return WorkerInfo(
+            id=worker_id,
+            host=data["host"],
+            pid=int(data["pid"]),
+            threads=int(data["threads"]),
+            started_at=from_ms(data["started_at"]),
+            last_heartbeat=from_ms(beat),
+            in_flight=int(data["in_flight"]),
+            queues=list(data.get("queues", [])),
+            alive=beat >= now - self.worker_timeout_ms,
+        )
 
     @staticmethod
     def _parse_page(reply: list[Any], offset: int, limit: int) -> JobPage:
@@ -486,19 +526,7 @@ class RedisJobStore:
         for (worker_id, beat), body in zip(live, bodies, strict=True):
             if body is None:
                 continue
-            data = json.loads(body)
-            found.append(
-                WorkerInfo(
-                    id=self._text(worker_id),
-                    host=data["host"],
-                    pid=int(data["pid"]),
-                    threads=int(data["threads"]),
-                    started_at=from_ms(data["started_at"]),
-                    last_heartbeat=from_ms(beat),
-                    in_flight=int(data["in_flight"]),
-                    queues=list(data.get("queues", [])),
-                )
-            )
+            found.append(self._worker(self._text(worker_id), beat, json.loads(body), now))
         return found
 
     def recover(self) -> tuple[int, int]:
