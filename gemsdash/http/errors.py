@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 import gemsdash.queue as q
 from gemsdash.http.models import ErrorBody, FieldError, FieldErrorsBody
+from gemsdash.queue.jobs import printable
 
 STATUS_FOR: dict[type[q.GemsdashError], int] = {
     q.InvalidPayload: status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -50,12 +51,26 @@ async def _gemsdash_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=code)
 
 
+def _field(error: dict[str, Any]) -> str:
+    """Where the error is, without the `body` prefix and the job type that tells the enqueue body's
+    variants apart (`payload.amount`, not `body.payment-processing.payload.amount`); a payload rule
+    over several fields names the field it blames, a missing or unknown job type names `type`."""
+    loc = [str(p) for p in error["loc"]]
+    parts = loc[1:]
+    if parts and parts[0] in q.JobType._value2member_map_ and loc[0] == "body":
+        parts = parts[1:]
+    ctx = error.get("ctx") or {}
+    blamed = ctx.get("field")
+    if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+        blamed = str(ctx.get("discriminator", "")).strip("'")
+    if blamed:
+        parts.append(str(blamed))
+    return ".".join(parts) or loc[0]
+
+
 async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        FieldError(field=".".join(str(p) for p in error["loc"][1:]) or str(error["loc"][0]), message=error["msg"])
-        for error in exc.errors()
-    ]
+    errors = [FieldError(field=printable(_field(error)), message=error["msg"]) for error in exc.errors()]
     detail = "invalid request: " + "; ".join(f"{e.field}: {e.message}" for e in errors)
     return JSONResponse(FieldErrorsBody(detail=detail, errors=errors).model_dump(), status_code=422)
 

@@ -8,9 +8,10 @@ also scanned for raw card numbers, which must never be stored or logged.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
 from pydantic_core import PydanticCustomError
 
 MAX_PROMPT_CHARS = 500
@@ -327,8 +328,20 @@ class Payload(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+# The cross-field rules below are also stated in each model's JSON Schema (`json_schema_extra`), so
+# the OpenAPI description accepts only what the validators do (as far as JSON Schema can say it:
+# not the card-number scan). JSON Schema patterns are ECMA-262, whose `\s` leaves out characters
+# that Python counts as whitespace: those are named too.
+_PY_SPACE = r"\s\x1c-\x1f\x85"
+
+
 class SketchPayload(Payload):
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    prompt: str = Field(
+        min_length=1,
+        max_length=MAX_PROMPT_CHARS,
+        json_schema_extra={"pattern": f"[^{_PY_SPACE}]"},
+        description="not blank",
+    )
     style: SketchStyle = "line-art"
     quality: SketchQuality = "medium"
     user_id: UserId = Field(min_length=1, max_length=128)
@@ -340,7 +353,37 @@ class SketchPayload(Payload):
         return self
 
 
+def _sorted(values: Iterable[str]) -> list[Any]:
+    """Sorted, typed for `json_schema_extra`."""
+    return sorted(values)
+
+
+def _present(field: str) -> dict[str, Any]:
+    return {"properties": {field: {"type": "string"}}, "required": [field]}
+
+
+def _absent(field: str) -> dict[str, Any]:
+    return {"properties": {field: {"type": "null"}}}
+
+
+def _when(field: str, values: list[str], then: list[dict[str, Any]], otherwise: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "if": {"properties": {field: {"enum": values}}, "required": [field]},
+        "then": {"allOf": then},
+        "else": {"allOf": otherwise},
+    }
+
+
 class EmotionPayload(Payload):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                _when("analysis_type", ["image", "combined"], [_present("image_path")], [_absent("image_path")]),
+                _when("analysis_type", ["image"], [_absent("text")], [_present("text")]),
+            ]
+        }
+    )
+
     text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_CHARS)
     image_path: str | None = Field(default=None, min_length=1, max_length=4096)
     analysis_type: AnalysisType = "text"
@@ -364,7 +407,21 @@ ContextValue = str | StrictInt | float | bool
 
 
 class EmailPayload(Payload):
-    to: str = Field(min_length=3, max_length=254)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": {"properties": {"template": {"const": template}}},
+                    "then": {"required": ["context"], "properties": {"context": {"required": _sorted(names)}}},
+                }
+                for template, names in EMAIL_TEMPLATE_VARIABLES.items()
+            ]
+        }
+    )
+
+    to: str = Field(
+        min_length=3, max_length=254, json_schema_extra={"pattern": _EMAIL.pattern.replace(r"\s", _PY_SPACE)}
+    )
     template: EmailTemplate
     context: dict[str, ContextValue] = Field(default_factory=dict)
     user_id: UserId | None = Field(default=None, min_length=1, max_length=128)
@@ -379,11 +436,29 @@ class EmailPayload(Payload):
         return self
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON has one number type, and to JSON Schema (so to clients built from the OpenAPI
+    description) 1250.0 is the integer 1250: take it as such. 12.5, "1250" and true stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[StrictInt, BeforeValidator(_whole_number)]
+
+
 class PaymentPayload(Payload):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"operation": {"enum": ["capture", "refund"]}}},
+            "then": {"properties": {"amount": {"minimum": 1}}},
+        }
+    )
+
     payment_id: str = Field(min_length=1, max_length=128)
     operation: PaymentOperation
-    amount: StrictInt = Field(ge=0, le=10**12, description="integer minor units (cents)")
-    currency: str = Field(min_length=3, max_length=3)
+    amount: WholeNumber = Field(ge=0, le=10**12, description="integer minor units (cents)")
+    currency: str = Field(min_length=3, max_length=3, json_schema_extra={"enum": _sorted(ISO_4217)})
     payment_method: str = Field(pattern=r"^pm_[A-Za-z0-9_]{1,64}$")
     idempotency_key: str = Field(min_length=1, max_length=255)
 

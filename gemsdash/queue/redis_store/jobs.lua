@@ -174,8 +174,9 @@ local function conclude(job, old, outcome, detail, duration, next_at, bounds, ke
     end
     save(job, old, nil, keep_index)
     -- Every attempt is timed and counted, a retried one too; a dead job without a duration never ran.
-    local timed = job.duration_ms ~= cjson.null
-    if timed then observe(ns .. ":gd:hist:" .. job.queue, math.floor(job.duration_ms), bounds) end
+    local ms = tonumber(duration)
+    local timed = ms ~= nil
+    if timed then observe(ns .. ":gd:hist:" .. job.queue, math.floor(ms), bounds) end
     if outcome == "succeeded" then
         count_attempt(job.queue, "succeeded")
     elseif outcome == "retrying" then
