@@ -129,7 +129,6 @@ class MemoryJobStore:
     def _observe(hist: dict[str, int], ms: int, bounds: tuple[int, ...]) -> None:
         hist[histogram_slot(ms, bounds)] += 1
         hist["sum"] += ms
-        hist["count"] += 1
 
     def _count_attempt(self, queue: str, outcome: JobState, duration: int | None) -> None:
         """As jobs.lua's `conclude`: every attempt timed and counted by how it ended."""
@@ -291,8 +290,8 @@ class MemoryJobStore:
                     finished.append((ok, fail))
                     total_ms += ms
                     total_n += timed
-                hist = {k: v for k, v in self._hist[queue].items() if k not in ("sum", "count")}
-                wait = self._wait[queue]
+                hist = {k: v for k, v in self._hist[queue].items() if k != "sum"}
+                wait = {k: v for k, v in self._wait[queue].items() if k != "sum"}
                 stats[queue] = QueueStats(
                     queue,
                     counts,
@@ -302,12 +301,12 @@ class MemoryJobStore:
                     finished_total={o: self._totals[f"{queue}:{o}"] for o in ("succeeded", "dead")},
                     duration_buckets=hist,
                     duration_sum_ms=self._hist[queue]["sum"],
-                    duration_count=self._hist[queue]["count"],
+                    duration_count=sum(hist.values()),
                     enqueued_total={p.value: self._totals[f"{queue}:enqueued:{p.value}"] for p in Priority},
                     attempts_total={o: self._totals[f"{queue}:attempt:{o}"] for o in ATTEMPT_OUTCOMES},
-                    wait_buckets={k: v for k, v in wait.items() if k not in ("sum", "count")},
-                    wait_sum_ms=wait["sum"],
-                    wait_count=wait["count"],
+                    wait_buckets=wait,
+                    wait_sum_ms=self._wait[queue]["sum"],
+                    wait_count=sum(wait.values()),
                 )
             listed = self._listed_workers(now)
         workers = sum(1 for w in listed if w.alive)

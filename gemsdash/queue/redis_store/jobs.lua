@@ -11,7 +11,8 @@
 --                                those with a duration, which ms adds up)
 --   ns:gd:totals                 hash of lifetime counters: <queue>:succeeded and <queue>:dead (jobs
 --                                finished), <queue>:enqueued:<priority>, <queue>:attempt:<outcome>
---   ns:gd:hist:<queue>           hash: histogram of every attempt's duration (ms bound or inf, sum, count)
+--   ns:gd:hist:<queue>           hash: histogram of every attempt's duration (ms bound or inf -> attempts,
+--                                sum; a `count` field written by older versions is left unread)
 --   ns:gd:wait:<queue>           hash: histogram of the time a job waited queued before a run (same shape)
 --   ns:gd:workers                zset of live gemsdash workers by last heartbeat (ms)
 --   ns:gd:worker:<id>            JSON of a worker's heartbeat (threads, in_flight, ...), expiring
@@ -103,7 +104,8 @@ local function tally(key, field, n)
     fields[field] = (fields[field] or 0) + n
 end
 
--- One observation of a histogram hash (ns:gd:hist:<queue>, ns:gd:wait:<queue>).
+-- One observation of a histogram hash (ns:gd:hist:<queue>, ns:gd:wait:<queue>); its count is the
+-- sum of its buckets, added up by the reader.
 local function observe(hist, ms, bounds)
     local slot = "inf"
     for bound in string.gmatch(bounds, "[^,]+") do
@@ -111,7 +113,6 @@ local function observe(hist, ms, bounds)
     end
     tally(hist, slot, 1)
     tally(hist, "sum", ms)
-    tally(hist, "count", 1)
 end
 
 -- outcome: succeeded, retried, failed, dead or aborted (store.py ATTEMPT_OUTCOMES says which is which).
@@ -254,7 +255,9 @@ elseif command == "start" then
     local note = nil
     if not old then note = "no record: message did not come through gemsdash" end
     if old == "queued" and wait_bounds then
-        local since = tonumber(redis.call("zscore", idx_key(job.queue, "queued"), id))
+        -- The timeline's last entry is when the job entered `queued`.
+        local last = type(job.timeline) == "table" and job.timeline[#job.timeline]
+        local since = type(last) == "table" and last[1] == "queued" and tonumber(last[2])
         if since then
             observe(ns .. ":gd:wait:" .. job.queue, math.max(now - since, 0), wait_bounds)
             write_tallies()

@@ -70,6 +70,13 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
+def _drop_count(hist: dict[str, int]) -> int:
+    """A histogram hash's count: the sum of its buckets (jobs.lua writes no count; older versions
+    did, and their field is dropped here)."""
+    hist.pop("count", None)
+    return sum(hist.values())
+
+
 def _request(conn: AbstractConnection, argv: Sequence[Any]) -> Any:
     conn.send_command(*argv)  # type: ignore[no-untyped-call]
     return conn.read_response()
@@ -364,10 +371,10 @@ class RedisJobStore:
                 avg_duration_ms=total_ms / total_n if total_n else None,
                 oldest_queued_at=from_ms(oldest[0][1]) if oldest else None,
                 duration_sum_ms=hist.pop("sum", 0),
-                duration_count=hist.pop("count", 0),
+                duration_count=_drop_count(hist),
                 duration_buckets=hist,
                 wait_sum_ms=wait.pop("sum", 0),
-                wait_count=wait.pop("count", 0),
+                wait_count=_drop_count(wait),
                 wait_buckets=wait,
             )
         totals = {self._text(k): int(v) for k, v in replies[cursor].items()}
