@@ -209,7 +209,7 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
         dependencies=[Depends(known_type)],
     )
     def post_job_by_type(name: TypeParam, body: EnqueueBody, response: Response) -> q.JobRecord:
-        """The seed's and gemsdash's first enqueue path, kept as an alias of `POST /queue/jobs`."""
+        """gemsdash's first enqueue path, kept for the clients written against it (an alias of `POST /queue/jobs`)."""
         job_id = q.add_job(
             name, body.payload, priority=body.priority, delay=body.delay, attempts=body.attempts, backoff=body.backoff
         )

@@ -98,20 +98,6 @@ class QueueStats:
 
 
 @dataclass(frozen=True)
-class WorkerInfo:
-    id: str
-    host: str
-    pid: int
-    threads: int
-    started_at: datetime
-    last_heartbeat: datetime
-    in_flight: int
-    queues: list[str] = field(default_factory=list)
-    #: False once its heartbeat is older than the worker timeout.
-    alive: bool = True
-
-
-@dataclass(frozen=True)
 class Snapshot:
     """Every count the dashboard shows, read at one instant so they agree with each other."""
 
@@ -146,6 +132,20 @@ class ClearResult:
     @property
     def total(self) -> int:
         return sum(self.removed.values())
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    id: str
+    host: str
+    pid: int
+    threads: int
+    started_at: datetime
+    last_heartbeat: datetime
+    in_flight: int
+    queues: list[str] = field(default_factory=list)
+    #: False once its heartbeat is older than the worker timeout.
+    alive: bool = True
 
 
 class SuccessBatches(Protocol):
