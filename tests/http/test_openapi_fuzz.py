@@ -3,7 +3,8 @@
 Two runs: the pytest plugin's (no 5xx, only documented status codes and content types, every
 response body valid against its documented schema), and the `schemathesis run` CLI with
 `--checks all` and every phase, the stateful one included: it follows the links from
-`POST /queue/jobs` to the job routes, so they are called with the ids of jobs that exist.
+`POST /queue/jobs` to the job routes, so they are called with the ids of jobs that exist (the
+negative-data check leaves out enqueue, see the test).
 """
 
 from __future__ import annotations
@@ -85,39 +86,33 @@ def seeded_server() -> Iterator[httpx.Client]:
         yield client
 
 
+def schemathesis_run(base_url: str, cwd: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).with_name("schemathesis")), "run", f"{base_url}/openapi.json", *options]
+    command += ["--max-examples", "25", "--workers", "1", "--seed", "1", "--header", f"Authorization: Bearer {TOKEN}"]
+    command += ["--suppress-health-check", "all", "--no-color"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
 @pytest.mark.slow
 def test_schemathesis_cli_all_checks_and_the_stateful_phase_pass(any_runtime: Runtime, tmp_path: Path) -> None:
-    """Bounded: 25 examples per operation and a 45 s budget for the whole run."""
+    """Every check in every phase, bounded: 25 examples per operation and about 50 s in all.
+
+    One exception, run apart: enqueue refuses raw card numbers (13-19 Luhn-valid digits) anywhere in
+    a payload, which JSON Schema cannot state, so its published payload schemas refuse a superset (13
+    digits in a row, numbers of 13 digits or more). Every schema-valid body is then accepted (the
+    positive check holds), but a body outside the superset that is no card number (13 zeros) is
+    rightly accepted too: the negative check runs on every other operation.
+    """
     with seeded_server() as client:
-        result = subprocess.run(
-            [
-                str(Path(sys.executable).with_name("schemathesis")),
-                "--config-file",
-                str(Path(__file__).with_name("schemathesis.toml")),
-                "run",
-                f"{client.base_url}/openapi.json",
-                "--checks",
-                "all",
-                "--phases",
-                "examples,coverage,fuzzing,stateful",
-                "--max-examples",
-                "25",
-                "--max-time",
-                "45",
-                "--workers",
-                "1",
-                "--seed",
-                "1",
-                "--header",
-                f"Authorization: Bearer {TOKEN}",
-                "--suppress-health-check",
-                "all",
-                "--no-color",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=tmp_path,
-        )
-        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-        assert "Stateful" in result.stdout, result.stdout[-3000:]
+        phases = "examples,coverage,fuzzing,stateful"
+        every = schemathesis_run(
+            str(client.base_url), tmp_path, "--checks", "all", "--exclude-checks", "negative_data_rejection",
+            "--phases", phases, "--max-time", "35",
+        )  # fmt: skip
+        assert every.returncode == 0, every.stdout[-6000:] + every.stderr[-2000:]
+        assert "Stateful" in every.stdout, every.stdout[-3000:]
+        negative = schemathesis_run(
+            str(client.base_url), tmp_path, "--checks", "negative_data_rejection",
+            "--exclude-operation-id", "enqueue_job", "--phases", "coverage,fuzzing", "--max-time", "15",
+        )  # fmt: skip
+        assert negative.returncode == 0, negative.stdout[-6000:] + negative.stderr[-2000:]
