@@ -24,7 +24,8 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from gemsdash.demo import DemoFeeder
-from gemsdash.queue import GemsdashError, JobRecord, JobState, JobType, Snapshot
+from gemsdash.queue import GemsdashError, JobRecord, JobState, JobType, Snapshot, find_problems
+from gemsdash.queue.visible import visible
 from gemsdash.tui import format as fmt
 from gemsdash.tui.base import DataScreen
 from gemsdash.tui.confirm import ClearChoice, ClearScreen, ConfirmScreen, preview_table, retry_all_body
@@ -119,7 +120,9 @@ class GemsdashApp(App[None]):
 
     def say(self, message: str, severity: SeverityLevel = "information") -> None:
         """Notify with text that may hold user data (ids, error messages): never parsed as markup."""
-        self.notify(message, severity=severity, markup=False, timeout=6 if severity == "error" else 4)
+        self.notify(
+            visible(message, multiline=True), severity=severity, markup=False, timeout=6 if severity == "error" else 4
+        )
 
     # -- the refresh loop -------------------------------------------------------------------
 
@@ -182,6 +185,7 @@ class GemsdashApp(App[None]):
             interval=self.feed.interval,
             read_only=self.read_only,
             demo=self.demo,
+            problems=tuple(find_problems(snapshot)) if snapshot is not None else (),
         )
 
     def _paint_status(self, now: float) -> None:

@@ -15,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 import gemsdash.queue as q
 from gemsdash import __version__
 from gemsdash.http import errors
+from gemsdash.http.access_log import AccessLog
 from gemsdash.http.metrics import build_registry
 from gemsdash.http.models import forbid_card_numbers
 from gemsdash.http.routes import build_routers
@@ -46,6 +47,7 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
             expose_headers=["Location"],
             max_age=600,
         )
+    app.add_middleware(AccessLog)
     app.state.settings = settings
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

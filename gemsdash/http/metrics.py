@@ -29,13 +29,14 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 import gemsdash.queue as q
+from gemsdash.http.schedule_metrics import schedule_metrics
 from gemsdash.queue.store import ATTEMPT_OUTCOMES, DURATION_BOUNDS_MS, WAIT_BOUNDS_MS
 
 
 class QueueCollector(Collector):
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._last: q.Snapshot | None = None
+        self._last: tuple[q.Snapshot, list[q.Schedule]] | None = None
 
     def describe(self) -> Iterable[Metric]:
         # Without this the registry would collect (and hit Redis) once at registration.
@@ -52,19 +53,20 @@ class QueueCollector(Collector):
             value=1 if runtime.fallback_reason else 0,
         )
         try:
-            snapshot: q.Snapshot | None = q.queue_stats()
+            read: tuple[q.Snapshot, list[q.Schedule]] | None = (q.queue_stats(), q.list_schedules())
             with self._lock:
-                self._last = snapshot
+                self._last = read
             up = 1
         except q.BackendUnavailable:
             with self._lock:
-                snapshot = self._last
+                read = self._last
             up = 0
         yield GaugeMetricFamily(
             "gemsdash_backend_up", "1 when the job store answered this scrape (0: the values are the last read).", up
         )
-        if snapshot is None:
+        if read is None:
             return
+        snapshot, schedules = read
         yield GaugeMetricFamily(
             "gemsdash_snapshot_age_seconds",
             "Age of the store read these values come from (grows while the store does not answer).",
@@ -72,6 +74,7 @@ class QueueCollector(Collector):
         )
         for metrics in SNAPSHOT_METRICS:
             yield from metrics(snapshot)
+        yield from schedule_metrics(schedules)
 
 
 def workers(snapshot: q.Snapshot) -> Iterator[Metric]:

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     )
     read_only: bool = Field(default=False, validation_alias="GEMSDASH_READ_ONLY")
     worker_threads: Annotated[int, Field(ge=1, le=256)] = Field(default=4, validation_alias="GEMSDASH_WORKER_THREADS")
+    #: Start on a Redis whose maxmemory-policy may evict keys (with a WARNING and a health problem).
+    allow_eviction: bool = Field(default=False, validation_alias="GEMSDASH_ALLOW_EVICTION")
 
     @field_validator("redis_url")
     @classmethod

@@ -61,6 +61,10 @@ def translate_errors(url: str, *, secrets: list[str] | None = None) -> Iterator[
         ) from None
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise BackendUnavailable(f"Redis unreachable at {mask_url(url)}: {describe(exc, secrets or [])}") from None
+    except redis.exceptions.OutOfMemoryError as exc:
+        raise BackendUnavailable(
+            f"Redis at {mask_url(url)} is out of memory (maxmemory reached): {describe(exc, secrets or [])}"
+        ) from None
     except redis.ResponseError as exc:
         if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
             raise BackendUnavailable(

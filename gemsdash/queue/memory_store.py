@@ -23,6 +23,7 @@ from gemsdash.queue.jobs import (
     from_ms,
     now_ms,
 )
+from gemsdash.queue.memory_schedules import MemorySchedules
 from gemsdash.queue.store import (
     ATTEMPT_OUTCOMES,
     BUCKET_SECONDS,
@@ -39,13 +40,14 @@ from gemsdash.queue.store import (
     WorkerInfo,
     decode_record,
     histogram_slot,
+    recovery_bound_ms,
 )
 
 TIMELINE_MAX = 24
 SEARCH_WINDOW = 2000
 
 
-class MemoryJobStore:
+class MemoryJobStore(MemorySchedules):
     def __init__(self, broker: Broker, *, finished_ttl: int, dead_ttl: int, worker_timeout_ms: int) -> None:
         self.broker = broker
         self.finished_ttl = finished_ttl
@@ -176,6 +178,11 @@ class MemoryJobStore:
                 since = self._index[(job["queue"], old)].get(job["id"])
                 if since is not None:
                     self._observe(self._wait[job["queue"]], max(now_ms() - since, 0), WAIT_BOUNDS_MS)
+            note = None if old else "no record: message did not come through gemsdash"
+            most = int(job.get("max_attempts") or 0)
+            if most and attempt > most:  # the last attempt's worker was lost: it runs again as the last
+                attempt = most
+                note = "redelivered after its worker was lost: the last attempt runs again"
             job.update(
                 state=JobState.RUNNING.value,
                 attempts=attempt,
@@ -184,7 +191,7 @@ class MemoryJobStore:
                 worker=worker,
                 rq=message.queue_name,
             )
-            self._save(job, old, None if old else "no record: message did not come through gemsdash")
+            self._save(job, old, note)
             return "run"
 
     def finish(
@@ -199,6 +206,7 @@ class MemoryJobStore:
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
         nack: tuple[str, str, str] | None = None,
+        retry: tuple[str, str, bytes] | None = None,
     ) -> str:
         with self._lock:
             job = self._load(job_id)
@@ -271,8 +279,22 @@ class MemoryJobStore:
         bucket_now = now // (BUCKET_SECONDS * 1000)
         buckets = range(bucket_now - BUCKETS + 1, bucket_now + 1)
         stats: dict[str, QueueStats] = {}
+        overdue_before = now - recovery_bound_ms(self.worker_timeout_ms)
         with self._lock:
+            live = [info for info, beat in self._workers.values() if beat >= now - self.worker_timeout_ms]
             for queue in QUEUES:
+                waiting = dict.fromkeys((p.value for p in Priority), 0)
+                overdue = 0
+                for state in WAITING_STATES:
+                    for job_id in self._index[(queue, state.value)]:
+                        job = self._jobs.get(job_id)
+                        if job is None:
+                            continue
+                        priority = str(job.get("priority", "normal"))
+                        waiting[priority] = waiting.get(priority, 0) + 1
+                        due = job.get("next_attempt_at")
+                        if state is not JobState.QUEUED and isinstance(due, int) and due < overdue_before:
+                            overdue += 1
                 counts: dict[JobState, int] = {}
                 for state in STATES:
                     index = self._index[(queue, state.value)]
@@ -307,10 +329,22 @@ class MemoryJobStore:
                     wait_buckets=wait,
                     wait_sum_ms=self._wait[queue]["sum"],
                     wait_count=sum(wait.values()),
+                    overdue=overdue,
+                    waiting_by_priority=waiting,
+                    consumers_by_priority={
+                        p.value: sum(1 for w in live if p.queue_for(queue) in w.consumes) for p in Priority
+                    },
                 )
+            stale = len(self._workers) - len(live)
             listed = self._listed_workers(now)
-        workers = sum(1 for w in listed if w.alive)
-        return Snapshot(taken_at=from_ms(now), queues=stats, workers=workers, worker_list=listed)
+        return Snapshot(
+            taken_at=from_ms(now),
+            queues=stats,
+            workers=len(live),
+            worker_list=listed,
+            stale_workers=stale,
+            overdue_after_ms=recovery_bound_ms(self.worker_timeout_ms),
+        )
 
     def _listed_workers(self, now: int) -> list[WorkerInfo]:
         since = now - self.worker_timeout_ms * WORKER_LISTED_TIMEOUTS

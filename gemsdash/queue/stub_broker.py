@@ -24,3 +24,5 @@ class EmbeddedStubBroker(StubBroker):
         # Consumers append to these; a bounded deque drops the oldest instead of growing.
         kept: defaultdict[str, deque[MessageProxy]] = defaultdict(lambda: deque(maxlen=DEAD_LETTERS_KEPT))
         self.dead_letters_by_queue = kept  # type: ignore[assignment]
+        #: Set by `Runtime.start_worker`: the only worker memory mode runs (see WorkerGuard).
+        self.embedded_worker = False

@@ -18,7 +18,19 @@ if TYPE_CHECKING:
     from gemsdash.app import GemsdashApp
 
 #: Actions that change jobs: hidden and refused in read-only mode.
-CHANGING_ACTIONS = frozenset({"retry", "retry_all", "retry_group", "cancel", "clear", "enqueue"})
+CHANGING_ACTIONS = frozenset(
+    {
+        "retry",
+        "retry_all",
+        "retry_group",
+        "cancel",
+        "clear",
+        "enqueue",
+        "schedule_pause",
+        "schedule_run",
+        "schedule_remove",
+    }
+)
 
 
 class DataScreen(Screen[None]):

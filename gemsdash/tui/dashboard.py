@@ -18,6 +18,7 @@ from gemsdash.queue import QUEUES, JobPage, JobState
 from gemsdash.tui import format as fmt
 from gemsdash.tui.base import DataScreen
 from gemsdash.tui.refresh import RefreshRequest, RefreshResult
+from gemsdash.tui.schedules import SchedulesScreen
 from gemsdash.tui.source import JobQuery
 from gemsdash.tui.tables import STATE_KEYS, JobsTable, QueuesTable, StateTabs
 
@@ -49,6 +50,7 @@ class DashboardScreen(DataScreen):
         Binding("E", "errors", "Errors", tooltip="Group the selected queue's dead jobs by error"),
         Binding("w", "workers", "Workers", tooltip="Show live workers"),
         Binding("a", "audit", "Audit", tooltip="Show the audit log of changes"),
+        Binding("s", "schedules", "Schedules", tooltip="Show the schedules (cron and repeating jobs)"),
         Binding(
             "escape", "back", "Back", show=False, tooltip="Clear the marks or the search, or go back to the queues"
         ),
@@ -234,6 +236,10 @@ class DashboardScreen(DataScreen):
 
     def action_audit(self) -> None:
         self.dash.open_audit()
+
+    def action_schedules(self) -> None:
+        self.dash.push_screen(SchedulesScreen())
+        self.dash.request_refresh()
 
     # -- actions on jobs and queues ---------------------------------------------------------
 

@@ -51,12 +51,16 @@ def summary(job: JobRecord, now: datetime) -> Table:
         attempts.append(f"  ({job.backoff.type} backoff from {fmt.duration_ms(job.backoff.delay)})", style="dim")
     state = fmt.state_text(job.state)
     state.stylize("bold")
-    grid.add_row("id", Text(job.id, style="bold"), "state", state)
+    grid.add_row("id", fmt.data(job.id, style="bold"), "state", state)
     grid.add_row("type", job.type.value, "priority", Text(job.priority.value, style=fmt.PRIORITY_STYLE[job.priority]))
-    grid.add_row("attempts", attempts, "worker", Text(job.worker or "—", style="" if job.worker else "dim"))
+    grid.add_row("attempts", attempts, "worker", fmt.data(job.worker or "—", style="" if job.worker else "dim"))
     grid.add_row("created", when(job.created_at, now), "started", when(job.started_at, now))
     grid.add_row("finished", when(job.finished_at, now), "next attempt", when(job.next_attempt_at, now))
-    grid.add_row("duration", fmt.duration_ms(job.duration_ms) or Text("—", style="dim"), "", "")
+    scheduled: tuple[str, Text | str] = ("", "")
+    if job.schedule is not None:
+        tick = job.schedule_tick.astimezone(UTC).strftime("%H:%M:%S UTC") if job.schedule_tick else "?"
+        scheduled = ("schedule", Text.assemble((job.schedule, "bold"), (f"  tick {tick}", "dim")))
+    grid.add_row("duration", fmt.duration_ms(job.duration_ms) or Text("—", style="dim"), *scheduled)
     return grid
 
 
@@ -73,7 +77,7 @@ def timeline(job: JobRecord) -> Table:
             fmt.state_text(entry.state),
             entry.at.astimezone(UTC).strftime("%H:%M:%S.%f")[:-3],
             f"+{offset:.3f}s" if offset < 60 else f"+{fmt.seconds(offset)}",
-            Text(entry.note or "", style="dim"),
+            fmt.data(entry.note or "", style="dim"),
         )
     return table
 
@@ -81,10 +85,10 @@ def timeline(job: JobRecord) -> Table:
 def error_block(job: JobRecord) -> RenderableType:
     if job.error is None:
         return Text("no error", style="dim")
-    head = Text.assemble((job.error.type, "bold #ff5f5f"), ": ", job.error.message)
+    head = Text.assemble(fmt.data(job.error.type, "bold #ff5f5f"), ": ", fmt.data(job.error.message, multiline=True))
     if not job.error.traceback:
         return head
-    trace = Text(job.error.traceback.rstrip(), style="#d7875f")
+    trace = fmt.data(job.error.traceback.rstrip(), "#d7875f", multiline=True)
     return Group(head, Text(""), trace)
 
 

@@ -190,7 +190,7 @@ class JobsTable(NavTable):
             Text(fmt.age(job.timeline[-1].at if job.timeline else job.created_at, now), justify="right"),
             Text(duration, justify="right", style="italic" if job.state is JobState.RUNNING else ""),
             Text(upcoming, style="dim"),
-            Text(fmt.one_line(error, 100), style="#ff5f5f" if job.state is JobState.DEAD else "dim"),
+            fmt.data(fmt.one_line(error, 100), style="#ff5f5f" if job.state is JobState.DEAD else "dim"),
         ]
 
 

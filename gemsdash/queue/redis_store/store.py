@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from importlib.resources import files
@@ -15,7 +16,8 @@ from dramatiq import Message
 from dramatiq.common import dq_name
 from redis.connection import AbstractConnection
 
-from gemsdash.queue.connection import translate_errors
+from gemsdash.queue import clock
+from gemsdash.queue.connection import describe, translate_errors
 from gemsdash.queue.jobs import (
     FINISHED_STATES,
     QUEUES,
@@ -29,6 +31,7 @@ from gemsdash.queue.jobs import (
     now_ms,
 )
 from gemsdash.queue.messages import all_physical_queues, canonical_queue, physical_queues
+from gemsdash.queue.redis_store.schedules import RedisSchedules
 from gemsdash.queue.store import (
     ATTEMPT_OUTCOMES,
     BUCKET_SECONDS,
@@ -45,9 +48,14 @@ from gemsdash.queue.store import (
     Success,
     WorkerInfo,
     decode_record,
+    load_json,
+    parse_memory_info,
+    recovery_bound_ms,
 )
+from gemsdash.queue.visible import scrub
 
 _SCRIPT = files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text()
+_SNAPSHOT_SCRIPT = files("gemsdash.queue.redis_store").joinpath("snapshot.lua").read_text()
 _CLEAR_BATCH = 500
 #: Jobs per `submit` script call (a larger batch is several calls in one MULTI).
 SUBMIT_CHUNK = 500
@@ -57,11 +65,15 @@ SUBMIT_FIELDS = 9
 _WORKERS_LISTED = 1000
 _CLEAR_MAX_STEPS = 2000
 _AUDIT_MAX = 10_000
+#: A rejected message is found among a worker's acks by its size and this many first and last bytes.
+_MATCH_BYTES = 4096
 
 WAITING_CSV = ",".join(s.value for s in STATES if s in WAITING_STATES)
 RETRYABLE_CSV = ",".join(s.value for s in STATES if s in RETRYABLE_STATES)
 HANDOFF_CSV = ",".join((JobState.DELAYED.value, JobState.RETRYING.value))
 STATES_CSV = ",".join(s.value for s in STATES)
+FINISHED_CSV = ",".join(s.value for s in STATES if s in FINISHED_STATES)
+PRIORITIES_CSV = ",".join(p.value for p in Priority)
 BOUNDS_CSV = ",".join(str(b) for b in DURATION_BOUNDS_MS)
 WAIT_BOUNDS_CSV = ",".join(str(b) for b in WAIT_BOUNDS_MS)
 
@@ -82,7 +94,7 @@ def _request(conn: AbstractConnection, argv: Sequence[Any]) -> Any:
     return conn.read_response()
 
 
-class RedisJobStore:
+class RedisJobStore(RedisSchedules):
     def __init__(
         self,
         client: redis.Redis,
@@ -102,6 +114,7 @@ class RedisJobStore:
         self.display_url = display_url
         self._secrets = secrets or []
         self._script = client.register_script(_SCRIPT)
+        self._snapshot_script = client.register_script(_SNAPSHOT_SCRIPT)
         self._thread_clients = threading.local()
         #: A store on a pipeline (a client whose calls are queued, as benchmarks/loader.py uses)
         #: must keep queueing them there.
@@ -122,16 +135,21 @@ class RedisJobStore:
         EXISTS before every pipeline that uses a script, doubling the round trips."""
         pipe.evalsha(self._script.sha, 1, self.namespace, *self._args(command, *args))
 
-    def _execute(self, pipe: Any) -> list[Any]:
-        """Run a pipeline; if Redis lost the script (restarted, flushed), load it and run again."""
+    def _execute(self, pipe: Any, raise_on_error: bool = True) -> list[Any]:
+        """Run a pipeline; if Redis lost the scripts (restarted, flushed), load them and run again.
+        With `raise_on_error=False` a command's error is its reply (NoScriptError still reloads)."""
         commands = list(pipe.command_stack)
         try:
-            return list(pipe.execute())
+            replies = list(pipe.execute(raise_on_error=raise_on_error))
+            if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
+                raise redis.exceptions.NoScriptError("script missing")
+            return replies
         except redis.exceptions.NoScriptError:
             self.client.script_load(_SCRIPT)
+            self.client.script_load(_SNAPSHOT_SCRIPT)
             retry = self.client.pipeline(transaction=pipe.transaction)
             retry.command_stack = commands
-            return list(retry.execute())
+            return list(retry.execute(raise_on_error=raise_on_error))
 
     def _call(self, command: str, *args: Any) -> Any:
         with translate_errors(self.display_url, secrets=self._secrets):
@@ -181,26 +199,7 @@ class RedisJobStore:
         now = now_ms()
         flat: list[Any] = []
         for sub in submissions:
-            # The first delivery's Redis id can be the job id (unique already); retries get new ones.
-            rmid = sub.message.message_id
-            message = sub.message
-            if sub.delay_ms:
-                message = message.copy(queue_name=dq_name(message.queue_name), options={"eta": now + sub.delay_ms})
-            # The submission's message is this call's own: setting the option in place saves a copy.
-            message.options["redis_message_id"] = rmid
-            queue_name = message.queue_name
-            record = dict(sub.record, rq=queue_name, rmid=rmid)
-            flat += [
-                record["id"],
-                record["queue"],
-                record["state"],
-                queue_name,
-                rmid,
-                message.encode(),
-                _compact(record),
-                record["created_at"],
-                record["priority"],
-            ]
+            flat += self._submission_args(sub, now)
         step = SUBMIT_CHUNK * SUBMIT_FIELDS
         with translate_errors(self.display_url, secrets=self._secrets):
             if len(flat) <= step:
@@ -210,6 +209,30 @@ class RedisJobStore:
             for start in range(0, len(flat), step):
                 self._queue_call(pipe, "submit", *flat[start : start + step])
             self._execute(pipe)
+
+    @staticmethod
+    def _submission_args(sub: Submission, now: int) -> list[Any]:
+        """One job's SUBMIT_FIELDS arguments of the `submit` script command."""
+        # The first delivery's Redis id can be the job id (unique already); retries get new ones.
+        rmid = sub.message.message_id
+        message = sub.message
+        if sub.delay_ms:
+            message = message.copy(queue_name=dq_name(message.queue_name), options={"eta": now + sub.delay_ms})
+        # The submission's message is this call's own: setting the option in place saves a copy.
+        message.options["redis_message_id"] = rmid
+        queue_name = message.queue_name
+        record = dict(sub.record, rq=queue_name, rmid=rmid)
+        return [
+            record["id"],
+            record["queue"],
+            record["state"],
+            queue_name,
+            rmid,
+            message.encode(),
+            _compact(record),
+            record["created_at"],
+            record["priority"],
+        ]
 
     def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> str:
         verdict = self._worker_call(
@@ -236,6 +259,7 @@ class RedisJobStore:
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
         nack: tuple[str, str, str] | None = None,
+        retry: tuple[str, str, bytes] | None = None,
     ) -> str:
         return self._text(
             self._worker_call(
@@ -251,6 +275,7 @@ class RedisJobStore:
                 BOUNDS_CSV,
                 scrubbed or "",
                 *(nack or ("", "", "")),
+                *(retry or ("", "", "")),
             )
         )
 
@@ -258,12 +283,20 @@ class RedisJobStore:
         """The whole batch is one `succeed` script call: one round trip, and counters, index pruning
         and heartbeats written once per call instead of once per job."""
         args: list[Any] = [BOUNDS_CSV]
+        now = now_ms()
         for s in successes:
-            args += (s.job_id, s.result, "" if s.duration_ms is None else s.duration_ms, s.finished_ms, *s.ack)
+            age = max(now - s.finished_ms, 0)
+            args += (s.job_id, s.result, "" if s.duration_ms is None else s.duration_ms, age, *s.ack)
         self._worker_call("succeed", *args)
 
-    def reject(self, rq: str, data: bytes, reason: str, worker: str) -> str | None:
-        """Dead-letter a fetched message that cannot be decoded; returns the id its record got."""
+    def reject(
+        self, rq: str, data: bytes, error: tuple[str, str], evidence: dict[str, Any], message_id: str, worker: str
+    ) -> str | None:
+        """Dead-letter a fetched message that cannot run; returns the id its record got.
+
+        `error` is the record's (type, message); `evidence` what is kept of the message, in the
+        record and as its dead-letter copy, instead of the message itself (see
+        `redaction.raw_evidence`); `message_id` the id it claims, when usable."""
         canonical = canonical_queue(rq)
         created = now_ms()
         record = {
@@ -272,15 +305,23 @@ class RedisJobStore:
             "queue": canonical,
             "state": JobState.DEAD.value,
             "priority": "normal",
-            "payload": _compact({"malformed_bytes": len(data)}),
+            "payload": _compact({"refused_message": evidence}),
             "attempts": 0,
             "max_attempts": 1,
             "created_at": created,
-            "error": {"type": "MalformedMessage", "message": reason, "traceback": None},
+            "error": {"type": error[0], "message": error[1], "traceback": None},
             "timeline": [],
         }
-        rmid = self._call("reject", rq, worker, data, _compact(record))
+        dead_letter = _compact({"refused": error[1], **evidence})
+        head, tail = data[:_MATCH_BYTES], data[-_MATCH_BYTES:] if data else b""
+        rmid = self._call(
+            "reject", rq, worker, len(data), head, tail, _compact(record), dead_letter, message_id, str(uuid.uuid4())
+        )
         return self._text(rmid) if rmid else None
+
+    def reclaim(self, worker: str, rq: str) -> list[bytes]:
+        """What `worker`'s ack set still holds for the delay queue `rq` (see jobs.lua)."""
+        return list(self._worker_call("reclaim", worker, rq))
 
     def handoff(self, job_id: str) -> None:
         self._worker_call("handoff", job_id, HANDOFF_CSV)
@@ -290,7 +331,7 @@ class RedisJobStore:
     def get(self, job_id: str) -> JobRecord | None:
         with translate_errors(self.display_url, secrets=self._secrets):
             raw = self.client.get(self._key("job", job_id))
-        return decode_record(json.loads(raw)) if raw else None
+        return decode_record(load_json(raw)) if raw else None
 
     def page(self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "") -> JobPage:
         reply = self._call(
@@ -299,102 +340,130 @@ class RedisJobStore:
         return self._parse_page(reply, offset, limit)
 
     def snapshot(self) -> Snapshot:
-        """Counts, throughput, oldest waiting job and live workers: one MULTI/EXEC round trip."""
+        """Counts, throughput, oldest waiting job, workers and Redis's memory state: one round trip."""
         return self.view(None)[0]
 
     def view(
         self, queue: str | None, state: JobState | None = None, offset: int = 0, limit: int = 50, search: str = ""
     ) -> tuple[Snapshot, JobPage | None]:
-        """The snapshot and, for `queue`, one page of its jobs, read in the same MULTI/EXEC: one
-        round trip for a whole dashboard refresh, and the page agrees with the counts."""
+        """The snapshot and, for `queue`, one page of its jobs: one round trip for a whole dashboard
+        refresh, and no writes, so it still works when Redis is out of memory.
+
+        Not a MULTI (Redis refuses every command queued in one at OOM): a pipeline of three reads,
+        the snapshot (`snapshot.lua`, a `no-writes` script, so its counts are read at one instant
+        and agree with each other), `INFO memory`, and the page (`jobs.lua`'s read-only `page`, itself
+        atomic). The page is read right after the counts; a job that changes state in between can
+        make its total differ from the count by the jobs changed in that instant."""
         now = now_ms()
         with translate_errors(self.display_url, secrets=self._secrets):
-            pipe = self.client.pipeline(transaction=True)
-            self._snapshot_commands(pipe, now)
+            pipe = self.client.pipeline(transaction=False)
+            pipe.evalsha(self._snapshot_script.sha, 1, self.namespace, *self._snapshot_args(now))
+            pipe.info("memory")
             if queue is not None:
                 self._queue_call(
                     pipe, "page", queue, state.value if state else "", max(offset, 0), max(limit, 1), STATES_CSV, search
                 )
-            replies = self._execute(pipe)
-        if queue is None:
-            return self._parse_snapshot(replies, now), None
-        return self._parse_snapshot(replies[:-1], now), self._parse_page(replies[-1], offset, limit)
+            replies = self._execute(pipe, raise_on_error=False)
+            for reply in (replies[0], *replies[2:]):
+                if isinstance(reply, Exception):
+                    raise reply
+        snapshot = self._parse_snapshot(replies[0], replies[1], now)
+        return snapshot, (self._parse_page(replies[2], offset, limit) if queue is not None else None)
 
     def _buckets(self, now: int) -> list[int]:
         bucket_now = now // (BUCKET_SECONDS * 1000)
         return list(range(bucket_now - BUCKETS + 1, bucket_now + 1))
 
-    def _snapshot_commands(self, pipe: Any, now: int) -> None:
-        for queue in QUEUES:
-            for state in STATES:
-                key = self._key("idx", queue, state.value)
-                if state in FINISHED_STATES:
-                    ttl = self.dead_ttl if state is JobState.DEAD else self.finished_ttl
-                    pipe.zcount(key, now - ttl * 1000, "+inf")
-                else:
-                    pipe.zcard(key)
-            pipe.zrange(self._key("idx", queue, JobState.QUEUED.value), 0, 0, withscores=True)
-            for bucket in self._buckets(now):
-                pipe.hmget(self._key("tp", queue, str(bucket)), "ok", "fail", "ms", "timed")
-            pipe.hgetall(self._key("hist", queue))
-            pipe.hgetall(self._key("wait", queue))
-        pipe.hgetall(self._key("totals"))
-        pipe.zcount(self._key("workers"), now - self.worker_timeout_ms, "+inf")
-        self._queue_call(pipe, "workers", now - self.worker_timeout_ms * WORKER_LISTED_TIMEOUTS, _WORKERS_LISTED)
+    def _snapshot_args(self, now: int) -> list[Any]:
+        buckets = self._buckets(now)
+        return [
+            now,
+            self.finished_ttl,
+            self.dead_ttl,
+            self.worker_timeout_ms,
+            recovery_bound_ms(self.worker_timeout_ms),
+            ",".join(QUEUES),
+            STATES_CSV,
+            FINISHED_CSV,
+            PRIORITIES_CSV,
+            buckets[0],
+            len(buckets),
+            now - self.worker_timeout_ms * WORKER_LISTED_TIMEOUTS,
+            _WORKERS_LISTED,
+        ]
 
-    def _parse_snapshot(self, replies: list[Any], now: int) -> Snapshot:
+    def _parse_snapshot(self, reply: list[Any], info: Any, now: int) -> Snapshot:
         buckets = self._buckets(now)
         stats: dict[str, QueueStats] = {}
-        cursor = 0
-        for queue in QUEUES:
-            counts = {state: int(replies[cursor + i]) for i, state in enumerate(STATES)}
-            cursor += len(STATES)
-            oldest = replies[cursor]
+        for queue, row in zip(QUEUES, reply, strict=False):
+            counts = {state: int(row[i]) for i, state in enumerate(STATES)}
+            cursor = len(STATES)
+            oldest = row[cursor]
             cursor += 1
             finished: list[tuple[int, int]] = []
             total_ms = 0
             total_n = 0
-            for reply in replies[cursor : cursor + len(buckets)]:
-                ok, fail, ms = (int(v) if v is not None else 0 for v in reply[:3])
+            for bucket in row[cursor : cursor + len(buckets)]:
+                ok, fail, ms = (int(v) if v is not None else 0 for v in bucket[:3])
                 finished.append((ok, fail))
                 total_ms += ms
                 # Buckets written before `timed` existed count every finished job.
-                total_n += int(reply[3]) if reply[3] is not None else ok + fail
+                total_n += int(bucket[3]) if bucket[3] is not None else ok + fail
             cursor += len(buckets)
-            hist = {self._text(k): int(v) for k, v in replies[cursor].items()}
-            wait = {self._text(k): int(v) for k, v in replies[cursor + 1].items()}
-            cursor += 2
+            flat = row[cursor]
+            hist = {self._text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+            flat = row[cursor + 1]
+            wait = {self._text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+            overdue, waiting, serving = row[cursor + 2 : cursor + 5]
             stats[queue] = QueueStats(
                 queue=queue,
                 counts=counts,
                 finished_per_bucket=finished,
                 avg_duration_ms=total_ms / total_n if total_n else None,
-                oldest_queued_at=from_ms(oldest[0][1]) if oldest else None,
+                oldest_queued_at=from_ms(int(float(oldest[1]))) if oldest else None,
                 duration_sum_ms=hist.pop("sum", 0),
                 duration_count=_drop_count(hist),
                 duration_buckets=hist,
                 wait_sum_ms=wait.pop("sum", 0),
                 wait_count=_drop_count(wait),
                 wait_buckets=wait,
+                overdue=int(overdue),
+                waiting_by_priority={p.value: int(n) for p, n in zip(Priority, waiting, strict=True)},
+                consumers_by_priority={p.value: int(n) for p, n in zip(Priority, serving, strict=True)},
             )
-        totals = {self._text(k): int(v) for k, v in replies[cursor].items()}
+        flat = reply[len(QUEUES)]
+        totals = {self._text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
         for queue, qs in stats.items():
             qs.finished_total.update(
                 {outcome: totals.get(f"{queue}:{outcome}", 0) for outcome in ("succeeded", "dead")}
             )
             qs.enqueued_total.update({p.value: totals.get(f"{queue}:enqueued:{p.value}", 0) for p in Priority})
             qs.attempts_total.update({o: totals.get(f"{queue}:attempt:{o}", 0) for o in ATTEMPT_OUTCOMES})
-        listed = self._parse_workers(replies[cursor + 2], now)
-        return Snapshot(taken_at=from_ms(now), queues=stats, workers=int(replies[cursor + 1]), worker_list=listed)
+        memory, memory_error = None, None
+        if isinstance(info, Exception):
+            memory_error = f"INFO refused: {describe(info, self._secrets)}"
+        else:
+            memory = parse_memory_info(info)
+        return Snapshot(
+            taken_at=from_ms(now),
+            queues=stats,
+            workers=int(reply[len(QUEUES) + 1]),
+            worker_list=self._parse_workers(reply[len(QUEUES) + 3], now),
+            stale_workers=int(reply[len(QUEUES) + 2]),
+            memory=memory,
+            memory_error=memory_error,
+            overdue_after_ms=recovery_bound_ms(self.worker_timeout_ms),
+        )
 
     def _parse_workers(self, reply: list[Any], now: int) -> list[WorkerInfo]:
         found: list[WorkerInfo] = []
         for i in range(0, len(reply) - 2, 3):
             beat = int(float(reply[i + 1]))
-            found.append(self._worker(self._text(reply[i]), beat, json.loads(reply[i + 2]), now))
+            found.append(self._worker(self._text(reply[i]), beat, reply[i + 2], now))
         return found
 
-    def _worker(self, worker_id: str, beat: float, data: dict[str, Any], now: int) -> WorkerInfo:
+    def _worker(self, worker_id: str, beat: float, body: bytes | str, now: int) -> WorkerInfo:
+        data = scrub(load_json(body))  # a heartbeat written by hand must not break the dashboard
         return WorkerInfo(
             id=worker_id,
             host=data["host"],
@@ -404,12 +473,13 @@ class RedisJobStore:
             last_heartbeat=from_ms(beat),
             in_flight=int(data["in_flight"]),
             queues=list(data.get("queues", [])),
+            consumes=list(data.get("consumes", [])),
             alive=beat >= now - self.worker_timeout_ms,
         )
 
     @staticmethod
     def _parse_page(reply: list[Any], offset: int, limit: int) -> JobPage:
-        return JobPage([decode_record(json.loads(raw)) for raw in reply[1:]], int(reply[0]), offset, limit)
+        return JobPage([decode_record(load_json(raw)) for raw in reply[1:]], int(reply[0]), offset, limit)
 
     def dead_ids(self, queue: str, limit: int) -> list[str]:
         with translate_errors(self.display_url, secrets=self._secrets):
@@ -455,7 +525,7 @@ class RedisJobStore:
             return []
         with translate_errors(self.display_url, secrets=self._secrets):
             raws = self.client.mget([self._key("job", i) for i in job_ids])
-        return [decode_record(json.loads(raw)) if raw else None for raw in raws]
+        return [decode_record(load_json(raw)) if raw else None for raw in raws]
 
     def clear(self, queue: str, include_dead: bool, who: str) -> ClearResult:
         lists = physical_queues(queue)
@@ -492,13 +562,13 @@ class RedisJobStore:
     def audit_log(self, limit: int) -> list[dict[str, Any]]:
         with translate_errors(self.display_url, secrets=self._secrets):
             rows = self.client.lrange(self._key("audit"), 0, limit - 1)
-        return [json.loads(r) for r in rows]
+        return [scrub(load_json(r)) for r in rows]
 
     # -- workers ----------------------------------------------------------------------------
 
     def heartbeat(self, info: WorkerInfo) -> None:
-        """Both Dramatiq's heartbeat (so its ack lease holds while threads are busy) and ours."""
-        now = now_ms()
+        """Both Dramatiq's heartbeat (so its ack lease holds while threads are busy) and ours, by
+        Redis's clock; the reply also brings this process's clock offset up to date."""
         body = {
             "id": info.id,
             "host": info.host,
@@ -507,19 +577,21 @@ class RedisJobStore:
             "started_at": int(info.started_at.timestamp() * 1000),
             "in_flight": info.in_flight,
             "queues": info.queues,
+            "consumes": info.consumes,
         }
-        with translate_errors(self.display_url, secrets=self._secrets):
-            pipe = self.client.pipeline(transaction=False)
-            pipe.zadd(f"{self.namespace}:__heartbeats__", {info.id: now})
-            pipe.zadd(self._key("workers"), {info.id: now})
-            pipe.set(self._key("worker", info.id), _compact(body), px=self.worker_timeout_ms * 3)
-            pipe.execute()
+        before = time.time()
+        redis_now = self._call(
+            "beat", info.id, _compact(body), self.worker_timeout_ms * 3, self.worker_timeout_ms * 10, *info.consumes
+        )
+        clock.observe(int(redis_now), before, time.time())
 
     def forget_worker(self, worker_id: str) -> None:
         with translate_errors(self.display_url, secrets=self._secrets):
             pipe = self.client.pipeline(transaction=True)
             pipe.zrem(self._key("workers"), worker_id)
             pipe.delete(self._key("worker", worker_id))
+            for rq in all_physical_queues(with_delay=False):
+                pipe.zrem(self._key("serving", rq), worker_id)
             pipe.execute()
 
     def workers(self) -> list[WorkerInfo]:
@@ -533,7 +605,7 @@ class RedisJobStore:
         for (worker_id, beat), body in zip(live, bodies, strict=True):
             if body is None:
                 continue
-            found.append(self._worker(self._text(worker_id), beat, json.loads(body), now))
+            found.append(self._worker(self._text(worker_id), beat, body, now))
         return found
 
     def recover(self) -> tuple[int, int]:
