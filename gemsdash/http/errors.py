@@ -6,11 +6,14 @@ echoed back, because a rejected payload may hold a password or a card number.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import gemsdash.queue as q
 from gemsdash.http.models import ErrorBody, FieldError, FieldErrorsBody
@@ -89,6 +92,29 @@ async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(FieldErrorsBody(detail=detail, errors=errors).model_dump(), status_code=422)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the OpenAPI description documents for the request's path. Starlette's 405
+    names only the methods of the first route whose path matched (`GET` for `/queue/schedules`,
+    which also takes `POST`)."""
+    path = request.scope.get("path", "")
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+            return sorted(m.upper() for m in operations)
+    return []
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        allowed = allowed_methods(request)
+        if allowed:
+            exc = StarletteHTTPException(
+                exc.status_code, exc.detail, {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+            )
+    return await http_exception_handler(request, exc)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(q.GemsdashError, _gemsdash_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_invalid)

@@ -345,6 +345,13 @@ def _has_card_number(text: str) -> bool:
     return False
 
 
+#: The web URLs the OpenAPI description publishes for a context's `*_url` values: a subset of what
+#: `web_url` takes (an ASCII host name, an optional port and path).
+WEB_URL_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$"
+)
+
+
 def web_url(value: object) -> bool:
     """An absolute http or https URL with a host, and nothing a mail client could read otherwise."""
     if not isinstance(value, str) or not value.isprintable() or any(c.isspace() for c in value):
@@ -425,6 +432,14 @@ def _when(field: str, values: list[str], then: list[dict[str, Any]], otherwise: 
 IMAGE_PATH_RULE = "must name an image file inside the images folder: a relative path, without '..' or symlinks"
 
 
+#: The image paths the OpenAPI description publishes: a subset of what `image_path_ok` takes (printable
+#: ASCII without `~`), spelt without lookarounds: segments joined by `/`, none of them `.` or `..`.
+_PATH_CHAR = r"[\x20-\x2e\x30-\x5b\x5d-\x7d]"
+_PATH_NOT_DOT = r"[\x20-\x2d\x30-\x5b\x5d-\x7d]"
+_PATH_SEGMENT = rf"(?:{_PATH_NOT_DOT}{_PATH_CHAR}*|\.{_PATH_NOT_DOT}{_PATH_CHAR}*|\.\.{_PATH_CHAR}+)"
+IMAGE_PATH_PATTERN = rf"^(?:{_PATH_SEGMENT}/)*{_PATH_SEGMENT}$"
+
+
 def image_path_ok(path: str) -> bool:
     """Whether `path` reads as a file inside the images folder, judged from its text alone (the
     producer may not see the worker's files; symlinks are refused when the file is opened)."""
@@ -445,7 +460,9 @@ class EmotionPayload(Payload):
     )
 
     text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_CHARS)
-    image_path: str | None = Field(default=None, min_length=1, max_length=4096)
+    image_path: str | None = Field(
+        default=None, min_length=1, max_length=4096, json_schema_extra={"pattern": IMAGE_PATH_PATTERN}
+    )
     analysis_type: AnalysisType = "text"
     user_id: UserId = Field(min_length=1, max_length=128)
 
@@ -485,7 +502,10 @@ class EmailPayload(Payload):
         min_length=3, max_length=254, json_schema_extra={"pattern": _EMAIL.pattern.replace(r"\s", _PY_SPACE)}
     )
     template: EmailTemplate
-    context: dict[str, ContextValue] = Field(default_factory=dict)
+    context: dict[str, ContextValue] = Field(
+        default_factory=dict,
+        json_schema_extra={"patternProperties": {"_url$": {"type": "string", "pattern": WEB_URL_PATTERN}}},
+    )
     user_id: UserId | None = Field(default=None, min_length=1, max_length=128)
 
     @model_validator(mode="after")
