@@ -7,11 +7,12 @@ Names follow `gemsdash stats --json` (`mode`, `fallback_reason`, `workers`, `que
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 import gemsdash.queue as q
+from gemsdash.queue.jobs import MAX_ATTEMPTS, MAX_DELAY_MS
 from gemsdash.queue.store import BUCKET_SECONDS
 
 
@@ -25,12 +26,72 @@ class FieldError(BaseModel):
 
 
 class FieldErrorsBody(BaseModel):
+    """What every 422 answer carries: `detail` in one line, and each wrong field in `errors`."""
+
     detail: str
     errors: list[FieldError]
 
 
-class EnqueueBody(BaseModel):
+class EnqueueOptions(BaseModel):
     """Options left out take the job type's defaults (see the job types table in the docs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    priority: q.Priority | None = None
+    delay: int | None = Field(default=None, ge=0, le=MAX_DELAY_MS, description="milliseconds before the first attempt")
+    attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS, description="total tries, the first included")
+    backoff: q.Backoff | None = None
+
+
+def enqueue_request() -> Any:
+    """The `POST /queue/jobs` body: one variant per job type of `JOB_SPECS`, told apart by `type`,
+    each with its type's payload model, so the OpenAPI description says how to build a valid job.
+    Read when the app is built: a job type declared before then is published too."""
+    variants: list[type[EnqueueOptions]] = [
+        create_model(
+            "Enqueue" + "".join(part.title() for part in spec.job_type.value.split("-")),
+            __base__=EnqueueOptions,
+            __doc__=f"Enqueue a {spec.job_type.value} job: {spec.description}.",
+            type=(Literal[spec.job_type.value], Field(description="job type (= queue name)")),  # type: ignore[arg-type]
+            payload=(spec.payload_model, ...),
+        )
+        for spec in q.JOB_SPECS.values()
+    ]
+    if len(variants) == 1:
+        return variants[0]
+    return Annotated[Union[tuple(variants)], Field(discriminator="type")]  # noqa: UP007
+
+
+#: The payload scan refuses raw card numbers (13-19 Luhn-valid digits) in any key or value, which
+#: JSON Schema cannot check; the published payload schemas refuse a superset instead: 13 digits in a
+#: row (or with single spaces or hyphens) in a string or key, and numbers of 13 digits or more.
+CARD_DIGITS = r"\d(?:[ -]?\d){12}"
+CARD_SAFE_NUMBER = 10**12 - 1
+
+
+def forbid_card_numbers(schema: Any) -> None:
+    """Add those limits, in place, to every string, number and object key of a payload's schema."""
+    if isinstance(schema, list):
+        for item in schema:
+            forbid_card_numbers(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    for value in schema.values():
+        forbid_card_numbers(value)
+    kind = schema.get("type")
+    if kind == "string" and "const" not in schema and "enum" not in schema:
+        schema.setdefault("allOf", []).append({"not": {"pattern": CARD_DIGITS}})
+    elif kind in ("number", "integer"):
+        schema["maximum"] = min(schema.get("maximum", CARD_SAFE_NUMBER), CARD_SAFE_NUMBER)
+        schema["minimum"] = max(schema.get("minimum", -CARD_SAFE_NUMBER), -CARD_SAFE_NUMBER)
+    elif kind == "object" and isinstance(schema.get("additionalProperties"), dict):
+        schema["propertyNames"] = {"not": {"pattern": CARD_DIGITS}}
+
+
+class EnqueueBody(BaseModel):
+    """The body of the old `POST /queue/jobs/{type}` (kept as an alias): options left out take the
+    job type's defaults."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -6,9 +6,10 @@ and a slow Redis never stalls the event loop (or the health check beside it).
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -25,6 +26,7 @@ from gemsdash.http.models import (
     HealthBody,
     QueueStatsBody,
     StatsBody,
+    enqueue_request,
     masked,
     throughput,
 )
@@ -51,6 +53,20 @@ METRICS_TYPES = ("text/plain", "application/openmetrics-text")
 
 #: How many dead jobs the dashboard lists when the caller does not say.
 RECENT_FAILURES = 10
+
+#: OpenAPI links from an enqueued job to the routes that take its id (clients and schemathesis'
+#: stateful tests follow them).
+JOB_LINKS = {
+    name: {"operationId": operation, "parameters": {"path.id": "$response.body#/id"}}
+    for name, operation in (("GetJob", "get_job"), ("RetryJob", "retry_job"), ("CancelJob", "cancel_job"))
+}
+
+
+def known_type(name: TypeParam) -> None:
+    """The old `POST /queue/jobs/{type}` shares its path with `/queue/jobs/{id}`: anything but a
+    job type there is a POST to a job, which only GET serves."""
+    if name not in q.JobType._value2member_map_:
+        raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, "method not allowed", headers={"Allow": "GET"})
 
 
 def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[APIRouter]:
@@ -79,6 +95,16 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
         code = status.HTTP_200_OK if report.healthy else status.HTTP_503_SERVICE_UNAVAILABLE
         body = HealthBody.model_validate(report.as_json()).model_dump(mode="json", exclude_none=True)
         return JSONResponse(body, status_code=code)
+
+    @open_router.head(
+        "/queue/health",
+        response_class=Response,
+        responses={200: {"description": "healthy"}, 503: {"description": "unhealthy (GET says why)"}},
+        summary="Health check for load balancers: the status of GET without a body",
+    )
+    def head_health() -> Response:
+        healthy = q.health().healthy
+        return Response(status_code=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
 
     @reads.get("/queue/stats", response_model=StatsBody, summary="Jobs per queue and state (= `gemsdash stats --json`)")
     def get_stats() -> StatsBody:
@@ -119,7 +145,13 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
             throughput={name: throughput(stats) for name, stats in snapshot.queues.items()},
         )
 
-    @reads.get("/queue/jobs/{id}", response_model=q.JobRecord, responses=NOT_FOUND, summary="One job, payload masked")
+    @reads.get(
+        "/queue/jobs/{id}",
+        operation_id="get_job",
+        response_model=q.JobRecord,
+        responses=NOT_FOUND,
+        summary="One job, payload masked",
+    )
     def get_job(job_id: IdParam) -> q.JobRecord:
         record = q.get_job(job_id)
         if record is None:
@@ -136,14 +168,50 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(registry), media_type=content_type)
 
-    @admin.post(
-        "/queue/jobs/{type}",
+    def post_job(body: Any, response: Response) -> q.JobRecord:
+        job_id = q.add_job(
+            body.type,
+            body.payload,
+            priority=body.priority,
+            delay=body.delay,
+            attempts=body.attempts,
+            backoff=body.backoff,
+        )
+        response.headers["Location"] = f"/queue/jobs/{job_id}"
+        return _record(job_id)
+
+    # The body's type is built from the job types when the app is built, so it is set here.
+    post_job.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[enqueue_request(), Body()]),
+            inspect.Parameter("response", inspect.Parameter.KEYWORD_ONLY, annotation=Response),
+        ],
+        return_annotation=q.JobRecord,
+    )
+    admin.add_api_route(
+        "/queue/jobs",
+        post_job,
+        methods=["POST"],
+        operation_id="enqueue_job",
         response_model=q.JobRecord,
         status_code=status.HTTP_201_CREATED,
-        responses={400: {"model": ErrorBody, "description": "body could not be read"}, **NOT_FOUND, **INVALID},
-        summary="Enqueue a job (422 names each invalid field)",
+        responses={
+            201: {"description": "enqueued; `Location` is the job's URL", "links": JOB_LINKS},
+            400: {"model": ErrorBody, "description": "body could not be read"},
+            **INVALID,
+        },
+        summary="Enqueue a job: `type` picks the payload's schema (422 names each invalid field)",
     )
-    def post_job(name: TypeParam, body: EnqueueBody, response: Response) -> q.JobRecord:
+
+    @admin.post(
+        "/queue/jobs/{type}",
+        include_in_schema=False,
+        response_model=q.JobRecord,
+        status_code=status.HTTP_201_CREATED,
+        dependencies=[Depends(known_type)],
+    )
+    def post_job_by_type(name: TypeParam, body: EnqueueBody, response: Response) -> q.JobRecord:
+        """gemsdash's first enqueue path, kept for the clients written against it (an alias of `POST /queue/jobs`)."""
         job_id = q.add_job(
             name, body.payload, priority=body.priority, delay=body.delay, attempts=body.attempts, backoff=body.backoff
         )
@@ -152,6 +220,7 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
 
     @admin.post(
         "/queue/jobs/{id}/retry",
+        operation_id="retry_job",
         response_model=q.JobRecord,
         responses={**NOT_FOUND, **CONFLICT},
         summary="Put a dead or cancelled job back in its queue",
@@ -162,6 +231,7 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
 
     @admin.post(
         "/queue/jobs/{id}/cancel",
+        operation_id="cancel_job",
         response_model=q.JobRecord,
         responses={**NOT_FOUND, **CONFLICT},
         summary="Cancel a queued, delayed or retrying job",

@@ -25,9 +25,12 @@ from gemsdash.queue.jobs import (
 )
 from gemsdash.queue.memory_schedules import MemorySchedules
 from gemsdash.queue.store import (
+    ATTEMPT_OUTCOMES,
     BUCKET_SECONDS,
     BUCKETS,
     DURATION_BOUNDS_MS,
+    WAIT_BOUNDS_MS,
+    WORKER_LISTED_TIMEOUTS,
     ClearResult,
     JobPage,
     QueueStats,
@@ -36,6 +39,7 @@ from gemsdash.queue.store import (
     Submission,
     WorkerInfo,
     decode_record,
+    histogram_slot,
     recovery_bound_ms,
 )
 
@@ -55,6 +59,7 @@ class MemoryJobStore(MemorySchedules):
         self._throughput: dict[tuple[str, int], list[int]] = {}
         self._totals: dict[str, int] = defaultdict(int)
         self._hist: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self._wait: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._workers: dict[str, tuple[WorkerInfo, int]] = {}
         self._audit: list[str] = []
 
@@ -121,12 +126,23 @@ class MemoryJobStore(MemorySchedules):
         for key in [k for k in self._throughput if k[1] < bucket - BUCKETS]:
             del self._throughput[key]
         self._totals[f"{queue}:{'succeeded' if ok else 'dead'}"] += 1
+
+    @staticmethod
+    def _observe(hist: dict[str, int], ms: int, bounds: tuple[int, ...]) -> None:
+        hist[histogram_slot(ms, bounds)] += 1
+        hist["sum"] += ms
+
+    def _count_attempt(self, queue: str, outcome: JobState, duration: int | None) -> None:
+        """As jobs.lua's `conclude`: every attempt timed and counted by how it ended."""
         if duration is not None:
-            hist = self._hist[queue]
-            slot = next((str(b) for b in DURATION_BOUNDS_MS if duration <= b), "inf")
-            hist[slot] += 1
-            hist["sum"] += duration
-            hist["count"] += 1
+            self._observe(self._hist[queue], duration, DURATION_BOUNDS_MS)
+        if outcome is JobState.SUCCEEDED:
+            name = "succeeded"
+        elif outcome is JobState.RETRYING:
+            name = "retried"
+        else:
+            name = "failed" if duration is not None else "dead"
+        self._totals[f"{queue}:attempt:{name}"] += 1
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -138,6 +154,7 @@ class MemoryJobStore(MemorySchedules):
                 self._index[(record["queue"], record["state"])][record["id"]] = record["created_at"]
                 record["_entered"] = record["created_at"]
                 self._jobs[record["id"]] = record
+                self._totals[f"{record['queue']}:enqueued:{record['priority']}"] += 1
         # Outside the lock: the stub broker's enqueue runs middleware that may call back in.
         for sub in submissions:
             self.broker.enqueue(sub.message, delay=sub.delay_ms or None)
@@ -157,6 +174,10 @@ class MemoryJobStore(MemorySchedules):
             attempt = int(message.options.get("retries", 0)) + 1
             if old is not None and int(job.get("attempts") or 0) >= attempt:
                 attempt = int(job["attempts"]) + 1
+            if old == JobState.QUEUED:
+                since = self._index[(job["queue"], old)].get(job["id"])
+                if since is not None:
+                    self._observe(self._wait[job["queue"]], max(now_ms() - since, 0), WAIT_BOUNDS_MS)
             note = None if old else "no record: message did not come through gemsdash"
             most = int(job.get("max_attempts") or 0)
             if most and attempt > most:  # the last attempt's worker was lost: it runs again as the last
@@ -209,6 +230,7 @@ class MemoryJobStore(MemorySchedules):
                 else:
                     job["next_attempt_at"] = next_attempt_ms
             self._save(job, old)
+            self._count_attempt(job["queue"], outcome, duration_ms)
             if outcome is not JobState.RETRYING:
                 self._count_finished(job["queue"], outcome is JobState.SUCCEEDED, duration_ms)
             return "ok"
@@ -290,7 +312,8 @@ class MemoryJobStore(MemorySchedules):
                     finished.append((ok, fail))
                     total_ms += ms
                     total_n += timed
-                hist = {k: v for k, v in self._hist[queue].items() if k not in ("sum", "count")}
+                hist = {k: v for k, v in self._hist[queue].items() if k != "sum"}
+                wait = {k: v for k, v in self._wait[queue].items() if k != "sum"}
                 stats[queue] = QueueStats(
                     queue,
                     counts,
@@ -300,7 +323,12 @@ class MemoryJobStore(MemorySchedules):
                     finished_total={o: self._totals[f"{queue}:{o}"] for o in ("succeeded", "dead")},
                     duration_buckets=hist,
                     duration_sum_ms=self._hist[queue]["sum"],
-                    duration_count=self._hist[queue]["count"],
+                    duration_count=sum(hist.values()),
+                    enqueued_total={p.value: self._totals[f"{queue}:enqueued:{p.value}"] for p in Priority},
+                    attempts_total={o: self._totals[f"{queue}:attempt:{o}"] for o in ATTEMPT_OUTCOMES},
+                    wait_buckets=wait,
+                    wait_sum_ms=self._wait[queue]["sum"],
+                    wait_count=sum(wait.values()),
                     overdue=overdue,
                     waiting_by_priority=waiting,
                     consumers_by_priority={
@@ -308,13 +336,25 @@ class MemoryJobStore(MemorySchedules):
                     },
                 )
             stale = len(self._workers) - len(live)
+            listed = self._listed_workers(now)
         return Snapshot(
             taken_at=from_ms(now),
             queues=stats,
             workers=len(live),
+            worker_list=listed,
             stale_workers=stale,
             overdue_after_ms=recovery_bound_ms(self.worker_timeout_ms),
         )
+
+    def _listed_workers(self, now: int) -> list[WorkerInfo]:
+        since = now - self.worker_timeout_ms * WORKER_LISTED_TIMEOUTS
+        return [
+            WorkerInfo(
+                **{**info.__dict__, "last_heartbeat": from_ms(beat), "alive": beat >= now - self.worker_timeout_ms}
+            )
+            for info, beat in self._workers.values()
+            if beat >= since
+        ]
 
     def view(
         self, queue: str | None, state: JobState | None = None, offset: int = 0, limit: int = 50, search: str = ""
@@ -416,11 +456,7 @@ class MemoryJobStore(MemorySchedules):
     def workers(self) -> list[WorkerInfo]:
         now = now_ms()
         with self._lock:
-            return [
-                WorkerInfo(**{**info.__dict__, "last_heartbeat": from_ms(beat)})
-                for info, beat in self._workers.values()
-                if beat >= now - self.worker_timeout_ms
-            ]
+            return [w for w in self._listed_workers(now) if w.alive]
 
     def recover(self) -> tuple[int, int]:
         """Nothing to recover: the in-process worker dies with the process that holds the jobs."""

@@ -8,10 +8,11 @@ also scanned for raw card numbers, which must never be stored or logged.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
 from pydantic_core import PydanticCustomError
 
 MAX_PROMPT_CHARS = 500
@@ -344,6 +345,13 @@ def _has_card_number(text: str) -> bool:
     return False
 
 
+#: The web URLs the OpenAPI description publishes for a context's `*_url` values: a subset of what
+#: `web_url` takes (an ASCII host name, an optional port and path).
+WEB_URL_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$"
+)
+
+
 def web_url(value: object) -> bool:
     """An absolute http or https URL with a host, and nothing a mail client could read otherwise."""
     if not isinstance(value, str) or not value.isprintable() or any(c.isspace() for c in value):
@@ -372,8 +380,20 @@ class Payload(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+# The cross-field rules below are also stated in each model's JSON Schema (`json_schema_extra`), so
+# the OpenAPI description accepts only what the validators do (as far as JSON Schema can say it:
+# not the card-number scan). JSON Schema patterns are ECMA-262, whose `\s` leaves out characters
+# that Python counts as whitespace: those are named too.
+_PY_SPACE = r"\s\x1c-\x1f\x85"
+
+
 class SketchPayload(Payload):
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    prompt: str = Field(
+        min_length=1,
+        max_length=MAX_PROMPT_CHARS,
+        json_schema_extra={"pattern": f"[^{_PY_SPACE}]"},
+        description="not blank",
+    )
     style: SketchStyle = "line-art"
     quality: SketchQuality = "medium"
     user_id: UserId = Field(min_length=1, max_length=128)
@@ -385,10 +405,39 @@ class SketchPayload(Payload):
         return self
 
 
+def _sorted(values: Iterable[str]) -> list[Any]:
+    """Sorted, typed for `json_schema_extra`."""
+    return sorted(values)
+
+
+def _present(field: str) -> dict[str, Any]:
+    return {"properties": {field: {"type": "string"}}, "required": [field]}
+
+
+def _absent(field: str) -> dict[str, Any]:
+    return {"properties": {field: {"type": "null"}}}
+
+
+def _when(field: str, values: list[str], then: list[dict[str, Any]], otherwise: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "if": {"properties": {field: {"enum": values}}, "required": [field]},
+        "then": {"allOf": then},
+        "else": {"allOf": otherwise},
+    }
+
+
 #: The one text for every image_path that cannot be used, at enqueue (a path that is absolute or
 #: climbs out with `..`) and at run time (missing, a symlink, a FIFO, a directory, not an image...):
 #: the error never tells which files exist, and never repeats the path.
 IMAGE_PATH_RULE = "must name an image file inside the images folder: a relative path, without '..' or symlinks"
+
+
+#: The image paths the OpenAPI description publishes: a subset of what `image_path_ok` takes (printable
+#: ASCII without `~`), spelt without lookarounds: segments joined by `/`, none of them `.` or `..`.
+_PATH_CHAR = r"[\x20-\x2e\x30-\x5b\x5d-\x7d]"
+_PATH_NOT_DOT = r"[\x20-\x2d\x30-\x5b\x5d-\x7d]"
+_PATH_SEGMENT = rf"(?:{_PATH_NOT_DOT}{_PATH_CHAR}*|\.{_PATH_NOT_DOT}{_PATH_CHAR}*|\.\.{_PATH_CHAR}+)"
+IMAGE_PATH_PATTERN = rf"^(?:{_PATH_SEGMENT}/)*{_PATH_SEGMENT}$"
 
 
 def image_path_ok(path: str) -> bool:
@@ -401,8 +450,19 @@ def image_path_ok(path: str) -> bool:
 
 
 class EmotionPayload(Payload):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                _when("analysis_type", ["image", "combined"], [_present("image_path")], [_absent("image_path")]),
+                _when("analysis_type", ["image"], [_absent("text")], [_present("text")]),
+            ]
+        }
+    )
+
     text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_CHARS)
-    image_path: str | None = Field(default=None, min_length=1, max_length=4096)
+    image_path: str | None = Field(
+        default=None, min_length=1, max_length=4096, json_schema_extra={"pattern": IMAGE_PATH_PATTERN}
+    )
     analysis_type: AnalysisType = "text"
     user_id: UserId = Field(min_length=1, max_length=128)
 
@@ -426,9 +486,26 @@ ContextValue = str | StrictInt | float | bool
 
 
 class EmailPayload(Payload):
-    to: str = Field(min_length=3, max_length=254)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": {"properties": {"template": {"const": template}}},
+                    "then": {"required": ["context"], "properties": {"context": {"required": _sorted(names)}}},
+                }
+                for template, names in EMAIL_TEMPLATE_VARIABLES.items()
+            ]
+        }
+    )
+
+    to: str = Field(
+        min_length=3, max_length=254, json_schema_extra={"pattern": _EMAIL.pattern.replace(r"\s", _PY_SPACE)}
+    )
     template: EmailTemplate
-    context: dict[str, ContextValue] = Field(default_factory=dict)
+    context: dict[str, ContextValue] = Field(
+        default_factory=dict,
+        json_schema_extra={"patternProperties": {"_url$": {"type": "string", "pattern": WEB_URL_PATTERN}}},
+    )
     user_id: UserId | None = Field(default=None, min_length=1, max_length=128)
 
     @model_validator(mode="after")
@@ -445,11 +522,29 @@ class EmailPayload(Payload):
         return self
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON has one number type, and to JSON Schema (so to clients built from the OpenAPI
+    description) 1250.0 is the integer 1250: take it as such. 12.5, "1250" and true stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[StrictInt, BeforeValidator(_whole_number)]
+
+
 class PaymentPayload(Payload):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"operation": {"enum": ["capture", "refund"]}}},
+            "then": {"properties": {"amount": {"minimum": 1}}},
+        }
+    )
+
     payment_id: str = Field(min_length=1, max_length=128)
     operation: PaymentOperation
-    amount: StrictInt = Field(ge=0, le=10**12, description="integer minor units (cents)")
-    currency: str = Field(min_length=3, max_length=3)
+    amount: WholeNumber = Field(ge=0, le=10**12, description="integer minor units (cents)")
+    currency: str = Field(min_length=3, max_length=3, json_schema_extra={"enum": _sorted(ISO_4217)})
     payment_method: str = Field(pattern=r"^pm_[A-Za-z0-9_]{1,64}$")
     idempotency_key: str = Field(min_length=1, max_length=255)
 

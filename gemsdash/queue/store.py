@@ -28,6 +28,16 @@ BUCKET_SECONDS = 10
 BUCKETS = 30
 #: Upper bounds (ms) of the job-duration histogram kept per queue for metrics.
 DURATION_BOUNDS_MS = (10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+#: Upper bounds (ms) of the histogram of time a job waited in its queue before a run.
+WAIT_BOUNDS_MS = (10, 100, 500, 1000, 5000, 10000, 30000, 60000, 300000, 900000, 3600000)
+#: How an attempt ended, as `gemsdash_job_attempts_total{outcome}` counts them; each attempt counts
+#: once. succeeded: returned; retried: raised, another attempt follows; failed: raised with no
+#: attempt left (or an error that is not retried), the job is dead; dead: dead-lettered without
+#: running (rejected or undecodable message); aborted: its worker was lost mid-run and recovery
+#: put the job back in its queue.
+ATTEMPT_OUTCOMES = ("succeeded", "retried", "failed", "dead", "aborted")
+#: Heartbeats older than this many worker timeouts no longer list a worker (it shows as down until then).
+WORKER_LISTED_TIMEOUTS = 3
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,14 @@ class QueueStats:
     duration_buckets: dict[str, int] = field(default_factory=dict)
     duration_sum_ms: int = 0
     duration_count: int = 0
+    #: Jobs enqueued since the store began, by priority.
+    enqueued_total: dict[str, int] = field(default_factory=dict)
+    #: Attempts since the store began, by outcome (ATTEMPT_OUTCOMES).
+    attempts_total: dict[str, int] = field(default_factory=dict)
+    #: Time queued before a run: upper bound in ms (or "inf") -> runs (not cumulative); sum; count.
+    wait_buckets: dict[str, int] = field(default_factory=dict)
+    wait_sum_ms: int = 0
+    wait_count: int = 0
     #: Delayed and retrying jobs whose time came more than the recovery bound ago (see
     #: `recovery_bound_ms`): jobs that should be running by now and are not.
     overdue: int = 0
@@ -127,6 +145,8 @@ class Snapshot:
     taken_at: datetime
     queues: dict[str, QueueStats]
     workers: int
+    #: Workers heard from within WORKER_LISTED_TIMEOUTS worker timeouts, live or not (`alive`).
+    worker_list: list[WorkerInfo] = field(default_factory=list)
     #: Workers that stopped heartbeating and are not reaped yet: their jobs wait for recovery.
     stale_workers: int = 0
     #: Redis's memory state (None in memory mode, or when INFO is refused: see `memory_error`).
@@ -172,6 +192,8 @@ class WorkerInfo:
     last_heartbeat: datetime
     in_flight: int
     queues: list[str] = field(default_factory=list)
+    #: False once its heartbeat is older than the worker timeout.
+    alive: bool = True
     #: The physical (per-priority) queues its consumers fetch from.
     consumes: list[str] = field(default_factory=list)
 
@@ -218,6 +240,11 @@ def decode_record(stored: StoredJob) -> JobRecord:
     if isinstance(attempts, int) and isinstance(most, int) and attempts > most > 0:
         data["attempts"] = most  # a record written before redeliveries were capped said "4/3"
     return JobRecord.model_validate(data)
+
+
+def histogram_slot(ms: int, bounds: tuple[int, ...]) -> str:
+    """The (non-cumulative) bucket a value falls in, as both stores and jobs.lua name it."""
+    return next((str(b) for b in bounds if ms <= b), "inf")
 
 
 def empty_counts() -> dict[JobState, int]:

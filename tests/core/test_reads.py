@@ -47,3 +47,6 @@ def test_the_average_duration_leaves_out_jobs_that_never_ran(request: pytest.Fix
     stats = queue_stats().queues["email-notification"]
     assert sum(ok + failed for ok, failed in stats.finished_per_bucket) == 2
     assert stats.avg_duration_ms == 30
+    # Metrics: it is a `dead` attempt (never ran), not a `failed` one, and it is not timed.
+    assert stats.attempts_total == {"succeeded": 1, "retried": 0, "failed": 0, "dead": 1, "aborted": 0}
+    assert stats.duration_count == 1

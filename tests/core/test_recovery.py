@@ -101,3 +101,7 @@ def test_sigkilled_worker_jobs_run_again_within_the_bound(redis_runtime: Runtime
         assert any("lost; requeued" in n for n in notes)
     counts = queue_stats().queues["emotion-analysis"].counts
     assert counts[JobState.SUCCEEDED] == 6 and counts[JobState.RUNNING] == counts[JobState.QUEUED] == 0
+    # Metrics: the killed attempts count as aborted, each job's run as one success.
+    stats = queue_stats().queues["emotion-analysis"]
+    assert stats.attempts_total == {"succeeded": 6, "retried": 0, "failed": 0, "dead": 0, "aborted": len(victims)}
+    assert stats.duration_count == 6

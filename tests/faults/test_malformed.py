@@ -10,7 +10,7 @@ import pytest
 import redis
 from dramatiq import Message
 
-from gemsdash.queue import JobState, JobType, Runtime, add_job, get_job, list_jobs
+from gemsdash.queue import JobState, JobType, Runtime, add_job, get_job, list_jobs, queue_stats
 from tests.core.workload import email, scripted
 from tests.support import wait_for
 
@@ -69,6 +69,7 @@ def test_undecodable_messages_are_dead_lettered_with_the_reason(
     with scripted():
         job_id = add_job(JobType.EMAIL_NOTIFICATION, email("after"))
         wait_for(lambda: get_job(job_id).state is JobState.SUCCEEDED, what="a normal job after it")  # type: ignore[union-attr]
+    assert queue_stats().queues["email-notification"].attempts_total["dead"] == 1  # metrics: dead, never ran
 
 
 def test_unknown_actor_goes_dead(worker: Runtime, redis_client: redis.Redis) -> None:
@@ -78,6 +79,7 @@ def test_unknown_actor_goes_dead(worker: Runtime, redis_client: redis.Redis) -> 
     wait_for(lambda: get_job("r-1") is not None, what="dead")
     assert dead_error("r-1").startswith("InvalidMessage: invalid message: actor 'no_such_actor' does not belong")
     assert list_jobs("email-notification", "dead").total == 1
+    assert queue_stats().queues["email-notification"].attempts_total["dead"] == 1  # metrics: dead, never ran
 
 
 @pytest.mark.parametrize(

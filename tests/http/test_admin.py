@@ -176,8 +176,11 @@ def test_a_body_that_is_not_json_is_422(memory_api: httpx.Client) -> None:
     assert response.json()["errors"]
 
 
-def test_unknown_type_is_404_for_enqueue_and_clear(memory_api: httpx.Client) -> None:
-    assert memory_api.post("/queue/jobs/fax", json={"payload": {}}, headers=AUTH).status_code == 404
+def test_unknown_type_is_refused_for_enqueue_and_404_for_clear(memory_api: httpx.Client) -> None:
+    refused = memory_api.post("/queue/jobs", json={"type": "fax", "payload": {}}, headers=AUTH)
+    assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == ["type"]
+    # On the old path a name that is no job type is a job's URL, which only GET serves.
+    assert memory_api.post("/queue/jobs/fax", json={"payload": {}}, headers=AUTH).status_code == 405
     assert memory_api.delete("/queue/clear/fax", headers=AUTH).status_code == 404
 
 

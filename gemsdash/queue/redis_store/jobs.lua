@@ -13,7 +13,13 @@
 --   ns:gd:idx:<queue>:<state>    zset of job ids, scored by when they entered the state (ms)
 --   ns:gd:tp:<queue>:<bucket>    hash {ok, fail, ms, timed} of jobs finished in a 10 s bucket (timed:
 --                                those with a duration, which ms adds up)
+--   ns:gd:totals                 hash of lifetime counters: <queue>:succeeded and <queue>:dead (jobs
+--                                finished), <queue>:enqueued:<priority>, <queue>:attempt:<outcome>
+--   ns:gd:hist:<queue>           hash: histogram of every attempt's duration (ms bound or inf -> attempts,
+--                                sum; a `count` field written by older versions is left unread)
+--   ns:gd:wait:<queue>           hash: histogram of the time a job waited queued before a run (same shape)
 --   ns:gd:workers                zset of live gemsdash workers by last heartbeat (ms)
+--   ns:gd:worker:<id>            JSON of a worker's heartbeat (threads, in_flight, ...), expiring
 --   ns:gd:due:<queue>            zset of delayed and retrying job ids by due time (ms), for health
 --   ns:gd:serving:<rq>           zset of worker ids consuming the physical queue rq, by last heartbeat
 --                                (written by the store's heartbeat; read by snapshot.lua)
@@ -118,22 +124,29 @@ local function tally(key, field, n)
     fields[field] = (fields[field] or 0) + n
 end
 
-local function count_finished(queue, ok, duration, bounds)
+-- One observation of a histogram hash (ns:gd:hist:<queue>, ns:gd:wait:<queue>); its count is the
+-- sum of its buckets, added up by the reader.
+local function observe(hist, ms, bounds)
+    local slot = "inf"
+    for bound in string.gmatch(bounds, "[^,]+") do
+        if ms <= tonumber(bound) then slot = bound break end
+    end
+    tally(hist, slot, 1)
+    tally(hist, "sum", ms)
+end
+
+-- outcome: succeeded, retried, failed, dead or aborted (store.py ATTEMPT_OUTCOMES says which is which).
+local function count_attempt(queue, outcome)
+    tally(ns .. ":gd:totals", queue .. ":attempt:" .. outcome, 1)
+end
+
+local function count_finished(queue, ok, duration)
     local bucket = ns .. ":gd:tp:" .. queue .. ":" .. math.floor(now / BUCKET_MS)
     tally(bucket, ok and "ok" or "fail", 1)
     tally(ns .. ":gd:totals", queue .. ":" .. (ok and "succeeded" or "dead"), 1)
     if duration and duration ~= cjson.null then
-        local ms = math.floor(duration)
-        tally(bucket, "ms", ms)
+        tally(bucket, "ms", math.floor(duration))
         tally(bucket, "timed", 1)
-        local hist = ns .. ":gd:hist:" .. queue
-        local slot = "inf"
-        for bound in string.gmatch(bounds, "[^,]+") do
-            if ms <= tonumber(bound) then slot = bound break end
-        end
-        tally(hist, slot, 1)
-        tally(hist, "sum", ms)
-        tally(hist, "count", 1)
     end
 end
 
@@ -184,7 +197,18 @@ local function conclude(job, old, outcome, detail, duration, next_at, bounds, ke
         end
     end
     save(job, old, nil, keep_index)
-    if outcome ~= "retrying" then count_finished(job.queue, outcome == "succeeded", job.duration_ms, bounds) end
+    -- Every attempt is timed and counted, a retried one too; a dead job without a duration never ran.
+    local ms = tonumber(duration)
+    local timed = ms ~= nil
+    if timed then observe(ns .. ":gd:hist:" .. job.queue, math.floor(ms), bounds) end
+    if outcome == "succeeded" then
+        count_attempt(job.queue, "succeeded")
+    elseif outcome == "retrying" then
+        count_attempt(job.queue, "retried")
+    else
+        count_attempt(job.queue, timed and "failed" or "dead")
+    end
+    if outcome ~= "retrying" then count_finished(job.queue, outcome == "succeeded", job.duration_ms) end
 end
 
 local function push_message(rq, rmid, data)
@@ -206,14 +230,16 @@ local function audit(entry)
     redis.call("ltrim", key, 0, 9999)
 end
 
--- submit([id, queue, state, rq, rmid, message_data, record_json, created_ms] * n)
+-- submit([id, queue, state, rq, rmid, message_data, record_json, created_ms, priority] * n)
 -- New jobs: each record and its Dramatiq message are written together, and the whole batch in one
 -- call, so a producer that loses Redis half-way leaves neither. Returns how many ids existed.
--- A new job from 8 submit arguments at `i`; false when its id exists already.
+-- A new job from 9 submit arguments at `i`; false when its id exists already. Its enqueue is
+-- tallied: the caller writes the tallies.
 local function write_new(i)
-    local id, queue, state, rq, rmid, data, record, created =
-        A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6], A[i + 7]
+    local id, queue, state, rq, rmid, data, record, created, priority =
+        A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6], A[i + 7], A[i + 8]
     if redis.call("exists", job_key(id)) == 1 then return false end
+    tally(ns .. ":gd:totals", queue .. ":enqueued:" .. priority, 1)
     redis.call("set", job_key(id), record)
     redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
     if is_due_state(state) then
@@ -228,9 +254,10 @@ local function sched_key(name) return ns .. ":gd:sched:" .. name end
 
 if command == "submit" then
     local existing = 0
-    for i = 1, #A, 8 do
+    for i = 1, #A, 9 do
         if not write_new(i) then existing = existing + 1 end
     end
+    write_tallies()
     return existing
 
 -- sched_due(limit): {now, earliest_next_or_false, [name, definition, next] * due}
@@ -253,7 +280,7 @@ elseif command == "sched_due" then
     end
     return out
 
--- sched_fire(name, gen, expected_next, following_or_empty, missed, [8 submit args, tick] * n)
+-- sched_fire(name, gen, expected_next, following_or_empty, missed, [9 submit args, tick] * n)
 -- Claims a schedule's due tick(s) and enqueues their jobs in this one call: only while the
 -- schedule is the same one (gen), unpaused, still expects `expected_next`, and Redis's clock has
 -- reached it. Of any number of firers reading the same next run, exactly one gets "ok".
@@ -264,12 +291,13 @@ elseif command == "sched_fire" then
     if h[1] ~= gen or h[2] ~= expected or h[3] == "1" then return "stale" end
     if now < tonumber(expected) then return "early" end
     local fired, last_id, last_tick = 0, nil, nil
-    for i = 6, #A, 9 do
+    for i = 6, #A, 10 do
         if write_new(i) then
             fired = fired + 1
-            last_id, last_tick = A[i], A[i + 8]
+            last_id, last_tick = A[i], A[i + 9]
         end
     end
+    write_tallies()
     if following == "" then
         redis.call("hdel", key, "next")
         redis.call("zrem", ns .. ":gd:sched-due", name)
@@ -284,14 +312,15 @@ elseif command == "sched_fire" then
     if missed > 0 then redis.call("hincrby", key, "missed", missed) end
     return "ok"
 
--- sched_run(name, gen, audit_json, 8 submit args, tick): fire now, outside the rule; the next run
+-- sched_run(name, gen, audit_json, 9 submit args, tick): fire now, outside the rule; the next run
 -- stays as it was.
 elseif command == "sched_run" then
     local name, gen, entry = A[1], A[2], A[3]
     local key = sched_key(name)
     if redis.call("hget", key, "gen") ~= gen then return "missing" end
     if not write_new(4) then return "exists" end
-    redis.call("hset", key, "last_tick", A[12], "last_at", now, "last_job", A[4])
+    write_tallies()
+    redis.call("hset", key, "last_tick", A[13], "last_at", now, "last_job", A[4])
     redis.call("hincrby", key, "fired", 1)
     audit(entry)
     return "ok"
@@ -378,11 +407,12 @@ elseif command == "sched_list" or command == "sched_get" then
     end
     return out
 
--- start(id, rmid, rq, worker, attempt, fallback_record_json)
+-- start(id, rmid, rq, worker, attempt, fallback_record_json, wait_bounds_csv)
 -- A worker is about to run a message. Returns "run", or "skip:<state>" for a job that must not run
--- (cancelled or cleared while waiting, or already finished by an earlier delivery).
+-- (cancelled or cleared while waiting, or already finished by an earlier delivery). A job that
+-- waited queued adds the time since it entered `queued` to the wait histogram.
 elseif command == "start" then
-    local id, rmid, rq, worker, attempt, fallback = A[1], A[2], A[3], A[4], tonumber(A[5]), A[6]
+    local id, rmid, rq, worker, attempt, fallback, wait_bounds = A[1], A[2], A[3], A[4], tonumber(A[5]), A[6], A[7]
     local job = load(id)
     local old = nil
     if job then
@@ -410,6 +440,15 @@ elseif command == "start" then
     job.rmid = rmid
     job.rq = rq
     if not old then note = "no record: message did not come through gemsdash" end
+    if old == "queued" and wait_bounds then
+        -- The timeline's last entry is when the job entered `queued`.
+        local last = type(job.timeline) == "table" and job.timeline[#job.timeline]
+        local since = type(last) == "table" and last[1] == "queued" and tonumber(last[2])
+        if since then
+            observe(ns .. ":gd:wait:" .. job.queue, math.max(now - since, 0), wait_bounds)
+            write_tallies()
+        end
+    end
     save(job, old, note)
     return "run"
 
@@ -682,7 +721,8 @@ elseif command == "reject" then
                 job.rq = canon
                 job.finished_at = now
                 save(job, old, "rejected by the worker")
-                count_finished(job.queue, false, nil, "")
+                count_attempt(job.queue, "dead")
+                count_finished(job.queue, false, nil)
                 write_tallies()
                 return job.id
             end
@@ -714,6 +754,7 @@ elseif command == "recover" then
                         if job and job.state == "running" and job.rmid == rmid then
                             job.state = "queued"
                             save(job, "running", "worker " .. worker .. " lost; requeued")
+                            count_attempt(job.queue, "aborted")
                         end
                     end
                 end
@@ -723,6 +764,7 @@ elseif command == "recover" then
         redis.call("zrem", heartbeats, worker)
         redis.call("zrem", ns .. ":gd:workers", worker)
     end
+    write_tallies()
     for q in string.gmatch(canon, "[^,]+") do
         local xq = ns .. ":" .. q .. ".XQ"
         local old = redis.call("zrangebyscore", xq, 0, now - dead_ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
@@ -801,6 +843,7 @@ elseif command == "page" then
     end
     table.insert(out, 1, total)
     return out
+
 end
 
 return redis.error_reply("unknown command " .. tostring(command))

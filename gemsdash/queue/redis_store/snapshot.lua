@@ -6,13 +6,15 @@
 -- O(log n); nothing grows with the number of jobs.
 --
 -- snapshot(keys=[namespace], args=[now_ms, finished_ttl_s, dead_ttl_s, worker_timeout_ms,
---          overdue_ms, queues_csv, states_csv, finished_states_csv, priorities_csv, first_bucket, buckets])
--- Keys read (besides jobs.lua's idx, tp, hist, totals and workers):
+--          overdue_ms, queues_csv, states_csv, finished_states_csv, priorities_csv, first_bucket, buckets,
+--          listed_since_ms, listed_max])
+-- Keys read (besides jobs.lua's idx, tp, hist, wait, totals, workers and worker:<id>):
 --   ns:gd:due:<queue>            zset of delayed and retrying job ids by due time (ms), kept by jobs.lua
 --   ns:gd:serving:<rq>           zset of worker ids consuming the physical queue rq, by last heartbeat
 --
--- Returns, per queue: {counts..., oldest_queued, buckets..., hist, overdue, waiting_by_priority,
--- served_by_priority}, then totals, live workers, stale workers.
+-- Returns, per queue: {counts..., oldest_queued, buckets..., hist, wait, overdue, waiting_by_priority,
+-- served_by_priority}, then totals, live workers, stale workers, and the workers heard from since
+-- `listed_since_ms` (live or not; at most `listed_max`): {id, last_heartbeat_ms, body_json, ...}.
 
 local ns = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -22,6 +24,8 @@ local timeout = tonumber(ARGV[4])
 local overdue_ms = tonumber(ARGV[5])
 local first_bucket = tonumber(ARGV[10])
 local buckets = tonumber(ARGV[11])
+local listed_since = ARGV[12]
+local listed_max = tonumber(ARGV[13])
 
 local function list(csv)
     local out = {}
@@ -55,6 +59,7 @@ for _, queue in ipairs(queues) do
         row[#row + 1] = redis.call("hmget", ns .. ":gd:tp:" .. queue .. ":" .. b, "ok", "fail", "ms", "timed")
     end
     row[#row + 1] = redis.call("hgetall", ns .. ":gd:hist:" .. queue)
+    row[#row + 1] = redis.call("hgetall", ns .. ":gd:wait:" .. queue)
     row[#row + 1] = redis.call("zcount", ns .. ":gd:due:" .. queue, "-inf", now - overdue_ms)
     local waiting, served = {}, {}
     for _, priority in ipairs(priorities) do
@@ -69,4 +74,15 @@ end
 out[#out + 1] = redis.call("hgetall", ns .. ":gd:totals")
 out[#out + 1] = redis.call("zcount", ns .. ":gd:workers", now - timeout, "+inf")
 out[#out + 1] = redis.call("zcount", ns .. ":gd:workers", "-inf", "(" .. (now - timeout))
+local listed = {}
+local seen = redis.call("zrangebyscore", ns .. ":gd:workers", listed_since, "+inf", "WITHSCORES", "LIMIT", 0, listed_max)
+for i = 1, #seen, 2 do
+    local body = redis.call("get", ns .. ":gd:worker:" .. seen[i])
+    if body then
+        listed[#listed + 1] = seen[i]
+        listed[#listed + 1] = seen[i + 1]
+        listed[#listed + 1] = body
+    end
+end
+out[#out + 1] = listed
 return out

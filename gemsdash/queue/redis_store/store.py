@@ -36,9 +36,12 @@ from gemsdash.queue.messages import all_physical_queues, canonical_queue, physic
 from gemsdash.queue.redis_store.replication import Command, Replicated
 from gemsdash.queue.redis_store.schedules import RedisSchedules
 from gemsdash.queue.store import (
+    ATTEMPT_OUTCOMES,
     BUCKET_SECONDS,
     BUCKETS,
     DURATION_BOUNDS_MS,
+    WAIT_BOUNDS_MS,
+    WORKER_LISTED_TIMEOUTS,
     ClearResult,
     JobPage,
     QueueStats,
@@ -59,6 +62,10 @@ _SNAPSHOT_SCRIPT = files("gemsdash.queue.redis_store").joinpath("snapshot.lua").
 _CLEAR_BATCH = 500
 #: Jobs per `submit` script call (a larger batch is several calls in one MULTI).
 SUBMIT_CHUNK = 500
+#: Arguments per job of a `submit` call.
+SUBMIT_FIELDS = 9
+#: At most this many workers are listed in a snapshot.
+_WORKERS_LISTED = 1000
 _CLEAR_MAX_STEPS = 2000
 _AUDIT_MAX = 10_000
 #: A rejected message is found among a worker's acks by its size and this many first and last bytes.
@@ -71,10 +78,18 @@ STATES_CSV = ",".join(s.value for s in STATES)
 FINISHED_CSV = ",".join(s.value for s in STATES if s in FINISHED_STATES)
 PRIORITIES_CSV = ",".join(p.value for p in Priority)
 BOUNDS_CSV = ",".join(str(b) for b in DURATION_BOUNDS_MS)
+WAIT_BOUNDS_CSV = ",".join(str(b) for b in WAIT_BOUNDS_MS)
 
 
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _drop_count(hist: dict[str, int]) -> int:
+    """A histogram hash's count: the sum of its buckets (jobs.lua writes no count; older versions
+    did, and their field is dropped here)."""
+    hist.pop("count", None)
+    return sum(hist.values())
 
 
 def _request(conn: AbstractConnection, argv: Sequence[Any]) -> Any:
@@ -250,7 +265,7 @@ class RedisJobStore(RedisSchedules):
         flat: list[Any] = []
         for sub in submissions:
             flat += self._submission_args(sub, now)
-        step = SUBMIT_CHUNK * 8
+        step = SUBMIT_CHUNK * SUBMIT_FIELDS
         if self._replicated is not None:
             chunks = [self._evalsha("submit", *flat[at : at + step]) for at in range(0, len(flat), step)]
             self._write("submit", chunks if len(chunks) == 1 else [("MULTI",), *chunks, ("EXEC",)])
@@ -266,7 +281,7 @@ class RedisJobStore(RedisSchedules):
 
     @staticmethod
     def _submission_args(sub: Submission, now: int) -> list[Any]:
-        """One job's 8 arguments of the `submit` script command."""
+        """One job's SUBMIT_FIELDS arguments of the `submit` script command."""
         # The first delivery's Redis id can be the job id (unique already); retries get new ones.
         rmid = sub.message.message_id
         message = sub.message
@@ -285,6 +300,7 @@ class RedisJobStore(RedisSchedules):
             message.encode(),
             _compact(record),
             record["created_at"],
+            record["priority"],
         ]
 
     def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> str:
@@ -296,6 +312,7 @@ class RedisJobStore(RedisSchedules):
             worker,
             int(message.options.get("retries", 0)) + 1,
             _compact(fallback) if fallback is not None else "",
+            WAIT_BOUNDS_CSV,
         )
         return self._text(verdict)
 
@@ -468,6 +485,8 @@ class RedisJobStore(RedisSchedules):
             PRIORITIES_CSV,
             buckets[0],
             len(buckets),
+            now - self.worker_timeout_ms * WORKER_LISTED_TIMEOUTS,
+            _WORKERS_LISTED,
         ]
 
     def _parse_snapshot(self, reply: list[Any], info: Any, now: int) -> Snapshot:
@@ -490,7 +509,9 @@ class RedisJobStore(RedisSchedules):
             cursor += len(buckets)
             flat = row[cursor]
             hist = {self._text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
-            overdue, waiting, serving = row[cursor + 1 : cursor + 4]
+            flat = row[cursor + 1]
+            wait = {self._text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+            overdue, waiting, serving = row[cursor + 2 : cursor + 5]
             stats[queue] = QueueStats(
                 queue=queue,
                 counts=counts,
@@ -498,8 +519,11 @@ class RedisJobStore(RedisSchedules):
                 avg_duration_ms=total_ms / total_n if total_n else None,
                 oldest_queued_at=from_ms(int(float(oldest[1]))) if oldest else None,
                 duration_sum_ms=hist.pop("sum", 0),
-                duration_count=hist.pop("count", 0),
+                duration_count=_drop_count(hist),
                 duration_buckets=hist,
+                wait_sum_ms=wait.pop("sum", 0),
+                wait_count=_drop_count(wait),
+                wait_buckets=wait,
                 overdue=int(overdue),
                 waiting_by_priority={p.value: int(n) for p, n in zip(Priority, waiting, strict=True)},
                 consumers_by_priority={p.value: int(n) for p, n in zip(Priority, serving, strict=True)},
@@ -510,6 +534,8 @@ class RedisJobStore(RedisSchedules):
             qs.finished_total.update(
                 {outcome: totals.get(f"{queue}:{outcome}", 0) for outcome in ("succeeded", "dead")}
             )
+            qs.enqueued_total.update({p.value: totals.get(f"{queue}:enqueued:{p.value}", 0) for p in Priority})
+            qs.attempts_total.update({o: totals.get(f"{queue}:attempt:{o}", 0) for o in ATTEMPT_OUTCOMES})
         memory, memory_error = None, None
         if isinstance(info, Exception):
             memory_error = f"INFO refused: {describe(info, self._secrets)}"
@@ -519,10 +545,33 @@ class RedisJobStore(RedisSchedules):
             taken_at=from_ms(now),
             queues=stats,
             workers=int(reply[len(QUEUES) + 1]),
+            worker_list=self._parse_workers(reply[len(QUEUES) + 3], now),
             stale_workers=int(reply[len(QUEUES) + 2]),
             memory=memory,
             memory_error=memory_error,
             overdue_after_ms=recovery_bound_ms(self.worker_timeout_ms),
+        )
+
+    def _parse_workers(self, reply: list[Any], now: int) -> list[WorkerInfo]:
+        found: list[WorkerInfo] = []
+        for i in range(0, len(reply) - 2, 3):
+            beat = int(float(reply[i + 1]))
+            found.append(self._worker(self._text(reply[i]), beat, reply[i + 2], now))
+        return found
+
+    def _worker(self, worker_id: str, beat: float, body: bytes | str, now: int) -> WorkerInfo:
+        data = scrub(load_json(body))  # a heartbeat written by hand must not break the dashboard
+        return WorkerInfo(
+            id=worker_id,
+            host=data["host"],
+            pid=int(data["pid"]),
+            threads=int(data["threads"]),
+            started_at=from_ms(data["started_at"]),
+            last_heartbeat=from_ms(beat),
+            in_flight=int(data["in_flight"]),
+            queues=list(data.get("queues", [])),
+            consumes=list(data.get("consumes", [])),
+            alive=beat >= now - self.worker_timeout_ms,
         )
 
     @staticmethod
@@ -668,20 +717,7 @@ class RedisJobStore(RedisSchedules):
         for (worker_id, beat), body in zip(live, bodies, strict=True):
             if body is None:
                 continue
-            data = scrub(load_json(body))  # a heartbeat written by hand must not break the dashboard
-            found.append(
-                WorkerInfo(
-                    id=self._text(worker_id),
-                    host=data["host"],
-                    pid=int(data["pid"]),
-                    threads=int(data["threads"]),
-                    started_at=from_ms(data["started_at"]),
-                    last_heartbeat=from_ms(beat),
-                    in_flight=int(data["in_flight"]),
-                    queues=list(data.get("queues", [])),
-                    consumes=list(data.get("consumes", [])),
-                )
-            )
+            found.append(self._worker(self._text(worker_id), beat, body, now))
         return found
 
     def recover(self) -> tuple[int, int]:
