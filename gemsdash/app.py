@@ -24,7 +24,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from gemsdash.demo import DemoFeeder
-from gemsdash.queue import GemsdashError, JobRecord, JobState, JobType, Snapshot
+from gemsdash.queue import GemsdashError, JobRecord, JobState, JobType, Snapshot, WorkerInfo
 from gemsdash.tui import format as fmt
 from gemsdash.tui.base import DataScreen
 from gemsdash.tui.confirm import ClearChoice, ClearScreen, ConfirmScreen, preview_table, retry_all_body
@@ -59,9 +59,12 @@ class GemsdashApp(App[None]):
         Binding("q", "quit", "Quit", tooltip="Quit gemsdash"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="Show the keys of this screen"),
         Binding("p", "toggle_pause", "Pause", tooltip="Pause or resume refreshing"),
-        Binding("plus", "interval(1)", "interval", show=False, tooltip="Refresh less often"),
-        Binding("minus", "interval(-1)", "interval", show=False, tooltip="Refresh more often"),
+        Binding("plus", "interval(-1)", "faster", show=False, tooltip="Refresh faster (more often)"),
+        Binding("minus", "interval(1)", "slower", show=False, tooltip="Refresh slower (less often)"),
     ]
+    #: Screen classes by terminal size, for the styles of a small (80x24) terminal.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-normal"), (160, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     #: How often the loop checks whether a refresh is due and repaints the data's age.
     TICK_SECONDS = 0.1
 
@@ -86,6 +89,8 @@ class GemsdashApp(App[None]):
         #: Every notification shown, oldest first, as (severity, message).
         self.notices: deque[tuple[str, str]] = deque(maxlen=NOTICE_HISTORY)
         self.refreshes = 0
+        #: The workers last read, shown at once when the workers screen opens again.
+        self.last_workers: list[WorkerInfo] | None = None
         self._demo: DemoFeeder | None = None
         self._demo_error: str | None = None
 
@@ -161,6 +166,8 @@ class GemsdashApp(App[None]):
         if result.ok and result.snapshot is not None:
             self.feed.succeeded(now, result.snapshot.taken_at)
             self.snapshot = result.snapshot
+            if result.workers is not None:
+                self.last_workers = result.workers
             with self.batch_update():
                 for screen in screens:
                     screen.mark_stale(False)
@@ -266,8 +273,10 @@ class GemsdashApp(App[None]):
         if self.refused("retry all"):
             return
         source = self.source
+        previewed = [0]
 
         def preview(page: Any) -> None:
+            previewed[0] = page.total
             if page.total == 0:
                 self.say(f"No dead jobs in {queue}: nothing to retry.")
                 return
@@ -283,8 +292,18 @@ class GemsdashApp(App[None]):
             self.background(lambda: source.retry_all(queue), finished)
 
         def finished(count: int) -> None:
-            self.say(f"Retried {fmt.count(count)} dead job{'s' if count != 1 else ''} of {queue}.")
+            self.say(f"Retried {fmt.count(count)} dead job{'s' if count != 1 else ''} of {queue}{why(count)}.")
             self.request_refresh()
+
+        def why(count: int) -> str:
+            """The count shown before confirming was read then; jobs keep dying and being retried."""
+            more = count - previewed[0]
+            if more > 0:
+                return f" ({fmt.count(more)} more died after the count of {fmt.count(previewed[0])} was shown)"
+            if more < 0:
+                gone = fmt.count(-more)
+                return f" ({gone} of the {fmt.count(previewed[0])} counted were retried, cleared or expired meanwhile)"
+            return ""
 
         self.background(lambda: source.jobs(JobQuery(queue, JobState.DEAD, limit=5)), preview)
 
@@ -405,8 +424,17 @@ class GemsdashApp(App[None]):
             main.show_jobs(queue, state, search)
 
     def open_workers(self) -> None:
-        self.push_screen(WorkersScreen())
+        screen = WorkersScreen()
+        self.push_screen(screen)
+        # Read the workers now, beside the refresh loop (which may be mid-way through a main-screen
+        # refresh): the list shows as soon as one read returns.
+        self.background(self.source.workers, lambda workers: self._show_workers(screen, workers), failed=lambda _: None)
         self.request_refresh()
+
+    def _show_workers(self, screen: WorkersScreen, workers: list[WorkerInfo]) -> None:
+        self.last_workers = workers
+        if screen.is_mounted:
+            screen.show_workers(workers)
 
     def open_audit(self) -> None:
         self.push_screen(AuditScreen())
@@ -424,7 +452,8 @@ class GemsdashApp(App[None]):
 
     def action_interval(self, direction: int) -> None:
         interval = self.feed.step_interval(direction)
-        self.say(f"Refreshing every {interval:g} s.")
+        keys = "+ faster, - slower"
+        self.say(f"Refreshing every {interval:g} s ({keys}).")
         self._paint_status(time.monotonic())
 
     def status_text(self) -> Text:

@@ -32,9 +32,9 @@ def actor_label() -> str:
     return f"{user}@{socket.gethostname()}:{os.getpid()}"
 
 
-def _audit_entry(action: str, target: str, count: int, **extra: Any) -> str:
+def _audit_entry(action: str, target: str, count: int, *, by: str | None = None, **extra: Any) -> str:
     return json.dumps(
-        {"at": now_ms(), "action": action, "target": target, "count": count, "by": actor_label(), **extra},
+        {"at": now_ms(), "action": action, "target": target, "count": count, "by": by or actor_label(), **extra},
         separators=(",", ":"),
     )
 
@@ -75,16 +75,19 @@ def retry_jobs(job_ids: list[str]) -> tuple[int, list[str]]:
     _writable("retry")
     requeued = _requeue(job_ids)
     if requeued:
-        current_runtime().store.audit(_audit_entry("retry", f"{len(requeued)} jobs", len(requeued)))
+        ids = [i for i in job_ids if i in requeued]
+        queues = sorted(set(requeued.values()))
+        entry = _audit_entry("retry", f"{len(requeued)} jobs", len(requeued), queue=",".join(queues), ids=ids)
+        current_runtime().store.audit(entry)
     return len(requeued), [i for i in job_ids if i not in requeued]
 
 
-def _requeue(job_ids: list[str]) -> set[str]:
-    """The ids of those jobs that went back to their queues: one read and one pipelined requeue."""
+def _requeue(job_ids: list[str]) -> dict[str, str]:
+    """The jobs that went back to their queues (id -> queue): one read and one pipelined requeue."""
     store = current_runtime().store
     records = [r for r in store.get_many(job_ids) if r is not None]
     verdicts = store.retry_many([(r.id, _requeue_message(r)) for r in records], actor_label())
-    return {r.id for r, verdict in zip(records, verdicts, strict=True) if verdict == "ok"}
+    return {r.id: r.queue for r, verdict in zip(records, verdicts, strict=True) if verdict == "ok"}
 
 
 def retry_all(queue: str) -> int:
@@ -105,13 +108,14 @@ def retry_all(queue: str) -> int:
     return retried
 
 
-def cancel(job_id: str) -> None:
-    """A queued, delayed or retrying job will never run, even if a worker already holds it."""
+def cancel(job_id: str, *, by: str | None = None) -> None:
+    """A queued, delayed or retrying job will never run, even if a worker already holds it.
+    `by` signs the change for someone other than this process's user (the demo feed)."""
     _writable("cancel")
     store = current_runtime().store
     record = store.get(job_id)
-    entry = _audit_entry("cancel", job_id, 1, queue=record.queue if record else None)
-    _verdict(job_id, "cancel", store.cancel(job_id, actor_label(), entry))
+    entry = _audit_entry("cancel", job_id, 1, by=by, queue=record.queue if record else None)
+    _verdict(job_id, "cancel", store.cancel(job_id, by or actor_label(), entry))
 
 
 def cancel_jobs(job_ids: list[str]) -> tuple[int, list[str]]:

@@ -58,6 +58,8 @@ class DashboardScreen(DataScreen):
         super().__init__()
         self.query_state = JobQuery(QUEUES[0])
         self.page: JobPage | None = None
+        #: The next page shown is a new list (another queue, state, search or page): cursor on top.
+        self._fresh = True
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -97,7 +99,8 @@ class DashboardScreen(DataScreen):
             self.query_one(StateTabs).show(result.snapshot.queues.get(self.query_state.queue), self.query_state.state)
         if result.page is not None and result.request.jobs == self.query_state:
             self.page = result.page
-            self.jobs.show(result.page, now)
+            self.jobs.show(result.page, now, fresh=self._fresh)
+            self._fresh = False
             self.jobs.remove_class("-loading")
             self._show_empty(result.page)
         self._titles()
@@ -145,6 +148,7 @@ class DashboardScreen(DataScreen):
         if query == self.query_state:
             return
         self.query_state = query
+        self._fresh = True
         self.jobs.add_class("-loading")
         if self.dash.snapshot is not None:
             self.query_one(StateTabs).show(self.dash.snapshot.queues.get(query.queue), query.state)

@@ -40,7 +40,12 @@ def pretty_json(value: Any) -> Syntax:
     return Syntax(text, "json", theme="ansi_dark", background_color="default", word_wrap=True)
 
 
-def summary(job: JobRecord, now: datetime) -> Table:
+def summary(job: JobRecord, now: datetime) -> Group:
+    """The id on a line of its own (a half-width cell cut it at 80 columns), then the facts."""
+    return Group(Text.assemble(("id        ", "dim"), (job.id, "bold")), facts(job, now))
+
+
+def facts(job: JobRecord, now: datetime) -> Table:
     grid = Table.grid(padding=(0, 2), expand=True)
     grid.add_column(style="dim", no_wrap=True)
     grid.add_column(ratio=1)
@@ -51,9 +56,9 @@ def summary(job: JobRecord, now: datetime) -> Table:
         attempts.append(f"  ({job.backoff.type} backoff from {fmt.duration_ms(job.backoff.delay)})", style="dim")
     state = fmt.state_text(job.state)
     state.stylize("bold")
-    grid.add_row("id", Text(job.id, style="bold"), "state", state)
-    grid.add_row("type", job.type.value, "priority", Text(job.priority.value, style=fmt.PRIORITY_STYLE[job.priority]))
-    grid.add_row("attempts", attempts, "worker", Text(job.worker or "—", style="" if job.worker else "dim"))
+    grid.add_row("state", state, "priority", Text(job.priority.value, style=fmt.PRIORITY_STYLE[job.priority]))
+    grid.add_row("type", job.type.value, "worker", Text(job.worker or "—", style="" if job.worker else "dim"))
+    grid.add_row("attempts", attempts, "", "")
     grid.add_row("created", when(job.created_at, now), "started", when(job.started_at, now))
     grid.add_row("finished", when(job.finished_at, now), "next attempt", when(job.next_attempt_at, now))
     grid.add_row("duration", fmt.duration_ms(job.duration_ms) or Text("—", style="dim"), "", "")
