@@ -16,13 +16,14 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
-from typing import Any
+from typing import Any, NoReturn
 
 from gemsdash import __version__
 from gemsdash.queue import (
     QUEUES,
     STATES,
     GemsdashError,
+    JobNotFound,
     JobRecord,
     JobState,
     JobType,
@@ -50,8 +51,16 @@ class UsageError(GemsdashError):
     exit_code = EXIT_USAGE
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors are raised (so that `--json` gets them as JSON) rather than
+    printed and exited on."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="gemsdash",
         description="Job processing on Dramatiq with a terminal dashboard. With no command: the dashboard.",
     )
@@ -125,6 +134,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2, default=str) if getattr(args, "json", False) else text)
+
+
+def emit_error(as_json: bool, message: str, code: int) -> None:
+    """An error: with --json, `{"error", "code"}` on stdout (a script reads one stream); else one
+    line on stderr."""
+    if as_json:
+        print(json.dumps({"error": message, "code": code}, indent=2))
+    else:
+        print(f"gemsdash: {message}", file=sys.stderr)
+
+
+def iso_ms(value: Any) -> Any:
+    """Epoch milliseconds (as the audit log stores them) as ISO 8601 UTC; anything else as given."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, UTC).isoformat()
+    return value
 
 
 def age(moment: datetime | None) -> str:
@@ -225,8 +250,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def cmd_job(args: argparse.Namespace) -> int:
     record = stats.get_job(args.id)
     if record is None:
-        emit(args, {"error": f"job {args.id} not found"}, f"job {args.id} not found")
-        return EXIT_FAILED
+        raise JobNotFound(args.id)
     emit(args, record_json(record), record_text(record))
     return EXIT_OK
 
@@ -240,14 +264,14 @@ def cmd_retry(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.id:
         raise UsageError("retry needs a job id, or --queue QUEUE --all")
-    admin.retry(args.id)
-    emit(args, {"id": args.id, "state": JobState.QUEUED.value}, f"{args.id} queued again")
+    job_id = admin.retry(args.id)
+    emit(args, {"id": job_id, "state": JobState.QUEUED.value}, f"{job_id} queued again")
     return EXIT_OK
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    admin.cancel(args.id)
-    emit(args, {"id": args.id, "state": JobState.CANCELLED.value}, f"{args.id} cancelled")
+    job_id = admin.cancel(args.id)
+    emit(args, {"id": job_id, "state": JobState.CANCELLED.value}, f"{job_id} cancelled")
     return EXIT_OK
 
 
@@ -268,10 +292,9 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    entries = admin.audit_log(args.limit)
+    entries = [{**e, "at": iso_ms(e.get("at"))} for e in admin.audit_log(args.limit)]
     rows = [
-        f"{datetime.fromtimestamp(e['at'] / 1000, UTC).isoformat()}  {e['action']:<10}{e['target']:<40}"
-        f"{e['count']:>6}  {e['by']}"
+        f"{e['at']}  {e.get('action', '?'):<10}{e.get('target', ''):<40}{e.get('count', ''):>6}  {e.get('by', '')}"
         for e in entries
     ]
     emit(args, entries, "\n".join(rows) or "(no admin actions yet)")
@@ -289,11 +312,18 @@ ONE_SHOT: dict[str, Callable[[argparse.Namespace], int]] = {
     "health": cmd_health,
     "audit": cmd_audit,
 }
-NEEDS_SHARED_STATE = set(ONE_SHOT) - {"health"}
+NEEDS_SHARED_STATE = set(ONE_SHOT)
+HEALTH_IN_MEMORY_MODE = (
+    "`gemsdash health` cannot see the dashboard's jobs in memory mode: they live inside the dashboard's "
+    "own process, so no other process can tell whether they are healthy. Set REDIS_ENABLED=true (and "
+    "REDIS_URL or REDIS_HOST/REDIS_PORT) to share jobs between processes."
+)
 
 
 def run_one_shot(args: argparse.Namespace, settings: Settings) -> int:
     runtime = configure(settings, role="oneshot")
+    if runtime.mode == "memory" and args.command == "health":
+        raise MemoryModeUnsupported(HEALTH_IN_MEMORY_MODE)
     if runtime.mode == "memory" and args.command in NEEDS_SHARED_STATE:
         raise MemoryModeUnsupported(MEMORY_MODE_HINT.format(command=f"`gemsdash {args.command}`"))
     return ONE_SHOT[args.command](args)
@@ -381,8 +411,28 @@ def configure_logging(command: str | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, where a closed pipe is caught, rather than at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`gemsdash jobs Q --json | head -c 100`): end quietly, and keep
+        # Python from reporting the failed flush of stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _main(argv: list[str]) -> int:
+    as_json = "--json" in argv
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        emit_error(as_json, str(exc), exc.exit_code)
+        if not as_json:
+            parser.print_usage(sys.stderr)
+        return exc.exit_code
     configure_logging(args.command)
     try:
         settings = load_settings(**({"read_only": True} if args.read_only else {}))
@@ -396,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_server(args, settings)
         return run_one_shot(args, settings)
     except GemsdashError as exc:
-        print(f"gemsdash: {exc}", file=sys.stderr)
+        emit_error(getattr(args, "json", False), str(exc), exc.exit_code)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

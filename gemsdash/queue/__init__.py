@@ -8,6 +8,7 @@ from gemsdash.queue.admin import audit_log, cancel, cancel_jobs, clear, retry, r
 from gemsdash.queue.config import Settings, load_settings
 from gemsdash.queue.context import JobContext, current_job
 from gemsdash.queue.errors import (
+    AmbiguousJobId,
     BackendUnavailable,
     ConfigError,
     GemsdashError,
@@ -58,6 +59,7 @@ __all__ = [
     "JOB_SPECS",
     "QUEUES",
     "STATES",
+    "AmbiguousJobId",
     "BackendUnavailable",
     "Backoff",
     "ClearResult",

@@ -15,6 +15,7 @@ from typing import Any
 from dramatiq import Message
 
 from gemsdash.queue.errors import InvalidTransition, JobNotFound, ReadOnlyMode
+from gemsdash.queue.ids import resolve
 from gemsdash.queue.jobs import JobRecord, JobState, job_type, now_ms, spec_for
 from gemsdash.queue.messages import job_message
 from gemsdash.queue.runtime import current_runtime
@@ -58,15 +59,18 @@ def _requeue_message(record: JobRecord) -> Message[Any]:
     return job_message(spec, record.payload, options, record.id)
 
 
-def retry(job_id: str) -> None:
-    """Put a dead or cancelled job back in its queue with its attempts reset."""
+def retry(job_id: str) -> str:
+    """Put a dead or cancelled job back in its queue with its attempts reset; returns its full id
+    (`job_id` may be a prefix)."""
     _writable("retry")
+    job_id = resolve(job_id)
     store = current_runtime().store
     record = store.get(job_id)
     if record is None:
         raise JobNotFound(job_id)
     entry = _audit_entry("retry", job_id, 1, queue=record.queue)
     _verdict(job_id, "retry", store.retry(job_id, _requeue_message(record), actor_label(), entry))
+    return job_id
 
 
 def retry_jobs(job_ids: list[str]) -> tuple[int, list[str]]:
@@ -108,14 +112,16 @@ def retry_all(queue: str) -> int:
     return retried
 
 
-def cancel(job_id: str, *, by: str | None = None) -> None:
+def cancel(job_id: str, *, by: str | None = None) -> str:
     """A queued, delayed or retrying job will never run, even if a worker already holds it.
     `by` signs the change for someone other than this process's user (the demo feed)."""
     _writable("cancel")
+    job_id = resolve(job_id)
     store = current_runtime().store
     record = store.get(job_id)
     entry = _audit_entry("cancel", job_id, 1, by=by, queue=record.queue if record else None)
     _verdict(job_id, "cancel", store.cancel(job_id, by or actor_label(), entry))
+    return job_id
 
 
 def cancel_jobs(job_ids: list[str]) -> tuple[int, list[str]]:

@@ -51,6 +51,16 @@ class JobNotFound(GemsdashError):
         super().__init__(f"job {job_id} not found (it may have expired or been cleared)")
 
 
+class AmbiguousJobId(GemsdashError):
+    """A job id prefix matches more than one job."""
+
+    def __init__(self, prefix: str, matches: list[str]) -> None:
+        self.prefix = prefix
+        self.matches = matches
+        shown = ", ".join(matches)
+        super().__init__(f"job id prefix {prefix} is ambiguous: it matches {shown}; give more characters")
+
+
 #: How an error names the state a job is in: "it has already succeeded", not "it is succeeded".
 STATE_PHRASES = {
     "queued": "it is queued",

@@ -289,6 +289,14 @@ class MemoryJobStore:
             page = self.page(queue, state, offset, limit, search) if queue is not None else None
             return self.snapshot(), page
 
+    def find_ids(self, prefix: str, limit: int) -> list[str]:
+        """A scan of this process's records: memory mode holds what one process can run."""
+        with self._lock:
+            now = now_ms()
+            return sorted(i for i, job in self._jobs.items() if i.startswith(prefix) and not self._expired(job, now))[
+                :limit
+            ]
+
     def dead_ids(self, queue: str, limit: int) -> list[str]:
         with self._lock:
             index = self._index[(queue, JobState.DEAD.value)]

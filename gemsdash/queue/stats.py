@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gemsdash.queue.ids import resolve
 from gemsdash.queue.jobs import JobRecord, JobState, job_type
 from gemsdash.queue.runtime import current_runtime
 from gemsdash.queue.store import JobPage, Snapshot, WorkerInfo
@@ -23,7 +24,8 @@ def stats_json(snapshot: Snapshot | None = None) -> dict[str, Any]:
 
 
 def get_job(job_id: str) -> JobRecord | None:
-    return current_runtime().store.get(job_id)
+    """The job a full id or an unambiguous prefix of 8+ characters names (AmbiguousJobId if several)."""
+    return current_runtime().store.get(resolve(job_id))
 
 
 def list_jobs(

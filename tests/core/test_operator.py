@@ -3,8 +3,24 @@ about the demo feed's own changes."""
 
 from __future__ import annotations
 
+import uuid
+
+import pytest
+
 from gemsdash.demo import DemoFeeder
-from gemsdash.queue import JobState, JobType, Runtime, add_job, audit_log, get_job, retry_jobs
+from gemsdash.queue import (
+    AmbiguousJobId,
+    JobState,
+    JobType,
+    Runtime,
+    add_job,
+    audit_log,
+    cancel,
+    clear,
+    get_job,
+    messages,
+    retry_jobs,
+)
 from tests.core.workload import email, scripted
 from tests.support import wait_for
 
@@ -37,3 +53,49 @@ def test_the_demo_feeds_cancels_are_signed_as_the_demo(memory_runtime: Runtime) 
     record = get_job(entries[0]["target"])
     assert record is not None and record.timeline[-1].note is not None
     assert record.timeline[-1].note.startswith("cancelled by demo feed")
+
+
+# -- job id prefixes ----------------------------------------------------------------------------
+
+TWINS = ["abcdef12-0000-4000-8000-000000000001", "abcdef12-0000-4000-8000-000000000002"]
+SINGLE = "fedcba98-0000-4000-8000-000000000003"
+
+
+def with_ids(monkeypatch: pytest.MonkeyPatch, ids: list[str]) -> None:
+    """The next jobs get these ids (real ids are UUID4s: two sharing 8 characters are rare)."""
+    chosen = iter(uuid.UUID(i) for i in ids)
+    real = uuid.uuid4
+    monkeypatch.setattr(messages.uuid, "uuid4", lambda: next(chosen, None) or real())
+
+
+def test_an_id_prefix_of_eight_or_more_characters_names_its_job(
+    any_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_ids(monkeypatch, [*TWINS, SINGLE])
+    made = [add_job(JobType.EMAIL_NOTIFICATION, email(f"ok-{i}"), delay=60_000) for i in range(3)]
+    assert made == [*TWINS, SINGLE]
+    found = get_job(SINGLE[:8])
+    assert found is not None and found.id == SINGLE
+    found = get_job(SINGLE[:20])
+    assert found is not None and found.id == SINGLE
+    with pytest.raises(AmbiguousJobId) as ambiguous:
+        get_job(TWINS[0][:8])
+    assert ambiguous.value.matches == TWINS and all(t in str(ambiguous.value) for t in TWINS)
+    assert ambiguous.value.exit_code == 1
+    assert get_job(SINGLE[:7]) is None, "fewer than 8 characters is not taken as a prefix"
+    assert get_job("00000000") is None
+    assert cancel(SINGLE[:8]) == SINGLE
+    assert state_of(SINGLE) is JobState.CANCELLED
+
+
+def test_a_deleted_jobs_prefix_no_longer_matches(any_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    with_ids(monkeypatch, [*TWINS])
+    with scripted():
+        for i in range(2):
+            add_job(JobType.EMAIL_NOTIFICATION, email(f"fatal-{i}"), attempts=1)
+        wait_for(lambda: all(state_of(t) is JobState.DEAD for t in TWINS), what="dead")
+    with pytest.raises(AmbiguousJobId):
+        get_job(TWINS[0][:8])
+    clear("email-notification", include_dead=True)
+    assert get_job(TWINS[0][:8]) is None
+    assert any_runtime.store.find_ids(TWINS[0][:8], 10) == []

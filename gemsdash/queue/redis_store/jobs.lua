@@ -11,6 +11,8 @@
 --                                those with a duration, which ms adds up)
 --   ns:gd:workers                zset of live gemsdash workers by last heartbeat (ms)
 --   ns:gd:audit                  capped list of admin actions (JSON)
+--   ns:gd:ids                    zset of every job id at score 0, so a prefix is one ZRANGEBYLEX
+--                                (entries of expired records go with their state index's prune)
 --   ns:<rq>, ns:<rq>.msgs        Dramatiq's list of message ids and hash of message data
 --   ns:<rq>.XQ, ns:<rq>.XQ.msgs  Dramatiq's dead-letter zset and hash
 --   ns:__acks__.<worker>.<rq>    Dramatiq's per-worker set of fetched, unacknowledged message ids
@@ -32,6 +34,7 @@ local BUCKET_MS = 10000
 
 local function job_key(id) return ns .. ":gd:job:" .. id end
 local function idx_key(queue, state) return ns .. ":gd:idx:" .. queue .. ":" .. state end
+local ids_key = ns .. ":gd:ids"
 local function set_of(csv)
     local s = {}
     for item in string.gmatch(csv, "[^,]+") do s[item] = true end
@@ -56,7 +59,10 @@ local function prune(queue, state)
     if not ttl then return end
     local key = idx_key(queue, state)
     local stale = redis.call("zrangebyscore", key, "-inf", now - ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
-    if #stale > 0 then redis.call("zrem", key, unpack(stale)) end
+    if #stale > 0 then
+        redis.call("zrem", key, unpack(stale))
+        redis.call("zrem", ids_key, unpack(stale))
+    end
 end
 
 -- keep_index: the caller prunes the state's index once for many saves (a batch of successes).
@@ -69,7 +75,11 @@ local function save(job, old_state, note, keep_index)
     if #timeline > TIMELINE_MAX then table.remove(timeline, 2) end
     job.timeline = timeline
     if old_state ~= state then
-        if old_state then redis.call("zrem", idx_key(job.queue, old_state), job.id) end
+        if old_state then
+            redis.call("zrem", idx_key(job.queue, old_state), job.id)
+        else
+            redis.call("zadd", ids_key, 0, job.id)  -- a record made here (a fallback, a reject)
+        end
     end
     redis.call("zadd", idx_key(job.queue, state), now, job.id)
     for k, v in pairs(job) do
@@ -196,6 +206,7 @@ if command == "submit" then
         else
             redis.call("set", job_key(id), record)
             redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
+            redis.call("zadd", ids_key, 0, id)
             push_message(rq, rmid, data)
         end
     end
@@ -394,7 +405,10 @@ elseif command == "clear" then
             if job then drop_dead_letter(job) end
             redis.call("del", job_key(id))
         end
-        if #ids > 0 then redis.call("zrem", key, unpack(ids)) end
+        if #ids > 0 then
+            redis.call("zrem", key, unpack(ids))
+            redis.call("zrem", ids_key, unpack(ids))
+        end
         if #ids == batch then more = 1 end
         dead_removed = #ids
     end

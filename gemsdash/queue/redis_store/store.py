@@ -364,6 +364,26 @@ class RedisJobStore:
     def _parse_page(reply: list[Any], offset: int, limit: int) -> JobPage:
         return JobPage([decode_record(json.loads(raw)) for raw in reply[1:]], int(reply[0]), offset, limit)
 
+    def find_ids(self, prefix: str, limit: int) -> list[str]:
+        """Ids that start with `prefix`, at most `limit`: one ZRANGEBYLEX on the id index (O(log n)
+        whatever the number of jobs), then which of those still have a record (an expired one's
+        entry may wait for its index's prune; it is dropped here)."""
+        with translate_errors(self.display_url, secrets=self._secrets):
+            found = [
+                self._text(i)
+                for i in self.client.zrangebylex(self._key("ids"), f"[{prefix}", f"({prefix}\xff", 0, limit)
+            ]
+            if not found:
+                return []
+            pipe = self.client.pipeline(transaction=False)
+            for job_id in found:
+                pipe.exists(self._key("job", job_id))
+            live = pipe.execute()
+            stale = [i for i, alive in zip(found, live, strict=True) if not alive]
+            if stale:
+                self.client.zrem(self._key("ids"), *stale)
+        return [i for i, alive in zip(found, live, strict=True) if alive]
+
     def dead_ids(self, queue: str, limit: int) -> list[str]:
         with translate_errors(self.display_url, secrets=self._secrets):
             ids = self.client.zrange(self._key("idx", queue, JobState.DEAD.value), 0, limit - 1)

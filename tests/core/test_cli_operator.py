@@ -1,0 +1,97 @@
+"""Issue 17's command-line fixes, run as a user runs them: every --json outcome is JSON on stdout,
+timestamps are ISO 8601, id prefixes, a closed pipe, memory-mode health."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+
+import pytest
+
+from gemsdash.queue import JobRequest, JobState, JobType, Runtime, add_job, add_jobs, get_job
+from tests.core.test_cli import Cli, cli  # noqa: F401 (the fixture)
+from tests.core.test_operator import SINGLE, TWINS, with_ids
+from tests.core.workload import email, scripted
+from tests.support import wait_for
+
+
+def test_with_json_errors_are_json_on_stdout(cli: Cli, redis_runtime: Runtime) -> None:  # noqa: F811
+    with scripted():
+        redis_runtime.start_worker(threads=2)
+        ok_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok"))
+        wait_for(lambda: (r := get_job(ok_id)) is not None and r.state is JobState.SUCCEEDED, what="success")
+    for args, code, says in (
+        (("cancel", ok_id), 1, "it has already succeeded"),
+        (("retry", ok_id), 1, "it has already succeeded"),
+        (("job", "00000000-0000-4000-8000-000000000000"), 1, "not found"),
+        (("jobs", "no-such-queue"), 2, "invalid choice"),
+        (("clear", "email-notification"), 2, "--yes"),
+    ):
+        done = cli(*args, "--json")
+        assert done.returncode == code, (args, done.stdout, done.stderr)
+        reply = json.loads(done.stdout)
+        assert reply["code"] == code and says in reply["error"], (args, reply)
+        assert done.stderr == "", (args, done.stderr)
+    plain = cli("cancel", ok_id)
+    assert plain.returncode == 1 and plain.stdout == "" and "it has already succeeded" in plain.stderr
+
+
+def test_audit_json_timestamps_are_iso_8601(cli: Cli) -> None:  # noqa: F811
+    job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok"), delay=60_000)
+    assert cli("cancel", job_id).returncode == 0
+    entries = json.loads(cli("audit", "--json").stdout)
+    assert entries[0]["target"] == job_id
+    assert datetime.fromisoformat(entries[0]["at"]).utcoffset() is not None
+    record = json.loads(cli("job", job_id[:8], "--json").stdout)
+    assert record["id"] == job_id
+    assert datetime.fromisoformat(record["created_at"]).utcoffset() is not None
+
+
+def test_an_id_prefix_works_and_an_ambiguous_one_names_the_matches(
+    cli: Cli,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with_ids(monkeypatch, [*TWINS, SINGLE])
+    for i in range(3):
+        add_job(JobType.EMAIL_NOTIFICATION, email(f"ok-{i}"), delay=60_000)
+    shown = cli("job", SINGLE[:8])
+    assert shown.returncode == 0 and SINGLE in shown.stdout
+    cancelled = cli("cancel", SINGLE[:8], "--json")
+    assert cancelled.returncode == 0 and json.loads(cancelled.stdout) == {"id": SINGLE, "state": "cancelled"}
+    ambiguous = cli("job", TWINS[0][:8])
+    assert ambiguous.returncode == 1
+    assert all(t in ambiguous.stderr for t in TWINS) and "ambiguous" in ambiguous.stderr
+
+
+def test_a_closed_pipe_ends_quietly(cli: Cli, redis_runtime: Runtime, redis_url: str) -> None:  # noqa: F811
+    # More than a pipe holds (64 KiB), so the command is still writing when the reader goes.
+    add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"ok-{i}"), delay=60_000) for i in range(300)])
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "REDIS_ENABLED": "true",
+        "REDIS_URL": redis_url,
+        "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace,
+    }
+    with subprocess.Popen(
+        [sys.executable, "-m", "gemsdash", "jobs", "email-notification", "--json", "--limit", "300"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.read(100)
+        proc.stdout.close()  # as `| head -c 100` does
+        errors = proc.stderr.read().decode()
+        code = proc.wait(timeout=60)
+    assert "Traceback" not in errors and "BrokenPipe" not in errors, errors
+    assert code == 0
+
+
+def test_memory_mode_health_says_it_cannot_see_the_dashboards_jobs(cli: Cli) -> None:  # noqa: F811
+    done = cli("health", "--json", env={"REDIS_ENABLED": "false"})
+    assert done.returncode == 2
+    reply = json.loads(done.stdout)
+    assert "cannot see the dashboard's jobs" in reply["error"] and reply["code"] == 2
+    assert 'healthy"' not in done.stdout, "no verdict it cannot give"
