@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--attempts", type=int, default=None)
     enqueue.add_argument("--backoff", choices=["exponential", "fixed"])
     enqueue.add_argument("--backoff-delay-ms", type=int, default=None)
+    enqueue.add_argument(
+        "--backoff-jitter",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="0-1: each retry waits a random time in [(1 - FRACTION) x wait, wait]; none unless given",
+    )
 
     sub.add_parser("stats", help="per-queue counts by state")
 
@@ -214,11 +221,13 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
         raise UsageError(f"--payload is not valid JSON: {exc.msg} at position {exc.pos}") from None
     except (ValueError, RecursionError) as exc:  # e.g. a 5,000-digit integer, or [[[[... nested too deep
         raise UsageError(f"--payload cannot be read: {str(exc).splitlines()[0][:200]}") from None
-    backoff = None
-    if args.backoff or args.backoff_delay_ms is not None:
+    backoff: dict[str, Any] | None = None
+    if args.backoff or args.backoff_delay_ms is not None or args.backoff_jitter is not None:
         backoff = {"type": args.backoff or "exponential"}
         if args.backoff_delay_ms is not None:
             backoff["delay"] = args.backoff_delay_ms
+        if args.backoff_jitter is not None:
+            backoff["jitter"] = args.backoff_jitter
     job_id = producer.add_job(
         args.type, payload, priority=args.priority, delay=args.delay_ms, attempts=args.attempts, backoff=backoff
     )

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import dramatiq
 import redis
 from dramatiq import Broker, Worker
-from dramatiq.middleware import default_middleware
+from dramatiq.middleware import Retries, default_middleware
 
 from gemsdash.queue import handlers, log_redaction
 from gemsdash.queue.config import DEAD_LETTER_TTL_SECONDS, Settings, load_settings
@@ -23,7 +23,7 @@ from gemsdash.queue.connection import connect
 from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.memory_store import MemoryJobStore
 from gemsdash.queue.messages import all_physical_queues
-from gemsdash.queue.middleware import Heartbeat, JobTracking, Recovery, WriteBehind
+from gemsdash.queue.middleware import BackoffRetries, Heartbeat, JobTracking, Recovery, WriteBehind
 from gemsdash.queue.redaction import Redactor
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
@@ -143,7 +143,8 @@ def _middleware(
     # write-behind goes last so that it flushes at shutdown before Heartbeat deregisters.
     return (
         [tracking]
-        + [m() for m in default_middleware]
+        # Retries with delays that are what the backoff says (Dramatiq's own always adds jitter).
+        + [BackoffRetries() if m is Retries else m() for m in default_middleware]
         + [
             Heartbeat(store, worker_id, interval, lambda: tracking.in_flight),
             Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5)),
