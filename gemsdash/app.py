@@ -397,6 +397,22 @@ class GemsdashApp(App[None]):
 
         self.background(source.snapshot, preview)
 
+    def toggle_queue_pause(self, queue: str) -> None:
+        """Pause the queue, or resume it when it is paused (as the last refresh saw it)."""
+        if self.refused("pause"):
+            return
+        pause = not (self.snapshot is not None and queue in self.snapshot.paused)
+        source = self.source
+
+        def done(changed: bool) -> None:
+            if pause:
+                self.say(f"Paused {queue}: workers take none of its jobs (enqueueing goes on); P resumes it.")
+            else:
+                self.say(f"Resumed {queue}: workers take its jobs again.")
+            self.request_refresh()
+
+        self.background(lambda: source.set_paused(queue, pause), done)
+
     def enqueue(self, queue: str | None = None) -> None:
         if self.refused("enqueue"):
             return

@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     clear.add_argument("--include-dead", action="store_true", help="also delete its dead jobs")
     clear.add_argument("--yes", action="store_true", help="confirm: nothing is cleared without it")
 
+    pause = sub.add_parser("pause", help="workers take no job of QUEUE (any priority) until resumed")
+    pause.add_argument("queue", choices=QUEUES)
+    resume = sub.add_parser("resume", help="workers take QUEUE's jobs again")
+    resume.add_argument("queue", choices=QUEUES)
+
     sub.add_parser("health", help="exit 0 when healthy, 1 otherwise")
 
     audit = sub.add_parser("audit", help="the audit log of retries, cancels and clears")
@@ -131,7 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3001)
 
-    for command in (enqueue, sub.choices["stats"], jobs, job, retry, cancel, clear, sub.choices["health"], audit):
+    for command in (
+        enqueue,
+        sub.choices["stats"],
+        jobs,
+        job,
+        retry,
+        cancel,
+        clear,
+        pause,
+        resume,
+        sub.choices["health"],
+        audit,
+    ):
         command.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
@@ -240,7 +257,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     header = f"{'queue':<20}" + "".join(f"{s.value:>11}" for s in STATES)
     rows = [f"{q:<20}" + "".join(f"{counts[s.value]:>11}" for s in STATES) for q, counts in data["queues"].items()]
     mode = data["mode"] + (f" (fallback: {data['fallback_reason']})" if data["fallback_reason"] else "")
-    emit(args, data, "\n".join([f"mode: {mode}   workers: {data['workers']}", header, *rows]))
+    paused = f"   paused: {', '.join(data['paused'])}" if data.get("paused") else ""
+    emit(args, data, "\n".join([f"mode: {mode}   workers: {data['workers']}{paused}", header, *rows]))
     return EXIT_OK
 
 
@@ -293,6 +311,24 @@ def cmd_clear(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_pause(args: argparse.Namespace) -> int:
+    changed = admin.pause(args.queue)
+    text = f"{args.queue} paused: workers take none of its jobs until `gemsdash resume {args.queue}`"
+    emit(
+        args,
+        {"queue": args.queue, "paused": True, "changed": changed},
+        text if changed else f"{args.queue} was already paused",
+    )
+    return EXIT_OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    changed = admin.resume(args.queue)
+    text = f"{args.queue} resumed" if changed else f"{args.queue} was not paused"
+    emit(args, {"queue": args.queue, "paused": False, "changed": changed}, text)
+    return EXIT_OK
+
+
 def cmd_health(args: argparse.Namespace) -> int:
     report = stats.health()
     text = "healthy" if report.healthy else "unhealthy: " + "; ".join(report.reasons)
@@ -318,6 +354,8 @@ ONE_SHOT: dict[str, Callable[[argparse.Namespace], int]] = {
     "retry": cmd_retry,
     "cancel": cmd_cancel,
     "clear": cmd_clear,
+    "pause": cmd_pause,
+    "resume": cmd_resume,
     "health": cmd_health,
     "audit": cmd_audit,
 }

@@ -23,6 +23,7 @@ from gemsdash.http.models import (
     ErrorBody,
     FieldErrorsBody,
     HealthBody,
+    PauseBody,
     QueueStatsBody,
     StatsBody,
     masked,
@@ -180,6 +181,26 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
     ) -> ClearBody:
         result = q.clear(name, include_dead=include_dead)
         return ClearBody(queue=result.queue, removed=result.removed, total=result.total)
+
+    @admin.post(
+        "/queue/pause/{type}",
+        response_model=PauseBody,
+        responses={**NOT_FOUND},
+        summary="Pause a queue: workers take none of its jobs (any priority) until resumed; enqueue still works",
+    )
+    def post_pause(name: TypeParam) -> PauseBody:
+        changed = q.pause(name)
+        return PauseBody(queue=q.JOB_SPECS[q.JobType(name)].job_type.queue, paused=True, changed=changed)
+
+    @admin.post(
+        "/queue/resume/{type}",
+        response_model=PauseBody,
+        responses={**NOT_FOUND},
+        summary="Resume a paused queue",
+    )
+    def post_resume(name: TypeParam) -> PauseBody:
+        changed = q.resume(name)
+        return PauseBody(queue=q.JOB_SPECS[q.JobType(name)].job_type.queue, paused=False, changed=changed)
 
     return [open_router, reads, admin]
 

@@ -4,7 +4,18 @@ Never imports textual, gemsdash.app or gemsdash.actors: the dashboard and the jo
 this package, not the other way round.
 """
 
-from gemsdash.queue.admin import audit_log, cancel, cancel_jobs, clear, retry, retry_all, retry_jobs
+from gemsdash.queue.admin import (
+    audit_log,
+    cancel,
+    cancel_jobs,
+    clear,
+    pause,
+    paused_queues,
+    resume,
+    retry,
+    retry_all,
+    retry_jobs,
+)
 from gemsdash.queue.config import Settings, load_settings
 from gemsdash.queue.context import JobContext, current_job
 from gemsdash.queue.errors import (
@@ -102,9 +113,12 @@ __all__ = [
     "list_jobs",
     "load_settings",
     "mask_payload",
+    "pause",
+    "paused_queues",
     "process_payment",
     "queue_sketch_generation",
     "queue_stats",
+    "resume",
     "retry",
     "retry_all",
     "retry_jobs",

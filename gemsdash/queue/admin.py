@@ -150,8 +150,38 @@ def clear(queue: str, *, include_dead: bool = False) -> ClearResult:
     return result
 
 
+def pause(queue: str) -> bool:
+    """Workers take no job of `queue` (any priority) until `resume`; enqueueing goes on. Kept by
+    the store (in Redis: across restarts). False when it was paused already."""
+    _writable("pause")
+    name = job_type(queue).queue
+    return current_runtime().store.set_paused(name, True, _audit_entry("pause", name, 0))
+
+
+def resume(queue: str) -> bool:
+    """Undo `pause`: workers take `queue`'s jobs again. False when it was not paused."""
+    _writable("resume")
+    name = job_type(queue).queue
+    return current_runtime().store.set_paused(name, False, _audit_entry("resume", name, 0))
+
+
+def paused_queues() -> list[str]:
+    return sorted(current_runtime().store.paused())
+
+
 def audit_log(limit: int = 100) -> list[dict[str, Any]]:
     return current_runtime().store.audit_log(limit)
 
 
-__all__ = ["JobState", "audit_log", "cancel", "clear", "retry", "retry_all", "retry_jobs"]
+__all__ = [
+    "JobState",
+    "audit_log",
+    "cancel",
+    "clear",
+    "pause",
+    "paused_queues",
+    "resume",
+    "retry",
+    "retry_all",
+    "retry_jobs",
+]

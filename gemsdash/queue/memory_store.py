@@ -54,6 +54,7 @@ class MemoryJobStore:
         self._hist: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._workers: dict[str, tuple[WorkerInfo, int]] = {}
         self._audit: list[str] = []
+        self._paused: set[str] = set()
 
     # -- the state machine ------------------------------------------------------------------
 
@@ -280,7 +281,7 @@ class MemoryJobStore:
                     duration_count=self._hist[queue]["count"],
                 )
             workers = sum(1 for _, beat in self._workers.values() if beat >= now - self.worker_timeout_ms)
-        return Snapshot(taken_at=from_ms(now), queues=stats, workers=workers)
+        return Snapshot(taken_at=from_ms(now), queues=stats, workers=workers, paused=frozenset(self._paused))
 
     def view(
         self, queue: str | None, state: JobState | None = None, offset: int = 0, limit: int = 50, search: str = ""
@@ -372,6 +373,19 @@ class MemoryJobStore:
         with self._lock:
             self._audit.append(entry)
             del self._audit[:-10_000]
+
+    def set_paused(self, queue: str, paused: bool, audit: str) -> bool:
+        with self._lock:
+            changed = (queue in self._paused) != paused
+            if paused:
+                self._paused.add(queue)
+            else:
+                self._paused.discard(queue)
+        self.audit(audit)
+        return changed
+
+    def paused(self) -> frozenset[str]:
+        return frozenset(self._paused)
 
     def audit_log(self, limit: int) -> list[dict[str, Any]]:
         with self._lock:

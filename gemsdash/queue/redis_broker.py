@@ -22,6 +22,8 @@ from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.errors import DecodeError
 
+from gemsdash.queue.pausing import PausableRedisConsumer, PausedQueues
+
 logger = logging.getLogger(__name__)
 
 #: (physical queue, raw message data, reason, worker id) -> None
@@ -30,6 +32,12 @@ RejectMalformed = Callable[[str, bytes, str, str], None]
 
 class GemsdashRedisBroker(RedisBroker):
     reject_malformed: RejectMalformed | None = None
+    #: Queues an operator paused: their consumers fetch nothing (pausing.py).
+    paused_queues: PausedQueues | None = None
+
+    @property
+    def consumer_class(self) -> type[PausableRedisConsumer]:
+        return PausableRedisConsumer
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]

@@ -24,6 +24,7 @@ from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.memory_store import MemoryJobStore
 from gemsdash.queue.messages import all_physical_queues
 from gemsdash.queue.middleware import BackoffRetries, Heartbeat, JobTracking, Recovery, WriteBehind
+from gemsdash.queue.pausing import PausedQueues
 from gemsdash.queue.redaction import Redactor
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
@@ -183,6 +184,7 @@ def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) ->
         store.reject(rq, data, reason, worker)
 
     broker.reject_malformed = reject
+    broker.paused_queues = PausedQueues(store.paused)
     middleware, tracking = _middleware(store, redactor, settings, broker.broker_id, WriteBehind(store))
     for m in middleware:
         broker.add_middleware(m)
@@ -198,6 +200,7 @@ def _build_memory(settings: Settings, redactor: Redactor) -> Runtime:
         dead_ttl=DEAD_LETTER_TTL_SECONDS,
         worker_timeout_ms=settings.worker_timeout_ms,
     )
+    broker.paused_queues = PausedQueues(store.paused)
     middleware, tracking = _middleware(store, redactor, settings, f"embedded-{uuid.uuid4().hex[:8]}")
     for m in middleware:
         broker.add_middleware(m)

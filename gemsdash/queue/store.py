@@ -86,6 +86,8 @@ class Snapshot:
     taken_at: datetime
     queues: dict[str, QueueStats]
     workers: int
+    #: Queues paused by an operator: workers take none of their jobs until resumed.
+    paused: frozenset[str] = frozenset()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +95,7 @@ class Snapshot:
                 name: {state.value: stats.counts[state] for state in STATES} for name, stats in self.queues.items()
             },
             "workers": self.workers,
+            "paused": sorted(self.paused),
         }
 
 
@@ -243,6 +246,13 @@ class JobStore(Protocol):
     def recover(self) -> tuple[int, int]: ...
 
     def audit(self, entry: str) -> None: ...
+
+    def set_paused(self, queue: str, paused: bool, audit: str) -> bool:
+        """Pause or resume a queue (kept until changed, across restarts in Redis), with its audit
+        entry in the same write; False when it already was."""
+        ...
+
+    def paused(self) -> frozenset[str]: ...
 
     def audit_log(self, limit: int) -> list[dict[str, Any]]: ...
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from gemsdash.app import GemsdashApp
 
 #: Actions that change jobs: hidden and refused in read-only mode.
-CHANGING_ACTIONS = frozenset({"retry", "retry_all", "retry_group", "cancel", "clear", "enqueue"})
+CHANGING_ACTIONS = frozenset({"retry", "retry_all", "retry_group", "cancel", "clear", "enqueue", "pause_queue"})
 
 
 #: Below this many columns the footer is compact and leaves out the command palette's key.

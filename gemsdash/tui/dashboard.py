@@ -39,6 +39,12 @@ class DashboardScreen(DataScreen):
         Binding("space", "mark", "Mark", show=False, tooltip="Mark or unmark the selected job, for r and c"),
         Binding("R", "retry_all", "Retry all", tooltip="Retry every dead job of the selected queue"),
         Binding("C", "clear", "Clear", tooltip="Clear the selected queue's waiting jobs"),
+        Binding(
+            "P",
+            "pause_queue",
+            "Pause queue",
+            tooltip="Pause the selected queue (workers take none of its jobs), or resume it",
+        ),
         Binding("e", "enqueue", "Enqueue", tooltip="Enqueue a job"),
         Binding(
             "slash", "search", "Search", key_display="/", show=False, tooltip="Filter jobs by id prefix or error text"
@@ -124,7 +130,11 @@ class DashboardScreen(DataScreen):
     def _titles(self) -> None:
         q = self.query_state
         stale = self.has_class("-stale")
-        self.query_one("#queues-panel").border_title = "queues · STALE: last good data" if stale else "queues"
+        paused = sorted(self.dash.snapshot.paused) if self.dash.snapshot is not None else []
+        queues_title = "queues · STALE: last good data" if stale else "queues"
+        if paused:
+            queues_title += f" · paused: {', '.join(paused)} (P resumes)"
+        self.query_one("#queues-panel").border_title = queues_title
         title = Text.assemble("jobs · ", (q.queue, "bold"), " · ", q.state.value if q.state else "all states")
         if self.page is not None and not self.jobs.has_class("-loading"):
             first = q.offset + 1
@@ -283,6 +293,9 @@ class DashboardScreen(DataScreen):
 
     def action_clear(self) -> None:
         self.dash.clear_queue(self.selected_queue)
+
+    def action_pause_queue(self) -> None:
+        self.dash.toggle_queue_pause(self.selected_queue)
 
     def action_enqueue(self) -> None:
         self.dash.enqueue(self.selected_queue)

@@ -70,6 +70,8 @@ class DataSource(Protocol):
 
     def clear(self, queue: str, *, include_dead: bool) -> ClearResult: ...
 
+    def set_paused(self, queue: str, paused: bool) -> bool: ...
+
     def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str: ...
 
 
@@ -115,6 +117,9 @@ class QueueSource:
 
     def clear(self, queue: str, *, include_dead: bool) -> ClearResult:
         return q.clear(queue, include_dead=include_dead)
+
+    def set_paused(self, queue: str, paused: bool) -> bool:
+        return q.pause(queue) if paused else q.resume(queue)
 
     def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str:
         return q.add_job(job_type, payload, priority=priority, delay=delay_ms)

@@ -173,8 +173,12 @@ class QueuesTable(NavTable):
             trend = fmt.spark([o + f for o, f in zip(ok, failed, strict=True)], failed, width=self.TREND_WIDE)
         else:
             trend = fmt.spark([o + f for o, f in zip(ok, failed, strict=True)], failed, width=self.TREND_WIDTH)
+        paused = self._last is not None and stats.queue in self._last[0].paused
+        name = (
+            Text.assemble((stats.queue, "bold"), (" ‖", "bold #ffaf00")) if paused else Text(stats.queue, style="bold")
+        )
         return {
-            "queue": Text(stats.queue, style="bold"),
+            "queue": name,
             **{state.value: fmt.count_cell(stats.counts.get(state, 0), state) for state in STATES},
             "rate": Text(fmt.rate(stats.per_minute), justify="right"),
             "avg": Text(fmt.duration_ms(stats.avg_duration_ms), justify="right"),

@@ -95,3 +95,18 @@ def test_memory_mode_health_says_it_cannot_see_the_dashboards_jobs(cli: Cli) -> 
     reply = json.loads(done.stdout)
     assert "cannot see the dashboard's jobs" in reply["error"] and reply["code"] == 2
     assert 'healthy"' not in done.stdout, "no verdict it cannot give"
+
+
+def test_pause_and_resume_from_the_command_line(cli: Cli) -> None:  # noqa: F811
+    paused = cli("pause", "payment-processing", "--json")
+    assert paused.returncode == 0, paused.stderr
+    assert json.loads(paused.stdout) == {"queue": "payment-processing", "paused": True, "changed": True}
+    assert json.loads(cli("stats", "--json").stdout)["paused"] == ["payment-processing"]
+    assert "paused: payment-processing" in cli("stats").stdout
+    again = cli("pause", "payment-processing")
+    assert again.returncode == 0 and "already paused" in again.stdout
+    resumed = cli("resume", "payment-processing", "--json")
+    assert json.loads(resumed.stdout) == {"queue": "payment-processing", "paused": False, "changed": True}
+    assert json.loads(cli("stats", "--json").stdout)["paused"] == []
+    actions = [e["action"] for e in json.loads(cli("audit", "--json").stdout)]
+    assert actions[:3] == ["resume", "pause", "pause"]

@@ -3,6 +3,7 @@ about the demo feed's own changes."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -19,10 +20,14 @@ from gemsdash.queue import (
     clear,
     get_job,
     messages,
+    pause,
+    resume,
     retry_jobs,
+    stats_json,
 )
+from gemsdash.queue.pausing import CHECK_SECONDS
 from tests.core.workload import email, scripted
-from tests.support import wait_for
+from tests.support import another_store, wait_for
 
 
 def state_of(job_id: str) -> JobState | None:
@@ -99,3 +104,30 @@ def test_a_deleted_jobs_prefix_no_longer_matches(any_runtime: Runtime, monkeypat
     clear("email-notification", include_dead=True)
     assert get_job(TWINS[0][:8]) is None
     assert any_runtime.store.find_ids(TWINS[0][:8], 10) == []
+
+
+# -- pause and resume ---------------------------------------------------------------------------
+
+
+def test_a_paused_queue_runs_nothing_at_any_priority_until_resumed(any_runtime: Runtime) -> None:
+    with scripted() as work:
+        assert pause("email-notification") is True
+        assert pause("email-notification") is False, "already paused"
+        assert stats_json()["paused"] == ["email-notification"]
+        time.sleep(CHECK_SECONDS * 2)  # every consumer has seen it
+        ids = [add_job(JobType.EMAIL_NOTIFICATION, email(f"ok-{p}"), priority=p) for p in ("critical", "normal", "low")]
+        ids.append(add_job(JobType.EMAIL_NOTIFICATION, email("ok-delayed"), delay=200))
+        time.sleep(2.0)
+        assert work.started == [], "a paused queue's jobs do not run"
+        assert {state_of(i) for i in ids} == {JobState.QUEUED}, "enqueueing goes on; the delayed one came due"
+        assert resume("email-notification") is True
+        assert stats_json()["paused"] == []
+        wait_for(lambda: all(state_of(i) is JobState.SUCCEEDED for i in ids), what="all run after resume")
+    assert sorted(work.started) == sorted(["ok-critical", "ok-normal", "ok-low", "ok-delayed"])
+    assert [e["action"] for e in audit_log(2)] == ["resume", "pause"]
+    assert audit_log(1)[0]["target"] == "email-notification"
+
+
+def test_a_pause_outlives_the_process_that_set_it(redis_runtime: Runtime, redis_url: str) -> None:
+    pause("sketch-generation")
+    assert another_store(redis_runtime.store, redis_url).paused() == frozenset({"sketch-generation"})

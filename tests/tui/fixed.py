@@ -278,6 +278,10 @@ class FixedSource:
         self.calls.append(("clear", (queue, include_dead)))
         return ClearResult(queue, {"queued": 1, "delayed": 1, "retrying": 1})
 
+    def set_paused(self, queue: str, paused: bool) -> bool:
+        self.calls.append(("pause" if paused else "resume", queue))
+        return True
+
     def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str:
         self.calls.append(("add_job", (job_type, payload, priority, delay_ms)))
         return "00000fff-0000-4000-8000-000000000fff"

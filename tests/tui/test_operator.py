@@ -11,7 +11,7 @@ from gemsdash.queue import JobRecord, JobState, WorkerInfo
 from gemsdash.tui.enqueue import EnqueueScreen
 from gemsdash.tui.workers import WorkersScreen
 from tests.tui.fixed import FixedSource, _record, _timeline, fixed_clock
-from tests.tui.helpers import main_screen, notices, until
+from tests.tui.helpers import main_screen, notices, row, until
 from tests.tui.test_snapshots import PAYMENTS_ROW, show_payments
 
 PAYMENTS = "payment-processing"
@@ -146,3 +146,23 @@ async def test_plus_refreshes_faster_and_minus_slower() -> None:
         await pilot.press("minus", "minus")
         assert app.feed.interval > start
         assert "+ faster, - slower" in notices(app)
+
+
+async def test_p_pauses_the_selected_queue_and_marks_it_and_p_again_resumes(work: Any) -> None:
+    import gemsdash.queue as q
+
+    app = GemsdashApp(refresh_interval=0.1)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = main_screen(app)
+        await until(pilot, lambda: app.snapshot is not None)
+        screen.queues.move_cursor(row=2)  # email-notification
+        await pilot.pause()
+        await pilot.press("P")
+        await until(pilot, lambda: "Paused email-notification" in notices(app))
+        assert q.paused_queues() == ["email-notification"]
+        await until(pilot, lambda: row(screen.queues, "email-notification")["queue"].endswith("‖"))
+        assert "paused: email-notification" in str(screen.query_one("#queues-panel").border_title)
+        await pilot.press("P")
+        await until(pilot, lambda: "Resumed email-notification" in notices(app))
+        assert q.paused_queues() == []
+        await until(pilot, lambda: row(screen.queues, "email-notification")["queue"] == "email-notification")

@@ -11,6 +11,7 @@
 --                                those with a duration, which ms adds up)
 --   ns:gd:workers                zset of live gemsdash workers by last heartbeat (ms)
 --   ns:gd:audit                  capped list of admin actions (JSON)
+--   ns:gd:paused                 set of queues paused by an operator (store.py; workers skip them)
 --   ns:gd:ids                    zset of every job id at score 0, so a prefix is one ZRANGEBYLEX
 --                                (entries of expired records go with their state index's prune)
 --   ns:<rq>, ns:<rq>.msgs        Dramatiq's list of message ids and hash of message data

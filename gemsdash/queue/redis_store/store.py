@@ -321,6 +321,7 @@ class RedisJobStore:
             pipe.hgetall(self._key("hist", queue))
         pipe.hgetall(self._key("totals"))
         pipe.zcount(self._key("workers"), now - self.worker_timeout_ms, "+inf")
+        pipe.smembers(self._key("paused"))
 
     def _parse_snapshot(self, replies: list[Any], now: int) -> Snapshot:
         buckets = self._buckets(now)
@@ -358,7 +359,8 @@ class RedisJobStore:
             qs.finished_total.update(
                 {outcome: totals.get(f"{queue}:{outcome}", 0) for outcome in ("succeeded", "dead")}
             )
-        return Snapshot(taken_at=from_ms(now), queues=stats, workers=int(replies[cursor + 1]))
+        paused = frozenset(self._text(q) for q in replies[cursor + 2])
+        return Snapshot(taken_at=from_ms(now), queues=stats, workers=int(replies[cursor + 1]), paused=paused)
 
     @staticmethod
     def _parse_page(reply: list[Any], offset: int, limit: int) -> JobPage:
@@ -461,6 +463,19 @@ class RedisJobStore:
             pipe.lpush(self._key("audit"), entry)
             pipe.ltrim(self._key("audit"), 0, _AUDIT_MAX - 1)
             pipe.execute()
+
+    def set_paused(self, queue: str, paused: bool, audit: str) -> bool:
+        with translate_errors(self.display_url, secrets=self._secrets):
+            pipe = self.client.pipeline(transaction=True)
+            (pipe.sadd if paused else pipe.srem)(self._key("paused"), queue)
+            pipe.lpush(self._key("audit"), audit)
+            pipe.ltrim(self._key("audit"), 0, _AUDIT_MAX - 1)
+            changed = pipe.execute()[0]
+        return bool(changed)
+
+    def paused(self) -> frozenset[str]:
+        with translate_errors(self.display_url, secrets=self._secrets):
+            return frozenset(self._text(q) for q in self.client.smembers(self._key("paused")))
 
     def audit_log(self, limit: int) -> list[dict[str, Any]]:
         with translate_errors(self.display_url, secrets=self._secrets):

@@ -1,0 +1,19 @@
+"""Issue 17's queue actions over HTTP: pause and resume (admin token required)."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.http.conftest import AUTH
+
+
+def test_pause_and_resume_a_queue(api: httpx.Client) -> None:
+    assert api.post("/queue/pause/email-notification").status_code in (401, 403)
+    paused = api.post("/queue/pause/email-notification", headers=AUTH)
+    assert paused.status_code == 200
+    assert paused.json() == {"queue": "email-notification", "paused": True, "changed": True}
+    assert api.get("/queue/stats", headers=AUTH).json()["paused"] == ["email-notification"]
+    assert api.post("/queue/pause/nope", headers=AUTH).status_code == 404
+    resumed = api.post("/queue/resume/email-notification", headers=AUTH)
+    assert resumed.json() == {"queue": "email-notification", "paused": False, "changed": True}
+    assert api.get("/queue/stats", headers=AUTH).json()["paused"] == []
