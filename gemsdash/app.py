@@ -397,6 +397,28 @@ class GemsdashApp(App[None]):
 
         self.background(source.snapshot, preview)
 
+    def delete_job(self, job_id: str, after: Callable[[], object] | None = None) -> None:
+        """Delete a dead or cancelled job for good, after a confirmation."""
+        if self.refused("delete"):
+            return
+        source = self.source
+
+        def done(_: None) -> None:
+            self.say(f"Deleted job {fmt.short_id(job_id)} for good.")
+            if after is not None:
+                after()
+            self.request_refresh()
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.background(lambda: source.delete(job_id), done)
+            else:
+                self.say("Delete cancelled: nothing changed.")
+
+        body = Text.assemble("Delete job ", (job_id, "bold"), " for good? Its record, error and payload go; ")
+        body.append("only a dead or cancelled job can be deleted.")
+        self.push_screen(ConfirmScreen("Delete a job", body, "Delete", variant="error"), confirmed)
+
     def toggle_queue_pause(self, queue: str) -> None:
         """Pause the queue, or resume it when it is paused (as the last refresh saw it)."""
         if self.refused("pause"):

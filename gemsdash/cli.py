@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     clear.add_argument("--include-dead", action="store_true", help="also delete its dead jobs")
     clear.add_argument("--yes", action="store_true", help="confirm: nothing is cleared without it")
 
+    delete = sub.add_parser("delete", help="remove a dead or cancelled job for good")
+    delete.add_argument("id")
+
     pause = sub.add_parser("pause", help="workers take no job of QUEUE (any priority) until resumed")
     pause.add_argument("queue", choices=QUEUES)
     resume = sub.add_parser("resume", help="workers take QUEUE's jobs again")
@@ -144,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         retry,
         cancel,
         clear,
+        delete,
         pause,
         resume,
         sub.choices["health"],
@@ -311,6 +315,12 @@ def cmd_clear(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_delete(args: argparse.Namespace) -> int:
+    job_id = admin.delete(args.id)
+    emit(args, {"id": job_id, "deleted": True}, f"{job_id} deleted")
+    return EXIT_OK
+
+
 def cmd_pause(args: argparse.Namespace) -> int:
     changed = admin.pause(args.queue)
     text = f"{args.queue} paused: workers take none of its jobs until `gemsdash resume {args.queue}`"
@@ -354,6 +364,7 @@ ONE_SHOT: dict[str, Callable[[argparse.Namespace], int]] = {
     "retry": cmd_retry,
     "cancel": cmd_cancel,
     "clear": cmd_clear,
+    "delete": cmd_delete,
     "pause": cmd_pause,
     "resume": cmd_resume,
     "health": cmd_health,

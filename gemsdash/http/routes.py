@@ -182,6 +182,16 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
         result = q.clear(name, include_dead=include_dead)
         return ClearBody(queue=result.queue, removed=result.removed, total=result.total)
 
+    @admin.delete(
+        "/queue/jobs/{id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={**NOT_FOUND, **CONFLICT},
+        summary="Delete a dead or cancelled job for good",
+    )
+    def delete_job(job_id: IdParam) -> Response:
+        q.delete(job_id)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
     @admin.post(
         "/queue/pause/{type}",
         response_model=PauseBody,

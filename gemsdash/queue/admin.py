@@ -150,6 +150,17 @@ def clear(queue: str, *, include_dead: bool = False) -> ClearResult:
     return result
 
 
+def delete(job_id: str) -> str:
+    """Remove one dead or cancelled job for good (record and dead letter); returns its full id."""
+    _writable("delete")
+    job_id = resolve(job_id)
+    store = current_runtime().store
+    record = store.get(job_id)
+    entry = _audit_entry("delete", job_id, 1, queue=record.queue if record else None)
+    _verdict(job_id, "delete", store.delete(job_id, entry))
+    return job_id
+
+
 def pause(queue: str) -> bool:
     """Workers take no job of `queue` (any priority) until `resume`; enqueueing goes on. Kept by
     the store (in Redis: across restarts). False when it was paused already."""
@@ -178,6 +189,7 @@ __all__ = [
     "audit_log",
     "cancel",
     "clear",
+    "delete",
     "pause",
     "paused_queues",
     "resume",

@@ -320,6 +320,17 @@ class MemoryJobStore:
                 self._audit.append(audit)
             return "ok"
 
+    def delete(self, job_id: str, audit: str) -> str:
+        with self._lock:
+            job = self._load(job_id)
+            if job is None:
+                return "missing"
+            if job["state"] not in RETRYABLE_STATES:
+                return f"state:{job['state']}"
+            self._drop(job)
+        self.audit(audit)
+        return "ok"
+
     def cancel_many(self, job_ids: list[str], who: str) -> list[str]:
         return [self.cancel(job_id, who, "") for job_id in job_ids]
 

@@ -215,6 +215,10 @@ class JobStore(Protocol):
 
     def cancel(self, job_id: str, who: str, audit: str) -> str: ...
 
+    def delete(self, job_id: str, audit: str) -> str:
+        """Remove a dead or cancelled job for good: `ok`, `missing` or `state:<state>`."""
+        ...
+
     def cancel_many(self, job_ids: list[str], who: str) -> list[str]:
         """`cancel` for many jobs in one round trip, unaudited (the caller audits the batch); one
         verdict per job."""

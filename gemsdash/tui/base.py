@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from gemsdash.app import GemsdashApp
 
 #: Actions that change jobs: hidden and refused in read-only mode.
-CHANGING_ACTIONS = frozenset({"retry", "retry_all", "retry_group", "cancel", "clear", "enqueue", "pause_queue"})
+CHANGING_ACTIONS = frozenset(
+    {"retry", "retry_all", "retry_group", "cancel", "clear", "enqueue", "pause_queue", "delete"}
+)
 
 
 #: Below this many columns the footer is compact and leaves out the command palette's key.

@@ -72,6 +72,8 @@ class DataSource(Protocol):
 
     def set_paused(self, queue: str, paused: bool) -> bool: ...
 
+    def delete(self, job_id: str) -> None: ...
+
     def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str: ...
 
 
@@ -120,6 +122,9 @@ class QueueSource:
 
     def set_paused(self, queue: str, paused: bool) -> bool:
         return q.pause(queue) if paused else q.resume(queue)
+
+    def delete(self, job_id: str) -> None:
+        q.delete(job_id)
 
     def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str:
         return q.add_job(job_type, payload, priority=priority, delay=delay_ms)

@@ -110,3 +110,14 @@ def test_pause_and_resume_from_the_command_line(cli: Cli) -> None:  # noqa: F811
     assert json.loads(cli("stats", "--json").stdout)["paused"] == []
     actions = [e["action"] for e in json.loads(cli("audit", "--json").stdout)]
     assert actions[:3] == ["resume", "pause", "pause"]
+
+
+def test_delete_from_the_command_line(cli: Cli) -> None:  # noqa: F811
+    job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok-later"), delay=60_000)
+    refused = cli("delete", job_id, "--json")
+    assert refused.returncode == 1 and "it is delayed" in json.loads(refused.stdout)["error"]
+    assert cli("cancel", job_id).returncode == 0
+    deleted = cli("delete", job_id[:8], "--json")
+    assert deleted.returncode == 0 and json.loads(deleted.stdout) == {"id": job_id, "deleted": True}
+    gone = cli("job", job_id, "--json")
+    assert gone.returncode == 1 and json.loads(gone.stdout)["code"] == 1

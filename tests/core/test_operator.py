@@ -11,6 +11,8 @@ import pytest
 from gemsdash.demo import DemoFeeder
 from gemsdash.queue import (
     AmbiguousJobId,
+    InvalidTransition,
+    JobNotFound,
     JobState,
     JobType,
     Runtime,
@@ -18,9 +20,11 @@ from gemsdash.queue import (
     audit_log,
     cancel,
     clear,
+    delete,
     get_job,
     messages,
     pause,
+    queue_stats,
     resume,
     retry_jobs,
     stats_json,
@@ -131,3 +135,26 @@ def test_a_paused_queue_runs_nothing_at_any_priority_until_resumed(any_runtime: 
 def test_a_pause_outlives_the_process_that_set_it(redis_runtime: Runtime, redis_url: str) -> None:
     pause("sketch-generation")
     assert another_store(redis_runtime.store, redis_url).paused() == frozenset({"sketch-generation"})
+
+
+# -- delete -------------------------------------------------------------------------------------
+
+
+def test_delete_removes_a_dead_or_cancelled_job_for_good_and_refuses_others(any_runtime: Runtime) -> None:
+    with scripted():
+        dead_id = add_job(JobType.EMAIL_NOTIFICATION, email("fatal-1"))
+        wait_for(lambda: state_of(dead_id) is JobState.DEAD, what="dead")
+    waiting = add_job(JobType.EMAIL_NOTIFICATION, email("ok-later"), delay=60_000)
+    cancelled = add_job(JobType.EMAIL_NOTIFICATION, email("ok-later"), delay=60_000)
+    cancel(cancelled)
+    with pytest.raises(InvalidTransition, match=r"cannot delete job .*: it is delayed"):
+        delete(waiting)
+    assert delete(dead_id[:8]) == dead_id
+    assert delete(cancelled) == cancelled
+    assert get_job(dead_id) is None and get_job(cancelled) is None
+    counts = queue_stats().queues["email-notification"].counts
+    assert counts[JobState.DEAD] == 0 and counts[JobState.CANCELLED] == 0 and counts[JobState.DELAYED] == 1
+    with pytest.raises(JobNotFound):
+        delete(dead_id)
+    entries = audit_log(2)
+    assert [(e["action"], e["target"]) for e in entries] == [("delete", cancelled), ("delete", dead_id)]

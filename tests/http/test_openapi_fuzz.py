@@ -70,5 +70,8 @@ def test_the_schema_lists_every_endpoint(memory_api: httpx.Client) -> None:
         ("/queue/jobs/{id}/retry", "post"),
         ("/queue/jobs/{id}/cancel", "post"),
         ("/queue/clear/{type}", "delete"),
+        ("/queue/jobs/{id}", "delete"),
+        ("/queue/pause/{type}", "post"),
+        ("/queue/resume/{type}", "post"),
         ("/metrics", "get"),
     }

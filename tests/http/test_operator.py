@@ -17,3 +17,16 @@ def test_pause_and_resume_a_queue(api: httpx.Client) -> None:
     resumed = api.post("/queue/resume/email-notification", headers=AUTH)
     assert resumed.json() == {"queue": "email-notification", "paused": False, "changed": True}
     assert api.get("/queue/stats", headers=AUTH).json()["paused"] == []
+
+
+def test_delete_a_cancelled_job(api: httpx.Client) -> None:
+    import gemsdash.queue as q
+    from tests.core.workload import email
+
+    job_id = q.add_job("email-notification", email("ok-later"), delay=60_000)
+    assert api.delete(f"/queue/jobs/{job_id}", headers=AUTH).status_code == 409, "a delayed job stays"
+    q.cancel(job_id)
+    assert api.delete(f"/queue/jobs/{job_id}").status_code in (401, 403)
+    assert api.delete(f"/queue/jobs/{job_id}", headers=AUTH).status_code == 204
+    assert api.get(f"/queue/jobs/{job_id}", headers=AUTH).status_code == 404
+    assert api.delete(f"/queue/jobs/{job_id}", headers=AUTH).status_code == 404

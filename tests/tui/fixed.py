@@ -278,6 +278,9 @@ class FixedSource:
         self.calls.append(("clear", (queue, include_dead)))
         return ClearResult(queue, {"queued": 1, "delayed": 1, "retrying": 1})
 
+    def delete(self, job_id: str) -> None:
+        self.calls.append(("delete", job_id))
+
     def set_paused(self, queue: str, paused: bool) -> bool:
         self.calls.append(("pause" if paused else "resume", queue))
         return True

@@ -166,3 +166,29 @@ async def test_p_pauses_the_selected_queue_and_marks_it_and_p_again_resumes(work
         await until(pilot, lambda: "Resumed email-notification" in notices(app))
         assert q.paused_queues() == []
         await until(pilot, lambda: row(screen.queues, "email-notification")["queue"] == "email-notification")
+
+
+async def test_d_deletes_the_selected_cancelled_job_after_a_confirmation(work: Any) -> None:
+    import gemsdash.queue as q
+    from gemsdash.tui.confirm import ConfirmScreen
+    from tests.core.workload import email
+
+    job_id = q.add_job("email-notification", email("ok-later"), delay=60_000)
+    q.cancel(job_id)
+    app = GemsdashApp(refresh_interval=0.1)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = main_screen(app)
+        await until(pilot, lambda: app.snapshot is not None)
+        screen.queues.move_cursor(row=2)
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.jobs.selected_key == job_id)
+        await pilot.press("D")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await until(pilot, lambda: "Delete cancelled: nothing changed." in notices(app))
+        assert q.get_job(job_id) is not None
+        await pilot.press("D")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: f"Deleted job {job_id[:8]}" in notices(app))
+        assert q.get_job(job_id) is None

@@ -364,6 +364,21 @@ elseif command == "retry" then
     if entry ~= "" then audit(entry) end
     return "ok"
 
+-- delete(id, from_states_csv, audit_json)
+-- One dead or cancelled job is removed for good: its record, its index entries and (dead) its
+-- dead letter, with its audit entry, in one call.
+elseif command == "delete" then
+    local id, from, entry = A[1], set_of(A[2]), A[3]
+    local job = load(id)
+    if not job then return "missing" end
+    if not from[job.state] then return "state:" .. job.state end
+    if job.state == "dead" then drop_dead_letter(job) end
+    redis.call("del", job_key(id))
+    redis.call("zrem", idx_key(job.queue, job.state), id)
+    redis.call("zrem", ids_key, id)
+    audit(entry)
+    return "ok"
+
 -- clear(queue, waiting_states_csv, include_dead, physical_queues_csv, batch, who)
 -- One bounded step of clearing a queue: drains up to `batch` messages from each of the queue's
 -- Redis lists and cancels up to `batch` waiting records per state. Running jobs are not touched.

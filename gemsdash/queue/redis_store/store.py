@@ -396,6 +396,9 @@ class RedisJobStore:
     def cancel(self, job_id: str, who: str, audit: str) -> str:
         return self._text(self._call("cancel", job_id, WAITING_CSV, who, audit))
 
+    def delete(self, job_id: str, audit: str) -> str:
+        return self._text(self._call("delete", job_id, RETRYABLE_CSV, audit))
+
     def cancel_many(self, job_ids: list[str], who: str) -> list[str]:
         if not job_ids:
             return []
