@@ -104,7 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--state", choices=[s.value for s in STATES])
     jobs.add_argument("--limit", type=int, default=20)
     jobs.add_argument("--offset", type=int, default=0)
-    jobs.add_argument("--search", default="", help="job id prefix or text in the error")
+    jobs.add_argument(
+        "--search",
+        default="",
+        help="job id prefix, text in the error, or part of the payload's idempotency_key, payment_id, user_id or to",
+    )
 
     job = sub.add_parser("job", help="one job's record")
     job.add_argument("id")

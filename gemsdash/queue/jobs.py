@@ -90,6 +90,10 @@ class Priority(StrEnum):
 #: Highest first: the order a worker's consumers are declared in.
 PRIORITIES_HIGH_FIRST = (Priority.CRITICAL, Priority.HIGH, Priority.NORMAL, Priority.LOW)
 
+#: Payload fields a job search also matches (besides an id prefix and the error text): the ones
+#: operators look jobs up by, none of them masked.
+SEARCH_FIELDS = ("idempotency_key", "payment_id", "user_id", "to")
+
 MAX_DELAY_MS = 7 * 24 * 3600 * 1000 - 1  # Dramatiq refuses delays of 7 days or more
 MAX_ATTEMPTS = 25
 

@@ -15,6 +15,7 @@ from gemsdash.queue.jobs import (
     FINISHED_STATES,
     QUEUES,
     RETRYABLE_STATES,
+    SEARCH_FIELDS,
     STATES,
     WAITING_STATES,
     JobRecord,
@@ -239,7 +240,13 @@ class MemoryJobStore:
             jobs = [self._jobs[job_id] for _, job_id in entries]
             if search:
                 needle = search.lower()
-                jobs = [j for j in jobs if j["id"].startswith(search) or needle in _error_text(j).lower()]
+                jobs = [
+                    j
+                    for j in jobs
+                    if j["id"].startswith(search)
+                    or needle in _error_text(j).lower()
+                    or any(needle in value.lower() for value in _search_values(j))
+                ]
                 total = len(jobs)
             chosen = [decode_record(_public(j)) for j in jobs[offset : offset + limit]]
         return JobPage(chosen, total, offset, limit)
@@ -435,6 +442,17 @@ class MemoryJobStore:
 
 def _public(job: StoredJob) -> StoredJob:
     return {k: v for k, v in job.items() if not k.startswith("_")}
+
+
+def _search_values(job: StoredJob) -> list[str]:
+    """The SEARCH_FIELDS values of a job's payload, as text."""
+    try:
+        data = json.loads(job["payload"]) if isinstance(job.get("payload"), str) else job.get("payload")
+    except ValueError:
+        return []
+    if not isinstance(data, dict):
+        return []
+    return [str(data[f]) for f in SEARCH_FIELDS if isinstance(data.get(f), (str, int, float))]
 
 
 def _error_text(job: StoredJob) -> str:

@@ -31,7 +31,8 @@ def get_job(job_id: str) -> JobRecord | None:
 def list_jobs(
     queue: str, state: JobState | str | None = None, limit: int = 50, offset: int = 0, search: str = ""
 ) -> JobPage:
-    """Newest first; with `search`, jobs whose id starts with it or whose error mentions it."""
+    """Newest first; with `search`, jobs whose id starts with it, whose error mentions it, or whose
+    payload's SEARCH_FIELDS (idempotency key, payment id, user id, email address) contain it."""
     name = job_type(queue).queue
     chosen = JobState(state) if state else None
     return current_runtime().store.page(name, chosen, max(offset, 0), min(max(limit, 1), 500), search)

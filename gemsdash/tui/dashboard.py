@@ -76,7 +76,10 @@ class DashboardScreen(DataScreen):
             yield StateTabs(id="tabs")
             yield JobsTable(id="jobs")
             yield Static(id="empty")
-            yield Input(placeholder="job id prefix or text in the error; Enter keeps it, Esc clears", id="search")
+            yield Input(
+                placeholder="id prefix, error text, idempotency key, payment or user id, email; Enter keeps it",
+                id="search",
+            )
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:

@@ -22,6 +22,7 @@ from gemsdash.queue import (
     clear,
     delete,
     get_job,
+    list_jobs,
     messages,
     pause,
     queue_stats,
@@ -158,3 +159,34 @@ def test_delete_removes_a_dead_or_cancelled_job_for_good_and_refuses_others(any_
         delete(dead_id)
     entries = audit_log(2)
     assert [(e["action"], e["target"]) for e in entries] == [("delete", cancelled), ("delete", dead_id)]
+
+
+# -- search by payload --------------------------------------------------------------------------
+
+
+def test_search_finds_jobs_by_idempotency_key_user_id_or_email(any_runtime: Runtime) -> None:
+    def payment(n: int) -> dict[str, object]:
+        return {
+            "payment_id": f"pay_{n}",
+            "operation": "capture",
+            "amount": 100 + n,
+            "currency": "EUR",
+            "payment_method": "pm_card_visa",
+            "idempotency_key": f"order-{n}-key",
+        }
+
+    pay = [add_job(JobType.PAYMENT_PROCESSING, payment(n), delay=60_000) for n in (17, 18)]
+    mails = [
+        add_job(JobType.EMAIL_NOTIFICATION, {**email("ok"), "to": addr, "user_id": uid}, delay=60_000)
+        for addr, uid in (("alice@example.com", "u-alice"), ("bob@example.com", "u-bob"))
+    ]
+
+    def found(queue: str, text: str) -> list[str]:
+        return [j.id for j in list_jobs(queue, search=text).jobs]
+
+    assert found("payment-processing", "order-18") == [pay[1]]
+    assert found("payment-processing", "PAY_17") == [pay[0]]
+    assert found("email-notification", "alice@") == [mails[0]]
+    assert found("email-notification", "u-bob") == [mails[1]]
+    assert found("email-notification", "welcome") == [], "other payload fields are not searched"
+    assert found("payment-processing", "pm_card") == [], "nor is the payment method"

@@ -512,6 +512,7 @@ elseif command == "recover" then
 -- substring. Returns {total, json...}.
 elseif command == "page" then
     local queue, state, offset, limit, all, search = A[1], A[2], tonumber(A[3]), tonumber(A[4]), A[5], A[6]
+    local fields = set_of(A[7] or "")
     local states = {}
     if state ~= "" then states[1] = state else
         for s in string.gmatch(all, "[^,]+") do states[#states + 1] = s end
@@ -561,6 +562,22 @@ elseif command == "page" then
                     local job = cjson.decode(raw)
                     if type(job.error) == "table" and type(job.error.message) == "string" then
                         keep = string.find(string.lower(job.error.message), needle, 1, true) ~= nil
+                    end
+                    -- A payload field operators look jobs up by (SEARCH_FIELDS): decoded only
+                    -- when the text occurs in the payload at all.
+                    local payload = job.payload
+                    if not keep and type(payload) == "string" and string.find(string.lower(payload), needle, 1, true) then
+                        local ok, data = pcall(cjson.decode, payload)
+                        if ok and type(data) == "table" then
+                            for field in pairs(fields) do
+                                local value = data[field]
+                                if (type(value) == "string" or type(value) == "number")
+                                    and string.find(string.lower(tostring(value)), needle, 1, true) then
+                                    keep = true
+                                    break
+                                end
+                            end
+                        end
                     end
                 end
                 if keep then

@@ -20,6 +20,7 @@ from gemsdash.queue.jobs import (
     FINISHED_STATES,
     QUEUES,
     RETRYABLE_STATES,
+    SEARCH_FIELDS,
     STATES,
     WAITING_STATES,
     JobRecord,
@@ -54,6 +55,7 @@ WAITING_CSV = ",".join(s.value for s in STATES if s in WAITING_STATES)
 RETRYABLE_CSV = ",".join(s.value for s in STATES if s in RETRYABLE_STATES)
 HANDOFF_CSV = ",".join((JobState.DELAYED.value, JobState.RETRYING.value))
 STATES_CSV = ",".join(s.value for s in STATES)
+SEARCH_FIELDS_CSV = ",".join(SEARCH_FIELDS)
 BOUNDS_CSV = ",".join(str(b) for b in DURATION_BOUNDS_MS)
 
 
@@ -276,7 +278,14 @@ class RedisJobStore:
 
     def page(self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "") -> JobPage:
         reply = self._call(
-            "page", queue, state.value if state else "", max(offset, 0), max(limit, 1), STATES_CSV, search
+            "page",
+            queue,
+            state.value if state else "",
+            max(offset, 0),
+            max(limit, 1),
+            STATES_CSV,
+            search,
+            SEARCH_FIELDS_CSV,
         )
         return self._parse_page(reply, offset, limit)
 
@@ -295,7 +304,15 @@ class RedisJobStore:
             self._snapshot_commands(pipe, now)
             if queue is not None:
                 self._queue_call(
-                    pipe, "page", queue, state.value if state else "", max(offset, 0), max(limit, 1), STATES_CSV, search
+                    pipe,
+                    "page",
+                    queue,
+                    state.value if state else "",
+                    max(offset, 0),
+                    max(limit, 1),
+                    STATES_CSV,
+                    search,
+                    SEARCH_FIELDS_CSV,
                 )
             replies = self._execute(pipe)
         if queue is None:
