@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = sub.add_parser("jobs", help="list a queue's jobs, newest first")
     jobs.add_argument("queue", choices=QUEUES)
     jobs.add_argument("--state", choices=[s.value for s in STATES])
+    jobs.add_argument("--priority", choices=[p.value for p in Priority], help="only jobs of this priority")
     jobs.add_argument("--limit", type=int, default=20)
     jobs.add_argument("--offset", type=int, default=0)
     jobs.add_argument(
@@ -271,7 +272,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    page = stats.list_jobs(args.queue, args.state, args.limit, args.offset, args.search)
+    page = stats.list_jobs(args.queue, args.state, args.limit, args.offset, args.search, priority=args.priority or "")
     rows = [
         f"{j.id}  {j.state.value:<10}{j.priority.value:<9}{j.attempts:>2}/{j.max_attempts:<3}{age(j.created_at):>6}  "
         + (f"{j.error.type}: {j.error.message}"[:60] if j.error else "")

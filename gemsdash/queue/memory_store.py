@@ -222,13 +222,15 @@ class MemoryJobStore:
             job = self._load(job_id)
             return decode_record(_public(job)) if job is not None else None
 
-    def page(self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "") -> JobPage:
+    def page(
+        self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "", *, priority: str = ""
+    ) -> JobPage:
         states = [state] if state is not None else list(STATES)
         now = now_ms()
         with self._lock:
             entries: list[tuple[int, str]] = []
             total = 0
-            window = SEARCH_WINDOW if search else offset + limit
+            window = SEARCH_WINDOW if search or priority else offset + limit
             for s in states:
                 index = self._index[(queue, s.value)]
                 live = [
@@ -247,6 +249,9 @@ class MemoryJobStore:
                     or needle in _error_text(j).lower()
                     or any(needle in value.lower() for value in _search_values(j))
                 ]
+                total = len(jobs)
+            if priority:
+                jobs = [j for j in jobs if j.get("priority") == priority]
                 total = len(jobs)
             chosen = [decode_record(_public(j)) for j in jobs[offset : offset + limit]]
         return JobPage(chosen, total, offset, limit)
@@ -291,10 +296,17 @@ class MemoryJobStore:
         return Snapshot(taken_at=from_ms(now), queues=stats, workers=workers, paused=frozenset(self._paused))
 
     def view(
-        self, queue: str | None, state: JobState | None = None, offset: int = 0, limit: int = 50, search: str = ""
+        self,
+        queue: str | None,
+        state: JobState | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        search: str = "",
+        *,
+        priority: str = "",
     ) -> tuple[Snapshot, JobPage | None]:
         with self._lock:
-            page = self.page(queue, state, offset, limit, search) if queue is not None else None
+            page = self.page(queue, state, offset, limit, search, priority=priority) if queue is not None else None
             return self.snapshot(), page
 
     def find_ids(self, prefix: str, limit: int) -> list[str]:

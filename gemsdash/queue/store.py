@@ -203,12 +203,23 @@ class JobStore(Protocol):
 
     def get(self, job_id: str) -> JobRecord | None: ...
 
-    def page(self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "") -> JobPage: ...
+    def page(
+        self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "", *, priority: str = ""
+    ) -> JobPage:
+        """`priority`: only jobs of that priority (like a search, within the newest 2,000 per state)."""
+        ...
 
     def snapshot(self) -> Snapshot: ...
 
     def view(
-        self, queue: str | None, state: JobState | None = None, offset: int = 0, limit: int = 50, search: str = ""
+        self,
+        queue: str | None,
+        state: JobState | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        search: str = "",
+        *,
+        priority: str = "",
     ) -> tuple[Snapshot, JobPage | None]:
         """The snapshot and one page of `queue`'s jobs, read together (one round trip in Redis)."""
         ...

@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from gemsdash.queue import QUEUES, JobPage, JobState
+from gemsdash.queue.jobs import PRIORITIES_HIGH_FIRST
 from gemsdash.tui import format as fmt
 from gemsdash.tui.base import DataScreen
 from gemsdash.tui.refresh import RefreshRequest, RefreshResult
@@ -54,6 +55,10 @@ class DashboardScreen(DataScreen):
         Binding("left_square_bracket", "page(-1)", "page", show=False, tooltip="Previous page of jobs"),
         Binding("right_square_bracket", "page(1)", "page", show=False, tooltip="Next page of jobs"),
         Binding("E", "errors", "Errors", tooltip="Group the selected queue's dead jobs by error"),
+        Binding(
+            "f", "priority_filter", "Priority", show=False, tooltip="Show one priority's jobs: all, critical … low"
+        ),
+        Binding("s", "sort", "Sort", show=False, tooltip="Sort the page by another column, or newest first again"),
         Binding("w", "workers", "Workers", tooltip="Show live workers"),
         Binding("a", "audit", "Audit", tooltip="Show the audit log of changes"),
         Binding(
@@ -149,6 +154,11 @@ class DashboardScreen(DataScreen):
                 title.append(f" · none of {fmt.count(self.page.total)}" if self.page.total else " · none")
         else:
             title.append(" · loading…")
+        if q.priority:
+            title.append(" · priority ")
+            title.append(q.priority, style="bold")
+        if self.jobs.sort_column:
+            title.append(f" · page sorted by {self.jobs.sort_column}", style="italic")
         if q.search:
             title.append(" · search ")
             title.append(f"“{q.search}”", style="bold")
@@ -156,7 +166,7 @@ class DashboardScreen(DataScreen):
             title.append(f" · {fmt.count(len(self.jobs.marked))} marked", style="bold #ffaf00")
         panel = self.query_one("#jobs-panel")
         panel.border_title = title
-        panel.border_subtitle = "enter open · space mark · 0-7 state · [ ] page · / search"
+        panel.border_subtitle = "enter open · space mark · 0-7 state · [ ] page · / search · f priority · s sort"
 
     def _set_query(self, query: JobQuery) -> None:
         if query == self.query_state:
@@ -189,6 +199,16 @@ class DashboardScreen(DataScreen):
     def action_state(self, label: str) -> None:
         state = None if label == "all" else JobState(label)
         self._set_query(self.query_state.moved(state=state, offset=0))
+
+    def action_priority_filter(self) -> None:
+        """Cycle all -> critical -> high -> normal -> low -> all (a filter the backend applies)."""
+        order = ["", *[p.value for p in PRIORITIES_HIGH_FIRST]]
+        current = order.index(self.query_state.priority) if self.query_state.priority in order else 0
+        self._set_query(self.query_state.moved(priority=order[(current + 1) % len(order)], offset=0))
+
+    def action_sort(self) -> None:
+        self.jobs.cycle_sort()
+        self._titles()
 
     def action_page(self, direction: int) -> None:
         q = self.query_state

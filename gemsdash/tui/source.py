@@ -36,6 +36,8 @@ class JobQuery:
     search: str = ""
     offset: int = 0
     limit: int = PAGE_SIZE
+    #: Only jobs of this priority ("" for all).
+    priority: str = ""
 
     def moved(self, **changes: Any) -> JobQuery:
         return replace(self, **changes)
@@ -88,10 +90,12 @@ class QueueSource:
         return q.queue_stats()
 
     def view(self, query: JobQuery) -> tuple[Snapshot, JobPage]:
-        return q.dashboard_view(query.queue, query.state, query.limit, query.offset, query.search)
+        return q.dashboard_view(
+            query.queue, query.state, query.limit, query.offset, query.search, priority=query.priority
+        )
 
     def jobs(self, query: JobQuery) -> JobPage:
-        return q.list_jobs(query.queue, query.state, query.limit, query.offset, query.search)
+        return q.list_jobs(query.queue, query.state, query.limit, query.offset, query.search, priority=query.priority)
 
     def job(self, job_id: str) -> JobRecord | None:
         return q.get_job(job_id)

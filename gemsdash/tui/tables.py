@@ -16,7 +16,11 @@ from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 
 from gemsdash.queue import QUEUES, STATES, JobPage, JobRecord, JobState, QueueStats, Snapshot
+from gemsdash.queue.jobs import PRIORITIES_HIGH_FIRST
 from gemsdash.tui import format as fmt
+
+#: Priorities in sort order: most urgent first.
+PRIORITY_ORDER = list(PRIORITIES_HIGH_FIRST)
 
 #: State filter keys: `0` shows every state, `1`..`7` one state each, in lifecycle order.
 STATE_KEYS: dict[str, JobState | None] = {"0": None, **{str(i + 1): s for i, s in enumerate(STATES)}}
@@ -200,6 +204,8 @@ class JobsTable(NavTable):
         self.marked: set[str] = set()
         self._shown: dict[str, JobRecord] = {}
         self._last: tuple[JobPage, datetime] | None = None
+        #: The column the page is sorted by ("" for the backend's order, newest first).
+        self.sort_column = ""
 
     @property
     def marked_jobs(self) -> list[JobRecord]:
@@ -271,11 +277,30 @@ class JobsTable(NavTable):
             self._require_update_dimensions = True
             self.refresh()
 
+    #: What `s` cycles through, and how each orders jobs (the first key first).
+    SORTS: dict[str, Any] = {
+        "state": lambda job: STATES.index(job.state),
+        "priority": lambda job: PRIORITY_ORDER.index(job.priority),
+        "tries": lambda job: -job.attempts,
+        "age": lambda job: job.created_at,
+        "duration": lambda job: -(job.duration_ms or 0),
+    }
+
+    def cycle_sort(self) -> None:
+        """Newest first (the backend's order) -> state -> priority -> tries -> age -> duration -> ..."""
+        names = ["", *self.SORTS]
+        self.sort_column = names[(names.index(self.sort_column) + 1) % len(names)]
+        if self._last is not None:
+            self.show(*self._last)
+
     def show(self, page: JobPage, now: datetime, *, fresh: bool = False) -> None:
         self._last = (page, now)
-        self._shown = {job.id: job for job in page.jobs}
+        jobs = page.jobs
+        if self.sort_column:
+            jobs = sorted(jobs, key=self.SORTS[self.sort_column])
+        self._shown = {job.id: job for job in jobs}
         self.marked &= self._shown.keys()
-        self.replace_rows(((job.id, self.pick(self.cells(job, now))) for job in page.jobs), fresh=fresh)
+        self.replace_rows(((job.id, self.pick(self.cells(job, now))) for job in jobs), fresh=fresh)
 
     def cells(self, job: JobRecord, now: datetime) -> dict[str, Any]:
         duration = fmt.duration_ms(job.duration_ms)

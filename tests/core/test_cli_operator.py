@@ -121,3 +121,13 @@ def test_delete_from_the_command_line(cli: Cli) -> None:  # noqa: F811
     assert deleted.returncode == 0 and json.loads(deleted.stdout) == {"id": job_id, "deleted": True}
     gone = cli("job", job_id, "--json")
     assert gone.returncode == 1 and json.loads(gone.stdout)["code"] == 1
+
+
+def test_jobs_priority_filter_from_the_command_line(cli: Cli) -> None:  # noqa: F811
+    urgent = add_job(JobType.EMAIL_NOTIFICATION, email("ok-urgent"), priority="critical", delay=60_000)
+    add_job(JobType.EMAIL_NOTIFICATION, email("ok-later"), priority="low", delay=60_000)
+    done = cli("jobs", "email-notification", "--priority", "critical", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [j["id"] for j in json.loads(done.stdout)["jobs"]] == [urgent]
+    wrong = cli("jobs", "email-notification", "--priority", "urgent", "--json")
+    assert wrong.returncode == 2 and "invalid choice" in json.loads(wrong.stdout)["error"]

@@ -190,3 +190,21 @@ def test_search_finds_jobs_by_idempotency_key_user_id_or_email(any_runtime: Runt
     assert found("email-notification", "u-bob") == [mails[1]]
     assert found("email-notification", "welcome") == [], "other payload fields are not searched"
     assert found("payment-processing", "pm_card") == [], "nor is the payment method"
+
+
+# -- filter by priority -------------------------------------------------------------------------
+
+
+def test_jobs_can_be_filtered_by_priority(any_runtime: Runtime) -> None:
+    made = {
+        p: [add_job(JobType.EMAIL_NOTIFICATION, email(f"ok-{p}-{i}"), priority=p, delay=60_000) for i in range(2)]
+        for p in ("critical", "low")
+    }
+    critical = list_jobs("email-notification", priority="critical")
+    assert {j.id for j in critical.jobs} == set(made["critical"]) and critical.total == 2
+    delayed_low = list_jobs("email-notification", state="delayed", priority="low")
+    assert {j.id for j in delayed_low.jobs} == set(made["low"]) and delayed_low.total == 2
+    assert list_jobs("email-notification", state="delayed", priority="high").jobs == []
+    searched = list_jobs("email-notification", search=made["low"][1][:8], priority="low")
+    assert [j.id for j in searched.jobs] == [made["low"][1]]
+    assert list_jobs("email-notification", search=made["low"][1][:8], priority="critical").jobs == []

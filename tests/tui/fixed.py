@@ -224,6 +224,7 @@ class FixedSource:
 
     def jobs(self, query: JobQuery) -> JobPage:
         found = [j for j in self.jobs_by_queue[query.queue] if query.state is None or j.state is query.state]
+        found = [j for j in found if not query.priority or j.priority.value == query.priority]
         if query.search:
             found = [
                 j

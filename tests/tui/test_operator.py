@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from rich.text import Text
+
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobRecord, JobState, WorkerInfo
 from gemsdash.tui.enqueue import EnqueueScreen
@@ -192,3 +194,26 @@ async def test_d_deletes_the_selected_cancelled_job_after_a_confirmation(work: A
         await pilot.press("y")
         await until(pilot, lambda: f"Deleted job {job_id[:8]}" in notices(app))
         assert q.get_job(job_id) is None
+
+
+async def test_f_filters_by_priority_and_s_sorts_the_page() -> None:
+    from tests.tui.helpers import rows
+
+    app = app_with(FixedSource())
+    async with app.run_test(size=(140, 36)) as pilot:
+        await show_payments(pilot)
+        screen = main_screen(app)
+        await pilot.press("enter", "f")  # critical
+        await until(pilot, lambda: screen.query_state.priority == "critical" and not screen.jobs.has_class("-loading"))
+        await pilot.pause()
+        assert [r[2] for r in rows(screen.jobs)] == ["critical"]
+        assert "priority critical" in Text.from_markup(str(screen.query_one("#jobs-panel").border_title)).plain
+        for _ in range(4):  # high, normal, low, then all again
+            await pilot.press("f")
+        await until(pilot, lambda: screen.query_state.priority == "" and not screen.jobs.has_class("-loading"))
+        await pilot.pause()
+        assert len(rows(screen.jobs)) == 7
+        await pilot.press("s")  # by state, in lifecycle order
+        states = [r[1] for r in rows(screen.jobs)]
+        assert states == sorted(states, key=lambda s: [st.value for st in JobState].index(s))
+        assert "page sorted by state" in Text.from_markup(str(screen.query_one("#jobs-panel").border_title)).plain

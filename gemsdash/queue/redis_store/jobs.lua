@@ -513,6 +513,7 @@ elseif command == "recover" then
 elseif command == "page" then
     local queue, state, offset, limit, all, search = A[1], A[2], tonumber(A[3]), tonumber(A[4]), A[5], A[6]
     local fields = set_of(A[7] or "")
+    local priority = A[8] or ""
     local states = {}
     if state ~= "" then states[1] = state else
         for s in string.gmatch(all, "[^,]+") do states[#states + 1] = s end
@@ -525,7 +526,7 @@ elseif command == "page" then
     end
     local total = 0
     local out = {}
-    if #states == 1 and search == "" then
+    if #states == 1 and search == "" and priority == "" then
         -- One index: by rank, O(log n + limit) whatever the offset.
         local key = idx_key(queue, states[1])
         total = live_count(key, states[1])
@@ -537,7 +538,7 @@ elseif command == "page" then
         return out
     end
     local window = offset + limit
-    if search ~= "" then window = 2000 end
+    if search ~= "" or priority ~= "" then window = 2000 end
     local entries = {}
     for _, s in ipairs(states) do
         local key = idx_key(queue, s)
@@ -546,7 +547,7 @@ elseif command == "page" then
         for i = 1, #got, 2 do entries[#entries + 1] = {got[i], tonumber(got[i + 1])} end
     end
     table.sort(entries, function(a, b) return a[2] > b[2] end)
-    if search == "" then
+    if search == "" and priority == "" then
         for i = offset + 1, math.min(#entries, offset + limit) do
             local raw = redis.call("get", job_key(entries[i][1]))
             if raw then out[#out + 1] = raw end
@@ -557,9 +558,14 @@ elseif command == "page" then
         for _, e in ipairs(entries) do
             local raw = redis.call("get", job_key(e[1]))
             if raw then
-                local keep = string.sub(e[1], 1, #search) == search
-                if not keep then
-                    local job = cjson.decode(raw)
+                local keep = search == "" or string.sub(e[1], 1, #search) == search
+                local job = nil
+                if priority ~= "" then
+                    job = cjson.decode(raw)
+                    if job.priority ~= priority then keep = false end
+                end
+                if not keep and search ~= "" and (priority == "" or job.priority == priority) then
+                    job = job or cjson.decode(raw)
                     if type(job.error) == "table" and type(job.error.message) == "string" then
                         keep = string.find(string.lower(job.error.message), needle, 1, true) ~= nil
                     end

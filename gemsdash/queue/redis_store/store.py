@@ -276,7 +276,9 @@ class RedisJobStore:
             raw = self.client.get(self._key("job", job_id))
         return decode_record(json.loads(raw)) if raw else None
 
-    def page(self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "") -> JobPage:
+    def page(
+        self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "", *, priority: str = ""
+    ) -> JobPage:
         reply = self._call(
             "page",
             queue,
@@ -286,6 +288,7 @@ class RedisJobStore:
             STATES_CSV,
             search,
             SEARCH_FIELDS_CSV,
+            priority,
         )
         return self._parse_page(reply, offset, limit)
 
@@ -294,7 +297,14 @@ class RedisJobStore:
         return self.view(None)[0]
 
     def view(
-        self, queue: str | None, state: JobState | None = None, offset: int = 0, limit: int = 50, search: str = ""
+        self,
+        queue: str | None,
+        state: JobState | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        search: str = "",
+        *,
+        priority: str = "",
     ) -> tuple[Snapshot, JobPage | None]:
         """The snapshot and, for `queue`, one page of its jobs, read in the same MULTI/EXEC: one
         round trip for a whole dashboard refresh, and the page agrees with the counts."""
@@ -313,6 +323,7 @@ class RedisJobStore:
                     STATES_CSV,
                     search,
                     SEARCH_FIELDS_CSV,
+                    priority,
                 )
             replies = self._execute(pipe)
         if queue is None:
