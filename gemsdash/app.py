@@ -419,6 +419,26 @@ class GemsdashApp(App[None]):
         body.append("only a dead or cancelled job can be deleted.")
         self.push_screen(ConfirmScreen("Delete a job", body, "Delete", variant="error"), confirmed)
 
+    def abort_job(self, job_id: str) -> None:
+        """Stop a running job, after a confirmation; its worker interrupts it within about a second."""
+        if self.refused("abort"):
+            return
+        source = self.source
+
+        def done(_: None) -> None:
+            self.say(f"Abort of job {fmt.short_id(job_id)} requested: its worker stops it within about a second.")
+            self.request_refresh()
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.background(lambda: source.abort(job_id), done)
+            else:
+                self.say("Abort cancelled: nothing changed.")
+
+        body = Text.assemble("Stop running job ", (job_id, "bold"), " now? It ends cancelled and is not retried; ")
+        body.append("what it already did (an email sent, a payment captured) stays done.")
+        self.push_screen(ConfirmScreen("Abort a running job", body, "Abort", variant="error"), confirmed)
+
     def toggle_queue_pause(self, queue: str) -> None:
         """Pause the queue, or resume it when it is paused (as the last refresh saw it)."""
         if self.refused("pause"):

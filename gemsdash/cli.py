@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     delete = sub.add_parser("delete", help="remove a dead or cancelled job for good")
     delete.add_argument("id")
+    abort = sub.add_parser("abort", help="stop a running job: it ends cancelled, not retried")
+    abort.add_argument("id")
 
     pause = sub.add_parser("pause", help="workers take no job of QUEUE (any priority) until resumed")
     pause.add_argument("queue", choices=QUEUES)
@@ -153,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         cancel,
         clear,
         delete,
+        abort,
         pause,
         resume,
         sub.choices["health"],
@@ -326,6 +329,13 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_abort(args: argparse.Namespace) -> int:
+    job_id = admin.abort(args.id)
+    text = f"{job_id}: abort requested; its worker stops it within about a second (`gemsdash job {job_id[:8]}`)"
+    emit(args, {"id": job_id, "abort": "requested"}, text)
+    return EXIT_OK
+
+
 def cmd_pause(args: argparse.Namespace) -> int:
     changed = admin.pause(args.queue)
     text = f"{args.queue} paused: workers take none of its jobs until `gemsdash resume {args.queue}`"
@@ -370,6 +380,7 @@ ONE_SHOT: dict[str, Callable[[argparse.Namespace], int]] = {
     "cancel": cmd_cancel,
     "clear": cmd_clear,
     "delete": cmd_delete,
+    "abort": cmd_abort,
     "pause": cmd_pause,
     "resume": cmd_resume,
     "health": cmd_health,

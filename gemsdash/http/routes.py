@@ -193,6 +193,16 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @admin.post(
+        "/queue/jobs/{id}/abort",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=q.JobRecord,
+        responses={**NOT_FOUND, **CONFLICT},
+        summary="Stop a running job: its worker interrupts it within about a second; it ends cancelled",
+    )
+    def post_abort(job_id: IdParam) -> q.JobRecord:
+        return _record(q.abort(job_id))
+
+    @admin.post(
         "/queue/pause/{type}",
         response_model=PauseBody,
         responses={**NOT_FOUND},

@@ -5,6 +5,7 @@ this package, not the other way round.
 """
 
 from gemsdash.queue.admin import (
+    abort,
     audit_log,
     cancel,
     cancel_jobs,
@@ -97,6 +98,7 @@ __all__ = [
     "Snapshot",
     "UnknownJobType",
     "WorkerInfo",
+    "abort",
     "add_job",
     "add_jobs",
     "analyze_emotion",

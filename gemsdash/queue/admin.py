@@ -161,6 +161,18 @@ def delete(job_id: str) -> str:
     return job_id
 
 
+def abort(job_id: str) -> str:
+    """Stop a running job: its worker interrupts it within about a second (middleware/abort.py) and
+    it ends `cancelled`, "aborted by" whoever asked; returns its full id."""
+    _writable("abort")
+    job_id = resolve(job_id)
+    store = current_runtime().store
+    record = store.get(job_id)
+    entry = _audit_entry("abort", job_id, 1, queue=record.queue if record else None)
+    _verdict(job_id, "abort", store.request_abort(job_id, actor_label(), entry))
+    return job_id
+
+
 def pause(queue: str) -> bool:
     """Workers take no job of `queue` (any priority) until `resume`; enqueueing goes on. Kept by
     the store (in Redis: across restarts). False when it was paused already."""
@@ -186,6 +198,7 @@ def audit_log(limit: int = 100) -> list[dict[str, Any]]:
 
 __all__ = [
     "JobState",
+    "abort",
     "audit_log",
     "cancel",
     "clear",

@@ -56,6 +56,7 @@ class MemoryJobStore:
         self._workers: dict[str, tuple[WorkerInfo, int]] = {}
         self._audit: list[str] = []
         self._paused: set[str] = set()
+        self._aborts: dict[str, str] = {}
 
     # -- the state machine ------------------------------------------------------------------
 
@@ -403,6 +404,38 @@ class MemoryJobStore:
         with self._lock:
             self._audit.append(entry)
             del self._audit[:-10_000]
+
+    def request_abort(self, job_id: str, who: str, audit: str) -> str:
+        with self._lock:
+            job = self._load(job_id)
+            if job is None:
+                return "missing"
+            if job["state"] != JobState.RUNNING.value:
+                return f"state:{job['state']}"
+            self._aborts[job_id] = who
+        self.audit(audit)
+        return "ok"
+
+    def abort_requests(self, job_ids: list[str]) -> list[str]:
+        with self._lock:
+            return [i for i in job_ids if i in self._aborts]
+
+    def aborted(self, job_id: str, detail: str, duration_ms: int | None) -> str:
+        with self._lock:
+            who = self._aborts.pop(job_id, None)
+            job = self._load(job_id)
+            if job is None:
+                return "missing"
+            old = job["state"]
+            job.update(
+                state=JobState.CANCELLED.value,
+                finished_at=now_ms(),
+                next_attempt_at=None,
+                duration_ms=duration_ms,
+                error=json.loads(detail),
+            )
+            self._save(job, old, f"aborted by {who or 'an operator'}")
+        return "ok"
 
     def set_paused(self, queue: str, paused: bool, audit: str) -> bool:
         with self._lock:

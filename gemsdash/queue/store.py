@@ -262,6 +262,19 @@ class JobStore(Protocol):
 
     def audit(self, entry: str) -> None: ...
 
+    def request_abort(self, job_id: str, who: str, audit: str) -> str:
+        """Ask the worker running `job_id` to stop it: `ok`, `missing` or `state:<state>` (only a
+        running job can be aborted)."""
+        ...
+
+    def abort_requests(self, job_ids: list[str]) -> list[str]:
+        """Which of these (running) jobs an operator asked to abort; one round trip."""
+        ...
+
+    def aborted(self, job_id: str, detail: str, duration_ms: int | None) -> str:
+        """Record a job stopped by an abort: `cancelled`, "aborted by <who>"; the request is done."""
+        ...
+
     def set_paused(self, queue: str, paused: bool, audit: str) -> bool:
         """Pause or resume a queue (kept until changed, across restarts in Redis), with its audit
         entry in the same write; False when it already was."""

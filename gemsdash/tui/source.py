@@ -76,6 +76,8 @@ class DataSource(Protocol):
 
     def delete(self, job_id: str) -> None: ...
 
+    def abort(self, job_id: str) -> None: ...
+
     def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str: ...
 
 
@@ -129,6 +131,9 @@ class QueueSource:
 
     def delete(self, job_id: str) -> None:
         q.delete(job_id)
+
+    def abort(self, job_id: str) -> None:
+        q.abort(job_id)
 
     def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str:
         return q.add_job(job_type, payload, priority=priority, delay=delay_ms)

@@ -131,3 +131,16 @@ def test_jobs_priority_filter_from_the_command_line(cli: Cli) -> None:  # noqa: 
     assert [j["id"] for j in json.loads(done.stdout)["jobs"]] == [urgent]
     wrong = cli("jobs", "email-notification", "--priority", "urgent", "--json")
     assert wrong.returncode == 2 and "invalid choice" in json.loads(wrong.stdout)["error"]
+
+
+def test_abort_from_the_command_line(cli: Cli, redis_runtime: Runtime) -> None:  # noqa: F811
+    with scripted():
+        redis_runtime.start_worker(threads=2)
+        job_id = add_job(JobType.EMAIL_NOTIFICATION, email("slow-cli"))
+        wait_for(lambda: (r := get_job(job_id)) is not None and r.state is JobState.RUNNING, what="running")
+        done = cli("abort", job_id[:8], "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"id": job_id, "abort": "requested"}
+        wait_for(lambda: (r := get_job(job_id)) is not None and r.state is JobState.CANCELLED, timeout=5, what="stop")
+    again = cli("abort", job_id, "--json")
+    assert again.returncode == 1 and "it is cancelled" in json.loads(again.stdout)["error"]

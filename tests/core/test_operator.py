@@ -16,6 +16,7 @@ from gemsdash.queue import (
     JobState,
     JobType,
     Runtime,
+    abort,
     add_job,
     audit_log,
     cancel,
@@ -208,3 +209,35 @@ def test_jobs_can_be_filtered_by_priority(any_runtime: Runtime) -> None:
     searched = list_jobs("email-notification", search=made["low"][1][:8], priority="low")
     assert [j.id for j in searched.jobs] == [made["low"][1]]
     assert list_jobs("email-notification", search=made["low"][1][:8], priority="critical").jobs == []
+
+
+# -- abort a running job ------------------------------------------------------------------------
+
+
+def test_abort_stops_a_running_job_within_seconds_and_it_ends_cancelled(any_runtime: Runtime) -> None:
+    with scripted() as work:
+        job_id = add_job(JobType.EMAIL_NOTIFICATION, email("slow-1"), attempts=3)
+        wait_for(lambda: state_of(job_id) is JobState.RUNNING, what="running")
+        asked = time.monotonic()
+        assert abort(job_id[:8]) == job_id
+        wait_for(lambda: state_of(job_id) is JobState.CANCELLED, timeout=5, what="aborted")
+        took = time.monotonic() - asked
+        time.sleep(1.0)
+        assert work.started == ["slow-1"], "an aborted job is not retried"
+    assert took < 3.0, took
+    record = get_job(job_id)
+    assert record is not None and record.attempts == 1 and record.finished_at is not None
+    note = record.timeline[-1].note or ""
+    assert note.startswith("aborted by ") and "@" in note, note
+    assert record.error is not None and record.error.type == "JobAborted"
+    assert audit_log(1)[0]["action"] == "abort" and audit_log(1)[0]["target"] == job_id
+    counts = queue_stats().queues["email-notification"].counts
+    assert counts[JobState.RUNNING] == 0 and counts[JobState.CANCELLED] == 1 and counts[JobState.DEAD] == 0
+
+
+def test_only_a_running_job_can_be_aborted(any_runtime: Runtime) -> None:
+    waiting = add_job(JobType.EMAIL_NOTIFICATION, email("ok-later"), delay=60_000)
+    with pytest.raises(InvalidTransition, match=r"cannot abort job .*: it is delayed"):
+        abort(waiting)
+    with pytest.raises(JobNotFound):
+        abort("00000000-0000-4000-8000-000000000000")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -14,7 +15,7 @@ from gemsdash.queue.handlers import override_work
 class Scripted:
     """Work driven by the email payload's `context.name` (or an emotion payload's `text`):
     `ok` succeeds, `fail` raises (retried), `fatal` raises PermanentJobError, `block` waits for
-    `release`. Records the order in which jobs started."""
+    `release`, `slow` works in short steps until `release` (up to 30 s). Records the order in which jobs started."""
 
     def __init__(self) -> None:
         self.started: list[str] = []
@@ -30,6 +31,12 @@ class Scripted:
         if name.startswith("block"):
             self.blocking.set()
             self.release.wait(30)
+        if name.startswith("slow"):  # busy for 30 s in short steps: an abort can interrupt it
+            self.blocking.set()
+            for _ in range(600):
+                if self.release.is_set():
+                    break
+                time.sleep(0.05)
         if name.startswith("fail"):
             raise RuntimeError(f"transient failure for {name}")
         if name.startswith("fatal"):

@@ -30,3 +30,20 @@ def test_delete_a_cancelled_job(api: httpx.Client) -> None:
     assert api.delete(f"/queue/jobs/{job_id}", headers=AUTH).status_code == 204
     assert api.get(f"/queue/jobs/{job_id}", headers=AUTH).status_code == 404
     assert api.delete(f"/queue/jobs/{job_id}", headers=AUTH).status_code == 404
+
+
+def test_abort_a_running_job(api: httpx.Client) -> None:
+    import gemsdash.queue as q
+    from tests.core.workload import email, scripted
+    from tests.support import wait_for
+
+    with scripted():
+        job_id = q.add_job("email-notification", email("slow-http"))
+        wait_for(lambda: (r := q.get_job(job_id)) is not None and r.state is q.JobState.RUNNING, what="running")
+        assert api.post(f"/queue/jobs/{job_id}/abort").status_code in (401, 403)
+        accepted = api.post(f"/queue/jobs/{job_id}/abort", headers=AUTH)
+        assert accepted.status_code == 202 and accepted.json()["id"] == job_id
+        wait_for(
+            lambda: (r := q.get_job(job_id)) is not None and r.state is q.JobState.CANCELLED, timeout=5, what="stop"
+        )
+    assert api.post(f"/queue/jobs/{job_id}/abort", headers=AUTH).status_code == 409

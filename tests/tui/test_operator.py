@@ -217,3 +217,23 @@ async def test_f_filters_by_priority_and_s_sorts_the_page() -> None:
         states = [r[1] for r in rows(screen.jobs)]
         assert states == sorted(states, key=lambda s: [st.value for st in JobState].index(s))
         assert "page sorted by state" in Text.from_markup(str(screen.query_one("#jobs-panel").border_title)).plain
+
+
+async def test_x_aborts_the_selected_running_job_after_a_confirmation(work: Any) -> None:
+    import gemsdash.queue as q
+    from gemsdash.tui.confirm import ConfirmScreen
+    from tests.core.workload import email
+
+    job_id = q.add_job("email-notification", email("slow-tui"))
+    app = GemsdashApp(refresh_interval=0.1)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = main_screen(app)
+        await until(pilot, lambda: app.snapshot is not None)
+        screen.queues.move_cursor(row=2)
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.jobs.selected_key == job_id and q.get_job(job_id).state is JobState.RUNNING)
+        await pilot.press("X")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: f"Abort of job {job_id[:8]} requested" in notices(app))
+        await until(pilot, lambda: q.get_job(job_id).state is JobState.CANCELLED, timeout=5)

@@ -18,6 +18,8 @@ from dramatiq.errors import Retry as RetryRequest
 from dramatiq.middleware import Retries
 from dramatiq.middleware.retries import DEFAULT_MAX_BACKOFF
 
+from gemsdash.queue.middleware.abort import JobAborted
+
 #: The exponent stops growing here (2^32 x 1 ms is already beyond any cap).
 MAX_EXPONENT = 32
 
@@ -42,6 +44,8 @@ class BackoffRetries(Retries):
     def after_process_message(
         self, broker: Broker, message: Any, *, result: Any | None = None, exception: BaseException | None = None
     ) -> None:
+        if isinstance(exception, JobAborted):
+            return  # an operator stopped it: neither retried nor dead-lettered (JobTracking records it)
         if exception is not None and not isinstance(exception, RetryRequest):
             actor = broker.get_actor(message.actor_name)
             throws = message.options.get("throws") or actor.options.get("throws")

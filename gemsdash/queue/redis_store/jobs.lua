@@ -12,6 +12,7 @@
 --   ns:gd:workers                zset of live gemsdash workers by last heartbeat (ms)
 --   ns:gd:audit                  capped list of admin actions (JSON)
 --   ns:gd:paused                 set of queues paused by an operator (store.py; workers skip them)
+--   ns:gd:aborts                 hash of running job id -> who asked to abort it (middleware/abort.py)
 --   ns:gd:ids                    zset of every job id at score 0, so a prefix is one ZRANGEBYLEX
 --                                (entries of expired records go with their state index's prune)
 --   ns:<rq>, ns:<rq>.msgs        Dramatiq's list of message ids and hash of message data
@@ -36,6 +37,7 @@ local BUCKET_MS = 10000
 local function job_key(id) return ns .. ":gd:job:" .. id end
 local function idx_key(queue, state) return ns .. ":gd:idx:" .. queue .. ":" .. state end
 local ids_key = ns .. ":gd:ids"
+local aborts_key = ns .. ":gd:aborts"
 local function set_of(csv)
     local s = {}
     for item in string.gmatch(csv, "[^,]+") do s[item] = true end
@@ -362,6 +364,32 @@ elseif command == "retry" then
     push_message(rq, rmid, data)
     save(job, old, "retried by " .. who)
     if entry ~= "" then audit(entry) end
+    return "ok"
+
+-- abort(id, who, audit_json): ask the worker running the job to stop it (it polls ns:gd:aborts).
+elseif command == "abort" then
+    local id, who, entry = A[1], A[2], A[3]
+    local job = load(id)
+    if not job then return "missing" end
+    if job.state ~= "running" then return "state:" .. job.state end
+    redis.call("hset", aborts_key, id, who)
+    audit(entry)
+    return "ok"
+
+-- aborted(id, error_json, duration_ms): the worker stopped the job; it ends cancelled, not retried.
+elseif command == "aborted" then
+    local id, detail, duration = A[1], A[2], A[3]
+    local who = redis.call("hget", aborts_key, id)
+    redis.call("hdel", aborts_key, id)
+    local job = load(id)
+    if not job then return "missing" end
+    local old = job.state
+    job.state = "cancelled"
+    job.finished_at = now
+    job.next_attempt_at = cjson.null
+    job.duration_ms = tonumber(duration) or cjson.null
+    job.error = cjson.decode(detail)
+    save(job, old, "aborted by " .. (who or "an operator"))
     return "ok"
 
 -- delete(id, from_states_csv, audit_json)

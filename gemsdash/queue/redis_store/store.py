@@ -495,6 +495,17 @@ class RedisJobStore:
             pipe.ltrim(self._key("audit"), 0, _AUDIT_MAX - 1)
             pipe.execute()
 
+    def request_abort(self, job_id: str, who: str, audit: str) -> str:
+        return self._text(self._call("abort", job_id, who, audit))
+
+    def abort_requests(self, job_ids: list[str]) -> list[str]:
+        with translate_errors(self.display_url, secrets=self._secrets):
+            asked = self.client.hmget(self._key("aborts"), job_ids)
+        return [i for i, who in zip(job_ids, asked, strict=True) if who is not None]
+
+    def aborted(self, job_id: str, detail: str, duration_ms: int | None) -> str:
+        return self._text(self._worker_call("aborted", job_id, detail, "" if duration_ms is None else duration_ms))
+
     def set_paused(self, queue: str, paused: bool, audit: str) -> bool:
         with translate_errors(self.display_url, secrets=self._secrets):
             pipe = self.client.pipeline(transaction=True)
