@@ -419,6 +419,17 @@ class GemsdashApp(App[None]):
         body.append("only a dead or cancelled job can be deleted.")
         self.push_screen(ConfirmScreen("Delete a job", body, "Delete", variant="error"), confirmed)
 
+    def run_job_now(self, job_id: str) -> None:
+        if self.refused("run now"):
+            return
+        source = self.source
+
+        def done(_: None) -> None:
+            self.say(f"Job {fmt.short_id(job_id)} is queued to run now.")
+            self.request_refresh()
+
+        self.background(lambda: source.run_now(job_id), done)
+
     def abort_job(self, job_id: str) -> None:
         """Stop a running job, after a confirmation; its worker interrupts it within about a second."""
         if self.refused("abort"):

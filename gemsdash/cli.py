@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     delete = sub.add_parser("delete", help="remove a dead or cancelled job for good")
     delete.add_argument("id")
+    run_now = sub.add_parser("run-now", help="run a delayed or retrying job now instead of at its time")
+    run_now.add_argument("id")
     abort = sub.add_parser("abort", help="stop a running job: it ends cancelled, not retried")
     abort.add_argument("id")
 
@@ -155,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         cancel,
         clear,
         delete,
+        run_now,
         abort,
         pause,
         resume,
@@ -329,6 +332,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_run_now(args: argparse.Namespace) -> int:
+    job_id = admin.run_now(args.id)
+    emit(args, {"id": job_id, "state": JobState.QUEUED.value}, f"{job_id} queued to run now")
+    return EXIT_OK
+
+
 def cmd_abort(args: argparse.Namespace) -> int:
     job_id = admin.abort(args.id)
     text = f"{job_id}: abort requested; its worker stops it within about a second (`gemsdash job {job_id[:8]}`)"
@@ -381,6 +390,7 @@ ONE_SHOT: dict[str, Callable[[argparse.Namespace], int]] = {
     "clear": cmd_clear,
     "delete": cmd_delete,
     "abort": cmd_abort,
+    "run-now": cmd_run_now,
     "pause": cmd_pause,
     "resume": cmd_resume,
     "health": cmd_health,

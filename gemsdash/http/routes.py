@@ -193,6 +193,15 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @admin.post(
+        "/queue/jobs/{id}/run",
+        response_model=q.JobRecord,
+        responses={**NOT_FOUND, **CONFLICT},
+        summary="Run a delayed or retrying job now instead of at its time",
+    )
+    def post_run_now(job_id: IdParam) -> q.JobRecord:
+        return _record(q.run_now(job_id))
+
+    @admin.post(
         "/queue/jobs/{id}/abort",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=q.JobRecord,

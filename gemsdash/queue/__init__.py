@@ -17,6 +17,7 @@ from gemsdash.queue.admin import (
     retry,
     retry_all,
     retry_jobs,
+    run_now,
 )
 from gemsdash.queue.config import Settings, load_settings
 from gemsdash.queue.context import JobContext, current_job
@@ -126,6 +127,7 @@ __all__ = [
     "retry",
     "retry_all",
     "retry_jobs",
+    "run_now",
     "send_email",
     "send_welcome_email",
     "stats_json",

@@ -161,6 +161,21 @@ def delete(job_id: str) -> str:
     return job_id
 
 
+def run_now(job_id: str) -> str:
+    """Run a delayed or retrying job now instead of at its time; returns its full id."""
+    _writable("run now")
+    job_id = resolve(job_id)
+    store = current_runtime().store
+    record = store.get(job_id)
+    if record is None:
+        raise JobNotFound(job_id)
+    entry = _audit_entry("run-now", job_id, 1, queue=record.queue)
+    # The copy keeps the retries done so far, so a failure still counts against the job's attempts.
+    message = _requeue_message(record).copy(options={"retries": record.attempts})
+    _verdict(job_id, "run now", store.run_now(job_id, message, actor_label(), entry))
+    return job_id
+
+
 def abort(job_id: str) -> str:
     """Stop a running job: its worker interrupts it within about a second (middleware/abort.py) and
     it ends `cancelled`, "aborted by" whoever asked; returns its full id."""
@@ -209,4 +224,5 @@ __all__ = [
     "retry",
     "retry_all",
     "retry_jobs",
+    "run_now",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import heapq
 import json
 import threading
+import uuid
 from collections import defaultdict
 from typing import Any
 
@@ -150,6 +151,8 @@ class MemoryJobStore:
                 old = job["state"]
                 if old in (JobState.CANCELLED, JobState.SUCCEEDED, JobState.DEAD):
                     return f"skip:{old}"
+                if job.get("run_now") and message.options.get("redis_message_id") != job["run_now"]:
+                    return "skip:superseded"  # run_now replaced this waiting copy
             elif fallback is None:
                 return "missing"
             else:
@@ -194,6 +197,7 @@ class MemoryJobStore:
                 return "unchanged"
             job["state"] = outcome.value
             job["duration_ms"] = duration_ms
+            job.pop("run_now", None)  # the copy run_now pushed has run: later copies are the job's own
             if outcome is JobState.SUCCEEDED:
                 job.update(result=detail, error=None, finished_at=now_ms(), next_attempt_at=None)
             else:
@@ -404,6 +408,22 @@ class MemoryJobStore:
         with self._lock:
             self._audit.append(entry)
             del self._audit[:-10_000]
+
+    def run_now(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
+        copy = str(uuid.uuid4())
+        message = message.copy(options={"redis_message_id": copy})
+        with self._lock:
+            job = self._load(job_id)
+            if job is None:
+                return "missing"
+            if job["state"] not in (JobState.DELAYED.value, JobState.RETRYING.value):
+                return f"state:{job['state']}"
+            old = job["state"]
+            job.update(state=JobState.QUEUED.value, next_attempt_at=None, rq=message.queue_name, run_now=copy)
+            self._save(job, old, f"run now by {who}")
+            self._audit.append(audit)
+        self.broker.enqueue(message)
+        return "ok"
 
     def request_abort(self, job_id: str, who: str, audit: str) -> str:
         with self._lock:

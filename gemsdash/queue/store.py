@@ -262,6 +262,11 @@ class JobStore(Protocol):
 
     def audit(self, entry: str) -> None: ...
 
+    def run_now(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
+        """A delayed or retrying job goes to its queue now (a fresh copy; the waiting one is skipped
+        when it comes): `ok`, `missing` or `state:<state>`."""
+        ...
+
     def request_abort(self, job_id: str, who: str, audit: str) -> str:
         """Ask the worker running `job_id` to stop it: `ok`, `missing` or `state:<state>` (only a
         running job can be aborted)."""

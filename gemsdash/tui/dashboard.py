@@ -37,6 +37,7 @@ class DashboardScreen(DataScreen):
         Binding("enter", "open", "Open", show=False, tooltip="Open the selected job, or the selected queue's jobs"),
         Binding("r", "retry", "Retry", tooltip="Retry the selected (or every marked) dead or cancelled job"),
         Binding("c", "cancel", "Cancel", tooltip="Cancel the selected (or every marked) waiting job"),
+        Binding("N", "run_now", "Run now", tooltip="Run the selected delayed or retrying job now"),
         Binding("X", "abort", "Abort", tooltip="Stop the selected running job (confirmed): it ends cancelled"),
         Binding("D", "delete", "Delete", tooltip="Delete the selected dead or cancelled job for good (confirmed)"),
         Binding("space", "mark", "Mark", show=False, tooltip="Mark or unmark the selected job, for r and c"),
@@ -303,6 +304,11 @@ class DashboardScreen(DataScreen):
         job_id = self._selected_job("cancel")
         if job_id is not None:
             self.dash.cancel_job(job_id)
+
+    def action_run_now(self) -> None:
+        job_id = self._selected_job("run now")
+        if job_id is not None:
+            self.dash.run_job_now(job_id)
 
     def action_abort(self) -> None:
         job_id = self._selected_job("abort")

@@ -99,6 +99,7 @@ class JobDetailScreen(DataScreen):
         Binding("r", "retry", "Retry", tooltip="Retry this job (dead or cancelled)"),
         Binding("c", "cancel", "Cancel", tooltip="Cancel this job (queued, delayed or retrying)"),
         Binding("y", "copy_id", "Copy id", tooltip="Copy the job id to the clipboard"),
+        Binding("N", "run_now", "Run now", tooltip="Run this delayed or retrying job now"),
         Binding("X", "abort", "Abort", tooltip="Stop this running job (confirmed): it ends cancelled"),
         Binding("D", "delete", "Delete", tooltip="Delete this job for good (dead or cancelled; confirmed)"),
         Binding("j", "scroll('down')", "Down", show=False),
@@ -181,6 +182,9 @@ class JobDetailScreen(DataScreen):
 
     def action_cancel(self) -> None:
         self.dash.cancel_job(self.job_id)
+
+    def action_run_now(self) -> None:
+        self.dash.run_job_now(self.job_id)
 
     def action_abort(self) -> None:
         self.dash.abort_job(self.job_id)

@@ -78,6 +78,8 @@ class DataSource(Protocol):
 
     def abort(self, job_id: str) -> None: ...
 
+    def run_now(self, job_id: str) -> None: ...
+
     def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str: ...
 
 
@@ -134,6 +136,9 @@ class QueueSource:
 
     def abort(self, job_id: str) -> None:
         q.abort(job_id)
+
+    def run_now(self, job_id: str) -> None:
+        q.run_now(job_id)
 
     def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str:
         return q.add_job(job_type, payload, priority=priority, delay=delay_ms)

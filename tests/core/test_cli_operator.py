@@ -144,3 +144,14 @@ def test_abort_from_the_command_line(cli: Cli, redis_runtime: Runtime) -> None: 
         wait_for(lambda: (r := get_job(job_id)) is not None and r.state is JobState.CANCELLED, timeout=5, what="stop")
     again = cli("abort", job_id, "--json")
     assert again.returncode == 1 and "it is cancelled" in json.loads(again.stdout)["error"]
+
+
+def test_run_now_from_the_command_line(cli: Cli) -> None:  # noqa: F811
+    job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok-later"), delay=60_000)
+    done = cli("run-now", job_id[:8], "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"id": job_id, "state": "queued"}
+    record = get_job(job_id)
+    assert record is not None and record.state is JobState.QUEUED and record.next_attempt_at is None
+    again = cli("run-now", job_id, "--json")
+    assert again.returncode == 1 and "it is queued" in json.loads(again.stdout)["error"]

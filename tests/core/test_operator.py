@@ -29,6 +29,7 @@ from gemsdash.queue import (
     queue_stats,
     resume,
     retry_jobs,
+    run_now,
     stats_json,
 )
 from gemsdash.queue.pausing import CHECK_SECONDS
@@ -241,3 +242,43 @@ def test_only_a_running_job_can_be_aborted(any_runtime: Runtime) -> None:
         abort(waiting)
     with pytest.raises(JobNotFound):
         abort("00000000-0000-4000-8000-000000000000")
+
+
+# -- run a delayed or retrying job now ----------------------------------------------------------
+
+
+def test_run_now_runs_a_delayed_job_at_once_and_only_once(any_runtime: Runtime) -> None:
+    with scripted() as work:
+        job_id = add_job(JobType.EMAIL_NOTIFICATION, email("block-soon"), delay=2_000)
+        time.sleep(0.5)  # a worker may already hold the delayed copy until its time
+        assert run_now(job_id[:8]) == job_id
+        wait_for(lambda: state_of(job_id) is JobState.RUNNING, timeout=1.5, what="running before its time")
+        time.sleep(2.5)  # past the original time, while the job still runs: the waiting copy is skipped
+        assert work.started == ["block-soon"], "the copy that was waiting did not run too"
+        work.release.set()
+        wait_for(lambda: state_of(job_id) is JobState.SUCCEEDED, what="done")
+    record = get_job(job_id)
+    assert record is not None and record.attempts == 1
+    assert any((e.note or "").startswith("run now by ") for e in record.timeline)
+    assert audit_log(1)[0]["action"] == "run-now"
+
+
+def test_run_now_brings_a_retry_forward_and_keeps_counting_attempts(any_runtime: Runtime) -> None:
+    with scripted() as work:
+        job_id = add_job(
+            JobType.EMAIL_NOTIFICATION, email("fail-now"), attempts=2, backoff={"type": "fixed", "delay": 30_000}
+        )
+        wait_for(lambda: state_of(job_id) is JobState.RETRYING, what="retrying")
+        run_now(job_id)
+        wait_for(lambda: state_of(job_id) is JobState.DEAD, timeout=5, what="second and last attempt ran now")
+    assert work.started == ["fail-now", "fail-now"]
+    record = get_job(job_id)
+    assert record is not None and record.attempts == 2
+
+
+def test_run_now_refuses_a_job_that_is_not_waiting_for_its_time(any_runtime: Runtime) -> None:
+    with scripted():
+        job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok"))
+        wait_for(lambda: state_of(job_id) is JobState.SUCCEEDED, what="done")
+    with pytest.raises(InvalidTransition, match="it has already succeeded"):
+        run_now(job_id)

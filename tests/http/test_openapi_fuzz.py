@@ -72,6 +72,7 @@ def test_the_schema_lists_every_endpoint(memory_api: httpx.Client) -> None:
         ("/queue/clear/{type}", "delete"),
         ("/queue/jobs/{id}", "delete"),
         ("/queue/jobs/{id}/abort", "post"),
+        ("/queue/jobs/{id}/run", "post"),
         ("/queue/pause/{type}", "post"),
         ("/queue/resume/{type}", "post"),
         ("/metrics", "get"),

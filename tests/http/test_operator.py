@@ -47,3 +47,17 @@ def test_abort_a_running_job(api: httpx.Client) -> None:
             lambda: (r := q.get_job(job_id)) is not None and r.state is q.JobState.CANCELLED, timeout=5, what="stop"
         )
     assert api.post(f"/queue/jobs/{job_id}/abort", headers=AUTH).status_code == 409
+
+
+def test_run_a_delayed_job_now(api: httpx.Client) -> None:
+    import gemsdash.queue as q
+    from tests.core.workload import email, scripted
+    from tests.support import wait_for
+
+    with scripted():
+        job_id = q.add_job("email-notification", email("ok-later"), delay=60_000)
+        assert api.post(f"/queue/jobs/{job_id}/run").status_code in (401, 403)
+        ran = api.post(f"/queue/jobs/{job_id}/run", headers=AUTH)
+        assert ran.status_code == 200 and ran.json()["id"] == job_id
+        wait_for(lambda: (r := q.get_job(job_id)) is not None and r.state is q.JobState.SUCCEEDED, what="ran")
+    assert api.post(f"/queue/jobs/{job_id}/run", headers=AUTH).status_code == 409

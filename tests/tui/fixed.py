@@ -279,6 +279,9 @@ class FixedSource:
         self.calls.append(("clear", (queue, include_dead)))
         return ClearResult(queue, {"queued": 1, "delayed": 1, "retrying": 1})
 
+    def run_now(self, job_id: str) -> None:
+        self.calls.append(("run_now", job_id))
+
     def abort(self, job_id: str) -> None:
         self.calls.append(("abort", job_id))
 

@@ -237,3 +237,20 @@ async def test_x_aborts_the_selected_running_job_after_a_confirmation(work: Any)
         await pilot.press("y")
         await until(pilot, lambda: f"Abort of job {job_id[:8]} requested" in notices(app))
         await until(pilot, lambda: q.get_job(job_id).state is JobState.CANCELLED, timeout=5)
+
+
+async def test_n_runs_the_selected_delayed_job_now(work: Any) -> None:
+    import gemsdash.queue as q
+    from tests.core.workload import email
+
+    job_id = q.add_job("email-notification", email("ok-later"), delay=60_000)
+    app = GemsdashApp(refresh_interval=0.1)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = main_screen(app)
+        await until(pilot, lambda: app.snapshot is not None)
+        screen.queues.move_cursor(row=2)
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.jobs.selected_key == job_id)
+        await pilot.press("N")
+        await until(pilot, lambda: f"Job {job_id[:8]} is queued to run now." in notices(app))
+        await until(pilot, lambda: q.get_job(job_id).state is JobState.SUCCEEDED, timeout=5)

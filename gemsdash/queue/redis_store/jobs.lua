@@ -158,6 +158,7 @@ end
 -- object JSON). Counters are tallied; the caller writes them.
 local function conclude(job, old, outcome, detail, duration, next_at, bounds, keep_index)
     job.state = outcome
+    job.run_now = nil  -- the copy run_now pushed has run: later copies are the job's own again
     job.duration_ms = tonumber(duration) or cjson.null
     if outcome == "succeeded" then
         job.result = detail
@@ -225,6 +226,8 @@ elseif command == "start" then
     if job then
         old = job.state
         if old == "cancelled" or old == "succeeded" or old == "dead" then return "skip:" .. old end
+        -- run_now replaced the job's waiting copy with one of its own; any other copy is stale.
+        if job.run_now and job.run_now ~= rmid then return "skip:superseded" end
     else
         -- The fallback is sent only when asked for ("missing"): building it costs every job.
         if fallback == "" then return "missing" end
@@ -364,6 +367,31 @@ elseif command == "retry" then
     push_message(rq, rmid, data)
     save(job, old, "retried by " .. who)
     if entry ~= "" then audit(entry) end
+    return "ok"
+
+-- run_now(id, from_states_csv, rq, rmid, message_data, who, audit_json)
+-- A delayed or retrying job goes to its queue now: a fresh copy is pushed and the record remembers
+-- it (run_now), so the copy that was waiting (in Redis, or held by a worker until its time) is
+-- skipped when it comes; the waiting copy is removed here when it is still in Redis.
+elseif command == "run_now" then
+    local id, from, rq, rmid, data, who, entry = A[1], set_of(A[2]), A[3], A[4], A[5], A[6], A[7]
+    local job = load(id)
+    if not job then return "missing" end
+    if not from[job.state] then return "state:" .. job.state end
+    if job.rq and job.rmid and job.rq ~= cjson.null and job.rmid ~= cjson.null then
+        if redis.call("hdel", ns .. ":" .. job.rq .. ".msgs", job.rmid) == 1 then
+            redis.call("lrem", ns .. ":" .. job.rq, 1, job.rmid)
+        end
+    end
+    local old = job.state
+    job.state = "queued"
+    job.next_attempt_at = cjson.null
+    job.rq = rq
+    job.rmid = rmid
+    job.run_now = rmid
+    push_message(rq, rmid, data)
+    save(job, old, "run now by " .. who)
+    audit(entry)
     return "ok"
 
 -- abort(id, who, audit_json): ask the worker running the job to stop it (it polls ns:gd:aborts).

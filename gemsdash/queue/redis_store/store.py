@@ -495,6 +495,13 @@ class RedisJobStore:
             pipe.ltrim(self._key("audit"), 0, _AUDIT_MAX - 1)
             pipe.execute()
 
+    def run_now(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
+        rmid = str(uuid.uuid4())
+        message = message.copy(options={"redis_message_id": rmid})
+        return self._text(
+            self._call("run_now", job_id, HANDOFF_CSV, message.queue_name, rmid, message.encode(), who, audit)
+        )
+
     def request_abort(self, job_id: str, who: str, audit: str) -> str:
         return self._text(self._call("abort", job_id, who, audit))
 
