@@ -293,7 +293,11 @@ def cmd_job(args: argparse.Namespace) -> int:
     record = stats.get_job(args.id)
     if record is None:
         raise JobNotFound(args.id)
-    emit(args, record_json(record), record_text(record))
+    logs = stats.job_logs(record.id)
+    text = record_text(record)
+    if logs:
+        text += "\n" + f"{'logs':>15}:" + "".join(f"\n{'':>17}{line}" for line in logs)
+    emit(args, {**record_json(record), "logs": logs}, text)
     return EXIT_OK
 
 

@@ -42,6 +42,10 @@ TIMELINE_MAX = 24
 SEARCH_WINDOW = 2000
 
 
+#: Jobs whose log lines memory mode keeps.
+LOGS_KEPT = 10_000
+
+
 class MemoryJobStore:
     def __init__(self, broker: Broker, *, finished_ttl: int, dead_ttl: int, worker_timeout_ms: int) -> None:
         self.broker = broker
@@ -58,6 +62,8 @@ class MemoryJobStore:
         self._audit: list[str] = []
         self._paused: set[str] = set()
         self._aborts: dict[str, str] = {}
+        #: Job id -> what it logged; the oldest go first past LOGS_KEPT jobs.
+        self._logs: dict[str, list[str]] = {}
 
     # -- the state machine ------------------------------------------------------------------
 
@@ -408,6 +414,17 @@ class MemoryJobStore:
         with self._lock:
             self._audit.append(entry)
             del self._audit[:-10_000]
+
+    def save_logs(self, job_id: str, lines: list[str]) -> None:
+        with self._lock:
+            self._logs.pop(job_id, None)
+            self._logs[job_id] = list(lines)
+            while len(self._logs) > LOGS_KEPT:
+                del self._logs[next(iter(self._logs))]
+
+    def job_logs(self, job_id: str) -> list[str]:
+        with self._lock:
+            return list(self._logs.get(job_id, [])) if job_id in self._jobs else []
 
     def run_now(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
         copy = str(uuid.uuid4())

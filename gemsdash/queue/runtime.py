@@ -23,7 +23,7 @@ from gemsdash.queue.connection import connect
 from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.memory_store import MemoryJobStore
 from gemsdash.queue.messages import all_physical_queues
-from gemsdash.queue.middleware import Aborts, BackoffRetries, Heartbeat, JobTracking, Recovery, WriteBehind
+from gemsdash.queue.middleware import Aborts, BackoffRetries, Heartbeat, JobLogs, JobTracking, Recovery, WriteBehind
 from gemsdash.queue.pausing import PausedQueues
 from gemsdash.queue.redaction import Redactor
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
@@ -150,6 +150,7 @@ def _middleware(
             Heartbeat(store, worker_id, interval, lambda: tracking.in_flight),
             Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5)),
             Aborts(store),
+            JobLogs(store, redactor),
         ]
         + ([write_behind] if write_behind is not None else []),
         tracking,

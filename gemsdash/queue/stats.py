@@ -33,6 +33,11 @@ def _priority(value: str) -> str:
     return Priority(value).value if value else ""
 
 
+def job_logs(job_id: str) -> list[str]:
+    """What the job logged during its last run (bounded, masked); [] when nothing was kept."""
+    return current_runtime().store.job_logs(resolve(job_id))
+
+
 def list_jobs(
     queue: str,
     state: JobState | str | None = None,

@@ -262,6 +262,12 @@ class JobStore(Protocol):
 
     def audit(self, entry: str) -> None: ...
 
+    def save_logs(self, job_id: str, lines: list[str]) -> None:
+        """What a job logged during its last run (middleware/joblogs.py), kept as long as a dead job."""
+        ...
+
+    def job_logs(self, job_id: str) -> list[str]: ...
+
     def run_now(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
         """A delayed or retrying job goes to its queue now (a fresh copy; the waiting one is skipped
         when it comes): `ok`, `missing` or `state:<state>`."""

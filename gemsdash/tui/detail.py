@@ -111,6 +111,7 @@ class JobDetailScreen(DataScreen):
         self.job_id = job_id
         self.record = record
         self.gone = False
+        self.logs: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -121,6 +122,7 @@ class JobDetailScreen(DataScreen):
                 yield Static(id="timeline", classes="panel")
                 yield Static(id="payload", classes="panel")
             yield Static(id="error", classes="panel")
+            yield Static(id="logs", classes="panel")
             yield Static(id="result", classes="panel")
         yield from self.compose_bottom()
 
@@ -130,6 +132,7 @@ class JobDetailScreen(DataScreen):
             ("timeline", "timeline"),
             ("payload", "payload (sensitive fields masked)"),
             ("error", "error"),
+            ("logs", "what the job logged (last run, masked)"),
             ("result", "result"),
         ):
             self.query_one(f"#{name}").border_title = title
@@ -148,6 +151,7 @@ class JobDetailScreen(DataScreen):
         else:
             self.record = result.job
             self.gone = False
+            self.logs = result.logs or []
         self.paint()
 
     def paint(self) -> None:
@@ -165,6 +169,8 @@ class JobDetailScreen(DataScreen):
         self.query_one("#payload", Static).update(pretty_json(mask_payload(job.payload)))
         self.query_one("#error", Static).update(error_block(job))
         self.query_one("#error").set_class(job.error is not None, "-failed")
+        logs = Text("\n".join(self.logs)) if self.logs else Text("nothing logged", style="dim")
+        self.query_one("#logs", Static).update(logs)
         result: RenderableType = (
             pretty_json(mask_payload(job.result)) if job.result is not None else Text(self._no_result(job), style="dim")
         )

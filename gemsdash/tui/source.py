@@ -56,6 +56,8 @@ class DataSource(Protocol):
 
     def job(self, job_id: str) -> JobRecord | None: ...
 
+    def job_logs(self, job_id: str) -> list[str]: ...
+
     def workers(self) -> list[WorkerInfo]: ...
 
     def audit_log(self, limit: int) -> list[dict[str, Any]]: ...
@@ -103,6 +105,9 @@ class QueueSource:
 
     def job(self, job_id: str) -> JobRecord | None:
         return q.get_job(job_id)
+
+    def job_logs(self, job_id: str) -> list[str]:
+        return q.job_logs(job_id)
 
     def workers(self) -> list[WorkerInfo]:
         return q.workers()

@@ -155,3 +155,16 @@ def test_run_now_from_the_command_line(cli: Cli) -> None:  # noqa: F811
     assert record is not None and record.state is JobState.QUEUED and record.next_attempt_at is None
     again = cli("run-now", job_id, "--json")
     assert again.returncode == 1 and "it is queued" in json.loads(again.stdout)["error"]
+
+
+def test_job_shows_what_the_job_logged(cli: Cli, redis_runtime: Runtime) -> None:  # noqa: F811
+    with scripted():
+        redis_runtime.start_worker(threads=2)
+        job_id = add_job(
+            JobType.EMAIL_NOTIFICATION, {**email("x"), "context": {"name": "log-cli", "password": "sekrit-123"}}
+        )
+        wait_for(lambda: (r := get_job(job_id)) is not None and r.state is JobState.SUCCEEDED, what="done")
+    shown = json.loads(cli("job", job_id[:8], "--json").stdout)
+    assert any("starting log-cli" in line for line in shown["logs"])
+    text = cli("job", job_id).stdout
+    assert "logs:" in text and "signing in with ***" in text and "sekrit-123" not in text

@@ -23,6 +23,7 @@ from gemsdash.queue import (
     clear,
     delete,
     get_job,
+    job_logs,
     list_jobs,
     messages,
     pause,
@@ -282,3 +283,23 @@ def test_run_now_refuses_a_job_that_is_not_waiting_for_its_time(any_runtime: Run
         wait_for(lambda: state_of(job_id) is JobState.SUCCEEDED, what="done")
     with pytest.raises(InvalidTransition, match="it has already succeeded"):
         run_now(job_id)
+
+
+# -- per-job log lines --------------------------------------------------------------------------
+
+
+def test_what_a_job_logged_is_kept_bounded_and_masked(any_runtime: Runtime) -> None:
+    secret = "hunter2-very-secret"
+    with scripted():
+        quiet = add_job(JobType.EMAIL_NOTIFICATION, email("ok-quiet"))
+        chatty = add_job(
+            JobType.EMAIL_NOTIFICATION,
+            {**email("x"), "context": {"name": "log-chatty", "password": secret, "lines": 80}},
+        )
+        wait_for(lambda: all(state_of(i) is JobState.SUCCEEDED for i in (quiet, chatty)), what="done")
+    assert job_logs(quiet) == []
+    lines = job_logs(chatty[:8])
+    assert len(lines) == 51 and lines[-1] == "… 32 more line(s) not kept"
+    assert "WARNING tests.job: starting log-chatty" in lines[0]
+    assert "signing in with ***" in lines[1] and all(secret not in line for line in lines)
+    assert not any("machinery" in line for line in lines), "Dramatiq's own logs are not the job's"

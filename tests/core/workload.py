@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +32,13 @@ class Scripted:
         if name.startswith("block"):
             self.blocking.set()
             self.release.wait(30)
+        if name.startswith("log"):  # logs (warnings: seen whatever the root level), one a secret
+            log = logging.getLogger("tests.job")
+            log.warning("starting %s", name)
+            log.warning("signing in with %s", context.get("password") if context is not None else "")
+            for i in range(int(context.get("lines", 0)) if context is not None else 0):
+                log.warning("line %d", i)
+            logging.getLogger("dramatiq.test").warning("machinery, not the job's")
         if name.startswith("slow"):  # busy for 30 s in short steps: an abort can interrupt it
             self.blocking.set()
             for _ in range(600):

@@ -234,6 +234,14 @@ class FixedSource:
             ]
         return JobPage(found[query.offset : query.offset + query.limit], len(found), query.offset, query.limit)
 
+    def job_logs(self, job_id: str) -> list[str]:
+        if not job_id.startswith("000000a3"):
+            return []
+        return [
+            "09:26:41.120 INFO gemsdash.actors.payment: capturing pay_1163 (2162 EUR) with pm_***",
+            "09:26:51.130 WARNING gemsdash.actors.gateway: gateway timed out after 10 s; retrying in 4 s",
+        ]
+
     def job(self, job_id: str) -> JobRecord | None:
         return next((j for jobs in self.jobs_by_queue.values() for j in jobs if j.id == job_id), None)
 

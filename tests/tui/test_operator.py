@@ -254,3 +254,17 @@ async def test_n_runs_the_selected_delayed_job_now(work: Any) -> None:
         await pilot.press("N")
         await until(pilot, lambda: f"Job {job_id[:8]} is queued to run now." in notices(app))
         await until(pilot, lambda: q.get_job(job_id).state is JobState.SUCCEEDED, timeout=5)
+
+
+async def test_the_job_detail_shows_what_the_job_logged(work: Any) -> None:
+    import gemsdash.queue as q
+    from tests.core.workload import email
+    from tests.tui.helpers import screen_text
+
+    job_id = q.add_job("email-notification", {**email("x"), "context": {"name": "log-tui", "password": "pw-secret"}})
+    app = GemsdashApp(refresh_interval=0.1)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: q.get_job(job_id).state is JobState.SUCCEEDED)
+        app.open_job(job_id)
+        await until(pilot, lambda: "starting log-tui" in screen_text(app), what="the job's log lines")
+        assert "signing in with ***" in screen_text(app) and "pw-secret" not in screen_text(app)

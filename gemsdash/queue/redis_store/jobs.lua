@@ -12,6 +12,7 @@
 --   ns:gd:workers                zset of live gemsdash workers by last heartbeat (ms)
 --   ns:gd:audit                  capped list of admin actions (JSON)
 --   ns:gd:paused                 set of queues paused by an operator (store.py; workers skip them)
+--   ns:gd:logs:<id>              JSON list of what the job logged in its last run (store.py; dead TTL)
 --   ns:gd:aborts                 hash of running job id -> who asked to abort it (middleware/abort.py)
 --   ns:gd:ids                    zset of every job id at score 0, so a prefix is one ZRANGEBYLEX
 --                                (entries of expired records go with their state index's prune)

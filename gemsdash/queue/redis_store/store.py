@@ -495,6 +495,16 @@ class RedisJobStore:
             pipe.ltrim(self._key("audit"), 0, _AUDIT_MAX - 1)
             pipe.execute()
 
+    def save_logs(self, job_id: str, lines: list[str]) -> None:
+        """Not a state change (no script): one SET, expiring with the longest-kept records."""
+        with translate_errors(self.display_url, secrets=self._secrets):
+            self.client.set(self._key("logs", job_id), _compact(lines), ex=self.dead_ttl)
+
+    def job_logs(self, job_id: str) -> list[str]:
+        with translate_errors(self.display_url, secrets=self._secrets):
+            raw = self.client.get(self._key("logs", job_id))
+        return [str(line) for line in json.loads(raw)] if raw else []
+
     def run_now(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
         rmid = str(uuid.uuid4())
         message = message.copy(options={"redis_message_id": rmid})
