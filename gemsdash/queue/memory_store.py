@@ -372,6 +372,7 @@ class MemoryJobStore:
             if job["state"] not in RETRYABLE_STATES:
                 return f"state:{job['state']}"
             old = job["state"]
+            job.pop("run_now", None)  # a copy run_now pushed is not the job's any more
             job.update(
                 state=JobState.QUEUED.value,
                 attempts=0,

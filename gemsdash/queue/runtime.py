@@ -149,8 +149,10 @@ def _middleware(
         + [
             Heartbeat(store, worker_id, interval, lambda: tracking.in_flight),
             Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5)),
-            Aborts(store),
             JobLogs(store, redactor),
+            # Last, so that its after-hooks run first: a job's thread is forgotten as soon as the
+            # job returns, before any other hook, which an abort arriving late must not hit.
+            Aborts(store),
         ]
         + ([write_behind] if write_behind is not None else []),
         tracking,

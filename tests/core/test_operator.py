@@ -29,6 +29,7 @@ from gemsdash.queue import (
     pause,
     queue_stats,
     resume,
+    retry,
     retry_jobs,
     run_now,
     stats_json,
@@ -303,3 +304,16 @@ def test_what_a_job_logged_is_kept_bounded_and_masked(any_runtime: Runtime) -> N
     assert "WARNING tests.job: starting log-chatty" in lines[0]
     assert "signing in with ***" in lines[1] and all(secret not in line for line in lines)
     assert not any("machinery" in line for line in lines), "Dramatiq's own logs are not the job's"
+
+
+def test_a_job_run_now_then_cancelled_and_retried_still_runs(any_runtime: Runtime) -> None:
+    with scripted() as work:
+        pause("email-notification")
+        time.sleep(CHECK_SECONDS * 2)
+        job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok-later"), delay=60_000)
+        run_now(job_id)
+        cancel(job_id)
+        retry(job_id)
+        resume("email-notification")
+        wait_for(lambda: state_of(job_id) is JobState.SUCCEEDED, what="the retried copy ran")
+    assert work.started == ["ok-later"]

@@ -78,8 +78,10 @@ class Aborts(Middleware):
         if not running:
             return
         for job_id in self.store.abort_requests(list(running)):
+            # Under the lock the job's thread takes to forget it when the job returns: the
+            # exception is raised only into a thread still running that job.
             with self._lock:
                 thread_id = self._threads.get(job_id)
-            if thread_id is not None:
-                logger.info("Aborting job %s on an operator's request.", job_id)
-                raise_thread_exception(thread_id, JobAborted)  # type: ignore[no-untyped-call]
+                if thread_id is not None:
+                    logger.info("Aborting job %s on an operator's request.", job_id)
+                    raise_thread_exception(thread_id, JobAborted)  # type: ignore[no-untyped-call]

@@ -227,8 +227,9 @@ elseif command == "start" then
     if job then
         old = job.state
         if old == "cancelled" or old == "succeeded" or old == "dead" then return "skip:" .. old end
-        -- run_now replaced the job's waiting copy with one of its own; any other copy is stale.
-        if job.run_now and job.run_now ~= rmid then return "skip:superseded" end
+        -- run_now replaced the job's waiting copy with one of its own; while that copy is the
+        -- job's current one (a retry or a clear moves it on), any other copy is stale.
+        if job.run_now and job.run_now == job.rmid and rmid ~= job.run_now then return "skip:superseded" end
     else
         -- The fallback is sent only when asked for ("missing"): building it costs every job.
         if fallback == "" then return "missing" end
