@@ -51,7 +51,12 @@ class DashboardScreen(DataScreen):
         ),
         Binding("e", "enqueue", "Enqueue", tooltip="Enqueue a job"),
         Binding(
-            "slash", "search", "Search", key_display="/", show=False, tooltip="Filter jobs by id prefix or error text"
+            "slash",
+            "search",
+            "Search",
+            key_display="/",
+            show=False,
+            tooltip="Filter jobs by id prefix, error text or payload ids (idempotency key, user, email)",
         ),
         *_state_bindings(),
         Binding("left_square_bracket", "page(-1)", "page", show=False, tooltip="Previous page of jobs"),
