@@ -103,7 +103,7 @@ async def test_every_action_is_in_the_command_palette(work: Scripted) -> None:
             "Enqueue a job",
             "Show live workers",
             "Show the audit log of changes",
-            "Refresh less often",
+            "Refresh slower (less often)",
             "Show retrying jobs",
         ):
             assert title in titles
