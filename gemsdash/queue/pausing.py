@@ -1,11 +1,11 @@
 """Paused queues: while a queue is paused, the consumers of its physical queues (every priority
-level) fetch nothing, and messages one had prefetched go back to Redis, so no
-worker starts a job of it; enqueueing goes on as usual, and delayed or retrying jobs still come
-due (their delay queues are not paused) and wait, queued, for the resume.
+level) fetch nothing, and messages one had prefetched go back to Redis, so no worker starts a job
+of it; enqueueing goes on as usual, and delayed or retrying jobs still come due (their delay
+queues are not paused) and wait, queued, for the resume. The pause is kept by the store (in Redis:
+a set, so it outlives every process) and read here at most every CHECK_SECONDS per process.
 
 Bound: a message a consumer had already handed to its worker's threads before the pause was seen
-(at most the worker's prefetch, fetched up to CHECK_SECONDS before) still runs. The pause is kept by the store (in Redis:
-a set, so it outlives every process) and read here at most every CHECK_SECONDS per process.
+(at most the worker's prefetch, fetched up to CHECK_SECONDS before) still runs.
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ class WorkersScreen(DataScreen):
             Text(str(worker.pid), justify="right"),
             Text(str(worker.threads), justify="right"),
             Text(str(worker.in_flight), justify="right", style="#00d7d7" if worker.in_flight else "dim"),
-            Text(f"{fmt.age(worker.last_heartbeat, now)}"),
+            Text(f"{fmt.age(worker.last_heartbeat, now)} ago"),
             Text(fmt.age(worker.started_at, now)),
             Text(", ".join(queues), style="dim"),
         ]
