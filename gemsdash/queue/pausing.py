@@ -41,17 +41,21 @@ class PausedQueues:
         self._lock = threading.Lock()
 
     def is_paused(self, physical_queue: str) -> bool:
+        """Called for every message a consumer hands out: no lock and no parsing unless a read is
+        due or some queue is paused."""
         if physical_queue.endswith(".DQ"):
             return False  # a delay queue only hands due jobs to their queue, where they then wait
         now = time.monotonic()
-        with self._lock:
-            if now - self._read_at >= self._check:
-                self._read_at = now
-                try:
-                    self._paused = self._read()
-                except Exception:
-                    logger.debug("could not read the paused queues; keeping the last answer", exc_info=True)
-            return canonical_queue(physical_queue) in self._paused
+        if now - self._read_at >= self._check:
+            with self._lock:
+                if now - self._read_at >= self._check:
+                    self._read_at = now
+                    try:
+                        self._paused = self._read()
+                    except Exception:
+                        logger.debug("could not read the paused queues; keeping the last answer", exc_info=True)
+        paused = self._paused
+        return bool(paused) and canonical_queue(physical_queue) in paused
 
 
 class PausableRedisConsumer(_RedisConsumer):
