@@ -1,8 +1,8 @@
 """The dashboard's reads and the memory of tracked jobs, at 10k, 100k and 1M finished records.
 
 Records are written by `loader` (the store's own submit/start/finish). At each size the same two
-reads are timed: `queue_stats()` (one MULTI/EXEC of counters) and one page of `list_jobs` (one Lua
-call), by wall clock in this process and by server time from `INFO commandstats`.
+reads are timed: `queue_stats()` (one read-only Lua call of counters, and INFO memory) and one page of
+`list_jobs` (one Lua call), by wall clock in this process and by server time from `INFO commandstats`.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def run(b: Bench, sizes: list[int], reads: int) -> tuple[list[Read], list[Memory
             raise RuntimeError(f"{counted} succeeded records counted, {size} loaded")
         memory_results.append(_memory(b, size, baseline))
         read_results += [
-            _time_reads(b, "queue_stats()", size, reads, queue_stats, "exec"),
+            _time_reads(b, "queue_stats()", size, reads, queue_stats, "evalsha"),
             _time_reads(
                 b,
                 "list_jobs(state=succeeded)",
@@ -115,7 +115,7 @@ def run(b: Bench, sizes: list[int], reads: int) -> tuple[list[Read], list[Memory
                 size,
                 reads,
                 lambda: dashboard_view(queue, "succeeded", page_size),
-                "exec",
+                "evalsha",
             ),
         ]
     return read_results, memory_results

@@ -24,7 +24,8 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from gemsdash.demo import DemoFeeder
-from gemsdash.queue import GemsdashError, JobRecord, JobState, JobType, Snapshot, WorkerInfo
+from gemsdash.queue import GemsdashError, JobRecord, JobState, JobType, Snapshot, WorkerInfo, find_problems
+from gemsdash.queue.visible import visible
 from gemsdash.tui import format as fmt
 from gemsdash.tui.base import DataScreen
 from gemsdash.tui.confirm import ClearChoice, ClearScreen, ConfirmScreen, preview_table, retry_all_body
@@ -124,7 +125,9 @@ class GemsdashApp(App[None]):
 
     def say(self, message: str, severity: SeverityLevel = "information") -> None:
         """Notify with text that may hold user data (ids, error messages): never parsed as markup."""
-        self.notify(message, severity=severity, markup=False, timeout=6 if severity == "error" else 4)
+        self.notify(
+            visible(message, multiline=True), severity=severity, markup=False, timeout=6 if severity == "error" else 4
+        )
 
     # -- the refresh loop -------------------------------------------------------------------
 
@@ -154,6 +157,16 @@ class GemsdashApp(App[None]):
             self.say(f"Demo feed paused: {error}", "warning")
         self._demo_error = error
 
+    def _follow_primary(self) -> None:
+        """With Sentinel the header names the primary; a change of primary is a failover: said once."""
+        backend = self.source.backend()
+        if backend.primary == self.backend.primary:
+            return
+        if self.backend.primary is not None and backend.primary is not None:
+            self.say(f"Redis failover: the primary is now {backend.primary} (was {self.backend.primary}).", "warning")
+        self.backend = backend
+        self.sub_title = subtitle(backend)
+
     def _refresh_in_thread(self, request: RefreshRequest) -> None:
         result = fetch(self.source, request)
         self._call_soon(self._apply, result)
@@ -164,6 +177,7 @@ class GemsdashApp(App[None]):
         self.refreshes += 1
         screens = self._data_screens()
         if result.ok and result.snapshot is not None:
+            self._follow_primary()
             self.feed.succeeded(now, result.snapshot.taken_at)
             self.snapshot = result.snapshot
             if result.workers is not None:
@@ -189,6 +203,7 @@ class GemsdashApp(App[None]):
             interval=self.feed.interval,
             read_only=self.read_only,
             demo=self.demo,
+            problems=tuple(find_problems(snapshot)) if snapshot is not None else (),
         )
 
     def _paint_status(self, now: float) -> None:
@@ -415,7 +430,7 @@ class GemsdashApp(App[None]):
             else:
                 self.say("Delete cancelled: nothing changed.")
 
-        body = Text.assemble("Delete job ", (job_id, "bold"), " for good? Its record, error and payload go; ")
+        body = Text.assemble("Delete job ", (visible(job_id), "bold"), " for good? Its record, error and payload go; ")
         body.append("only a dead or cancelled job can be deleted.")
         self.push_screen(ConfirmScreen("Delete a job", body, "Delete", variant="error"), confirmed)
 
@@ -446,7 +461,9 @@ class GemsdashApp(App[None]):
             else:
                 self.say("Abort cancelled: nothing changed.")
 
-        body = Text.assemble("Stop running job ", (job_id, "bold"), " now? It ends cancelled and is not retried; ")
+        body = Text.assemble(
+            "Stop running job ", (visible(job_id), "bold"), " now? It ends cancelled and is not retried; "
+        )
         body.append("what it already did (an email sent, a payment captured) stays done.")
         self.push_screen(ConfirmScreen("Abort a running job", body, "Abort", variant="error"), confirmed)
 

@@ -30,16 +30,23 @@ from gemsdash.queue import (
     MemoryModeUnsupported,
     Priority,
     Runtime,
+    Schedule,
     Settings,
     admin,
+    clock,
     configure,
     load_settings,
     mask_payload,
     producer,
+    scheduling,
     stats,
 )
+from gemsdash.queue.eviction import check_eviction_policy
+from gemsdash.queue.visible import valid_unicode, visible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: How long `gemsdash worker`'s main process waits for its children to boot (see run_worker).
+WORKER_FORK_TIMEOUT_MS = 1000
 
 MEMORY_MODE_HINT = (
     "{command} needs Redis: in memory mode jobs live inside one process (the dashboard's). "
@@ -86,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     enqueue.add_argument("--priority", choices=[p.value for p in Priority])
     enqueue.add_argument("--delay-ms", type=int, default=None)
+    enqueue.add_argument(
+        "--at", metavar="ISO-8601", help="run at this time, with its timezone (2026-12-24T08:00:00+01:00 or ...Z)"
+    )
     enqueue.add_argument("--attempts", type=int, default=None)
     enqueue.add_argument("--backoff", choices=["exponential", "fixed"])
     enqueue.add_argument("--backoff-delay-ms", type=int, default=None)
@@ -139,10 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="workers take QUEUE's jobs again")
     resume.add_argument("queue", choices=QUEUES)
 
-    sub.add_parser("health", help="exit 0 when healthy, 1 otherwise")
+    sub.add_parser("health", help="every problem, one a line; exit 0 when healthy, 1 when there is any")
 
     audit = sub.add_parser("audit", help="the audit log of retries, cancels and clears")
     audit.add_argument("--limit", type=int, default=50)
+
+    schedule_commands = add_schedule_parser(sub)
 
     serve = sub.add_parser("serve", help="the HTTP monitoring API and Prometheus metrics")
     serve.add_argument("--host", default="127.0.0.1")
@@ -163,16 +175,54 @@ def build_parser() -> argparse.ArgumentParser:
         resume,
         sub.choices["health"],
         audit,
+        *schedule_commands,
     ):
         command.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+def add_schedule_parser(sub: Any) -> list[argparse.ArgumentParser]:
+    schedule = sub.add_parser("schedule", help="cron-like and repeating jobs, fired by the workers")
+    actions = schedule.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="add a schedule: NAME (--cron EXPR | --every DURATION) TYPE --payload ...")
+    add.add_argument("name")
+    rule = add.add_mutually_exclusive_group(required=True)
+    rule.add_argument("--cron", metavar="EXPR", help='five fields, e.g. "0 8 * * *" (in --timezone)')
+    rule.add_argument("--every", metavar="DURATION", help="an interval: 30s, 5m, 1h, 1h30m, 1d")
+    add.add_argument("type", choices=[t.value for t in JobType])
+    add.add_argument("--payload", required=True, metavar="JSON|@FILE|-", help="as for enqueue")
+    add.add_argument("--timezone", default="UTC", help="the cron rule's IANA timezone (default UTC)")
+    add.add_argument(
+        "--catch-up",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after downtime, fire up to N missed ticks (default 0: the missed ticks fire once)",
+    )
+    add.add_argument("--priority", choices=[p.value for p in Priority])
+    add.add_argument("--attempts", type=int, default=None)
+    add.add_argument("--backoff", choices=["exponential", "fixed"])
+    add.add_argument("--backoff-delay-ms", type=int, default=None)
+    commands = [add, actions.add_parser("list", help="every schedule with its next and last run")]
+    for action, text in (
+        ("remove", "remove a schedule (its jobs stay)"),
+        ("pause", "stop firing a schedule"),
+        ("resume", "fire a paused schedule again, from its next tick"),
+        ("run", "enqueue a schedule's job now"),
+    ):
+        command = actions.add_parser(action, help=text)
+        command.add_argument("name")
+        commands.append(command)
+    return commands
 
 
 # -- output -------------------------------------------------------------------------------------
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, indent=2, default=str) if getattr(args, "json", False) else text)
+    """JSON is exact (the encoder escapes control characters); text is made safe for a terminal
+    as a whole, on top of the one-line escaping of each listed value."""
+    print(json.dumps(data, indent=2, default=str) if getattr(args, "json", False) else visible(text, multiline=True))
 
 
 def emit_error(as_json: bool, message: str, code: int) -> None:
@@ -181,7 +231,7 @@ def emit_error(as_json: bool, message: str, code: int) -> None:
     if as_json:
         print(json.dumps({"error": message, "code": code}, indent=2))
     else:
-        print(f"gemsdash: {message}", file=sys.stderr)
+        print(f"gemsdash: {visible(message)}", file=sys.stderr)
 
 
 def iso_ms(value: Any) -> Any:
@@ -209,7 +259,7 @@ def record_json(record: JobRecord) -> dict[str, Any]:
 
 def record_text(record: JobRecord) -> str:
     data = record_json(record)
-    lines = [f"{k:>15}: {data[k]}" for k in ("id", "type", "queue", "state", "priority", "worker")]
+    lines = [f"{k:>15}: {visible(str(data[k]))}" for k in ("id", "type", "queue", "state", "priority", "worker")]
     lines.append(f"{'attempts':>15}: {record.attempts}/{record.max_attempts}")
     for key in ("created_at", "started_at", "finished_at", "next_attempt_at"):
         if data[key]:
@@ -220,12 +270,13 @@ def record_text(record: JobRecord) -> str:
     if record.result is not None:
         lines.append(f"{'result':>15}: {json.dumps(record.result, default=str)}")
     if record.error is not None:
-        lines.append(f"{'error':>15}: {record.error.type}: {record.error.message}")
+        lines.append(f"{'error':>15}: {visible(record.error.type)}: {visible(record.error.message, multiline=True)}")
         if record.error.traceback:
-            lines.append(record.error.traceback.rstrip())
+            lines.append(visible(record.error.traceback.rstrip(), multiline=True))
     lines.append(f"{'timeline':>15}:")
     lines.extend(
-        f"{'':>17}{e.at.isoformat()}  {e.state.value}{'  ' + e.note if e.note else ''}" for e in record.timeline
+        f"{'':>17}{e.at.isoformat()}  {e.state.value}{'  ' + visible(e.note) if e.note else ''}"
+        for e in record.timeline
     )
     return "\n".join(lines)
 
@@ -246,22 +297,51 @@ def _payload_text(value: str) -> str:
     return value
 
 
-def cmd_enqueue(args: argparse.Namespace) -> int:
+def _payload(value: str) -> Any:
     try:
-        payload = json.loads(_payload_text(args.payload))
+        return json.loads(_payload_text(value))
     except json.JSONDecodeError as exc:
         raise UsageError(f"--payload is not valid JSON: {exc.msg} at position {exc.pos}") from None
     except (ValueError, RecursionError) as exc:  # e.g. a 5,000-digit integer, or [[[[... nested too deep
         raise UsageError(f"--payload cannot be read: {str(exc).splitlines()[0][:200]}") from None
-    backoff: dict[str, Any] | None = None
-    if args.backoff or args.backoff_delay_ms is not None or args.backoff_jitter is not None:
-        backoff = {"type": args.backoff or "exponential"}
-        if args.backoff_delay_ms is not None:
-            backoff["delay"] = args.backoff_delay_ms
-        if args.backoff_jitter is not None:
-            backoff["jitter"] = args.backoff_jitter
+
+
+def _backoff(args: argparse.Namespace) -> dict[str, Any] | None:
+    if not (args.backoff or args.backoff_delay_ms is not None or args.backoff_jitter is not None):
+        return None
+    backoff: dict[str, Any] = {"type": args.backoff or "exponential"}
+    if args.backoff_delay_ms is not None:
+        backoff["delay"] = args.backoff_delay_ms
+    if args.backoff_jitter is not None:
+        backoff["jitter"] = args.backoff_jitter
+    return backoff
+
+
+def delay_until(text: str, now: datetime | None = None) -> int:
+    """`enqueue --at`: the delay in ms until an ISO-8601 time that names its timezone."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--at {text!r}: not an ISO-8601 time (e.g. 2026-12-24T08:00:00+01:00)") from None
+    if moment.tzinfo is None:
+        raise UsageError(f"--at {text!r}: add a timezone (Z or +HH:MM); a time without one is ambiguous")
+    # Redis's clock (this host's plus the measured offset), which the record's due time is on.
+    now_ms = int(now.timestamp() * 1000) if now is not None else clock.now_ms()
+    delay = int(moment.timestamp() * 1000) - now_ms
+    if delay < 0:
+        raise UsageError(f"--at {text!r} is in the past; to run the job now, leave --at out")
+    return delay
+
+
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    payload = _payload(args.payload)
+    delay = args.delay_ms
+    if args.at is not None:
+        if delay is not None:
+            raise UsageError("use either --at or --delay-ms, not both")
+        delay = delay_until(args.at)
     job_id = producer.add_job(
-        args.type, payload, priority=args.priority, delay=args.delay_ms, attempts=args.attempts, backoff=backoff
+        args.type, payload, priority=args.priority, delay=delay, attempts=args.attempts, backoff=_backoff(args)
     )
     emit(args, {"id": job_id}, job_id)
     return EXIT_OK
@@ -280,8 +360,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_jobs(args: argparse.Namespace) -> int:
     page = stats.list_jobs(args.queue, args.state, args.limit, args.offset, args.search, priority=args.priority or "")
     rows = [
-        f"{j.id}  {j.state.value:<10}{j.priority.value:<9}{j.attempts:>2}/{j.max_attempts:<3}{age(j.created_at):>6}  "
-        + (f"{j.error.type}: {j.error.message}"[:60] if j.error else "")
+        f"{visible(j.id)}  {j.state.value:<10}{j.priority.value:<9}"
+        f"{j.attempts:>2}/{j.max_attempts:<3}{age(j.created_at):>6}  "
+        + (visible(f"{j.error.type}: {j.error.message}")[:60] if j.error else "")
         for j in page.jobs
     ]
     text = "\n".join([*rows, f"({len(page.jobs)} of {page.total}, offset {page.offset})"])
@@ -296,7 +377,7 @@ def cmd_job(args: argparse.Namespace) -> int:
     logs = stats.job_logs(record.id)
     text = record_text(record)
     if logs:
-        text += "\n" + f"{'logs':>15}:" + "".join(f"\n{'':>17}{line}" for line in logs)
+        text += "\n" + f"{'logs':>15}:" + "".join(f"\n{'':>17}{visible(line)}" for line in logs)
     emit(args, {**record_json(record), "logs": logs}, text)
     return EXIT_OK
 
@@ -369,19 +450,82 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_health(args: argparse.Namespace) -> int:
     report = stats.health()
-    text = "healthy" if report.healthy else "unhealthy: " + "; ".join(report.reasons)
-    emit(args, report.as_json(), f"{text} ({report.mode} mode)")
+    if report.healthy:
+        text = f"healthy ({report.mode} mode)"
+    else:
+        lines = [f"  {p.kind}{f' [{p.queue}]' if p.queue else ''}: {p.detail}" for p in report.problems]
+        text = "\n".join([f"unhealthy ({report.mode} mode):", *lines])
+    emit(args, report.as_json(), text)
     return EXIT_OK if report.healthy else EXIT_FAILED
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
     entries = [{**e, "at": iso_ms(e.get("at"))} for e in admin.audit_log(args.limit)]
     rows = [
-        f"{e['at']}  {e.get('action', '?'):<10}{e.get('target', ''):<40}{e.get('count', ''):>6}  {e.get('by', '')}"
+        f"{e['at']}  {visible(str(e.get('action', '?'))):<16}{visible(str(e.get('target', ''))):<40}"
+        f"{visible(str(e.get('count', ''))):>6}  {visible(str(e.get('by', '')))}"
         for e in entries
     ]
     emit(args, entries, "\n".join(rows) or "(no admin actions yet)")
     return EXIT_OK
+
+
+def schedule_row(s: Schedule) -> str:
+    now = datetime.now(UTC)
+    next_run = "paused" if s.paused else (f"in {until(s.next_run_at, now)}" if s.next_run_at else "never")
+    last = "-"
+    if s.last_run_at is not None:
+        state = s.last_job_state.value if s.last_job_state else "expired"
+        last = f"{age(s.last_run_at)} ago  {s.last_job_id}  {state}"
+    return f"{s.name:<24}{s.type.value:<20}{s.rule:<32}{next_run:<12}{last}"
+
+
+def until(moment: datetime, now: datetime) -> str:
+    seconds = max((moment - now).total_seconds(), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    action = args.schedule_command
+    if action == "add":
+        schedule = scheduling.add_schedule(
+            args.name,
+            args.type,
+            _payload(args.payload),
+            cron=args.cron,
+            every=args.every,
+            timezone=args.timezone,
+            priority=args.priority,
+            attempts=args.attempts,
+            backoff=_backoff(args),
+            catch_up=args.catch_up,
+        )
+        emit(args, schedule_json(schedule), f"added {schedule.name}: {schedule.rule}; next run {schedule.next_run_at}")
+    elif action == "list":
+        found = scheduling.list_schedules()
+        header = f"{'name':<24}{'type':<20}{'rule':<32}{'next run':<12}last run"
+        text = "\n".join([header, *(schedule_row(s) for s in found)]) if found else "(no schedules)"
+        emit(args, [schedule_json(s) for s in found], text)
+    elif action == "remove":
+        scheduling.remove_schedule(args.name)
+        emit(args, {"name": args.name, "removed": True}, f"removed {args.name}")
+    elif action in ("pause", "resume"):
+        change = scheduling.pause_schedule if action == "pause" else scheduling.resume_schedule
+        schedule = change(args.name)
+        emit(args, schedule_json(schedule), f"{args.name} {'paused' if schedule.paused else 'resumed'}")
+    else:
+        job_id = scheduling.run_schedule(args.name)
+        emit(args, {"name": args.name, "id": job_id}, job_id)
+    return EXIT_OK
+
+
+def schedule_json(schedule: Schedule) -> dict[str, Any]:
+    data = schedule.public_dict()
+    data["payload"] = mask_payload(data["payload"])
+    return data
 
 
 ONE_SHOT: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -399,6 +543,7 @@ ONE_SHOT: dict[str, Callable[[argparse.Namespace], int]] = {
     "resume": cmd_resume,
     "health": cmd_health,
     "audit": cmd_audit,
+    "schedule": cmd_schedule,
 }
 NEEDS_SHARED_STATE = set(ONE_SHOT)
 HEALTH_IN_MEMORY_MODE = (
@@ -406,6 +551,8 @@ HEALTH_IN_MEMORY_MODE = (
     "own process, so no other process can tell whether they are healthy. Set REDIS_ENABLED=true (and "
     "REDIS_URL or REDIS_HOST/REDIS_PORT) to share jobs between processes."
 )
+#: One-shot commands that write to Redis: they refuse a Redis that may evict keys.
+WRITES = {"enqueue", "retry", "cancel", "clear", "delete", "run-now", "abort", "pause", "resume"}
 
 
 def run_one_shot(args: argparse.Namespace, settings: Settings) -> int:
@@ -414,6 +561,8 @@ def run_one_shot(args: argparse.Namespace, settings: Settings) -> int:
         raise MemoryModeUnsupported(HEALTH_IN_MEMORY_MODE)
     if runtime.mode == "memory" and args.command in NEEDS_SHARED_STATE:
         raise MemoryModeUnsupported(MEMORY_MODE_HINT.format(command=f"`gemsdash {args.command}`"))
+    if runtime.client is not None and args.command in WRITES:
+        check_eviction_policy(runtime.client, settings)
     return ONE_SHOT[args.command](args)
 
 
@@ -425,7 +574,11 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
         )
     configure(settings, role="worker")  # fails fast, with one line, when Redis is unreachable
     check_job_configuration()
-    argv = [sys.executable, "-m", "dramatiq", "gemsdash.actors"]
+    # Dramatiq's main process waits up to --worker-fork-timeout (30 s by default) for each child
+    # to boot before it watches them: a child killed while booting went unnoticed that long. It
+    # starts no fork processes for gemsdash, so it need not wait: then a dead child is noticed
+    # within about 2 s, and the group stops for its supervisor to restart it (docs/operations.md).
+    argv = [sys.executable, "-m", "dramatiq", "gemsdash.actors", "--worker-fork-timeout", str(WORKER_FORK_TIMEOUT_MS)]
     if args.processes:
         argv += ["--processes", str(args.processes)]
     if args.threads:
@@ -479,6 +632,14 @@ def run_server(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def check_text_arguments(args: argparse.Namespace) -> None:
+    """Bytes that are not UTF-8 on the command line reach Python as lone surrogates, which Redis
+    (and the terminal) cannot take: one line instead of a traceback from deep inside redis-py."""
+    for name, value in vars(args).items():
+        if isinstance(value, str) and not valid_unicode(value):
+            raise UsageError(f"{name}: not valid text (bytes that are not UTF-8)")
+
+
 def configure_logging(command: str | None) -> None:
     # The dashboard owns the terminal: its process logs to a file so log lines cannot tear the screen.
     if command is None:
@@ -523,6 +684,7 @@ def _main(argv: list[str]) -> int:
         return exc.exit_code
     configure_logging(args.command)
     try:
+        check_text_arguments(args)
         settings = load_settings(**({"read_only": True} if args.read_only else {}))
         if args.command is None:
             if args.refresh <= 0:

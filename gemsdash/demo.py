@@ -93,6 +93,8 @@ class DemoFeeder:
             self._thread = None
 
     def _run(self) -> None:
+        if q.current_runtime().mode == "memory":
+            add_demo_schedules()
         while not self._stop.is_set():
             try:
                 self.feed_once()
@@ -176,3 +178,22 @@ class DemoFeeder:
 
     def _user(self) -> str:
         return f"user-{self.random.randint(1, 50)}"
+
+
+#: Memory mode's demo schedules (in Redis mode the demo adds none: they would outlive it there).
+#: (name, job type, cron, every)
+DEMO_SCHEDULES: tuple[tuple[str, JobType, str | None, str | None], ...] = (
+    ("demo-mood-check", JobType.EMOTION_ANALYSIS, None, "15s"),
+    ("demo-digest", JobType.EMAIL_NOTIFICATION, "*/5 * * * *", None),
+)
+
+
+def add_demo_schedules() -> None:
+    """Two schedules, so the schedules screen has something to show and fire."""
+    for name, job_type, cron, every in DEMO_SCHEDULES:
+        try:
+            q.add_schedule(name, job_type, EXAMPLE_PAYLOADS[job_type], cron=cron, every=every)
+        except q.ScheduleExists:
+            pass
+        except GemsdashError as exc:  # read-only, for one
+            logger.info("demo schedule %s not added: %s", name, exc)

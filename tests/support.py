@@ -41,6 +41,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_cluster_port() -> int:
+    """A free port P <= 55535 whose cluster bus port P + 10000 is free too."""
+    while True:
+        port = free_port()
+        if port > 55535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
 class RedisServer:
     """A redis-server of the test's own on a free loopback port, in a temp dir, stopped by PID."""
 
@@ -58,8 +72,8 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> RedisServer:
-        args = [
+    def command(self) -> list[str]:
+        return [
             self.binary,
             "--port",
             str(self.port),
@@ -73,7 +87,11 @@ class RedisServer:
             "no",
             *self.extra_args,
         ]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start(self) -> RedisServer:
+        log = open(self.dir / f"redis-{self.port}.log", "ab")  # noqa: SIM115  (the child keeps it)
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        log.close()
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -110,6 +128,189 @@ class RedisServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SentinelServer(RedisServer):
+    """A redis-sentinel with a private copy of its config file (sentinels rewrite theirs)."""
+
+    def __init__(self, primary_port: int, master: str = "mymaster", down_after_ms: int = 1000) -> None:
+        super().__init__()
+        self.primary_port = primary_port
+        self.master = master
+        self.down_after_ms = down_after_ms
+
+    def command(self) -> list[str]:
+        config = self.dir / "sentinel.conf"
+        if not config.exists():
+            config.write_text(
+                f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                f"sentinel monitor {self.master} 127.0.0.1 {self.primary_port} 2\n"
+                f"sentinel down-after-milliseconds {self.master} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {self.master} 5000\n"
+                f"sentinel parallel-syncs {self.master} 1\n"
+            )
+        return [self.binary, str(config), "--sentinel"]
+
+
+class SentinelGroup:
+    """A primary, its replica(s) and three sentinels on free loopback ports, each in a private temp dir,
+    all stopped by PID. `node(port)` finds a data node by the port Sentinel reports."""
+
+    def __init__(
+        self, master: str = "mymaster", down_after_ms: int = 1000, *server_args: str, replicas: int = 1
+    ) -> None:
+        self.replicas = replicas
+        self.master = master
+        self.down_after_ms = down_after_ms
+        self.server_args = list(server_args)
+        self.nodes: list[RedisServer] = []
+        self.sentinels: list[SentinelServer] = []
+
+    @property
+    def addresses(self) -> str:
+        return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+
+    def start(self) -> SentinelGroup:
+        primary = RedisServer(*self.server_args)
+        self.nodes = [primary]
+        primary.start()
+        follow = ("--replicaof", "127.0.0.1", str(primary.port))
+        for _ in range(self.replicas):  # one by one, so that stop() finds every node started
+            self.nodes.append(RedisServer(*self.server_args, *follow))
+            self.nodes[-1].start()
+        wait_for(lambda: self.replicas_online(primary.port) == self.replicas, timeout=30, what="the replicas to sync")
+        for _ in range(3):
+            self.sentinels.append(SentinelServer(primary.port, self.master, self.down_after_ms))
+            self.sentinels[-1].start()
+
+        def settled() -> bool:
+            for sentinel in self.sentinels:
+                info = redis.Redis(port=sentinel.port).sentinel_master(self.master)
+                if int(info["num-slaves"]) < self.replicas or int(info["num-other-sentinels"]) < 2:
+                    return False
+            return True
+
+        wait_for(settled, timeout=60, interval=0.2, what="the sentinels to find the replica and each other")
+        return self
+
+    @staticmethod
+    def replicas_online(port: int) -> int:
+        try:
+            info = redis.Redis(port=port, socket_timeout=2).info("replication")
+        except redis.ConnectionError:
+            return 0
+        return sum(
+            1 for k, v in info.items() if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online"
+        )
+
+    def primary_port(self) -> int:
+        """The primary as the sentinels' majority reports it."""
+        ports = []
+        for sentinel in self.sentinels:
+            try:
+                _, port = redis.Redis(port=sentinel.port, socket_timeout=2).sentinel_get_master_addr_by_name(
+                    self.master
+                )
+                ports.append(int(port))
+            except redis.ConnectionError:
+                continue
+        return max(set(ports), key=ports.count)
+
+    def node(self, port: int) -> RedisServer:
+        return next(n for n in self.nodes if n.port == port)
+
+    def failover(self) -> None:
+        """SENTINEL FAILOVER; returns once the sentinels name the replica as primary."""
+        before = self.primary_port()
+        redis.Redis(port=self.sentinels[0].port).execute_command("SENTINEL", "FAILOVER", self.master)
+        wait_for(lambda: self.primary_port() != before, timeout=30, interval=0.1, what="the failover")
+
+    def stop(self) -> None:
+        for server in [*self.sentinels, *self.nodes]:
+            server.stop(signal.SIGKILL)
+            shutil.rmtree(server.dir, ignore_errors=True)
+
+    def __enter__(self) -> SentinelGroup:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ClusterGroup:
+    """A Redis Cluster of three primaries and three replicas on free loopback ports, each node in a
+    private temp dir, made with `redis-cli --cluster create`, all stopped by PID."""
+
+    def __init__(self, node_timeout_ms: int = 1000) -> None:
+        self.node_timeout_ms = node_timeout_ms
+        self.nodes: list[RedisServer] = []
+
+    @property
+    def addresses(self) -> str:
+        return ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    def start(self) -> ClusterGroup:
+        args = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+        args += ("--cluster-node-timeout", str(self.node_timeout_ms))
+        for _ in range(6):  # one by one, so that stop() finds every node started before a failure
+            self.nodes.append(RedisServer(*args, port=free_cluster_port()))
+            self.nodes[-1].start()
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise RuntimeError("redis-cli is not installed")
+        addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
+        subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "1", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        wait_for(self.healthy, timeout=60, interval=0.2, what="the cluster to be ok with three replicas")
+        return self
+
+    def healthy(self) -> bool:
+        for node in self.nodes:
+            if node.proc is None:
+                continue
+            try:
+                info = redis.Redis(port=node.port, socket_timeout=2).cluster("info")
+            except redis.ConnectionError:
+                return False
+            if info.get("cluster_state") != "ok":
+                return False
+            role = redis.Redis(port=node.port, socket_timeout=2).info("replication")
+            if role["role"] == "master" and SentinelGroup.replicas_online(node.port) < 1:
+                return False
+        return True
+
+    def owner(self, key: str) -> RedisServer:
+        """The primary serving `key`'s slot now."""
+        live = next(n for n in self.nodes if n.proc is not None)
+        client = redis.Redis(port=live.port, socket_timeout=2)
+        slot = int(client.cluster("keyslot", key))
+        for start, end, primary, *_ in client.cluster("slots"):
+            if start <= slot <= end:
+                return next(n for n in self.nodes if n.port == int(primary[1]))
+        raise AssertionError(f"no node serves slot {slot}")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop(signal.SIGKILL)
+            shutil.rmtree(node.dir, ignore_errors=True)
+
+    def __enter__(self) -> ClusterGroup:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 @contextmanager

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from gemsdash.actors.emotions import LexiconEmotionAnalyzer, dominant, merge, sentiment_label
+from gemsdash.actors.images import read_image
 from gemsdash.actors.protocols import EmotionAnalyzer, EmotionReading
-from gemsdash.actors.settings import actor_settings, implementation
+from gemsdash.actors.settings import implementation
 from gemsdash.queue import JobType, job_actor
 from gemsdash.queue.payloads import EmotionPayload
 
@@ -16,11 +17,14 @@ def analyzer() -> EmotionAnalyzer:
     return impl
 
 
-def image_location(image_path: str) -> Path:
-    """Relative paths are read from the data directory, where sketches are written, so a sketch
-    job's result can be analysed by the path it returned or by `sketches/<job id>.png`."""
-    path = Path(image_path).expanduser()
-    return path if path.is_absolute() else actor_settings().data_dir.expanduser().resolve() / path
+def analyze_image(impl: EmotionAnalyzer, image_path: str) -> tuple[Path, EmotionReading]:
+    """The image is read here, confined to the images folder (by default the data directory, where
+    sketches are written, so `sketches/<job id>.png` analyses a sketch job's result). An analyzer
+    that takes the bytes gets them; any other gets the path, checked to be a regular file inside
+    the folder."""
+    path, data = read_image(image_path)
+    by_data = getattr(impl, "analyze_image_data", None)
+    return path, by_data(data) if callable(by_data) else impl.analyze_image(path)
 
 
 def reading_json(reading: EmotionReading) -> dict[str, object]:
@@ -38,7 +42,7 @@ def analyze_emotion(payload: EmotionPayload) -> dict[str, object]:
     """The payload model already guarantees text and/or image_path match analysis_type."""
     impl = analyzer()
     text = impl.analyze_text(payload.text) if payload.text is not None else None
-    image = impl.analyze_image(image_location(payload.image_path)) if payload.image_path is not None else None
+    path, image = analyze_image(impl, payload.image_path) if payload.image_path is not None else (None, None)
     if text is not None and image is not None:
         scores, sentiment = merge(text, image)
     else:
@@ -54,5 +58,5 @@ def analyze_emotion(payload: EmotionPayload) -> dict[str, object]:
     if text is not None:
         result["text"] = reading_json(text)
     if image is not None:
-        result["image"] = {"path": str(image_location(payload.image_path or "")), **reading_json(image)}
+        result["image"] = {"path": str(path), **reading_json(image)}
     return result

@@ -10,6 +10,8 @@ contrast and the warm/cool balance of the hues, mapped to the same five emotions
 
 from __future__ import annotations
 
+import io
+import logging
 import re
 import threading
 from dataclasses import asdict, dataclass
@@ -20,8 +22,10 @@ from empath import Empath  # type: ignore[import-untyped]
 from PIL import Image, ImageStat, UnidentifiedImageError
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from gemsdash.actors.images import unusable_image
 from gemsdash.actors.protocols import EMOTIONS, EmotionReading
-from gemsdash.queue import PermanentJobError
+
+logger = logging.getLogger(__name__)
 
 #: Empath categories pooled into each emotion.
 CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -173,7 +177,12 @@ class LexiconEmotionAnalyzer:
         )
 
     def analyze_image(self, path: Path) -> EmotionReading:
-        st = measure(path)
+        return self.analyze_image_data(path)
+
+    def analyze_image_data(self, data: Path | bytes) -> EmotionReading:
+        """`analyze_image` for a file already read: the job reads it once, confined to the images
+        folder, and this never opens a path of its own."""
+        st = measure(data)
         b, s, c = st.brightness, st.saturation, st.contrast
         sunny = max(st.warm_share - st.red_share, 0.0)  # yellows and oranges; red reads as anger
         raw = {
@@ -214,24 +223,21 @@ class ImageStats:
         return f"{light}, {colour}, {tone}"
 
 
-def open_rgb(path: Path) -> Image.Image:
-    """The image as RGB; a missing or unreadable file is a PermanentJobError (retrying cannot help)."""
+def open_rgb(source: Path | bytes) -> Image.Image:
+    """The image as RGB, from a file's bytes already read (see `images.read_image`) or a path; an
+    unusable one is a PermanentJobError (retrying cannot help), with the one text that tells
+    nothing about which files exist."""
     try:
-        with Image.open(path) as opened:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as opened:
             opened.draft("RGB", THUMBNAIL)
             return opened.convert("RGB")
-    except FileNotFoundError:
-        raise PermanentJobError(f"image not found: {path}") from None
-    except IsADirectoryError:
-        raise PermanentJobError(f"image path is a directory: {path}") from None
-    except PermissionError:
-        raise PermanentJobError(f"image not readable (permission denied): {path}") from None
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
-        raise PermanentJobError(f"not a readable image: {path} ({type(exc).__name__}: {exc})") from None
+        logger.info("image refused: %s: %s", type(exc).__name__, exc)
+        raise unusable_image() from None
 
 
-def measure(path: Path) -> ImageStats:
-    image = open_rgb(path)
+def measure(source: Path | bytes) -> ImageStats:
+    image = open_rgb(source)
     image.thumbnail(THUMBNAIL, Image.Resampling.BILINEAR)
     hue, sat, val = image.convert("HSV").split()
     pixels = image.width * image.height

@@ -15,14 +15,17 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal, Protocol
 
-import redis
-
 from gemsdash.actors.backend import key, per_runtime
 from gemsdash.queue import Runtime
+from gemsdash.queue.connection import Client, translate_errors
 from gemsdash.queue.jobs import now_ms
+from gemsdash.queue.middleware.persist import persist
 from gemsdash.queue.payloads import PaymentPayload
+from gemsdash.queue.redis_store.replication import Replicated
 
 JOURNAL_SHOWN = 50
+#: How long a payment job waits for GEMSDASH_MIN_REPLICAS replicas to hold its ledger entry.
+LEDGER_PERSIST_S = 120.0
 Movement = Literal["capture", "refund"]
 
 
@@ -136,11 +139,19 @@ class MemoryLedger:
 
 
 class RedisLedger:
-    def __init__(self, runtime: Runtime, client: redis.Redis) -> None:
+    def __init__(self, runtime: Runtime, client: Client) -> None:
         self.runtime = runtime
         self.client = client
-        source = resources.files("gemsdash.actors").joinpath("ledger.lua").read_text(encoding="utf-8")
-        self._script = client.register_script(source)
+        self._source = resources.files("gemsdash.actors").joinpath("ledger.lua").read_text(encoding="utf-8")
+        self._script = client.register_script(self._source)
+        settings = runtime.settings
+        #: With GEMSDASH_MIN_REPLICAS a movement counts as recorded once replicas hold it: a capture
+        #: lost in a failover would be captured again when its job runs again.
+        self._replicated = (
+            Replicated(client, key(runtime, "ledger"), settings.min_replicas, settings.replica_timeout_ms)
+            if settings.min_replicas
+            else None
+        )
 
     def _keys(self, payment_id: str) -> tuple[str, str]:
         return key(self.runtime, "ledger", "payment", payment_id), key(self.runtime, "ledger", "journal", payment_id)
@@ -148,18 +159,19 @@ class RedisLedger:
     def record(self, movement: Movement, request: PaymentPayload) -> Recorded | Refused:
         idem = key(self.runtime, "ledger", "idem", hashlib.sha256(request.idempotency_key.encode()).hexdigest())
         payment, journal = self._keys(request.payment_id)
-        reply = self._script(
-            keys=[idem, payment, journal],
-            args=[
-                movement,
-                fingerprint(movement, request),
-                request.payment_id,
-                request.amount,
-                request.currency,
-                transaction_id(self.runtime.settings.namespace, request.idempotency_key),
-                now_ms(),
-            ],
-        )
+        args: list[str | int] = [
+            movement,
+            fingerprint(movement, request),
+            request.payment_id,
+            request.amount,
+            request.currency,
+            transaction_id(self.runtime.settings.namespace, request.idempotency_key),
+            now_ms(),
+        ]
+        if self._replicated is None:
+            reply = self._script(keys=[idem, payment, journal], args=args)
+        else:
+            reply = persist(lambda: self._record_replicated([idem, payment, journal], args), LEDGER_PERSIST_S)
         kind, *rest = [_text(v) for v in reply]
         if kind == "error":
             return Refused(rest[0], rest[1])
@@ -175,6 +187,15 @@ class RedisLedger:
             refunded_total=int(fields["refunded_total"]),
             replayed=kind == "replay",
         )
+
+    def _record_replicated(self, keys: list[str], args: list[str | int]) -> Any:
+        """The ledger call followed by WAIT. Waited out here while replicas are missing (a failover:
+        the old primary rejoins as a replica) rather than failing the job: the script is idempotent
+        by key, and a failed job's re-enqueue is Dramatiq's own write, which WAIT does not cover."""
+        assert self._replicated is not None
+        call = ("EVALSHA", self._script.sha, len(keys), *keys, *args)
+        with translate_errors(self.runtime.settings.display_url, secrets=self.runtime.settings.secrets()):
+            return self._replicated.run("payment ledger entry", [call], {self._script.sha: self._source})[0]
 
     def state(self, payment_id: str) -> PaymentState:
         payment, journal = self._keys(payment_id)

@@ -27,6 +27,8 @@ class ActorSettings(BaseSettings):
     model_config = ENV_SETTINGS
 
     data_dir: Path = Field(default=Path(".gemsdash"), validation_alias="GEMSDASH_DATA_DIR")
+    #: Where emotion-analysis reads `image_path` from (nothing outside it); default: data_dir.
+    images_dir: Path | None = Field(default=None, validation_alias="GEMSDASH_IMAGES_DIR")
 
     smtp_host: str | None = Field(default=None, validation_alias="SMTP_HOST")
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = Field(default=587, validation_alias="SMTP_PORT")

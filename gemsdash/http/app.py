@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from gemsdash import __version__
 from gemsdash.http import errors
+from gemsdash.http.access_log import AccessLog
 from gemsdash.http.metrics import build_registry
 from gemsdash.http.routes import build_routers
 from gemsdash.http.settings import HttpSettings, load_http_settings
@@ -30,5 +31,6 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
     registry = build_registry()
     for router in build_routers(settings, registry):
         app.include_router(router)
+    app.add_middleware(AccessLog)
     app.state.settings = settings
     return app

@@ -22,6 +22,8 @@ STATUS_FOR: dict[type[q.GemsdashError], int] = {
     q.InvalidTransition: status.HTTP_409_CONFLICT,
     q.ReadOnlyMode: status.HTTP_403_FORBIDDEN,
     q.BackendUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    q.ScheduleNotFound: status.HTTP_404_NOT_FOUND,
+    q.ScheduleExists: status.HTTP_409_CONFLICT,
 }
 
 #: For the OpenAPI description of each route.
@@ -46,8 +48,20 @@ async def _gemsdash_error(request: Request, exc: Exception) -> JSONResponse:
         errors = [FieldError(field=f, message=m) for f, m in exc.errors]
         body = FieldErrorsBody(detail=str(exc), errors=errors).model_dump()
     else:
-        body = ErrorBody(detail=str(exc)).model_dump()
+        body = ErrorBody(detail=public_detail(exc)).model_dump()
     return JSONResponse(body, status_code=code)
+
+
+def public_detail(exc: q.GemsdashError) -> str:
+    """The error's text without the value the request sent (a type or id from the path); the CLI's
+    messages name it because the user typed it, an API answer must not reflect it."""
+    if isinstance(exc, q.UnknownJobType):
+        return f"unknown job type; expected one of: {', '.join(t.value for t in q.JobType)}"
+    if isinstance(exc, q.JobNotFound):
+        return "job not found (it may have expired or been cleared)"
+    if isinstance(exc, q.InvalidTransition):
+        return f"cannot {exc.action} the job: it is {exc.state}"
+    return str(exc)
 
 
 async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:

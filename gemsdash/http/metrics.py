@@ -23,6 +23,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 import gemsdash.queue as q
+from gemsdash.http.schedule_metrics import schedule_metrics
 from gemsdash.queue.store import DURATION_BOUNDS_MS
 
 
@@ -52,6 +53,7 @@ class QueueCollector(Collector):
         yield up
         yield GaugeMetricFamily("gemsdash_workers_alive", "Workers whose heartbeat is fresh.", value=snapshot.workers)
         yield from queue_metrics(snapshot)
+        yield from schedule_metrics(q.list_schedules())
 
 
 def queue_metrics(snapshot: q.Snapshot) -> Iterator[Metric]:

@@ -41,10 +41,26 @@ class EnqueueBody(BaseModel):
     backoff: q.Backoff | None = None
 
 
+class ProblemBody(BaseModel):
+    kind: Literal[
+        "redis_unreachable",
+        "memory_fallback",
+        "no_workers",
+        "unserved_queue",
+        "overdue_jobs",
+        "stale_heartbeats",
+        "eviction_policy",
+        "out_of_memory",
+    ]
+    queue: str | None = Field(default=None, description="the queue it concerns; absent when none")
+    detail: str
+
+
 class HealthBody(BaseModel):
     healthy: bool
     mode: Literal["redis", "memory"]
-    reasons: list[str]
+    reasons: list[str] = Field(description="each problem's detail, as one line")
+    problems: list[ProblemBody]
 
 
 class StatsBody(BaseModel):

@@ -29,6 +29,7 @@ from gemsdash.http.models import (
     masked,
     throughput,
 )
+from gemsdash.http.schedule_routes import add_schedule_routes
 from gemsdash.http.settings import HttpSettings
 from gemsdash.queue.jobs import job_type
 
@@ -71,13 +72,14 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
     @open_router.get(
         "/queue/health",
         response_model=HealthBody,
-        responses={503: {"model": HealthBody, "description": "unhealthy; `reasons` says why"}},
+        responses={503: {"model": HealthBody, "description": "unhealthy; `problems` (and `reasons`) say why"}},
         summary="Health check: 200 healthy, 503 with the reasons otherwise",
     )
     def get_health() -> JSONResponse:
         report = q.health()
         code = status.HTTP_200_OK if report.healthy else status.HTTP_503_SERVICE_UNAVAILABLE
-        return JSONResponse(HealthBody.model_validate(report.as_json()).model_dump(mode="json"), status_code=code)
+        body = HealthBody.model_validate(report.as_json()).model_dump(mode="json", exclude_none=True)
+        return JSONResponse(body, status_code=code)
 
     @reads.get("/queue/stats", response_model=StatsBody, summary="Jobs per queue and state (= `gemsdash stats --json`)")
     def get_stats() -> StatsBody:
@@ -231,6 +233,7 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
         changed = q.resume(name)
         return PauseBody(queue=q.JOB_SPECS[q.JobType(name)].job_type.queue, paused=False, changed=changed)
 
+    add_schedule_routes(reads, admin)
     return [open_router, reads, admin]
 
 

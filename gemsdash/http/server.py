@@ -23,8 +23,11 @@ def serve(host: str, port: int) -> None:
     if settings.admin_token is None:
         logger.warning("GEMSDASH_ADMIN_TOKEN is not set: changing endpoints answer 403.")
     app = create_app(settings)
+    # The access log is ours (gemsdash.http.access: no query strings, time taken), at INFO even
+    # though one-shot commands log only warnings.
+    logging.getLogger("gemsdash.http.access").setLevel(logging.INFO)
     with _stop_signals_return():
-        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, access_log=False)
 
 
 def _ignore(signum: int, frame: FrameType | None) -> None:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gemsdash.queue.errors import ConfigError
@@ -45,7 +45,25 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(default=None, validation_alias="REDIS_URL")
     redis_fallback: bool = Field(default=True, validation_alias="REDIS_FALLBACK")
     redis_connect_timeout: Annotated[float, Field(gt=0)] = Field(default=2.0, validation_alias="GEMSDASH_REDIS_TIMEOUT")
-    namespace: str = Field(default="gemsdash", validation_alias="GEMSDASH_NAMESPACE", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    #: `{name}` (a Redis Cluster hash tag) keeps every key of the namespace in one slot.
+    namespace: str = Field(
+        default="gemsdash",
+        validation_alias="GEMSDASH_NAMESPACE",
+        pattern=r"^(?:[A-Za-z0-9_.-]{1,64}|\{[A-Za-z0-9_.-]{1,64}\})$",
+    )
+    #: Sentinel: `host:port[,host:port...]`; the data nodes keep REDIS_PASSWORD / REDIS_URL's user and REDIS_DB.
+    redis_sentinels: str | None = Field(default=None, validation_alias="REDIS_SENTINELS")
+    redis_sentinel_master: str = Field(
+        default="mymaster", validation_alias="REDIS_SENTINEL_MASTER", pattern=r"^[A-Za-z0-9_.-]{1,64}$"
+    )
+    redis_sentinel_password: SecretStr | None = Field(default=None, validation_alias="REDIS_SENTINEL_PASSWORD")
+    #: Redis Cluster: `host:port[,host:port...]` of some of its nodes (the rest are discovered).
+    redis_cluster_nodes: str | None = Field(default=None, validation_alias="REDIS_CLUSTER_NODES")
+    #: Replicas that must hold a job-accepting or job-settling write before it counts as done (WAIT).
+    min_replicas: Annotated[int, Field(ge=0, le=16)] = Field(default=0, validation_alias="GEMSDASH_MIN_REPLICAS")
+    replica_timeout_ms: Annotated[int, Field(ge=1, le=60_000)] = Field(
+        default=1000, validation_alias="GEMSDASH_REPLICA_TIMEOUT_MS"
+    )
     #: A worker silent this long is dead: its unfinished jobs go back to their queues.
     worker_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
         default=15.0, validation_alias=AliasChoices("GEMSDASH_WORKER_TIMEOUT", "GEMSDASH_WORKER_TIMEOUT_SECONDS")
@@ -56,6 +74,8 @@ class Settings(BaseSettings):
     )
     read_only: bool = Field(default=False, validation_alias="GEMSDASH_READ_ONLY")
     worker_threads: Annotated[int, Field(ge=1, le=256)] = Field(default=4, validation_alias="GEMSDASH_WORKER_THREADS")
+    #: Start on a Redis whose maxmemory-policy may evict keys (with a WARNING and a health problem).
+    allow_eviction: bool = Field(default=False, validation_alias="GEMSDASH_ALLOW_EVICTION")
 
     @field_validator("redis_url")
     @classmethod
@@ -63,6 +83,31 @@ class Settings(BaseSettings):
         if value is not None and urlsplit(value.get_secret_value()).scheme not in ("redis", "rediss", "unix"):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("redis_sentinels", "redis_cluster_nodes")
+    @classmethod
+    def _addresses(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_addresses(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_topology(self) -> Settings:
+        if self.redis_sentinels and self.redis_cluster_nodes:
+            raise ValueError("set REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both")
+        if self.redis_cluster_nodes and not self.namespace.startswith("{"):
+            # One hash tag for every key of the namespace (Dramatiq's included): one slot, so each
+            # script's keys live together on one primary.
+            self.namespace = "{" + self.namespace + "}"
+        return self
+
+    @property
+    def sentinels(self) -> list[tuple[str, int]]:
+        return parse_addresses(self.redis_sentinels) if self.redis_sentinels else []
+
+    @property
+    def cluster_nodes(self) -> list[tuple[str, int]]:
+        return parse_addresses(self.redis_cluster_nodes) if self.redis_cluster_nodes else []
 
     @property
     def connection_url(self) -> str:
@@ -76,6 +121,10 @@ class Settings(BaseSettings):
 
     @property
     def display_url(self) -> str:
+        if self.redis_sentinels:
+            return f"sentinel://{','.join(f'{h}:{p}' for h, p in self.sentinels)}/{self.redis_sentinel_master}"
+        if self.redis_cluster_nodes:
+            return f"redis-cluster://{','.join(f'{h}:{p}' for h, p in self.cluster_nodes)}"
         return mask_url(self.connection_url)
 
     @property
@@ -89,12 +138,26 @@ class Settings(BaseSettings):
             found.append(self.redis_password.get_secret_value())
         if self.redis_url is not None:
             found.extend(url_secrets(self.redis_url.get_secret_value()))
+        if self.redis_sentinel_password is not None:
+            found.append(self.redis_sentinel_password.get_secret_value())
         spellings = {form for s in found if s for form in (s, quote(s, safe=""), unquote(s))}
         return sorted(spellings, key=len, reverse=True)
 
 
 #: Query parameters redis-py accepts that carry secrets.
 SECRET_QUERY_KEYS = ("password", "ssl_password")
+
+
+def parse_addresses(text: str) -> list[tuple[str, int]]:
+    """`host:port[,host:port...]` (IPv6 hosts in brackets) as (host, port) pairs."""
+    found: list[tuple[str, int]] = []
+    for item in (part.strip() for part in text.split(",")):
+        host, sep, port = item.rpartition(":")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"expected host:port[,host:port...], got {item!r}")
+        found.append((host, int(port)))
+    return found
 
 
 def url_secrets(url: str) -> list[str]:
@@ -126,6 +189,8 @@ def read_settings(cls: type[S], **overrides: Any) -> S:
         return cls(**overrides)
     except ValidationError as exc:
         first = exc.errors(include_input=False)[0]
+        if not first["loc"]:
+            raise ConfigError(f"invalid configuration: {first['msg']}") from None
         field = str(first["loc"][0]) if first["loc"] else "?"
         raise ConfigError(f"invalid value for {env_name(cls, field)}: {first['msg']}") from None
 

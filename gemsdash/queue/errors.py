@@ -19,6 +19,20 @@ class BackendUnavailable(GemsdashError):
     exit_code = 2
 
 
+class NotReplicated(BackendUnavailable):
+    """A write reached fewer replicas than GEMSDASH_MIN_REPLICAS within GEMSDASH_REPLICA_TIMEOUT_MS:
+    a failover now could lose it, so it is not reported as done. It may still have been applied
+    (retrying is safe: every such write is idempotent)."""
+
+    def __init__(self, what: str, acked: int, wanted: int, timeout_ms: int) -> None:
+        self.acked = acked
+        self.wanted = wanted
+        super().__init__(
+            f"{what} not confirmed: {acked} of {wanted} required replica(s) acknowledged it within "
+            f"{timeout_ms} ms (GEMSDASH_MIN_REPLICAS); it may be lost if the primary fails now"
+        )
+
+
 class MemoryModeUnsupported(GemsdashError):
     """A one-shot command cannot see jobs that live inside another process's memory."""
 

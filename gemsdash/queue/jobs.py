@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gemsdash.queue import clock
 from gemsdash.queue.errors import InvalidPayload, UnknownJobType
 from gemsdash.queue.payloads import (
     EmailPayload,
@@ -26,6 +27,7 @@ from gemsdash.queue.payloads import (
     TooDeep,
     find_card_number,
 )
+from gemsdash.queue.visible import find_invalid_text
 
 
 class JobType(StrEnum):
@@ -177,6 +179,11 @@ class JobSpec:
             raise InvalidPayload(self.job_type.value, [(printable(exc.path), str(exc))]) from None
         if card_field is not None:
             raise InvalidPayload(self.job_type.value, [(printable(card_field), str(RawCardNumber(card_field)))])
+        bad_text = find_invalid_text(payload)
+        if bad_text is not None:  # stored, it would break every reader that encodes it as UTF-8
+            raise InvalidPayload(
+                self.job_type.value, [(printable(bad_text), "is not valid Unicode (a lone surrogate)")]
+            )
         try:
             return self.payload_model.model_validate(payload)
         except ValidationError as exc:
@@ -284,6 +291,9 @@ class JobRecord(BaseModel):
     worker: str | None = None
     backoff: Backoff | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    #: The schedule that enqueued the job, and the tick it fired for (gemsdash.queue.schedules).
+    schedule: str | None = None
+    schedule_tick: datetime | None = None
 
     def public_dict(self) -> dict[str, Any]:
         """JSON-ready, timestamps ISO 8601 UTC."""
@@ -292,7 +302,8 @@ class JobRecord(BaseModel):
 
 
 def now_ms() -> int:
-    return int(datetime.now(UTC).timestamp() * 1000)
+    """Redis's clock in Redis mode (see clock.py), so that times written here compare with others'."""
+    return clock.now_ms()
 
 
 def from_ms(value: float) -> datetime:

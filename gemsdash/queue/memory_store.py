@@ -21,9 +21,11 @@ from gemsdash.queue.jobs import (
     WAITING_STATES,
     JobRecord,
     JobState,
+    Priority,
     from_ms,
     now_ms,
 )
+from gemsdash.queue.memory_schedules import MemorySchedules
 from gemsdash.queue.store import (
     BUCKET_SECONDS,
     BUCKETS,
@@ -36,6 +38,7 @@ from gemsdash.queue.store import (
     Submission,
     WorkerInfo,
     decode_record,
+    recovery_bound_ms,
 )
 
 TIMELINE_MAX = 24
@@ -46,7 +49,7 @@ SEARCH_WINDOW = 2000
 LOGS_KEPT = 10_000
 
 
-class MemoryJobStore:
+class MemoryJobStore(MemorySchedules):
     def __init__(self, broker: Broker, *, finished_ttl: int, dead_ttl: int, worker_timeout_ms: int) -> None:
         self.broker = broker
         self.finished_ttl = finished_ttl
@@ -166,6 +169,11 @@ class MemoryJobStore:
             attempt = int(message.options.get("retries", 0)) + 1
             if old is not None and int(job.get("attempts") or 0) >= attempt:
                 attempt = int(job["attempts"]) + 1
+            note = None if old else "no record: message did not come through gemsdash"
+            most = int(job.get("max_attempts") or 0)
+            if most and attempt > most:  # the last attempt's worker was lost: it runs again as the last
+                attempt = most
+                note = "redelivered after its worker was lost: the last attempt runs again"
             job.update(
                 state=JobState.RUNNING.value,
                 attempts=attempt,
@@ -174,7 +182,7 @@ class MemoryJobStore:
                 worker=worker,
                 rq=message.queue_name,
             )
-            self._save(job, old, None if old else "no record: message did not come through gemsdash")
+            self._save(job, old, note)
             return "run"
 
     def finish(
@@ -189,6 +197,7 @@ class MemoryJobStore:
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
         nack: tuple[str, str, str] | None = None,
+        retry: tuple[str, str, bytes] | None = None,
     ) -> str:
         with self._lock:
             job = self._load(job_id)
@@ -272,8 +281,22 @@ class MemoryJobStore:
         bucket_now = now // (BUCKET_SECONDS * 1000)
         buckets = range(bucket_now - BUCKETS + 1, bucket_now + 1)
         stats: dict[str, QueueStats] = {}
+        overdue_before = now - recovery_bound_ms(self.worker_timeout_ms)
         with self._lock:
+            live = [info for info, beat in self._workers.values() if beat >= now - self.worker_timeout_ms]
             for queue in QUEUES:
+                waiting = dict.fromkeys((p.value for p in Priority), 0)
+                overdue = 0
+                for state in WAITING_STATES:
+                    for job_id in self._index[(queue, state.value)]:
+                        job = self._jobs.get(job_id)
+                        if job is None:
+                            continue
+                        priority = str(job.get("priority", "normal"))
+                        waiting[priority] = waiting.get(priority, 0) + 1
+                        due = job.get("next_attempt_at")
+                        if state is not JobState.QUEUED and isinstance(due, int) and due < overdue_before:
+                            overdue += 1
                 counts: dict[JobState, int] = {}
                 for state in STATES:
                     index = self._index[(queue, state.value)]
@@ -302,9 +325,22 @@ class MemoryJobStore:
                     duration_buckets=hist,
                     duration_sum_ms=self._hist[queue]["sum"],
                     duration_count=self._hist[queue]["count"],
+                    overdue=overdue,
+                    waiting_by_priority=waiting,
+                    consumers_by_priority={
+                        p.value: sum(1 for w in live if p.queue_for(queue) in w.consumes) for p in Priority
+                    },
                 )
-            workers = sum(1 for _, beat in self._workers.values() if beat >= now - self.worker_timeout_ms)
-        return Snapshot(taken_at=from_ms(now), queues=stats, workers=workers, paused=frozenset(self._paused))
+            stale = len(self._workers) - len(live)
+            paused = frozenset(self._paused)
+        return Snapshot(
+            taken_at=from_ms(now),
+            queues=stats,
+            workers=len(live),
+            stale_workers=stale,
+            overdue_after_ms=recovery_bound_ms(self.worker_timeout_ms),
+            paused=paused,
+        )
 
     def view(
         self,

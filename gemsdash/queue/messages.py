@@ -20,7 +20,12 @@ from gemsdash.queue.jobs import (
     now_ms,
 )
 from gemsdash.queue.payloads import TooDeep, find_card_number
+from gemsdash.queue.redaction import Redactor, raw_evidence
 from gemsdash.queue.store import StoredJob, Submission
+
+#: What a record built from a message alone (one that did not come through gemsdash) keeps of its
+#: payload: above this, its size, digest and scrubbed head, as for a malformed message.
+FALLBACK_PAYLOAD_MAX = 64 * 1024
 
 
 def physical_queues(queue: str) -> list[str]:
@@ -82,15 +87,20 @@ def submission(spec: JobSpec, data: dict[str, Any], encoded: str, options: JobOp
 
 
 def scrubbed(message: Message[Any]) -> Message[Any] | None:
-    """A copy without its arguments when they hold a raw card number (which must never be kept),
-    else None. Only messages that bypassed the producer's validation can hold one."""
+    """A copy without its arguments when they hold a raw card number (which must never be kept) or
+    are larger than a record keeps (`FALLBACK_PAYLOAD_MAX`), else None. Only messages that bypassed
+    the producer's validation can hold either."""
     try:
         field = find_card_number([message.args, message.kwargs])
     except TooDeep:
         return message.copy(args=({"redacted": "payload nested too deep to inspect"},), kwargs={})
-    if field is None:
-        return None
-    return message.copy(args=({"redacted": "raw card number in the payload"},), kwargs={})
+    if field is not None:
+        return message.copy(args=({"redacted": "raw card number in the payload"},), kwargs={})
+    encoded = json.dumps([message.args, message.kwargs], separators=(",", ":"), default=str)
+    if len(encoded) > FALLBACK_PAYLOAD_MAX:
+        kept = raw_evidence(encoded.encode(), Redactor(), [message.args, message.kwargs], was_parsed=True)
+        return message.copy(args=({"oversized_payload": kept},), kwargs={})
+    return None
 
 
 def fallback_record(message: Message[Any]) -> StoredJob:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 from pydantic_core import PydanticCustomError
@@ -196,8 +197,9 @@ ISO_4217 = frozenset(
 #: 13-19 digits as people write them (in one run, in groups of four, or Amex's and Diners' 4-6-5 and
 #: 4-6-4), standing alone: a digit run inside an identifier is not a card number. Without these
 #: limits a uuid4's hex held a Luhn-valid run about once in 250, and a dashed uuid4 once in 7,700.
+#: After a `+` it is a phone number (E.164).
 _CARD_CANDIDATE = re.compile(
-    r"(?<![0-9A-Za-z])(?:"
+    r"(?<![0-9A-Za-z+])(?:"
     r"\d{13,19}"
     r"|\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?"
     r"|\d{4}([ -])\d{6}\2\d{4,5}"
@@ -206,6 +208,38 @@ _CARD_CANDIDATE = re.compile(
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
 UserId = str
+
+
+#: Issuer prefixes (IIN ranges, compared on the leading digits) and the lengths each network issues,
+#: as card scanners check them: a Luhn-valid run is a card number only if a network issues numbers
+#: that start like it and are that long. Without this, one millisecond timestamp in ten (13 digits
+#: starting with 1) was blanked from log lines as "[card number]".
+CARD_NETWORKS: tuple[tuple[str, tuple[tuple[str, str], ...], frozenset[int]], ...] = (
+    ("Visa", (("4", "4"),), frozenset({13, 16, 19})),
+    ("Mastercard", (("51", "55"), ("2221", "2720")), frozenset({16})),
+    ("American Express", (("34", "34"), ("37", "37")), frozenset({15})),
+    ("Discover", (("6011", "6011"), ("644", "649"), ("65", "65"), ("622126", "622925")), frozenset(range(16, 20))),
+    ("Diners Club", (("300", "305"), ("3095", "3095"), ("36", "36"), ("38", "39")), frozenset(range(14, 20))),
+    ("JCB", (("3528", "3589"),), frozenset(range(16, 20))),
+    ("UnionPay", (("62", "62"), ("81", "81")), frozenset(range(16, 20))),
+    ("Maestro", (("50", "50"), ("56", "69")), frozenset(range(13, 20))),
+    ("Mir", (("2200", "2204"),), frozenset(range(16, 20))),
+    ("RuPay", (("60", "60"), ("82", "82"), ("508", "508")), frozenset({16})),
+    ("UATP", (("1", "1"),), frozenset({15})),
+)
+
+
+def card_network(digits: str) -> str | None:
+    """The network that issues card numbers of this prefix and length, or None."""
+    for name, prefixes, lengths in CARD_NETWORKS:
+        if len(digits) in lengths and any(low <= digits[: len(low)] <= high for low, high in prefixes):
+            return name
+    return None
+
+
+def is_card_number(digits: str) -> bool:
+    """A run of digits a card scanner would report: a network's prefix and length, and Luhn-valid."""
+    return card_network(digits) is not None and luhn_valid(digits)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -289,11 +323,11 @@ def _short_scalar(item: Any) -> bool:
 
 
 def redact_card_numbers(text: str) -> str:
-    """`text` with every Luhn-valid run of 13-19 digits replaced: for log lines and errors."""
+    """`text` with every card number (prefix, length and Luhn checked) replaced: for log lines and errors."""
 
     def replace(match: re.Match[str]) -> str:
         digits = re.sub(r"[ -]", "", match.group())
-        return "[card number]" if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group()
+        return "[card number]" if is_card_number(digits) else match.group()
 
     return _CARD_CANDIDATE.sub(replace, text)
 
@@ -305,9 +339,20 @@ def _child(path: str | None, key: object) -> str:
 def _has_card_number(text: str) -> bool:
     for match in _CARD_CANDIDATE.finditer(text):
         digits = re.sub(r"[ -]", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+        if is_card_number(digits):
             return True
     return False
+
+
+def web_url(value: object) -> bool:
+    """An absolute http or https URL with a host, and nothing a mail client could read otherwise."""
+    if not isinstance(value, str) or not value.isprintable() or any(c.isspace() for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 def field_error(field: str, message: str) -> PydanticCustomError:
@@ -340,6 +385,21 @@ class SketchPayload(Payload):
         return self
 
 
+#: The one text for every image_path that cannot be used, at enqueue (a path that is absolute or
+#: climbs out with `..`) and at run time (missing, a symlink, a FIFO, a directory, not an image...):
+#: the error never tells which files exist, and never repeats the path.
+IMAGE_PATH_RULE = "must name an image file inside the images folder: a relative path, without '..' or symlinks"
+
+
+def image_path_ok(path: str) -> bool:
+    """Whether `path` reads as a file inside the images folder, judged from its text alone (the
+    producer may not see the worker's files; symlinks are refused when the file is opened)."""
+    if path.startswith(("/", "~")) or "\\" in path or not path.isprintable():
+        return False
+    parts = path.split("/")
+    return ".." not in parts and bool(parts[-1]) and parts[-1] != "."
+
+
 class EmotionPayload(Payload):
     text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_CHARS)
     image_path: str | None = Field(default=None, min_length=1, max_length=4096)
@@ -357,6 +417,8 @@ class EmotionPayload(Payload):
             if needed != given:
                 verdict = "required" if needed else "not allowed"
                 raise field_error(field, f"{verdict} for analysis_type={self.analysis_type}")
+        if self.image_path is not None and not image_path_ok(self.image_path):
+            raise field_error("image_path", IMAGE_PATH_RULE)
         return self
 
 
@@ -376,6 +438,10 @@ class EmailPayload(Payload):
         missing = sorted(EMAIL_TEMPLATE_VARIABLES[self.template] - self.context.keys())
         if missing:
             raise field_error("context", f"missing {', '.join(missing)} for template {self.template}")
+        for name in sorted(k for k in self.context if k.endswith("_url")):
+            if not web_url(self.context[name]):
+                # It becomes the href of a link in the email: `javascript:` or `data:` must not.
+                raise field_error(f"context.{name}", "must be an http:// or https:// URL")
         return self
 
 

@@ -1,48 +1,144 @@
-"""Dramatiq's RedisBroker, with two changes. A fetched message that cannot be decoded goes to the
-dead-letter queue with its reason. A finished job's ack or nack can be left to the job-state store.
+"""Dramatiq's RedisBroker, with these changes. A fetched message that cannot be decoded, or that
+gemsdash could not have written (see `admission`), goes to the dead-letter queue with its reason.
+A finished job's ack or nack can be left to the job-state store, and so can a retry's next copy.
+Times are Redis's. A delay queue's consumer takes back its own delayed messages after a lost
+connection.
 
 Dramatiq decodes fetched messages inside its consumer's iterator; a message that is not valid JSON
 (or not a message) raises there, the consumer thread restarts, and the message stays in the ack
 set of a live worker forever: never run, never dead-lettered, invisible. (A message without the
 `redis_message_id` option Dramatiq's enqueue adds cannot be acknowledged, with the same result.)
-Filtering at fetch time keeps the consumer running and the bad message visible as a `dead` job.
+Filtering at fetch time keeps the consumer running and the bad message visible as a `dead` job;
+and a forged message never runs, nor waits in a worker's memory (a 10-year `eta`).
 
 A succeeded job's ack runs inside the store's `succeed` call and a dead job's nack inside its
 `finish` call, each in the same script as the job's record (see JobTracking): `do_ack` and
 `do_nack` skip the messages marked with `settle_with_record`.
+
+Retries re-enqueues a failed job's next copy from its `after_process_message`; if Redis is away
+then, Dramatiq logs the error, swallows it and acks the attempt: the job is gone. Here that copy
+is not sent but kept (`take_retry`) for JobTracking, which stores it in the same `finish` call as
+the job's `retrying` record and the ack of the failed attempt, retried until Redis is back; if
+that never succeeds the attempt stays unacknowledged, and runs again after recovery.
+
+Dramatiq stamps its heartbeats and dead letters with the caller's clock, and compares a delayed
+message's `eta` with the consuming worker's: a worker whose clock is 30 s behind looks dead to the
+others, one ahead runs delayed jobs early. Its script here reads Redis's `TIME`; `eta`s are set by
+Redis's clock (clock.py) and turned into this host's when fetched.
+
+When a consumer loses its connection, Dramatiq drops the thread's in-memory delay queue, but the
+messages stay in this live worker's ack set, where crash recovery never looks: delayed and
+retrying jobs would wait until the worker restarts. A new consumer of a delay queue (after a lost
+connection, or at boot, when the set is empty) first takes back every message its set still
+holds; the thread's delay queue is always empty when Dramatiq makes a new consumer.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.errors import DecodeError
+from dramatiq.common import dq_name
+from dramatiq.errors import ConnectionClosed
+from redis.cluster import RedisCluster
 
+from gemsdash.queue import clock, context, outage
+from gemsdash.queue.admission import MAX_MESSAGE_BYTES, Refusal, inspect_fetched
+from gemsdash.queue.errors import BackendUnavailable
+from gemsdash.queue.middleware.persist import PERSIST_DEADLINE_S
+from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
 from gemsdash.queue.pausing import PausableRedisConsumer, PausedQueues
 
 logger = logging.getLogger(__name__)
 
-#: (physical queue, raw message data, reason, worker id) -> None
-RejectMalformed = Callable[[str, bytes, str, str], None]
+#: (physical queue, raw message data, why it cannot run, worker id) -> None
+RejectMalformed = Callable[[str, bytes, Refusal, str], None]
+#: (worker id, physical delay queue) -> data of the messages its ack set holds
+Reclaim = Callable[[str, str], list[bytes]]
+
+_DISPATCH_CLOCK = b"local timestamp = ARGV[2]"
+_REDIS_CLOCK = (
+    b'local clock = redis.call("time")\n'
+    b"local timestamp = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)"
+)
+_OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
 class GemsdashRedisBroker(RedisBroker):
     reject_malformed: RejectMalformed | None = None
+    reclaim_delayed: Reclaim | None = None
+    #: Fetched messages larger than this are refused unread.
+    max_message_bytes: int = MAX_MESSAGE_BYTES
     #: Queues an operator paused: their consumers fetch nothing (pausing.py).
     paused_queues: PausedQueues | None = None
-
-    @property
-    def consumer_class(self) -> type[PausableRedisConsumer]:
-        return PausableRedisConsumer
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         #: Messages whose ack or nack runs in the same script call as their job's record.
         self._settled: set[str] = set()
+        #: job id -> (delay queue, redis message id, data) of a retry's next copy, for JobTracking.
+        self._retries: dict[str, tuple[str, str, bytes]] = {}
+        self._retries_lock = threading.Lock()
+        source = _scripts_source()
+        if _DISPATCH_CLOCK not in source:
+            raise RuntimeError("Dramatiq's dispatch.lua changed: cannot make it use Redis's clock")
+        self.scripts["dispatch"] = self.client.register_script(source.replace(_DISPATCH_CLOCK, _REDIS_CLOCK, 1))
+
+    @property
+    def consumer_class(self) -> Any:
+        return _Consumer
+
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        """RedisBroker.enqueue with the due time by Redis's clock, a retry's next copy kept for
+        JobTracking's `finish` (see above) and a lost connection raised as Dramatiq's
+        ConnectionClosed, which its consumer threads handle as an outage (they would stop)."""
+        queue_name = message.queue_name
+        message = message.copy(options={"redis_message_id": str(uuid.uuid4())})
+        if delay is not None:
+            queue_name = dq_name(queue_name)
+            message = message.copy(queue_name=queue_name, options={"eta": clock.now_ms() + delay})
+        job = context.active()
+        retry = delay is not None and job is not None and job.job_id == message.message_id
+        self.emit_before("enqueue", message, delay)
+        rmid = message.options["redis_message_id"]
+        if retry:
+            with self._retries_lock:
+                self._retries[message.message_id] = (queue_name, rmid, message.encode())
+        else:
+            try:
+                self.do_enqueue(queue_name, rmid, message.encode())
+            except _OUTAGE_ERRORS as exc:
+                raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
+        self.emit_after("enqueue", message, delay)
+        return message
+
+    def take_retry(self, job_id: str) -> tuple[str, str, bytes] | None:
+        """The next copy Retries made of a running job, to store with its record (or None)."""
+        with self._retries_lock:
+            return self._retries.pop(job_id, None)
+
+    def _dispatch(self, command: str) -> Callable[..., Any]:
+        """On a Cluster, a slot whose primary is being replaced answers with cluster errors that are
+        not ConnectionErrors: Dramatiq's consumer would treat them as unexpected; as connection
+        errors it restarts the consumer and carries on, as after any outage."""
+        dispatch: Callable[..., Any] = super()._dispatch(command)  # type: ignore[no-untyped-call]
+        if not isinstance(self.client, RedisCluster):
+            return dispatch
+
+        def guarded(*args: Any) -> Any:
+            try:
+                return dispatch(*args)
+            except (redis.exceptions.RedisClusterException, redis.exceptions.ClusterError) as exc:
+                raise redis.ConnectionError(f"Redis Cluster: {exc}") from exc
+
+        return guarded
 
     def settle_with_record(self, redis_message_id: str) -> None:
         self._settled.add(redis_message_id)
@@ -57,23 +153,122 @@ class GemsdashRedisBroker(RedisBroker):
         if redis_message_id in self._settled:
             self._settled.discard(redis_message_id)
             return None
-        return self._dispatch(command)(queue_name, redis_message_id)  # type: ignore[no-untyped-call]
+        return self._dispatch(command)(queue_name, redis_message_id)
+
+    def do_enqueue(self, queue_name: str, message_id: str, data: bytes) -> Any:
+        """In a worker, an enqueue is a due delayed message moving to its queue (its consumer has
+        already taken it out of its delay queue) or Retries storing a retry (which swallows the
+        error): failing at OOM would strand or lose the job. So wait for memory, quietly, up to
+        the same deadline as the job's own writes; Redis wrote nothing when it refused."""
+        deadline = time.monotonic() + PERSIST_DEADLINE_S
+        delay = 0.1
+        while True:
+            try:
+                result = self._dispatch("enqueue")(queue_name, message_id, data)
+            except redis.exceptions.ResponseError as exc:
+                if not is_out_of_memory(exc) or time.monotonic() + delay > deadline:
+                    raise
+                OUT_OF_MEMORY.refused()
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            OUT_OF_MEMORY.accepted()
+            return result
 
     def do_fetch(self, queue_name: str, prefetch: int) -> list[Any]:
-        fetched: list[Any] = self._dispatch("fetch")(queue_name, prefetch)  # type: ignore[no-untyped-call]
+        try:
+            fetched: list[Any] = self._dispatch("fetch")(queue_name, prefetch)
+        except _OUTAGE_ERRORS as exc:
+            outage.lost(exc)
+            raise
+        except redis.exceptions.ResponseError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            # Nothing fetched: the consumer backs off as on an empty queue (up to the worker's idle
+            # timeout) and tries again, instead of logging a traceback and restarting every 3 s.
+            OUT_OF_MEMORY.refused()
+            return []
+        outage.ok()
+        return self._accept(queue_name, fetched)
+
+    def reclaim(self, queue_name: str) -> list[Any]:
+        """The delayed messages this worker's ack set holds for `queue_name`, as fetched."""
+        if self.reclaim_delayed is None:
+            return []
+        try:
+            held = self.reclaim_delayed(self.broker_id, queue_name)
+        except (*_OUTAGE_ERRORS, BackendUnavailable) as exc:
+            outage.lost(exc)
+            raise
+        if held:
+            logger.info("Took back %d delayed message(s) on %r after a lost connection.", len(held), queue_name)
+        return self._accept(queue_name, held)
+
+    def _accept(self, queue_name: str, fetched: list[Any]) -> list[Any]:
+        """Fetched messages that can run, their due times turned into this host's clock; the
+        others go to the dead-letter queue."""
         good: list[Any] = []
+        offset = clock.offset_ms()
+        now = clock.now_ms()
         for data in fetched:
             if data is None:
                 continue
-            try:
-                message = Message.decode(data)
-                reason = None if "redis_message_id" in message.options else "malformed message: no redis_message_id"
-            except DecodeError as exc:
-                reason = f"malformed message: {exc.__cause__ or exc}"
-            if reason is None:
+            refusal = inspect_fetched(data, queue_name, now, self.max_message_bytes)
+            if refusal is None:
+                if offset:
+                    data = _to_local_clock(data, offset)
                 good.append(data)
                 continue
-            logger.error("Rejecting a message on %r: %s", queue_name, reason)
-            if self.reject_malformed is not None:
-                self.reject_malformed(queue_name, data, reason, self.broker_id)
+            logger.error("Rejecting a message on %r: %s", queue_name, refusal.reason)
+            if self.reject_malformed is None:
+                continue
+            try:
+                self.reject_malformed(queue_name, data, refusal, self.broker_id)
+            except Exception:
+                # The good messages of this fetch still run; this one stays in the ack set, and is
+                # fetched (and rejected) again once recovery returns it after this worker stops.
+                logger.exception("Could not dead-letter the rejected message on %r", queue_name)
         return good
+
+
+def _scripts_source() -> bytes:
+    from dramatiq.brokers.redis import _scripts
+
+    source: bytes = _scripts["dispatch"]
+    return source
+
+
+class _Consumer(PausableRedisConsumer):
+    """Dramatiq's consumer, idle while its queue is paused (pausing.py); on a delay queue it
+    starts by taking back what its worker holds."""
+
+    def __init__(self, broker: GemsdashRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
+        super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
+        self._reclaim = queue_name.endswith(".DQ")
+
+    def __next__(self) -> Any:
+        if self._reclaim:
+            try:
+                self.message_cache = self.broker.reclaim(self.queue_name) + self.message_cache
+            except (*_OUTAGE_ERRORS, BackendUnavailable) as exc:
+                raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
+            self._reclaim = False
+        return super().__next__()
+
+    def requeue(self, messages: Any) -> None:
+        """Dramatiq's, raising a lost connection as the ConnectionClosed its thread expects (it
+        would stop otherwise); what it could not requeue is taken back by the next consumer."""
+        try:
+            super().requeue(messages)  # type: ignore[no-untyped-call]
+        except _OUTAGE_ERRORS as exc:
+            raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
+
+
+def _to_local_clock(data: bytes, offset_ms: int) -> bytes:
+    """An admitted message with its `eta` (Redis's clock) turned into this host's, which is what
+    Dramatiq's consumer compares it with."""
+    message = Message.decode(data)
+    eta = message.options.get("eta")
+    if isinstance(eta, int) and not isinstance(eta, bool):
+        return bytes(message.copy(options={"eta": eta - offset_ms}).encode())
+    return data

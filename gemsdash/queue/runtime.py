@@ -13,21 +13,34 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import dramatiq
-import redis
 from dramatiq import Broker, Worker
 from dramatiq.middleware import Retries, default_middleware
 
-from gemsdash.queue import handlers, log_redaction
+from gemsdash.queue import clock, handlers, log_redaction
+from gemsdash.queue.admission import Refusal, message_limit
 from gemsdash.queue.config import DEAD_LETTER_TTL_SECONDS, Settings, load_settings
-from gemsdash.queue.connection import connect
+from gemsdash.queue.connection import Client, connect, primary_address, translate_errors
 from gemsdash.queue.errors import BackendUnavailable
+from gemsdash.queue.eviction import check_eviction_policy
 from gemsdash.queue.memory_store import MemoryJobStore
 from gemsdash.queue.messages import all_physical_queues
-from gemsdash.queue.middleware import Aborts, BackoffRetries, Heartbeat, JobLogs, JobTracking, Recovery, WriteBehind
+from gemsdash.queue.middleware import (
+    Aborts,
+    BackoffRetries,
+    Heartbeat,
+    JobLogs,
+    JobTracking,
+    QuietOutage,
+    Recovery,
+    Scheduler,
+    WorkerGuard,
+    WriteBehind,
+)
 from gemsdash.queue.pausing import PausedQueues
-from gemsdash.queue.redaction import Redactor
+from gemsdash.queue.redaction import Redactor, raw_evidence
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
+from gemsdash.queue.schedules import fire_due
 from gemsdash.queue.store import JobStore
 from gemsdash.queue.stub_broker import EmbeddedStubBroker
 
@@ -47,7 +60,7 @@ class Runtime:
     store: JobStore
     tracking: JobTracking
     redactor: Redactor
-    client: redis.Redis | None = None
+    client: Client | None = None
     worker: Worker | None = field(default=None, repr=False)
 
     @property
@@ -55,11 +68,16 @@ class Runtime:
         return self.settings.display_url if self.mode == "redis" else None
 
     def describe(self) -> dict[str, Any]:
-        return {"mode": self.mode, "url": self.url, "fallback_reason": self.fallback_reason}
+        described = {"mode": self.mode, "url": self.url, "fallback_reason": self.fallback_reason}
+        if self.settings.redis_sentinels and self.client is not None:
+            described["primary"] = primary_address(self.client)
+        return described
 
     def start_worker(self, threads: int | None = None) -> Worker:
         """Run jobs inside this process (memory mode's embedded worker)."""
         if self.worker is None:
+            if isinstance(self.broker, EmbeddedStubBroker):
+                self.broker.embedded_worker = True
             self.broker.emit_after("process_boot")
             self.worker = Worker(
                 self.broker, worker_threads=threads or self.settings.worker_threads, worker_timeout=100
@@ -106,6 +124,14 @@ def configure(settings: Settings | None = None, *, role: Role = "worker") -> Run
                     raise
                 fallback_reason = str(exc)
                 logger.warning("REDIS_ENABLED=true but %s; falling back to memory mode (REDIS_FALLBACK=true).", exc)
+            # Processes that write refuse a Redis that may evict; a one-shot command checks only
+            # when it writes (cli.py), so `health` and `stats` can still say what is wrong.
+            if client is not None and role != "oneshot":
+                try:
+                    check_eviction_policy(client, settings)
+                except Exception:
+                    client.close()
+                    raise
         runtime = _build_redis(settings, client, redactor) if client is not None else _build_memory(settings, redactor)
         runtime.fallback_reason = fallback_reason
         _runtime = runtime
@@ -132,6 +158,7 @@ def reset() -> None:
             if _runtime.client is not None:
                 _runtime.client.close()
         _runtime = None
+        clock.reset()
 
 
 def _middleware(
@@ -148,7 +175,10 @@ def _middleware(
         + [BackoffRetries() if m is Retries else m() for m in default_middleware]
         + [
             Heartbeat(store, worker_id, interval, lambda: tracking.in_flight),
-            Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5)),
+            Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5), settings.worker_timeout_seconds),
+            QuietOutage(),
+            WorkerGuard(),
+            Scheduler(lambda wait: fire_due(store, settings.max_payload_bytes, wait)),
             JobLogs(store, redactor),
             # Last, so that its after-hooks run first: a job's thread is forgotten as soon as the
             # job returns, before any other hook, which an abort arriving late must not hit.
@@ -164,7 +194,9 @@ def _declare_queues(broker: Broker) -> None:
         broker.declare_queue(name)
 
 
-def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) -> Runtime:
+def _build_redis(settings: Settings, client: Client, redactor: Redactor) -> Runtime:
+    with translate_errors(settings.display_url, secrets=settings.secrets()):
+        clock.sync(client)
     store = RedisJobStore(
         client,
         namespace=settings.namespace,
@@ -173,6 +205,8 @@ def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) ->
         worker_timeout_ms=settings.worker_timeout_ms,
         display_url=settings.display_url,
         secrets=settings.secrets(),
+        min_replicas=settings.min_replicas,
+        replica_timeout_ms=settings.replica_timeout_ms,
     )
     broker = GemsdashRedisBroker(
         middleware=[],
@@ -184,11 +218,14 @@ def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) ->
         dead_message_ttl=DEAD_LETTER_TTL_SECONDS * 1000,
     )
 
-    def reject(rq: str, data: bytes, reason: str, worker: str) -> None:
-        store.reject(rq, data, reason, worker)
+    def reject(rq: str, data: bytes, refusal: Refusal, worker: str) -> None:
+        evidence = raw_evidence(data, redactor, refusal.parsed, was_parsed=refusal.was_parsed)
+        store.reject(rq, data, (refusal.kind, refusal.reason), evidence, refusal.message_id, worker)
 
     broker.reject_malformed = reject
     broker.paused_queues = PausedQueues(store.paused)
+    broker.reclaim_delayed = store.reclaim
+    broker.max_message_bytes = message_limit(settings.max_payload_bytes)
     middleware, tracking = _middleware(store, redactor, settings, broker.broker_id, WriteBehind(store))
     for m in middleware:
         broker.add_middleware(m)
@@ -197,6 +234,7 @@ def _build_redis(settings: Settings, client: redis.Redis, redactor: Redactor) ->
 
 
 def _build_memory(settings: Settings, redactor: Redactor) -> Runtime:
+    clock.reset()
     broker = EmbeddedStubBroker(middleware=[])
     store = MemoryJobStore(
         broker,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from gemsdash.queue.ids import resolve
 from gemsdash.queue.jobs import JobRecord, JobState, Priority, job_type
+from gemsdash.queue.problems import Health as Health
+from gemsdash.queue.problems import Problem as Problem
+from gemsdash.queue.problems import health as health
 from gemsdash.queue.runtime import current_runtime
 from gemsdash.queue.store import JobPage, Snapshot, WorkerInfo
 
@@ -88,30 +90,3 @@ def dashboard_view(
 
 def workers() -> list[WorkerInfo]:
     return current_runtime().store.workers()
-
-
-@dataclass(frozen=True)
-class Health:
-    healthy: bool
-    mode: str
-    reasons: list[str] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"healthy": self.healthy, "mode": self.mode, "reasons": self.reasons}
-
-
-def health() -> Health:
-    """Unhealthy when Redis does not answer, when running on a memory fallback, or when jobs wait
-    with no live worker to run them."""
-    runtime = current_runtime()
-    reasons: list[str] = []
-    if runtime.fallback_reason:
-        reasons.append(f"memory fallback: {runtime.fallback_reason}")
-    try:
-        snapshot = runtime.store.snapshot()
-    except Exception as exc:  # BackendUnavailable, but never let a health check crash
-        return Health(False, runtime.mode, [*reasons, str(exc)])
-    waiting = sum(q.counts[JobState.QUEUED] for q in snapshot.queues.values())
-    if waiting and snapshot.workers == 0:
-        reasons.append(f"{waiting} job(s) queued and no live worker")
-    return Health(not reasons, runtime.mode, reasons)

@@ -16,8 +16,12 @@ from typing import Any, Protocol
 from dramatiq import Message
 
 from gemsdash.queue.jobs import QUEUES, STATES, JobRecord, JobState, from_ms
+from gemsdash.queue.visible import scrub
 
 StoredJob = dict[str, Any]
+#: A schedule as the stores keep it: `definition` (JSON text, fixed at creation), `name`, and its
+#: state: `next`, `paused`, `last_tick`, `last_at`, `last_job`, `last_state`, `fired`, `missed`.
+StoredSchedule = dict[str, Any]
 
 #: Throughput is counted in buckets of this many seconds; the dashboard shows the last `BUCKETS`.
 BUCKET_SECONDS = 10
@@ -65,6 +69,13 @@ class QueueStats:
     duration_buckets: dict[str, int] = field(default_factory=dict)
     duration_sum_ms: int = 0
     duration_count: int = 0
+    #: Delayed and retrying jobs whose time came more than the recovery bound ago (see
+    #: `recovery_bound_ms`): jobs that should be running by now and are not.
+    overdue: int = 0
+    #: Priority level -> messages waiting in its Redis lists (queue and delay queue; in memory mode,
+    #: waiting jobs), and -> live workers consuming that level's queue.
+    waiting_by_priority: dict[str, int] = field(default_factory=dict)
+    consumers_by_priority: dict[str, int] = field(default_factory=dict)
 
     @property
     def waiting(self) -> int:
@@ -80,12 +91,49 @@ class QueueStats:
 
 
 @dataclass(frozen=True)
+class RedisMemory:
+    """What `INFO memory` says about eviction and the memory limit."""
+
+    policy: str
+    #: Memory Redis counts against `maxmemory` (used_memory less what it leaves out, as it does).
+    counted_bytes: int
+    max_bytes: int
+
+    @property
+    def out_of_memory(self) -> bool:
+        """Redis refuses writes that may grow memory: it is over `maxmemory` and may not evict."""
+        return self.max_bytes > 0 and self.counted_bytes > self.max_bytes and self.policy == "noeviction"
+
+
+def parse_memory_info(info: dict[str, Any]) -> RedisMemory:
+    used = int(info.get("used_memory", 0))
+    return RedisMemory(
+        policy=str(info.get("maxmemory_policy", "unknown")),
+        counted_bytes=used - int(info.get("mem_not_counted_for_evict", 0)),
+        max_bytes=int(info.get("maxmemory", 0)),
+    )
+
+
+def recovery_bound_ms(worker_timeout_ms: int) -> int:
+    """How late a job may start after its due time, or after the worker holding it died: the
+    worker timeout, plus the recovery pass interval (a third of it)."""
+    return worker_timeout_ms * 4 // 3
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Every count the dashboard shows, read at one instant so they agree with each other."""
 
     taken_at: datetime
     queues: dict[str, QueueStats]
     workers: int
+    #: Workers that stopped heartbeating and are not reaped yet: their jobs wait for recovery.
+    stale_workers: int = 0
+    #: Redis's memory state (None in memory mode, or when INFO is refused: see `memory_error`).
+    memory: RedisMemory | None = None
+    memory_error: str | None = None
+    #: How long past due a delayed or retrying job counts as overdue (`QueueStats.overdue`).
+    overdue_after_ms: int = 0
     #: Queues paused by an operator: workers take none of their jobs until resumed.
     paused: frozenset[str] = frozenset()
 
@@ -127,6 +175,8 @@ class WorkerInfo:
     last_heartbeat: datetime
     in_flight: int
     queues: list[str] = field(default_factory=list)
+    #: The physical (per-priority) queues its consumers fetch from.
+    consumes: list[str] = field(default_factory=list)
 
 
 class SuccessBatches(Protocol):
@@ -142,13 +192,21 @@ def worker_label() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def load_json(raw: bytes | str) -> Any:
+    """JSON read back from the store; bytes that are not UTF-8 (written by hand) are replaced."""
+    return json.loads(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw)
+
+
 def decode_record(stored: StoredJob) -> JobRecord:
     data = dict(stored)
     for key in ("payload", "result"):
         value = data.get(key)
         if isinstance(value, str):
             data[key] = json.loads(value)
-    for key in ("created_at", "started_at", "finished_at", "next_attempt_at"):
+    # A lone surrogate (stored before enqueue refused them, or written by hand) would make every
+    # reader that encodes the record fail: shown replaced instead.
+    data = scrub(data)
+    for key in ("created_at", "started_at", "finished_at", "next_attempt_at", "schedule_tick"):
         if isinstance(data.get(key), (int, float)):
             data[key] = from_ms(data[key])
     timeline = data.get("timeline")
@@ -159,6 +217,9 @@ def decode_record(stored: StoredJob) -> JobRecord:
     ]
     if not isinstance(data.get("error"), dict):
         data["error"] = None
+    attempts, most = data.get("attempts"), data.get("max_attempts")
+    if isinstance(attempts, int) and isinstance(most, int) and attempts > most > 0:
+        data["attempts"] = most  # a record written before redeliveries were capped said "4/3"
     return JobRecord.model_validate(data)
 
 
@@ -194,9 +255,12 @@ class JobStore(Protocol):
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
         nack: tuple[str, str, str] | None = None,
+        retry: tuple[str, str, bytes] | None = None,
     ) -> str:
         """`nack`: (broker id, physical queue, redis message id) of the message to move to the
-        dead-letter queue in the same write, instead of Dramatiq's own nack (Redis only)."""
+        dead-letter queue in the same write, instead of Dramatiq's own nack (Redis only).
+        `retry`: (delay queue, redis message id, message data) of a retrying job's next copy, stored
+        in the same write as its record and the ack of the message `nack` names (Redis only)."""
         ...
 
     def handoff(self, job_id: str) -> None: ...
@@ -296,6 +360,42 @@ class JobStore(Protocol):
     def audit_log(self, limit: int) -> list[dict[str, Any]]: ...
 
     def ping(self) -> None: ...
+
+    # -- schedules (gemsdash.queue.schedules): times are the store's clock, Redis's TIME ----------
+
+    def schedule_add(self, name: str, definition: str, gen: str, next_ms: int | None, audit: str) -> str:
+        """`"ok"`, `"exists"`, or `"full"` (MAX_SCHEDULES reached)."""
+        ...
+
+    def schedule_remove(self, name: str, audit: str) -> str: ...
+
+    def schedule_pause(self, name: str, audit: str) -> str: ...
+
+    def schedule_resume(self, name: str, gen: str, next_ms: int | None, audit: str) -> str: ...
+
+    def schedule_run(self, name: str, gen: str, submission: Submission, tick_ms: int, audit: str) -> str: ...
+
+    def schedule_list(self, name: str | None = None) -> tuple[int, list[StoredSchedule]]:
+        """(the store's clock in ms, every schedule or only `name`)."""
+        ...
+
+    def schedules_due(self, limit: int) -> tuple[int, list[StoredSchedule], int | None]:
+        """(the store's clock in ms, up to `limit` due schedules, the earliest next run)."""
+        ...
+
+    def schedule_fire(
+        self,
+        name: str,
+        gen: str,
+        expected_ms: int,
+        next_ms: int | None,
+        missed: int,
+        submissions: list[Submission],
+        ticks: list[int],
+    ) -> str:
+        """Claim the ticks due at `expected_ms` and enqueue their jobs, atomically: `"ok"`, or
+        `"stale"` when the schedule no longer expects `expected_ms` (another firer won)."""
+        ...
 
 
 __all__ = ["QUEUES", "JobStore"]

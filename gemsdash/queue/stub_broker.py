@@ -29,6 +29,8 @@ class EmbeddedStubBroker(StubBroker):
         self.dead_letters_by_queue = kept  # type: ignore[assignment]
         #: Queues an operator paused: their consumers take nothing (pausing.py).
         self.paused_queues: PausedQueues | None = None
+        #: Set by `Runtime.start_worker`: the only worker memory mode runs (see WorkerGuard).
+        self.embedded_worker = False
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 100) -> Consumer:
         if self.paused_queues is None:

@@ -20,7 +20,21 @@ if TYPE_CHECKING:
 
 #: Actions that change jobs: hidden and refused in read-only mode.
 CHANGING_ACTIONS = frozenset(
-    {"retry", "retry_all", "retry_group", "cancel", "clear", "enqueue", "pause_queue", "delete", "abort", "run_now"}
+    {
+        "retry",
+        "retry_all",
+        "retry_group",
+        "cancel",
+        "clear",
+        "enqueue",
+        "pause_queue",
+        "delete",
+        "abort",
+        "run_now",
+        "schedule_pause",
+        "schedule_run",
+        "schedule_remove",
+    }
 )
 
 

@@ -30,7 +30,7 @@ def preview_table(jobs: Sequence[JobRecord]) -> Table:
     table.add_column("error", overflow="ellipsis", no_wrap=True, ratio=1)
     for job in jobs:
         error = f"{job.error.type}: {fmt.one_line(job.error.message)}" if job.error else ""
-        table.add_row(fmt.short_id(job.id), Text(error, style="dim"))
+        table.add_row(fmt.short_id(job.id), fmt.data(error, style="dim"))
     return table
 
 

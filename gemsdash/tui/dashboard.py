@@ -19,6 +19,7 @@ from gemsdash.queue.jobs import PRIORITIES_HIGH_FIRST
 from gemsdash.tui import format as fmt
 from gemsdash.tui.base import DataScreen
 from gemsdash.tui.refresh import RefreshRequest, RefreshResult
+from gemsdash.tui.schedules import SchedulesScreen
 from gemsdash.tui.source import JobQuery
 from gemsdash.tui.tables import STATE_KEYS, JobsTable, QueuesTable, StateTabs
 
@@ -65,9 +66,10 @@ class DashboardScreen(DataScreen):
         Binding(
             "f", "priority_filter", "Priority", show=False, tooltip="Show one priority's jobs: all, critical … low"
         ),
-        Binding("s", "sort", "Sort", show=False, tooltip="Sort the page by another column, or newest first again"),
+        Binding("o", "sort", "Sort", show=False, tooltip="Order the page by another column, or newest first again"),
         Binding("w", "workers", "Workers", tooltip="Show live workers"),
         Binding("a", "audit", "Audit", tooltip="Show the audit log of changes"),
+        Binding("s", "schedules", "Schedules", tooltip="Show the schedules (cron and repeating jobs)"),
         Binding(
             "escape", "back", "Back", show=False, tooltip="Clear the marks or the search, or go back to the queues"
         ),
@@ -173,7 +175,7 @@ class DashboardScreen(DataScreen):
             title.append(f" · {fmt.count(len(self.jobs.marked))} marked", style="bold #ffaf00")
         panel = self.query_one("#jobs-panel")
         panel.border_title = title
-        panel.border_subtitle = "enter open · space mark · 0-7 state · [ ] page · / search · f priority · s sort"
+        panel.border_subtitle = "enter open · space mark · 0-7 state · [ ] page · / search · f priority · o sort"
 
     def _set_query(self, query: JobQuery) -> None:
         if query == self.query_state:
@@ -279,6 +281,10 @@ class DashboardScreen(DataScreen):
 
     def action_audit(self) -> None:
         self.dash.open_audit()
+
+    def action_schedules(self) -> None:
+        self.dash.push_screen(SchedulesScreen())
+        self.dash.request_refresh()
 
     # -- actions on jobs and queues ---------------------------------------------------------
 

@@ -42,7 +42,7 @@ def pretty_json(value: Any) -> Syntax:
 
 def summary(job: JobRecord, now: datetime) -> Group:
     """The id on a line of its own (a half-width cell cut it at 80 columns), then the facts."""
-    return Group(Text.assemble(("id        ", "dim"), (job.id, "bold")), facts(job, now))
+    return Group(Text.assemble(("id        ", "dim"), fmt.data(job.id, style="bold")), facts(job, now))
 
 
 def facts(job: JobRecord, now: datetime) -> Table:
@@ -57,11 +57,15 @@ def facts(job: JobRecord, now: datetime) -> Table:
     state = fmt.state_text(job.state)
     state.stylize("bold")
     grid.add_row("state", state, "priority", Text(job.priority.value, style=fmt.PRIORITY_STYLE[job.priority]))
-    grid.add_row("type", job.type.value, "worker", Text(job.worker or "—", style="" if job.worker else "dim"))
+    grid.add_row("type", job.type.value, "worker", fmt.data(job.worker or "—", style="" if job.worker else "dim"))
     grid.add_row("attempts", attempts, "", "")
     grid.add_row("created", when(job.created_at, now), "started", when(job.started_at, now))
     grid.add_row("finished", when(job.finished_at, now), "next attempt", when(job.next_attempt_at, now))
-    grid.add_row("duration", fmt.duration_ms(job.duration_ms) or Text("—", style="dim"), "", "")
+    scheduled: tuple[str, Text | str] = ("", "")
+    if job.schedule is not None:
+        tick = job.schedule_tick.astimezone(UTC).strftime("%H:%M:%S UTC") if job.schedule_tick else "?"
+        scheduled = ("schedule", Text.assemble((job.schedule, "bold"), (f"  tick {tick}", "dim")))
+    grid.add_row("duration", fmt.duration_ms(job.duration_ms) or Text("—", style="dim"), *scheduled)
     return grid
 
 
@@ -78,7 +82,7 @@ def timeline(job: JobRecord) -> Table:
             fmt.state_text(entry.state),
             entry.at.astimezone(UTC).strftime("%H:%M:%S.%f")[:-3],
             f"+{offset:.3f}s" if offset < 60 else f"+{fmt.seconds(offset)}",
-            Text(entry.note or "", style="dim"),
+            fmt.data(entry.note or "", style="dim"),
         )
     return table
 
@@ -86,10 +90,10 @@ def timeline(job: JobRecord) -> Table:
 def error_block(job: JobRecord) -> RenderableType:
     if job.error is None:
         return Text("no error", style="dim")
-    head = Text.assemble((job.error.type, "bold #ff5f5f"), ": ", job.error.message)
+    head = Text.assemble(fmt.data(job.error.type, "bold #ff5f5f"), ": ", fmt.data(job.error.message, multiline=True))
     if not job.error.traceback:
         return head
-    trace = Text(job.error.traceback.rstrip(), style="#d7875f")
+    trace = fmt.data(job.error.traceback.rstrip(), "#d7875f", multiline=True)
     return Group(head, Text(""), trace)
 
 
@@ -169,7 +173,7 @@ class JobDetailScreen(DataScreen):
         self.query_one("#payload", Static).update(pretty_json(mask_payload(job.payload)))
         self.query_one("#error", Static).update(error_block(job))
         self.query_one("#error").set_class(job.error is not None, "-failed")
-        logs = Text("\n".join(self.logs)) if self.logs else Text("nothing logged", style="dim")
+        logs = fmt.data("\n".join(self.logs), multiline=True) if self.logs else Text("nothing logged", style="dim")
         self.query_one("#logs", Static).update(logs)
         result: RenderableType = (
             pretty_json(mask_payload(job.result)) if job.result is not None else Text(self._no_result(job), style="dim")

@@ -150,7 +150,9 @@ class ErrorGroupsScreen(DataScreen):
 
     @staticmethod
     def cells(group: ErrorGroup, now: datetime) -> list[object]:
-        error = Text.assemble((group.error_type, "bold #ff5f5f"), ": " if group.pattern else "", group.pattern)
+        error = Text.assemble(
+            fmt.data(group.error_type, "bold #ff5f5f"), ": " if group.pattern else "", fmt.data(group.pattern)
+        )
         return [
             Text(fmt.count(len(group.jobs)), justify="right", style="bold"),
             error,
@@ -187,8 +189,10 @@ class ErrorGroupsScreen(DataScreen):
             "Retry the ",
             (f"{fmt.count(len(ids))} dead job(s)", "bold #ff5f5f"),
             " failing with\n",
-            (chosen.error_type, "bold"),
-            f": {chosen.pattern}\n",
+            fmt.data(chosen.error_type, "bold"),
+            ": ",
+            fmt.data(chosen.pattern),
+            "\n",
             "?",
         )
         preview = Group(body, Text(""), preview_table(chosen.jobs[:5]))

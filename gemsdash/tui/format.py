@@ -1,7 +1,8 @@
 """How the dashboard writes numbers, ages and states: one place, so every screen says it the same way.
 
 Everything returns `rich.text.Text` or plain `str` built without markup parsing, because job errors
-and payloads are user data: a `[` in an error message must print as a `[`, not start a style.
+and payloads are user data: a `[` in an error message must print as a `[`, not start a style. For
+the same reason job data goes through `data` (or `visible`): an ESC in an error is shown as `\\x1b`.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from rich.console import JustifyMethod
 from rich.text import Text
 
 from gemsdash.queue import JobState
+from gemsdash.queue.visible import visible
 
 #: One colour per state, used for table headers, state cells and the state tabs alike.
 STATE_STYLE: dict[JobState, str] = {
@@ -87,7 +90,13 @@ def one_line(text: str, limit: int = 120) -> str:
 
 def short_id(job_id: str) -> str:
     """Eight characters identify a job among thousands (UUID4); `/` searches by this prefix."""
-    return job_id[:8]
+    return visible(job_id[:8])
+
+
+def data(value: object, style: str = "", *, multiline: bool = False, justify: JustifyMethod | None = None) -> Text:
+    """Job data (errors, ids, worker names, audit entries) as a cell: control and bidi characters
+    shown as escapes, so it cannot drive the terminal, and never parsed as markup."""
+    return Text(visible(str(value), multiline=multiline), style=style, justify=justify)
 
 
 def spark(values: Sequence[int], failed: Sequence[int] | None = None, width: int | None = None) -> Text:

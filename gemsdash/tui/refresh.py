@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from gemsdash.queue import GemsdashError, JobPage, JobRecord, JobState, Snapshot, WorkerInfo
+from gemsdash.queue import GemsdashError, JobPage, JobRecord, JobState, Schedule, Snapshot, WorkerInfo
 from gemsdash.tui.source import DataSource, JobQuery
 
 logger = logging.getLogger("gemsdash.tui")
@@ -31,6 +31,7 @@ class RefreshRequest:
     audit: bool = False
     #: Read the newest dead jobs of this queue (for grouping them by error).
     dead_of: str | None = None
+    schedules: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class RefreshResult:
     #: One line saying why the refresh failed; None when it succeeded.
     error: str | None = None
     elapsed_ms: float = 0.0
+    schedules: list[Schedule] | None = None
 
     @property
     def ok(self) -> bool:
@@ -67,12 +69,13 @@ def fetch(source: DataSource, request: RefreshRequest) -> RefreshResult:
         workers = source.workers() if request.workers else None
         audit = source.audit_log(AUDIT_ROWS) if request.audit else None
         dead = source.jobs(JobQuery(request.dead_of, JobState.DEAD, limit=DEAD_SAMPLE)) if request.dead_of else None
+        schedules = source.schedules() if request.schedules else None
     except GemsdashError as exc:
         return RefreshResult(request, error=str(exc), elapsed_ms=_ms_since(started))
     except Exception as exc:  # the dashboard must outlive any backend surprise, and say what it was
         logger.exception("refresh failed")
         return RefreshResult(request, error=f"{type(exc).__name__}: {exc}", elapsed_ms=_ms_since(started))
-    return RefreshResult(request, snapshot, page, job, workers, audit, dead, logs, None, _ms_since(started))
+    return RefreshResult(request, snapshot, page, job, workers, audit, dead, logs, None, _ms_since(started), schedules)
 
 
 def _ms_since(started: float) -> float:

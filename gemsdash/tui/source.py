@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import gemsdash.queue as q
-from gemsdash.queue import ClearResult, JobPage, JobRecord, JobState, Snapshot, WorkerInfo
+from gemsdash.queue import ClearResult, JobPage, JobRecord, JobState, Schedule, Snapshot, WorkerInfo
 
 #: Rows per page of the jobs table: enough to fill a tall terminal, small enough to read in one go.
 PAGE_SIZE = 50
@@ -25,6 +25,8 @@ class Backend:
     mode: str
     url: str | None
     fallback_reason: str | None
+    #: The Redis primary's `host:port` when Sentinel picks it (it changes at a failover).
+    primary: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,13 +86,23 @@ class DataSource(Protocol):
 
     def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str: ...
 
+    def schedules(self) -> list[Schedule]: ...
+
+    def pause_schedule(self, name: str) -> Schedule: ...
+
+    def resume_schedule(self, name: str) -> Schedule: ...
+
+    def run_schedule(self, name: str) -> str: ...
+
+    def remove_schedule(self, name: str) -> None: ...
+
 
 class QueueSource:
     """The real thing: every call goes through the public `gemsdash.queue` API."""
 
     def backend(self) -> Backend:
         described = q.current_runtime().describe()
-        return Backend(described["mode"], described["url"], described["fallback_reason"])
+        return Backend(described["mode"], described["url"], described["fallback_reason"], described.get("primary"))
 
     def snapshot(self) -> Snapshot:
         return q.queue_stats()
@@ -147,3 +159,18 @@ class QueueSource:
 
     def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str:
         return q.add_job(job_type, payload, priority=priority, delay=delay_ms)
+
+    def schedules(self) -> list[Schedule]:
+        return q.list_schedules()
+
+    def pause_schedule(self, name: str) -> Schedule:
+        return q.pause_schedule(name)
+
+    def resume_schedule(self, name: str) -> Schedule:
+        return q.resume_schedule(name)
+
+    def run_schedule(self, name: str) -> str:
+        return q.run_schedule(name)
+
+    def remove_schedule(self, name: str) -> None:
+        q.remove_schedule(name)

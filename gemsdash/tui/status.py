@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
+from gemsdash.queue import Problem
+from gemsdash.queue.visible import visible
 from gemsdash.tui.feed import Freshness, Level
 from gemsdash.tui.format import count, seconds
 from gemsdash.tui.source import Backend
@@ -34,6 +36,8 @@ class Status:
     interval: float
     read_only: bool
     demo: bool
+    #: What health reports, from the last snapshot: each shown, red, on a line of its own.
+    problems: tuple[Problem, ...] = ()
 
 
 def status_text(status: Status) -> Text:
@@ -69,14 +73,18 @@ def status_text(status: Status) -> Text:
     if fresh.level is Level.STALE and fresh.error:
         # On a line of its own: the reason is long, and what it says is the next thing to read.
         out.append("\n")
-        out.append(fresh.error, style="#ff5f5f")
+        out.append(visible(fresh.error), style="#ff5f5f")
+    if status.problems:
+        out.append("\n")
+        out.append("⚠ " + "  ⚠ ".join(visible(p.short) for p in status.problems), style="bold #ff5f5f")
     return out
 
 
 def subtitle(backend: Backend) -> str:
     """The header's sub-title: where the jobs live."""
     if backend.mode == "redis":
-        return f"redis {backend.url or ''}".strip()
+        primary = f" · primary {backend.primary}" if backend.primary else ""
+        return f"redis {backend.url or ''}".strip() + primary
     if backend.fallback_reason:
         return "memory (FALLBACK: Redis unreachable)"
     return "memory · embedded worker"
@@ -94,7 +102,7 @@ class StatusBar(Static):
     """Repainted every tick; only touches the screen when the text changed."""
 
     DEFAULT_CSS = """
-    StatusBar { height: auto; max-height: 2; padding: 0 1; background: $boost; }
+    StatusBar { height: auto; max-height: 3; padding: 0 1; background: $boost; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:

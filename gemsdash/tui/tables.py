@@ -320,7 +320,7 @@ class JobsTable(NavTable):
             "since": Text(fmt.age(job.timeline[-1].at if job.timeline else job.created_at, now), justify="right"),
             "duration": Text(duration, justify="right", style="italic" if job.state is JobState.RUNNING else ""),
             "next": Text(upcoming, style="dim"),
-            "error": Text(fmt.one_line(error, 300), style="#ff5f5f" if job.state is JobState.DEAD else "dim"),
+            "error": fmt.data(fmt.one_line(error, 300), style="#ff5f5f" if job.state is JobState.DEAD else "dim"),
         }
 
 

@@ -83,14 +83,14 @@ class WorkersScreen(DataScreen):
     def cells(worker: WorkerInfo, now: datetime) -> list[Any]:
         queues = sorted({name.split(".")[0] for name in worker.queues})
         return [
-            Text(worker.id, style="bold"),
-            worker.host,
+            fmt.data(worker.id, style="bold"),
+            fmt.data(worker.host),
             Text(str(worker.pid), justify="right"),
             Text(str(worker.threads), justify="right"),
             Text(str(worker.in_flight), justify="right", style="#00d7d7" if worker.in_flight else "dim"),
             Text(f"{fmt.age(worker.last_heartbeat, now)} ago"),
             Text(fmt.age(worker.started_at, now)),
-            Text(", ".join(queues), style="dim"),
+            fmt.data(", ".join(queues), style="dim"),
         ]
 
     def action_back(self) -> None:
@@ -129,11 +129,11 @@ class AuditScreen(DataScreen):
         return [
             Text(at.astimezone(UTC).strftime("%H:%M:%S UTC") if at else "?")
             + Text(f" ({fmt.age(at, now)} ago)" if at else "", style="dim"),
-            Text(str(entry.get("action", "?")), style="bold"),
-            Text(str(entry.get("target", ""))),
-            Text(str(entry.get("count", "")), justify="right"),
-            Text(str(entry.get("by", "")), style="dim"),
-            Text(", ".join(f"{k}={v}" for k, v in extra.items() if v is not None), style="dim"),
+            fmt.data(entry.get("action", "?"), style="bold"),
+            fmt.data(entry.get("target", "")),
+            fmt.data(entry.get("count", ""), justify="right"),
+            fmt.data(entry.get("by", ""), style="dim"),
+            fmt.data(", ".join(f"{k}={v}" for k, v in extra.items() if v is not None), style="dim"),
         ]
 
     def action_back(self) -> None:

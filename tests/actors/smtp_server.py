@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -39,7 +40,9 @@ class Recorder:
 
 
 class SmtpServer:
-    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(self, credentials: tuple[str, str] | None = None, echo: str = "password") -> None:
+        """`echo`: what a refused login's reply repeats, `password` or `auth-plain` (the base64
+        `AUTH PLAIN` argument, as some servers log and echo it)."""
         self.recorder = Recorder()
         self.port = free_port()
         kwargs: dict[str, Any] = {}
@@ -55,6 +58,8 @@ class SmtpServer:
                     return AuthResult(success=True, handled=False)
                 # A careless server that echoes what it was sent: the client must not repeat it.
                 tried = data.password.decode() if isinstance(data, LoginPassword) else "?"
+                if echo == "auth-plain" and isinstance(data, LoginPassword):
+                    tried = base64.b64encode(b"\0" + data.login + b"\0" + data.password).decode()
                 return AuthResult(success=False, handled=False, message=f"535 5.7.8 Bad credentials {tried}")
 
             kwargs = {

@@ -252,7 +252,7 @@ def test_finished_jobs_leave_nothing_behind_in_dramatiqs_keys(redis_runtime: Run
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
-        ({"": [4.253361844520057e16]}, ".0"),  # an empty key is a field name too (found by hypothesis)
+        ({"": [4111111111111111.0]}, ".0"),  # an empty key is a field name too (found by hypothesis)
         ({"context": {"ref": "4111 1111 1111 1111"}}, "context.ref"),
         ({"context": {"4111111111111111": "x"}}, "context.[card number]"),  # never repeated, even as a name
     ],

@@ -72,10 +72,11 @@ def test_undecodable_messages_are_dead_lettered_with_the_reason(
 
 
 def test_unknown_actor_goes_dead(worker: Runtime, redis_client: redis.Redis) -> None:
-    job_id, data = raw_message("no_such_actor", ({"x": 1},))
+    """Refused at fetch, like any message whose actor is not its queue's (tests/security/test_forged.py)."""
+    _, data = raw_message("no_such_actor", ({"x": 1},))
     push(redis_client, worker.settings.namespace, "email-notification", data, rmid="r-1")
-    wait_for(lambda: get_job(job_id) is not None and get_job(job_id).state is JobState.DEAD, what="dead")  # type: ignore[union-attr]
-    assert dead_error(job_id) == "ActorNotFound: no_such_actor"
+    wait_for(lambda: get_job("r-1") is not None, what="dead")
+    assert dead_error("r-1").startswith("InvalidMessage: invalid message: actor 'no_such_actor' does not belong")
     assert list_jobs("email-notification", "dead").total == 1
 
 

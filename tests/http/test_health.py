@@ -35,6 +35,7 @@ def test_memory_fallback_is_unhealthy_and_says_why(fallback_runtime: Runtime) ->
         body = response.json()
         assert body["healthy"] is False and body["mode"] == "memory"
         assert len(body["reasons"]) == 1 and body["reasons"][0].startswith("memory fallback:")
+        assert [p["kind"] for p in body["problems"]] == ["memory_fallback"]
         stats = api.get("/queue/stats").json()
         assert stats["mode"] == "memory" and stats["fallback_reason"]
         metrics = api.get("/metrics").text
@@ -48,4 +49,13 @@ def test_jobs_waiting_without_a_live_worker_are_unhealthy(redis_runtime: Runtime
         add_job(JobType.EMAIL_NOTIFICATION, email("ok"))
         response = api.get("/queue/health")
         assert response.status_code == 503
-        assert response.json()["reasons"] == ["1 job(s) queued and no live worker"]
+        body = response.json()
+        assert body["problems"] == [
+            {"kind": "no_workers", "detail": "1 job waiting and no live worker"},
+            {
+                "kind": "unserved_queue",
+                "queue": "email-notification",
+                "detail": "1 job waiting in email-notification and no live worker consumes it",
+            },
+        ]
+        assert body["reasons"] == [p["detail"] for p in body["problems"]]

@@ -76,4 +76,11 @@ def test_the_schema_lists_every_endpoint(memory_api: httpx.Client) -> None:
         ("/queue/pause/{type}", "post"),
         ("/queue/resume/{type}", "post"),
         ("/metrics", "get"),
+        ("/queue/schedules", "get"),
+        ("/queue/schedules", "post"),
+        ("/queue/schedules/{name}", "get"),
+        ("/queue/schedules/{name}", "delete"),
+        ("/queue/schedules/{name}/pause", "post"),
+        ("/queue/schedules/{name}/resume", "post"),
+        ("/queue/schedules/{name}/run", "post"),
     }

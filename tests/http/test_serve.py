@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -74,7 +75,8 @@ def test_serve_sees_jobs_run_by_a_worker_in_another_process(
         assert created.status_code == 201
         job_id = created.json()["id"]
         waiting = api.get("/queue/health")
-        assert waiting.status_code == 503 and waiting.json()["reasons"] == ["1 job(s) queued and no live worker"]
+        assert waiting.status_code == 503
+        assert [p["kind"] for p in waiting.json()["problems"]] == ["no_workers", "unserved_queue"]
 
         with scripted():
             redis_runtime.start_worker(threads=1)  # this test process is the worker; the server only reads
@@ -91,3 +93,26 @@ def test_sigterm_stops_memory_mode_cleanly_and_warns_of_lost_jobs(tmp_path: Path
         code, stderr = served.stop()
     assert code == 0
     assert "1 job(s) were still waiting in memory mode" in stderr
+
+
+def test_serve_writes_one_access_line_per_request_and_no_logging_errors(tmp_path: Path) -> None:
+    """Issue 13 item 6: the log redaction emptied every record's arguments, and uvicorn's access
+    formatter then wrote ~6 KB of "--- Logging error ---" per request and no access line."""
+    with gemsdash_serve(tmp_path) as served:
+        api = served.client
+        assert api.get("/queue/stats", params={"token": "query-secret-77"}).status_code == 200
+        created = api.post("/queue/jobs/email-notification", json={"payload": email("ok")}, headers=AUTH)
+        assert created.status_code == 201
+        assert api.get("/queue/stats/fax%1B[2J").status_code == 404  # the server decodes it to an ESC
+        for _ in range(20):
+            assert api.get("/queue/health").status_code in (200, 503)
+        code, stderr = served.stop()
+    assert code == 0
+    assert "Logging error" not in stderr and "Traceback" not in stderr, stderr[:2000]
+    access = [line for line in stderr.splitlines() if "gemsdash.http.access" in line]
+    assert len(access) >= 23 + 1  # and the helper's readiness probes
+    assert re.search(r"GET /queue/stats 200 \d+\.\d ms$", "\n".join(access), re.M)
+    assert re.search(r"POST /queue/jobs/email-notification 201 \d+\.\d ms$", "\n".join(access), re.M)
+    assert any("GET /queue/stats/fax\\x1b[2J 404" in line for line in access)  # the ESC made visible
+    assert "query-secret-77" not in stderr and "\x1b" not in stderr
+    assert len(stderr) < 200 * (len(access) + 10)  # a line per request, not kilobytes

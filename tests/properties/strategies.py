@@ -58,10 +58,28 @@ _context_values = (
     words(0, 20) | st.integers(-(10**9), 10**9) | st.floats(allow_nan=False, allow_infinity=False) | st.booleans()
 )
 
+#: A link put in an email: only http and https are valid (a `javascript:` href is refused).
+_web_urls = st.builds(
+    "{}://{}.test/{}".format,
+    st.sampled_from(["http", "https", "HTTPS"]),
+    st.text(string.ascii_lowercase, min_size=1, max_size=10),
+    st.text(string.ascii_letters + "/-_", max_size=20),
+)
+
 sketch = st.fixed_dictionaries(
     {"prompt": words(1, 60).filter(str.strip), "user_id": identifiers},
     optional={"style": st.sampled_from(get_args(SketchStyle)), "quality": st.sampled_from(get_args(SketchQuality))},
 )
+
+
+#: Relative paths inside the images folder (an absolute path, `..` or a control character is refused).
+image_paths = st.lists(
+    st.text(string.ascii_letters + string.digits + "._- ", min_size=1, max_size=20).filter(
+        lambda p: p not in (".", "..")
+    ),
+    min_size=1,
+    max_size=3,
+).map("/".join)
 
 
 def _emotion(kind: str) -> st.SearchStrategy[dict[str, Any]]:
@@ -69,7 +87,7 @@ def _emotion(kind: str) -> st.SearchStrategy[dict[str, Any]]:
     if kind != "image":
         fields["text"] = words(1, 80)
     if kind != "text":
-        fields["image_path"] = words(1, 40)
+        fields["image_path"] = image_paths
     return st.fixed_dictionaries(fields)
 
 
@@ -79,7 +97,7 @@ emotion = st.sampled_from(get_args(AnalysisType)).flatmap(_emotion)
 def _email(template: str) -> st.SearchStrategy[dict[str, Any]]:
     required = sorted(EMAIL_TEMPLATE_VARIABLES[template])
     context = st.fixed_dictionaries(
-        dict.fromkeys(required, _context_values),
+        {name: _web_urls if name.endswith("_url") else _context_values for name in required},
         optional={"note": _context_values, "password": words(3, 12)},
     )
     return st.fixed_dictionaries(

@@ -213,7 +213,7 @@ async def test_f_filters_by_priority_and_s_sorts_the_page() -> None:
         await until(pilot, lambda: screen.query_state.priority == "" and not screen.jobs.has_class("-loading"))
         await pilot.pause()
         assert len(rows(screen.jobs)) == 7
-        await pilot.press("s")  # by state, in lifecycle order
+        await pilot.press("o")  # by state, in lifecycle order
         states = [r[1] for r in rows(screen.jobs)]
         assert states == sorted(states, key=lambda s: [st.value for st in JobState].index(s))
         assert "page sorted by state" in Text.from_markup(str(screen.query_one("#jobs-panel").border_title)).plain

@@ -16,7 +16,10 @@ from datetime import UTC, datetime
 
 from dramatiq import Broker, Middleware, Worker
 
+from gemsdash.queue import outage
+from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.messages import canonical_queue
+from gemsdash.queue.out_of_memory import is_out_of_memory
 from gemsdash.queue.store import JobStore, WorkerInfo
 
 logger = logging.getLogger(__name__)
@@ -32,11 +35,13 @@ class Heartbeat(Middleware):
         self._thread: threading.Thread | None = None
         self._threads = 0
         self._queues: list[str] = []
+        self._consumes: list[str] = []
         self._started_at = datetime.now(UTC)
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         self._threads = worker.worker_threads
         self._queues = sorted({canonical_queue(name) for name in worker.consumers})
+        self._consumes = sorted(name for name in worker.consumers if not name.endswith(".DQ"))
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="gemsdash-heartbeat", daemon=True)
         self._thread.start()
@@ -61,6 +66,7 @@ class Heartbeat(Middleware):
                 last_heartbeat=datetime.now(UTC),
                 in_flight=self.in_flight(),
                 queues=self._queues,
+                consumes=self._consumes,
             )
         )
 
@@ -68,6 +74,13 @@ class Heartbeat(Middleware):
         while not self._stop.is_set():
             try:
                 self.beat()
+            except BackendUnavailable as exc:
+                outage.report(exc)
             except Exception as exc:
-                logger.warning("Heartbeat failed: %s", exc)
+                if is_out_of_memory(exc):
+                    outage.report(exc)
+                else:
+                    logger.warning("Heartbeat failed: %s", exc)
+            else:
+                outage.ok()
             self._stop.wait(self.interval_s)

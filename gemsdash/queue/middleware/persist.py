@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from gemsdash.queue import outage
 from gemsdash.queue.errors import BackendUnavailable
 
 logger = logging.getLogger(__name__)
@@ -22,15 +23,18 @@ def persist(write: Callable[[], T], deadline_s: float = PERSIST_DEADLINE_S) -> T
     """Run a store write, retrying with backoff while Redis is unavailable, up to the deadline."""
     deadline = time.monotonic() + deadline_s
     delay = 0.1
-    warned = False
+    failed = False
     while True:
         try:
-            return write()
+            result = write()
         except BackendUnavailable as exc:
             if time.monotonic() + delay > deadline:
                 raise
-            if not warned:
-                logger.warning("Cannot record a job state change (%s); retrying until Redis is back.", exc)
-                warned = True
+            outage.report(exc)  # logs once per outage (or spell out of memory), not once per job
+            failed = True
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+            continue
+        if failed:
+            outage.ok()
+        return result

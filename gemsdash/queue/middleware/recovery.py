@@ -4,6 +4,11 @@ Dramatiq's own maintenance runs on a random fraction of commands, queue by queue
 ack sets with KEYS; with the broker's maintenance turned off, each worker process runs this
 instead, every `interval_s`, touching only known keys. A job held by a worker that was killed runs
 again within worker_timeout + interval (15 s + 5 s by default).
+
+After a Redis outage longer than the worker timeout every heartbeat is old, the live workers'
+too: a pass then would requeue what they are running, and it would run twice. So no pass runs
+while Redis is away nor for `settle_s` (the worker timeout) after it is back, time enough for
+every live worker to beat again.
 """
 
 from __future__ import annotations
@@ -13,15 +18,19 @@ import threading
 
 from dramatiq import Broker, Middleware, Worker
 
+from gemsdash.queue import outage
+from gemsdash.queue.errors import BackendUnavailable
+from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
 from gemsdash.queue.store import JobStore
 
 logger = logging.getLogger(__name__)
 
 
 class Recovery(Middleware):
-    def __init__(self, store: JobStore, interval_s: float) -> None:
+    def __init__(self, store: JobStore, interval_s: float, settle_s: float = 0.0) -> None:
         self.store = store
         self.interval_s = interval_s
+        self.settle_s = settle_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -35,9 +44,17 @@ class Recovery(Middleware):
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
+            since_back = outage.seconds_since_back()
+            if outage.is_down() or OUT_OF_MEMORY.active or (since_back is not None and since_back < self.settle_s):
+                continue
             try:
                 dead, requeued = self.store.recover()
                 if dead:
                     logger.warning("Recovered %d dead worker(s); %d message(s) back in their queues.", dead, requeued)
+            except BackendUnavailable as exc:
+                outage.report(exc)
             except Exception as exc:
-                logger.warning("Recovery pass failed: %s", exc)
+                if is_out_of_memory(exc):
+                    outage.report(exc)
+                else:
+                    logger.warning("Recovery pass failed: %s", exc)

@@ -4,6 +4,7 @@ Hooks and the transition each one records:
   before_process_message   queued -> running (or skip: cancelled or cleared while waiting)
   after_enqueue            (Retries re-enqueueing the running message) remembers its next attempt
   after_process_message    running -> succeeded (on Redis: sent in batches by WriteBehind) | retrying
+                           (on Redis with the retry's next copy and the attempt's ack, one call)
   before_nack              -> dead (attempts exhausted, non-retryable error, unknown actor)
   after_enqueue            (consumer thread handing a delayed message to its queue) -> queued
 """
@@ -111,9 +112,24 @@ class JobTracking(Middleware):
             with self._lock:
                 next_attempt = self._next_attempt.pop(message.message_id, None)
             error = self._error(message, exception)
+            # On Redis, Retries' next copy was kept back (GemsdashRedisBroker.take_retry): it is
+            # stored with the record and the ack of this attempt, or, if Redis never comes back,
+            # none of them is and this attempt stays unacknowledged, to run again after recovery.
+            retry = broker.take_retry(message.message_id) if isinstance(broker, GemsdashRedisBroker) else None
+            rmid = message.options.get("redis_message_id")
+            ack = None
+            if retry is not None and isinstance(broker, GemsdashRedisBroker) and rmid:
+                ack = (broker.broker_id, message.queue_name, str(rmid))
+                broker.settle_with_record(ack[2])
             persist(
                 lambda: self.store.finish(
-                    message.message_id, JobState.RETRYING, error, duration_ms=duration, next_attempt_ms=next_attempt
+                    message.message_id,
+                    JobState.RETRYING,
+                    error,
+                    duration_ms=duration,
+                    next_attempt_ms=next_attempt,
+                    nack=ack,
+                    retry=retry if ack is not None else None,
                 )
             )
         else:

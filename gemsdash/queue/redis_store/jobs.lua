@@ -2,7 +2,11 @@
 -- its state index, the counters behind them and (where the change moves work) Dramatiq's own queue
 -- keys change together or not at all.
 --
--- jobs(keys=[namespace], args=[command, now_ms, finished_ttl_s, dead_ttl_s, ...command args])
+-- jobs(keys=[namespace], args=[command, unused, finished_ttl_s, dead_ttl_s, ...command args])
+--
+-- Every time the script writes or compares (heartbeats, recovery deadlines, timelines, index scores)
+-- is Redis's own clock (TIME), never the caller's: a worker whose clock is off by seconds would
+-- otherwise see live workers as dead, or write timelines out of order.
 --
 -- Keys (ns = the namespace, shared with Dramatiq's RedisBroker so its keys sit beside ours):
 --   ns:gd:job:<id>               JSON record (payload and result kept as JSON strings inside it)
@@ -10,12 +14,19 @@
 --   ns:gd:tp:<queue>:<bucket>    hash {ok, fail, ms, timed} of jobs finished in a 10 s bucket (timed:
 --                                those with a duration, which ms adds up)
 --   ns:gd:workers                zset of live gemsdash workers by last heartbeat (ms)
+--   ns:gd:due:<queue>            zset of delayed and retrying job ids by due time (ms), for health
+--   ns:gd:serving:<rq>           zset of worker ids consuming the physical queue rq, by last heartbeat
+--                                (written by the store's heartbeat; read by snapshot.lua)
 --   ns:gd:audit                  capped list of admin actions (JSON)
 --   ns:gd:paused                 set of queues paused by an operator (store.py; workers skip them)
 --   ns:gd:logs:<id>              JSON list of what the job logged in its last run (store.py; dead TTL)
 --   ns:gd:aborts                 hash of running job id -> who asked to abort it (middleware/abort.py)
 --   ns:gd:ids                    zset of every job id at score 0, so a prefix is one ZRANGEBYLEX
 --                                (entries of expired records go with their state index's prune)
+--   ns:gd:schedules              zset of schedule names, scored by creation (ms)
+--   ns:gd:sched-due              zset of the unpaused schedules, scored by next run (ms)
+--   ns:gd:sched:<name>           hash {definition (JSON), gen, next, paused, last_tick, last_at,
+--                                last_job, fired, missed} of one schedule
 --   ns:<rq>, ns:<rq>.msgs        Dramatiq's list of message ids and hash of message data
 --   ns:<rq>.XQ, ns:<rq>.XQ.msgs  Dramatiq's dead-letter zset and hash
 --   ns:__acks__.<worker>.<rq>    Dramatiq's per-worker set of fetched, unacknowledged message ids
@@ -23,7 +34,8 @@
 
 local ns = KEYS[1]
 local command = ARGV[1]
-local now = tonumber(ARGV[2])
+local clock = redis.call("time")
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local finished_ttl = tonumber(ARGV[3])
 local dead_ttl = tonumber(ARGV[4])
 local A = {}
@@ -32,6 +44,7 @@ for i = 5, #ARGV do
 end
 
 local TIMELINE_MAX = 24
+local COMPARE_MAX = 1048576
 local PRUNE_BATCH = 200
 local BUCKET_MS = 10000
 
@@ -39,6 +52,8 @@ local function job_key(id) return ns .. ":gd:job:" .. id end
 local function idx_key(queue, state) return ns .. ":gd:idx:" .. queue .. ":" .. state end
 local ids_key = ns .. ":gd:ids"
 local aborts_key = ns .. ":gd:aborts"
+local function due_key(queue) return ns .. ":gd:due:" .. queue end
+local function is_due_state(state) return state == "delayed" or state == "retrying" end
 local function set_of(csv)
     local s = {}
     for item in string.gmatch(csv, "[^,]+") do s[item] = true end
@@ -86,6 +101,11 @@ local function save(job, old_state, note, keep_index)
         end
     end
     redis.call("zadd", idx_key(job.queue, state), now, job.id)
+    if is_due_state(state) then
+        redis.call("zadd", due_key(job.queue), tonumber(job.next_attempt_at) or now, job.id)
+    elseif is_due_state(old_state) then
+        redis.call("zrem", due_key(job.queue), job.id)
+    end
     for k, v in pairs(job) do
         if v == cjson.null then job[k] = nil end
     end
@@ -140,7 +160,8 @@ local function write_tallies()
 end
 
 -- Dramatiq's own ack, or with `nack` its nack (dispatch.lua), of a message a worker fetched: done
--- whatever the job's record says, as a finished message must never stay in an ack set.
+-- whatever the job's record says, as a finished message must never stay in an ack set. Returns
+-- whether the message was still held (false: settled already, or requeued by recovery).
 local function settle_message(worker, queue, rmid, nack)
     local msgs = ns .. ":" .. queue .. ".msgs"
     if redis.call("srem", ns .. ":__acks__." .. worker .. "." .. queue, rmid) > 0 then
@@ -152,7 +173,9 @@ local function settle_message(worker, queue, rmid, nack)
             redis.call("hset", xq .. ".msgs", rmid, body)
         end
         redis.call("hdel", msgs, rmid)
+        return true
     end
+    return false
 end
 
 -- A running job's outcome: succeeded (detail = result JSON), retrying or dead (detail = error
@@ -201,21 +224,175 @@ end
 -- submit([id, queue, state, rq, rmid, message_data, record_json, created_ms] * n)
 -- New jobs: each record and its Dramatiq message are written together, and the whole batch in one
 -- call, so a producer that loses Redis half-way leaves neither. Returns how many ids existed.
+-- A new job from 8 submit arguments at `i`; false when its id exists already.
+local function write_new(i)
+    local id, queue, state, rq, rmid, data, record, created =
+        A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6], A[i + 7]
+    if redis.call("exists", job_key(id)) == 1 then return false end
+    redis.call("set", job_key(id), record)
+    redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
+    redis.call("zadd", ids_key, 0, id)
+    if is_due_state(state) then
+        local due = cjson.decode(record).next_attempt_at
+        redis.call("zadd", due_key(queue), tonumber(due) or tonumber(created) or now, id)
+    end
+    push_message(rq, rmid, data)
+    return true
+end
+
+local function sched_key(name) return ns .. ":gd:sched:" .. name end
+
 if command == "submit" then
     local existing = 0
     for i = 1, #A, 8 do
-        local id, queue, state, rq, rmid, data, record, created =
-            A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6], A[i + 7]
-        if redis.call("exists", job_key(id)) == 1 then
-            existing = existing + 1
-        else
-            redis.call("set", job_key(id), record)
-            redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
-            redis.call("zadd", ids_key, 0, id)
-            push_message(rq, rmid, data)
-        end
+        if not write_new(i) then existing = existing + 1 end
     end
     return existing
+
+-- sched_due(limit): {now, earliest_next_or_false, [name, definition, next] * due}
+-- Up to `limit` unpaused schedules whose next run has come, by Redis's clock (`now`, its TIME),
+-- which every firer of a schedule shares, whatever its own host's clock says.
+elseif command == "sched_due" then
+    local due = ns .. ":gd:sched-due"
+    local out = {now, false}
+    local first = redis.call("zrange", due, 0, 0, "WITHSCORES")
+    if #first > 0 then out[2] = first[2] end
+    for _, name in ipairs(redis.call("zrangebyscore", due, "-inf", now, "LIMIT", 0, tonumber(A[1]))) do
+        local h = redis.call("hmget", sched_key(name), "definition", "next")
+        if h[1] and h[2] then
+            out[#out + 1] = name
+            out[#out + 1] = h[1]
+            out[#out + 1] = h[2]
+        else
+            redis.call("zrem", due, name)
+        end
+    end
+    return out
+
+-- sched_fire(name, gen, expected_next, following_or_empty, missed, [8 submit args, tick] * n)
+-- Claims a schedule's due tick(s) and enqueues their jobs in this one call: only while the
+-- schedule is the same one (gen), unpaused, still expects `expected_next`, and Redis's clock has
+-- reached it. Of any number of firers reading the same next run, exactly one gets "ok".
+elseif command == "sched_fire" then
+    local name, gen, expected, following, missed = A[1], A[2], A[3], A[4], tonumber(A[5])
+    local key = sched_key(name)
+    local h = redis.call("hmget", key, "gen", "next", "paused")
+    if h[1] ~= gen or h[2] ~= expected or h[3] == "1" then return "stale" end
+    if now < tonumber(expected) then return "early" end
+    local fired, last_id, last_tick = 0, nil, nil
+    for i = 6, #A, 9 do
+        if write_new(i) then
+            fired = fired + 1
+            last_id, last_tick = A[i], A[i + 8]
+        end
+    end
+    if following == "" then
+        redis.call("hdel", key, "next")
+        redis.call("zrem", ns .. ":gd:sched-due", name)
+    else
+        redis.call("hset", key, "next", following)
+        redis.call("zadd", ns .. ":gd:sched-due", tonumber(following), name)
+    end
+    if fired > 0 then
+        redis.call("hset", key, "last_tick", last_tick, "last_at", now, "last_job", last_id)
+        redis.call("hincrby", key, "fired", fired)
+    end
+    if missed > 0 then redis.call("hincrby", key, "missed", missed) end
+    return "ok"
+
+-- sched_run(name, gen, audit_json, 8 submit args, tick): fire now, outside the rule; the next run
+-- stays as it was.
+elseif command == "sched_run" then
+    local name, gen, entry = A[1], A[2], A[3]
+    local key = sched_key(name)
+    if redis.call("hget", key, "gen") ~= gen then return "missing" end
+    if not write_new(4) then return "exists" end
+    redis.call("hset", key, "last_tick", A[12], "last_at", now, "last_job", A[4])
+    redis.call("hincrby", key, "fired", 1)
+    audit(entry)
+    return "ok"
+
+-- sched_add(name, definition, gen, next_or_empty, max_schedules, audit_json)
+elseif command == "sched_add" then
+    local name, definition, gen, following, max, entry = A[1], A[2], A[3], A[4], tonumber(A[5]), A[6]
+    local key = sched_key(name)
+    if redis.call("exists", key) == 1 then return "exists" end
+    if redis.call("zcard", ns .. ":gd:schedules") >= max then return "full" end
+    redis.call("hset", key, "definition", definition, "gen", gen, "paused", "0", "fired", 0, "missed", 0)
+    redis.call("zadd", ns .. ":gd:schedules", now, name)
+    if following ~= "" then
+        redis.call("hset", key, "next", following)
+        redis.call("zadd", ns .. ":gd:sched-due", tonumber(following), name)
+    end
+    audit(entry)
+    return "ok"
+
+-- sched_remove(name, audit_json)
+elseif command == "sched_remove" then
+    local name, entry = A[1], A[2]
+    if redis.call("del", sched_key(name)) == 0 then return "missing" end
+    redis.call("zrem", ns .. ":gd:schedules", name)
+    redis.call("zrem", ns .. ":gd:sched-due", name)
+    audit(entry)
+    return "ok"
+
+-- sched_pause(name, audit_json) / sched_resume(name, gen, next_or_empty, audit_json)
+-- Paused, a schedule leaves the due set: its ticks pass without a job and are not caught up later.
+elseif command == "sched_pause" then
+    local name, entry = A[1], A[2]
+    local key = sched_key(name)
+    local paused = redis.call("hget", key, "paused")
+    if not paused then return "missing" end
+    if paused == "1" then return "unchanged" end
+    redis.call("hset", key, "paused", "1")
+    redis.call("zrem", ns .. ":gd:sched-due", name)
+    audit(entry)
+    return "ok"
+
+elseif command == "sched_resume" then
+    local name, gen, following, entry = A[1], A[2], A[3], A[4]
+    local key = sched_key(name)
+    local h = redis.call("hmget", key, "gen", "paused")
+    if h[1] ~= gen then return "missing" end
+    if h[2] ~= "1" then return "unchanged" end
+    redis.call("hset", key, "paused", "0")
+    if following == "" then
+        redis.call("hdel", key, "next")
+    else
+        redis.call("hset", key, "next", following)
+        redis.call("zadd", ns .. ":gd:sched-due", tonumber(following), name)
+    end
+    audit(entry)
+    return "ok"
+
+-- sched_list(offset, count) / sched_get(name): {now, schedules in all, [name, definition, next,
+-- paused, last_tick, last_at, last_job, fired, missed, last_job_state] * n}. A page at a time (the
+-- caller pipelines the pages), so that no call reads more than `count` schedules and their jobs.
+elseif command == "sched_list" or command == "sched_get" then
+    local names
+    local list = ns .. ":gd:schedules"
+    if command == "sched_get" then names = {A[1]} else
+        local offset = tonumber(A[1])
+        names = redis.call("zrange", list, offset, offset + tonumber(A[2]) - 1)
+    end
+    local out = {now, redis.call("zcard", list)}
+    for _, name in ipairs(names) do
+        local h = redis.call("hmget", sched_key(name), "definition", "next", "paused", "last_tick", "last_at",
+            "last_job", "fired", "missed")
+        if h[1] then
+            local state = false
+            if h[6] then
+                local raw = redis.call("get", job_key(h[6]))
+                -- Not decoded: the state is the record's only unescaped "state" key (payload and
+                -- result are JSON strings inside it), and a match costs far less than a decode.
+                if raw then state = string.match(raw, '"state":"(%a+)"') or false end
+            end
+            out[#out + 1] = name
+            for i = 1, 8 do out[#out + 1] = h[i] end
+            out[#out + 1] = state
+        end
+    end
+    return out
 
 -- start(id, rmid, rq, worker, attempt, fallback_record_json)
 -- A worker is about to run a message. Returns "run", or "skip:<state>" for a job that must not run
@@ -237,6 +414,13 @@ elseif command == "start" then
     end
     -- A redelivery after a lost worker carries the same retry count: it is still a new attempt.
     if old and tonumber(job.attempts) and tonumber(job.attempts) >= attempt then attempt = job.attempts + 1 end
+    -- ...but never past the maximum: the last attempt's worker was lost, so it runs again as the last.
+    local note = nil
+    local most = tonumber(job.max_attempts)
+    if most and attempt > most then
+        attempt = most
+        note = "redelivered after its worker was lost: the last attempt runs again"
+    end
     job.state = "running"
     job.attempts = attempt
     job.started_at = now
@@ -244,24 +428,33 @@ elseif command == "start" then
     job.worker = worker
     job.rmid = rmid
     job.rq = rq
-    local note = nil
     if not old then note = "no record: message did not come through gemsdash" end
     save(job, old, note)
     return "run"
 
 -- finish(id, outcome, detail_json, duration_ms, next_attempt_at, rmid, rq, fallback_record_json, bounds_csv,
---        scrubbed_dead_letter, nack_worker, nack_queue, nack_rmid)
+--        scrubbed_dead_letter, nack_worker, nack_queue, nack_rmid, retry_rq, retry_rmid, retry_data)
 -- outcome: succeeded (detail = result JSON), retrying or dead (detail = error object JSON).
 -- nack_*: a dead job's message, moved to the dead-letter queue in this same call, as Dramatiq's nack
 -- would: a worker killed in between cannot leave it dead-lettered and its record still `running`
 -- (recovery only sees unsettled messages). Successes written behind are acked by `succeed`.
+-- retry_*: a retrying job's next copy (on its delay queue), stored in this same call as the record
+-- and the ack of the attempt that failed (nack_* then names that message, acked, not nacked): no
+-- moment where the attempt is acked and no copy exists. A call repeated after a lost reply, or for
+-- a message recovery has already requeued, finds it settled and changes nothing.
 elseif command == "finish" then
     local id, outcome, detail, duration, next_at, rmid, rq, fallback, bounds, scrubbed =
         A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10]
     local nack_worker, nack_queue, nack_rmid = A[11] or "", A[12] or "", A[13] or ""
+    local retry_rq, retry_rmid, retry_data = A[14] or "", A[15] or "", A[16] or ""
     if nack_rmid ~= "" then
         redis.call("zadd", ns .. ":__heartbeats__", now, nack_worker)
-        settle_message(nack_worker, nack_queue, nack_rmid, true)
+        local held = settle_message(nack_worker, nack_queue, nack_rmid, retry_rmid == "")
+        if retry_rmid ~= "" then
+            if not held then return "unchanged" end
+            push_message(retry_rq, retry_rmid, retry_data)
+            rq, rmid = retry_rq, retry_rmid
+        end
     end
     local job = load(id)
     local old = nil
@@ -285,11 +478,12 @@ elseif command == "finish" then
     end
     return "ok"
 
--- succeed(bounds_csv, [id, result_json, duration_ms, finished_at, ack_worker, ack_queue, ack_rmid] * n)
+-- succeed(bounds_csv, [id, result_json, duration_ms, age_ms, ack_worker, ack_queue, ack_rmid] * n)
 -- Successes written behind (middleware/write_behind.py), many per call: each as `finish` writes
 -- one, its message acknowledged in the same call, with the counters, the index pruning and the
--- workers' heartbeats done once per call. finished_at: when the job ended, for its record's times
--- and buckets; the heartbeats get the time of this call, or a late write would age them. A record
+-- workers' heartbeats done once per call. age_ms: how long ago (by the worker's own clock, which
+-- measures a duration well whatever its skew) the job ended, for its record's times and buckets;
+-- the heartbeats get the time of this call, or a late write would age them. A record
 -- that is missing or already succeeded is left alone (its ack is still done). Returns how many
 -- records were written.
 elseif command == "succeed" then
@@ -297,12 +491,12 @@ elseif command == "succeed" then
     local written, beats, queues = 0, {}, {}
     local called_at = now
     for i = 2, #A, 7 do
-        local id, result, duration, finished_at, ack_worker, ack_queue, ack_rmid =
+        local id, result, duration, age, ack_worker, ack_queue, ack_rmid =
             A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6]
         now = called_at
         settle_message(ack_worker, ack_queue, ack_rmid, false)
         beats[ack_worker] = true
-        now = tonumber(finished_at) or called_at
+        now = called_at - math.max(tonumber(age) or 0, 0)
         local job = load(id)
         if job and job.state ~= "succeeded" then
             conclude(job, job.state, "succeeded", result, duration, nil, bounds, true)
@@ -315,6 +509,36 @@ elseif command == "succeed" then
     for queue in pairs(queues) do prune(queue, "succeeded") end
     write_tallies()
     return written
+
+-- beat(worker_id, body_json, body_ttl_ms): a worker is alive (Dramatiq's heartbeat, so its ack
+-- lease holds while its threads are busy, and ours, with what the dashboard shows of it), stamped
+-- with Redis's clock. Returns that time, which the worker uses to keep its clock offset current.
+elseif command == "beat" then
+    local worker, body, ttl, forget_after = A[1], A[2], tonumber(A[3]), tonumber(A[4])
+    redis.call("zadd", ns .. ":__heartbeats__", now, worker)
+    redis.call("zadd", ns .. ":gd:workers", now, worker)
+    redis.call("set", ns .. ":gd:worker:" .. worker, body, "PX", ttl)
+    -- Who consumes each physical queue (A[5..]), so the snapshot can tell a queue nobody serves in
+    -- O(queues); entries of workers long gone are dropped here.
+    for i = 5, #A do
+        local serving = ns .. ":gd:serving:" .. A[i]
+        redis.call("zadd", serving, now, worker)
+        redis.call("zremrangebyscore", serving, "-inf", now - forget_after)
+    end
+    return now
+
+-- reclaim(worker, rq): the data of the messages a live worker's ack set holds for the delay queue
+-- rq, for its new consumer to take back after a lost connection (Dramatiq forgets them; recovery
+-- only requeues dead workers' sets). Ids whose message is gone (cancelled) leave the set.
+elseif command == "reclaim" then
+    local worker, rq = A[1], A[2]
+    local acks = ns .. ":__acks__." .. worker .. "." .. rq
+    local held = {}
+    for _, rmid in ipairs(redis.call("smembers", acks)) do
+        local data = redis.call("hget", ns .. ":" .. rq .. ".msgs", rmid)
+        if data then held[#held + 1] = data else redis.call("srem", acks, rmid) end
+    end
+    return held
 
 -- handoff(id, from_states_csv): a delayed or retrying job's time has come; it waits in its queue.
 elseif command == "handoff" then
@@ -465,6 +689,7 @@ elseif command == "clear" then
                 save(job, state, "cleared by " .. who)
             else
                 redis.call("zrem", idx_key(queue, state), id)
+                redis.call("zrem", due_key(queue), id)
             end
         end
         if #ids == batch then more = 1 end
@@ -490,32 +715,65 @@ elseif command == "clear" then
     removed[#removed + 1] = more
     return removed
 
--- reject(rq, worker, data, record_json)
--- A message that is not a valid Dramatiq message (bad JSON, missing fields) was fetched by this
--- worker: it moves from the worker's ack set to the dead-letter queue, and a dead record with the
--- reason takes its Redis id (its own id cannot be read). Returns that id, or false if not found.
+-- reject(rq, worker, size, head, tail, record_json, dead_letter, message_id, fresh_id)
+-- A message that cannot run (not a valid Dramatiq message, or not one gemsdash could have written)
+-- was fetched by this worker: it moves from the worker's ack set to the dead-letter queue, kept only
+-- as `dead_letter` (its size, digest and scrubbed head), never whole. It is found among the acks by
+-- its size (HSTRLEN), and up to 1 MiB by its first and last bytes too (`head`, `tail`: the whole
+-- message when it is under 8 KiB). A larger one is not read at all: copying 30 MB into Lua blocks
+-- Redis for ~300 ms, and every message over 1 MiB is refused anyway. Its record:
+-- the job it claims to be when that job's record says this is its delivery (it dies with the
+-- reason); otherwise a new dead record under the message's Redis id, or `fresh_id` when that id is
+-- taken or not a plain id. Returns the record's id, or false if the message is not in the acks.
 elseif command == "reject" then
-    local rq, worker, data, template = A[1], A[2], A[3], A[4]
+    local rq, worker, size, head, tail, template, dead_letter, message_id, fresh =
+        A[1], A[2], tonumber(A[3]), A[4], A[5], A[6], A[7], A[8], A[9]
     local acks = ns .. ":__acks__." .. worker .. "." .. rq
     local msgs = ns .. ":" .. rq .. ".msgs"
     local canon = rq
     if string.sub(rq, -3) == ".DQ" then canon = string.sub(rq, 1, -4) end
     local xq = ns .. ":" .. canon .. ".XQ"
     for _, rmid in ipairs(redis.call("smembers", acks)) do
-        if redis.call("hget", msgs, rmid) == data then
-            redis.call("srem", acks, rmid)
-            redis.call("hdel", msgs, rmid)
-            redis.call("zadd", xq, now, rmid)
-            redis.call("hset", xq .. ".msgs", rmid, data)
-            local job = cjson.decode(template)
-            job.id = rmid
-            job.rq = canon
-            job.rmid = rmid
-            job.finished_at = now
-            save(job, nil, "rejected by the worker")
-            count_finished(job.queue, false, nil, "")
-            write_tallies()
-            return rmid
+        if redis.call("hstrlen", msgs, rmid) == size then
+            local same = true
+            if size <= COMPARE_MAX then
+                local data = redis.call("hget", msgs, rmid)
+                same = string.sub(data, 1, #head) == head and string.sub(data, -#tail) == tail
+            end
+            if same then
+                redis.call("srem", acks, rmid)
+                redis.call("hdel", msgs, rmid)
+                redis.call("zadd", xq, now, rmid)
+                redis.call("hset", xq .. ".msgs", rmid, dead_letter)
+                local refused = cjson.decode(template)
+                local job = nil
+                local old = nil
+                if message_id ~= "" then
+                    local claimed = load(message_id)
+                    if claimed and claimed.rmid == rmid and ttl_for(claimed.state) == nil then
+                        job = claimed
+                        old = claimed.state
+                        job.state = "dead"
+                        job.error = refused.error
+                        job.next_attempt_at = cjson.null
+                    end
+                end
+                if not job then
+                    job = refused
+                    job.id = rmid
+                    if #rmid > 128 or not string.find(rmid, "^[%w][%w_.:-]*$")
+                        or redis.call("exists", job_key(rmid)) == 1 then
+                        job.id = fresh
+                    end
+                end
+                if #rmid <= 128 then job.rmid = rmid end
+                job.rq = canon
+                job.finished_at = now
+                save(job, old, "rejected by the worker")
+                count_finished(job.queue, false, nil, "")
+                write_tallies()
+                return job.id
+            end
         end
     end
     return false

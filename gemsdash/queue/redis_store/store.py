@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from importlib.resources import files
@@ -13,9 +14,12 @@ from typing import Any, cast
 import redis
 from dramatiq import Message
 from dramatiq.common import dq_name
+from redis.cluster import RedisCluster
 from redis.connection import AbstractConnection
 
-from gemsdash.queue.connection import translate_errors
+from gemsdash.queue import clock
+from gemsdash.queue.connection import Client, describe, translate_errors
+from gemsdash.queue.errors import NotReplicated
 from gemsdash.queue.jobs import (
     FINISHED_STATES,
     QUEUES,
@@ -25,10 +29,13 @@ from gemsdash.queue.jobs import (
     WAITING_STATES,
     JobRecord,
     JobState,
+    Priority,
     from_ms,
     now_ms,
 )
 from gemsdash.queue.messages import all_physical_queues, canonical_queue, physical_queues
+from gemsdash.queue.redis_store.replication import Command, Replicated
+from gemsdash.queue.redis_store.schedules import RedisSchedules
 from gemsdash.queue.store import (
     BUCKET_SECONDS,
     BUCKETS,
@@ -42,20 +49,29 @@ from gemsdash.queue.store import (
     Success,
     WorkerInfo,
     decode_record,
+    load_json,
+    parse_memory_info,
+    recovery_bound_ms,
 )
+from gemsdash.queue.visible import scrub
 
 _SCRIPT = files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text()
+_SNAPSHOT_SCRIPT = files("gemsdash.queue.redis_store").joinpath("snapshot.lua").read_text()
 _CLEAR_BATCH = 500
 #: Jobs per `submit` script call (a larger batch is several calls in one MULTI).
 SUBMIT_CHUNK = 500
 _CLEAR_MAX_STEPS = 2000
 _AUDIT_MAX = 10_000
+#: A rejected message is found among a worker's acks by its size and this many first and last bytes.
+_MATCH_BYTES = 4096
 
 WAITING_CSV = ",".join(s.value for s in STATES if s in WAITING_STATES)
 RETRYABLE_CSV = ",".join(s.value for s in STATES if s in RETRYABLE_STATES)
 HANDOFF_CSV = ",".join((JobState.DELAYED.value, JobState.RETRYING.value))
 STATES_CSV = ",".join(s.value for s in STATES)
 SEARCH_FIELDS_CSV = ",".join(SEARCH_FIELDS)
+FINISHED_CSV = ",".join(s.value for s in STATES if s in FINISHED_STATES)
+PRIORITIES_CSV = ",".join(p.value for p in Priority)
 BOUNDS_CSV = ",".join(str(b) for b in DURATION_BOUNDS_MS)
 
 
@@ -68,10 +84,10 @@ def _request(conn: AbstractConnection, argv: Sequence[Any]) -> Any:
     return conn.read_response()
 
 
-class RedisJobStore:
+class RedisJobStore(RedisSchedules):
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         *,
         namespace: str,
         finished_ttl: int,
@@ -79,6 +95,8 @@ class RedisJobStore:
         worker_timeout_ms: int,
         display_url: str,
         secrets: list[str] | None = None,
+        min_replicas: int = 0,
+        replica_timeout_ms: int = 1000,
     ) -> None:
         self.client = client
         self.namespace = namespace
@@ -88,10 +106,18 @@ class RedisJobStore:
         self.display_url = display_url
         self._secrets = secrets or []
         self._script = client.register_script(_SCRIPT)
+        self._snapshot_script = client.register_script(_SNAPSHOT_SCRIPT)
         self._thread_clients = threading.local()
         #: A store on a pipeline (a client whose calls are queued, as benchmarks/loader.py uses)
         #: must keep queueing them there.
-        self._own_connections = not isinstance(client, redis.client.Pipeline)
+        #: On a Cluster the calls go through RedisCluster, which follows MOVED and failovers.
+        self._own_connections = not isinstance(client, (redis.client.Pipeline, RedisCluster))
+        #: With GEMSDASH_MIN_REPLICAS, the writes that accept or settle a job are followed by WAIT.
+        self._replicated = (
+            Replicated(client, self._key("job"), min_replicas, replica_timeout_ms)
+            if min_replicas and not isinstance(client, redis.client.Pipeline)
+            else None
+        )
         self._lists = ",".join(all_physical_queues(with_delay=True))
         self._dead_letter_queues = ",".join(all_physical_queues(with_delay=False))
 
@@ -108,16 +134,21 @@ class RedisJobStore:
         EXISTS before every pipeline that uses a script, doubling the round trips."""
         pipe.evalsha(self._script.sha, 1, self.namespace, *self._args(command, *args))
 
-    def _execute(self, pipe: Any) -> list[Any]:
-        """Run a pipeline; if Redis lost the script (restarted, flushed), load it and run again."""
+    def _execute(self, pipe: Any, raise_on_error: bool = True) -> list[Any]:
+        """Run a pipeline; if Redis lost the scripts (restarted, flushed), load them and run again.
+        With `raise_on_error=False` a command's error is its reply (NoScriptError still reloads)."""
         commands = list(pipe.command_stack)
         try:
-            return list(pipe.execute())
+            replies = list(pipe.execute(raise_on_error=raise_on_error))
+            if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
+                raise redis.exceptions.NoScriptError("script missing")
+            return replies
         except redis.exceptions.NoScriptError:
             self.client.script_load(_SCRIPT)
+            self.client.script_load(_SNAPSHOT_SCRIPT)
             retry = self.client.pipeline(transaction=pipe.transaction)
             retry.command_stack = commands
-            return list(retry.execute())
+            return list(retry.execute(raise_on_error=raise_on_error))
 
     def _call(self, command: str, *args: Any) -> Any:
         with translate_errors(self.display_url, secrets=self._secrets):
@@ -128,26 +159,75 @@ class RedisJobStore:
         the write-behind thread), on a connection of the thread's own and without redis-py's command
         machinery: a pooled call checks its connection out and back in with a readability poll and
         goes through retry and instrumentation wrappers, which on a machine with costly system calls
-        cost more CPU than the command itself. A connection that fails is closed by redis-py and
-        opened again by the next call; the error is raised as BackendUnavailable, which persist()
-        retries."""
+        cost more CPU than the command itself. A connection that fails is dropped and the next call
+        opens a new one; the error is raised as BackendUnavailable, which persist() retries."""
         if not self._own_connections:
             return self._call(command, *args)
-        conn = self._thread_connection()
-        argv = ("EVALSHA", self._script.sha, 1, self.namespace, *self._args(command, *args))
+        argv = self._evalsha(command, *args)
         with translate_errors(self.display_url, secrets=self._secrets):
+            conn = self._thread_connection()
             try:
                 return _request(conn, argv)
             except redis.exceptions.NoScriptError:  # Redis restarted or flushed its scripts
                 _request(conn, ("SCRIPT", "LOAD", _SCRIPT))
                 return _request(conn, argv)
+            except (redis.ConnectionError, redis.TimeoutError):
+                self._drop_thread_connection(conn)
+                raise
+
+    def _evalsha(self, command: str, *args: Any) -> tuple[Any, ...]:
+        return ("EVALSHA", self._script.sha, 1, self.namespace, *self._args(command, *args))
+
+    def _write(self, what: str, commands: Sequence[Command]) -> list[Any]:
+        """Replicated write commands (see replication.py): their replies, or NotReplicated."""
+        assert self._replicated is not None
+        with translate_errors(self.display_url, secrets=self._secrets):
+            return self._replicated.run(what, commands, {self._script.sha: _SCRIPT})
+
+    def _settling_call(self, what: str, command: str, *args: Any) -> Any:
+        """`_call` for a write that accepts or settles a job: replicated when MIN_REPLICAS asks."""
+        if self._replicated is None:
+            return self._call(command, *args)
+        return self._write(what, [self._evalsha(command, *args)])[0]
+
+    def _settling_worker_call(self, what: str, command: str, *args: Any) -> Any:
+        """`_worker_call` for the record's final state: replicated when MIN_REPLICAS asks, on the
+        thread's own connection (WAIT counts what that connection wrote)."""
+        if self._replicated is None:
+            return self._worker_call(command, *args)
+        if not self._own_connections:
+            return self._settling_call(what, command, *args)
+        call = [self._evalsha(command, *args)]
+        with translate_errors(self.display_url, secrets=self._secrets):
+            conn = self._thread_connection()
+            try:
+                return self._replicated.exchange(conn, what, call, {self._script.sha: _SCRIPT})[0]
+            except (redis.ConnectionError, redis.TimeoutError):
+                self._drop_thread_connection(conn)
+                raise
+            except NotReplicated:
+                if self._replicated.primary_moved(conn):  # persist() retries on the new primary
+                    self._drop_thread_connection(conn)
+                raise
 
     def _thread_connection(self) -> AbstractConnection:
+        """The calling thread's own connection. One that failed is dropped, not reused: redis-py
+        reconnects a dropped connection to the address it had (its send path skips `connect()`),
+        and a Sentinel-managed connection asks the sentinels for the primary only in `connect()`,
+        so after a failover it would go back to the old primary (or, never connected, to
+        localhost:6379). A new connection is connected explicitly, through `connect()`."""
         conn: AbstractConnection | None = getattr(self._thread_clients, "conn", None)
         if conn is None:
+            assert isinstance(self.client, redis.Redis)
             conn = cast(AbstractConnection, self.client.connection_pool.make_connection())
+            conn.connect()  # type: ignore[no-untyped-call]
             self._thread_clients.conn = conn
         return conn
+
+    def _drop_thread_connection(self, conn: AbstractConnection) -> None:
+        """A connection that failed is never reused: a reply left unread would answer the next call."""
+        self._thread_clients.conn = None
+        conn.disconnect()  # type: ignore[no-untyped-call]
 
     @staticmethod
     def _text(value: Any) -> str:
@@ -167,26 +247,12 @@ class RedisJobStore:
         now = now_ms()
         flat: list[Any] = []
         for sub in submissions:
-            # The first delivery's Redis id can be the job id (unique already); retries get new ones.
-            rmid = sub.message.message_id
-            message = sub.message
-            if sub.delay_ms:
-                message = message.copy(queue_name=dq_name(message.queue_name), options={"eta": now + sub.delay_ms})
-            # The submission's message is this call's own: setting the option in place saves a copy.
-            message.options["redis_message_id"] = rmid
-            queue_name = message.queue_name
-            record = dict(sub.record, rq=queue_name, rmid=rmid)
-            flat += [
-                record["id"],
-                record["queue"],
-                record["state"],
-                queue_name,
-                rmid,
-                message.encode(),
-                _compact(record),
-                record["created_at"],
-            ]
+            flat += self._submission_args(sub, now)
         step = SUBMIT_CHUNK * 8
+        if self._replicated is not None:
+            chunks = [self._evalsha("submit", *flat[at : at + step]) for at in range(0, len(flat), step)]
+            self._write("submit", chunks if len(chunks) == 1 else [("MULTI",), *chunks, ("EXEC",)])
+            return
         with translate_errors(self.display_url, secrets=self._secrets):
             if len(flat) <= step:
                 self._script(keys=[self.namespace], args=self._args("submit", *flat))
@@ -195,6 +261,29 @@ class RedisJobStore:
             for start in range(0, len(flat), step):
                 self._queue_call(pipe, "submit", *flat[start : start + step])
             self._execute(pipe)
+
+    @staticmethod
+    def _submission_args(sub: Submission, now: int) -> list[Any]:
+        """One job's 8 arguments of the `submit` script command."""
+        # The first delivery's Redis id can be the job id (unique already); retries get new ones.
+        rmid = sub.message.message_id
+        message = sub.message
+        if sub.delay_ms:
+            message = message.copy(queue_name=dq_name(message.queue_name), options={"eta": now + sub.delay_ms})
+        # The submission's message is this call's own: setting the option in place saves a copy.
+        message.options["redis_message_id"] = rmid
+        queue_name = message.queue_name
+        record = dict(sub.record, rq=queue_name, rmid=rmid)
+        return [
+            record["id"],
+            record["queue"],
+            record["state"],
+            queue_name,
+            rmid,
+            message.encode(),
+            _compact(record),
+            record["created_at"],
+        ]
 
     def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> str:
         verdict = self._worker_call(
@@ -220,9 +309,11 @@ class RedisJobStore:
         fallback: StoredJob | None = None,
         scrubbed: bytes | None = None,
         nack: tuple[str, str, str] | None = None,
+        retry: tuple[str, str, bytes] | None = None,
     ) -> str:
         return self._text(
-            self._worker_call(
+            self._settling_worker_call(
+                "job state",
                 "finish",
                 job_id,
                 outcome.value,
@@ -235,6 +326,7 @@ class RedisJobStore:
                 BOUNDS_CSV,
                 scrubbed or "",
                 *(nack or ("", "", "")),
+                *(retry or ("", "", "")),
             )
         )
 
@@ -242,12 +334,20 @@ class RedisJobStore:
         """The whole batch is one `succeed` script call: one round trip, and counters, index pruning
         and heartbeats written once per call instead of once per job."""
         args: list[Any] = [BOUNDS_CSV]
+        now = now_ms()
         for s in successes:
-            args += (s.job_id, s.result, "" if s.duration_ms is None else s.duration_ms, s.finished_ms, *s.ack)
-        self._worker_call("succeed", *args)
+            age = max(now - s.finished_ms, 0)
+            args += (s.job_id, s.result, "" if s.duration_ms is None else s.duration_ms, age, *s.ack)
+        self._settling_worker_call("job successes", "succeed", *args)
 
-    def reject(self, rq: str, data: bytes, reason: str, worker: str) -> str | None:
-        """Dead-letter a fetched message that cannot be decoded; returns the id its record got."""
+    def reject(
+        self, rq: str, data: bytes, error: tuple[str, str], evidence: dict[str, Any], message_id: str, worker: str
+    ) -> str | None:
+        """Dead-letter a fetched message that cannot run; returns the id its record got.
+
+        `error` is the record's (type, message); `evidence` what is kept of the message, in the
+        record and as its dead-letter copy, instead of the message itself (see
+        `redaction.raw_evidence`); `message_id` the id it claims, when usable."""
         canonical = canonical_queue(rq)
         created = now_ms()
         record = {
@@ -256,15 +356,33 @@ class RedisJobStore:
             "queue": canonical,
             "state": JobState.DEAD.value,
             "priority": "normal",
-            "payload": _compact({"malformed_bytes": len(data)}),
+            "payload": _compact({"refused_message": evidence}),
             "attempts": 0,
             "max_attempts": 1,
             "created_at": created,
-            "error": {"type": "MalformedMessage", "message": reason, "traceback": None},
+            "error": {"type": error[0], "message": error[1], "traceback": None},
             "timeline": [],
         }
-        rmid = self._call("reject", rq, worker, data, _compact(record))
+        dead_letter = _compact({"refused": error[1], **evidence})
+        head, tail = data[:_MATCH_BYTES], data[-_MATCH_BYTES:] if data else b""
+        rmid = self._settling_call(
+            "dead letter",
+            "reject",
+            rq,
+            worker,
+            len(data),
+            head,
+            tail,
+            _compact(record),
+            dead_letter,
+            message_id,
+            str(uuid.uuid4()),
+        )
         return self._text(rmid) if rmid else None
+
+    def reclaim(self, worker: str, rq: str) -> list[bytes]:
+        """What `worker`'s ack set still holds for the delay queue `rq` (see jobs.lua)."""
+        return list(self._worker_call("reclaim", worker, rq))
 
     def handoff(self, job_id: str) -> None:
         self._worker_call("handoff", job_id, HANDOFF_CSV)
@@ -274,7 +392,7 @@ class RedisJobStore:
     def get(self, job_id: str) -> JobRecord | None:
         with translate_errors(self.display_url, secrets=self._secrets):
             raw = self.client.get(self._key("job", job_id))
-        return decode_record(json.loads(raw)) if raw else None
+        return decode_record(load_json(raw)) if raw else None
 
     def page(
         self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "", *, priority: str = ""
@@ -293,7 +411,7 @@ class RedisJobStore:
         return self._parse_page(reply, offset, limit)
 
     def snapshot(self) -> Snapshot:
-        """Counts, throughput, oldest waiting job and live workers: one MULTI/EXEC round trip."""
+        """Counts, throughput, oldest waiting job, workers and Redis's memory state: one round trip."""
         return self.view(None)[0]
 
     def view(
@@ -306,93 +424,136 @@ class RedisJobStore:
         *,
         priority: str = "",
     ) -> tuple[Snapshot, JobPage | None]:
-        """The snapshot and, for `queue`, one page of its jobs, read in the same MULTI/EXEC: one
-        round trip for a whole dashboard refresh, and the page agrees with the counts."""
+        """The snapshot and, for `queue`, one page of its jobs: one round trip for a whole dashboard
+        refresh, and no writes, so it still works when Redis is out of memory.
+
+        Not a MULTI (Redis refuses every command queued in one at OOM): a pipeline of three reads,
+        the snapshot (`snapshot.lua`, a `no-writes` script, so its counts are read at one instant
+        and agree with each other), `INFO memory`, and the page (`jobs.lua`'s read-only `page`, itself
+        atomic). The page is read right after the counts; a job that changes state in between can
+        make its total differ from the count by the jobs changed in that instant."""
         now = now_ms()
+        page_args = (
+            "page",
+            queue,
+            state.value if state else "",
+            max(offset, 0),
+            max(limit, 1),
+            STATES_CSV,
+            search,
+            SEARCH_FIELDS_CSV,
+            priority,
+        )
+        if isinstance(self.client, RedisCluster):
+            replies = self._cluster_view(now, page_args if queue is not None else None)
+        else:
+            with translate_errors(self.display_url, secrets=self._secrets):
+                pipe = self.client.pipeline(transaction=False)
+                pipe.evalsha(self._snapshot_script.sha, 1, self.namespace, *self._snapshot_args(now))
+                pipe.info("memory")
+                if queue is not None:
+                    self._queue_call(pipe, *page_args)
+                replies = self._execute(pipe, raise_on_error=False)
+        for reply in (replies[0], *replies[2:]):
+            if isinstance(reply, Exception):
+                raise reply
+        snapshot = self._parse_snapshot(replies[0], replies[1], now)
+        return snapshot, (self._parse_page(replies[2], offset, limit) if queue is not None else None)
+
+    def _cluster_view(self, now: int, page_args: tuple[Any, ...] | None) -> list[Any]:
+        """A Redis Cluster pipeline refuses EVALSHA outside MULTI (and a MULTI is what Redis refuses
+        at OOM), and INFO has no slot: on a Cluster the snapshot, INFO of a primary and the page are
+        three round trips. The namespace's keys share one hash tag, so each script sees one slot."""
         with translate_errors(self.display_url, secrets=self._secrets):
-            pipe = self.client.pipeline(transaction=True)
-            self._snapshot_commands(pipe, now)
-            if queue is not None:
-                self._queue_call(
-                    pipe,
-                    "page",
-                    queue,
-                    state.value if state else "",
-                    max(offset, 0),
-                    max(limit, 1),
-                    STATES_CSV,
-                    search,
-                    SEARCH_FIELDS_CSV,
-                    priority,
-                )
-            replies = self._execute(pipe)
-        if queue is None:
-            return self._parse_snapshot(replies, now), None
-        return self._parse_snapshot(replies[:-1], now), self._parse_page(replies[-1], offset, limit)
+            snapshot = self._snapshot_script(keys=[self.namespace], args=self._snapshot_args(now))
+            try:
+                info: Any = self.client.info("memory")
+            except redis.ResponseError as exc:
+                info = exc
+        replies: list[Any] = [snapshot, info]
+        if page_args is not None:
+            replies.append(self._call(*page_args))
+        return replies
 
     def _buckets(self, now: int) -> list[int]:
         bucket_now = now // (BUCKET_SECONDS * 1000)
         return list(range(bucket_now - BUCKETS + 1, bucket_now + 1))
 
-    def _snapshot_commands(self, pipe: Any, now: int) -> None:
-        for queue in QUEUES:
-            for state in STATES:
-                key = self._key("idx", queue, state.value)
-                if state in FINISHED_STATES:
-                    ttl = self.dead_ttl if state is JobState.DEAD else self.finished_ttl
-                    pipe.zcount(key, now - ttl * 1000, "+inf")
-                else:
-                    pipe.zcard(key)
-            pipe.zrange(self._key("idx", queue, JobState.QUEUED.value), 0, 0, withscores=True)
-            for bucket in self._buckets(now):
-                pipe.hmget(self._key("tp", queue, str(bucket)), "ok", "fail", "ms", "timed")
-            pipe.hgetall(self._key("hist", queue))
-        pipe.hgetall(self._key("totals"))
-        pipe.zcount(self._key("workers"), now - self.worker_timeout_ms, "+inf")
-        pipe.smembers(self._key("paused"))
+    def _snapshot_args(self, now: int) -> list[Any]:
+        buckets = self._buckets(now)
+        return [
+            now,
+            self.finished_ttl,
+            self.dead_ttl,
+            self.worker_timeout_ms,
+            recovery_bound_ms(self.worker_timeout_ms),
+            ",".join(QUEUES),
+            STATES_CSV,
+            FINISHED_CSV,
+            PRIORITIES_CSV,
+            buckets[0],
+            len(buckets),
+        ]
 
-    def _parse_snapshot(self, replies: list[Any], now: int) -> Snapshot:
+    def _parse_snapshot(self, reply: list[Any], info: Any, now: int) -> Snapshot:
         buckets = self._buckets(now)
         stats: dict[str, QueueStats] = {}
-        cursor = 0
-        for queue in QUEUES:
-            counts = {state: int(replies[cursor + i]) for i, state in enumerate(STATES)}
-            cursor += len(STATES)
-            oldest = replies[cursor]
+        for queue, row in zip(QUEUES, reply, strict=False):
+            counts = {state: int(row[i]) for i, state in enumerate(STATES)}
+            cursor = len(STATES)
+            oldest = row[cursor]
             cursor += 1
             finished: list[tuple[int, int]] = []
             total_ms = 0
             total_n = 0
-            for reply in replies[cursor : cursor + len(buckets)]:
-                ok, fail, ms = (int(v) if v is not None else 0 for v in reply[:3])
+            for bucket in row[cursor : cursor + len(buckets)]:
+                ok, fail, ms = (int(v) if v is not None else 0 for v in bucket[:3])
                 finished.append((ok, fail))
                 total_ms += ms
                 # Buckets written before `timed` existed count every finished job.
-                total_n += int(reply[3]) if reply[3] is not None else ok + fail
+                total_n += int(bucket[3]) if bucket[3] is not None else ok + fail
             cursor += len(buckets)
-            hist = {self._text(k): int(v) for k, v in replies[cursor].items()}
-            cursor += 1
+            flat = row[cursor]
+            hist = {self._text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+            overdue, waiting, serving = row[cursor + 1 : cursor + 4]
             stats[queue] = QueueStats(
                 queue=queue,
                 counts=counts,
                 finished_per_bucket=finished,
                 avg_duration_ms=total_ms / total_n if total_n else None,
-                oldest_queued_at=from_ms(oldest[0][1]) if oldest else None,
+                oldest_queued_at=from_ms(int(float(oldest[1]))) if oldest else None,
                 duration_sum_ms=hist.pop("sum", 0),
                 duration_count=hist.pop("count", 0),
                 duration_buckets=hist,
+                overdue=int(overdue),
+                waiting_by_priority={p.value: int(n) for p, n in zip(Priority, waiting, strict=True)},
+                consumers_by_priority={p.value: int(n) for p, n in zip(Priority, serving, strict=True)},
             )
-        totals = {self._text(k): int(v) for k, v in replies[cursor].items()}
+        flat = reply[len(QUEUES)]
+        totals = {self._text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
         for queue, qs in stats.items():
             qs.finished_total.update(
                 {outcome: totals.get(f"{queue}:{outcome}", 0) for outcome in ("succeeded", "dead")}
             )
-        paused = frozenset(self._text(q) for q in replies[cursor + 2])
-        return Snapshot(taken_at=from_ms(now), queues=stats, workers=int(replies[cursor + 1]), paused=paused)
+        memory, memory_error = None, None
+        if isinstance(info, Exception):
+            memory_error = f"INFO refused: {describe(info, self._secrets)}"
+        else:
+            memory = parse_memory_info(info)
+        return Snapshot(
+            taken_at=from_ms(now),
+            queues=stats,
+            workers=int(reply[len(QUEUES) + 1]),
+            stale_workers=int(reply[len(QUEUES) + 2]),
+            memory=memory,
+            memory_error=memory_error,
+            overdue_after_ms=recovery_bound_ms(self.worker_timeout_ms),
+            paused=frozenset(self._text(q) for q in reply[len(QUEUES) + 3]),
+        )
 
     @staticmethod
     def _parse_page(reply: list[Any], offset: int, limit: int) -> JobPage:
-        return JobPage([decode_record(json.loads(raw)) for raw in reply[1:]], int(reply[0]), offset, limit)
+        return JobPage([decode_record(load_json(raw)) for raw in reply[1:]], int(reply[0]), offset, limit)
 
     def find_ids(self, prefix: str, limit: int) -> list[str]:
         """Ids that start with `prefix`, at most `limit`: one ZRANGEBYLEX on the id index (O(log n)
@@ -422,14 +583,17 @@ class RedisJobStore:
     # -- admin actions ----------------------------------------------------------------------
 
     def cancel(self, job_id: str, who: str, audit: str) -> str:
-        return self._text(self._call("cancel", job_id, WAITING_CSV, who, audit))
+        return self._text(self._settling_call("cancel", "cancel", job_id, WAITING_CSV, who, audit))
 
     def delete(self, job_id: str, audit: str) -> str:
-        return self._text(self._call("delete", job_id, RETRYABLE_CSV, audit))
+        return self._text(self._settling_call("delete", "delete", job_id, RETRYABLE_CSV, audit))
 
     def cancel_many(self, job_ids: list[str], who: str) -> list[str]:
         if not job_ids:
             return []
+        if self._replicated is not None:
+            calls = [self._evalsha("cancel", job_id, WAITING_CSV, who, "") for job_id in job_ids]
+            return [self._text(v) for v in self._write("cancel", calls)]
         with translate_errors(self.display_url, secrets=self._secrets):
             pipe = self.client.pipeline(transaction=False)
             for job_id in job_ids:
@@ -440,12 +604,23 @@ class RedisJobStore:
         rmid = str(uuid.uuid4())
         message = message.copy(options={"redis_message_id": rmid})
         return self._text(
-            self._call("retry", job_id, RETRYABLE_CSV, message.queue_name, rmid, message.encode(), who, audit)
+            self._settling_call(
+                "retry", "retry", job_id, RETRYABLE_CSV, message.queue_name, rmid, message.encode(), who, audit
+            )
         )
 
     def retry_many(self, items: list[tuple[str, Message[Any]]], who: str) -> list[str]:
         if not items:
             return []
+        if self._replicated is not None:
+            calls = []
+            for job_id, message in items:
+                rmid = str(uuid.uuid4())
+                message = message.copy(options={"redis_message_id": rmid})
+                calls.append(
+                    self._evalsha("retry", job_id, RETRYABLE_CSV, message.queue_name, rmid, message.encode(), who, "")
+                )
+            return [self._text(v) for v in self._write("retry", calls)]
         with translate_errors(self.display_url, secrets=self._secrets):
             pipe = self.client.pipeline(transaction=False)
             for job_id, message in items:
@@ -461,7 +636,7 @@ class RedisJobStore:
             return []
         with translate_errors(self.display_url, secrets=self._secrets):
             raws = self.client.mget([self._key("job", i) for i in job_ids])
-        return [decode_record(json.loads(raw)) if raw else None for raw in raws]
+        return [decode_record(load_json(raw)) if raw else None for raw in raws]
 
     def clear(self, queue: str, include_dead: bool, who: str) -> ClearResult:
         lists = physical_queues(queue)
@@ -469,7 +644,8 @@ class RedisJobStore:
         waiting = [s for s in STATES if s in WAITING_STATES]
         removed = dict.fromkeys([s.value for s in waiting] + [JobState.DEAD.value], 0)
         for _ in range(_CLEAR_MAX_STEPS):
-            reply = self._call(
+            reply = self._settling_call(
+                "clear",
                 "clear",
                 queue,
                 ",".join(s.value for s in waiting),
@@ -509,7 +685,9 @@ class RedisJobStore:
         rmid = str(uuid.uuid4())
         message = message.copy(options={"redis_message_id": rmid})
         return self._text(
-            self._call("run_now", job_id, HANDOFF_CSV, message.queue_name, rmid, message.encode(), who, audit)
+            self._settling_call(
+                "run now", "run_now", job_id, HANDOFF_CSV, message.queue_name, rmid, message.encode(), who, audit
+            )
         )
 
     def request_abort(self, job_id: str, who: str, audit: str) -> str:
@@ -521,7 +699,8 @@ class RedisJobStore:
         return [i for i, who in zip(job_ids, asked, strict=True) if who is not None]
 
     def aborted(self, job_id: str, detail: str, duration_ms: int | None) -> str:
-        return self._text(self._worker_call("aborted", job_id, detail, "" if duration_ms is None else duration_ms))
+        duration = "" if duration_ms is None else duration_ms
+        return self._text(self._settling_worker_call("job abort", "aborted", job_id, detail, duration))
 
     def set_paused(self, queue: str, paused: bool, audit: str) -> bool:
         with translate_errors(self.display_url, secrets=self._secrets):
@@ -539,13 +718,13 @@ class RedisJobStore:
     def audit_log(self, limit: int) -> list[dict[str, Any]]:
         with translate_errors(self.display_url, secrets=self._secrets):
             rows = self.client.lrange(self._key("audit"), 0, limit - 1)
-        return [json.loads(r) for r in rows]
+        return [scrub(load_json(r)) for r in rows]
 
     # -- workers ----------------------------------------------------------------------------
 
     def heartbeat(self, info: WorkerInfo) -> None:
-        """Both Dramatiq's heartbeat (so its ack lease holds while threads are busy) and ours."""
-        now = now_ms()
+        """Both Dramatiq's heartbeat (so its ack lease holds while threads are busy) and ours, by
+        Redis's clock; the reply also brings this process's clock offset up to date."""
         body = {
             "id": info.id,
             "host": info.host,
@@ -554,19 +733,21 @@ class RedisJobStore:
             "started_at": int(info.started_at.timestamp() * 1000),
             "in_flight": info.in_flight,
             "queues": info.queues,
+            "consumes": info.consumes,
         }
-        with translate_errors(self.display_url, secrets=self._secrets):
-            pipe = self.client.pipeline(transaction=False)
-            pipe.zadd(f"{self.namespace}:__heartbeats__", {info.id: now})
-            pipe.zadd(self._key("workers"), {info.id: now})
-            pipe.set(self._key("worker", info.id), _compact(body), px=self.worker_timeout_ms * 3)
-            pipe.execute()
+        before = time.time()
+        redis_now = self._call(
+            "beat", info.id, _compact(body), self.worker_timeout_ms * 3, self.worker_timeout_ms * 10, *info.consumes
+        )
+        clock.observe(int(redis_now), before, time.time())
 
     def forget_worker(self, worker_id: str) -> None:
         with translate_errors(self.display_url, secrets=self._secrets):
             pipe = self.client.pipeline(transaction=True)
             pipe.zrem(self._key("workers"), worker_id)
             pipe.delete(self._key("worker", worker_id))
+            for rq in all_physical_queues(with_delay=False):
+                pipe.zrem(self._key("serving", rq), worker_id)
             pipe.execute()
 
     def workers(self) -> list[WorkerInfo]:
@@ -580,7 +761,7 @@ class RedisJobStore:
         for (worker_id, beat), body in zip(live, bodies, strict=True):
             if body is None:
                 continue
-            data = json.loads(body)
+            data = scrub(load_json(body))  # a heartbeat written by hand must not break the dashboard
             found.append(
                 WorkerInfo(
                     id=self._text(worker_id),
@@ -591,6 +772,7 @@ class RedisJobStore:
                     last_heartbeat=from_ms(beat),
                     in_flight=int(data["in_flight"]),
                     queues=list(data.get("queues", [])),
+                    consumes=list(data.get("consumes", [])),
                 )
             )
         return found

@@ -1,0 +1,74 @@
+#!lua flags=no-writes
+-- gemsdash's read snapshot: every count the dashboard, `stats` and `health` show, read in one
+-- atomic call that never writes. Declared `no-writes`, so Redis runs it when it is out of memory
+-- (it refuses every command of a MULTI then) and on read-only replicas; atomic, so the counts agree
+-- with each other as MULTI/EXEC made them. Cost: O(queues x states) commands, each O(1) or
+-- O(log n); nothing grows with the number of jobs.
+--
+-- snapshot(keys=[namespace], args=[now_ms, finished_ttl_s, dead_ttl_s, worker_timeout_ms,
+--          overdue_ms, queues_csv, states_csv, finished_states_csv, priorities_csv, first_bucket, buckets])
+-- Keys read (besides jobs.lua's idx, tp, hist, totals and workers):
+--   ns:gd:due:<queue>            zset of delayed and retrying job ids by due time (ms), kept by jobs.lua
+--   ns:gd:serving:<rq>           zset of worker ids consuming the physical queue rq, by last heartbeat
+--   ns:gd:paused                 set of queues paused by an operator
+--
+-- Returns, per queue: {counts..., oldest_queued, buckets..., hist, overdue, waiting_by_priority,
+-- served_by_priority}, then totals, live workers, stale workers, paused queues.
+
+local ns = KEYS[1]
+local now = tonumber(ARGV[1])
+local finished_ttl = tonumber(ARGV[2])
+local dead_ttl = tonumber(ARGV[3])
+local timeout = tonumber(ARGV[4])
+local overdue_ms = tonumber(ARGV[5])
+local first_bucket = tonumber(ARGV[10])
+local buckets = tonumber(ARGV[11])
+
+local function list(csv)
+    local out = {}
+    for item in string.gmatch(csv, "[^,]+") do out[#out + 1] = item end
+    return out
+end
+local queues, states, priorities = list(ARGV[6]), list(ARGV[7]), list(ARGV[9])
+local finished = {}
+for _, s in ipairs(list(ARGV[8])) do finished[s] = true end
+
+local function physical(queue, priority)
+    if priority == "normal" then return queue end
+    return queue .. "." .. priority
+end
+
+local out = {}
+for _, queue in ipairs(queues) do
+    local row = {}
+    for _, state in ipairs(states) do
+        local key = ns .. ":gd:idx:" .. queue .. ":" .. state
+        if finished[state] then
+            local ttl = finished_ttl
+            if state == "dead" then ttl = dead_ttl end
+            row[#row + 1] = redis.call("zcount", key, now - ttl * 1000, "+inf")
+        else
+            row[#row + 1] = redis.call("zcard", key)
+        end
+    end
+    row[#row + 1] = redis.call("zrange", ns .. ":gd:idx:" .. queue .. ":queued", 0, 0, "WITHSCORES")
+    for b = first_bucket, first_bucket + buckets - 1 do
+        row[#row + 1] = redis.call("hmget", ns .. ":gd:tp:" .. queue .. ":" .. b, "ok", "fail", "ms", "timed")
+    end
+    row[#row + 1] = redis.call("hgetall", ns .. ":gd:hist:" .. queue)
+    row[#row + 1] = redis.call("zcount", ns .. ":gd:due:" .. queue, "-inf", now - overdue_ms)
+    local waiting, served = {}, {}
+    for _, priority in ipairs(priorities) do
+        local rq = physical(queue, priority)
+        waiting[#waiting + 1] = redis.call("llen", ns .. ":" .. rq) + redis.call("llen", ns .. ":" .. rq .. ".DQ")
+        served[#served + 1] = redis.call("zcount", ns .. ":gd:serving:" .. rq, now - timeout, "+inf")
+    end
+    row[#row + 1] = waiting
+    row[#row + 1] = served
+    out[#out + 1] = row
+end
+out[#out + 1] = redis.call("hgetall", ns .. ":gd:totals")
+out[#out + 1] = redis.call("zcount", ns .. ":gd:workers", now - timeout, "+inf")
+out[#out + 1] = redis.call("zcount", ns .. ":gd:workers", "-inf", "(" .. (now - timeout))
+out[#out + 1] = redis.call("smembers", ns .. ":gd:paused")
+return out
