@@ -97,15 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--at", metavar="ISO-8601", help="run at this time, with its timezone (2026-12-24T08:00:00+01:00 or ...Z)"
     )
     enqueue.add_argument("--attempts", type=int, default=None)
-    enqueue.add_argument("--backoff", choices=["exponential", "fixed"])
-    enqueue.add_argument("--backoff-delay-ms", type=int, default=None)
-    enqueue.add_argument(
-        "--backoff-jitter",
-        type=float,
-        default=None,
-        metavar="FRACTION",
-        help="0-1: each retry waits a random time in [(1 - FRACTION) x wait, wait]; none unless given",
-    )
+    _add_backoff_arguments(enqueue)
 
     sub.add_parser("stats", help="per-queue counts by state")
 
@@ -201,8 +193,7 @@ def add_schedule_parser(sub: Any) -> list[argparse.ArgumentParser]:
     )
     add.add_argument("--priority", choices=[p.value for p in Priority])
     add.add_argument("--attempts", type=int, default=None)
-    add.add_argument("--backoff", choices=["exponential", "fixed"])
-    add.add_argument("--backoff-delay-ms", type=int, default=None)
+    _add_backoff_arguments(add)
     commands = [add, actions.add_parser("list", help="every schedule with its next and last run")]
     for action, text in (
         ("remove", "remove a schedule (its jobs stay)"),
@@ -304,6 +295,19 @@ def _payload(value: str) -> Any:
         raise UsageError(f"--payload is not valid JSON: {exc.msg} at position {exc.pos}") from None
     except (ValueError, RecursionError) as exc:  # e.g. a 5,000-digit integer, or [[[[... nested too deep
         raise UsageError(f"--payload cannot be read: {str(exc).splitlines()[0][:200]}") from None
+
+
+def _add_backoff_arguments(parser: argparse.ArgumentParser) -> None:
+    """The retry backoff options `enqueue` and `schedule add` share (read back by `_backoff`)."""
+    parser.add_argument("--backoff", choices=["exponential", "fixed"])
+    parser.add_argument("--backoff-delay-ms", type=int, default=None)
+    parser.add_argument(
+        "--backoff-jitter",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="0-1: each retry waits a random time in [(1 - FRACTION) x wait, wait]; none unless given",
+    )
 
 
 def _backoff(args: argparse.Namespace) -> dict[str, Any] | None:
