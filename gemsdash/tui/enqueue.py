@@ -126,7 +126,8 @@ class EnqueueScreen(ModalScreen[str | None]):
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#payload", TextArea).focus()
+        # No scroll to it: the dialog opens at its top (title, type) whatever the timing of layout.
+        self.query_one("#payload", TextArea).focus(scroll_visible=False)
         self._validate()
 
     def action_indent(self) -> None:

@@ -106,7 +106,10 @@ def test_enqueue_dialog_at_80x24(snap_compare: Any) -> None:
         await show_payments(pilot)
         await pilot.press("e")
         await until(pilot, lambda: pilot.app.screen.query("#enqueue-keys"))
-        await pilot.pause()
+        await until(pilot, lambda: pilot.app.screen.query_one("#payload").has_focus)
+        # The short-terminal styles apply once the dialog's screen has had its size.
+        await until(pilot, lambda: pilot.app.screen.has_class("-short"))
+        await pilot.pause(0.3)
 
     assert snap_compare(fixed_app(), terminal_size=SMALL, run_before=run_before)
 
