@@ -219,7 +219,11 @@ class RedisJobStore(RedisSchedules):
         conn: AbstractConnection | None = getattr(self._thread_clients, "conn", None)
         if conn is None:
             assert isinstance(self.client, redis.Redis)
-            conn = cast(AbstractConnection, self.client.connection_pool.make_connection())
+            # Not the pool's make_connection: it counts every connection it makes against the pool's
+            # max_connections (100) and nothing gives that back, so the connections a thread makes
+            # and drops while Redis is away (every retry) would soon leave the pool none to give.
+            pool = self.client.connection_pool
+            conn = cast(AbstractConnection, pool.connection_class(**pool.connection_kwargs))
             conn.connect()  # type: ignore[no-untyped-call]
             self._thread_clients.conn = conn
         return conn
