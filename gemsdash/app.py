@@ -24,7 +24,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from gemsdash.demo import DemoFeeder
-from gemsdash.queue import GemsdashError, JobRecord, JobState, JobType, Snapshot, find_problems
+from gemsdash.queue import GemsdashError, JobRecord, JobState, JobType, Snapshot, WorkerInfo, find_problems
 from gemsdash.queue.visible import visible
 from gemsdash.tui import format as fmt
 from gemsdash.tui.base import DataScreen
@@ -60,9 +60,12 @@ class GemsdashApp(App[None]):
         Binding("q", "quit", "Quit", tooltip="Quit gemsdash"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="Show the keys of this screen"),
         Binding("p", "toggle_pause", "Pause", tooltip="Pause or resume refreshing"),
-        Binding("plus", "interval(1)", "interval", show=False, tooltip="Refresh less often"),
-        Binding("minus", "interval(-1)", "interval", show=False, tooltip="Refresh more often"),
+        Binding("plus", "interval(-1)", "faster", show=False, tooltip="Refresh faster (more often)"),
+        Binding("minus", "interval(1)", "slower", show=False, tooltip="Refresh slower (less often)"),
     ]
+    #: Screen classes by terminal size, for the styles of a small (80x24) terminal.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-normal"), (160, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     #: How often the loop checks whether a refresh is due and repaints the data's age.
     TICK_SECONDS = 0.1
 
@@ -87,6 +90,8 @@ class GemsdashApp(App[None]):
         #: Every notification shown, oldest first, as (severity, message).
         self.notices: deque[tuple[str, str]] = deque(maxlen=NOTICE_HISTORY)
         self.refreshes = 0
+        #: The workers last read, shown at once when the workers screen opens again.
+        self.last_workers: list[WorkerInfo] | None = None
         self._demo: DemoFeeder | None = None
         self._demo_error: str | None = None
 
@@ -175,6 +180,8 @@ class GemsdashApp(App[None]):
             self._follow_primary()
             self.feed.succeeded(now, result.snapshot.taken_at)
             self.snapshot = result.snapshot
+            if result.workers is not None:
+                self.last_workers = result.workers
             with self.batch_update():
                 for screen in screens:
                     screen.mark_stale(False)
@@ -281,8 +288,10 @@ class GemsdashApp(App[None]):
         if self.refused("retry all"):
             return
         source = self.source
+        previewed = [0]
 
         def preview(page: Any) -> None:
+            previewed[0] = page.total
             if page.total == 0:
                 self.say(f"No dead jobs in {queue}: nothing to retry.")
                 return
@@ -298,8 +307,18 @@ class GemsdashApp(App[None]):
             self.background(lambda: source.retry_all(queue), finished)
 
         def finished(count: int) -> None:
-            self.say(f"Retried {fmt.count(count)} dead job{'s' if count != 1 else ''} of {queue}.")
+            self.say(f"Retried {fmt.count(count)} dead job{'s' if count != 1 else ''} of {queue}{why(count)}.")
             self.request_refresh()
+
+        def why(count: int) -> str:
+            """The count shown before confirming was read then; jobs keep dying and being retried."""
+            more = count - previewed[0]
+            if more > 0:
+                return f" ({fmt.count(more)} more died after the count of {fmt.count(previewed[0])} was shown)"
+            if more < 0:
+                gone = fmt.count(-more)
+                return f" ({gone} of the {fmt.count(previewed[0])} counted were retried, cleared or expired meanwhile)"
+            return ""
 
         self.background(lambda: source.jobs(JobQuery(queue, JobState.DEAD, limit=5)), preview)
 
@@ -393,6 +412,77 @@ class GemsdashApp(App[None]):
 
         self.background(source.snapshot, preview)
 
+    def delete_job(self, job_id: str, after: Callable[[], object] | None = None) -> None:
+        """Delete a dead or cancelled job for good, after a confirmation."""
+        if self.refused("delete"):
+            return
+        source = self.source
+
+        def done(_: None) -> None:
+            self.say(f"Deleted job {fmt.short_id(job_id)} for good.")
+            if after is not None:
+                after()
+            self.request_refresh()
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.background(lambda: source.delete(job_id), done)
+            else:
+                self.say("Delete cancelled: nothing changed.")
+
+        body = Text.assemble("Delete job ", (visible(job_id), "bold"), " for good? Its record, error and payload go; ")
+        body.append("only a dead or cancelled job can be deleted.")
+        self.push_screen(ConfirmScreen("Delete a job", body, "Delete", variant="error"), confirmed)
+
+    def run_job_now(self, job_id: str) -> None:
+        if self.refused("run now"):
+            return
+        source = self.source
+
+        def done(_: None) -> None:
+            self.say(f"Job {fmt.short_id(job_id)} is queued to run now.")
+            self.request_refresh()
+
+        self.background(lambda: source.run_now(job_id), done)
+
+    def abort_job(self, job_id: str) -> None:
+        """Stop a running job, after a confirmation; its worker interrupts it within about a second."""
+        if self.refused("abort"):
+            return
+        source = self.source
+
+        def done(_: None) -> None:
+            self.say(f"Abort of job {fmt.short_id(job_id)} requested: its worker stops it within about a second.")
+            self.request_refresh()
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.background(lambda: source.abort(job_id), done)
+            else:
+                self.say("Abort cancelled: nothing changed.")
+
+        body = Text.assemble(
+            "Stop running job ", (visible(job_id), "bold"), " now? It ends cancelled and is not retried; "
+        )
+        body.append("what it already did (an email sent, a payment captured) stays done.")
+        self.push_screen(ConfirmScreen("Abort a running job", body, "Abort", variant="error"), confirmed)
+
+    def toggle_queue_pause(self, queue: str) -> None:
+        """Pause the queue, or resume it when it is paused (as the last refresh saw it)."""
+        if self.refused("pause"):
+            return
+        pause = not (self.snapshot is not None and queue in self.snapshot.paused)
+        source = self.source
+
+        def done(changed: bool) -> None:
+            if pause:
+                self.say(f"Paused {queue}: workers take none of its jobs (enqueueing goes on); P resumes it.")
+            else:
+                self.say(f"Resumed {queue}: workers take its jobs again.")
+            self.request_refresh()
+
+        self.background(lambda: source.set_paused(queue, pause), done)
+
     def enqueue(self, queue: str | None = None) -> None:
         if self.refused("enqueue"):
             return
@@ -420,8 +510,17 @@ class GemsdashApp(App[None]):
             main.show_jobs(queue, state, search)
 
     def open_workers(self) -> None:
-        self.push_screen(WorkersScreen())
+        screen = WorkersScreen()
+        self.push_screen(screen)
+        # Read the workers now, beside the refresh loop (which may be mid-way through a main-screen
+        # refresh): the list shows as soon as one read returns.
+        self.background(self.source.workers, lambda workers: self._show_workers(screen, workers), failed=lambda _: None)
         self.request_refresh()
+
+    def _show_workers(self, screen: WorkersScreen, workers: list[WorkerInfo]) -> None:
+        self.last_workers = workers
+        if screen.is_mounted:
+            screen.show_workers(workers)
 
     def open_audit(self) -> None:
         self.push_screen(AuditScreen())
@@ -439,7 +538,8 @@ class GemsdashApp(App[None]):
 
     def action_interval(self, direction: int) -> None:
         interval = self.feed.step_interval(direction)
-        self.say(f"Refreshing every {interval:g} s.")
+        keys = "+ faster, - slower"
+        self.say(f"Refreshing every {interval:g} s ({keys}).")
         self._paint_status(time.monotonic())
 
     def status_text(self) -> Text:

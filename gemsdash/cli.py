@@ -24,6 +24,7 @@ from gemsdash.queue import (
     QUEUES,
     STATES,
     GemsdashError,
+    JobNotFound,
     JobRecord,
     JobState,
     JobType,
@@ -60,12 +61,13 @@ class UsageError(GemsdashError):
     exit_code = EXIT_USAGE
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse's, with the arguments it repeats in an error ("unrecognized arguments: ...") made
-    terminal-safe: a script passing on an untrusted value must not have its ESC sequences run."""
+class Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors are raised (so that `--json` gets them as JSON) rather than
+    printed and exited on. What it repeats of the arguments ("unrecognized arguments: ...") is made
+    terminal-safe where the error is printed (emit_error), like every other error line."""
 
     def error(self, message: str) -> NoReturn:
-        super().error(visible(message))
+        raise UsageError(f"{self.prog}: {message}")
 
 
 def _port(value: str) -> int:
@@ -77,7 +79,7 @@ def _port(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="gemsdash",
         description="Job processing on Dramatiq with a terminal dashboard. With no command: the dashboard.",
     )
@@ -107,17 +109,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--at", metavar="ISO-8601", help="run at this time, with its timezone (2026-12-24T08:00:00+01:00 or ...Z)"
     )
     enqueue.add_argument("--attempts", type=int, default=None)
-    enqueue.add_argument("--backoff", choices=["exponential", "fixed"])
-    enqueue.add_argument("--backoff-delay-ms", type=int, default=None)
+    _add_backoff_arguments(enqueue)
 
     sub.add_parser("stats", help="per-queue counts by state")
 
     jobs = sub.add_parser("jobs", help="list a queue's jobs, newest first")
     jobs.add_argument("queue", choices=QUEUES)
     jobs.add_argument("--state", choices=[s.value for s in STATES])
+    jobs.add_argument("--priority", choices=[p.value for p in Priority], help="only jobs of this priority")
     jobs.add_argument("--limit", type=int, default=20)
     jobs.add_argument("--offset", type=int, default=0)
-    jobs.add_argument("--search", default="", help="job id prefix or text in the error")
+    jobs.add_argument(
+        "--search",
+        default="",
+        help="job id prefix, text in the error, or part of the payload's idempotency_key, payment_id, user_id or to",
+    )
 
     job = sub.add_parser("job", help="one job's record")
     job.add_argument("id")
@@ -134,6 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
     clear.add_argument("queue", choices=QUEUES)
     clear.add_argument("--include-dead", action="store_true", help="also delete its dead jobs")
     clear.add_argument("--yes", action="store_true", help="confirm: nothing is cleared without it")
+
+    delete = sub.add_parser("delete", help="remove a dead or cancelled job for good")
+    delete.add_argument("id")
+    run_now = sub.add_parser("run-now", help="run a delayed or retrying job now instead of at its time")
+    run_now.add_argument("id")
+    abort = sub.add_parser("abort", help="stop a running job: it ends cancelled, not retried")
+    abort.add_argument("id")
+
+    pause = sub.add_parser("pause", help="workers take no job of QUEUE (any priority) until resumed")
+    pause.add_argument("queue", choices=QUEUES)
+    resume = sub.add_parser("resume", help="workers take QUEUE's jobs again")
+    resume.add_argument("queue", choices=QUEUES)
 
     sub.add_parser("health", help="every problem, one a line; exit 0 when healthy, 1 when there is any")
 
@@ -154,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
         retry,
         cancel,
         clear,
+        delete,
+        run_now,
+        abort,
+        pause,
+        resume,
         sub.choices["health"],
         audit,
         *schedule_commands,
@@ -182,8 +205,7 @@ def add_schedule_parser(sub: Any) -> list[argparse.ArgumentParser]:
     )
     add.add_argument("--priority", choices=[p.value for p in Priority])
     add.add_argument("--attempts", type=int, default=None)
-    add.add_argument("--backoff", choices=["exponential", "fixed"])
-    add.add_argument("--backoff-delay-ms", type=int, default=None)
+    _add_backoff_arguments(add)
     commands = [add, actions.add_parser("list", help="every schedule with its next and last run")]
     for action, text in (
         ("remove", "remove a schedule (its jobs stay)"),
@@ -204,6 +226,22 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     """JSON is exact (the encoder escapes control characters); text is made safe for a terminal
     as a whole, on top of the one-line escaping of each listed value."""
     print(json.dumps(data, indent=2, default=str) if getattr(args, "json", False) else visible(text, multiline=True))
+
+
+def emit_error(as_json: bool, message: str, code: int) -> None:
+    """An error: with --json, `{"error", "code"}` on stdout (a script reads one stream); else one
+    line on stderr."""
+    if as_json:
+        print(json.dumps({"error": message, "code": code}, indent=2))
+    else:
+        print(f"gemsdash: {visible(message)}", file=sys.stderr)
+
+
+def iso_ms(value: Any) -> Any:
+    """Epoch milliseconds (as the audit log stores them) as ISO 8601 UTC; anything else as given."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, UTC).isoformat()
+    return value
 
 
 def age(moment: datetime | None) -> str:
@@ -277,12 +315,27 @@ def _payload(value: str) -> Any:
         raise UsageError(f"--payload cannot be read: {str(exc).splitlines()[0][:200]}") from None
 
 
+def _add_backoff_arguments(parser: argparse.ArgumentParser) -> None:
+    """The retry backoff options `enqueue` and `schedule add` share (read back by `_backoff`)."""
+    parser.add_argument("--backoff", choices=["exponential", "fixed"])
+    parser.add_argument("--backoff-delay-ms", type=int, default=None)
+    parser.add_argument(
+        "--backoff-jitter",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="0-1: each retry waits a random time in [(1 - FRACTION) x wait, wait]; none unless given",
+    )
+
+
 def _backoff(args: argparse.Namespace) -> dict[str, Any] | None:
-    if not (args.backoff or args.backoff_delay_ms is not None):
+    if not (args.backoff or args.backoff_delay_ms is not None or args.backoff_jitter is not None):
         return None
     backoff: dict[str, Any] = {"type": args.backoff or "exponential"}
     if args.backoff_delay_ms is not None:
         backoff["delay"] = args.backoff_delay_ms
+    if args.backoff_jitter is not None:
+        backoff["jitter"] = args.backoff_jitter
     return backoff
 
 
@@ -321,12 +374,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
     header = f"{'queue':<20}" + "".join(f"{s.value:>11}" for s in STATES)
     rows = [f"{q:<20}" + "".join(f"{counts[s.value]:>11}" for s in STATES) for q, counts in data["queues"].items()]
     mode = data["mode"] + (f" (fallback: {data['fallback_reason']})" if data["fallback_reason"] else "")
-    emit(args, data, "\n".join([f"mode: {mode}   workers: {data['workers']}", header, *rows]))
+    paused = f"   paused: {', '.join(data['paused'])}" if data.get("paused") else ""
+    emit(args, data, "\n".join([f"mode: {mode}   workers: {data['workers']}{paused}", header, *rows]))
     return EXIT_OK
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    page = stats.list_jobs(args.queue, args.state, args.limit, args.offset, args.search)
+    page = stats.list_jobs(args.queue, args.state, args.limit, args.offset, args.search, priority=args.priority or "")
     rows = [
         f"{visible(j.id)}  {j.state.value:<10}{j.priority.value:<9}"
         f"{j.attempts:>2}/{j.max_attempts:<3}{age(j.created_at):>6}  "
@@ -341,9 +395,12 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def cmd_job(args: argparse.Namespace) -> int:
     record = stats.get_job(args.id)
     if record is None:
-        emit(args, {"error": f"job {args.id} not found"}, f"job {args.id} not found")
-        return EXIT_FAILED
-    emit(args, record_json(record), record_text(record))
+        raise JobNotFound(args.id)
+    logs = stats.job_logs(record.id)
+    text = record_text(record)
+    if logs:
+        text += "\n" + f"{'logs':>15}:" + "".join(f"\n{'':>17}{visible(line)}" for line in logs)
+    emit(args, {**record_json(record), "logs": logs}, text)
     return EXIT_OK
 
 
@@ -356,14 +413,14 @@ def cmd_retry(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.id:
         raise UsageError("retry needs a job id, or --queue QUEUE --all")
-    admin.retry(args.id)
-    emit(args, {"id": args.id, "state": JobState.QUEUED.value}, f"{args.id} queued again")
+    job_id = admin.retry(args.id)
+    emit(args, {"id": job_id, "state": JobState.QUEUED.value}, f"{job_id} queued again")
     return EXIT_OK
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    admin.cancel(args.id)
-    emit(args, {"id": args.id, "state": JobState.CANCELLED.value}, f"{args.id} cancelled")
+    job_id = admin.cancel(args.id)
+    emit(args, {"id": job_id, "state": JobState.CANCELLED.value}, f"{job_id} cancelled")
     return EXIT_OK
 
 
@@ -373,6 +430,43 @@ def cmd_clear(args: argparse.Namespace) -> int:
     result = admin.clear(args.queue, include_dead=args.include_dead)
     detail = ", ".join(f"{n} {state}" for state, n in result.removed.items())
     emit(args, {"queue": args.queue, "removed": result.removed}, f"cleared {args.queue}: {detail}")
+    return EXIT_OK
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    job_id = admin.delete(args.id)
+    emit(args, {"id": job_id, "deleted": True}, f"{job_id} deleted")
+    return EXIT_OK
+
+
+def cmd_run_now(args: argparse.Namespace) -> int:
+    job_id = admin.run_now(args.id)
+    emit(args, {"id": job_id, "state": JobState.QUEUED.value}, f"{job_id} queued to run now")
+    return EXIT_OK
+
+
+def cmd_abort(args: argparse.Namespace) -> int:
+    job_id = admin.abort(args.id)
+    text = f"{job_id}: abort requested; its worker stops it within about a second (`gemsdash job {job_id[:8]}`)"
+    emit(args, {"id": job_id, "abort": "requested"}, text)
+    return EXIT_OK
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    changed = admin.pause(args.queue)
+    text = f"{args.queue} paused: workers take none of its jobs until `gemsdash resume {args.queue}`"
+    emit(
+        args,
+        {"queue": args.queue, "paused": True, "changed": changed},
+        text if changed else f"{args.queue} was already paused",
+    )
+    return EXIT_OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    changed = admin.resume(args.queue)
+    text = f"{args.queue} resumed" if changed else f"{args.queue} was not paused"
+    emit(args, {"queue": args.queue, "paused": False, "changed": changed}, text)
     return EXIT_OK
 
 
@@ -388,10 +482,10 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    entries = admin.audit_log(args.limit)
+    entries = [{**e, "at": iso_ms(e.get("at"))} for e in admin.audit_log(args.limit)]
     rows = [
-        f"{datetime.fromtimestamp(e['at'] / 1000, UTC).isoformat()}  {visible(str(e['action'])):<16}"
-        f"{visible(str(e['target'])):<40}{visible(str(e['count'])):>6}  {visible(str(e['by']))}"
+        f"{e['at']}  {visible(str(e.get('action', '?'))):<16}{visible(str(e.get('target', ''))):<40}"
+        f"{visible(str(e.get('count', ''))):>6}  {visible(str(e.get('by', '')))}"
         for e in entries
     ]
     emit(args, entries, "\n".join(rows) or "(no admin actions yet)")
@@ -464,17 +558,29 @@ ONE_SHOT: dict[str, Callable[[argparse.Namespace], int]] = {
     "retry": cmd_retry,
     "cancel": cmd_cancel,
     "clear": cmd_clear,
+    "delete": cmd_delete,
+    "abort": cmd_abort,
+    "run-now": cmd_run_now,
+    "pause": cmd_pause,
+    "resume": cmd_resume,
     "health": cmd_health,
     "audit": cmd_audit,
     "schedule": cmd_schedule,
 }
-NEEDS_SHARED_STATE = set(ONE_SHOT) - {"health"}
+NEEDS_SHARED_STATE = set(ONE_SHOT)
+HEALTH_IN_MEMORY_MODE = (
+    "`gemsdash health` cannot see the dashboard's jobs in memory mode: they live inside the dashboard's "
+    "own process, so no other process can tell whether they are healthy. Set REDIS_ENABLED=true (and "
+    "REDIS_URL or REDIS_HOST/REDIS_PORT) to share jobs between processes."
+)
 #: One-shot commands that write to Redis: they refuse a Redis that may evict keys.
-WRITES = {"enqueue", "retry", "cancel", "clear"}
+WRITES = {"enqueue", "retry", "cancel", "clear", "delete", "run-now", "abort", "pause", "resume"}
 
 
 def run_one_shot(args: argparse.Namespace, settings: Settings) -> int:
     runtime = configure(settings, role="oneshot")
+    if runtime.mode == "memory" and args.command == "health":
+        raise MemoryModeUnsupported(HEALTH_IN_MEMORY_MODE)
     if runtime.mode == "memory" and args.command in NEEDS_SHARED_STATE:
         raise MemoryModeUnsupported(MEMORY_MODE_HINT.format(command=f"`gemsdash {args.command}`"))
     if runtime.client is not None and args.command in WRITES:
@@ -576,8 +682,26 @@ def configure_logging(command: str | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, where a closed pipe is caught, rather than at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`gemsdash jobs Q --json | head -c 100`): end quietly, and keep
+        # Python from reporting the failed flush of stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _main(argv: list[str]) -> int:
+    as_json = "--json" in argv
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        emit_error(as_json, str(exc), exc.exit_code)  # one line: argparse's usage would add several
+        return exc.exit_code
     configure_logging(args.command)
     try:
         check_text_arguments(args)
@@ -590,15 +714,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_worker(args, settings)
         if args.command == "serve":
             return run_server(args, settings)
-        code = run_one_shot(args, settings)
-        sys.stdout.flush()  # here, where a reader that left is caught, not at exit
-        return code
+        return run_one_shot(args, settings)
     except GemsdashError as exc:
-        print(f"gemsdash: {visible(str(exc))}", file=sys.stderr)
+        emit_error(getattr(args, "json", False), str(exc), exc.exit_code)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        # `gemsdash jobs Q | head`: the reader left; no traceback, and none at exit's flush either.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED

@@ -18,6 +18,7 @@ from typing import Any
 
 import gemsdash.queue as q
 from gemsdash.queue import GemsdashError, InvalidTransition, JobNotFound, JobRequest, JobType
+from gemsdash.queue.admin import actor_label
 
 logger = logging.getLogger("gemsdash.demo")
 
@@ -116,7 +117,8 @@ class DemoFeeder:
         self._delayed.extend(i for i, r in zip(ids, requests, strict=True) if r.delay)
         if self._round % 4 == 0 and self._delayed:
             with contextlib.suppress(InvalidTransition, JobNotFound):  # it may have run already
-                q.cancel(self._delayed.pop())  # so `cancelled` shows too
+                # so `cancelled` shows too; signed as the demo, so the audit log tells it from an operator
+                q.cancel(self._delayed.pop(), by=f"demo feed ({actor_label()})")
         del self._delayed[:-20]
         return len(requests)
 

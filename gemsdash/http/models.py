@@ -131,6 +131,7 @@ class StatsBody(BaseModel):
     fallback_reason: str | None
     workers: int = Field(description="live workers")
     queues: dict[str, dict[str, int]] = Field(description="queue -> state -> jobs")
+    paused: list[str] = Field(default_factory=list, description="queues paused: workers take none of their jobs")
 
 
 class BucketCount(BaseModel):
@@ -156,6 +157,12 @@ class DashboardBody(BaseModel):
     workers: list[q.WorkerInfo]
     recent_failures: list[q.JobRecord] = Field(description="dead jobs, newest first, payloads masked")
     throughput: dict[str, Throughput]
+
+
+class PauseBody(BaseModel):
+    queue: str
+    paused: bool = Field(description="whether the queue is paused now")
+    changed: bool = Field(description="false when it already was")
 
 
 class ClearBody(BaseModel):

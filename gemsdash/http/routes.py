@@ -24,6 +24,7 @@ from gemsdash.http.models import (
     ErrorBody,
     FieldErrorsBody,
     HealthBody,
+    PauseBody,
     QueueStatsBody,
     StatsBody,
     enqueue_request,
@@ -252,6 +253,55 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
     ) -> ClearBody:
         result = q.clear(name, include_dead=include_dead)
         return ClearBody(queue=result.queue, removed=result.removed, total=result.total)
+
+    @admin.delete(
+        "/queue/jobs/{id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={**NOT_FOUND, **CONFLICT},
+        summary="Delete a dead or cancelled job for good",
+    )
+    def delete_job(job_id: IdParam) -> Response:
+        q.delete(job_id)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @admin.post(
+        "/queue/jobs/{id}/run",
+        response_model=q.JobRecord,
+        responses={**NOT_FOUND, **CONFLICT},
+        summary="Run a delayed or retrying job now instead of at its time",
+    )
+    def post_run_now(job_id: IdParam) -> q.JobRecord:
+        return _record(q.run_now(job_id))
+
+    @admin.post(
+        "/queue/jobs/{id}/abort",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=q.JobRecord,
+        responses={**NOT_FOUND, **CONFLICT},
+        summary="Stop a running job: its worker interrupts it within about a second; it ends cancelled",
+    )
+    def post_abort(job_id: IdParam) -> q.JobRecord:
+        return _record(q.abort(job_id))
+
+    @admin.post(
+        "/queue/pause/{type}",
+        response_model=PauseBody,
+        responses={**NOT_FOUND},
+        summary="Pause a queue: workers take none of its jobs (any priority) until resumed; enqueue still works",
+    )
+    def post_pause(name: TypeParam) -> PauseBody:
+        changed = q.pause(name)
+        return PauseBody(queue=q.JOB_SPECS[q.JobType(name)].job_type.queue, paused=True, changed=changed)
+
+    @admin.post(
+        "/queue/resume/{type}",
+        response_model=PauseBody,
+        responses={**NOT_FOUND},
+        summary="Resume a paused queue",
+    )
+    def post_resume(name: TypeParam) -> PauseBody:
+        changed = q.resume(name)
+        return PauseBody(queue=q.JOB_SPECS[q.JobType(name)].job_type.queue, paused=False, changed=changed)
 
     add_schedule_routes(reads, admin)
     return [open_router, reads, admin]

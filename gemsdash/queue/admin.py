@@ -15,6 +15,7 @@ from typing import Any
 from dramatiq import Message
 
 from gemsdash.queue.errors import InvalidTransition, JobNotFound, ReadOnlyMode
+from gemsdash.queue.ids import resolve
 from gemsdash.queue.jobs import JobRecord, JobState, job_type, now_ms, spec_for
 from gemsdash.queue.messages import job_message
 from gemsdash.queue.runtime import current_runtime
@@ -32,9 +33,9 @@ def actor_label() -> str:
     return f"{user}@{socket.gethostname()}:{os.getpid()}"
 
 
-def _audit_entry(action: str, target: str, count: int, **extra: Any) -> str:
+def _audit_entry(action: str, target: str, count: int, *, by: str | None = None, **extra: Any) -> str:
     return json.dumps(
-        {"at": now_ms(), "action": action, "target": target, "count": count, "by": actor_label(), **extra},
+        {"at": now_ms(), "action": action, "target": target, "count": count, "by": by or actor_label(), **extra},
         separators=(",", ":"),
     )
 
@@ -58,15 +59,18 @@ def _requeue_message(record: JobRecord) -> Message[Any]:
     return job_message(spec, record.payload, options, record.id)
 
 
-def retry(job_id: str) -> None:
-    """Put a dead or cancelled job back in its queue with its attempts reset."""
+def retry(job_id: str) -> str:
+    """Put a dead or cancelled job back in its queue with its attempts reset; returns its full id
+    (`job_id` may be a prefix)."""
     _writable("retry")
+    job_id = resolve(job_id)
     store = current_runtime().store
     record = store.get(job_id)
     if record is None:
         raise JobNotFound(job_id)
     entry = _audit_entry("retry", job_id, 1, queue=record.queue)
     _verdict(job_id, "retry", store.retry(job_id, _requeue_message(record), actor_label(), entry))
+    return job_id
 
 
 def retry_jobs(job_ids: list[str]) -> tuple[int, list[str]]:
@@ -75,16 +79,19 @@ def retry_jobs(job_ids: list[str]) -> tuple[int, list[str]]:
     _writable("retry")
     requeued = _requeue(job_ids)
     if requeued:
-        current_runtime().store.audit(_audit_entry("retry", f"{len(requeued)} jobs", len(requeued)))
+        ids = [i for i in job_ids if i in requeued]
+        queues = sorted(set(requeued.values()))
+        entry = _audit_entry("retry", f"{len(requeued)} jobs", len(requeued), queue=",".join(queues), ids=ids)
+        current_runtime().store.audit(entry)
     return len(requeued), [i for i in job_ids if i not in requeued]
 
 
-def _requeue(job_ids: list[str]) -> set[str]:
-    """The ids of those jobs that went back to their queues: one read and one pipelined requeue."""
+def _requeue(job_ids: list[str]) -> dict[str, str]:
+    """The jobs that went back to their queues (id -> queue): one read and one pipelined requeue."""
     store = current_runtime().store
     records = [r for r in store.get_many(job_ids) if r is not None]
     verdicts = store.retry_many([(r.id, _requeue_message(r)) for r in records], actor_label())
-    return {r.id for r, verdict in zip(records, verdicts, strict=True) if verdict == "ok"}
+    return {r.id: r.queue for r, verdict in zip(records, verdicts, strict=True) if verdict == "ok"}
 
 
 def retry_all(queue: str) -> int:
@@ -105,13 +112,16 @@ def retry_all(queue: str) -> int:
     return retried
 
 
-def cancel(job_id: str) -> None:
-    """A queued, delayed or retrying job will never run, even if a worker already holds it."""
+def cancel(job_id: str, *, by: str | None = None) -> str:
+    """A queued, delayed or retrying job will never run, even if a worker already holds it.
+    `by` signs the change for someone other than this process's user (the demo feed)."""
     _writable("cancel")
+    job_id = resolve(job_id)
     store = current_runtime().store
     record = store.get(job_id)
-    entry = _audit_entry("cancel", job_id, 1, queue=record.queue if record else None)
-    _verdict(job_id, "cancel", store.cancel(job_id, actor_label(), entry))
+    entry = _audit_entry("cancel", job_id, 1, by=by, queue=record.queue if record else None)
+    _verdict(job_id, "cancel", store.cancel(job_id, by or actor_label(), entry))
+    return job_id
 
 
 def cancel_jobs(job_ids: list[str]) -> tuple[int, list[str]]:
@@ -140,8 +150,79 @@ def clear(queue: str, *, include_dead: bool = False) -> ClearResult:
     return result
 
 
+def delete(job_id: str) -> str:
+    """Remove one dead or cancelled job for good (record and dead letter); returns its full id."""
+    _writable("delete")
+    job_id = resolve(job_id)
+    store = current_runtime().store
+    record = store.get(job_id)
+    entry = _audit_entry("delete", job_id, 1, queue=record.queue if record else None)
+    _verdict(job_id, "delete", store.delete(job_id, entry))
+    return job_id
+
+
+def run_now(job_id: str) -> str:
+    """Run a delayed or retrying job now instead of at its time; returns its full id."""
+    _writable("run now")
+    job_id = resolve(job_id)
+    store = current_runtime().store
+    record = store.get(job_id)
+    if record is None:
+        raise JobNotFound(job_id)
+    entry = _audit_entry("run-now", job_id, 1, queue=record.queue)
+    # The copy keeps the retries done so far, so a failure still counts against the job's attempts.
+    message = _requeue_message(record).copy(options={"retries": record.attempts})
+    _verdict(job_id, "run now", store.run_now(job_id, message, actor_label(), entry))
+    return job_id
+
+
+def abort(job_id: str) -> str:
+    """Stop a running job: its worker interrupts it within about a second (middleware/abort.py) and
+    it ends `cancelled`, "aborted by" whoever asked; returns its full id."""
+    _writable("abort")
+    job_id = resolve(job_id)
+    store = current_runtime().store
+    record = store.get(job_id)
+    entry = _audit_entry("abort", job_id, 1, queue=record.queue if record else None)
+    _verdict(job_id, "abort", store.request_abort(job_id, actor_label(), entry))
+    return job_id
+
+
+def pause(queue: str) -> bool:
+    """Workers take no job of `queue` (any priority) until `resume`; enqueueing goes on. Kept by
+    the store (in Redis: across restarts). False when it was paused already."""
+    _writable("pause")
+    name = job_type(queue).queue
+    return current_runtime().store.set_paused(name, True, _audit_entry("pause", name, 0))
+
+
+def resume(queue: str) -> bool:
+    """Undo `pause`: workers take `queue`'s jobs again. False when it was not paused."""
+    _writable("resume")
+    name = job_type(queue).queue
+    return current_runtime().store.set_paused(name, False, _audit_entry("resume", name, 0))
+
+
+def paused_queues() -> list[str]:
+    return sorted(current_runtime().store.paused())
+
+
 def audit_log(limit: int = 100) -> list[dict[str, Any]]:
     return current_runtime().store.audit_log(limit)
 
 
-__all__ = ["JobState", "audit_log", "cancel", "clear", "retry", "retry_all", "retry_jobs"]
+__all__ = [
+    "JobState",
+    "abort",
+    "audit_log",
+    "cancel",
+    "clear",
+    "delete",
+    "pause",
+    "paused_queues",
+    "resume",
+    "retry",
+    "retry_all",
+    "retry_jobs",
+    "run_now",
+]

@@ -37,6 +37,7 @@ ALLOWED_OPTIONS = frozenset(
         "max_retries",
         "min_backoff",
         "max_backoff",
+        "jitter",
         "eta",
         "requeue_timestamp",
         "traceback",
@@ -175,6 +176,10 @@ def _forged(fields: dict[str, Any], options: dict[str, Any], physical_queue: str
     if not 0 <= fields["message_timestamp"] <= now_ms + ETA_MARGIN_MS:
         # It becomes the record's created_at: a year past 9999 (or before 1) broke every listing.
         return "message_timestamp is not a time of this era"
+    if "jitter" in options:
+        jitter = options["jitter"]
+        if not isinstance(jitter, int | float) or isinstance(jitter, bool) or not 0 <= jitter <= 1:
+            return "option 'jitter' is not a number in 0..1"
     eta = options.get("eta", 0)
     if eta < 0:
         return "eta is negative"

@@ -65,6 +65,28 @@ class JobNotFound(GemsdashError):
         super().__init__(f"job {job_id} not found (it may have expired or been cleared)")
 
 
+class AmbiguousJobId(GemsdashError):
+    """A job id prefix matches more than one job."""
+
+    def __init__(self, prefix: str, matches: list[str]) -> None:
+        self.prefix = prefix
+        self.matches = matches
+        shown = ", ".join(matches)
+        super().__init__(f"job id prefix {prefix} is ambiguous: it matches {shown}; give more characters")
+
+
+#: How an error names the state a job is in: "it has already succeeded", not "it is succeeded".
+STATE_PHRASES = {
+    "queued": "it is queued",
+    "delayed": "it is delayed",
+    "running": "it is running",
+    "retrying": "it is waiting to be retried",
+    "succeeded": "it has already succeeded",
+    "dead": "it is dead",
+    "cancelled": "it is cancelled",
+}
+
+
 class InvalidTransition(GemsdashError):
     """An admin action does not apply to the job's current state (e.g. retrying a running job)."""
 
@@ -72,7 +94,7 @@ class InvalidTransition(GemsdashError):
         self.job_id = job_id
         self.action = action
         self.state = state
-        super().__init__(f"cannot {action} job {job_id}: it is {state}")
+        super().__init__(f"cannot {action} job {job_id}: {STATE_PHRASES.get(state, f'it is {state}')}")
 
 
 class ReadOnlyMode(GemsdashError):

@@ -92,6 +92,10 @@ class Priority(StrEnum):
 #: Highest first: the order a worker's consumers are declared in.
 PRIORITIES_HIGH_FIRST = (Priority.CRITICAL, Priority.HIGH, Priority.NORMAL, Priority.LOW)
 
+#: Payload fields a job search also matches (besides an id prefix and the error text): the ones
+#: operators look jobs up by, none of them masked.
+SEARCH_FIELDS = ("idempotency_key", "payment_id", "user_id", "to")
+
 MAX_DELAY_MS = 7 * 24 * 3600 * 1000 - 1  # Dramatiq refuses delays of 7 days or more
 MAX_ATTEMPTS = 25
 
@@ -101,6 +105,13 @@ class Backoff(BaseModel):
 
     type: Literal["exponential", "fixed"] = "exponential"
     delay: int = Field(default=1000, ge=0, le=MAX_DELAY_MS, description="milliseconds")
+    jitter: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="0 (the default): every wait is exactly as computed; j > 0: each wait is drawn from "
+        "[(1 - j) x wait, wait]",
+    )
 
     @property
     def min_ms(self) -> int:
@@ -108,7 +119,7 @@ class Backoff(BaseModel):
 
     @property
     def max_ms(self) -> int:
-        """Dramatiq's backoff is min(min_backoff * 2**retries, max_backoff): equal bounds make it fixed."""
+        """Retry n waits min(delay * 2**(n-1), max_ms) (middleware/backoff.py): equal bounds make it fixed."""
         return self.min_ms if self.type == "fixed" else MAX_DELAY_MS
 
 

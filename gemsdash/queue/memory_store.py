@@ -6,6 +6,7 @@ from __future__ import annotations
 import heapq
 import json
 import threading
+import uuid
 from collections import defaultdict
 from typing import Any
 
@@ -15,6 +16,7 @@ from gemsdash.queue.jobs import (
     FINISHED_STATES,
     QUEUES,
     RETRYABLE_STATES,
+    SEARCH_FIELDS,
     STATES,
     WAITING_STATES,
     JobRecord,
@@ -47,6 +49,10 @@ TIMELINE_MAX = 24
 SEARCH_WINDOW = 2000
 
 
+#: Jobs whose log lines memory mode keeps.
+LOGS_KEPT = 10_000
+
+
 class MemoryJobStore(MemorySchedules):
     def __init__(self, broker: Broker, *, finished_ttl: int, dead_ttl: int, worker_timeout_ms: int) -> None:
         self.broker = broker
@@ -62,6 +68,10 @@ class MemoryJobStore(MemorySchedules):
         self._wait: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._workers: dict[str, tuple[WorkerInfo, int]] = {}
         self._audit: list[str] = []
+        self._paused: set[str] = set()
+        self._aborts: dict[str, str] = {}
+        #: Job id -> what it logged; the oldest go first past LOGS_KEPT jobs.
+        self._logs: dict[str, list[str]] = {}
 
     # -- the state machine ------------------------------------------------------------------
 
@@ -167,6 +177,8 @@ class MemoryJobStore(MemorySchedules):
                 old = job["state"]
                 if old in (JobState.CANCELLED, JobState.SUCCEEDED, JobState.DEAD):
                     return f"skip:{old}"
+                if job.get("run_now") and message.options.get("redis_message_id") != job["run_now"]:
+                    return "skip:superseded"  # run_now replaced this waiting copy
             elif fallback is None:
                 return "missing"
             else:
@@ -221,6 +233,7 @@ class MemoryJobStore(MemorySchedules):
                 return "unchanged"
             job["state"] = outcome.value
             job["duration_ms"] = duration_ms
+            job.pop("run_now", None)  # the copy run_now pushed has run: later copies are the job's own
             if outcome is JobState.SUCCEEDED:
                 job.update(result=detail, error=None, finished_at=now_ms(), next_attempt_at=None)
             else:
@@ -251,13 +264,15 @@ class MemoryJobStore(MemorySchedules):
             job = self._load(job_id)
             return decode_record(_public(job)) if job is not None else None
 
-    def page(self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "") -> JobPage:
+    def page(
+        self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "", *, priority: str = ""
+    ) -> JobPage:
         states = [state] if state is not None else list(STATES)
         now = now_ms()
         with self._lock:
             entries: list[tuple[int, str]] = []
             total = 0
-            window = SEARCH_WINDOW if search else offset + limit
+            window = SEARCH_WINDOW if search or priority else offset + limit
             for s in states:
                 index = self._index[(queue, s.value)]
                 live = [
@@ -269,7 +284,16 @@ class MemoryJobStore(MemorySchedules):
             jobs = [self._jobs[job_id] for _, job_id in entries]
             if search:
                 needle = search.lower()
-                jobs = [j for j in jobs if j["id"].startswith(search) or needle in _error_text(j).lower()]
+                jobs = [
+                    j
+                    for j in jobs
+                    if j["id"].startswith(search)
+                    or needle in _error_text(j).lower()
+                    or any(needle in value.lower() for value in _search_values(j))
+                ]
+                total = len(jobs)
+            if priority:
+                jobs = [j for j in jobs if j.get("priority") == priority]
                 total = len(jobs)
             chosen = [decode_record(_public(j)) for j in jobs[offset : offset + limit]]
         return JobPage(chosen, total, offset, limit)
@@ -337,6 +361,7 @@ class MemoryJobStore(MemorySchedules):
                 )
             stale = len(self._workers) - len(live)
             listed = self._listed_workers(now)
+            paused = frozenset(self._paused)
         return Snapshot(
             taken_at=from_ms(now),
             queues=stats,
@@ -344,6 +369,7 @@ class MemoryJobStore(MemorySchedules):
             worker_list=listed,
             stale_workers=stale,
             overdue_after_ms=recovery_bound_ms(self.worker_timeout_ms),
+            paused=paused,
         )
 
     def _listed_workers(self, now: int) -> list[WorkerInfo]:
@@ -357,11 +383,26 @@ class MemoryJobStore(MemorySchedules):
         ]
 
     def view(
-        self, queue: str | None, state: JobState | None = None, offset: int = 0, limit: int = 50, search: str = ""
+        self,
+        queue: str | None,
+        state: JobState | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        search: str = "",
+        *,
+        priority: str = "",
     ) -> tuple[Snapshot, JobPage | None]:
         with self._lock:
-            page = self.page(queue, state, offset, limit, search) if queue is not None else None
+            page = self.page(queue, state, offset, limit, search, priority=priority) if queue is not None else None
             return self.snapshot(), page
+
+    def find_ids(self, prefix: str, limit: int) -> list[str]:
+        """A scan of this process's records: memory mode holds what one process can run."""
+        with self._lock:
+            now = now_ms()
+            return sorted(i for i, job in self._jobs.items() if i.startswith(prefix) and not self._expired(job, now))[
+                :limit
+            ]
 
     def dead_ids(self, queue: str, limit: int) -> list[str]:
         with self._lock:
@@ -385,6 +426,17 @@ class MemoryJobStore(MemorySchedules):
                 self._audit.append(audit)
             return "ok"
 
+    def delete(self, job_id: str, audit: str) -> str:
+        with self._lock:
+            job = self._load(job_id)
+            if job is None:
+                return "missing"
+            if job["state"] not in RETRYABLE_STATES:
+                return f"state:{job['state']}"
+            self._drop(job)
+        self.audit(audit)
+        return "ok"
+
     def cancel_many(self, job_ids: list[str], who: str) -> list[str]:
         return [self.cancel(job_id, who, "") for job_id in job_ids]
 
@@ -396,6 +448,7 @@ class MemoryJobStore(MemorySchedules):
             if job["state"] not in RETRYABLE_STATES:
                 return f"state:{job['state']}"
             old = job["state"]
+            job.pop("run_now", None)  # a copy run_now pushed is not the job's any more
             job.update(
                 state=JobState.QUEUED.value,
                 attempts=0,
@@ -439,6 +492,78 @@ class MemoryJobStore(MemorySchedules):
             self._audit.append(entry)
             del self._audit[:-10_000]
 
+    def save_logs(self, job_id: str, lines: list[str]) -> None:
+        with self._lock:
+            self._logs.pop(job_id, None)
+            self._logs[job_id] = list(lines)
+            while len(self._logs) > LOGS_KEPT:
+                del self._logs[next(iter(self._logs))]
+
+    def job_logs(self, job_id: str) -> list[str]:
+        with self._lock:
+            return list(self._logs.get(job_id, [])) if job_id in self._jobs else []
+
+    def run_now(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
+        copy = str(uuid.uuid4())
+        message = message.copy(options={"redis_message_id": copy})
+        with self._lock:
+            job = self._load(job_id)
+            if job is None:
+                return "missing"
+            if job["state"] not in (JobState.DELAYED.value, JobState.RETRYING.value):
+                return f"state:{job['state']}"
+            old = job["state"]
+            job.update(state=JobState.QUEUED.value, next_attempt_at=None, rq=message.queue_name, run_now=copy)
+            self._save(job, old, f"run now by {who}")
+            self._audit.append(audit)
+        self.broker.enqueue(message)
+        return "ok"
+
+    def request_abort(self, job_id: str, who: str, audit: str) -> str:
+        with self._lock:
+            job = self._load(job_id)
+            if job is None:
+                return "missing"
+            if job["state"] != JobState.RUNNING.value:
+                return f"state:{job['state']}"
+            self._aborts[job_id] = who
+        self.audit(audit)
+        return "ok"
+
+    def abort_requests(self, job_ids: list[str]) -> list[str]:
+        with self._lock:
+            return [i for i in job_ids if i in self._aborts]
+
+    def aborted(self, job_id: str, detail: str, duration_ms: int | None) -> str:
+        with self._lock:
+            who = self._aborts.pop(job_id, None)
+            job = self._load(job_id)
+            if job is None:
+                return "missing"
+            old = job["state"]
+            job.update(
+                state=JobState.CANCELLED.value,
+                finished_at=now_ms(),
+                next_attempt_at=None,
+                duration_ms=duration_ms,
+                error=json.loads(detail),
+            )
+            self._save(job, old, f"aborted by {who or 'an operator'}")
+        return "ok"
+
+    def set_paused(self, queue: str, paused: bool, audit: str) -> bool:
+        with self._lock:
+            changed = (queue in self._paused) != paused
+            if paused:
+                self._paused.add(queue)
+            else:
+                self._paused.discard(queue)
+        self.audit(audit)
+        return changed
+
+    def paused(self) -> frozenset[str]:
+        return frozenset(self._paused)
+
     def audit_log(self, limit: int) -> list[dict[str, Any]]:
         with self._lock:
             return [json.loads(e) for e in reversed(self._audit[-limit:])]
@@ -472,6 +597,17 @@ class MemoryJobStore(MemorySchedules):
 
 def _public(job: StoredJob) -> StoredJob:
     return {k: v for k, v in job.items() if not k.startswith("_")}
+
+
+def _search_values(job: StoredJob) -> list[str]:
+    """The SEARCH_FIELDS values of a job's payload, as text."""
+    try:
+        data = json.loads(job["payload"]) if isinstance(job.get("payload"), str) else job.get("payload")
+    except ValueError:
+        return []
+    if not isinstance(data, dict):
+        return []
+    return [str(data[f]) for f in SEARCH_FIELDS if isinstance(data.get(f), (str, int, float))]
 
 
 def _error_text(job: StoredJob) -> str:

@@ -49,6 +49,8 @@ def job_message(spec: JobSpec, payload: dict[str, Any], options: JobOptions, job
             "max_retries": options.attempts - 1,
             "min_backoff": options.backoff.min_ms,
             "max_backoff": options.backoff.max_ms,
+            # Only when asked: a message without it waits exactly what its backoff says.
+            **({"jitter": options.backoff.jitter} if options.backoff.jitter else {}),
         },
         message_id=job_id,
     )
@@ -68,7 +70,8 @@ def new_record(spec: JobSpec, payload_json: str, options: JobOptions, job_id: st
         "max_attempts": options.attempts,
         "created_at": created,
         "next_attempt_at": created + options.delay if options.delay else None,
-        "backoff": options.backoff.model_dump(),
+        # Jitter only when asked, so that records of jobs without it keep their shape.
+        "backoff": options.backoff.model_dump(exclude={"jitter"} if not options.backoff.jitter else set()),
         "timeline": [[state.value, created, None]],
     }
 

@@ -98,6 +98,8 @@ def find_problems(snapshot: Snapshot) -> list[Problem]:
     if waiting_total and snapshot.workers == 0:
         found.append(Problem("no_workers", f"{_jobs(waiting_total)} waiting and no live worker"))
     for name, stats in snapshot.queues.items():
+        if name in snapshot.paused:
+            continue  # an operator stopped it: its jobs wait, and come due, on purpose until resumed
         waiting = sum(stats.counts.get(s, 0) for s in WAITING)
         consumers = stats.consumers_by_priority
         if waiting and (snapshot.workers == 0 or (consumers and not any(consumers.values()))):

@@ -44,7 +44,7 @@ from typing import Any
 
 import redis
 from dramatiq import Message
-from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import dq_name
 from dramatiq.errors import ConnectionClosed
 from redis.cluster import RedisCluster
@@ -54,6 +54,7 @@ from gemsdash.queue.admission import MAX_MESSAGE_BYTES, Refusal, inspect_fetched
 from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.middleware.persist import PERSIST_DEADLINE_S
 from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
+from gemsdash.queue.pausing import PausableRedisConsumer, PausedQueues
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ class GemsdashRedisBroker(RedisBroker):
     reclaim_delayed: Reclaim | None = None
     #: Fetched messages larger than this are refused unread.
     max_message_bytes: int = MAX_MESSAGE_BYTES
+    #: Queues an operator paused: their consumers fetch nothing (pausing.py).
+    paused_queues: PausedQueues | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
@@ -235,8 +238,9 @@ def _scripts_source() -> bytes:
     return source
 
 
-class _Consumer(_RedisConsumer):
-    """Dramatiq's consumer; on a delay queue it starts by taking back what its worker holds."""
+class _Consumer(PausableRedisConsumer):
+    """Dramatiq's consumer, idle while its queue is paused (pausing.py); on a delay queue it
+    starts by taking back what its worker holds."""
 
     def __init__(self, broker: GemsdashRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
         super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
@@ -249,7 +253,7 @@ class _Consumer(_RedisConsumer):
             except (*_OUTAGE_ERRORS, BackendUnavailable) as exc:
                 raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
             self._reclaim = False
-        return super().__next__()  # type: ignore[no-untyped-call]
+        return super().__next__()
 
     def requeue(self, messages: Any) -> None:
         """Dramatiq's, raising a lost connection as the ConnectionClosed its thread expects (it

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import dramatiq
 from dramatiq import Broker, Worker
-from dramatiq.middleware import default_middleware
+from dramatiq.middleware import Retries, default_middleware
 
 from gemsdash.queue import clock, handlers, log_redaction
 from gemsdash.queue.admission import Refusal, message_limit
@@ -25,7 +25,10 @@ from gemsdash.queue.eviction import check_eviction_policy
 from gemsdash.queue.memory_store import MemoryJobStore
 from gemsdash.queue.messages import all_physical_queues
 from gemsdash.queue.middleware import (
+    Aborts,
+    BackoffRetries,
     Heartbeat,
+    JobLogs,
     JobTracking,
     QuietOutage,
     Recovery,
@@ -33,6 +36,7 @@ from gemsdash.queue.middleware import (
     WorkerGuard,
     WriteBehind,
 )
+from gemsdash.queue.pausing import PausedQueues
 from gemsdash.queue.redaction import Redactor, raw_evidence
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
@@ -167,13 +171,18 @@ def _middleware(
     # write-behind goes last so that it flushes at shutdown before Heartbeat deregisters.
     return (
         [tracking]
-        + [m() for m in default_middleware]
+        # Retries with delays that are what the backoff says (Dramatiq's own always adds jitter).
+        + [BackoffRetries() if m is Retries else m() for m in default_middleware]
         + [
             Heartbeat(store, worker_id, interval, lambda: tracking.in_flight),
             Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5), settings.worker_timeout_seconds),
             QuietOutage(),
             WorkerGuard(),
             Scheduler(lambda wait: fire_due(store, settings.max_payload_bytes, wait)),
+            JobLogs(store, redactor),
+            # Last, so that its after-hooks run first: a job's thread is forgotten as soon as the
+            # job returns, before any other hook, which an abort arriving late must not hit.
+            Aborts(store),
         ]
         + ([write_behind] if write_behind is not None else []),
         tracking,
@@ -214,6 +223,7 @@ def _build_redis(settings: Settings, client: Client, redactor: Redactor) -> Runt
         store.reject(rq, data, (refusal.kind, refusal.reason), evidence, refusal.message_id, worker)
 
     broker.reject_malformed = reject
+    broker.paused_queues = PausedQueues(store.paused)
     broker.reclaim_delayed = store.reclaim
     broker.max_message_bytes = message_limit(settings.max_payload_bytes)
     middleware, tracking = _middleware(store, redactor, settings, broker.broker_id, WriteBehind(store))
@@ -232,6 +242,7 @@ def _build_memory(settings: Settings, redactor: Redactor) -> Runtime:
         dead_ttl=DEAD_LETTER_TTL_SECONDS,
         worker_timeout_ms=settings.worker_timeout_ms,
     )
+    broker.paused_queues = PausedQueues(store.paused)
     middleware, tracking = _middleware(store, redactor, settings, f"embedded-{uuid.uuid4().hex[:8]}")
     for m in middleware:
         broker.add_middleware(m)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gemsdash.queue.jobs import JobRecord, JobState, job_type
+from gemsdash.queue.ids import resolve
+from gemsdash.queue.jobs import JobRecord, JobState, Priority, job_type
 from gemsdash.queue.problems import Health as Health
 from gemsdash.queue.problems import Problem as Problem
 from gemsdash.queue.problems import health as health
@@ -25,26 +26,64 @@ def stats_json(snapshot: Snapshot | None = None) -> dict[str, Any]:
 
 
 def get_job(job_id: str) -> JobRecord | None:
-    return current_runtime().store.get(job_id)
+    """The job a full id or an unambiguous prefix of 8+ characters names (AmbiguousJobId if several)."""
+    return current_runtime().store.get(resolve(job_id))
+
+
+def _priority(value: str) -> str:
+    """A priority filter as the stores take it: "" for none, else a valid priority's name."""
+    return Priority(value).value if value else ""
+
+
+def job_logs(job_id: str) -> list[str]:
+    """What the job logged during its last run (bounded, masked); [] when nothing was kept."""
+    return current_runtime().store.job_logs(resolve(job_id))
 
 
 def list_jobs(
-    queue: str, state: JobState | str | None = None, limit: int = 50, offset: int = 0, search: str = ""
+    queue: str,
+    state: JobState | str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    search: str = "",
+    *,
+    priority: str = "",
 ) -> JobPage:
-    """Newest first; with `search`, jobs whose id starts with it or whose error mentions it."""
+    """Newest first; with `search`, jobs whose id starts with it, whose error mentions it, or whose
+    payload's SEARCH_FIELDS (idempotency key, payment id, user id, email address) contain it."""
     name = job_type(queue).queue
     chosen = JobState(state) if state else None
-    return current_runtime().store.page(name, chosen, max(offset, 0), min(max(limit, 1), 500), search)
+    return current_runtime().store.page(
+        name,
+        chosen,
+        max(offset, 0),
+        min(max(limit, 1), 500),
+        search,
+        priority=Priority(priority).value if priority else "",
+    )
 
 
 def dashboard_view(
-    queue: str, state: JobState | str | None = None, limit: int = 50, offset: int = 0, search: str = ""
+    queue: str,
+    state: JobState | str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    search: str = "",
+    *,
+    priority: str = "",
 ) -> tuple[Snapshot, JobPage]:
     """What a dashboard refresh needs, every queue's counts and one page of one queue's jobs, in one
     round trip; the page is read at the same instant as the counts."""
     name = job_type(queue).queue
     chosen = JobState(state) if state else None
-    snapshot, page = current_runtime().store.view(name, chosen, max(offset, 0), min(max(limit, 1), 500), search)
+    snapshot, page = current_runtime().store.view(
+        name,
+        chosen,
+        max(offset, 0),
+        min(max(limit, 1), 500),
+        search,
+        priority=Priority(priority).value if priority else "",
+    )
     assert page is not None
     return snapshot, page
 

@@ -154,6 +154,8 @@ class Snapshot:
     memory_error: str | None = None
     #: How long past due a delayed or retrying job counts as overdue (`QueueStats.overdue`).
     overdue_after_ms: int = 0
+    #: Queues paused by an operator: workers take none of their jobs until resumed.
+    paused: frozenset[str] = frozenset()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -161,6 +163,7 @@ class Snapshot:
                 name: {state.value: stats.counts[state] for state in STATES} for name, stats in self.queues.items()
             },
             "workers": self.workers,
+            "paused": sorted(self.paused),
         }
 
 
@@ -291,17 +294,32 @@ class JobStore(Protocol):
 
     def get(self, job_id: str) -> JobRecord | None: ...
 
-    def page(self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "") -> JobPage: ...
+    def page(
+        self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "", *, priority: str = ""
+    ) -> JobPage:
+        """`priority`: only jobs of that priority (like a search, within the newest 2,000 per state)."""
+        ...
 
     def snapshot(self) -> Snapshot: ...
 
     def view(
-        self, queue: str | None, state: JobState | None = None, offset: int = 0, limit: int = 50, search: str = ""
+        self,
+        queue: str | None,
+        state: JobState | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        search: str = "",
+        *,
+        priority: str = "",
     ) -> tuple[Snapshot, JobPage | None]:
         """The snapshot and one page of `queue`'s jobs, read together (one round trip in Redis)."""
         ...
 
     def cancel(self, job_id: str, who: str, audit: str) -> str: ...
+
+    def delete(self, job_id: str, audit: str) -> str:
+        """Remove a dead or cancelled job for good: `ok`, `missing` or `state:<state>`."""
+        ...
 
     def cancel_many(self, job_ids: list[str], who: str) -> list[str]:
         """`cancel` for many jobs in one round trip, unaudited (the caller audits the batch); one
@@ -318,6 +336,11 @@ class JobStore(Protocol):
 
     def clear(self, queue: str, include_dead: bool, who: str) -> ClearResult: ...
 
+    def find_ids(self, prefix: str, limit: int) -> list[str]:
+        """Up to `limit` ids of existing jobs that start with `prefix`, in id order; bounded work
+        (never a scan of every record in Redis)."""
+        ...
+
     def dead_ids(self, queue: str, limit: int) -> list[str]: ...
 
     def heartbeat(self, info: WorkerInfo) -> None: ...
@@ -329,6 +352,37 @@ class JobStore(Protocol):
     def recover(self) -> tuple[int, int]: ...
 
     def audit(self, entry: str) -> None: ...
+
+    def save_logs(self, job_id: str, lines: list[str]) -> None:
+        """What a job logged during its last run (middleware/joblogs.py), kept as long as a dead job."""
+        ...
+
+    def job_logs(self, job_id: str) -> list[str]: ...
+
+    def run_now(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
+        """A delayed or retrying job goes to its queue now (a fresh copy; the waiting one is skipped
+        when it comes): `ok`, `missing` or `state:<state>`."""
+        ...
+
+    def request_abort(self, job_id: str, who: str, audit: str) -> str:
+        """Ask the worker running `job_id` to stop it: `ok`, `missing` or `state:<state>` (only a
+        running job can be aborted)."""
+        ...
+
+    def abort_requests(self, job_ids: list[str]) -> list[str]:
+        """Which of these (running) jobs an operator asked to abort; one round trip."""
+        ...
+
+    def aborted(self, job_id: str, detail: str, duration_ms: int | None) -> str:
+        """Record a job stopped by an abort: `cancelled`, "aborted by <who>"; the request is done."""
+        ...
+
+    def set_paused(self, queue: str, paused: bool, audit: str) -> bool:
+        """Pause or resume a queue (kept until changed, across restarts in Redis), with its audit
+        entry in the same write; False when it already was."""
+        ...
+
+    def paused(self) -> frozenset[str]: ...
 
     def audit_log(self, limit: int) -> list[dict[str, Any]]: ...
 

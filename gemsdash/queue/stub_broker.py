@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from typing import Any
 
-from dramatiq.broker import MessageProxy
+from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.errors import QueueNotFound
+
+from gemsdash.queue.pausing import PausableStubConsumer, PausedQueues
 
 #: Dead letters kept per queue by the broker itself (the job records keep all of them).
 DEAD_LETTERS_KEPT = 100
@@ -24,5 +27,17 @@ class EmbeddedStubBroker(StubBroker):
         # Consumers append to these; a bounded deque drops the oldest instead of growing.
         kept: defaultdict[str, deque[MessageProxy]] = defaultdict(lambda: deque(maxlen=DEAD_LETTERS_KEPT))
         self.dead_letters_by_queue = kept  # type: ignore[assignment]
+        #: Queues an operator paused: their consumers take nothing (pausing.py).
+        self.paused_queues: PausedQueues | None = None
         #: Set by `Runtime.start_worker`: the only worker memory mode runs (see WorkerGuard).
         self.embedded_worker = False
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 100) -> Consumer:
+        if self.paused_queues is None:
+            return super().consume(queue_name, prefetch, timeout)
+        try:
+            queue = self.queues[queue_name]
+        except KeyError:
+            raise QueueNotFound(queue_name) from None  # type: ignore[no-untyped-call]
+        dead = self.dead_letters_by_queue[queue_name]
+        return PausableStubConsumer(queue_name, self.paused_queues, queue, dead, prefetch, timeout)

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header
+from textual.widgets._footer import FooterKey
 
 from gemsdash.tui.refresh import RefreshRequest, RefreshResult
 from gemsdash.tui.status import FallbackBanner, StatusBar, fallback_text
@@ -26,11 +27,35 @@ CHANGING_ACTIONS = frozenset(
         "cancel",
         "clear",
         "enqueue",
+        "pause_queue",
+        "delete",
+        "abort",
+        "run_now",
         "schedule_pause",
         "schedule_run",
         "schedule_remove",
     }
 )
+
+
+#: Below this many columns the footer is compact and leaves out the command palette's key.
+COMPACT_FOOTER_BELOW = 110
+
+
+class KeysFooter(Footer):
+    """The footer, with `?` (every key of the screen) and `q` first so they show however narrow
+    the terminal; compact below COMPACT_FOOTER_BELOW columns."""
+
+    def compose(self) -> ComposeResult:
+        keys = list(super().compose())
+        first = ("help", "app.help", "quit", "app.quit")
+        keys.sort(key=lambda w: first.index(w.action) // 2 if isinstance(w, FooterKey) and w.action in first else 2)
+        yield from keys
+
+    def on_resize(self) -> None:
+        narrow = self.app.size.width < COMPACT_FOOTER_BELOW
+        self.compact = narrow
+        self.show_command_palette = not narrow
 
 
 class DataScreen(Screen[None]):
@@ -48,7 +73,7 @@ class DataScreen(Screen[None]):
         yield StatusBar(id="status")
 
     def compose_bottom(self) -> ComposeResult:
-        yield Footer()
+        yield KeysFooter()
 
     def refresh_request(self) -> RefreshRequest:
         return RefreshRequest()

@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from gemsdash.queue import QUEUES, JobPage, JobState
+from gemsdash.queue.jobs import PRIORITIES_HIGH_FIRST
 from gemsdash.tui import format as fmt
 from gemsdash.tui.base import DataScreen
 from gemsdash.tui.refresh import RefreshRequest, RefreshResult
@@ -37,17 +38,35 @@ class DashboardScreen(DataScreen):
         Binding("enter", "open", "Open", show=False, tooltip="Open the selected job, or the selected queue's jobs"),
         Binding("r", "retry", "Retry", tooltip="Retry the selected (or every marked) dead or cancelled job"),
         Binding("c", "cancel", "Cancel", tooltip="Cancel the selected (or every marked) waiting job"),
+        Binding("N", "run_now", "Run now", tooltip="Run the selected delayed or retrying job now"),
+        Binding("X", "abort", "Abort", tooltip="Stop the selected running job (confirmed): it ends cancelled"),
+        Binding("D", "delete", "Delete", tooltip="Delete the selected dead or cancelled job for good (confirmed)"),
         Binding("space", "mark", "Mark", show=False, tooltip="Mark or unmark the selected job, for r and c"),
         Binding("R", "retry_all", "Retry all", tooltip="Retry every dead job of the selected queue"),
         Binding("C", "clear", "Clear", tooltip="Clear the selected queue's waiting jobs"),
+        Binding(
+            "P",
+            "pause_queue",
+            "Pause queue",
+            tooltip="Pause the selected queue (workers take none of its jobs), or resume it",
+        ),
         Binding("e", "enqueue", "Enqueue", tooltip="Enqueue a job"),
         Binding(
-            "slash", "search", "Search", key_display="/", show=False, tooltip="Filter jobs by id prefix or error text"
+            "slash",
+            "search",
+            "Search",
+            key_display="/",
+            show=False,
+            tooltip="Filter jobs by id prefix, error text or payload ids (idempotency key, user, email)",
         ),
         *_state_bindings(),
         Binding("left_square_bracket", "page(-1)", "page", show=False, tooltip="Previous page of jobs"),
         Binding("right_square_bracket", "page(1)", "page", show=False, tooltip="Next page of jobs"),
         Binding("E", "errors", "Errors", tooltip="Group the selected queue's dead jobs by error"),
+        Binding(
+            "f", "priority_filter", "Priority", show=False, tooltip="Show one priority's jobs: all, critical … low"
+        ),
+        Binding("o", "sort", "Sort", show=False, tooltip="Order the page by another column, or newest first again"),
         Binding("w", "workers", "Workers", tooltip="Show live workers"),
         Binding("a", "audit", "Audit", tooltip="Show the audit log of changes"),
         Binding("s", "schedules", "Schedules", tooltip="Show the schedules (cron and repeating jobs)"),
@@ -60,6 +79,8 @@ class DashboardScreen(DataScreen):
         super().__init__()
         self.query_state = JobQuery(QUEUES[0])
         self.page: JobPage | None = None
+        #: The next page shown is a new list (another queue, state, search or page): cursor on top.
+        self._fresh = True
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -69,7 +90,10 @@ class DashboardScreen(DataScreen):
             yield StateTabs(id="tabs")
             yield JobsTable(id="jobs")
             yield Static(id="empty")
-            yield Input(placeholder="job id prefix or text in the error; Enter keeps it, Esc clears", id="search")
+            yield Input(
+                placeholder="id prefix, error text, idempotency key, payment or user id, email; Enter keeps it",
+                id="search",
+            )
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
@@ -99,7 +123,8 @@ class DashboardScreen(DataScreen):
             self.query_one(StateTabs).show(result.snapshot.queues.get(self.query_state.queue), self.query_state.state)
         if result.page is not None and result.request.jobs == self.query_state:
             self.page = result.page
-            self.jobs.show(result.page, now)
+            self.jobs.show(result.page, now, fresh=self._fresh)
+            self._fresh = False
             self.jobs.remove_class("-loading")
             self._show_empty(result.page)
         self._titles()
@@ -123,7 +148,11 @@ class DashboardScreen(DataScreen):
     def _titles(self) -> None:
         q = self.query_state
         stale = self.has_class("-stale")
-        self.query_one("#queues-panel").border_title = "queues · STALE: last good data" if stale else "queues"
+        paused = sorted(self.dash.snapshot.paused) if self.dash.snapshot is not None else []
+        queues_title = "queues · STALE: last good data" if stale else "queues"
+        if paused:
+            queues_title += f" · paused: {', '.join(paused)} (P resumes)"
+        self.query_one("#queues-panel").border_title = queues_title
         title = Text.assemble("jobs · ", (q.queue, "bold"), " · ", q.state.value if q.state else "all states")
         if self.page is not None and not self.jobs.has_class("-loading"):
             first = q.offset + 1
@@ -134,6 +163,11 @@ class DashboardScreen(DataScreen):
                 title.append(f" · none of {fmt.count(self.page.total)}" if self.page.total else " · none")
         else:
             title.append(" · loading…")
+        if q.priority:
+            title.append(" · priority ")
+            title.append(q.priority, style="bold")
+        if self.jobs.sort_column:
+            title.append(f" · page sorted by {self.jobs.sort_column}", style="italic")
         if q.search:
             title.append(" · search ")
             title.append(f"“{q.search}”", style="bold")
@@ -141,12 +175,13 @@ class DashboardScreen(DataScreen):
             title.append(f" · {fmt.count(len(self.jobs.marked))} marked", style="bold #ffaf00")
         panel = self.query_one("#jobs-panel")
         panel.border_title = title
-        panel.border_subtitle = "enter open · space mark · 0-7 state · [ ] page · / search"
+        panel.border_subtitle = "enter open · space mark · 0-7 state · [ ] page · / search · f priority · o sort"
 
     def _set_query(self, query: JobQuery) -> None:
         if query == self.query_state:
             return
         self.query_state = query
+        self._fresh = True
         self.jobs.add_class("-loading")
         if self.dash.snapshot is not None:
             self.query_one(StateTabs).show(self.dash.snapshot.queues.get(query.queue), query.state)
@@ -173,6 +208,16 @@ class DashboardScreen(DataScreen):
     def action_state(self, label: str) -> None:
         state = None if label == "all" else JobState(label)
         self._set_query(self.query_state.moved(state=state, offset=0))
+
+    def action_priority_filter(self) -> None:
+        """Cycle all -> critical -> high -> normal -> low -> all (a filter the backend applies)."""
+        order = ["", *[p.value for p in PRIORITIES_HIGH_FIRST]]
+        current = order.index(self.query_state.priority) if self.query_state.priority in order else 0
+        self._set_query(self.query_state.moved(priority=order[(current + 1) % len(order)], offset=0))
+
+    def action_sort(self) -> None:
+        self.jobs.cycle_sort()
+        self._titles()
 
     def action_page(self, direction: int) -> None:
         q = self.query_state
@@ -271,6 +316,21 @@ class DashboardScreen(DataScreen):
         if job_id is not None:
             self.dash.cancel_job(job_id)
 
+    def action_run_now(self) -> None:
+        job_id = self._selected_job("run now")
+        if job_id is not None:
+            self.dash.run_job_now(job_id)
+
+    def action_abort(self) -> None:
+        job_id = self._selected_job("abort")
+        if job_id is not None:
+            self.dash.abort_job(job_id)
+
+    def action_delete(self) -> None:
+        job_id = self._selected_job("delete")
+        if job_id is not None:
+            self.dash.delete_job(job_id)
+
     def _marks_done(self) -> None:
         self.jobs.clear_marks()
         self._titles()
@@ -285,6 +345,9 @@ class DashboardScreen(DataScreen):
 
     def action_clear(self) -> None:
         self.dash.clear_queue(self.selected_queue)
+
+    def action_pause_queue(self) -> None:
+        self.dash.toggle_queue_pause(self.selected_queue)
 
     def action_enqueue(self) -> None:
         self.dash.enqueue(self.selected_queue)

@@ -40,7 +40,12 @@ def pretty_json(value: Any) -> Syntax:
     return Syntax(text, "json", theme="ansi_dark", background_color="default", word_wrap=True)
 
 
-def summary(job: JobRecord, now: datetime) -> Table:
+def summary(job: JobRecord, now: datetime) -> Group:
+    """The id on a line of its own (a half-width cell cut it at 80 columns), then the facts."""
+    return Group(Text.assemble(("id        ", "dim"), fmt.data(job.id, style="bold")), facts(job, now))
+
+
+def facts(job: JobRecord, now: datetime) -> Table:
     grid = Table.grid(padding=(0, 2), expand=True)
     grid.add_column(style="dim", no_wrap=True)
     grid.add_column(ratio=1)
@@ -51,9 +56,9 @@ def summary(job: JobRecord, now: datetime) -> Table:
         attempts.append(f"  ({job.backoff.type} backoff from {fmt.duration_ms(job.backoff.delay)})", style="dim")
     state = fmt.state_text(job.state)
     state.stylize("bold")
-    grid.add_row("id", fmt.data(job.id, style="bold"), "state", state)
-    grid.add_row("type", job.type.value, "priority", Text(job.priority.value, style=fmt.PRIORITY_STYLE[job.priority]))
-    grid.add_row("attempts", attempts, "worker", fmt.data(job.worker or "—", style="" if job.worker else "dim"))
+    grid.add_row("state", state, "priority", Text(job.priority.value, style=fmt.PRIORITY_STYLE[job.priority]))
+    grid.add_row("type", job.type.value, "worker", fmt.data(job.worker or "—", style="" if job.worker else "dim"))
+    grid.add_row("attempts", attempts, "", "")
     grid.add_row("created", when(job.created_at, now), "started", when(job.started_at, now))
     grid.add_row("finished", when(job.finished_at, now), "next attempt", when(job.next_attempt_at, now))
     scheduled: tuple[str, Text | str] = ("", "")
@@ -98,6 +103,9 @@ class JobDetailScreen(DataScreen):
         Binding("r", "retry", "Retry", tooltip="Retry this job (dead or cancelled)"),
         Binding("c", "cancel", "Cancel", tooltip="Cancel this job (queued, delayed or retrying)"),
         Binding("y", "copy_id", "Copy id", tooltip="Copy the job id to the clipboard"),
+        Binding("N", "run_now", "Run now", tooltip="Run this delayed or retrying job now"),
+        Binding("X", "abort", "Abort", tooltip="Stop this running job (confirmed): it ends cancelled"),
+        Binding("D", "delete", "Delete", tooltip="Delete this job for good (dead or cancelled; confirmed)"),
         Binding("j", "scroll('down')", "Down", show=False),
         Binding("k", "scroll('up')", "Up", show=False),
     ]
@@ -107,6 +115,7 @@ class JobDetailScreen(DataScreen):
         self.job_id = job_id
         self.record = record
         self.gone = False
+        self.logs: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -117,6 +126,7 @@ class JobDetailScreen(DataScreen):
                 yield Static(id="timeline", classes="panel")
                 yield Static(id="payload", classes="panel")
             yield Static(id="error", classes="panel")
+            yield Static(id="logs", classes="panel")
             yield Static(id="result", classes="panel")
         yield from self.compose_bottom()
 
@@ -126,6 +136,7 @@ class JobDetailScreen(DataScreen):
             ("timeline", "timeline"),
             ("payload", "payload (sensitive fields masked)"),
             ("error", "error"),
+            ("logs", "what the job logged (last run, masked)"),
             ("result", "result"),
         ):
             self.query_one(f"#{name}").border_title = title
@@ -144,6 +155,7 @@ class JobDetailScreen(DataScreen):
         else:
             self.record = result.job
             self.gone = False
+            self.logs = result.logs or []
         self.paint()
 
     def paint(self) -> None:
@@ -161,6 +173,8 @@ class JobDetailScreen(DataScreen):
         self.query_one("#payload", Static).update(pretty_json(mask_payload(job.payload)))
         self.query_one("#error", Static).update(error_block(job))
         self.query_one("#error").set_class(job.error is not None, "-failed")
+        logs = fmt.data("\n".join(self.logs), multiline=True) if self.logs else Text("nothing logged", style="dim")
+        self.query_one("#logs", Static).update(logs)
         result: RenderableType = (
             pretty_json(mask_payload(job.result)) if job.result is not None else Text(self._no_result(job), style="dim")
         )
@@ -178,6 +192,15 @@ class JobDetailScreen(DataScreen):
 
     def action_cancel(self) -> None:
         self.dash.cancel_job(self.job_id)
+
+    def action_run_now(self) -> None:
+        self.dash.run_job_now(self.job_id)
+
+    def action_abort(self) -> None:
+        self.dash.abort_job(self.job_id)
+
+    def action_delete(self) -> None:
+        self.dash.delete_job(self.job_id, after=self.dismiss)
 
     def action_copy_id(self) -> None:
         self.app.copy_to_clipboard(self.job_id)

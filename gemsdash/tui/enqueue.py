@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
@@ -85,12 +85,16 @@ def errors_text(errors: list[tuple[str, str]]) -> Text:
     return out
 
 
+KEYS_HINT = Text("tab next field · ctrl+t indent · ctrl+s enqueue · esc cancel", style="dim")
+
+
 class EnqueueScreen(ModalScreen[str | None]):
     """Dismisses with the new job's id, or None when the operator backs out."""
 
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Cancel"),
         Binding("ctrl+s", "submit", "Enqueue", priority=True),
+        Binding("ctrl+t", "indent", "Indent", tooltip="Insert an indent in the payload editor"),
     ]
 
     def __init__(self, job_type: JobType) -> None:
@@ -104,21 +108,32 @@ class EnqueueScreen(ModalScreen[str | None]):
         return cast("GemsdashApp", self.app)
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog", classes="wide"):
+        # Scrolls, so that on a short terminal the validation line and the buttons can still be reached.
+        with VerticalScroll(id="dialog", classes="wide"):
             yield Label("Enqueue a job", id="dialog-title")
             with Horizontal(id="enqueue-options"):
                 yield Select([(t.value, t) for t in JobType], value=self.initial_type, allow_blank=False, id="job-type")
                 yield Select([(p.value, p.value) for p in Priority], prompt="default priority", id="priority")
                 yield Input(placeholder="delay (s)", id="delay", restrict=r"[0-9.]*")
-            yield TextArea(self._example, id="payload", show_line_numbers=True, tab_behavior="indent")
+            # Tab leaves the editor like every other field; ctrl+t indents instead.
+            editor = TextArea(self._example, id="payload", show_line_numbers=True, tab_behavior="focus")
+            editor.indent_width = 2  # as the examples are indented
+            yield editor
+            yield Static(KEYS_HINT, id="enqueue-keys")
             yield Static(id="errors")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Enqueue (ctrl+s)", variant="primary", id="confirm")
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#payload", TextArea).focus()
+        # No scroll to it: the dialog opens at its top (title, type) whatever the timing of layout.
+        self.query_one("#payload", TextArea).focus(scroll_visible=False)
         self._validate()
+
+    def action_indent(self) -> None:
+        editor = self.query_one("#payload", TextArea)
+        if editor.has_focus:
+            editor.insert(" " * editor.indent_width)
 
     @property
     def job_type(self) -> JobType:

@@ -43,6 +43,8 @@ class RefreshResult:
     workers: list[WorkerInfo] | None = None
     audit: list[dict[str, Any]] | None = None
     dead: JobPage | None = None
+    #: What the job on the detail screen logged in its last run.
+    logs: list[str] | None = None
     #: One line saying why the refresh failed; None when it succeeded.
     error: str | None = None
     elapsed_ms: float = 0.0
@@ -63,6 +65,7 @@ def fetch(source: DataSource, request: RefreshRequest) -> RefreshResult:
         else:
             snapshot = source.snapshot()
         job = source.job(request.job_id) if request.job_id is not None else None
+        logs = source.job_logs(request.job_id) if request.job_id is not None and job is not None else None
         workers = source.workers() if request.workers else None
         audit = source.audit_log(AUDIT_ROWS) if request.audit else None
         dead = source.jobs(JobQuery(request.dead_of, JobState.DEAD, limit=DEAD_SAMPLE)) if request.dead_of else None
@@ -72,7 +75,7 @@ def fetch(source: DataSource, request: RefreshRequest) -> RefreshResult:
     except Exception as exc:  # the dashboard must outlive any backend surprise, and say what it was
         logger.exception("refresh failed")
         return RefreshResult(request, error=f"{type(exc).__name__}: {exc}", elapsed_ms=_ms_since(started))
-    return RefreshResult(request, snapshot, page, job, workers, audit, dead, None, _ms_since(started), schedules)
+    return RefreshResult(request, snapshot, page, job, workers, audit, dead, logs, None, _ms_since(started), schedules)
 
 
 def _ms_since(started: float) -> float:

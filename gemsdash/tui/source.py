@@ -38,6 +38,8 @@ class JobQuery:
     search: str = ""
     offset: int = 0
     limit: int = PAGE_SIZE
+    #: Only jobs of this priority ("" for all).
+    priority: str = ""
 
     def moved(self, **changes: Any) -> JobQuery:
         return replace(self, **changes)
@@ -56,6 +58,8 @@ class DataSource(Protocol):
 
     def job(self, job_id: str) -> JobRecord | None: ...
 
+    def job_logs(self, job_id: str) -> list[str]: ...
+
     def workers(self) -> list[WorkerInfo]: ...
 
     def audit_log(self, limit: int) -> list[dict[str, Any]]: ...
@@ -71,6 +75,14 @@ class DataSource(Protocol):
     def cancel_jobs(self, job_ids: list[str]) -> tuple[int, list[str]]: ...
 
     def clear(self, queue: str, *, include_dead: bool) -> ClearResult: ...
+
+    def set_paused(self, queue: str, paused: bool) -> bool: ...
+
+    def delete(self, job_id: str) -> None: ...
+
+    def abort(self, job_id: str) -> None: ...
+
+    def run_now(self, job_id: str) -> None: ...
 
     def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str: ...
 
@@ -96,13 +108,18 @@ class QueueSource:
         return q.queue_stats()
 
     def view(self, query: JobQuery) -> tuple[Snapshot, JobPage]:
-        return q.dashboard_view(query.queue, query.state, query.limit, query.offset, query.search)
+        return q.dashboard_view(
+            query.queue, query.state, query.limit, query.offset, query.search, priority=query.priority
+        )
 
     def jobs(self, query: JobQuery) -> JobPage:
-        return q.list_jobs(query.queue, query.state, query.limit, query.offset, query.search)
+        return q.list_jobs(query.queue, query.state, query.limit, query.offset, query.search, priority=query.priority)
 
     def job(self, job_id: str) -> JobRecord | None:
         return q.get_job(job_id)
+
+    def job_logs(self, job_id: str) -> list[str]:
+        return q.job_logs(job_id)
 
     def workers(self) -> list[WorkerInfo]:
         return q.workers()
@@ -127,6 +144,18 @@ class QueueSource:
 
     def clear(self, queue: str, *, include_dead: bool) -> ClearResult:
         return q.clear(queue, include_dead=include_dead)
+
+    def set_paused(self, queue: str, paused: bool) -> bool:
+        return q.pause(queue) if paused else q.resume(queue)
+
+    def delete(self, job_id: str) -> None:
+        q.delete(job_id)
+
+    def abort(self, job_id: str) -> None:
+        q.abort(job_id)
+
+    def run_now(self, job_id: str) -> None:
+        q.run_now(job_id)
 
     def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str:
         return q.add_job(job_type, payload, priority=priority, delay=delay_ms)

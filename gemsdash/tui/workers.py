@@ -18,7 +18,7 @@ from gemsdash.queue import WorkerInfo
 from gemsdash.tui import format as fmt
 from gemsdash.tui.base import DataScreen
 from gemsdash.tui.refresh import RefreshRequest, RefreshResult
-from gemsdash.tui.tables import NavTable
+from gemsdash.tui.tables import NavTable, layout_for
 
 
 def from_ms_safe(value: object) -> datetime | None:
@@ -39,17 +39,18 @@ class WorkersScreen(DataScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(NavTable)
-        for label, key in (
-            ("worker", "id"),
-            ("host", "host"),
-            ("pid", "pid"),
-            ("threads", "threads"),
-            ("in flight", "busy"),
-            ("last heartbeat", "beat"),
-            ("up", "up"),
-            ("queues", "queues"),
+        narrow = layout_for(self.app.size.width) == "narrow"
+        for label, short, key in (
+            ("worker", "worker", "id"),
+            ("host", "host", "host"),
+            ("pid", "pid", "pid"),
+            ("threads", "thr", "threads"),
+            ("in flight", "busy", "busy"),
+            ("last heartbeat", "beat", "beat"),
+            ("up", "up", "up"),
+            ("queues", "queues", "queues"),
         ):
-            table.add_column(label, key=key)
+            table.add_column(short if narrow else label, key=key)
         table.focus()
         mode = self.dash.backend.mode
         note = (
@@ -59,16 +60,24 @@ class WorkersScreen(DataScreen):
             "running jobs go back to their queues."
         )
         self.query_one("#workers-note", Static).update(Text(note, style="dim"))
+        # The last list read (this screen's previous visit) at once, rather than an empty table
+        # until the next refresh: the refresh that follows brings it up to date.
+        if self.dash.last_workers is not None:
+            self.show_workers(self.dash.last_workers)
+        else:
+            table.border_title = "workers · reading…"
 
     def refresh_request(self) -> RefreshRequest:
         return RefreshRequest(workers=True)
 
     def show_result(self, result: RefreshResult) -> None:
-        if result.workers is None:
-            return
+        if result.workers is not None:
+            self.show_workers(result.workers)
+
+    def show_workers(self, workers: list[WorkerInfo]) -> None:
         now = self.dash.clock()
-        self.query_one(NavTable).replace_rows((w.id, self.cells(w, now)) for w in result.workers)
-        self.query_one(NavTable).border_title = f"workers · {len(result.workers)} live"
+        self.query_one(NavTable).replace_rows((w.id, self.cells(w, now)) for w in workers)
+        self.query_one(NavTable).border_title = f"workers · {len(workers)} live"
 
     @staticmethod
     def cells(worker: WorkerInfo, now: datetime) -> list[Any]:

@@ -57,7 +57,7 @@ def test_retry_refuses_jobs_that_are_not_dead_or_cancelled(any_runtime: Runtime)
     with scripted():
         job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok"))
         wait_for(lambda: state_of(job_id) is JobState.SUCCEEDED, what="success")
-    with pytest.raises(InvalidTransition, match="it is succeeded"):
+    with pytest.raises(InvalidTransition, match="it has already succeeded"):
         retry(job_id)
     with pytest.raises(JobNotFound):
         retry("00000000-0000-0000-0000-000000000000")

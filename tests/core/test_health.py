@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from gemsdash.app import GemsdashApp
-from gemsdash.queue import JobType, Runtime, WorkerInfo, add_job, health, queue_stats
+from gemsdash.queue import JobType, Runtime, WorkerInfo, add_job, health, pause, queue_stats, resume
 from gemsdash.queue.store import recovery_bound_ms
 from tests.core.workload import email
 from tests.support import round_trips, wait_for
@@ -32,6 +32,19 @@ def test_a_delayed_job_past_the_recovery_bound_is_overdue(redis_runtime: Runtime
     )
     assert ("overdue_jobs", "sketch-generation") not in problems  # queued, not delayed
     assert queue_stats().queues["email-notification"].overdue == 1
+
+
+def test_a_paused_queue_is_not_reported_overdue_or_unserved_until_resumed(redis_runtime: Runtime) -> None:
+    """An operator's pause keeps the queue's jobs waiting on purpose: health does not call them
+    overdue or unserved while it lasts, and does again once the queue is resumed."""
+    pause("email-notification")
+    add_job(JobType.EMAIL_NOTIFICATION, email("later"), delay=200)
+    bound_s = recovery_bound_ms(redis_runtime.settings.worker_timeout_ms) / 1000
+    wait_for(lambda: queue_stats().queues["email-notification"].overdue == 1, timeout=bound_s + 5, what="overdue")
+    assert queue_stats().paused == frozenset({"email-notification"})
+    assert [k for k in kinds() if k[1] == "email-notification"] == []
+    resume("email-notification")
+    assert ("overdue_jobs", "email-notification") in kinds()
 
 
 def test_a_worker_that_stopped_heartbeating_is_a_stale_heartbeat(redis_runtime: Runtime) -> None:

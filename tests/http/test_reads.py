@@ -30,7 +30,7 @@ def test_stats_is_the_stats_json_document_and_follows_jobs(api: httpx.Client) ->
         wait_for(lambda: job_state(api, ok) == "succeeded" and job_state(api, dead) == "dead", what="both finished")
     assert sorted(work.started) == ["fatal", "ok"]
     body = api.get("/queue/stats").json()
-    assert set(body) == {"mode", "fallback_reason", "workers", "queues"}
+    assert set(body) == {"mode", "fallback_reason", "workers", "queues", "paused"}
     assert body == stats_json()
     assert body["queues"]["email-notification"]["succeeded"] == 1
     assert body["queues"]["email-notification"]["dead"] == 1

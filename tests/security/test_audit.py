@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,10 @@ def what(entry: dict[str, Any]) -> tuple[str, str, int]:
 
 def assert_who_and_when(entry: dict[str, Any], pid: int, window: tuple[int, int]) -> None:
     assert by_process(pid).match(entry["by"]), entry["by"]
-    assert window[0] <= entry["at"] <= window[1], (entry["at"], window)
+    at = entry["at"]
+    if isinstance(at, str):  # `gemsdash audit --json` says when in ISO 8601
+        at = round(datetime.fromisoformat(at).timestamp() * 1000)
+    assert window[0] <= at <= window[1], (entry["at"], window)
 
 
 def now_ms() -> int:

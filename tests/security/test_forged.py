@@ -189,3 +189,21 @@ def test_messages_gemsdash_writes_are_admitted(redis_runtime: Runtime, redis_cli
         time.sleep(0.2)
     assert work.started.count("fail-then") == 2
     assert get_job(delayed).state is JobState.DELAYED  # type: ignore[union-attr]
+
+
+def test_a_backoff_jitter_option_is_admitted_only_as_a_fraction(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    """Operator's `--backoff-jitter` puts `jitter` in the message: admitted when the producer wrote
+    it (0..1), refused with the reason when forged outside that range or not a number."""
+    ns = redis_runtime.settings.namespace
+    add_job(JobType.EMAIL_NOTIFICATION, email("jittered"), backoff={"type": "fixed", "delay": 10, "jitter": 0.5})
+    (rmid,) = redis_client.lrange(f"{ns}:{EMAIL_QUEUE}", 0, -1)
+    data = redis_client.hget(f"{ns}:{EMAIL_QUEUE}.msgs", rmid)
+    assert data is not None and json.loads(data)["options"]["jitter"] == 0.5
+    assert inspect_fetched(data, EMAIL_QUEUE, now_ms()) is None
+    for forged in (5, -0.1, "0.5", True):
+        message = json.loads(data)
+        message["options"]["jitter"] = forged
+        refusal = inspect_fetched(json.dumps(message).encode(), EMAIL_QUEUE, now_ms())
+        assert refusal is not None and "option 'jitter' is not a number in 0..1" in refusal.reason, forged

@@ -224,6 +224,7 @@ class FixedSource:
 
     def jobs(self, query: JobQuery) -> JobPage:
         found = [j for j in self.jobs_by_queue[query.queue] if query.state is None or j.state is query.state]
+        found = [j for j in found if not query.priority or j.priority.value == query.priority]
         if query.search:
             found = [
                 j
@@ -232,6 +233,14 @@ class FixedSource:
                 or (j.error is not None and query.search.lower() in j.error.message.lower())
             ]
         return JobPage(found[query.offset : query.offset + query.limit], len(found), query.offset, query.limit)
+
+    def job_logs(self, job_id: str) -> list[str]:
+        if not job_id.startswith("000000a3"):
+            return []
+        return [
+            "09:26:41.120 INFO gemsdash.actors.payment: capturing pay_1163 (2162 EUR) with pm_***",
+            "09:26:51.130 WARNING gemsdash.actors.gateway: gateway timed out after 10 s; retrying in 4 s",
+        ]
 
     def job(self, job_id: str) -> JobRecord | None:
         return next((j for jobs in self.jobs_by_queue.values() for j in jobs if j.id == job_id), None)
@@ -277,6 +286,19 @@ class FixedSource:
     def clear(self, queue: str, *, include_dead: bool) -> ClearResult:
         self.calls.append(("clear", (queue, include_dead)))
         return ClearResult(queue, {"queued": 1, "delayed": 1, "retrying": 1})
+
+    def run_now(self, job_id: str) -> None:
+        self.calls.append(("run_now", job_id))
+
+    def abort(self, job_id: str) -> None:
+        self.calls.append(("abort", job_id))
+
+    def delete(self, job_id: str) -> None:
+        self.calls.append(("delete", job_id))
+
+    def set_paused(self, queue: str, paused: bool) -> bool:
+        self.calls.append(("pause" if paused else "resume", queue))
+        return True
 
     def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str:
         self.calls.append(("add_job", (job_type, payload, priority, delay_ms)))

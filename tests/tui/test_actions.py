@@ -51,7 +51,7 @@ async def test_retry_a_dead_job_and_refuse_a_job_that_is_not_dead(work: Scripted
 
         await select_job(pilot, app, ok_id)
         await pilot.press("r")
-        await until(pilot, lambda: f"cannot retry job {ok_id}: it is succeeded" in notices(app))
+        await until(pilot, lambda: f"cannot retry job {ok_id}: it has already succeeded" in notices(app))
         assert app.notices[-1][0] == "error"
 
 
@@ -69,7 +69,7 @@ async def test_cancel_a_waiting_job_and_refuse_a_finished_one(work: Scripted) ->
 
         await select_job(pilot, app, ok_id)
         await pilot.press("c")
-        await until(pilot, lambda: f"cannot cancel job {ok_id}: it is succeeded" in notices(app))
+        await until(pilot, lambda: f"cannot cancel job {ok_id}: it has already succeeded" in notices(app))
 
 
 async def test_an_action_on_a_job_that_is_gone_says_so(work: Scripted) -> None:
@@ -230,11 +230,11 @@ async def test_pause_and_interval_keys(work: Scripted) -> None:
         assert app.refreshes <= count + 1, "at most the refresh in flight lands after pausing"
         await pilot.press("p")
         await until(pilot, lambda: app.refreshes >= count + 3, what="refreshing again")
-        await pilot.press("plus")
+        await pilot.press("minus")  # slower
         assert app.feed.interval == 0.25 and "every 0.25s" in app.status_text().plain
-        await pilot.press("plus", "plus")
+        await pilot.press("minus", "minus")
         assert app.feed.interval == 1.0
-        await pilot.press("minus")
+        await pilot.press("plus")  # faster
         assert app.feed.interval == 0.5
 
 

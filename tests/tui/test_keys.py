@@ -68,7 +68,7 @@ async def test_help_lists_the_live_bindings_of_the_screen(work: Scripted) -> Non
             "R Retry every dead job of the selected queue",
             "C Clear the selected queue's waiting jobs",
             "6 Show dead jobs",
-            "/ Filter jobs by id prefix or error text",
+            "/ Filter jobs by id prefix, error text or payload ids (idempotency key, user, email)",
             "p Pause or resume refreshing",
             "q Quit gemsdash",
         ):
@@ -103,7 +103,7 @@ async def test_every_action_is_in_the_command_palette(work: Scripted) -> None:
             "Enqueue a job",
             "Show live workers",
             "Show the audit log of changes",
-            "Refresh less often",
+            "Refresh slower (less often)",
             "Show retrying jobs",
         ):
             assert title in titles

@@ -70,3 +70,57 @@ def test_read_only_on_a_memory_fallback(snap_compare: Any) -> None:
     reason = "Redis unreachable at redis://cache.internal:6379/0: Error 111 connecting to cache.internal:6379."
     source = FixedSource(Backend("memory", None, reason))
     assert snap_compare(fixed_app(source=source, read_only=True), terminal_size=SIZE, run_before=show_payments)
+
+
+# -- issue 17: every screen usable at 80x24, and using the room at 200x50 -----------------------
+
+SMALL = (80, 24)
+LARGE = (200, 50)
+
+
+def test_main_screen_at_80x24(snap_compare: Any) -> None:
+    """Every state count, the state tabs, a readable error column and `?` in the footer."""
+    assert snap_compare(fixed_app(), terminal_size=SMALL, run_before=show_payments)
+
+
+def test_main_screen_at_200x50(snap_compare: Any) -> None:
+    assert snap_compare(fixed_app(), terminal_size=LARGE, run_before=show_payments)
+
+
+def test_job_detail_at_80x24(snap_compare: Any) -> None:
+    """The whole job id, and the timeline above the payload rather than beside it."""
+
+    async def run_before(pilot: Any) -> None:
+        await show_payments(pilot)
+        pilot.app.open_job(RETRYING_JOB)
+        await until(pilot, lambda: getattr(pilot.app.screen, "record", None) is not None)
+        await pilot.pause()
+
+    assert snap_compare(fixed_app(), terminal_size=SMALL, run_before=run_before)
+
+
+def test_enqueue_dialog_at_80x24(snap_compare: Any) -> None:
+    """The validation line, the keys and both buttons on screen."""
+
+    async def run_before(pilot: Any) -> None:
+        await show_payments(pilot)
+        await pilot.press("e")
+        await until(pilot, lambda: pilot.app.screen.query("#enqueue-keys"))
+        await until(pilot, lambda: pilot.app.screen.query_one("#payload").has_focus)
+        # The short-terminal styles apply once the dialog's screen has had its size.
+        await until(pilot, lambda: pilot.app.screen.has_class("-short"))
+        await pilot.pause(0.3)
+
+    assert snap_compare(fixed_app(), terminal_size=SMALL, run_before=run_before)
+
+
+def test_workers_at_80x24(snap_compare: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        await show_payments(pilot)
+        await pilot.press("w")
+        await until(
+            pilot, lambda: pilot.app.screen.query("#workers") and pilot.app.screen.query_one("#workers").row_count
+        )
+        await pilot.pause()
+
+    assert snap_compare(fixed_app(), terminal_size=SMALL, run_before=run_before)

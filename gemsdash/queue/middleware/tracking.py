@@ -26,6 +26,7 @@ from dramatiq.worker import ConsumerThread
 from gemsdash.queue import context
 from gemsdash.queue.jobs import JobState, JobType, now_ms
 from gemsdash.queue.messages import canonical_queue, fallback_record, scrubbed
+from gemsdash.queue.middleware.abort import JobAborted
 from gemsdash.queue.middleware.persist import persist
 from gemsdash.queue.middleware.write_behind import WriteBehind
 from gemsdash.queue.redaction import Redactor
@@ -104,6 +105,9 @@ class JobTracking(Middleware):
                 broker.settle_with_record(ack[2])
             else:
                 persist(lambda: self.store.finish(message.message_id, JobState.SUCCEEDED, detail, duration_ms=duration))
+        elif isinstance(exception, JobAborted):
+            error = self._error(message, exception)
+            persist(lambda: self.store.aborted(message.message_id, error, duration))
         elif not message.failed:
             with self._lock:
                 next_attempt = self._next_attempt.pop(message.message_id, None)

@@ -24,6 +24,11 @@
 --   ns:gd:serving:<rq>           zset of worker ids consuming the physical queue rq, by last heartbeat
 --                                (written by the store's heartbeat; read by snapshot.lua)
 --   ns:gd:audit                  capped list of admin actions (JSON)
+--   ns:gd:paused                 set of queues paused by an operator (store.py; workers skip them)
+--   ns:gd:logs:<id>              JSON list of what the job logged in its last run (store.py; dead TTL)
+--   ns:gd:aborts                 hash of running job id -> who asked to abort it (middleware/abort.py)
+--   ns:gd:ids                    zset of every job id at score 0, so a prefix is one ZRANGEBYLEX
+--                                (entries of expired records go with their state index's prune)
 --   ns:gd:schedules              zset of schedule names, scored by creation (ms)
 --   ns:gd:sched-due              zset of the unpaused schedules, scored by next run (ms)
 --   ns:gd:sched:<name>           hash {definition (JSON), gen, next, paused, last_tick, last_at,
@@ -51,6 +56,8 @@ local BUCKET_MS = 10000
 
 local function job_key(id) return ns .. ":gd:job:" .. id end
 local function idx_key(queue, state) return ns .. ":gd:idx:" .. queue .. ":" .. state end
+local ids_key = ns .. ":gd:ids"
+local aborts_key = ns .. ":gd:aborts"
 local function due_key(queue) return ns .. ":gd:due:" .. queue end
 local function is_due_state(state) return state == "delayed" or state == "retrying" end
 local function set_of(csv)
@@ -77,7 +84,10 @@ local function prune(queue, state)
     if not ttl then return end
     local key = idx_key(queue, state)
     local stale = redis.call("zrangebyscore", key, "-inf", now - ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
-    if #stale > 0 then redis.call("zrem", key, unpack(stale)) end
+    if #stale > 0 then
+        redis.call("zrem", key, unpack(stale))
+        redis.call("zrem", ids_key, unpack(stale))
+    end
 end
 
 -- keep_index: the caller prunes the state's index once for many saves (a batch of successes).
@@ -90,7 +100,11 @@ local function save(job, old_state, note, keep_index)
     if #timeline > TIMELINE_MAX then table.remove(timeline, 2) end
     job.timeline = timeline
     if old_state ~= state then
-        if old_state then redis.call("zrem", idx_key(job.queue, old_state), job.id) end
+        if old_state then
+            redis.call("zrem", idx_key(job.queue, old_state), job.id)
+        else
+            redis.call("zadd", ids_key, 0, job.id)  -- a record made here (a fallback, a reject)
+        end
     end
     redis.call("zadd", idx_key(job.queue, state), now, job.id)
     if is_due_state(state) then
@@ -181,6 +195,7 @@ end
 -- object JSON). Counters are tallied; the caller writes them.
 local function conclude(job, old, outcome, detail, duration, next_at, bounds, keep_index)
     job.state = outcome
+    job.run_now = nil  -- the copy run_now pushed has run: later copies are the job's own again
     job.duration_ms = tonumber(duration) or cjson.null
     if outcome == "succeeded" then
         job.result = detail
@@ -242,6 +257,7 @@ local function write_new(i)
     tally(ns .. ":gd:totals", queue .. ":enqueued:" .. priority, 1)
     redis.call("set", job_key(id), record)
     redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
+    redis.call("zadd", ids_key, 0, id)
     if is_due_state(state) then
         local due = cjson.decode(record).next_attempt_at
         redis.call("zadd", due_key(queue), tonumber(due) or tonumber(created) or now, id)
@@ -418,6 +434,9 @@ elseif command == "start" then
     if job then
         old = job.state
         if old == "cancelled" or old == "succeeded" or old == "dead" then return "skip:" .. old end
+        -- run_now replaced the job's waiting copy with one of its own; while that copy is the
+        -- job's current one (a retry or a clear moves it on), any other copy is stale.
+        if job.run_now and job.run_now == job.rmid and rmid ~= job.run_now then return "skip:superseded" end
     else
         -- The fallback is sent only when asked for ("missing"): building it costs every job.
         if fallback == "" then return "missing" end
@@ -615,6 +634,72 @@ elseif command == "retry" then
     if entry ~= "" then audit(entry) end
     return "ok"
 
+-- run_now(id, from_states_csv, rq, rmid, message_data, who, audit_json)
+-- A delayed or retrying job goes to its queue now: a fresh copy is pushed and the record remembers
+-- it (run_now), so the copy that was waiting (in Redis, or held by a worker until its time) is
+-- skipped when it comes; the waiting copy is removed here when it is still in Redis.
+elseif command == "run_now" then
+    local id, from, rq, rmid, data, who, entry = A[1], set_of(A[2]), A[3], A[4], A[5], A[6], A[7]
+    local job = load(id)
+    if not job then return "missing" end
+    if not from[job.state] then return "state:" .. job.state end
+    if job.rq and job.rmid and job.rq ~= cjson.null and job.rmid ~= cjson.null then
+        if redis.call("hdel", ns .. ":" .. job.rq .. ".msgs", job.rmid) == 1 then
+            redis.call("lrem", ns .. ":" .. job.rq, 1, job.rmid)
+        end
+    end
+    local old = job.state
+    job.state = "queued"
+    job.next_attempt_at = cjson.null
+    job.rq = rq
+    job.rmid = rmid
+    job.run_now = rmid
+    push_message(rq, rmid, data)
+    save(job, old, "run now by " .. who)
+    audit(entry)
+    return "ok"
+
+-- abort(id, who, audit_json): ask the worker running the job to stop it (it polls ns:gd:aborts).
+elseif command == "abort" then
+    local id, who, entry = A[1], A[2], A[3]
+    local job = load(id)
+    if not job then return "missing" end
+    if job.state ~= "running" then return "state:" .. job.state end
+    redis.call("hset", aborts_key, id, who)
+    audit(entry)
+    return "ok"
+
+-- aborted(id, error_json, duration_ms): the worker stopped the job; it ends cancelled, not retried.
+elseif command == "aborted" then
+    local id, detail, duration = A[1], A[2], A[3]
+    local who = redis.call("hget", aborts_key, id)
+    redis.call("hdel", aborts_key, id)
+    local job = load(id)
+    if not job then return "missing" end
+    local old = job.state
+    job.state = "cancelled"
+    job.finished_at = now
+    job.next_attempt_at = cjson.null
+    job.duration_ms = tonumber(duration) or cjson.null
+    job.error = cjson.decode(detail)
+    save(job, old, "aborted by " .. (who or "an operator"))
+    return "ok"
+
+-- delete(id, from_states_csv, audit_json)
+-- One dead or cancelled job is removed for good: its record, its index entries and (dead) its
+-- dead letter, with its audit entry, in one call.
+elseif command == "delete" then
+    local id, from, entry = A[1], set_of(A[2]), A[3]
+    local job = load(id)
+    if not job then return "missing" end
+    if not from[job.state] then return "state:" .. job.state end
+    if job.state == "dead" then drop_dead_letter(job) end
+    redis.call("del", job_key(id))
+    redis.call("zrem", idx_key(job.queue, job.state), id)
+    redis.call("zrem", ids_key, id)
+    audit(entry)
+    return "ok"
+
 -- clear(queue, waiting_states_csv, include_dead, physical_queues_csv, batch, who)
 -- One bounded step of clearing a queue: drains up to `batch` messages from each of the queue's
 -- Redis lists and cancels up to `batch` waiting records per state. Running jobs are not touched.
@@ -658,7 +743,10 @@ elseif command == "clear" then
             if job then drop_dead_letter(job) end
             redis.call("del", job_key(id))
         end
-        if #ids > 0 then redis.call("zrem", key, unpack(ids)) end
+        if #ids > 0 then
+            redis.call("zrem", key, unpack(ids))
+            redis.call("zrem", ids_key, unpack(ids))
+        end
         if #ids == batch then more = 1 end
         dead_removed = #ids
     end
@@ -782,6 +870,8 @@ elseif command == "recover" then
 -- substring. Returns {total, json...}.
 elseif command == "page" then
     local queue, state, offset, limit, all, search = A[1], A[2], tonumber(A[3]), tonumber(A[4]), A[5], A[6]
+    local fields = set_of(A[7] or "")
+    local priority = A[8] or ""
     local states = {}
     if state ~= "" then states[1] = state else
         for s in string.gmatch(all, "[^,]+") do states[#states + 1] = s end
@@ -794,7 +884,7 @@ elseif command == "page" then
     end
     local total = 0
     local out = {}
-    if #states == 1 and search == "" then
+    if #states == 1 and search == "" and priority == "" then
         -- One index: by rank, O(log n + limit) whatever the offset.
         local key = idx_key(queue, states[1])
         total = live_count(key, states[1])
@@ -806,7 +896,7 @@ elseif command == "page" then
         return out
     end
     local window = offset + limit
-    if search ~= "" then window = 2000 end
+    if search ~= "" or priority ~= "" then window = 2000 end
     local entries = {}
     for _, s in ipairs(states) do
         local key = idx_key(queue, s)
@@ -815,7 +905,7 @@ elseif command == "page" then
         for i = 1, #got, 2 do entries[#entries + 1] = {got[i], tonumber(got[i + 1])} end
     end
     table.sort(entries, function(a, b) return a[2] > b[2] end)
-    if search == "" then
+    if search == "" and priority == "" then
         for i = offset + 1, math.min(#entries, offset + limit) do
             local raw = redis.call("get", job_key(entries[i][1]))
             if raw then out[#out + 1] = raw end
@@ -826,11 +916,32 @@ elseif command == "page" then
         for _, e in ipairs(entries) do
             local raw = redis.call("get", job_key(e[1]))
             if raw then
-                local keep = string.sub(e[1], 1, #search) == search
-                if not keep then
-                    local job = cjson.decode(raw)
+                local keep = search == "" or string.sub(e[1], 1, #search) == search
+                local job = nil
+                if priority ~= "" then
+                    job = cjson.decode(raw)
+                    if job.priority ~= priority then keep = false end
+                end
+                if not keep and search ~= "" and (priority == "" or job.priority == priority) then
+                    job = job or cjson.decode(raw)
                     if type(job.error) == "table" and type(job.error.message) == "string" then
                         keep = string.find(string.lower(job.error.message), needle, 1, true) ~= nil
+                    end
+                    -- A payload field operators look jobs up by (SEARCH_FIELDS): decoded only
+                    -- when the text occurs in the payload at all.
+                    local payload = job.payload
+                    if not keep and type(payload) == "string" and string.find(string.lower(payload), needle, 1, true) then
+                        local ok, data = pcall(cjson.decode, payload)
+                        if ok and type(data) == "table" then
+                            for field in pairs(fields) do
+                                local value = data[field]
+                                if (type(value) == "string" or type(value) == "number")
+                                    and string.find(string.lower(tostring(value)), needle, 1, true) then
+                                    keep = true
+                                    break
+                                end
+                            end
+                        end
                     end
                 end
                 if keep then

@@ -11,10 +11,12 @@
 -- Keys read (besides jobs.lua's idx, tp, hist, wait, totals, workers and worker:<id>):
 --   ns:gd:due:<queue>            zset of delayed and retrying job ids by due time (ms), kept by jobs.lua
 --   ns:gd:serving:<rq>           zset of worker ids consuming the physical queue rq, by last heartbeat
+--   ns:gd:paused                 set of queues paused by an operator
 --
 -- Returns, per queue: {counts..., oldest_queued, buckets..., hist, wait, overdue, waiting_by_priority,
--- served_by_priority}, then totals, live workers, stale workers, and the workers heard from since
--- `listed_since_ms` (live or not; at most `listed_max`): {id, last_heartbeat_ms, body_json, ...}.
+-- served_by_priority}, then totals, live workers, stale workers, the workers heard from since
+-- `listed_since_ms` (live or not; at most `listed_max`): {id, last_heartbeat_ms, body_json, ...},
+-- and the paused queues.
 
 local ns = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -85,4 +87,5 @@ for i = 1, #seen, 2 do
     end
 end
 out[#out + 1] = listed
+out[#out + 1] = redis.call("smembers", ns .. ":gd:paused")
 return out

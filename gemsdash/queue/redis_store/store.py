@@ -24,6 +24,7 @@ from gemsdash.queue.jobs import (
     FINISHED_STATES,
     QUEUES,
     RETRYABLE_STATES,
+    SEARCH_FIELDS,
     STATES,
     WAITING_STATES,
     JobRecord,
@@ -75,6 +76,7 @@ WAITING_CSV = ",".join(s.value for s in STATES if s in WAITING_STATES)
 RETRYABLE_CSV = ",".join(s.value for s in STATES if s in RETRYABLE_STATES)
 HANDOFF_CSV = ",".join((JobState.DELAYED.value, JobState.RETRYING.value))
 STATES_CSV = ",".join(s.value for s in STATES)
+SEARCH_FIELDS_CSV = ",".join(SEARCH_FIELDS)
 FINISHED_CSV = ",".join(s.value for s in STATES if s in FINISHED_STATES)
 PRIORITIES_CSV = ",".join(p.value for p in Priority)
 BOUNDS_CSV = ",".join(str(b) for b in DURATION_BOUNDS_MS)
@@ -413,9 +415,19 @@ class RedisJobStore(RedisSchedules):
             raw = self.client.get(self._key("job", job_id))
         return decode_record(load_json(raw)) if raw else None
 
-    def page(self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "") -> JobPage:
+    def page(
+        self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "", *, priority: str = ""
+    ) -> JobPage:
         reply = self._call(
-            "page", queue, state.value if state else "", max(offset, 0), max(limit, 1), STATES_CSV, search
+            "page",
+            queue,
+            state.value if state else "",
+            max(offset, 0),
+            max(limit, 1),
+            STATES_CSV,
+            search,
+            SEARCH_FIELDS_CSV,
+            priority,
         )
         return self._parse_page(reply, offset, limit)
 
@@ -424,7 +436,14 @@ class RedisJobStore(RedisSchedules):
         return self.view(None)[0]
 
     def view(
-        self, queue: str | None, state: JobState | None = None, offset: int = 0, limit: int = 50, search: str = ""
+        self,
+        queue: str | None,
+        state: JobState | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        search: str = "",
+        *,
+        priority: str = "",
     ) -> tuple[Snapshot, JobPage | None]:
         """The snapshot and, for `queue`, one page of its jobs: one round trip for a whole dashboard
         refresh, and no writes, so it still works when Redis is out of memory.
@@ -435,7 +454,17 @@ class RedisJobStore(RedisSchedules):
         atomic). The page is read right after the counts; a job that changes state in between can
         make its total differ from the count by the jobs changed in that instant."""
         now = now_ms()
-        page_args = ("page", queue, state.value if state else "", max(offset, 0), max(limit, 1), STATES_CSV, search)
+        page_args = (
+            "page",
+            queue,
+            state.value if state else "",
+            max(offset, 0),
+            max(limit, 1),
+            STATES_CSV,
+            search,
+            SEARCH_FIELDS_CSV,
+            priority,
+        )
         if isinstance(self.client, RedisCluster):
             replies = self._cluster_view(now, page_args if queue is not None else None)
         else:
@@ -550,6 +579,7 @@ class RedisJobStore(RedisSchedules):
             memory=memory,
             memory_error=memory_error,
             overdue_after_ms=recovery_bound_ms(self.worker_timeout_ms),
+            paused=frozenset(self._text(q) for q in reply[len(QUEUES) + 4]),
         )
 
     def _parse_workers(self, reply: list[Any], now: int) -> list[WorkerInfo]:
@@ -578,6 +608,26 @@ class RedisJobStore(RedisSchedules):
     def _parse_page(reply: list[Any], offset: int, limit: int) -> JobPage:
         return JobPage([decode_record(load_json(raw)) for raw in reply[1:]], int(reply[0]), offset, limit)
 
+    def find_ids(self, prefix: str, limit: int) -> list[str]:
+        """Ids that start with `prefix`, at most `limit`: one ZRANGEBYLEX on the id index (O(log n)
+        whatever the number of jobs), then which of those still have a record (an expired one's
+        entry may wait for its index's prune; it is dropped here)."""
+        with translate_errors(self.display_url, secrets=self._secrets):
+            found = [
+                self._text(i)
+                for i in self.client.zrangebylex(self._key("ids"), f"[{prefix}", f"({prefix}\xff", 0, limit)
+            ]
+            if not found:
+                return []
+            pipe = self.client.pipeline(transaction=False)
+            for job_id in found:
+                pipe.exists(self._key("job", job_id))
+            live = pipe.execute()
+            stale = [i for i, alive in zip(found, live, strict=True) if not alive]
+            if stale:
+                self.client.zrem(self._key("ids"), *stale)
+        return [i for i, alive in zip(found, live, strict=True) if alive]
+
     def dead_ids(self, queue: str, limit: int) -> list[str]:
         with translate_errors(self.display_url, secrets=self._secrets):
             ids = self.client.zrange(self._key("idx", queue, JobState.DEAD.value), 0, limit - 1)
@@ -587,6 +637,9 @@ class RedisJobStore(RedisSchedules):
 
     def cancel(self, job_id: str, who: str, audit: str) -> str:
         return self._text(self._settling_call("cancel", "cancel", job_id, WAITING_CSV, who, audit))
+
+    def delete(self, job_id: str, audit: str) -> str:
+        return self._text(self._settling_call("delete", "delete", job_id, RETRYABLE_CSV, audit))
 
     def cancel_many(self, job_ids: list[str], who: str) -> list[str]:
         if not job_ids:
@@ -670,6 +723,50 @@ class RedisJobStore(RedisSchedules):
             pipe.lpush(self._key("audit"), entry)
             pipe.ltrim(self._key("audit"), 0, _AUDIT_MAX - 1)
             pipe.execute()
+
+    def save_logs(self, job_id: str, lines: list[str]) -> None:
+        """Not a state change (no script): one SET, expiring with the longest-kept records."""
+        with translate_errors(self.display_url, secrets=self._secrets):
+            self.client.set(self._key("logs", job_id), _compact(lines), ex=self.dead_ttl)
+
+    def job_logs(self, job_id: str) -> list[str]:
+        with translate_errors(self.display_url, secrets=self._secrets):
+            raw = self.client.get(self._key("logs", job_id))
+        return [str(line) for line in json.loads(raw)] if raw else []
+
+    def run_now(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
+        rmid = str(uuid.uuid4())
+        message = message.copy(options={"redis_message_id": rmid})
+        return self._text(
+            self._settling_call(
+                "run now", "run_now", job_id, HANDOFF_CSV, message.queue_name, rmid, message.encode(), who, audit
+            )
+        )
+
+    def request_abort(self, job_id: str, who: str, audit: str) -> str:
+        return self._text(self._call("abort", job_id, who, audit))
+
+    def abort_requests(self, job_ids: list[str]) -> list[str]:
+        with translate_errors(self.display_url, secrets=self._secrets):
+            asked = self.client.hmget(self._key("aborts"), job_ids)
+        return [i for i, who in zip(job_ids, asked, strict=True) if who is not None]
+
+    def aborted(self, job_id: str, detail: str, duration_ms: int | None) -> str:
+        duration = "" if duration_ms is None else duration_ms
+        return self._text(self._settling_worker_call("job abort", "aborted", job_id, detail, duration))
+
+    def set_paused(self, queue: str, paused: bool, audit: str) -> bool:
+        with translate_errors(self.display_url, secrets=self._secrets):
+            pipe = self.client.pipeline(transaction=True)
+            (pipe.sadd if paused else pipe.srem)(self._key("paused"), queue)
+            pipe.lpush(self._key("audit"), audit)
+            pipe.ltrim(self._key("audit"), 0, _AUDIT_MAX - 1)
+            changed = pipe.execute()[0]
+        return bool(changed)
+
+    def paused(self) -> frozenset[str]:
+        with translate_errors(self.display_url, secrets=self._secrets):
+            return frozenset(self._text(q) for q in self.client.smembers(self._key("paused")))
 
     def audit_log(self, limit: int) -> list[dict[str, Any]]:
         with translate_errors(self.display_url, secrets=self._secrets):
