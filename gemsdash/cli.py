@@ -71,10 +71,10 @@ class Parser(argparse.ArgumentParser):
 
 
 def _port(value: str) -> int:
-    """A TCP port: uvicorn raised OverflowError (a traceback) for 70000."""
+    """A TCP port, 0 for any free one: uvicorn raised OverflowError (a traceback) for 70000."""
     port = int(value)
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"invalid port: {port} (1..65535)")
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port: {port} (0..65535)")
     return port
 
 

@@ -107,8 +107,8 @@ def test_a_usage_error_repeats_no_control_character(argv: list[str], capsys: pyt
 @pytest.mark.parametrize(
     ("argv", "error"),
     [
-        (["serve", "--port", "70000"], "argument --port: invalid port: 70000 (1..65535)"),
-        (["serve", "--port", "-1"], "argument --port: invalid port: -1 (1..65535)"),
+        (["serve", "--port", "70000"], "argument --port: invalid port: 70000 (0..65535)"),
+        (["serve", "--port", "-1"], "argument --port: invalid port: -1 (0..65535)"),
         (["--refresh", "nan"], "gemsdash: --refresh must be positive and finite"),
         (["--refresh", "inf"], "gemsdash: --refresh must be positive and finite"),
     ],
