@@ -30,12 +30,6 @@ FINAL = (JobState.SUCCEEDED, JobState.DEAD)
 
 
 @pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    with RedisServer("--appendonly", "yes", "--appendfsync", "always") as server:
-        yield server
-
-
-@pytest.fixture
 def runtime(own_redis: RedisServer) -> Iterator[Runtime]:
     rt = configure(
         test_settings(redis_enabled=True, redis_url=own_redis.url, namespace=NAMESPACE, worker_timeout_seconds=2),

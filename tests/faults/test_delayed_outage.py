@@ -26,12 +26,6 @@ BOUND_S = 10.0
 
 
 @pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    with RedisServer("--appendonly", "yes", "--appendfsync", "always") as server:
-        yield server
-
-
-@pytest.fixture
 def runtime(own_redis: RedisServer) -> Iterator[Runtime]:
     rt = configure(
         test_settings(

@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
 
-from gemsdash.queue import BackendUnavailable, JobState, JobType, Runtime, add_job, configure, get_job, queue_stats
-from gemsdash.queue import runtime as runtime_module
-from tests.conftest import test_settings
+from gemsdash.queue import BackendUnavailable, JobState, JobType, Runtime, add_job, get_job, queue_stats
 from tests.core.workload import email, scripted
 from tests.support import RedisServer, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    with RedisServer("--appendonly", "yes", "--appendfsync", "always") as server:
-        yield server
-
-
-@pytest.fixture
-def runtime_on_own_redis(own_redis: RedisServer) -> Iterator[Runtime]:
-    rt = configure(
-        test_settings(redis_enabled=True, redis_url=own_redis.url, namespace="outage", worker_timeout_seconds=2),
-        role="worker",
-    )
-    yield rt
-    runtime_module.reset()
 
 
 def state_of(job_id: str) -> JobState | None:
@@ -42,10 +23,8 @@ def counts() -> dict[str, dict[JobState, int]]:
     return {q: dict(s.counts) for q, s in queue_stats().queues.items()}
 
 
-def test_every_waiting_and_dead_job_survives_a_redis_restart(
-    own_redis: RedisServer, runtime_on_own_redis: Runtime
-) -> None:
-    rt = runtime_on_own_redis
+def test_every_waiting_and_dead_job_survives_a_redis_restart(own_redis: RedisServer, runtime: Runtime) -> None:
+    rt = runtime
     with scripted():
         rt.start_worker(threads=2)
         dead = add_job(JobType.EMAIL_NOTIFICATION, email("fatal"), attempts=1)
@@ -72,10 +51,8 @@ def test_every_waiting_and_dead_job_survives_a_redis_restart(
         wait_for(lambda: all(state_of(j) is JobState.SUCCEEDED for j in queued), what="queued jobs run after restart")
 
 
-def test_a_running_worker_and_producer_reconnect_by_themselves(
-    own_redis: RedisServer, runtime_on_own_redis: Runtime
-) -> None:
-    rt = runtime_on_own_redis
+def test_a_running_worker_and_producer_reconnect_by_themselves(own_redis: RedisServer, runtime: Runtime) -> None:
+    rt = runtime
     with scripted() as work:
         rt.start_worker(threads=2)
         running = add_job(JobType.EMAIL_NOTIFICATION, email("block"))
@@ -90,9 +67,7 @@ def test_a_running_worker_and_producer_reconnect_by_themselves(
     assert record is not None and record.attempts == 1
 
 
-def test_producing_while_redis_is_down_fails_fast_and_writes_nothing(
-    own_redis: RedisServer, runtime_on_own_redis: Runtime
-) -> None:
+def test_producing_while_redis_is_down_fails_fast_and_writes_nothing(own_redis: RedisServer, runtime: Runtime) -> None:
     add_job(JobType.EMAIL_NOTIFICATION, email("before"))
     own_redis.stop()
     started = time.monotonic()

@@ -7,34 +7,15 @@ from __future__ import annotations
 import re
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gemsdash.queue import JobState, JobType, Runtime, add_job, configure, get_job, queue_stats
-from gemsdash.queue import runtime as runtime_module
-from tests.conftest import test_settings
+from gemsdash.queue import JobState, JobType, Runtime, add_job, get_job, queue_stats
 from tests.faults.workers import WorkerProcess, worker_env
 from tests.support import RedisServer, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    with RedisServer("--appendonly", "yes", "--appendfsync", "always") as server:
-        yield server
-
-
-@pytest.fixture
-def runtime(own_redis: RedisServer) -> Iterator[Runtime]:
-    rt = configure(
-        test_settings(redis_enabled=True, redis_url=own_redis.url, namespace="outage-log", worker_timeout_seconds=2),
-        role="worker",
-    )
-    yield rt
-    runtime_module.reset()
 
 
 def mail(to: str) -> dict[str, object]:

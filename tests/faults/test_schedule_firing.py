@@ -121,12 +121,6 @@ def test_two_worker_groups_enqueue_one_job_per_tick(
 
 
 @pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    with RedisServer("--appendonly", "yes", "--appendfsync", "always") as server:
-        yield server
-
-
-@pytest.fixture
 def runtime_on_own_redis(own_redis: RedisServer) -> Iterator[Runtime]:
     rt = configure(
         test_settings(redis_enabled=True, redis_url=own_redis.url, namespace="sched", worker_timeout_seconds=2),
