@@ -124,14 +124,24 @@ class HealthBody(BaseModel):
     problems: list[ProblemBody]
 
 
+class ShardBody(BaseModel):
+    url: str = Field(description="the shard's Redis, password masked")
+    up: bool
+    error: str | None
+
+
 class StatsBody(BaseModel):
     """Exactly the `gemsdash stats --json` document."""
 
     mode: Literal["redis", "memory"]
     fallback_reason: str | None
     workers: int = Field(description="live workers")
-    queues: dict[str, dict[str, int]] = Field(description="queue -> state -> jobs")
+    queues: dict[str, dict[str, int] | None] = Field(
+        description="queue -> state -> jobs (null: its shard did not answer, see `unavailable`)"
+    )
     paused: list[str] = Field(default_factory=list, description="queues paused: workers take none of their jobs")
+    shards: dict[str, ShardBody] | None = Field(default=None, description="with GEMSDASH_SHARDS: each shard's state")
+    unavailable: dict[str, str] | None = Field(default=None, description="queue -> why its shard did not answer")
 
 
 class BucketCount(BaseModel):

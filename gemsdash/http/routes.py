@@ -107,7 +107,12 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
         healthy = q.health().healthy
         return Response(status_code=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
 
-    @reads.get("/queue/stats", response_model=StatsBody, summary="Jobs per queue and state (= `gemsdash stats --json`)")
+    @reads.get(
+        "/queue/stats",
+        response_model=StatsBody,
+        response_model_exclude_unset=True,  # `shards` and `unavailable` only with GEMSDASH_SHARDS
+        summary="Jobs per queue and state (= `gemsdash stats --json`)",
+    )
     def get_stats() -> StatsBody:
         return StatsBody.model_validate(q.stats_json())
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -62,6 +65,12 @@ class Runtime:
     redactor: Redactor
     client: Client | None = None
     worker: Worker | None = field(default=None, repr=False)
+    #: The other shards' runtimes this process opened (sharding.py), closed with this one.
+    peers: dict[str, Runtime] = field(default_factory=dict, repr=False)
+
+    @property
+    def shard(self) -> str:
+        return self.settings.shard
 
     @property
     def url(self) -> str | None:
@@ -103,46 +112,87 @@ class Runtime:
 
 _lock = threading.RLock()
 _runtime: Runtime | None = None
+#: The shard runtime an operation was routed to (sharding.py); unset, the process's own runtime.
+_routed: ContextVar[Runtime | None] = ContextVar("gemsdash_routed_runtime", default=None)
 
 
 def configure(settings: Settings | None = None, *, role: Role = "worker") -> Runtime:
     """Build the broker and store for `settings` and make them this process's own."""
     global _runtime
     settings = settings or load_settings()
+    settings = settings.on_shard(settings.shard)
     with _lock:
-        if _runtime is not None and _runtime.worker is not None:
-            _runtime.stop_worker()
-        redactor = Redactor(settings.secrets())
-        log_redaction.install(redactor)
-        fallback_reason = None
-        client = None
-        if settings.redis_enabled:
-            try:
-                client = connect(settings)
-            except BackendUnavailable as exc:
-                if role != "host" or not settings.redis_fallback:
-                    raise
-                fallback_reason = str(exc)
-                logger.warning("REDIS_ENABLED=true but %s; falling back to memory mode (REDIS_FALLBACK=true).", exc)
-            # Processes that write refuse a Redis that may evict; a one-shot command checks only
-            # when it writes (cli.py), so `health` and `stats` can still say what is wrong.
-            if client is not None and role != "oneshot":
-                try:
-                    check_eviction_policy(client, settings)
-                except Exception:
-                    client.close()
-                    raise
-        runtime = _build_redis(settings, client, redactor) if client is not None else _build_memory(settings, redactor)
-        runtime.fallback_reason = fallback_reason
+        if _runtime is not None:
+            _close_peers(_runtime)
+            if _runtime.worker is not None:
+                _runtime.stop_worker()
+        runtime = build(settings, role=role)
         _runtime = runtime
         dramatiq.set_broker(runtime.broker)
         handlers.attach(runtime.broker)
         return runtime
 
 
+def build(settings: Settings, *, role: Role) -> Runtime:
+    """A broker and store for `settings`, not (yet) this process's own: `configure` makes it so;
+    sharding.py builds one per other shard this process reads or writes."""
+    redactor = Redactor(settings.secrets())
+    log_redaction.install(redactor)
+    fallback_reason = None
+    client = None
+    if settings.redis_enabled:
+        try:
+            client = connect(settings)
+        except BackendUnavailable as exc:
+            if settings.shards:
+                # No silent fallback: memory mode has no shards, so half the types would vanish.
+                raise BackendUnavailable(f"shard {settings.shard!r}: {exc}") from None
+            if role != "host" or not settings.redis_fallback:
+                raise
+            fallback_reason = str(exc)
+            logger.warning("REDIS_ENABLED=true but %s; falling back to memory mode (REDIS_FALLBACK=true).", exc)
+        # Processes that write refuse a Redis that may evict; a one-shot command checks only
+        # when it writes (cli.py), so `health` and `stats` can still say what is wrong.
+        if client is not None and role != "oneshot":
+            try:
+                check_eviction_policy(client, settings)
+            except Exception:
+                client.close()
+                raise
+    runtime = _build_redis(settings, client, redactor) if client is not None else _build_memory(settings, redactor)
+    runtime.fallback_reason = fallback_reason
+    return runtime
+
+
 def current_runtime() -> Runtime:
+    routed = _routed.get()
+    if routed is not None:
+        return routed
     with _lock:
         return _runtime if _runtime is not None else configure(role="worker")
+
+
+def routed() -> Runtime | None:
+    """The runtime an enclosing `routed_to` block chose, if any."""
+    return _routed.get()
+
+
+@contextmanager
+def routed_to(runtime: Runtime) -> Iterator[Runtime]:
+    """Within this block (this thread or task only), `current_runtime()` is `runtime`: how an
+    operation on one shard's jobs reaches that shard's store with the code written for one Redis."""
+    token = _routed.set(runtime)
+    try:
+        yield runtime
+    finally:
+        _routed.reset(token)
+
+
+def _close_peers(runtime: Runtime) -> None:
+    for peer in runtime.peers.values():
+        if peer.client is not None:
+            peer.client.close()
+    runtime.peers.clear()
 
 
 def configured() -> Runtime | None:
@@ -155,6 +205,7 @@ def reset() -> None:
     with _lock:
         if _runtime is not None:
             _runtime.stop_worker()
+            _close_peers(_runtime)
             if _runtime.client is not None:
                 _runtime.client.close()
         _runtime = None
