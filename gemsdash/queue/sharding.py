@@ -132,6 +132,35 @@ def by_id(action: Callable[P, T]) -> Callable[P, T]:
     return routed
 
 
+def by_schedule(action: Callable[P, T]) -> Callable[P, T]:
+    """Run `action(name, ...)` on the shard that keeps schedule `name` (each shard asked at once):
+    a schedule lives on its job type's shard, whose workers fire it in one script with the job."""
+
+    @functools.wraps(action)
+    def routed(*args: P.args, **kwargs: P.kwargs) -> T:
+        if not sharded():
+            return action(*args, **kwargs)
+        found = each_shard(lambda rt: bool(rt.store.schedule_list(str(args[0]))[1]))
+        owner = next((name for name, kept in found.items() if kept is True), home().shard)
+        with on(runtime_of(owner)):
+            return action(*args, **kwargs)
+
+    return routed
+
+
+def by_job_type(action: Callable[P, T]) -> Callable[P, T]:
+    """Run `action(name, job_type, ...)` on the shard of `job_type` (its second argument)."""
+
+    @functools.wraps(action)
+    def routed(*args: P.args, **kwargs: P.kwargs) -> T:
+        if not sharded():
+            return action(*args, **kwargs)
+        with on(runtime_for(str(args[1] if len(args) > 1 else kwargs["job_type"]))):
+            return action(*args, **kwargs)
+
+    return routed
+
+
 def locate(job_id: str) -> Runtime:
     """The runtime of the shard holding the job that `job_id` (a full id or a prefix) names: every
     shard's id index is asked at once (one round trip each). No match: the process's own shard, so
