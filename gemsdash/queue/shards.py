@@ -53,8 +53,12 @@ class ShardSpec(BaseModel):
             raise ValueError("give exactly one of url, sentinels, cluster_nodes or tag")
         if self.tag is not None:
             return {"namespace": "{" + self.tag + "}"}
-        fields: dict[str, Any] = {"redis_url": self.url, "redis_sentinels": self.sentinels}
-        fields["redis_cluster_nodes"] = self.cluster_nodes
+        if self.url is not None:
+            return {"redis_url": self.url, "redis_sentinels": None, "redis_cluster_nodes": None}
+        if self.cluster_nodes is not None:
+            return {"redis_cluster_nodes": self.cluster_nodes, "redis_sentinels": None}
+        # Sentinel: the data nodes' user, password and db stay the default's (REDIS_URL / REDIS_PASSWORD).
+        fields: dict[str, Any] = {"redis_sentinels": self.sentinels, "redis_cluster_nodes": None}
         if self.sentinel_master is not None:
             fields["redis_sentinel_master"] = self.sentinel_master
         return fields

@@ -80,6 +80,25 @@ def test_types_map_to_their_shard_and_shard_urls_are_masked() -> None:
         settings.on_shard("nope")
 
 
+def test_a_shard_may_be_sentinel_or_cluster_settings() -> None:
+    shards = {
+        "pay": {
+            "sentinels": "10.0.0.1:26379,10.0.0.2:26379",
+            "sentinel_master": "pay",
+            "queues": ["payment-processing"],
+        },
+        "bulk": {"cluster_nodes": "10.0.1.1:7000", "queues": ["emotion-analysis"]},
+    }
+    settings = test_settings(
+        redis_enabled=True, redis_url="redis://u:pw@127.0.0.1:6379/2", shards_map=json.dumps(shards)
+    )
+    pay, bulk = settings.on_shard("pay"), settings.on_shard("bulk")
+    assert pay.display_url == "sentinel://10.0.0.1:26379,10.0.0.2:26379/pay"
+    assert pay.connection_url == "redis://u:pw@127.0.0.1:6379/2"  # the data nodes' user, password and db
+    assert (bulk.display_url, bulk.namespace) == ("redis-cluster://10.0.1.1:7000", "{gemsdash}")
+    assert settings.shard_queues("default") == ["sketch-generation", "email-notification"]
+
+
 def run_cli(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gemsdash", *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
