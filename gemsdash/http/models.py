@@ -140,8 +140,13 @@ class StatsBody(BaseModel):
         description="queue -> state -> jobs (null: its shard did not answer, see `unavailable`)"
     )
     paused: list[str] = Field(default_factory=list, description="queues paused: workers take none of their jobs")
-    shards: dict[str, ShardBody] | None = Field(default=None, description="with GEMSDASH_SHARDS: each shard's state")
-    unavailable: dict[str, str] | None = Field(default=None, description="queue -> why its shard did not answer")
+    # Both only with GEMSDASH_SHARDS: without shards the document is what it always was.
+    shards: dict[str, ShardBody] | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="with GEMSDASH_SHARDS: each shard's state"
+    )
+    unavailable: dict[str, str] | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="queue -> why its shard did not answer"
+    )
 
 
 class BucketCount(BaseModel):

@@ -110,7 +110,6 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
     @reads.get(
         "/queue/stats",
         response_model=StatsBody,
-        response_model_exclude_unset=True,  # `shards` and `unavailable` only with GEMSDASH_SHARDS
         summary="Jobs per queue and state (= `gemsdash stats --json`)",
     )
     def get_stats() -> StatsBody:
