@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 import gemsdash.queue as q
 from gemsdash.queue.jobs import MAX_ATTEMPTS, MAX_DELAY_MS
+from gemsdash.queue.problems import ProblemKind
 from gemsdash.queue.store import BUCKET_SECONDS
 
 
@@ -103,16 +104,7 @@ class EnqueueBody(BaseModel):
 
 
 class ProblemBody(BaseModel):
-    kind: Literal[
-        "redis_unreachable",
-        "memory_fallback",
-        "no_workers",
-        "unserved_queue",
-        "overdue_jobs",
-        "stale_heartbeats",
-        "eviction_policy",
-        "out_of_memory",
-    ]
+    kind: ProblemKind
     queue: str | None = Field(default=None, description="the queue it concerns; absent when none")
     detail: str
 
