@@ -106,59 +106,38 @@ def each_shard(read: Callable[[Runtime], T], shards: Sequence[str] | None = None
     return dict(zip(names, pool.map(one, names), strict=True))
 
 
-def by_queue(action: Callable[P, T]) -> Callable[P, T]:
-    """Run `action(queue, ...)` on the shard of job type `queue` (its first argument)."""
+def routed_by(choose: Callable[..., Runtime]) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """A decorator running its function on the shard `choose(*args, **kwargs)` names (unsharded,
+    or already inside a routed block: the function as it is)."""
 
-    @functools.wraps(action)
-    def routed(*args: P.args, **kwargs: P.kwargs) -> T:
-        if not sharded():
-            return action(*args, **kwargs)
-        with on(runtime_for(str(args[0]))):
-            return action(*args, **kwargs)
+    def decorate(action: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(action)
+        def routed(*args: P.args, **kwargs: P.kwargs) -> T:
+            if not sharded():
+                return action(*args, **kwargs)
+            with on(choose(*args, **kwargs)):
+                return action(*args, **kwargs)
 
-    return routed
+        return routed
 
-
-def by_id(action: Callable[P, T]) -> Callable[P, T]:
-    """Run `action(job_id, ...)` on the shard that holds the job (`locate`)."""
-
-    @functools.wraps(action)
-    def routed(*args: P.args, **kwargs: P.kwargs) -> T:
-        if not sharded():
-            return action(*args, **kwargs)
-        with on(locate(str(args[0]))):
-            return action(*args, **kwargs)
-
-    return routed
+    return decorate
 
 
-def by_schedule(action: Callable[P, T]) -> Callable[P, T]:
-    """Run `action(name, ...)` on the shard that keeps schedule `name` (each shard asked at once):
-    a schedule lives on its job type's shard, whose workers fire it in one script with the job."""
-
-    @functools.wraps(action)
-    def routed(*args: P.args, **kwargs: P.kwargs) -> T:
-        if not sharded():
-            return action(*args, **kwargs)
-        found = each_shard(lambda rt: bool(rt.store.schedule_list(str(args[0]))[1]))
-        owner = next((name for name, kept in found.items() if kept is True), home().shard)
-        with on(runtime_of(owner)):
-            return action(*args, **kwargs)
-
-    return routed
+def _schedule_owner(name: str, *_: object, **__: object) -> Runtime:
+    """The shard that keeps schedule `name` (each shard asked at once); none: the process's own."""
+    found = each_shard(lambda rt: bool(rt.store.schedule_list(name)[1]))
+    return runtime_of(next((shard for shard, kept in found.items() if kept is True), home().shard))
 
 
-def by_job_type(action: Callable[P, T]) -> Callable[P, T]:
-    """Run `action(name, job_type, ...)` on the shard of `job_type` (its second argument)."""
-
-    @functools.wraps(action)
-    def routed(*args: P.args, **kwargs: P.kwargs) -> T:
-        if not sharded():
-            return action(*args, **kwargs)
-        with on(runtime_for(str(args[1] if len(args) > 1 else kwargs["job_type"]))):
-            return action(*args, **kwargs)
-
-    return routed
+#: `action(queue, ...)` on the shard of job type `queue`.
+by_queue = routed_by(lambda queue, *_, **__: runtime_for(str(queue)))
+#: `action(job_id, ...)` on the shard that holds the job (`locate`).
+by_id = routed_by(lambda job_id, *_, **__: locate(str(job_id)))
+#: `action(name, ...)` on the shard that keeps schedule `name`: a schedule lives on its job type's
+#: shard, whose workers fire it in one script with the job it enqueues.
+by_schedule = routed_by(_schedule_owner)
+#: `action(name, job_type, ...)` (add_schedule) on the shard of `job_type`.
+by_job_type = routed_by(lambda _name, job_type, *_, **__: runtime_for(str(job_type)))
 
 
 def locate(job_id: str) -> Runtime:

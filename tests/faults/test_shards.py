@@ -5,8 +5,6 @@ four queues as one view, and stopping one server leaves the other shard working 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,7 +31,7 @@ from gemsdash.queue import (
 from gemsdash.queue import runtime as runtime_module
 from tests.conftest import test_settings
 from tests.core.workload import email
-from tests.faults.workers import ROOT, worker_env
+from tests.faults.workers import ROOT, WorkerProcess, worker_env
 from tests.support import RedisServer, wait_for
 
 pytestmark = pytest.mark.slow
@@ -69,31 +67,6 @@ def keys_naming(client: redis.Redis, text: str) -> list[bytes]:
     return list(client.scan_iter(match=f"*{text}*", count=1000))
 
 
-class Worker:
-    """`gemsdash worker [--shard NAME]` in its own session, stopped by its PID."""
-
-    def __init__(self, env: dict[str, str], log: Path, *shard: str) -> None:
-        self.log = log
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gemsdash", "worker", "--processes", "1", "--threads", "2", *shard],
-                cwd=ROOT,
-                env=env,
-                start_new_session=True,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-
-
 def succeeded(job_id: str) -> bool:
     record = get_job(job_id)
     return record is not None and record.state is JobState.SUCCEEDED
@@ -114,7 +87,7 @@ def test_each_shard_holds_and_runs_its_jobs_and_a_down_shard_is_reported(
         role="oneshot",
     )
     on_default, on_pay = redis.Redis.from_url(default.url), redis.Redis.from_url(pay.url)
-    workers_started: list[Worker] = []
+    workers_started: list[WorkerProcess] = []
     try:
         ids = {t: add_job(t, payload) for t, payload in PAYLOADS.items()}
 
@@ -134,8 +107,8 @@ def test_each_shard_holds_and_runs_its_jobs_and_a_down_shard_is_reported(
 
         # One worker per shard runs them.
         env = worker_env(default.url, NAMESPACE, tmp_path, GEMSDASH_SHARDS=shard_map(pay.url))
-        workers_started.append(Worker(env, tmp_path / "default.log"))
-        workers_started.append(Worker(env, tmp_path / "pay.log", "--shard", "pay"))
+        workers_started.append(WorkerProcess(env, tmp_path, threads=2))
+        workers_started.append(WorkerProcess(env, tmp_path, "--shard", "pay", threads=2))
         wait_for(
             lambda: all(succeeded(i) for i in ids.values()),
             timeout=90,
