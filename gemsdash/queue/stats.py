@@ -34,6 +34,14 @@ def get_job(job_id: str) -> JobRecord | None:
     return current_runtime().store.get(resolve(job_id))
 
 
+def _page_query(
+    queue: str, state: JobState | str | None, limit: int, offset: int, search: str, priority: str
+) -> tuple[str, JobState | None, int, int, str, str]:
+    """A page request as the stores take it: queue, state, offset, limit (1-500), search, priority."""
+    chosen = JobState(state) if state else None
+    return job_type(queue).queue, chosen, max(offset, 0), min(max(limit, 1), 500), search, _priority(priority)
+
+
 def _priority(value: str) -> str:
     """A priority filter as the stores take it: "" for none, else a valid priority's name."""
     return Priority(value).value if value else ""
@@ -57,16 +65,8 @@ def list_jobs(
 ) -> JobPage:
     """Newest first; with `search`, jobs whose id starts with it, whose error mentions it, or whose
     payload's SEARCH_FIELDS (idempotency key, payment id, user id, email address) contain it."""
-    name = job_type(queue).queue
-    chosen = JobState(state) if state else None
-    return current_runtime().store.page(
-        name,
-        chosen,
-        max(offset, 0),
-        min(max(limit, 1), 500),
-        search,
-        priority=Priority(priority).value if priority else "",
-    )
+    name, chosen, start, size, text, level = _page_query(queue, state, limit, offset, search, priority)
+    return current_runtime().store.page(name, chosen, start, size, text, priority=level)
 
 
 def dashboard_view(
@@ -80,21 +80,10 @@ def dashboard_view(
 ) -> tuple[Snapshot, JobPage]:
     """What a dashboard refresh needs, every queue's counts and one page of one queue's jobs, in one
     round trip; the page is read at the same instant as the counts."""
-    name = job_type(queue).queue
-    chosen = JobState(state) if state else None
-    snapshot, page = sharding.view(
-        name,
-        lambda runtime: runtime.store.view(
-            name,
-            chosen,
-            max(offset, 0),
-            min(max(limit, 1), 500),
-            search,
-            priority=Priority(priority).value if priority else "",
-        ),
-    )
+    name, chosen, start, size, text, level = _page_query(queue, state, limit, offset, search, priority)
+    snapshot, page = sharding.view(name, lambda rt: rt.store.view(name, chosen, start, size, text, priority=level))
     # None: the queue's shard did not answer (snapshot.unavailable says why).
-    return snapshot, page if page is not None else JobPage([], 0, max(offset, 0), limit)
+    return snapshot, page if page is not None else JobPage([], 0, start, size)
 
 
 def workers() -> list[WorkerInfo]:
