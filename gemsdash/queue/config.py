@@ -204,6 +204,8 @@ class Settings(BaseSettings):
         for spec in self.shards.values():
             if spec.url is not None:
                 found.extend(url_secrets(spec.url.get_secret_value()))
+        if self._base is not None:  # a shard's settings: the default's secrets are this process's too
+            found.extend(self._base.secrets())
         spellings = {form for s in found if s for form in (s, quote(s, safe=""), unquote(s))}
         return sorted(spellings, key=len, reverse=True)
 

@@ -76,6 +76,8 @@ def test_types_map_to_their_shard_and_shard_urls_are_masked() -> None:
     assert (pay.shard, pay.display_url) == ("pay", "redis://:***@127.0.0.1:6390/0")
     assert pay.on_shard("default").connection_url == "redis://127.0.0.1:6379/0"
     assert "hunter2" in settings.secrets()
+    masked = test_settings(redis_enabled=True, redis_url="redis://:d3fault@h:1/0", shards_map=json.dumps(PAY))
+    assert {"hunter2", "d3fault"} <= set(masked.on_shard("pay").secrets())
     with pytest.raises(ConfigError, match="no shard 'nope'"):
         settings.on_shard("nope")
 
