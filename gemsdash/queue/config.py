@@ -255,10 +255,11 @@ def read_settings(cls: type[S], **overrides: Any) -> S:
         return cls(**overrides)
     except ValidationError as exc:
         first = exc.errors(include_input=False)[0]
+        message = first["msg"].removeprefix("Value error, ")  # pydantic's prefix for our own checks
         if not first["loc"]:
-            raise ConfigError(f"invalid configuration: {first['msg']}") from None
+            raise ConfigError(f"invalid configuration: {message}") from None
         field = str(first["loc"][0]) if first["loc"] else "?"
-        raise ConfigError(f"invalid value for {env_name(cls, field)}: {first['msg']}") from None
+        raise ConfigError(f"invalid value for {env_name(cls, field)}: {message}") from None
 
 
 def env_name(cls: type[BaseSettings], field: str) -> str:

@@ -156,7 +156,7 @@ def locate(job_id: str) -> Runtime:
     down = {name: exc for name, exc in found.items() if isinstance(exc, Exception)}
     if down:
         name, exc = next(iter(down.items()))
-        raise BackendUnavailable(f"job {job_id} is on no shard that answers; shard {name!r} is down: {exc}")
+        raise BackendUnavailable(f"job {job_id} is on no shard that answers; shard {name!r} is down: {why(name, exc)}")
     return home()
 
 
@@ -217,7 +217,7 @@ def merge(read: dict[str, Snapshot | Exception]) -> Snapshot:
             queues[queue] = got.queues[queue]
         else:
             queues[queue] = _empty(queue)
-            unavailable[queue] = f"shard {shard!r} is down: {got}"
+            unavailable[queue] = f"shard {shard!r} is down: {why(shard, got)}"
     default = up.get(DEFAULT_SHARD) or next(iter(up.values()), None)
     troubled = [
         s.memory
@@ -241,7 +241,12 @@ def merge(read: dict[str, Snapshot | Exception]) -> Snapshot:
 
 def shard_state(name: str, read: object) -> ShardState:
     url = home().settings.on_shard(name).display_url
-    return ShardState(url, False, str(read)) if isinstance(read, Exception) else ShardState(url, True, None)
+    return ShardState(url, False, why(name, read)) if isinstance(read, Exception) else ShardState(url, True, None)
+
+
+def why(shard: str, failure: object) -> str:
+    """A shard's failure without the "shard 'name': " its errors start with (said once, by the caller)."""
+    return str(failure).removeprefix(f"shard {shard!r}: ")
 
 
 def _empty(queue: str) -> QueueStats:

@@ -83,7 +83,8 @@ def parse_shards(text: str) -> dict[str, ShardSpec]:
         except ValidationError as exc:
             first = exc.errors(include_input=False)[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"shard {name!r}: {where + ': ' if where else ''}{first['msg']}") from None
+            message = first["msg"].removeprefix("Value error, ")
+            raise ValueError(f"shard {name!r}: {where + ': ' if where else ''}{message}") from None
         except ValueError as exc:
             raise ValueError(f"shard {name!r}: {exc}") from None
         for queue in spec.queues:
