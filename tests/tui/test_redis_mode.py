@@ -8,9 +8,9 @@ import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
 from gemsdash.queue import runtime as runtime_module
-from gemsdash.tui.detail import JobDetailScreen
-from gemsdash.tui.tables import JobsTable
-from gemsdash.tui.workers import WorkersScreen
+from gemsdash.tui.screens.detail import JobDetailScreen
+from gemsdash.tui.screens.workers import WorkersScreen
+from gemsdash.tui.widgets.tables import JobsTable
 from tests.conftest import test_settings
 from tests.support import free_port
 from tests.tui.helpers import main_screen, notices, row, rows, until
