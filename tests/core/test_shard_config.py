@@ -160,3 +160,12 @@ def test_reads_show_the_shards_that_answer_and_name_the_one_that_does_not(half_d
 
 def test_without_shards_the_json_has_no_shard_fields(redis_runtime: Runtime) -> None:
     assert "shards" not in stats_json() and "unavailable" not in stats_json()
+
+
+def test_on_a_cluster_a_shard_may_be_a_hash_tag() -> None:
+    shards = json.dumps({"pay": {"tag": "pay", "queues": ["payment-processing"]}})
+    settings = test_settings(redis_enabled=True, redis_cluster_nodes="10.0.1.1:7000", shards_map=shards)
+    assert (settings.namespace, settings.on_shard("pay").namespace) == ("{gemsdash}", "{pay}")
+    assert settings.on_shard("pay").cluster_nodes == [("10.0.1.1", 7000)]
+    with pytest.raises(ConfigError, match="hash tag needs the default Redis to be a Cluster"):
+        test_settings(redis_enabled=True, shards_map=shards)
