@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationErro
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gemsdash.queue.errors import ConfigError
+from gemsdash.queue.keys import cluster_namespace
 from gemsdash.queue.shards import DEFAULT_SHARD, NAME_PATTERN, ShardSpec, parse_shards
 
 #: Dead records outlive finished ones: they wait for a human (Dramatiq's own DLQ keeps 7 days).
@@ -123,10 +124,9 @@ class Settings(BaseSettings):
     def _one_topology(self) -> Settings:
         if self.redis_sentinels and self.redis_cluster_nodes:
             raise ValueError("set REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both")
-        if self.redis_cluster_nodes and not self.namespace.startswith("{"):
-            # One hash tag for every key of the namespace (Dramatiq's included): one slot, so each
-            # script's keys live together on one primary.
-            self.namespace = "{" + self.namespace + "}"
+        if self.redis_cluster_nodes:
+            # One slot for the namespace, so each script's keys live together on one primary.
+            self.namespace = cluster_namespace(self.namespace)
         return self
 
     @cached_property
@@ -156,8 +156,8 @@ class Settings(BaseSettings):
         if spec is None:
             raise ConfigError(f"no shard {name!r} in GEMSDASH_SHARDS (shards: {', '.join(base.shard_names())})")
         update = {**spec.connection(), "shard": name}
-        if update.get("redis_cluster_nodes") and not base.namespace.startswith("{"):
-            update["namespace"] = "{" + base.namespace + "}"
+        if update.get("redis_cluster_nodes"):
+            update["namespace"] = cluster_namespace(base.namespace)
         copy = base.model_copy(update=update)
         copy._base = base
         return copy
