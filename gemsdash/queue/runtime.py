@@ -137,9 +137,10 @@ def configure(settings: Settings | None = None, *, role: Role = "worker") -> Run
         return runtime
 
 
-def build(settings: Settings, *, role: Role) -> Runtime:
+def build(settings: Settings, *, role: Role, peer: bool = False) -> Runtime:
     """A broker and store for `settings`, not (yet) this process's own: `configure` makes it so;
-    sharding.py builds one per other shard this process reads or writes."""
+    sharding.py builds one per other shard this process reads or writes (a `peer`: the process
+    keeps its own shard's clock offset, see clock.py)."""
     redactor = Redactor(settings.secrets())
     log_redaction.install(redactor)
     fallback_reason = None
@@ -163,7 +164,11 @@ def build(settings: Settings, *, role: Role) -> Runtime:
             except Exception:
                 client.close()
                 raise
-    runtime = _build_redis(settings, client, redactor) if client is not None else _build_memory(settings, redactor)
+    runtime = (
+        _build_redis(settings, client, redactor, sync_clock=not peer)
+        if client is not None
+        else _build_memory(settings, redactor)
+    )
     runtime.fallback_reason = fallback_reason
     return runtime
 
@@ -249,9 +254,10 @@ def _declare_queues(broker: Broker) -> None:
         broker.declare_queue(name)
 
 
-def _build_redis(settings: Settings, client: Client, redactor: Redactor) -> Runtime:
-    with translate_errors(settings.display_url, secrets=settings.secrets()):
-        clock.sync(client)
+def _build_redis(settings: Settings, client: Client, redactor: Redactor, *, sync_clock: bool = True) -> Runtime:
+    if sync_clock:
+        with translate_errors(settings.display_url, secrets=settings.secrets()):
+            clock.sync(client)
     store = RedisJobStore(
         client,
         namespace=settings.namespace,

@@ -54,7 +54,7 @@ def runtime_of(shard: str) -> Runtime:
     with _lock:
         peer = own.peers.get(shard)
     if peer is None:
-        peer = build(own.settings.on_shard(shard), role="oneshot")
+        peer = build(own.settings.on_shard(shard), role="oneshot", peer=True)
         with _lock:
             kept = own.peers.setdefault(shard, peer)
         if kept is not peer and peer.client is not None:
