@@ -55,6 +55,7 @@ from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.middleware.persist import PERSIST_DEADLINE_S
 from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
 from gemsdash.queue.pausing import PausableRedisConsumer, PausedQueues
+from gemsdash.queue.store import Delivery, NextCopy
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class GemsdashRedisBroker(RedisBroker):
         #: Messages whose ack or nack runs in the same script call as their job's record.
         self._settled: set[str] = set()
         #: job id -> (delay queue, redis message id, data) of a retry's next copy, for JobTracking.
-        self._retries: dict[str, tuple[str, str, bytes]] = {}
+        self._retries: dict[str, NextCopy] = {}
         self._retries_lock = threading.Lock()
         source = _scripts_source()
         if _DISPATCH_CLOCK not in source:
@@ -110,7 +111,7 @@ class GemsdashRedisBroker(RedisBroker):
         rmid = message.options["redis_message_id"]
         if retry:
             with self._retries_lock:
-                self._retries[message.message_id] = (queue_name, rmid, message.encode())
+                self._retries[message.message_id] = NextCopy(queue_name, rmid, message.encode())
         else:
             try:
                 self.do_enqueue(queue_name, rmid, message.encode())
@@ -119,10 +120,14 @@ class GemsdashRedisBroker(RedisBroker):
         self.emit_after("enqueue", message, delay)
         return message
 
-    def take_retry(self, job_id: str) -> tuple[str, str, bytes] | None:
+    def take_retry(self, job_id: str) -> NextCopy | None:
         """The next copy Retries made of a running job, to store with its record (or None)."""
         with self._retries_lock:
             return self._retries.pop(job_id, None)
+
+    def delivery(self, message: Message[Any]) -> Delivery | None:
+        rmid = message.options.get("redis_message_id")
+        return Delivery(self.broker_id, message.queue_name, str(rmid)) if rmid else None
 
     def _dispatch(self, command: str) -> Callable[..., Any]:
         """On a Cluster, a slot whose primary is being replaced answers with cluster errors that are
@@ -140,8 +145,8 @@ class GemsdashRedisBroker(RedisBroker):
 
         return guarded
 
-    def settle_with_record(self, redis_message_id: str) -> None:
-        self._settled.add(redis_message_id)
+    def settle_with_record(self, delivery: Delivery) -> None:
+        self._settled.add(delivery.message_id)
 
     def do_ack(self, queue_name: str, redis_message_id: str) -> Any:
         return self._settle("ack", queue_name, redis_message_id)

@@ -95,7 +95,7 @@ def test_two_operators_retrying_one_dead_job_requeue_it_exactly_once(redis_runti
 
     def race(s: RedisJobStore) -> None:
         barrier.wait()
-        verdicts.append(s.retry(job_id, message, "racer", ""))
+        verdicts.append(str(s.retry(job_id, message, "racer", "")))
 
     threads = [threading.Thread(target=race, args=(s,)) for s in stores]
     for t in threads:
