@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import re
 import threading
 import uuid
 from collections import defaultdict
@@ -54,6 +55,9 @@ from gemsdash.queue.store import (
 
 if TYPE_CHECKING:
     from gemsdash.queue.store import JobStore
+
+#: An id a refused message may give its record (as jobs.lua's `reject` checks it).
+_PLAIN_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]*")
 
 #: Jobs whose log lines memory mode keeps.
 LOGS_KEPT = 10_000
@@ -288,8 +292,9 @@ class MemoryJobStore(MemorySchedules):
     def reject(
         self, rq: str, data: bytes, error: tuple[str, str], evidence: dict[str, Any], message_id: str, worker: str
     ) -> str | None:
-        """The stub broker hands over only messages it holds: the job the message claims dies with
-        the reason while it is unfinished; otherwise a new dead record keeps the evidence."""
+        """As jobs.lua's `reject` (the stub broker hands over only messages it holds): the job the
+        message claims dies with the reason while it is unfinished; otherwise a new dead record,
+        under the claimed id when that is free, keeps the evidence."""
         queue = canonical_queue(rq)
         reason = {"type": error[0], "message": error[1], "traceback": None}
         with self._lock:
@@ -299,8 +304,9 @@ class MemoryJobStore(MemorySchedules):
                 job.update(state=JobState.DEAD.value, error=reason, next_attempt_at=None)
             else:
                 old = None
+                fresh = len(message_id) > 128 or not _PLAIN_ID.fullmatch(message_id) or message_id in self._jobs
                 job = {
-                    "id": str(uuid.uuid4()),
+                    "id": str(uuid.uuid4()) if fresh else message_id,
                     "type": queue,
                     "queue": queue,
                     "state": JobState.DEAD.value,
