@@ -18,6 +18,8 @@ from dramatiq import Message
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.brokers.stub import _StubConsumer
+from dramatiq.middleware import Retries
+from dramatiq.middleware.retries import DEFAULT_MAX_BACKOFF
 
 #: The Dramatiq release these internals were checked against (the test names it when one breaks).
 CHECKED_VERSION = "2.2.1"
@@ -96,6 +98,13 @@ RedisConsumerBase = _RedisConsumer
 StubConsumerBase = _StubConsumer
 
 
+#: Dramatiq's Retries, whose `after_process_message(broker, message, *, result, exception)`
+#: BackoffRetries calls with a `dramatiq.errors.Retry(delay=...)` in place of the job's exception, so
+#: that Retries counts the attempt and enqueues the next copy after exactly that delay; it reads the
+#: middleware's `min_backoff` and `max_backoff`, and caps delays at DEFAULT_MAX_BACKOFF as Retries does.
+RetriesBase = Retries
+
+
 def proxied_message(proxy: MessageProxy) -> Message[Any]:
     """The Message a worker's MessageProxy wraps (the proxy resolves attributes through
     `__getattr__`, which costs every access; and a copy must be of the message itself)."""
@@ -112,12 +121,14 @@ def proxied_exception(proxy: MessageProxy) -> BaseException | None:
 __all__ = [
     "BROKER_OVERRIDES",
     "CHECKED_VERSION",
+    "DEFAULT_MAX_BACKOFF",
     "DISPATCH_CLOCK",
     "ETA",
     "REDIS_CLOCK",
     "REDIS_MESSAGE_ID",
     "RedisBrokerBase",
     "RedisConsumerBase",
+    "RetriesBase",
     "StubConsumerBase",
     "ack_set_key",
     "dead_letter_key",

@@ -44,13 +44,13 @@ from typing import Any
 
 import redis
 from dramatiq import Message
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import dq_name
 from dramatiq.errors import ConnectionClosed
 from redis.cluster import RedisCluster
 
 from gemsdash.queue import clock, context, outage
 from gemsdash.queue.admission import MAX_MESSAGE_BYTES, Refusal, inspect_fetched
+from gemsdash.queue.dramatiq_internals import RedisBrokerBase, dispatch_on_redis_clock
 from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.middleware.persist import PERSIST_DEADLINE_S
 from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
@@ -64,15 +64,10 @@ RejectMalformed = Callable[[str, bytes, Refusal, str], None]
 #: (worker id, physical delay queue) -> data of the messages its ack set holds
 Reclaim = Callable[[str, str], list[bytes]]
 
-_DISPATCH_CLOCK = b"local timestamp = ARGV[2]"
-_REDIS_CLOCK = (
-    b'local clock = redis.call("time")\n'
-    b"local timestamp = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)"
-)
 _OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
-class GemsdashRedisBroker(RedisBroker):
+class GemsdashRedisBroker(RedisBrokerBase):
     reject_malformed: RejectMalformed | None = None
     reclaim_delayed: Reclaim | None = None
     #: Fetched messages larger than this are refused unread.
@@ -87,10 +82,7 @@ class GemsdashRedisBroker(RedisBroker):
         #: job id -> (delay queue, redis message id, data) of a retry's next copy, for JobTracking.
         self._retries: dict[str, NextCopy] = {}
         self._retries_lock = threading.Lock()
-        source = _scripts_source()
-        if _DISPATCH_CLOCK not in source:
-            raise RuntimeError("Dramatiq's dispatch.lua changed: cannot make it use Redis's clock")
-        self.scripts["dispatch"] = self.client.register_script(source.replace(_DISPATCH_CLOCK, _REDIS_CLOCK, 1))
+        self.scripts["dispatch"] = self.client.register_script(dispatch_on_redis_clock())
 
     @property
     def consumer_class(self) -> Any:
@@ -234,13 +226,6 @@ class GemsdashRedisBroker(RedisBroker):
                 # fetched (and rejected) again once recovery returns it after this worker stops.
                 logger.exception("Could not dead-letter the rejected message on %r", queue_name)
         return good
-
-
-def _scripts_source() -> bytes:
-    from dramatiq.brokers.redis import _scripts
-
-    source: bytes = _scripts["dispatch"]
-    return source
 
 
 class _Consumer(PausableRedisConsumer):

@@ -24,6 +24,7 @@ from dramatiq.middleware import SkipMessage
 from dramatiq.worker import ConsumerThread
 
 from gemsdash.queue import context
+from gemsdash.queue.dramatiq_internals import proxied_exception, proxied_message
 from gemsdash.queue.jobs import JobState, JobType, now_ms
 from gemsdash.queue.messages import canonical_queue, fallback_record, scrubbed
 from gemsdash.queue.middleware.abort import JobAborted
@@ -53,7 +54,7 @@ class JobTracking(Middleware):
         self.in_flight = 0
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
-        msg = message._message  # the proxy resolves every attribute through __getattr__
+        msg = proxied_message(message)
         verdict = persist(lambda: self.store.start(msg, self.worker, None))
         if verdict.verdict is Verdict.MISSING:
             verdict = persist(lambda: self.store.start(msg, self.worker, fallback_record(msg)))
@@ -101,7 +102,7 @@ class JobTracking(Middleware):
             detail = json.dumps(job_result, separators=(",", ":"), default=str)
             # On Redis the record and Dramatiq's ack of this message are written behind, together in
             # one `succeed` call: no window in which a finished job could be delivered again.
-            ack = self.settling.delivery(message._message)
+            ack = self.settling.delivery(proxied_message(message))
             if self.write_behind is not None and ack is not None:
                 self.write_behind.record(Success(message.message_id, detail, duration, now_ms(), ack))
                 self.settling.settle_with_record(ack)
@@ -118,7 +119,7 @@ class JobTracking(Middleware):
             # stored with the record and the ack of this attempt, or, if Redis never comes back,
             # none of them is and this attempt stays unacknowledged, to run again after recovery.
             retry = self.settling.take_retry(message.message_id)
-            ack = self.settling.delivery(message._message) if retry is not None else None
+            ack = self.settling.delivery(proxied_message(message)) if retry is not None else None
             if ack is not None:
                 self.settling.settle_with_record(ack)
             persist(
@@ -145,22 +146,22 @@ class JobTracking(Middleware):
         it, a worker killed in between left the message dead-lettered and the record `running`."""
         with self._lock:
             duration = self._dead_duration.pop(message.message_id, None)
-        clean = scrubbed(message._message)
-        exception = message._exception
+        clean = scrubbed(proxied_message(message))
+        exception = proxied_exception(message)
         detail = (
             self._error(message, exception)
             if exception is not None
             else json.dumps({"type": "Rejected", "message": "message rejected by the worker", "traceback": None})
         )
-        nack = self.settling.delivery(message._message)
+        nack = self.settling.delivery(proxied_message(message))
         persist(
             lambda: self.store.finish(
                 message.message_id,
                 JobState.DEAD,
                 detail,
                 duration_ms=duration,
-                message=message._message,
-                fallback=fallback_record(message._message),
+                message=proxied_message(message),
+                fallback=fallback_record(proxied_message(message)),
                 settle=Settlement(nack, None, clean.encode() if clean is not None else None),
             )
         )
