@@ -372,3 +372,13 @@ def test_the_limits_set_the_caps_of_both_state_machines(make_store: MakeStore) -
     assert [e["n"] for e in store.audit_log(100)] == [4, 3, 2]
     assert store.cancel(_submit(store, "c").record["id"], "alice", json.dumps({"n": 5})).ok
     assert [e["n"] for e in store.audit_log(100)] == [5, 4, 3], "an action's own audit entry is capped too"
+
+
+def test_recovery_and_what_is_lost_on_exit(store: JobStore) -> None:
+    """Nothing to recover without a lost worker (memory mode's worker dies with its jobs); what a
+    stopping process loses: memory mode's waiting jobs, nothing in Redis."""
+    running = _started(store, "r").record["id"]
+    _submit(store, "q")
+    assert store.recover() == (0, 0)
+    assert _state(store, running) is JobState.RUNNING
+    assert store.lost_on_exit() == (0 if isinstance(store, RedisJobStore) else 1)
