@@ -21,42 +21,29 @@ from dramatiq.brokers.stub import _StubConsumer
 from dramatiq.middleware import Retries
 from dramatiq.middleware.retries import DEFAULT_MAX_BACKOFF
 
+from gemsdash.queue.keys import TEMPLATES
+
 #: The Dramatiq release these internals were checked against (the test names it when one breaks).
 CHECKED_VERSION = "2.2.1"
 
 # -- Dramatiq's Redis keys and message layout (written by jobs.lua and snapshot.lua too) -------------
 #
-#   <ns>:<rq>                       list of redis message ids waiting in physical queue rq
-#   <ns>:<rq>.msgs                  hash redis message id -> encoded message
-#   <ns>:<queue>.XQ, .XQ.msgs       dead-letter zset (by time) and hash, of the canonical queue
-#   <ns>:__acks__.<worker>.<rq>     set of ids a worker fetched and has not acked
-#   <ns>:__heartbeats__             zset of worker (broker) ids by last command, ms
-#
-# A message's `options["redis_message_id"]` is its id in those keys; the delay queue of `q` is
-# `q.DQ` (dramatiq.common.dq_name) and its messages carry `options["eta"]` in epoch ms.
+# The key names are in gemsdash/queue/keys.py (TEMPLATES, "Dramatiq's keys"): its list and hash of
+# each physical queue (`queue`, `msgs`), delay queue (`dq`), dead-letter zset and hash (`xq`,
+# `xq_msgs`), a worker's ack set (`acks`) and the heartbeats zset. A message's
+# `options["redis_message_id"]` is its id in those keys; the delay queue of `q` is `q.DQ`
+# (dramatiq.common.dq_name) and its messages carry `options["eta"]` in epoch ms.
 REDIS_MESSAGE_ID = "redis_message_id"
 ETA = "eta"
+#: The names in keys.TEMPLATES that are Dramatiq's (its format, not ours to change).
+DRAMATIQ_KEYS = ("queue", "dq", "msgs", "xq", "xq_msgs", "acks", "heartbeats")
 
 
-def queue_key(namespace: str, rq: str) -> str:
-    return f"{namespace}:{rq}"
-
-
-def messages_key(namespace: str, rq: str) -> str:
-    return f"{namespace}:{rq}.msgs"
-
-
-def dead_letter_key(namespace: str, queue: str) -> str:
-    """The dead-letter zset of a canonical queue (its hash is this plus `.msgs`)."""
-    return f"{namespace}:{queue}.XQ"
-
-
-def ack_set_key(namespace: str, worker: str, rq: str) -> str:
-    return f"{namespace}:__acks__.{worker}.{rq}"
-
-
-def heartbeats_key(namespace: str) -> str:
-    return f"{namespace}:__heartbeats__"
+def dramatiq_key(name: str, namespace: str, **parts: str) -> str:
+    """One of DRAMATIQ_KEYS of `namespace` (parts: `rq`, `worker`)."""
+    if name not in DRAMATIQ_KEYS:
+        raise KeyError(f"{name!r} is not one of Dramatiq's keys")
+    return TEMPLATES[name].format(ns=namespace, **parts)
 
 
 # -- dispatch.lua: gemsdash runs it by Redis's clock instead of the caller's -------------------------
@@ -123,6 +110,7 @@ __all__ = [
     "CHECKED_VERSION",
     "DEFAULT_MAX_BACKOFF",
     "DISPATCH_CLOCK",
+    "DRAMATIQ_KEYS",
     "ETA",
     "REDIS_CLOCK",
     "REDIS_MESSAGE_ID",
@@ -130,13 +118,9 @@ __all__ = [
     "RedisConsumerBase",
     "RetriesBase",
     "StubConsumerBase",
-    "ack_set_key",
-    "dead_letter_key",
     "dispatch_on_redis_clock",
     "dispatch_source",
-    "heartbeats_key",
-    "messages_key",
+    "dramatiq_key",
     "proxied_exception",
     "proxied_message",
-    "queue_key",
 ]

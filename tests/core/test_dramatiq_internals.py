@@ -70,22 +70,29 @@ def test_a_plain_redis_broker_writes_the_keys_gemsdash_names(
 ) -> None:
     """The key functions agree with what Dramatiq itself writes: enqueue, fetch, nack."""
     broker, client, ns = plain_broker
+
+    def key(name: str, **parts: str) -> str:
+        return internals.dramatiq_key(name, ns, **parts)
+
     broker.declare_queue("q")
     message = broker.enqueue(Message(queue_name="q", actor_name="a", args=(), kwargs={}, options={}))
     rmid = message.options[internals.REDIS_MESSAGE_ID]
-    assert client.lrange(internals.queue_key(ns, "q"), 0, -1) == [rmid.encode()], changed("the queue list's key")
-    stored = client.hget(internals.messages_key(ns, "q"), rmid)
+    assert client.lrange(key("queue", rq="q"), 0, -1) == [rmid.encode()], changed("the queue list's key")
+    stored = client.hget(key("msgs", rq="q"), rmid)
     assert stored is not None, changed("the message hash's key")
     assert json.loads(stored)["message_id"] == message.message_id, changed("the stored message format")
     assert broker.do_fetch("q", 1) == [stored], changed("do_fetch(queue_name, prefetch)")
-    assert client.sismember(internals.ack_set_key(ns, broker.broker_id, "q"), rmid), changed("the ack set's key")
-    assert client.zscore(internals.heartbeats_key(ns), broker.broker_id) is not None, changed("the heartbeats key")
+    assert client.sismember(key("acks", worker=broker.broker_id, rq="q"), rmid), changed("the ack set's key")
+    assert client.zscore(key("heartbeats"), broker.broker_id) is not None, changed("the heartbeats key")
     broker.do_nack("q", rmid)
-    dead = internals.dead_letter_key(ns, "q")
+    dead, dead_msgs = key("xq", rq="q"), key("xq_msgs", rq="q")
     assert client.zscore(dead, rmid) is not None, changed("the dead-letter zset's key")
-    assert client.hget(dead + ".msgs", rmid) == stored, changed("the dead-letter hash's key")
+    assert client.hget(dead_msgs, rmid) == stored, changed("the dead-letter hash's key")
     delayed = broker.enqueue(Message(queue_name="q", actor_name="a", args=(), kwargs={}, options={}), delay=60_000)
     assert delayed.queue_name == "q.DQ" and internals.ETA in delayed.options, changed("how a delayed message is kept")
+    assert client.lrange(key("dq", rq="q"), 0, -1) == [delayed.options[internals.REDIS_MESSAGE_ID].encode()], changed(
+        "the delay queue"
+    )
 
 
 def test_the_broker_members_gemsdash_overrides_exist() -> None:

@@ -18,7 +18,7 @@ import redis
 from dramatiq import Message
 
 from gemsdash.queue import JobRequest, JobState, JobType, Priority
-from gemsdash.queue.dramatiq_internals import ack_set_key, messages_key, queue_key
+from gemsdash.queue.dramatiq_internals import dramatiq_key
 from gemsdash.queue.jobs import now_ms
 from gemsdash.queue.limits import LIMITS, Limits
 from gemsdash.queue.memory_store import MemoryJobStore
@@ -104,8 +104,8 @@ def _hold(store: JobStore, sub: Submission) -> None:
     worker's ack set (Dramatiq's keys); the stub broker holds what it hands over."""
     if isinstance(store, RedisJobStore):
         rmid = sub.message.options["redis_message_id"]
-        store.client.lrem(queue_key(store.namespace, QUEUE), 1, rmid)
-        store.client.sadd(ack_set_key(store.namespace, WORKER, QUEUE), rmid)
+        store.client.lrem(dramatiq_key("queue", store.namespace, rq=QUEUE), 1, rmid)
+        store.client.sadd(dramatiq_key("acks", store.namespace, worker=WORKER, rq=QUEUE), rmid)
 
 
 def _stats(store: JobStore) -> Any:
@@ -237,8 +237,8 @@ def test_reject_of_a_message_without_a_job_keeps_the_evidence(store: JobStore) -
     message = sub.message.copy(options={"redis_message_id": sub.record["id"]})
     data = message.encode()
     if isinstance(store, RedisJobStore):  # a message pushed by hand, then fetched
-        store.client.hset(messages_key(store.namespace, QUEUE), sub.record["id"], data)
-        store.client.sadd(ack_set_key(store.namespace, WORKER, QUEUE), sub.record["id"])
+        store.client.hset(dramatiq_key("msgs", store.namespace, rq=QUEUE), sub.record["id"], data)
+        store.client.sadd(dramatiq_key("acks", store.namespace, worker=WORKER, rq=QUEUE), sub.record["id"])
     got = store.reject(QUEUE, data, ("Refused", "forged"), {"bytes": len(data)}, sub.record["id"], WORKER)
     assert got == sub.record["id"]
     record = store.get(got)
