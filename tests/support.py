@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
@@ -23,10 +23,13 @@ from gemsdash.queue.redis_store import RedisJobStore
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
-    """Poll until `predicate()` is truthy; fail the test with `what` after `timeout` seconds."""
+def wait_for(
+    predicate: Callable[[], T | Literal[False] | None], timeout: float = 10.0, interval: float = 0.05, what: str = ""
+) -> T:
+    """Poll until `predicate()` is truthy, and return that value (typed without the None or False a
+    `lambda: (r := get()) and r.x` gives while waiting); fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    last: T = predicate()
+    last = predicate()
     while not last:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
