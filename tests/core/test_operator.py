@@ -25,7 +25,6 @@ from gemsdash.queue import (
     get_job,
     job_logs,
     list_jobs,
-    messages,
     pause,
     queue_stats,
     resume,
@@ -36,12 +35,7 @@ from gemsdash.queue import (
 )
 from gemsdash.queue.pausing import CHECK_SECONDS
 from tests.core.workload import email, scripted
-from tests.support import another_store, wait_for
-
-
-def state_of(job_id: str) -> JobState | None:
-    record = get_job(job_id)
-    return record.state if record else None
+from tests.support import another_store, state_of, wait_for
 
 
 def test_a_batch_retry_is_audited_with_its_ids_and_queue(any_runtime: Runtime) -> None:
@@ -79,7 +73,7 @@ def with_ids(monkeypatch: pytest.MonkeyPatch, ids: list[str]) -> None:
     """The next jobs get these ids (real ids are UUID4s: two sharing 8 characters are rare)."""
     chosen = iter(uuid.UUID(i) for i in ids)
     real = uuid.uuid4
-    monkeypatch.setattr(messages.uuid, "uuid4", lambda: next(chosen, None) or real())
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(chosen, None) or real())
 
 
 def test_an_id_prefix_of_eight_or_more_characters_names_its_job(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import pytest
 import redis
@@ -25,7 +26,7 @@ def push(client: redis.Redis, ns: str, queue: str, data: bytes, rmid: str | None
 
 def raw_message(actor_name: str, args: tuple[object, ...], rmid: str = "r-1") -> tuple[str, bytes]:
     """A well-formed Dramatiq message, as Dramatiq's own enqueue would write it."""
-    message = Message(
+    message: Message[Any] = Message(
         queue_name="email-notification",
         actor_name=actor_name,
         args=args,

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import redis
 
+from tests.support import text
+
 #: Environment variables a CLI subprocess keeps from the test process (none of the REDIS_* ones).
 BASE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 
@@ -60,7 +62,7 @@ def namespace_dump(client: redis.Redis, namespace: str) -> str:
     what anyone able to read the Redis keyspace would see."""
     chunks: list[str] = []
     for key in client.scan_iter(match=f"{namespace}*", count=1000):
-        kind = client.type(key).decode()
+        kind = text(client.type(key))
         value: object
         if kind == "string":
             value = client.get(key)

@@ -18,7 +18,7 @@ from gemsdash.queue import JobState, JobType, Runtime
 from tests.core.workload import email, scripted
 from tests.http.conftest import AUTH, TOKEN, http_settings, live_server
 from tests.security.helpers import CliRun, run_cli
-from tests.support import wait_for
+from tests.support import wait_for_job
 
 QUEUE = JobType.EMAIL_NOTIFICATION.value
 
@@ -50,7 +50,7 @@ def dead_jobs(runtime: Runtime, n: int) -> list[str]:
         runtime.start_worker(threads=2)
         ids = [q.add_job(QUEUE, email("fatal"), attempts=1) for _ in range(n)]
         for job_id in ids:
-            wait_for(lambda j=job_id: (r := q.get_job(j)) is not None and r.state is JobState.DEAD, what="dead")
+            wait_for_job(job_id, lambda record: record.state is JobState.DEAD)
         runtime.stop_worker()
     return ids
 

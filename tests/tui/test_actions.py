@@ -5,23 +5,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from textual.widgets import Checkbox, Input, TextArea
+
 import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
 from gemsdash.tui.confirm import ClearScreen, ConfirmScreen
 from gemsdash.tui.enqueue import EnqueueScreen
 from gemsdash.tui.errors import ErrorGroupsScreen
-from gemsdash.tui.tables import JobsTable
+from gemsdash.tui.tables import JobsTable, NavTable
 from tests.core.workload import Scripted, email
+from tests.support import state_of
 from tests.tui.helpers import main_screen, notices, rows, screen_text, until
 
 EMAIL = "email-notification"
 SIZE = (140, 40)
-
-
-def state_of(job_id: str) -> JobState | None:
-    record = q.get_job(job_id)
-    return record.state if record else None
 
 
 async def select_job(pilot: Any, app: GemsdashApp, job_id: str, state: str = "0") -> None:
@@ -165,8 +163,8 @@ async def test_clear_can_also_delete_dead_jobs(work: Scripted) -> None:
         await pilot.pause()
         await pilot.press("C")
         modal = await until(pilot, lambda: isinstance(app.screen, ClearScreen) and app.screen)
-        modal.query_one("#include-dead").value = True
-        modal.query_one("#confirm-name").value = EMAIL  # typing it is covered above
+        modal.query_one("#include-dead", Checkbox).value = True
+        modal.query_one("#confirm-name", Input).value = EMAIL  # typing it is covered above
         await pilot.press("enter")
         await until(pilot, lambda: "1 dead deleted" in notices(app))
         assert state_of(dead_id) is None
@@ -180,7 +178,7 @@ async def test_enqueue_validates_inline_and_enqueues_only_when_valid(work: Scrip
         await pilot.pause()
         await pilot.press("e")
         modal = await until(pilot, lambda: isinstance(app.screen, EnqueueScreen) and app.screen)
-        editor = modal.query_one("#payload")
+        editor = modal.query_one("#payload", TextArea)
         assert '"template": "welcome"' in editor.text, "starts from the selected queue's example"
 
         editor.text = '{"to": "not-an-address", "template": "welcome", "context": {}}'
@@ -207,10 +205,10 @@ async def test_enqueue_shows_backend_refusals_inline(work: Scripted) -> None:
     app = GemsdashApp(refresh_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
         app.enqueue(EMAIL)
-        modal = await until(pilot, lambda: isinstance(app.screen, EnqueueScreen) and app.screen.query("#payload"))
-        modal = app.screen
+        modal = await until(pilot, lambda: isinstance(app.screen, EnqueueScreen) and app.screen)
+        await until(pilot, lambda: modal.query("#payload"))
         big = "x" * (q.current_runtime().settings.max_payload_bytes + 10)
-        modal.query_one("#payload").text = json.dumps(email(big))
+        modal.query_one("#payload", TextArea).text = json.dumps(email(big))
         await pilot.pause()
         await pilot.press("ctrl+s")
         await until(pilot, lambda: "the limit is" in screen_text(app))
@@ -249,7 +247,7 @@ async def test_dead_jobs_grouped_by_error_can_be_listed_and_retried_as_a_group(w
         await pilot.press("E")
         groups = await until(pilot, lambda: isinstance(app.screen, ErrorGroupsScreen) and app.screen)
         assert isinstance(groups, ErrorGroupsScreen)
-        table = groups.query_one("#groups")
+        table = groups.query_one("#groups", NavTable)
         await until(pilot, lambda: len(table.rows) == 2, what="two error groups")
         listed = rows(table)
         assert listed[0][:2] == ["5", "PermanentJobError: permanent failure for fatal-#"]
@@ -265,7 +263,7 @@ async def test_dead_jobs_grouped_by_error_can_be_listed_and_retried_as_a_group(w
 
         await pilot.press("E")
         groups = await until(pilot, lambda: isinstance(app.screen, ErrorGroupsScreen) and app.screen)
-        table = groups.query_one("#groups")
+        table = groups.query_one("#groups", NavTable)
         await until(pilot, lambda: len(table.rows) == 2)
         work.started.clear()
         await pilot.press("r")

@@ -7,7 +7,7 @@ from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
 from gemsdash.tui.detail import JobDetailScreen
 from gemsdash.tui.source import PAGE_SIZE
-from gemsdash.tui.tables import JobsTable, QueuesTable
+from gemsdash.tui.tables import JobsTable, NavTable, QueuesTable
 from gemsdash.tui.workers import AuditScreen, WorkersScreen
 from tests.core.workload import Scripted, email
 from tests.tui.helpers import main_screen, notices, row, rows, screen_text, until
@@ -136,7 +136,7 @@ async def test_workers_and_audit_screens(work: Scripted) -> None:
         await pilot.press("w")
         workers = await until(pilot, lambda: isinstance(app.screen, WorkersScreen) and app.screen)
         assert isinstance(workers, WorkersScreen)
-        table = workers.query_one("#workers")
+        table = workers.query_one("#workers", NavTable)
         await until(pilot, lambda: len(table.rows) == 1, what="the embedded worker")
         assert rows(table)[0][0].startswith("embedded-")
         await pilot.press("escape")
@@ -144,6 +144,6 @@ async def test_workers_and_audit_screens(work: Scripted) -> None:
         await pilot.press("a")
         audit = await until(pilot, lambda: isinstance(app.screen, AuditScreen) and app.screen)
         assert isinstance(audit, AuditScreen)
-        table = audit.query_one("#audit")
+        table = audit.query_one("#audit", NavTable)
         await until(pilot, lambda: len(table.rows) >= 1, what="the audit entry")
         assert rows(table)[0][1:3] == ["retry", dead_id]
