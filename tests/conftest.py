@@ -20,7 +20,10 @@ from tests.support import RedisServer
 for _name in list(os.environ):
     if _name.startswith(("REDIS_", "GEMSDASH_", "SMTP_", "EMAIL_")):
         del os.environ[_name]
-os.environ["GEMSDASH_DATA_DIR"] = os.environ.get("PYTEST_GEMSDASH_DATA_DIR", "/tmp/gemsdash-test-data")
+# One data folder per pytest-xdist worker (`-n 2`): no two processes write the same files.
+os.environ["GEMSDASH_DATA_DIR"] = os.environ.get("PYTEST_GEMSDASH_DATA_DIR", "/tmp/gemsdash-test-data") + (
+    f"-{os.environ['PYTEST_XDIST_WORKER']}" if "PYTEST_XDIST_WORKER" in os.environ else ""
+)
 
 import gemsdash.actors  # noqa: E402,F401  (declares the four job actors; every runtime re-attaches them)
 

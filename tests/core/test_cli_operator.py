@@ -17,6 +17,7 @@ from tests.core.workload import email, scripted
 from tests.support import wait_for
 
 
+@pytest.mark.slow
 def test_with_json_errors_are_json_on_stdout(cli: Cli, redis_runtime: Runtime) -> None:  # noqa: F811
     with scripted():
         redis_runtime.start_worker(threads=2)
@@ -38,6 +39,7 @@ def test_with_json_errors_are_json_on_stdout(cli: Cli, redis_runtime: Runtime) -
     assert plain.returncode == 1 and plain.stdout == "" and "it has already succeeded" in plain.stderr
 
 
+@pytest.mark.slow
 def test_audit_json_timestamps_are_iso_8601(cli: Cli) -> None:  # noqa: F811
     job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok"), delay=60_000)
     assert cli("cancel", job_id).returncode == 0
@@ -49,6 +51,7 @@ def test_audit_json_timestamps_are_iso_8601(cli: Cli) -> None:  # noqa: F811
     assert datetime.fromisoformat(record["created_at"]).utcoffset() is not None
 
 
+@pytest.mark.slow
 def test_an_id_prefix_works_and_an_ambiguous_one_names_the_matches(
     cli: Cli,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
@@ -65,6 +68,7 @@ def test_an_id_prefix_works_and_an_ambiguous_one_names_the_matches(
     assert all(t in ambiguous.stderr for t in TWINS) and "ambiguous" in ambiguous.stderr
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_quietly(cli: Cli, redis_runtime: Runtime, redis_url: str) -> None:  # noqa: F811
     # More than a pipe holds (64 KiB), so the command is still writing when the reader goes.
     add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"ok-{i}"), delay=60_000) for i in range(300)])
@@ -97,6 +101,7 @@ def test_memory_mode_health_says_it_cannot_see_the_dashboards_jobs(cli: Cli) -> 
     assert 'healthy"' not in done.stdout, "no verdict it cannot give"
 
 
+@pytest.mark.slow
 def test_pause_and_resume_from_the_command_line(cli: Cli) -> None:  # noqa: F811
     paused = cli("pause", "payment-processing", "--json")
     assert paused.returncode == 0, paused.stderr
@@ -112,6 +117,7 @@ def test_pause_and_resume_from_the_command_line(cli: Cli) -> None:  # noqa: F811
     assert actions[:3] == ["resume", "pause", "pause"]
 
 
+@pytest.mark.slow
 def test_delete_from_the_command_line(cli: Cli) -> None:  # noqa: F811
     job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok-later"), delay=60_000)
     refused = cli("delete", job_id, "--json")

@@ -41,6 +41,7 @@ def cli(redis_runtime: Runtime, redis_url: str) -> Cli:
     return run
 
 
+@pytest.mark.slow
 def test_schedule_commands_and_their_json(cli: Cli) -> None:
     added = cli(
         "schedule", "add", "digest", "--cron", "0 8 * * *", "--timezone", "Europe/Berlin",
@@ -101,6 +102,7 @@ def test_schedule_commands_and_their_json(cli: Cli) -> None:
         ([], 2, "required"),
     ],
 )  # fmt: skip
+@pytest.mark.slow
 def test_schedule_errors_are_one_line_with_the_cli_exit_codes(
     cli: Cli, args: list[str], code: int, message: str
 ) -> None:
@@ -149,6 +151,7 @@ def test_enqueue_at_a_time(cli: Cli) -> None:
         ("2099-01-01T08:00:00Z", "delay"),  # beyond the 7-day limit of a delay
     ],
 )
+@pytest.mark.slow
 def test_enqueue_at_refuses_what_it_cannot_honour(cli: Cli, at: str, message: str) -> None:
     done = cli("enqueue", "email-notification", "--payload", WELCOME, "--at", at)
     assert done.returncode == 2 and message in done.stderr, done.stderr

@@ -321,6 +321,7 @@ def test_schedule_json_shape(quiet_runtime: Runtime) -> None:
     }
 
 
+@pytest.mark.slow
 def test_listing_many_schedules_reads_them_all_in_pages(quiet_runtime: Runtime) -> None:
     names = [f"s{i:03d}" for i in range(250)]
     for name in names:

@@ -53,6 +53,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_conforms_to_its_schema(case: schemathesis.Case[Any]) -> None:

@@ -72,6 +72,7 @@ def enqueue_in_process(job_type: JobType, text: str, capsys: pytest.CaptureFixtu
     return code, out, err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("job_type", list(JobType), ids=[t.value for t in JobType])
 @IN_PROCESS
 @given(data=st.data())
@@ -86,6 +87,7 @@ def test_any_payload_text_enqueues_or_fails_with_one_line(
     assert_outcome(code, out, err)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("job_type", [JobType.EMAIL_NOTIFICATION, JobType.PAYMENT_PROCESSING], ids=str)
 @SUBPROCESS
 @given(data=st.data())

@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import gemsdash.queue as q
 from gemsdash.queue import JobState, JobType, Runtime
 from tests.core.workload import email, scripted
@@ -55,6 +57,7 @@ def dead_jobs(runtime: Runtime, n: int) -> list[str]:
     return ids
 
 
+@pytest.mark.slow
 def test_cli_actions_are_audited_in_redis(redis_runtime: Runtime, redis_url: str, tmp_path: Path) -> None:
     env = {"REDIS_ENABLED": "true", "REDIS_URL": redis_url, "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace}
     dead = dead_jobs(redis_runtime, 2)

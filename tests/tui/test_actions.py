@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from textual.widgets import Checkbox, Input, TextArea
 
 import gemsdash.queue as q
@@ -53,6 +54,7 @@ async def test_retry_a_dead_job_and_refuse_a_job_that_is_not_dead(work: Scripted
         assert app.notices[-1][0] == "error"
 
 
+@pytest.mark.slow
 async def test_cancel_a_waiting_job_and_refuse_a_finished_one(work: Scripted) -> None:
     delayed_id = q.add_job(EMAIL, email("ok-later"), delay=60_000)
     ok_id = q.add_job(EMAIL, email("ok-1"))
@@ -119,6 +121,7 @@ async def test_retry_all_with_nothing_dead_asks_nothing(work: Scripted) -> None:
         assert not isinstance(app.screen, ConfirmScreen)
 
 
+@pytest.mark.slow
 async def test_clear_shows_counts_and_needs_the_queue_name_typed(work: Scripted) -> None:
     waiting = [q.add_job(EMAIL, email(f"ok-{i}"), delay=60_000) for i in range(4)]
     dead_id = q.add_job(EMAIL, email("fatal-1"))
@@ -170,6 +173,7 @@ async def test_clear_can_also_delete_dead_jobs(work: Scripted) -> None:
         assert state_of(dead_id) is None
 
 
+@pytest.mark.slow
 async def test_enqueue_validates_inline_and_enqueues_only_when_valid(work: Scripted) -> None:
     app = GemsdashApp(refresh_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
@@ -276,6 +280,7 @@ async def test_dead_jobs_grouped_by_error_can_be_listed_and_retried_as_a_group(w
         await until(pilot, lambda: sorted(work.started) == sorted(f"fatal-{i}" for i in range(5)))
 
 
+@pytest.mark.slow
 async def test_marked_jobs_are_cancelled_and_retried_together_after_a_confirmation(work: Scripted) -> None:
     waiting = [q.add_job(EMAIL, email(f"ok-later-{i}"), delay=60_000) for i in range(3)]
     app = GemsdashApp(refresh_interval=0.1)

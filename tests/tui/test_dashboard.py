@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
@@ -52,6 +54,7 @@ async def test_queues_show_live_counts_and_the_status_line(work: Scripted) -> No
         assert app.sub_title == "memory · embedded worker"
 
 
+@pytest.mark.slow
 async def test_jobs_table_filters_by_state_searches_and_opens_detail(work: Scripted) -> None:
     ok_id = q.add_job(EMAIL, email("ok-1"))
     dead_id = q.add_job(EMAIL, email("fatal-boom"))
@@ -109,6 +112,7 @@ async def test_detail_masks_secrets_and_shows_error_timeline_and_traceback(work:
         assert "1 of 5" in text
 
 
+@pytest.mark.slow
 async def test_paging_keeps_one_page_and_moves_with_brackets(work: Scripted) -> None:
     total = PAGE_SIZE + 7
     q.add_jobs([q.JobRequest(EMAIL, email(f"ok-{i}"), delay=60_000) for i in range(total)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
@@ -93,6 +95,7 @@ async def test_help_lists_the_live_bindings_of_the_screen(work: Scripted) -> Non
         assert "Show dead jobs" not in text, "help is for the screen on display"
 
 
+@pytest.mark.slow
 async def test_every_action_is_in_the_command_palette(work: Scripted) -> None:
     for i in range(2):
         q.add_job(EMAIL, email(f"fatal-{i}"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from rich.text import Text
 from textual.widgets import Static, TextArea
 
@@ -37,6 +38,7 @@ async def refreshed(pilot: Any, app: GemsdashApp) -> None:
     await pilot.pause()
 
 
+@pytest.mark.slow
 async def test_the_cursor_stays_on_top_as_new_jobs_arrive_and_keeps_a_chosen_job() -> None:
     source = FixedSource()
     app = app_with(source)

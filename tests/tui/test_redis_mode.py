@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
@@ -25,6 +27,7 @@ def declined_payment() -> str:
     )
 
 
+@pytest.mark.slow
 async def test_a_dead_payment_is_retried_from_the_keyboard(redis_runtime: q.Runtime) -> None:
     redis_runtime.start_worker(threads=2)
     job_id = declined_payment()
