@@ -54,7 +54,12 @@ NO_REDIS_ID = Message(
 ).encode()
 
 
-@pytest.mark.parametrize("data", [b"{not json", b"[1, 2, 3]", b'{"queue_name": "x"}', b"\xff\xfe", NO_REDIS_ID])
+# Named ids: NO_REDIS_ID holds a fresh uuid, and pytest-xdist's processes must collect the same names.
+@pytest.mark.parametrize(
+    "data",
+    [b"{not json", b"[1, 2, 3]", b'{"queue_name": "x"}', b"\xff\xfe", NO_REDIS_ID],
+    ids=["not-json", "a-list", "no-actor", "not-utf8", "no-redis-id"],
+)
 def test_undecodable_messages_are_dead_lettered_with_the_reason(
     worker: Runtime, redis_client: redis.Redis, data: bytes
 ) -> None:
