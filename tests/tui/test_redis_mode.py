@@ -8,9 +8,9 @@ import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
-from gemsdash.tui.detail import JobDetailScreen
-from gemsdash.tui.tables import JobsTable, NavTable
-from gemsdash.tui.workers import WorkersScreen
+from gemsdash.tui.screens.detail import JobDetailScreen
+from gemsdash.tui.screens.workers import WorkersScreen
+from gemsdash.tui.widgets.tables import JobsTable, NavTable
 from tests.tui.helpers import main_screen, notices, row, rows, until
 
 PAYMENTS = "payment-processing"
