@@ -39,6 +39,10 @@ def wait_for(
     return last
 
 
+#: The `cli` fixture (tests/core/conftest.py): `gemsdash ARGS` in a real process, on the test's namespace.
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
 class JobOptions(TypedDict, total=False):
     """`add_job`'s options as a typed dict, so that `add_job(t, p, **OPTIONS)` type-checks."""
 

@@ -3,42 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from gemsdash.queue import JobState, Runtime, get_job
 from tests.core.workload import email, scripted
-from tests.support import free_port, wait_for
-
-Cli = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture
-def cli(redis_runtime: Runtime, redis_url: str) -> Cli:
-    def run(
-        *args: str, env: dict[str, str] | None = None, stdin: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        base = {
-            "PATH": "/usr/bin:/bin",
-            "REDIS_ENABLED": "true",
-            "REDIS_URL": redis_url,
-            "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace,
-        }
-        return subprocess.run(
-            [sys.executable, "-m", "gemsdash", *args],
-            env={**base, **(env or {})},
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    return run
-
+from tests.support import Cli, free_port, wait_for
 
 WELCOME = json.dumps(email("cli"))
 

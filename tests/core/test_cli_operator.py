@@ -11,14 +11,13 @@ from datetime import datetime
 import pytest
 
 from gemsdash.queue import JobRequest, JobState, JobType, Runtime, add_job, add_jobs, get_job
-from tests.core.test_cli import Cli, cli  # noqa: F401 (the fixture)
 from tests.core.test_operator import SINGLE, TWINS, with_ids
 from tests.core.workload import email, scripted
-from tests.support import wait_for
+from tests.support import Cli, wait_for
 
 
 @pytest.mark.slow
-def test_with_json_errors_are_json_on_stdout(cli: Cli, redis_runtime: Runtime) -> None:  # noqa: F811
+def test_with_json_errors_are_json_on_stdout(cli: Cli, redis_runtime: Runtime) -> None:
     with scripted():
         redis_runtime.start_worker(threads=2)
         ok_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok"))
@@ -40,7 +39,7 @@ def test_with_json_errors_are_json_on_stdout(cli: Cli, redis_runtime: Runtime) -
 
 
 @pytest.mark.slow
-def test_audit_json_timestamps_are_iso_8601(cli: Cli) -> None:  # noqa: F811
+def test_audit_json_timestamps_are_iso_8601(cli: Cli) -> None:
     job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok"), delay=60_000)
     assert cli("cancel", job_id).returncode == 0
     entries = json.loads(cli("audit", "--json").stdout)
@@ -53,7 +52,7 @@ def test_audit_json_timestamps_are_iso_8601(cli: Cli) -> None:  # noqa: F811
 
 @pytest.mark.slow
 def test_an_id_prefix_works_and_an_ambiguous_one_names_the_matches(
-    cli: Cli,  # noqa: F811
+    cli: Cli,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with_ids(monkeypatch, [*TWINS, SINGLE])
@@ -69,7 +68,7 @@ def test_an_id_prefix_works_and_an_ambiguous_one_names_the_matches(
 
 
 @pytest.mark.slow
-def test_a_closed_pipe_ends_quietly(cli: Cli, redis_runtime: Runtime, redis_url: str) -> None:  # noqa: F811
+def test_a_closed_pipe_ends_quietly(cli: Cli, redis_runtime: Runtime, redis_url: str) -> None:
     # More than a pipe holds (64 KiB), so the command is still writing when the reader goes.
     add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"ok-{i}"), delay=60_000) for i in range(300)])
     env = {
@@ -93,7 +92,7 @@ def test_a_closed_pipe_ends_quietly(cli: Cli, redis_runtime: Runtime, redis_url:
     assert code == 0
 
 
-def test_memory_mode_health_says_it_cannot_see_the_dashboards_jobs(cli: Cli) -> None:  # noqa: F811
+def test_memory_mode_health_says_it_cannot_see_the_dashboards_jobs(cli: Cli) -> None:
     done = cli("health", "--json", env={"REDIS_ENABLED": "false"})
     assert done.returncode == 2
     reply = json.loads(done.stdout)
@@ -102,7 +101,7 @@ def test_memory_mode_health_says_it_cannot_see_the_dashboards_jobs(cli: Cli) -> 
 
 
 @pytest.mark.slow
-def test_pause_and_resume_from_the_command_line(cli: Cli) -> None:  # noqa: F811
+def test_pause_and_resume_from_the_command_line(cli: Cli) -> None:
     paused = cli("pause", "payment-processing", "--json")
     assert paused.returncode == 0, paused.stderr
     assert json.loads(paused.stdout) == {"queue": "payment-processing", "paused": True, "changed": True}
@@ -118,7 +117,7 @@ def test_pause_and_resume_from_the_command_line(cli: Cli) -> None:  # noqa: F811
 
 
 @pytest.mark.slow
-def test_delete_from_the_command_line(cli: Cli) -> None:  # noqa: F811
+def test_delete_from_the_command_line(cli: Cli) -> None:
     job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok-later"), delay=60_000)
     refused = cli("delete", job_id, "--json")
     assert refused.returncode == 1 and "it is delayed" in json.loads(refused.stdout)["error"]
@@ -129,7 +128,7 @@ def test_delete_from_the_command_line(cli: Cli) -> None:  # noqa: F811
     assert gone.returncode == 1 and json.loads(gone.stdout)["code"] == 1
 
 
-def test_jobs_priority_filter_from_the_command_line(cli: Cli) -> None:  # noqa: F811
+def test_jobs_priority_filter_from_the_command_line(cli: Cli) -> None:
     urgent = add_job(JobType.EMAIL_NOTIFICATION, email("ok-urgent"), priority="critical", delay=60_000)
     add_job(JobType.EMAIL_NOTIFICATION, email("ok-later"), priority="low", delay=60_000)
     done = cli("jobs", "email-notification", "--priority", "critical", "--json")
@@ -139,7 +138,7 @@ def test_jobs_priority_filter_from_the_command_line(cli: Cli) -> None:  # noqa: 
     assert wrong.returncode == 2 and "invalid choice" in json.loads(wrong.stdout)["error"]
 
 
-def test_abort_from_the_command_line(cli: Cli, redis_runtime: Runtime) -> None:  # noqa: F811
+def test_abort_from_the_command_line(cli: Cli, redis_runtime: Runtime) -> None:
     with scripted():
         redis_runtime.start_worker(threads=2)
         job_id = add_job(JobType.EMAIL_NOTIFICATION, email("slow-cli"))
@@ -152,7 +151,7 @@ def test_abort_from_the_command_line(cli: Cli, redis_runtime: Runtime) -> None: 
     assert again.returncode == 1 and "it is cancelled" in json.loads(again.stdout)["error"]
 
 
-def test_run_now_from_the_command_line(cli: Cli) -> None:  # noqa: F811
+def test_run_now_from_the_command_line(cli: Cli) -> None:
     job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok-later"), delay=60_000)
     done = cli("run-now", job_id[:8], "--json")
     assert done.returncode == 0, done.stderr
@@ -163,7 +162,7 @@ def test_run_now_from_the_command_line(cli: Cli) -> None:  # noqa: F811
     assert again.returncode == 1 and "it is queued" in json.loads(again.stdout)["error"]
 
 
-def test_job_shows_what_the_job_logged(cli: Cli, redis_runtime: Runtime) -> None:  # noqa: F811
+def test_job_shows_what_the_job_logged(cli: Cli, redis_runtime: Runtime) -> None:
     with scripted():
         redis_runtime.start_worker(threads=2)
         job_id = add_job(

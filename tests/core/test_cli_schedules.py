@@ -3,42 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gemsdash.queue import JobState, Runtime, audit_log, get_job, list_schedules
-from tests.core.test_cli import Cli
+from gemsdash.queue import JobState, audit_log, get_job, list_schedules
 from tests.core.workload import email
+from tests.support import Cli
 
 WELCOME = json.dumps(email("cli"))
 #: The job part of `schedule add`.
 JOB = ["email-notification", "--payload", WELCOME]
-
-
-@pytest.fixture
-def cli(redis_runtime: Runtime, redis_url: str) -> Cli:
-    def run(
-        *args: str, env: dict[str, str] | None = None, stdin: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        base = {
-            "PATH": "/usr/bin:/bin",
-            "REDIS_ENABLED": "true",
-            "REDIS_URL": redis_url,
-            "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace,
-        }
-        return subprocess.run(
-            [sys.executable, "-m", "gemsdash", *args],
-            env={**base, **(env or {})},
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    return run
 
 
 @pytest.mark.slow

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import pty
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import gemsdash.queue as q
 from gemsdash import cli
 from gemsdash.queue import JOB_SPECS, JobState, JobType
 from tests.properties.strategies import candidates, payload_texts
-from tests.security.helpers import BASE_ENV, run_cli
+from tests.security.helpers import run_cli
 
 IN_PROCESS = settings(
     max_examples=60,
@@ -120,15 +118,7 @@ def test_a_payload_of_a_dash_is_read_from_stdin_and_an_unreadable_one_fails_with
 def test_a_payload_of_a_dash_from_a_terminal_fails_with_one_line(cli_env: dict[str, str], tmp_path: Path) -> None:
     leader, follower = pty.openpty()
     try:
-        run = subprocess.run(
-            [sys.executable, "-m", "gemsdash", "enqueue", "sketch-generation", "--payload", "-"],
-            env={**BASE_ENV, **cli_env},
-            cwd=tmp_path,
-            stdin=follower,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        run = run_cli("enqueue", "sketch-generation", "--payload", "-", env=cli_env, cwd=tmp_path, stdin=follower)
     finally:
         os.close(follower)
         os.close(leader)

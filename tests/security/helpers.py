@@ -29,12 +29,14 @@ class CliRun:
         return self.stdout + self.stderr
 
 
-def run_cli(*args: str, env: dict[str, str], cwd: Path) -> CliRun:
-    """`gemsdash ARGS` in a fresh process; `cwd` keeps any developer `.env` out of its settings."""
+def run_cli(*args: str, env: dict[str, str], cwd: Path, stdin: int | None = None) -> CliRun:
+    """`gemsdash ARGS` in a fresh process; `cwd` keeps any developer `.env` out of its settings.
+    `stdin`: a file descriptor to read from (a terminal's, say) instead of the test's own."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "gemsdash", *args],
         env={**BASE_ENV, **env},
         cwd=cwd,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
