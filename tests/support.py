@@ -43,6 +43,12 @@ def wait_for(
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
+def cli_process_env(redis_url: str, namespace: str) -> dict[str, str]:
+    """The whole environment of a `gemsdash` process a test starts: its Redis and namespace, and
+    nothing of the developer's."""
+    return {"PATH": "/usr/bin:/bin", "REDIS_ENABLED": "true", "REDIS_URL": redis_url, "GEMSDASH_NAMESPACE": namespace}
+
+
 class JobOptions(TypedDict, total=False):
     """`add_job`'s options as a typed dict, so that `add_job(t, p, **OPTIONS)` type-checks."""
 

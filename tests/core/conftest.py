@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from gemsdash.queue import Runtime
-from tests.support import Cli
+from tests.support import Cli, cli_process_env
 
 
 @pytest.fixture
@@ -16,12 +16,7 @@ def cli(redis_runtime: Runtime, redis_url: str) -> Cli:
     def run(
         *args: str, env: dict[str, str] | None = None, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        base = {
-            "PATH": "/usr/bin:/bin",
-            "REDIS_ENABLED": "true",
-            "REDIS_URL": redis_url,
-            "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace,
-        }
+        base = cli_process_env(redis_url, redis_runtime.settings.namespace)
         return subprocess.run(
             [sys.executable, "-m", "gemsdash", *args],
             env={**base, **(env or {})},

@@ -13,7 +13,7 @@ import pytest
 from gemsdash.queue import JobRequest, JobState, JobType, Runtime, add_job, add_jobs, get_job
 from tests.core.test_operator import SINGLE, TWINS, with_ids
 from tests.core.workload import email, scripted
-from tests.support import Cli, wait_for
+from tests.support import Cli, cli_process_env, wait_for
 
 
 @pytest.mark.slow
@@ -71,12 +71,7 @@ def test_an_id_prefix_works_and_an_ambiguous_one_names_the_matches(
 def test_a_closed_pipe_ends_quietly(cli: Cli, redis_runtime: Runtime, redis_url: str) -> None:
     # More than a pipe holds (64 KiB), so the command is still writing when the reader goes.
     add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"ok-{i}"), delay=60_000) for i in range(300)])
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "REDIS_ENABLED": "true",
-        "REDIS_URL": redis_url,
-        "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace,
-    }
+    env = cli_process_env(redis_url, redis_runtime.settings.namespace)
     with subprocess.Popen(
         [sys.executable, "-m", "gemsdash", "jobs", "email-notification", "--json", "--limit", "300"],
         env=env,
