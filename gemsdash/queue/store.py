@@ -350,10 +350,6 @@ def empty_counts() -> dict[JobState, int]:
     return dict.fromkeys(STATES, 0)
 
 
-def empty_stats(queue: str) -> QueueStats:
-    return QueueStats(queue, empty_counts(), [(0, 0)] * BUCKETS, None, None)
-
-
 class JobStore(Protocol):
     """What the producer, the worker middleware, the admin actions and the dashboard need, the same
     in both modes (tests/core/test_store_contract.py runs one suite against both stores)."""

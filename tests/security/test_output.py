@@ -68,6 +68,7 @@ def hostile_dead_job(redis_runtime: Runtime) -> Iterator[str]:
     yield job_id
 
 
+@pytest.mark.slow
 def test_cli_shows_control_characters_of_job_data_as_escapes(
     redis_runtime: Runtime, redis_url: str, hostile_dead_job: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
@@ -141,6 +142,7 @@ def test_a_lone_surrogate_is_refused_at_enqueue_naming_the_field(redis_runtime: 
     assert q.list_jobs(EMAIL).total == 0
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_lone_surrogate_and_reads_a_stored_one(
     redis_runtime: Runtime, redis_url: str, hostile_dead_job: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
