@@ -59,7 +59,7 @@ def test_dispatch_lua_names_its_keys_as_jobs_lua_writes_them(line: bytes) -> Non
 def plain_broker(redis_url: str) -> Iterator[tuple[internals.RedisBrokerBase, redis.Redis, str]]:
     namespace = f"test-internals-{uuid.uuid4().hex[:8]}"
     client = redis.Redis.from_url(redis_url)
-    broker = internals.RedisBrokerBase(client=client, namespace=namespace, maintenance_chance=0)
+    broker = internals.RedisBrokerBase(client=client, namespace=namespace, maintenance_chance=0)  # type: ignore[no-untyped-call]  # Dramatiq's __init__ is untyped
     yield broker, client, namespace
     _drop_namespace(client, namespace)
     client.close()

@@ -241,7 +241,7 @@ def test_reject_of_a_message_without_a_job_keeps_the_evidence(store: JobStore) -
         store.client.sadd(dramatiq_key("acks", store.namespace, worker=WORKER, rq=QUEUE), sub.record["id"])
     got = store.reject(QUEUE, data, ("Refused", "forged"), {"bytes": len(data)}, sub.record["id"], WORKER)
     assert got == sub.record["id"]
-    record = store.get(got)
+    record = store.get(sub.record["id"])
     assert record is not None and record.state is JobState.DEAD
     assert record.payload == {"refused_message": {"bytes": len(data)}}
 
