@@ -7,7 +7,7 @@ stack trace from pydantic is not something an operator should have to read at 3 
 
 from __future__ import annotations
 
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
@@ -274,8 +274,3 @@ def env_name(cls: type[BaseSettings], field: str) -> str:
 
 def load_settings(**overrides: Any) -> Settings:
     return read_settings(Settings, **overrides)
-
-
-@lru_cache(maxsize=1)
-def cached_settings() -> Settings:
-    return load_settings()
