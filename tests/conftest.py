@@ -21,8 +21,6 @@ for _name in list(os.environ):
         del os.environ[_name]
 os.environ["GEMSDASH_DATA_DIR"] = os.environ.get("PYTEST_GEMSDASH_DATA_DIR", "/tmp/gemsdash-test-data")
 
-import gemsdash.actors  # noqa: E402,F401  (declares the four job actors; every runtime re-attaches them)
-
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:

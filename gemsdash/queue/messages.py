@@ -14,13 +14,13 @@ from gemsdash.queue.jobs import (
     PRIORITIES_HIGH_FIRST,
     QUEUES,
     JobOptions,
-    JobSpec,
     JobState,
     Priority,
     now_ms,
 )
 from gemsdash.queue.payloads import TooDeep, find_card_number
 from gemsdash.queue.redaction import Redactor, raw_evidence
+from gemsdash.queue.registry import JobSpec
 from gemsdash.queue.store import StoredJob, Submission
 
 #: What a record built from a message alone (one that did not come through gemsdash) keeps of its

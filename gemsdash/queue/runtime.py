@@ -17,6 +17,7 @@ from dramatiq import Broker, Worker
 from dramatiq.middleware import Retries, default_middleware
 
 from gemsdash.queue import clock, handlers, log_redaction
+from gemsdash.queue import registry as job_types
 from gemsdash.queue.admission import Refusal, message_limit
 from gemsdash.queue.config import DEAD_LETTER_TTL_SECONDS, Settings, load_settings
 from gemsdash.queue.connection import Client, connect, primary_address, translate_errors
@@ -109,6 +110,7 @@ def configure(settings: Settings | None = None, *, role: Role = "worker") -> Run
     """Build the broker and store for `settings` and make them this process's own."""
     global _runtime
     settings = settings or load_settings()
+    job_types.load()  # a broken job-type plugin stops the process before it connects to anything
     with _lock:
         if _runtime is not None and _runtime.worker is not None:
             _runtime.stop_worker()
@@ -136,7 +138,7 @@ def configure(settings: Settings | None = None, *, role: Role = "worker") -> Run
         runtime.fallback_reason = fallback_reason
         _runtime = runtime
         dramatiq.set_broker(runtime.broker)
-        handlers.attach(runtime.broker)
+        handlers.declare_actors(runtime.broker)
         return runtime
 
 

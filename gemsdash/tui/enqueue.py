@@ -19,7 +19,6 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
-from gemsdash.demo import EXAMPLE_PAYLOADS
 from gemsdash.queue import JOB_SPECS, InvalidPayload, JobType, Priority
 
 if TYPE_CHECKING:
@@ -40,7 +39,7 @@ class Draft:
 
 
 def example_text(job_type: JobType) -> str:
-    return json.dumps(EXAMPLE_PAYLOADS[job_type], indent=2)
+    return json.dumps(JOB_SPECS[job_type].example or {}, indent=2)
 
 
 def check(job_type: JobType, text: str, priority: str | None, delay: str) -> Draft:

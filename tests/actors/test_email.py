@@ -138,7 +138,7 @@ def test_a_redelivered_job_whose_message_was_accepted_sends_no_second_copy(
 
     job_context.enter(job_context.JobContext(record.id, JobType.EMAIL_NOTIFICATION, 2, record.max_attempts))
     try:
-        send_email.fn(payload)
+        send_email(payload)
     finally:
         replay = job_context.leave()
     assert replay["already_sent"] is True

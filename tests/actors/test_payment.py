@@ -96,7 +96,7 @@ def test_a_redelivered_capture_moves_no_money_again(any_runtime: Runtime) -> Non
     assert record.state is JobState.SUCCEEDED, record.error
     job_context.enter(job_context.JobContext(record.id, JobType.PAYMENT_PROCESSING, 2, record.max_attempts))
     try:
-        process_payment.fn(payload)
+        process_payment(payload)
     finally:
         replay = job_context.leave()
     assert replay["replayed"] is True
