@@ -395,18 +395,23 @@ class Payload(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _snake_case(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        spellings = _camel_names(cls)
-        if not any(isinstance(key, str) and key in spellings for key in data):
-            return data
-        renamed: dict[Any, Any] = {}
-        for key, value in data.items():
-            name = spellings.get(key, key) if isinstance(key, str) else key
-            if name != key and name in data:
-                raise field_error(name, f"given twice, as {name} and {key}: send one")
-            renamed[name] = value
-        return renamed
+        return snake_case(cls, data)
+
+
+def snake_case(model: type[BaseModel], data: Any) -> Any:
+    """`data` with the camelCase spellings of `model`'s fields renamed to the fields' names."""
+    if not isinstance(data, dict):
+        return data
+    spellings = _camel_names(model)
+    if not any(isinstance(key, str) and key in spellings for key in data):
+        return data
+    renamed: dict[Any, Any] = {}
+    for key, value in data.items():
+        name = spellings.get(key, key) if isinstance(key, str) else key
+        if name != key and name in data:
+            raise field_error(name, f"given twice, as {name} and {key}: send one")
+        renamed[name] = value
+    return renamed
 
 
 def _camel_names(model: type[BaseModel]) -> dict[str, str]:
