@@ -13,7 +13,6 @@ InvalidJobType, one line naming it, which stops every process at start-up like a
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import threading
@@ -26,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from gemsdash.queue.errors import ConfigError, InvalidPayload
+from gemsdash.queue.importing import import_attribute
 from gemsdash.queue.jobs import (
     MAX_ATTEMPTS,
     Backoff,
@@ -257,22 +257,15 @@ def sources() -> list[str]:
 
 
 def _import(source: str) -> JobTypeDefinition:
-    module_name, _, attribute = source.partition(":")
     try:
-        module = importlib.import_module(module_name)
-    except InvalidJobType as exc:
+        definition = import_attribute(source)
+    except ConfigError as exc:
         raise InvalidJobType(f"job type plugin {source}: {exc}") from None
-    except Exception as exc:  # whatever the module raised on import: the process cannot run it
-        raise InvalidJobType(f"job type plugin {source}: cannot import {module_name}: {_one_line(exc)}") from None
-    definition = getattr(module, attribute, None)
     if not isinstance(definition, JobTypeDefinition):
         what = "nothing" if definition is None else f"a {type(definition).__name__}"
+        attribute = source.partition(":")[2]
         raise InvalidJobType(f"job type plugin {source}: {attribute} is {what}, not a gemsdash.define_job_type(...)")
     return definition
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 def definitions() -> Mapping[str, JobTypeDefinition]:

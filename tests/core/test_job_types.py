@@ -19,6 +19,7 @@ from gemsdash.queue import InvalidPayload, JobState, JobType, Runtime, configure
 from gemsdash.queue import registry as job_types
 from gemsdash.queue import runtime as runtime_module
 from tests.conftest import test_settings
+from tests.faults.test_unserved import dramatiq_env
 from tests.security.helpers import one_line_error, run_cli
 from tests.support import wait_for
 
@@ -40,16 +41,8 @@ def word_count(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     job_types.reset()
 
 
-def plugin_env(redis_runtime: Runtime | None, redis_url: str = "") -> dict[str, str]:
-    env = {"PYTHONPATH": str(PLUGINS), "GEMSDASH_JOB_TYPES": CONFIG, "GEMSDASH_DATA_DIR": "/tmp/gemsdash-test-data"}
-    if redis_runtime is not None:
-        env |= {
-            "REDIS_ENABLED": "true",
-            "REDIS_URL": redis_url,
-            "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace,
-            "GEMSDASH_WORKER_TIMEOUT": "2",
-        }
-    return env
+def plugin_env(redis_runtime: Runtime, redis_url: str, data_dir: Path) -> dict[str, str]:
+    return dramatiq_env(redis_runtime, redis_url, data_dir) | {"PYTHONPATH": str(PLUGINS), "GEMSDASH_JOB_TYPES": CONFIG}
 
 
 def test_the_readme_shows_the_example_module_whole() -> None:
@@ -81,13 +74,13 @@ def test_a_plugin_type_runs_in_memory_mode_and_shows_everywhere(word_count: None
 def test_a_plugin_type_runs_on_a_gemsdash_worker_in_redis_mode(
     word_count: None, redis_runtime: Runtime, redis_url: str, tmp_path: Path
 ) -> None:
-    env = plugin_env(redis_runtime, redis_url)
+    env = plugin_env(redis_runtime, redis_url, tmp_path)
     enqueued = run_cli("enqueue", "word-count", "--payload", json.dumps(PAYLOAD), env=env, cwd=tmp_path)
     assert enqueued.returncode == 0, enqueued.stderr
     job_id = enqueued.stdout.strip()
     worker = subprocess.Popen(
         [sys.executable, "-m", "gemsdash", "worker", "--processes", "1", "--threads", "1"],
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+        env=env,
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
