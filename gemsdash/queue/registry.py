@@ -13,7 +13,6 @@ InvalidJobType, one line naming it, which stops every process at start-up like a
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -22,8 +21,10 @@ from functools import cached_property
 from importlib.metadata import entry_points
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings
 
+from gemsdash.queue.config import ENV_SETTINGS, read_settings
 from gemsdash.queue.errors import ConfigError, InvalidPayload
 from gemsdash.queue.importing import import_attribute
 from gemsdash.queue.jobs import (
@@ -54,6 +55,14 @@ ENTRY_POINT_GROUP = "gemsdash.job_types"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 MAX_NAME_CHARS = 64
 _SOURCE_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class JobTypeSettings(BaseSettings):
+    """`GEMSDASH_JOB_TYPES`, read like every other setting (the environment, `.env`, `.env.local`)."""
+
+    model_config = ENV_SETTINGS
+
+    job_types: str = Field(default="", validation_alias=ENV_VAR)
 
 
 class InvalidJobType(ConfigError):
@@ -248,7 +257,8 @@ def load() -> Mapping[str, JobTypeDefinition]:
 
 def sources() -> list[str]:
     """`module:attribute` of every job type: the built-ins, then `GEMSDASH_JOB_TYPES`, then entry points."""
-    configured = [s.strip() for s in os.environ.get(ENV_VAR, "").split(",") if s.strip()]
+    listed = read_settings(JobTypeSettings).job_types
+    configured = [s.strip() for s in listed.split(",") if s.strip()]
     for source in configured:
         if not _SOURCE_PATTERN.match(source):
             raise InvalidJobType(f"{ENV_VAR}: {source!r} is not module:attribute")
