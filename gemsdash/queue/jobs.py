@@ -9,9 +9,17 @@ import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, overload
+from typing import Annotated, Any, ClassVar, Literal, overload
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    PlainValidator,
+    ValidationError,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
@@ -58,11 +66,15 @@ class JobType(str, metaclass=_JobTypes):
         known = registered_names()
         if name not in known:
             raise UnknownJobType(str(name), list(known))
-        return str.__new__(cls, name)
+        return cls.unchecked(name)
 
     @classmethod
     def unchecked(cls, name: str) -> JobType:
-        return str.__new__(cls, name)
+        """The one instance for `name`, registered or not (so `is` compares types, as with the enum)."""
+        found = _INSTANCES.get(name)
+        if found is None:
+            found = _INSTANCES.setdefault(name, str.__new__(cls, name))
+        return found
 
     @property
     def value(self) -> str:
@@ -88,9 +100,10 @@ class JobType(str, metaclass=_JobTypes):
 
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        return {"type": "string", "description": "a registered job type (= its queue's name)"}
+        return {"type": "string", "enum": [t.value for t in JobType], "description": "job type (= its queue's name)"}
 
 
+_INSTANCES: dict[str, JobType] = {}
 JobType.SKETCH_GENERATION = JobType.unchecked("sketch-generation")
 JobType.EMOTION_ANALYSIS = JobType.unchecked("emotion-analysis")
 JobType.EMAIL_NOTIFICATION = JobType.unchecked("email-notification")
@@ -240,13 +253,20 @@ class TimelineEntry(BaseModel):
     note: str | None = None
 
 
+def _stored_type(value: Any) -> JobType:
+    if not isinstance(value, str):
+        raise ValueError("a job type is a string")
+    return JobType.unchecked(value)
+
+
 class JobRecord(BaseModel):
     """What gemsdash knows about one job. Field names are the JSON contract (`gemsdash job --json`)."""
 
     model_config = ConfigDict(extra="ignore")
 
     id: str
-    type: JobType
+    #: Not checked against the registry: a job of a type whose plugin was since removed still shows.
+    type: Annotated[JobType, PlainValidator(_stored_type, json_schema_input_type=str)]
     queue: str
     state: JobState
     priority: Priority
