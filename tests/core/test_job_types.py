@@ -265,3 +265,11 @@ def test_a_fetched_message_in_camel_case_runs_and_is_recorded_snake_case(memory_
     )
     assert record.state is JobState.SUCCEEDED, record.error
     assert record.payload == {"prompt": "a fox", "user_id": "user123"}
+
+
+def test_the_enqueue_dialog_starts_from_the_definitions_example(word_count: None) -> None:
+    from gemsdash.tui.dialogs.enqueue import check, example_text
+
+    text = example_text(JobType("word-count"))
+    assert json.loads(text) == {"text": "the quick brown fox", "user_id": "user-42"}
+    assert check(JobType("word-count"), text, None, "").valid
