@@ -273,3 +273,18 @@ def test_the_enqueue_dialog_starts_from_the_definitions_example(word_count: None
     text = example_text(JobType("word-count"))
     assert json.loads(text) == {"text": "the quick brown fox", "user_id": "user-42"}
     assert check(JobType("word-count"), text, None, "").valid
+
+
+def test_a_plugin_type_is_served_by_the_http_api(word_count: None, namespace: str) -> None:
+    from tests.http.conftest import AUTH, TOKEN, http_settings, live_server
+
+    configure(test_settings(redis_enabled=False, namespace=namespace), role="host").start_worker(threads=1)
+    with live_server(http_settings(admin_token=TOKEN)) as api:
+        created = api.post("/queue/jobs", json={"type": "word-count", "payload": PAYLOAD}, headers=AUTH)
+        assert created.status_code == 201, created.text
+        assert created.json()["payload"]["license_code"] == "***"
+        schema = api.get("/openapi.json").json()["components"]["schemas"]
+        assert "WordCountPayload" in schema and "EnqueueWordCount" in schema
+        job_id = created.json()["id"]
+        wait_for(lambda: api.get(f"/queue/jobs/{job_id}").json()["state"] == "succeeded", what="word-count")
+        assert 'queue="word-count"' in api.get("/metrics").text
