@@ -63,10 +63,6 @@ def _actor(definition: JobTypeDefinition, broker: dramatiq.Broker) -> dramatiq.A
     return actor
 
 
-def declared_actors() -> list[dramatiq.Actor[..., None]]:
-    return list(_actors.values())
-
-
 def actor_of(job_type: JobType | str) -> dramatiq.Actor[..., None]:
     """The actor the current runtime declared for `job_type` (tests send raw messages through it)."""
     return _actors[JobType(job_type)]

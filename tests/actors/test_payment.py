@@ -14,8 +14,7 @@ from gemsdash.queue import JobRecord, JobRequest, JobState, JobType, Priority, R
 from gemsdash.queue import context as job_context
 from gemsdash.queue.handlers import actor_of
 from tests.actors.waiting import finished
-
-FAST_RETRY: dict[str, Any] = {"attempts": 3, "backoff": {"type": "fixed", "delay": 50}}
+from tests.support import FAST_RETRY
 
 
 def payment(operation: str, payment_id: str, amount: int = 2500, **changes: Any) -> dict[str, Any]:
