@@ -31,6 +31,7 @@ from gemsdash.queue.store import (
     BUCKET_SECONDS,
     BUCKETS,
     DURATION_BOUNDS_MS,
+    SEARCH_WINDOW,
     WAIT_BOUNDS_MS,
     WORKER_LISTED_TIMEOUTS,
     ClearResult,
@@ -46,7 +47,6 @@ from gemsdash.queue.store import (
 )
 
 TIMELINE_MAX = 24
-SEARCH_WINDOW = 2000
 
 
 #: Jobs whose log lines memory mode keeps.
@@ -275,8 +275,11 @@ class MemoryJobStore(MemorySchedules):
             window = SEARCH_WINDOW if search or priority else offset + limit
             for s in states:
                 index = self._index[(queue, s.value)]
+                # Across states, newest created first (as Redis's all-states index orders them).
                 live = [
-                    (score, job_id) for job_id, score in index.items() if not self._expired(self._jobs[job_id], now)
+                    (score if state is not None else int(self._jobs[job_id]["created_at"]), job_id)
+                    for job_id, score in index.items()
+                    if not self._expired(self._jobs[job_id], now)
                 ]
                 total += len(live)
                 entries.extend(heapq.nlargest(window, live))

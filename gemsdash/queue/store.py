@@ -38,6 +38,8 @@ WAIT_BOUNDS_MS = (10, 100, 500, 1000, 5000, 10000, 30000, 60000, 300000, 900000,
 ATTEMPT_OUTCOMES = ("succeeded", "retried", "failed", "dead", "aborted")
 #: Heartbeats older than this many worker timeouts no longer list a worker (it shows as down until then).
 WORKER_LISTED_TIMEOUTS = 3
+#: A search or priority filter looks at this many of a view's newest jobs (both modes).
+SEARCH_WINDOW = 2000
 
 
 @dataclass(frozen=True)
