@@ -16,7 +16,7 @@ from benchmarks import roundtrips
 
 roundtrips.install()  # before any connection of this process is opened
 
-from benchmarks import dashboard, enqueue, expiry, harness, report, throughput  # noqa: E402
+from benchmarks import dashboard, enqueue, expiry, harness, longest_call, report, throughput  # noqa: E402
 from benchmarks.harness import ROOT, bench  # noqa: E402
 
 
@@ -34,12 +34,13 @@ class Sizes:
     ttl_rate: int
     memory_mode_noop: int
     memory_mode_sleep: int
+    longest_records: int
 
 
 #: Full runs take four throughput rounds: each side goes first in two of them, and one slow round
 #: (this machine's neighbours) moves a median of four less than a mean of two.
-FULL = Sizes(4, 15_000, 6_000, 3_000, 30_000, (10_000, 100_000, 1_000_000), 300, 25, 5, 1000, 20_000, 3_000)
-QUICK = Sizes(1, 4_000, 2_000, 1_000, 10_000, (10_000, 100_000), 100, 12, 3, 500, 5_000, 1_000)
+FULL = Sizes(4, 15_000, 6_000, 3_000, 30_000, (10_000, 100_000, 1_000_000), 300, 25, 5, 1000, 20_000, 3_000, 200_000)
+QUICK = Sizes(1, 4_000, 2_000, 1_000, 10_000, (10_000, 100_000), 100, 12, 3, 500, 5_000, 1_000, 50_000)
 
 
 def _log(message: str) -> None:
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["throughput", "enqueue", "dashboard", "expiry", "memory-mode"],
+        choices=["throughput", "enqueue", "dashboard", "expiry", "longest-call", "memory-mode"],
         help="some scenarios",
     )
     args = parser.parse_args(argv)
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     # (side, source tree or None for this checkout)
     trees: list[Path | None] = [d.resolve() for d in args.gemsdash_from] if args.gemsdash_from else [None]
     variants: list[tuple[str, Path | None]] = [("dramatiq", None)] + [("gemsdash", tree) for tree in trees]
-    chosen = set(args.only or ["throughput", "enqueue", "dashboard", "expiry", "memory-mode"])
+    chosen = set(args.only or ["throughput", "enqueue", "dashboard", "expiry", "longest-call", "memory-mode"])
     p, t = args.processes, args.threads
     res = report.Results(
         command="python -m benchmarks" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""),
@@ -109,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         if "expiry" in chosen:
             res.expiry = expiry.run(b, n.ttl_seconds, n.ttl, n.ttl_rate, p, t)
             _log(f"expiry: memory change after {2 * res.expiry.ttl} s: {res.expiry.growth_after_first_ttls():+.1%}")
+        if "longest-call" in chosen:
+            res.longest = longest_call.run(b, n.longest_records, 10_000)
+            for c in res.longest:
+                _log(f"longest call, {c.action}: {c.longest_ms:.2f} ms")
     if "memory-mode" in chosen:
         for work, jobs in (("noop", n.memory_mode_noop), ("sleep10ms", n.memory_mode_sleep)):
             for side, tree in variants:

@@ -19,6 +19,7 @@ from benchmarks.dashboard import Memory, Read
 from benchmarks.enqueue import Enqueue
 from benchmarks.expiry import Expiry
 from benchmarks.harness import ROOT
+from benchmarks.longest_call import GOAL_MS, LongestCall
 from benchmarks.throughput import Throughput
 
 TARGET_NOOP = 0.8
@@ -38,6 +39,7 @@ class Results:
     memory: list[Memory] = field(default_factory=list)
     expiry: Expiry | None = None
     inprocess: list[dict[str, float | str]] = field(default_factory=list)
+    longest: list[LongestCall] = field(default_factory=list)
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
@@ -308,6 +310,18 @@ def render(res: Results) -> str:
                 rate = _median([float(r["rate"]) for r in runs if r["label"] == label])
                 rows.append([work, label, rate, plain, f"{rate / plain:.2f}x"])
         out += [table(["job", "side", "jobs/s", "Dramatiq StubBroker jobs/s", "ratio"], rows), ""]
+    if res.longest:
+        out += [
+            "## 6. Longest single Redis call (SLOWLOG, 200k finished records)",
+            "",
+            f"While one call runs every other client of Redis waits. Goal: <= {GOAL_MS:.0f} ms each.",
+            "",
+        ]
+        rows = [
+            [c.action, c.records, c.logged, f"{c.longest_ms:.2f}", f"`{c.command}`", verdict(c.met)]
+            for c in res.longest
+        ]
+        out += [table(["action", "records", "calls over 0.5 ms", "longest ms", "longest command", ""], rows), ""]
     return "\n".join(out).rstrip() + "\n"
 
 

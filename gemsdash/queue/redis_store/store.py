@@ -61,7 +61,8 @@ from gemsdash.queue.visible import scrub
 
 _SCRIPT = files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text()
 _SNAPSHOT_SCRIPT = files("gemsdash.queue.redis_store").joinpath("snapshot.lua").read_text()
-_CLEAR_BATCH = 500
+#: Jobs a `clear` step cancels per state (each a record decoded and re-encoded): about 2 ms a step.
+_CLEAR_BATCH = 100
 #: Jobs per `submit` script call: a larger batch is several calls, each short enough (about 2 ms at
 #: 250) that other clients are not stalled behind one long call.
 SUBMIT_CHUNK = 250
@@ -70,8 +71,8 @@ SUBMIT_FIELDS = 9
 #: At most this many workers are listed in a snapshot.
 _WORKERS_LISTED = 1000
 #: Records a search step (`scan`) reads per call; a search is SEARCH_WINDOW / SCAN_STEP calls.
-SCAN_STEP = 250
-_CLEAR_MAX_STEPS = 2000
+SCAN_STEP = 200
+_CLEAR_MAX_STEPS = 10_000
 _AUDIT_MAX = 10_000
 #: A rejected message is found among a worker's acks by its size and this many first and last bytes.
 _MATCH_BYTES = 4096
