@@ -63,6 +63,7 @@ class MemoryJobStore(MemorySchedules):
         self._jobs: dict[str, StoredJob] = {}
         self._index: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
         self._throughput: dict[tuple[str, int], list[int]] = {}
+        self._pruned_bucket = 0
         self._totals: dict[str, int] = defaultdict(int)
         self._hist: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._wait: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -133,8 +134,11 @@ class MemoryJobStore(MemorySchedules):
         if duration is not None:
             counters[2] += duration
             counters[3] += 1
-        for key in [k for k in self._throughput if k[1] < bucket - BUCKETS]:
-            del self._throughput[key]
+        # Old buckets go once per new bucket, not on every job (a scan of every queue's buckets).
+        if bucket != self._pruned_bucket:
+            self._pruned_bucket = bucket
+            for key in [k for k in self._throughput if k[1] < bucket - BUCKETS]:
+                del self._throughput[key]
         self._totals[f"{queue}:{'succeeded' if ok else 'dead'}"] += 1
 
     @staticmethod
