@@ -72,7 +72,9 @@ def test_jobs_a_worker_fetched_meanwhile_stay_and_are_named(
         """What a worker's fetch does to the oldest message: out of the list, still in `.msgs`."""
         raw = redis_client.get(next(iter(redis_client.scan_iter(match=f"{ns}:gd:job:*"))))
         rq = json.loads(raw or "{}")["rq"]
-        fetched.append(str(redis_client.lpop(f"{ns}:{rq}"), "utf-8"))
+        popped = redis_client.lpop(f"{ns}:{rq}")
+        assert isinstance(popped, bytes)
+        fetched.append(popped.decode())
 
     monkeypatch.setattr(store, "_submit_chunk", _failing_after(store, 1, fetch_one))
     with pytest.raises(PartlySubmitted) as caught:
