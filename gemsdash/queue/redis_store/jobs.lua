@@ -149,6 +149,20 @@ local function observe(hist, ms, bounds)
     tally(hist, "sum", ms)
 end
 
+-- The wait before the run that is ending (ns:gd:wait:<queue>): from entering `queued` to the start,
+-- the timeline's last two entries. Observed when the run ends, in the call that records its outcome,
+-- and not by `start`: there it cost every job two HINCRBYs, here a batch of successes shares them.
+-- A run that started from another state (a redelivery of a running job) waited in no queue.
+local function observe_wait(job, wait_bounds)
+    local timeline = job.timeline
+    if wait_bounds == "" or type(timeline) ~= "table" or #timeline < 2 then return end
+    local queued, started = timeline[#timeline - 1], timeline[#timeline]
+    if type(queued) ~= "table" or type(started) ~= "table" then return end
+    if queued[1] ~= "queued" or started[1] ~= "running" then return end
+    local since, at = tonumber(queued[2]), tonumber(started[2])
+    if since and at then observe(ns .. ":gd:wait:" .. job.queue, math.max(at - since, 0), wait_bounds) end
+end
+
 -- outcome: succeeded, retried, failed, dead or aborted (store.py ATTEMPT_OUTCOMES says which is which).
 local function count_attempt(queue, outcome)
     tally(ns .. ":gd:totals", queue .. ":attempt:" .. outcome, 1)
@@ -193,7 +207,8 @@ end
 
 -- A running job's outcome: succeeded (detail = result JSON), retrying or dead (detail = error
 -- object JSON). Counters are tallied; the caller writes them.
-local function conclude(job, old, outcome, detail, duration, next_at, bounds, keep_index)
+local function conclude(job, old, outcome, detail, duration, next_at, bounds, wait_bounds, keep_index)
+    if old == "running" then observe_wait(job, wait_bounds) end
     job.state = outcome
     job.run_now = nil  -- the copy run_now pushed has run: later copies are the job's own again
     job.duration_ms = tonumber(duration) or cjson.null
@@ -423,12 +438,12 @@ elseif command == "sched_list" or command == "sched_get" then
     end
     return out
 
--- start(id, rmid, rq, worker, attempt, fallback_record_json, wait_bounds_csv)
+-- start(id, rmid, rq, worker, attempt, fallback_record_json)
 -- A worker is about to run a message. Returns "run", or "skip:<state>" for a job that must not run
 -- (cancelled or cleared while waiting, or already finished by an earlier delivery). A job that
 -- waited queued adds the time since it entered `queued` to the wait histogram.
 elseif command == "start" then
-    local id, rmid, rq, worker, attempt, fallback, wait_bounds = A[1], A[2], A[3], A[4], tonumber(A[5]), A[6], A[7]
+    local id, rmid, rq, worker, attempt, fallback = A[1], A[2], A[3], A[4], tonumber(A[5]), A[6]
     local job = load(id)
     local old = nil
     if job then
@@ -459,20 +474,12 @@ elseif command == "start" then
     job.rmid = rmid
     job.rq = rq
     if not old then note = "no record: message did not come through gemsdash" end
-    if old == "queued" and wait_bounds then
-        -- The timeline's last entry is when the job entered `queued`.
-        local last = type(job.timeline) == "table" and job.timeline[#job.timeline]
-        local since = type(last) == "table" and last[1] == "queued" and tonumber(last[2])
-        if since then
-            observe(ns .. ":gd:wait:" .. job.queue, math.max(now - since, 0), wait_bounds)
-            write_tallies()
-        end
-    end
     save(job, old, note)
     return "run"
 
 -- finish(id, outcome, detail_json, duration_ms, next_attempt_at, rmid, rq, fallback_record_json, bounds_csv,
---        scrubbed_dead_letter, nack_worker, nack_queue, nack_rmid, retry_rq, retry_rmid, retry_data)
+--        scrubbed_dead_letter, nack_worker, nack_queue, nack_rmid, retry_rq, retry_rmid, retry_data,
+--        wait_bounds_csv)
 -- outcome: succeeded (detail = result JSON), retrying or dead (detail = error object JSON).
 -- nack_*: a dead job's message, moved to the dead-letter queue in this same call, as Dramatiq's nack
 -- would: a worker killed in between cannot leave it dead-lettered and its record still `running`
@@ -486,6 +493,7 @@ elseif command == "finish" then
         A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10]
     local nack_worker, nack_queue, nack_rmid = A[11] or "", A[12] or "", A[13] or ""
     local retry_rq, retry_rmid, retry_data = A[14] or "", A[15] or "", A[16] or ""
+    local wait_bounds = A[17] or ""
     if nack_rmid ~= "" then
         redis.call("zadd", ns .. ":__heartbeats__", now, nack_worker)
         local held = settle_message(nack_worker, nack_queue, nack_rmid, retry_rmid == "")
@@ -508,7 +516,7 @@ elseif command == "finish" then
     if old == outcome and (outcome == "dead" or outcome == "succeeded") then return "unchanged" end
     if rmid ~= "" then job.rmid = rmid end
     if rq ~= "" then job.rq = rq end
-    conclude(job, old, outcome, detail, duration, next_at, bounds, false)
+    conclude(job, old, outcome, detail, duration, next_at, bounds, wait_bounds, false)
     write_tallies()
     -- A dead letter whose payload held something that must not be kept is stored scrubbed.
     if outcome == "dead" and scrubbed ~= "" and rmid ~= "" and rq ~= "" then
@@ -517,7 +525,7 @@ elseif command == "finish" then
     end
     return "ok"
 
--- succeed(bounds_csv, [id, result_json, duration_ms, age_ms, ack_worker, ack_queue, ack_rmid] * n)
+-- succeed(bounds_csv, wait_bounds_csv, [id, result_json, duration_ms, age_ms, ack_worker, ack_queue, ack_rmid] * n)
 -- Successes written behind (middleware/write_behind.py), many per call: each as `finish` writes
 -- one, its message acknowledged in the same call, with the counters, the index pruning and the
 -- workers' heartbeats done once per call. age_ms: how long ago (by the worker's own clock, which
@@ -526,10 +534,10 @@ elseif command == "finish" then
 -- that is missing or already succeeded is left alone (its ack is still done). Returns how many
 -- records were written.
 elseif command == "succeed" then
-    local bounds = A[1]
+    local bounds, wait_bounds = A[1], A[2]
     local written, beats, queues = 0, {}, {}
     local called_at = now
-    for i = 2, #A, 7 do
+    for i = 3, #A, 7 do
         local id, result, duration, age, ack_worker, ack_queue, ack_rmid =
             A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6]
         now = called_at
@@ -538,7 +546,7 @@ elseif command == "succeed" then
         now = called_at - math.max(tonumber(age) or 0, 0)
         local job = load(id)
         if job and job.state ~= "succeeded" then
-            conclude(job, job.state, "succeeded", result, duration, nil, bounds, true)
+            conclude(job, job.state, "succeeded", result, duration, nil, bounds, wait_bounds, true)
             queues[job.queue] = true
             written = written + 1
         end
@@ -671,12 +679,16 @@ elseif command == "abort" then
 
 -- aborted(id, error_json, duration_ms): the worker stopped the job; it ends cancelled, not retried.
 elseif command == "aborted" then
-    local id, detail, duration = A[1], A[2], A[3]
+    local id, detail, duration, wait_bounds = A[1], A[2], A[3], A[4] or ""
     local who = redis.call("hget", aborts_key, id)
     redis.call("hdel", aborts_key, id)
     local job = load(id)
     if not job then return "missing" end
     local old = job.state
+    if old == "running" then
+        observe_wait(job, wait_bounds)
+        write_tallies()
+    end
     job.state = "cancelled"
     job.finished_at = now
     job.next_attempt_at = cjson.null
@@ -823,7 +835,7 @@ elseif command == "reject" then
 -- queues and their running jobs are shown as queued again. Also expires old dead letters. Only
 -- known keys are touched (no KEYS, no SCAN), so the work is bounded by what dead workers held.
 elseif command == "recover" then
-    local timeout, lists, canon = tonumber(A[1]), A[2], A[3]
+    local timeout, lists, canon, wait_bounds = tonumber(A[1]), A[2], A[3], A[4] or ""
     local heartbeats = ns .. ":__heartbeats__"
     local dead_workers = redis.call("zrangebyscore", heartbeats, 0, now - timeout)
     local requeued = 0
@@ -840,6 +852,7 @@ elseif command == "recover" then
                     if ok and type(message) == "table" and message.message_id then
                         local job = load(message.message_id)
                         if job and job.state == "running" and job.rmid == rmid then
+                            observe_wait(job, wait_bounds)
                             job.state = "queued"
                             save(job, "running", "worker " .. worker .. " lost; requeued")
                             count_attempt(job.queue, "aborted")

@@ -314,7 +314,6 @@ class RedisJobStore(RedisSchedules):
             worker,
             int(message.options.get("retries", 0)) + 1,
             _compact(fallback) if fallback is not None else "",
-            WAIT_BOUNDS_CSV,
         )
         return self._text(verdict)
 
@@ -348,13 +347,14 @@ class RedisJobStore(RedisSchedules):
                 scrubbed or "",
                 *(nack or ("", "", "")),
                 *(retry or ("", "", "")),
+                WAIT_BOUNDS_CSV,
             )
         )
 
     def succeed_many(self, successes: Sequence[Success]) -> None:
         """The whole batch is one `succeed` script call: one round trip, and counters, index pruning
         and heartbeats written once per call instead of once per job."""
-        args: list[Any] = [BOUNDS_CSV]
+        args: list[Any] = [BOUNDS_CSV, WAIT_BOUNDS_CSV]
         now = now_ms()
         for s in successes:
             age = max(now - s.finished_ms, 0)
@@ -753,7 +753,7 @@ class RedisJobStore(RedisSchedules):
 
     def aborted(self, job_id: str, detail: str, duration_ms: int | None) -> str:
         duration = "" if duration_ms is None else duration_ms
-        return self._text(self._settling_worker_call("job abort", "aborted", job_id, detail, duration))
+        return self._text(self._settling_worker_call("job abort", "aborted", job_id, detail, duration, WAIT_BOUNDS_CSV))
 
     def set_paused(self, queue: str, paused: bool, audit: str) -> bool:
         with translate_errors(self.display_url, secrets=self._secrets):
@@ -819,5 +819,7 @@ class RedisJobStore(RedisSchedules):
 
     def recover(self) -> tuple[int, int]:
         """(dead workers reaped, messages requeued)."""
-        dead, requeued = self._call("recover", self.worker_timeout_ms, self._lists, self._dead_letter_queues)
+        dead, requeued = self._call(
+            "recover", self.worker_timeout_ms, self._lists, self._dead_letter_queues, WAIT_BOUNDS_CSV
+        )
         return int(dead), int(requeued)
