@@ -45,13 +45,14 @@ from typing import Any
 import redis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import dq_name
+from dramatiq.common import compute_backoff, dq_name
 from dramatiq.errors import ConnectionClosed
 from redis.cluster import RedisCluster
 
 from gemsdash.queue import clock, context, outage
 from gemsdash.queue.admission import MAX_MESSAGE_BYTES, Refusal, inspect_fetched
 from gemsdash.queue.errors import BackendUnavailable
+from gemsdash.queue.idle_gate import IdleGate
 from gemsdash.queue.middleware.persist import PERSIST_DEADLINE_S
 from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
 from gemsdash.queue.pausing import PausableRedisConsumer, PausedQueues
@@ -90,6 +91,12 @@ class GemsdashRedisBroker(RedisBroker):
         if _DISPATCH_CLOCK not in source:
             raise RuntimeError("Dramatiq's dispatch.lua changed: cannot make it use Redis's clock")
         self.scripts["dispatch"] = self.client.register_script(source.replace(_DISPATCH_CLOCK, _REDIS_CLOCK, 1))
+        #: Idle consumers ask it instead of fetching (idle_gate.py).
+        self.idle_gate = IdleGate(
+            lambda keys: int(self.client.exists(*keys)),
+            lambda queue_name: f"{self.namespace}:{queue_name}",
+            lambda queue_name: self.paused_queues is not None and self.paused_queues.is_paused(queue_name),
+        )
 
     @property
     def consumer_class(self) -> Any:
@@ -239,8 +246,9 @@ def _scripts_source() -> bytes:
 
 
 class _Consumer(PausableRedisConsumer):
-    """Dramatiq's consumer, idle while its queue is paused (pausing.py); on a delay queue it
-    starts by taking back what its worker holds."""
+    """Dramatiq's consumer, idle while its queue is paused (pausing.py), and, idle, fetching only
+    when its worker's idle gate sees work (idle_gate.py); on a delay queue it starts by taking
+    back what its worker holds."""
 
     def __init__(self, broker: GemsdashRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
         super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
@@ -253,6 +261,10 @@ class _Consumer(PausableRedisConsumer):
             except (*_OUTAGE_ERRORS, BackendUnavailable) as exc:
                 raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
             self._reclaim = False
+        if not self.message_cache and not self.broker.idle_gate.may_have_work(self.queue_name, self.misses):
+            self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+            time.sleep(backoff_ms / 1000)
+            return None
         return super().__next__()
 
     def requeue(self, messages: Any) -> None:

@@ -60,6 +60,10 @@ local ids_key = ns .. ":gd:ids"
 local aborts_key = ns .. ":gd:aborts"
 local function due_key(queue) return ns .. ":gd:due:" .. queue end
 local function is_due_state(state) return state == "delayed" or state == "retrying" end
+-- Housekeeping that periodic calls (a heartbeat every few seconds per worker, recovery's sweep)
+-- need not do every time: about one call in ten, by the millisecond of Redis's clock. An idle worker
+-- otherwise spent most of its Redis commands pruning sets that had nothing to prune.
+local function now_and_then() return now % 10 == 0 end
 local function set_of(csv)
     local s = {}
     for item in string.gmatch(csv, "[^,]+") do s[item] = true end
@@ -299,7 +303,12 @@ elseif command == "sched_due" then
     local out = {now, false}
     local first = redis.call("zrange", due, 0, 0, "WITHSCORES")
     if #first > 0 then out[2] = first[2] end
-    for _, name in ipairs(redis.call("zrangebyscore", due, "-inf", now, "LIMIT", 0, tonumber(A[1]))) do
+    -- Nothing due (the usual answer, once a second per worker): the first entry says so.
+    local due_names = {}
+    if #first > 0 and tonumber(first[2]) <= now then
+        due_names = redis.call("zrangebyscore", due, "-inf", now, "LIMIT", 0, tonumber(A[1]))
+    end
+    for _, name in ipairs(due_names) do
         local h = redis.call("hmget", sched_key(name), "definition", "next")
         if h[1] and h[2] then
             out[#out + 1] = name
@@ -566,11 +575,12 @@ elseif command == "beat" then
     redis.call("zadd", ns .. ":gd:workers", now, worker)
     redis.call("set", ns .. ":gd:worker:" .. worker, body, "PX", ttl)
     -- Who consumes each physical queue (A[5..]), so the snapshot can tell a queue nobody serves in
-    -- O(queues); entries of workers long gone are dropped here.
+    -- O(queues); entries of workers long gone are dropped here, now and then (snapshot.lua counts
+    -- only entries younger than the worker timeout).
     for i = 5, #A do
         local serving = ns .. ":gd:serving:" .. A[i]
         redis.call("zadd", serving, now, worker)
-        redis.call("zremrangebyscore", serving, "-inf", now - forget_after)
+        if now_and_then() then redis.call("zremrangebyscore", serving, "-inf", now - forget_after) end
     end
     return now
 
@@ -866,7 +876,9 @@ elseif command == "recover" then
         redis.call("zrem", ns .. ":gd:workers", worker)
     end
     write_tallies()
+    -- Dead letters past their 7 days, now and then: a few seconds late changes nothing.
     for q in string.gmatch(canon, "[^,]+") do
+        if not now_and_then() then break end
         local xq = ns .. ":" .. q .. ".XQ"
         local old = redis.call("zrangebyscore", xq, 0, now - dead_ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
         if #old > 0 then
