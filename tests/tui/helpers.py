@@ -13,8 +13,8 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from gemsdash.app import GemsdashApp
-from gemsdash.tui.dashboard import DashboardScreen
-from gemsdash.tui.tables import NavTable
+from gemsdash.tui.screens.dashboard import DashboardScreen
+from gemsdash.tui.widgets.tables import NavTable
 
 T = TypeVar("T")
 

@@ -8,10 +8,10 @@ from typing import Any
 import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
-from gemsdash.tui.confirm import ClearScreen, ConfirmScreen
-from gemsdash.tui.enqueue import EnqueueScreen
-from gemsdash.tui.errors import ErrorGroupsScreen
-from gemsdash.tui.tables import JobsTable
+from gemsdash.tui.dialogs.confirm import ClearScreen, ConfirmScreen
+from gemsdash.tui.dialogs.enqueue import EnqueueScreen
+from gemsdash.tui.screens.errors import ErrorGroupsScreen
+from gemsdash.tui.widgets.tables import JobsTable
 from tests.core.workload import Scripted, email
 from tests.tui.helpers import main_screen, notices, rows, screen_text, until
 
@@ -75,7 +75,7 @@ async def test_cancel_a_waiting_job_and_refuse_a_finished_one(work: Scripted) ->
 async def test_an_action_on_a_job_that_is_gone_says_so(work: Scripted) -> None:
     app = GemsdashApp(refresh_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
-        app.retry_job("no-such-job")
+        main_screen(app).job_actions.retry("no-such-job")
         await until(pilot, lambda: "job no-such-job not found" in notices(app))
 
 
@@ -206,7 +206,7 @@ async def test_enqueue_validates_inline_and_enqueues_only_when_valid(work: Scrip
 async def test_enqueue_shows_backend_refusals_inline(work: Scripted) -> None:
     app = GemsdashApp(refresh_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
-        app.enqueue(EMAIL)
+        main_screen(app).queue_actions.enqueue(EMAIL)
         modal = await until(pilot, lambda: isinstance(app.screen, EnqueueScreen) and app.screen.query("#payload"))
         modal = app.screen
         big = "x" * (q.current_runtime().settings.max_payload_bytes + 10)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
-from gemsdash.tui.detail import JobDetailScreen
+from gemsdash.tui.screens.detail import JobDetailScreen
+from gemsdash.tui.screens.workers import AuditScreen, WorkersScreen
 from gemsdash.tui.source import PAGE_SIZE
-from gemsdash.tui.tables import JobsTable, QueuesTable
-from gemsdash.tui.workers import AuditScreen, WorkersScreen
+from gemsdash.tui.widgets.tables import JobsTable, QueuesTable
 from tests.core.workload import Scripted, email
 from tests.tui.helpers import main_screen, notices, row, rows, screen_text, until
 

@@ -7,8 +7,8 @@ import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
 from gemsdash.queue.memory_store import MemoryJobStore
-from gemsdash.tui.detail import JobDetailScreen
-from gemsdash.tui.tables import JobsTable
+from gemsdash.tui.screens.detail import JobDetailScreen
+from gemsdash.tui.widgets.tables import JobsTable
 from tests.core.workload import Scripted, email
 from tests.tui.helpers import main_screen, row, screen_text, until
 

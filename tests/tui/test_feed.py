@@ -88,7 +88,7 @@ def test_ages_and_sparkline_scale_from_zero() -> None:
 
 def test_error_fingerprints_blank_what_varies() -> None:
     from gemsdash.queue import JobRecord
-    from gemsdash.tui.errors import group, search_hint
+    from gemsdash.tui.screens.errors import group, search_hint
 
     def dead(message: str, error_type: str = "Timeout") -> JobRecord:
         return JobRecord.model_validate(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
-from gemsdash.tui.confirm import ConfirmScreen
-from gemsdash.tui.help import HelpScreen, live_keys
-from gemsdash.tui.tables import JobsTable
+from gemsdash.tui.dialogs.confirm import ConfirmScreen
+from gemsdash.tui.dialogs.help import HelpScreen, live_keys
+from gemsdash.tui.widgets.tables import JobsTable
 from tests.core.workload import Scripted, email
 from tests.tui.helpers import main_screen, notices, screen_text, until
 
@@ -47,8 +47,8 @@ async def test_read_only_hides_and_refuses_every_changing_action(work: Scripted)
         assert q.get_job(dead_id).state is JobState.DEAD
         assert q.get_job(waiting_id).state is JobState.DELAYED
 
-        # Nor through the app's methods or the palette.
-        app.retry_all(EMAIL)
+        # Nor through the screen's actions or the palette.
+        screen.queue_actions.retry_all(EMAIL)
         assert not isinstance(app.screen, ConfirmScreen)
         titles = [k.title for k in live_keys(screen)]
         assert not [t for t in titles if t.startswith(("Retry", "Cancel", "Clear the selected", "Enqueue"))]

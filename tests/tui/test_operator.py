@@ -10,8 +10,8 @@ from rich.text import Text
 
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobRecord, JobState, WorkerInfo
-from gemsdash.tui.enqueue import EnqueueScreen
-from gemsdash.tui.workers import WorkersScreen
+from gemsdash.tui.dialogs.enqueue import EnqueueScreen
+from gemsdash.tui.screens.workers import WorkersScreen
 from tests.tui.fixed import FixedSource, _record, _timeline, fixed_clock
 from tests.tui.helpers import main_screen, notices, row, until
 from tests.tui.test_snapshots import PAYMENTS_ROW, show_payments
@@ -172,7 +172,7 @@ async def test_p_pauses_the_selected_queue_and_marks_it_and_p_again_resumes(work
 
 async def test_d_deletes_the_selected_cancelled_job_after_a_confirmation(work: Any) -> None:
     import gemsdash.queue as q
-    from gemsdash.tui.confirm import ConfirmScreen
+    from gemsdash.tui.dialogs.confirm import ConfirmScreen
     from tests.core.workload import email
 
     job_id = q.add_job("email-notification", email("ok-later"), delay=60_000)
@@ -221,7 +221,7 @@ async def test_f_filters_by_priority_and_s_sorts_the_page() -> None:
 
 async def test_x_aborts_the_selected_running_job_after_a_confirmation(work: Any) -> None:
     import gemsdash.queue as q
-    from gemsdash.tui.confirm import ConfirmScreen
+    from gemsdash.tui.dialogs.confirm import ConfirmScreen
     from tests.core.workload import email
 
     job_id = q.add_job("email-notification", email("slow-tui"))

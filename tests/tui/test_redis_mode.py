@@ -5,9 +5,9 @@ from __future__ import annotations
 import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
-from gemsdash.tui.detail import JobDetailScreen
-from gemsdash.tui.tables import JobsTable
-from gemsdash.tui.workers import WorkersScreen
+from gemsdash.tui.screens.detail import JobDetailScreen
+from gemsdash.tui.screens.workers import WorkersScreen
+from gemsdash.tui.widgets.tables import JobsTable
 from tests.tui.helpers import main_screen, notices, row, rows, until
 
 PAYMENTS = "payment-processing"

@@ -6,11 +6,11 @@ import re
 
 import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
-from gemsdash.tui.confirm import ConfirmScreen
-from gemsdash.tui.detail import JobDetailScreen
-from gemsdash.tui.help import HelpScreen, live_keys
-from gemsdash.tui.schedules import SchedulesScreen
-from gemsdash.tui.tables import NavTable
+from gemsdash.tui.dialogs.confirm import ConfirmScreen
+from gemsdash.tui.dialogs.help import HelpScreen, live_keys
+from gemsdash.tui.screens.detail import JobDetailScreen
+from gemsdash.tui.screens.schedules import SchedulesScreen
+from gemsdash.tui.widgets.tables import NavTable
 from tests.core.workload import Scripted, email
 from tests.tui.helpers import notices, row, screen_text, until
 

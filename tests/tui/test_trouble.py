@@ -14,8 +14,8 @@ from gemsdash.app import GemsdashApp
 from gemsdash.queue import Snapshot
 from gemsdash.queue import runtime as runtime_module
 from gemsdash.tui.feed import Level
-from gemsdash.tui.status import FallbackBanner
-from gemsdash.tui.tables import QueuesTable
+from gemsdash.tui.widgets.status import FallbackBanner
+from gemsdash.tui.widgets.tables import QueuesTable
 from tests.conftest import test_settings
 from tests.core.workload import email
 from tests.support import RedisServer, free_port

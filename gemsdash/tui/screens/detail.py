@@ -21,8 +21,10 @@ from textual.widgets import Static
 
 from gemsdash.queue import JobRecord, JobState, mask_payload
 from gemsdash.tui import format as fmt
-from gemsdash.tui.base import DataScreen
 from gemsdash.tui.refresh import RefreshRequest, RefreshResult
+from gemsdash.tui.screens.base import DataScreen
+from gemsdash.tui.screens.job_actions import JobActions
+from gemsdash.tui.session import Session
 
 
 def when(moment: datetime | None, now: datetime) -> Text:
@@ -97,7 +99,7 @@ def error_block(job: JobRecord) -> RenderableType:
     return Group(head, Text(""), trace)
 
 
-class JobDetailScreen(DataScreen):
+class JobDetailScreen(DataScreen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("r", "retry", "Retry", tooltip="Retry this job (dead or cancelled)"),
@@ -110,8 +112,9 @@ class JobDetailScreen(DataScreen):
         Binding("k", "scroll('up')", "Up", show=False),
     ]
 
-    def __init__(self, job_id: str, record: JobRecord | None = None) -> None:
-        super().__init__()
+    def __init__(self, session: Session, job_id: str, record: JobRecord | None = None) -> None:
+        super().__init__(session)
+        self.job_actions = JobActions(self)
         self.job_id = job_id
         self.record = record
         self.gone = False
@@ -159,7 +162,7 @@ class JobDetailScreen(DataScreen):
         self.paint()
 
     def paint(self) -> None:
-        now = self.dash.clock()
+        now = self.session.clock()
         gone = self.query_one("#gone", Static)
         gone.display = self.gone
         if self.gone:
@@ -188,19 +191,19 @@ class JobDetailScreen(DataScreen):
         self.dismiss()
 
     def action_retry(self) -> None:
-        self.dash.retry_job(self.job_id)
+        self.job_actions.retry(self.job_id)
 
     def action_cancel(self) -> None:
-        self.dash.cancel_job(self.job_id)
+        self.job_actions.cancel(self.job_id)
 
     def action_run_now(self) -> None:
-        self.dash.run_job_now(self.job_id)
+        self.job_actions.run_now(self.job_id)
 
     def action_abort(self) -> None:
-        self.dash.abort_job(self.job_id)
+        self.job_actions.abort(self.job_id)
 
     def action_delete(self) -> None:
-        self.dash.delete_job(self.job_id, after=self.dismiss)
+        self.job_actions.delete(self.job_id, after=self.dismiss)
 
     def action_copy_id(self) -> None:
         self.app.copy_to_clipboard(self.job_id)

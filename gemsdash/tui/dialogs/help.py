@@ -25,7 +25,7 @@ from textual.widgets import Label, Static
 from gemsdash.queue import STATES
 from gemsdash.tui import format as fmt
 from gemsdash.tui.feed import Level
-from gemsdash.tui.status import LEVEL_STYLE
+from gemsdash.tui.widgets.status import LEVEL_STYLE
 
 #: Bindings that Textual or the OS already explain, or that make no sense in a list.
 _SKIP_ACTIONS = frozenset({"command_palette", "help", "app.help", "screenshot"})

@@ -21,10 +21,12 @@ from textual.widgets import DataTable, Static
 
 from gemsdash.queue import JobPage, JobRecord, JobState
 from gemsdash.tui import format as fmt
-from gemsdash.tui.base import DataScreen
-from gemsdash.tui.confirm import ConfirmScreen, preview_table
+from gemsdash.tui.dialogs.confirm import ConfirmScreen, preview_table
 from gemsdash.tui.refresh import RefreshRequest, RefreshResult
-from gemsdash.tui.tables import NavTable
+from gemsdash.tui.screens.base import DataScreen
+from gemsdash.tui.screens.job_actions import JobActions
+from gemsdash.tui.session import Session
+from gemsdash.tui.widgets.tables import NavTable
 
 #: Seconds between two reads of the sample while the view is open.
 RESAMPLE_SECONDS = 5.0
@@ -78,15 +80,25 @@ def group(jobs: list[JobRecord]) -> list[ErrorGroup]:
     return sorted(groups.values(), key=lambda g: (-len(g.jobs), -(g.newest.timestamp() if g.newest else 0)))
 
 
-class ErrorGroupsScreen(DataScreen):
+@dataclass(frozen=True)
+class JobFilter:
+    """The jobs of one group, as the main screen's job table lists them (what Enter answers)."""
+
+    queue: str
+    state: JobState | None
+    search: str
+
+
+class ErrorGroupsScreen(DataScreen[JobFilter | None]):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("r", "retry_group", "Retry group", tooltip="Retry every dead job of the selected group"),
         Binding("enter", "show_group", "Show jobs", tooltip="List this group's jobs on the main screen"),
     ]
 
-    def __init__(self, queue: str) -> None:
-        super().__init__()
+    def __init__(self, session: Session, queue: str) -> None:
+        super().__init__(session)
+        self.job_actions = JobActions(self)
         self.queue = queue
         self.groups: list[ErrorGroup] = []
         self.sample: JobPage | None = None
@@ -126,9 +138,9 @@ class ErrorGroupsScreen(DataScreen):
             return
         self._next_sample = time.monotonic() + RESAMPLE_SECONDS
         self.sample = result.dead
-        self.sampled_at = result.snapshot.taken_at if result.snapshot else self.dash.clock()
+        self.sampled_at = result.snapshot.taken_at if result.snapshot else self.session.clock()
         self.groups = group(result.dead.jobs)
-        now = self.dash.clock()
+        now = self.session.clock()
         self.query_one(NavTable).replace_rows((g.key, self.cells(g, now)) for g in self.groups)
         self._paint_title()
 
@@ -141,7 +153,7 @@ class ErrorGroupsScreen(DataScreen):
             if seen == self.sample.total
             else f"newest {fmt.count(seen)} of {fmt.count(self.sample.total)}"
         )
-        age = fmt.seconds((self.dash.clock() - self.sampled_at).total_seconds())
+        age = fmt.seconds((self.session.clock() - self.sampled_at).total_seconds())
         self.query_one(
             NavTable
         ).border_title = (
@@ -165,7 +177,7 @@ class ErrorGroupsScreen(DataScreen):
         return next((g for g in self.groups if g.key == key), None)
 
     def action_back(self) -> None:
-        self.dismiss()
+        self.dismiss(None)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -177,12 +189,11 @@ class ErrorGroupsScreen(DataScreen):
             return
         sample = chosen.jobs[0]
         hint = search_hint(sample.error.message) if sample.error else ""
-        self.dismiss()
-        self.dash.show_jobs(self.queue, JobState.DEAD, hint)
+        self.dismiss(JobFilter(self.queue, JobState.DEAD, hint))
 
     def action_retry_group(self) -> None:
         chosen = self.selected()
-        if chosen is None or self.dash.refused("retry group"):
+        if chosen is None or self.refused("retry group"):
             return
         ids = [j.id for j in chosen.jobs]
         body = Text.assemble(
@@ -198,5 +209,7 @@ class ErrorGroupsScreen(DataScreen):
         preview = Group(body, Text(""), preview_table(chosen.jobs[:5]))
         self.app.push_screen(
             ConfirmScreen(f"Retry an error group of {self.queue}", preview, "Retry group"),
-            lambda yes: self.dash.retry_many(ids, f"the {chosen.error_type} group of {self.queue}") if yes else None,
+            lambda yes: (
+                self.job_actions.retry_many(ids, f"the {chosen.error_type} group of {self.queue}") if yes else None
+            ),
         )

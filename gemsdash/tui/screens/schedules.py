@@ -7,6 +7,7 @@ each refresh.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,10 +18,13 @@ from textual.widgets import DataTable, Static
 
 from gemsdash.queue import Schedule
 from gemsdash.tui import format as fmt
-from gemsdash.tui.base import DataScreen
-from gemsdash.tui.confirm import ConfirmScreen
+from gemsdash.tui.background import background, say
+from gemsdash.tui.dialogs.confirm import ConfirmScreen
+from gemsdash.tui.messages import JobsChanged, OpenJob
 from gemsdash.tui.refresh import RefreshRequest, RefreshResult
-from gemsdash.tui.tables import NavTable
+from gemsdash.tui.screens.base import DataScreen
+from gemsdash.tui.session import Session
+from gemsdash.tui.widgets.tables import NavTable
 
 NOTE = (
     "Schedules are fired by the workers, one job per tick however many run; a tick missed while no worker ran "
@@ -28,7 +32,7 @@ NOTE = (
 )
 
 
-class SchedulesScreen(DataScreen):
+class SchedulesScreen(DataScreen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("enter", "open", "Open job", tooltip="Open the selected schedule's last job"),
@@ -37,8 +41,8 @@ class SchedulesScreen(DataScreen):
         Binding("d", "schedule_remove", "Remove", tooltip="Remove the selected schedule (after a confirmation)"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
         self.schedules: dict[str, Schedule] = {}
 
     def compose(self) -> ComposeResult:
@@ -70,7 +74,7 @@ class SchedulesScreen(DataScreen):
         if result.schedules is None:
             return
         self.schedules = {s.name: s for s in result.schedules}
-        now = self.dash.clock()
+        now = self.session.clock()
         table = self.query_one(NavTable)
         table.replace_rows((s.name, self.cells(s, now)) for s in result.schedules)
         paused = sum(1 for s in result.schedules if s.paused)
@@ -108,7 +112,7 @@ class SchedulesScreen(DataScreen):
         name = self.query_one(NavTable).selected_key
         chosen = self.schedules.get(name) if name is not None else None
         if chosen is None:
-            self.dash.say("No schedule selected.", "warning")
+            say(self, "No schedule selected.", "warning")
         return chosen
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -124,39 +128,38 @@ class SchedulesScreen(DataScreen):
         if chosen is None:
             return
         if chosen.last_job_id is None:
-            self.dash.say(f"Schedule {chosen.name} has not run yet.")
+            say(self, f"Schedule {chosen.name} has not run yet.")
             return
-        self.dash.open_job(chosen.last_job_id)
+        self.post_message(OpenJob(chosen.last_job_id))
 
     def action_schedule_pause(self) -> None:
         chosen = self._selected()
-        if chosen is None or self.dash.refused("pause"):
+        if chosen is None or self.refused("pause"):
             return
-        source = self.dash.source
+        source = self.session.source
         name = chosen.name
         if chosen.paused:
-            self.dash.background(lambda: source.resume_schedule(name), self._changed(f"Resumed schedule {name}."))
+            background(self, lambda: source.resume_schedule(name), self._changed(f"Resumed schedule {name}."))
         else:
-            self.dash.background(lambda: source.pause_schedule(name), self._changed(f"Paused schedule {name}."))
+            background(self, lambda: source.pause_schedule(name), self._changed(f"Paused schedule {name}."))
 
     def action_schedule_run(self) -> None:
         chosen = self._selected()
-        if chosen is None or self.dash.refused("run now"):
+        if chosen is None or self.refused("run now"):
             return
-        source = self.dash.source
+        source = self.session.source
         name = chosen.name
 
         def done(job_id: str) -> None:
-            self.dash.say(f"Schedule {name} enqueued job {fmt.short_id(job_id)}.")
-            self.dash.request_refresh()
+            self.post_message(JobsChanged(f"Schedule {name} enqueued job {fmt.short_id(job_id)}."))
 
-        self.dash.background(lambda: source.run_schedule(name), done)
+        background(self, lambda: source.run_schedule(name), done)
 
     def action_schedule_remove(self) -> None:
         chosen = self._selected()
-        if chosen is None or self.dash.refused("remove"):
+        if chosen is None or self.refused("remove"):
             return
-        source = self.dash.source
+        source = self.session.source
         name = chosen.name
         body = Text.assemble(
             "Remove schedule ", (name, "bold #ffaf00"), f" ({chosen.rule})? The jobs it enqueued stay."
@@ -164,15 +167,14 @@ class SchedulesScreen(DataScreen):
 
         def confirmed(yes: bool | None) -> None:
             if not yes:
-                self.dash.say(f"Remove of schedule {name} cancelled: nothing changed.")
+                say(self, f"Remove of schedule {name} cancelled: nothing changed.")
                 return
-            self.dash.background(lambda: source.remove_schedule(name), self._changed(f"Removed schedule {name}."))
+            background(self, lambda: source.remove_schedule(name), self._changed(f"Removed schedule {name}."))
 
-        self.dash.push_screen(ConfirmScreen("Remove schedule", body, "Remove"), confirmed)
+        self.app.push_screen(ConfirmScreen("Remove schedule", body, "Remove"), confirmed)
 
-    def _changed(self, message: str) -> Any:
+    def _changed(self, message: str) -> Callable[[object], None]:
         def done(_: object) -> None:
-            self.dash.say(message)
-            self.dash.request_refresh()
+            self.post_message(JobsChanged(message))
 
         return done

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from rich.text import Text
 from textual import on
@@ -21,9 +21,8 @@ from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from gemsdash.demo import EXAMPLE_PAYLOADS
 from gemsdash.queue import JOB_SPECS, InvalidPayload, JobType, Priority
-
-if TYPE_CHECKING:
-    from gemsdash.app import GemsdashApp
+from gemsdash.tui.background import background
+from gemsdash.tui.source import DataSource
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,15 @@ class Draft:
         return not self.errors and self.payload is not None
 
 
+def example_payload(job_type: JobType) -> dict[str, Any] | None:
+    """The payload the editor starts from. The one place that knows where examples come from: the
+    demo's list today, the job-type registry's `.example` once it lands."""
+    return EXAMPLE_PAYLOADS.get(job_type)
+
+
 def example_text(job_type: JobType) -> str:
-    return json.dumps(EXAMPLE_PAYLOADS[job_type], indent=2)
+    """The example as the editor shows it; `{}` for a type without one (the checks then say what is missing)."""
+    return json.dumps(example_payload(job_type) or {}, indent=2)
 
 
 def check(job_type: JobType, text: str, priority: str | None, delay: str) -> Draft:
@@ -97,15 +103,12 @@ class EnqueueScreen(ModalScreen[str | None]):
         Binding("ctrl+t", "indent", "Indent", tooltip="Insert an indent in the payload editor"),
     ]
 
-    def __init__(self, job_type: JobType) -> None:
+    def __init__(self, job_type: JobType, source: DataSource) -> None:
         super().__init__(classes="confirm")
+        self.source = source
         self.initial_type = job_type
         self._example = example_text(job_type)
         self._busy = False
-
-    @property
-    def dash(self) -> GemsdashApp:
-        return cast("GemsdashApp", self.app)
 
     def compose(self) -> ComposeResult:
         # Scrolls, so that on a short terminal the validation line and the buttons can still be reached.
@@ -176,7 +179,7 @@ class EnqueueScreen(ModalScreen[str | None]):
             return
         self._busy = True
         payload = draft.payload
-        source = self.dash.source
+        source = self.source
 
         def enqueue() -> str:
             return source.add_job(draft.job_type.value, payload, priority=draft.priority, delay_ms=draft.delay_ms)
@@ -185,7 +188,7 @@ class EnqueueScreen(ModalScreen[str | None]):
             self._busy = False
             self.show_errors(exc.errors if isinstance(exc, InvalidPayload) else [("not enqueued", str(exc))])
 
-        self.dash.background(enqueue, self._enqueued, failed=refused)
+        background(self, enqueue, self._enqueued, failed=refused)
 
     def _enqueued(self, job_id: str) -> None:
         self._busy = False

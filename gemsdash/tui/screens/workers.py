@@ -16,9 +16,10 @@ from textual.widgets import Static
 
 from gemsdash.queue import WorkerInfo
 from gemsdash.tui import format as fmt
-from gemsdash.tui.base import DataScreen
+from gemsdash.tui.background import background
 from gemsdash.tui.refresh import RefreshRequest, RefreshResult
-from gemsdash.tui.tables import NavTable, layout_for
+from gemsdash.tui.screens.base import DataScreen
+from gemsdash.tui.widgets.tables import NavTable, layout_for
 
 
 def from_ms_safe(value: object) -> datetime | None:
@@ -28,7 +29,7 @@ def from_ms_safe(value: object) -> datetime | None:
     return None
 
 
-class WorkersScreen(DataScreen):
+class WorkersScreen(DataScreen[None]):
     BINDINGS = [Binding("escape", "back", "Back")]
 
     def compose(self) -> ComposeResult:
@@ -52,7 +53,7 @@ class WorkersScreen(DataScreen):
         ):
             table.add_column(short if narrow else label, key=key)
         table.focus()
-        mode = self.dash.backend.mode
+        mode = self.session.backend.mode
         note = (
             "Memory mode: the only worker is the one embedded in this dashboard process."
             if mode == "memory"
@@ -62,10 +63,18 @@ class WorkersScreen(DataScreen):
         self.query_one("#workers-note", Static).update(Text(note, style="dim"))
         # The last list read (this screen's previous visit) at once, rather than an empty table
         # until the next refresh: the refresh that follows brings it up to date.
-        if self.dash.last_workers is not None:
-            self.show_workers(self.dash.last_workers)
+        if self.session.last_workers is not None:
+            self.show_workers(self.session.last_workers)
         else:
             table.border_title = "workers · reading…"
+        # Read the workers now, beside the refresh loop (which may be mid-way through a main-screen
+        # refresh): the list shows as soon as one read returns.
+        background(self, self.session.source.workers, self._read, failed=lambda _: None)
+
+    def _read(self, workers: list[WorkerInfo]) -> None:
+        self.session.last_workers = workers
+        if self.is_mounted:
+            self.show_workers(workers)
 
     def refresh_request(self) -> RefreshRequest:
         return RefreshRequest(workers=True)
@@ -75,7 +84,7 @@ class WorkersScreen(DataScreen):
             self.show_workers(result.workers)
 
     def show_workers(self, workers: list[WorkerInfo]) -> None:
-        now = self.dash.clock()
+        now = self.session.clock()
         self.query_one(NavTable).replace_rows((w.id, self.cells(w, now)) for w in workers)
         self.query_one(NavTable).border_title = f"workers · {len(workers)} live"
 
@@ -97,7 +106,7 @@ class WorkersScreen(DataScreen):
         self.dismiss()
 
 
-class AuditScreen(DataScreen):
+class AuditScreen(DataScreen[None]):
     BINDINGS = [Binding("escape", "back", "Back")]
 
     def compose(self) -> ComposeResult:
@@ -118,7 +127,7 @@ class AuditScreen(DataScreen):
     def show_result(self, result: RefreshResult) -> None:
         if result.audit is None:
             return
-        now = self.dash.clock()
+        now = self.session.clock()
         rows = [(f"{i}:{e.get('at')}:{e.get('target')}", self.cells(e, now)) for i, e in enumerate(result.audit)]
         self.query_one(NavTable).replace_rows(rows)
 

@@ -17,11 +17,17 @@ from textual.widgets import DataTable, Input, Static
 from gemsdash.queue import QUEUES, JobPage, JobState
 from gemsdash.queue.jobs import PRIORITIES_HIGH_FIRST
 from gemsdash.tui import format as fmt
-from gemsdash.tui.base import DataScreen
+from gemsdash.tui.messages import OpenJob, RefreshWanted
 from gemsdash.tui.refresh import RefreshRequest, RefreshResult
-from gemsdash.tui.schedules import SchedulesScreen
+from gemsdash.tui.screens.base import DataScreen
+from gemsdash.tui.screens.errors import ErrorGroupsScreen, JobFilter
+from gemsdash.tui.screens.job_actions import JobActions
+from gemsdash.tui.screens.queue_actions import QueueActions
+from gemsdash.tui.screens.schedules import SchedulesScreen
+from gemsdash.tui.screens.workers import AuditScreen, WorkersScreen
+from gemsdash.tui.session import Session
 from gemsdash.tui.source import JobQuery
-from gemsdash.tui.tables import STATE_KEYS, JobsTable, QueuesTable, StateTabs
+from gemsdash.tui.widgets.tables import STATE_KEYS, JobsTable, QueuesTable, StateTabs
 
 
 def _state_bindings() -> list[Binding]:
@@ -33,7 +39,7 @@ def _state_bindings() -> list[Binding]:
     return bindings
 
 
-class DashboardScreen(DataScreen):
+class DashboardScreen(DataScreen[None]):
     BINDINGS = [
         Binding("enter", "open", "Open", show=False, tooltip="Open the selected job, or the selected queue's jobs"),
         Binding("r", "retry", "Retry", tooltip="Retry the selected (or every marked) dead or cancelled job"),
@@ -75,8 +81,10 @@ class DashboardScreen(DataScreen):
         ),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self.job_actions = JobActions(self)
+        self.queue_actions = QueueActions(self)
         self.query_state = JobQuery(QUEUES[0])
         self.page: JobPage | None = None
         #: The next page shown is a new list (another queue, state, search or page): cursor on top.
@@ -117,7 +125,7 @@ class DashboardScreen(DataScreen):
         return RefreshRequest(jobs=self.query_state)
 
     def show_result(self, result: RefreshResult) -> None:
-        now = self.dash.clock()
+        now = self.session.clock()
         if result.snapshot is not None:
             self.queues.show(result.snapshot, now)
             self.query_one(StateTabs).show(result.snapshot.queues.get(self.query_state.queue), self.query_state.state)
@@ -148,7 +156,7 @@ class DashboardScreen(DataScreen):
     def _titles(self) -> None:
         q = self.query_state
         stale = self.has_class("-stale")
-        paused = sorted(self.dash.snapshot.paused) if self.dash.snapshot is not None else []
+        paused = sorted(self.session.snapshot.paused) if self.session.snapshot is not None else []
         queues_title = "queues · STALE: last good data" if stale else "queues"
         if paused:
             queues_title += f" · paused: {', '.join(paused)} (P resumes)"
@@ -183,10 +191,10 @@ class DashboardScreen(DataScreen):
         self.query_state = query
         self._fresh = True
         self.jobs.add_class("-loading")
-        if self.dash.snapshot is not None:
-            self.query_one(StateTabs).show(self.dash.snapshot.queues.get(query.queue), query.state)
+        if self.session.snapshot is not None:
+            self.query_one(StateTabs).show(self.session.snapshot.queues.get(query.queue), query.state)
         self._titles()
-        self.dash.request_refresh()
+        self.post_message(RefreshWanted())
 
     # -- navigation -------------------------------------------------------------------------
 
@@ -203,7 +211,7 @@ class DashboardScreen(DataScreen):
 
     @on(DataTable.RowSelected, "#jobs")
     def _job_selected(self, event: DataTable.RowSelected) -> None:
-        self.dash.open_job(str(event.row_key.value))
+        self.post_message(OpenJob(str(event.row_key.value)))
 
     def action_state(self, label: str) -> None:
         state = None if label == "all" else JobState(label)
@@ -261,10 +269,15 @@ class DashboardScreen(DataScreen):
         if self.queues.has_focus:
             self.jobs.focus()
         elif self.jobs.selected_key is not None:
-            self.dash.open_job(self.jobs.selected_key)
+            self.post_message(OpenJob(self.jobs.selected_key))
 
     def action_errors(self) -> None:
-        self.dash.open_errors(self.selected_queue)
+        self.app.push_screen(ErrorGroupsScreen(self.session, self.selected_queue), self._show_filter)
+        self.post_message(RefreshWanted())
+
+    def _show_filter(self, chosen: JobFilter | None) -> None:
+        if chosen is not None:
+            self.show_jobs(chosen.queue, chosen.state, chosen.search)
 
     def show_jobs(self, queue: str, state: JobState | None, search: str) -> None:
         """Point the jobs table at one queue, state and search (the error groups view uses it)."""
@@ -277,14 +290,13 @@ class DashboardScreen(DataScreen):
         self.jobs.focus()
 
     def action_workers(self) -> None:
-        self.dash.open_workers()
+        self.open(WorkersScreen(self.session))
 
     def action_audit(self) -> None:
-        self.dash.open_audit()
+        self.open(AuditScreen(self.session))
 
     def action_schedules(self) -> None:
-        self.dash.push_screen(SchedulesScreen())
-        self.dash.request_refresh()
+        self.open(SchedulesScreen(self.session))
 
     # -- actions on jobs and queues ---------------------------------------------------------
 
@@ -302,34 +314,34 @@ class DashboardScreen(DataScreen):
 
     def action_retry(self) -> None:
         if self.jobs.marked:
-            self.dash.act_on_marked("retry", self.jobs.marked_jobs, self.query_state.queue, self._marks_done)
+            self.job_actions.on_marked("retry", self.jobs.marked_jobs, self.query_state.queue, self._marks_done)
             return
         job_id = self._selected_job("retry")
         if job_id is not None:
-            self.dash.retry_job(job_id)
+            self.job_actions.retry(job_id)
 
     def action_cancel(self) -> None:
         if self.jobs.marked:
-            self.dash.act_on_marked("cancel", self.jobs.marked_jobs, self.query_state.queue, self._marks_done)
+            self.job_actions.on_marked("cancel", self.jobs.marked_jobs, self.query_state.queue, self._marks_done)
             return
         job_id = self._selected_job("cancel")
         if job_id is not None:
-            self.dash.cancel_job(job_id)
+            self.job_actions.cancel(job_id)
 
     def action_run_now(self) -> None:
         job_id = self._selected_job("run now")
         if job_id is not None:
-            self.dash.run_job_now(job_id)
+            self.job_actions.run_now(job_id)
 
     def action_abort(self) -> None:
         job_id = self._selected_job("abort")
         if job_id is not None:
-            self.dash.abort_job(job_id)
+            self.job_actions.abort(job_id)
 
     def action_delete(self) -> None:
         job_id = self._selected_job("delete")
         if job_id is not None:
-            self.dash.delete_job(job_id)
+            self.job_actions.delete(job_id)
 
     def _marks_done(self) -> None:
         self.jobs.clear_marks()
@@ -341,13 +353,13 @@ class DashboardScreen(DataScreen):
         return self.queues.selected_key or self.query_state.queue
 
     def action_retry_all(self) -> None:
-        self.dash.retry_all(self.selected_queue)
+        self.queue_actions.retry_all(self.selected_queue)
 
     def action_clear(self) -> None:
-        self.dash.clear_queue(self.selected_queue)
+        self.queue_actions.clear(self.selected_queue)
 
     def action_pause_queue(self) -> None:
-        self.dash.toggle_queue_pause(self.selected_queue)
+        self.queue_actions.toggle_pause(self.selected_queue)
 
     def action_enqueue(self) -> None:
-        self.dash.enqueue(self.selected_queue)
+        self.queue_actions.enqueue(self.selected_queue)

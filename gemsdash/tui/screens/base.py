@@ -1,22 +1,22 @@
 """What every full screen of the dashboard shares: the header, the status line, the fallback banner
-and the footer, and the two calls the app's refresh loop makes on it."""
+and the footer, the two calls the app's refresh loop makes on it, and read-only mode."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TypeVar
 
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header
-from textual.widgets._footer import FooterKey
+from textual.widgets import Header
 
+from gemsdash.tui.background import say
+from gemsdash.tui.messages import RefreshWanted
 from gemsdash.tui.refresh import RefreshRequest, RefreshResult
-from gemsdash.tui.status import FallbackBanner, StatusBar, fallback_text
-
-if TYPE_CHECKING:
-    from gemsdash.app import GemsdashApp
+from gemsdash.tui.session import Session
+from gemsdash.tui.widgets.footer import KeysFooter
+from gemsdash.tui.widgets.status import FallbackBanner, StatusBar, fallback_text
 
 #: Actions that change jobs: hidden and refused in read-only mode.
 CHANGING_ACTIONS = frozenset(
@@ -37,37 +37,19 @@ CHANGING_ACTIONS = frozenset(
     }
 )
 
-
-#: Below this many columns the footer is compact and leaves out the command palette's key.
-COMPACT_FOOTER_BELOW = 110
+ResultT = TypeVar("ResultT")
 
 
-class KeysFooter(Footer):
-    """The footer, with `?` (every key of the screen) and `q` first so they show however narrow
-    the terminal; compact below COMPACT_FOOTER_BELOW columns."""
-
-    def compose(self) -> ComposeResult:
-        keys = list(super().compose())
-        first = ("help", "app.help", "quit", "app.quit")
-        keys.sort(key=lambda w: first.index(w.action) // 2 if isinstance(w, FooterKey) and w.action in first else 2)
-        yield from keys
-
-    def on_resize(self) -> None:
-        narrow = self.app.size.width < COMPACT_FOOTER_BELOW
-        self.compact = narrow
-        self.show_command_palette = not narrow
-
-
-class DataScreen(Screen[None]):
+class DataScreen(Screen[ResultT]):
     """A screen fed by the refresh loop. The top-most one decides what a refresh reads."""
 
-    @property
-    def dash(self) -> GemsdashApp:
-        return cast("GemsdashApp", self.app)
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
 
     def compose_top(self) -> ComposeResult:
         yield Header(icon="◆")
-        backend = self.dash.backend
+        backend = self.session.backend
         if backend.fallback_reason:
             yield FallbackBanner(fallback_text(backend), id="fallback")
         yield StatusBar(id="status")
@@ -84,12 +66,24 @@ class DataScreen(Screen[None]):
     def mark_stale(self, stale: bool) -> None:
         self.set_class(stale, "-stale")
 
+    def open(self, screen: DataScreen[None]) -> None:
+        """Show another data screen, and refresh at once so it does not wait a whole interval."""
+        self.app.push_screen(screen)
+        self.post_message(RefreshWanted())
+
+    def refused(self, action: str) -> bool:
+        """True (and says so) when read-only mode forbids `action`."""
+        if self.session.read_only:
+            say(self, f"Read-only mode: {action} refused.", "warning")
+            return True
+        return False
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action in CHANGING_ACTIONS and self.dash.read_only)
+        return not (action in CHANGING_ACTIONS and self.session.read_only)
 
     def on_key(self, event: events.Key) -> None:
         """In read-only mode the changing keys are hidden; pressing one still gets an answer."""
-        if not self.dash.read_only:
+        if not self.session.read_only:
             return
         for binding in self.BINDINGS:
             if (
@@ -99,5 +93,5 @@ class DataScreen(Screen[None]):
             ):
                 event.stop()
                 event.prevent_default()
-                self.dash.refused(binding.description.lower())
+                self.refused(binding.description.lower())
                 return
