@@ -11,8 +11,9 @@ sent at most every `interval_s`: while none of them holds a message, idle consum
 backoff without fetching; as soon as any does, every idle consumer fetches as Dramatiq's would, so
 a busy process behaves exactly as before, priority order included.
 
-Cost: a message put on an idle worker's queue may wait up to `interval_s` longer than its
-consumer's backoff would have made it wait (both about half a second). Paused queues are left
+A gated consumer sleeps its backoff but at most `interval_s` before asking again (no round trip),
+so a message put on an idle worker's queue waits at most about twice `interval_s` for its consumer
+(under Dramatiq's backoff alone: up to the worker timeout, a second). Paused queues are left
 out (their consumers fetch nothing anyway; a paused backlog would keep the gate open), looked up
 only when some list holds messages. A failed
 `EXISTS` opens the gate: the consumer's own fetch then meets the outage and reports it as usual.
@@ -39,7 +40,8 @@ class IdleGate:
         self._exists = exists
         self._list_key = list_key
         self._is_paused = is_paused
-        self._interval = interval_s
+        #: Gated consumers sleep at most this between questions: asking costs no round trip.
+        self.interval_s = interval_s
         self._queues: set[str] = set()
         self._lock = threading.Lock()
         self._polled_at = float("-inf")
@@ -52,7 +54,7 @@ class IdleGate:
         with self._lock:
             self._queues.add(queue_name)
             now = time.monotonic()
-            if now - self._polled_at >= self._interval:
+            if now - self._polled_at >= self.interval_s:
                 self._polled_at = now
                 try:
                     self._open = self._poll()
