@@ -2,8 +2,9 @@
 otherwise) with nothing to do, gemsdash versus plain Dramatiq, on the benchmark's own Redis.
 
 After a warm-up (start-up's commands and the consumers' first fetches are not idle polling), the
-commands of a window are counted from `INFO commandstats` and redis-server's CPU from /proc; the
-CPU of the same window with no worker at all (Redis's own timers) is taken out. 100 idle workers'
+commands of a window are counted from `INFO commandstats`, with the time Redis spent in them, and
+redis-server's CPU from `INFO cpu` (its own rusage: microseconds, where /proc counts 10 ms ticks);
+the CPU of the same window with no worker at all (Redis's own timers) is taken out. 100 idle workers'
 CPU is that per-worker figure times 100: idle workers do not share their polling.
 """
 
@@ -13,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from benchmarks import redis_probe
-from benchmarks.harness import Bench, Workers, cpu_seconds
+from benchmarks.harness import Bench, Workers
 from benchmarks.work import WORK_ENV
 
 
@@ -24,6 +25,8 @@ class Idle:
     commands_per_s: float
     #: redis-server CPU per second caused by the worker, its baseline taken out (fraction of a core).
     redis_core_share: float
+    #: Time Redis spent executing the worker's commands, µs per second (commandstats; steadier than CPU).
+    command_us_per_s: float
     commands: dict[str, float]
 
     @property
@@ -32,11 +35,11 @@ class Idle:
 
 
 def _window(b: Bench, seconds: float) -> tuple[redis_probe.ServerDelta, float]:
-    pid = b.server.proc.pid if b.server.proc else 0
-    before, cpu0, t0 = redis_probe.read(b.client), cpu_seconds(pid), time.perf_counter()
+    before, t0 = redis_probe.read(b.client), time.perf_counter()
     time.sleep(seconds)
-    after, cpu1, t1 = redis_probe.read(b.client), cpu_seconds(pid), time.perf_counter()
-    return after.minus(before), (cpu1 - cpu0) / (t1 - t0)
+    after, t1 = redis_probe.read(b.client), time.perf_counter()
+    delta = after.minus(before)
+    return delta, delta.cpu_seconds / (t1 - t0)
 
 
 def run(b: Bench, side: str, seconds: float, warmup: float, processes: int = 1, threads: int = 4) -> Idle:
@@ -60,5 +63,6 @@ def run(b: Bench, side: str, seconds: float, warmup: float, processes: int = 1, 
         seconds=seconds,
         commands_per_s=delta.total_calls / seconds,
         redis_core_share=max(cpu - baseline, 0.0),
+        command_us_per_s=sum(delta.usec.values()) / seconds,
         commands={name: n / seconds for name, n in sorted(delta.calls.items(), key=lambda kv: -kv[1])},
     )

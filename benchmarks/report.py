@@ -412,13 +412,21 @@ def redis_cost(res: Results) -> list[str]:
     out = ["## 0. What gemsdash costs Redis, beside plain Dramatiq (issue 19)", ""]
     out += [table(["measure", "plain Dramatiq", "gemsdash", "ratio", "goal", ""], rows), ""]
     out += [
-        "Commands, commands/s and bytes are counts and repeat from run to run; CPU figures come from /proc "
-        "and move with the machine's other load.",
+        "Commands, commands/s and bytes are counts and repeat from run to run; CPU figures (per job from /proc, "
+        "idle from redis-server's own rusage) move with the machine's other load.",
         "",
     ]
     if mine_idle:
         top = ", ".join(f"{name} {n:.1f}" for name, n in list(mine_idle.commands.items())[:8])
         out += [f"An idle gemsdash worker's commands per second: {top}.", ""]
+        if plain_idle:
+            out += [
+                f"Time Redis spent in an idle worker's commands: plain Dramatiq {plain_idle.command_us_per_s:,.0f} "
+                f"µs/s, gemsdash {mine_idle.command_us_per_s:,.0f} µs/s (100 workers: "
+                f"{plain_idle.command_us_per_s * 100 / 1e6:.2%} and {mine_idle.command_us_per_s * 100 / 1e6:.2%} "
+                "of a core, before the cost of reading and answering the requests).",
+                "",
+            ]
     if mine_wait:
         out += [
             f"A waiting gemsdash job: record JSON {mine_wait.record_bytes:,.0f} B (MEMORY USAGE of its key "
