@@ -2,52 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import UTC, datetime
-from typing import Any
 
-from gemsdash.actors.backend import key, per_runtime
 from gemsdash.actors.mail import build_message
 from gemsdash.actors.protocols import EmailSender
 from gemsdash.actors.settings import actor_settings, implementation
 from gemsdash.actors.transport import BuiltinSender
-from gemsdash.queue import JobType, Runtime, current_job, job_actor
+from gemsdash.queue import JobType, current_job, current_runtime, job_actor
 from gemsdash.queue.payloads import EmailPayload
 
 #: How long a job's "sent" mark is kept: longer than any job can wait for a retry (dead jobs are
 #: kept 7 days and may be retried by an operator until they expire).
 SENT_MARK_TTL_SECONDS = 30 * 24 * 3600
-
-
-class SentMarks:
-    """Which jobs' messages a server already accepted, in the job-state backend."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self._memory: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, job_id: str) -> dict[str, Any] | None:
-        client = self.runtime.client
-        if client is None:
-            with self._lock:
-                return self._memory.get(job_id)
-        raw = client.get(key(self.runtime, "email", "sent", job_id))
-        return json.loads(raw) if raw else None
-
-    def put(self, job_id: str, delivery: dict[str, Any]) -> None:
-        client = self.runtime.client
-        if client is None:
-            with self._lock:
-                self._memory.setdefault(job_id, delivery)
-            return
-        data = json.dumps(delivery, separators=(",", ":"))
-        client.set(key(self.runtime, "email", "sent", job_id), data, nx=True, ex=SENT_MARK_TTL_SECONDS)
-
-
-def sent_marks() -> SentMarks:
-    return per_runtime("email-sent", SentMarks)
+#: The job storage's kind of fact for "a server accepted this job's message" (its delivery).
+SENT = "email:sent"
 
 
 def sender() -> EmailSender:
@@ -60,8 +28,8 @@ def send_email(payload: EmailPayload) -> dict[str, object]:
     """A retry (or a redelivery after a worker died) of a job whose message was already accepted
     returns the first delivery instead of sending a second copy."""
     job_id = current_job().job_id
-    marks = sent_marks()
-    previous = marks.get(job_id)
+    storage = current_runtime().job_storage
+    previous = storage.fact(SENT, job_id)
     if previous is not None:
         return {**previous, "already_sent": True}
     message = build_message(payload, job_id, actor_settings().email_from)
@@ -74,5 +42,5 @@ def send_email(payload: EmailPayload) -> dict[str, object]:
         "delivered_via": delivered_via,
         "sent_at": datetime.now(UTC).isoformat(),
     }
-    marks.put(job_id, delivery)
+    storage.record_fact(SENT, job_id, delivery, SENT_MARK_TTL_SECONDS)
     return {**delivery, "already_sent": False}

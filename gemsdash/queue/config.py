@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gemsdash.queue.errors import ConfigError
+from gemsdash.queue.keys import cluster_namespace
 
 #: Dead records outlive finished ones: they wait for a human (Dramatiq's own DLQ keeps 7 days).
 DEAD_LETTER_TTL_SECONDS = 7 * 24 * 3600
@@ -95,10 +96,9 @@ class Settings(BaseSettings):
     def _one_topology(self) -> Settings:
         if self.redis_sentinels and self.redis_cluster_nodes:
             raise ValueError("set REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both")
-        if self.redis_cluster_nodes and not self.namespace.startswith("{"):
-            # One hash tag for every key of the namespace (Dramatiq's included): one slot, so each
-            # script's keys live together on one primary.
-            self.namespace = "{" + self.namespace + "}"
+        if self.redis_cluster_nodes:
+            # One slot for the namespace, so each script's keys live together on one primary.
+            self.namespace = cluster_namespace(self.namespace)
         return self
 
     @property

@@ -22,6 +22,7 @@ from gemsdash.queue.config import DEAD_LETTER_TTL_SECONDS, Settings, load_settin
 from gemsdash.queue.connection import Client, connect, primary_address, translate_errors
 from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.eviction import check_eviction_policy
+from gemsdash.queue.job_storage import JobStorage, MemoryJobStorage
 from gemsdash.queue.memory_store import MemoryJobStore
 from gemsdash.queue.messages import all_physical_queues
 from gemsdash.queue.middleware import (
@@ -40,6 +41,7 @@ from gemsdash.queue.pausing import PausedQueues
 from gemsdash.queue.redaction import Redactor, raw_evidence
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
+from gemsdash.queue.redis_store.job_storage import RedisJobStorage
 from gemsdash.queue.schedules import fire_due
 from gemsdash.queue.store import JobStore
 from gemsdash.queue.stub_broker import EmbeddedStubBroker
@@ -60,6 +62,8 @@ class Runtime:
     store: JobStore
     tracking: JobTracking
     redactor: Redactor
+    #: Where job code keeps its own facts (the payment ledger, the email send log), in either mode.
+    job_storage: JobStorage
     client: Client | None = None
     worker: Worker | None = field(default=None, repr=False)
 
@@ -230,7 +234,15 @@ def _build_redis(settings: Settings, client: Client, redactor: Redactor) -> Runt
     for m in middleware:
         broker.add_middleware(m)
     _declare_queues(broker)
-    return Runtime(settings, "redis", None, broker, store, tracking, redactor, client=client)
+    job_storage = RedisJobStorage(
+        client,
+        namespace=settings.namespace,
+        display_url=settings.display_url,
+        secrets=settings.secrets(),
+        min_replicas=settings.min_replicas,
+        replica_timeout_ms=settings.replica_timeout_ms,
+    )
+    return Runtime(settings, "redis", None, broker, store, tracking, redactor, job_storage, client=client)
 
 
 def _build_memory(settings: Settings, redactor: Redactor) -> Runtime:
@@ -247,4 +259,4 @@ def _build_memory(settings: Settings, redactor: Redactor) -> Runtime:
     for m in middleware:
         broker.add_middleware(m)
     _declare_queues(broker)
-    return Runtime(settings, "memory", None, broker, store, tracking, redactor)
+    return Runtime(settings, "memory", None, broker, store, tracking, redactor, MemoryJobStorage())

@@ -8,35 +8,9 @@
 -- is Redis's own clock (TIME), never the caller's: a worker whose clock is off by seconds would
 -- otherwise see live workers as dead, or write timelines out of order.
 --
--- Keys (ns = the namespace, shared with Dramatiq's RedisBroker so its keys sit beside ours):
---   ns:gd:job:<id>               JSON record (payload and result kept as JSON strings inside it)
---   ns:gd:idx:<queue>:<state>    zset of job ids, scored by when they entered the state (ms)
---   ns:gd:tp:<queue>:<bucket>    hash {ok, fail, ms, timed} of jobs finished in a 10 s bucket (timed:
---                                those with a duration, which ms adds up)
---   ns:gd:totals                 hash of lifetime counters: <queue>:succeeded and <queue>:dead (jobs
---                                finished), <queue>:enqueued:<priority>, <queue>:attempt:<outcome>
---   ns:gd:hist:<queue>           hash: histogram of every attempt's duration (ms bound or inf -> attempts,
---                                sum; a `count` field written by older versions is left unread)
---   ns:gd:wait:<queue>           hash: histogram of the time a job waited queued before a run (same shape)
---   ns:gd:workers                zset of live gemsdash workers by last heartbeat (ms)
---   ns:gd:worker:<id>            JSON of a worker's heartbeat (threads, in_flight, ...), expiring
---   ns:gd:due:<queue>            zset of delayed and retrying job ids by due time (ms), for health
---   ns:gd:serving:<rq>           zset of worker ids consuming the physical queue rq, by last heartbeat
---                                (written by the store's heartbeat; read by snapshot.lua)
---   ns:gd:audit                  capped list of admin actions (JSON)
---   ns:gd:paused                 set of queues paused by an operator (store.py; workers skip them)
---   ns:gd:logs:<id>              JSON list of what the job logged in its last run (store.py; dead TTL)
---   ns:gd:aborts                 hash of running job id -> who asked to abort it (middleware/abort.py)
---   ns:gd:ids                    zset of every job id at score 0, so a prefix is one ZRANGEBYLEX
---                                (entries of expired records go with their state index's prune)
---   ns:gd:schedules              zset of schedule names, scored by creation (ms)
---   ns:gd:sched-due              zset of the unpaused schedules, scored by next run (ms)
---   ns:gd:sched:<name>           hash {definition (JSON), gen, next, paused, last_tick, last_at,
---                                last_job, fired, missed} of one schedule
---   ns:<rq>, ns:<rq>.msgs        Dramatiq's list of message ids and hash of message data
---   ns:<rq>.XQ, ns:<rq>.XQ.msgs  Dramatiq's dead-letter zset and hash
---   ns:__acks__.<worker>.<rq>    Dramatiq's per-worker set of fetched, unacknowledged message ids
---   ns:__heartbeats__            Dramatiq's zset of broker ids by last command (ms)
+-- Keys: named in gemsdash/queue/keys.py (ours and Dramatiq's, described there), which splices them
+-- in at the `--!keys` line below as `<name>_key` locals built on ns, the namespace (shared with
+-- Dramatiq's RedisBroker so its keys sit beside ours).
 
 local ns = KEYS[1]
 local command = ARGV[1]
@@ -54,11 +28,7 @@ local COMPARE_MAX = 1048576
 local PRUNE_BATCH = 200
 local BUCKET_MS = 10000
 
-local function job_key(id) return ns .. ":gd:job:" .. id end
-local function idx_key(queue, state) return ns .. ":gd:idx:" .. queue .. ":" .. state end
-local ids_key = ns .. ":gd:ids"
-local aborts_key = ns .. ":gd:aborts"
-local function due_key(queue) return ns .. ":gd:due:" .. queue end
+--!keys
 local function is_due_state(state) return state == "delayed" or state == "retrying" end
 -- Housekeeping that periodic calls (a heartbeat every few seconds per worker, recovery's sweep)
 -- need not do every time: about one call in ten, by the millisecond of Redis's clock. An idle worker
@@ -133,6 +103,7 @@ end
 -- then costs a few HINCRBYs, not six per job. `bounds` is the csv of histogram upper bounds in ms,
 -- declared once in store.py.
 local tallies = {}
+local expiring = {}  -- the throughput buckets among them: kept an hour
 local function tally(key, field, n)
     local fields = tallies[key]
     if not fields then
@@ -164,18 +135,19 @@ local function observe_wait(job, wait_bounds)
     if type(queued) ~= "table" or type(started) ~= "table" then return end
     if queued[1] ~= "queued" or started[1] ~= "running" then return end
     local since, at = tonumber(queued[2]), tonumber(started[2])
-    if since and at then observe(ns .. ":gd:wait:" .. job.queue, math.max(at - since, 0), wait_bounds) end
+    if since and at then observe(wait_key(job.queue), math.max(at - since, 0), wait_bounds) end
 end
 
 -- outcome: succeeded, retried, failed, dead or aborted (store.py ATTEMPT_OUTCOMES says which is which).
 local function count_attempt(queue, outcome)
-    tally(ns .. ":gd:totals", queue .. ":attempt:" .. outcome, 1)
+    tally(totals_key, queue .. ":attempt:" .. outcome, 1)
 end
 
 local function count_finished(queue, ok, duration)
-    local bucket = ns .. ":gd:tp:" .. queue .. ":" .. math.floor(now / BUCKET_MS)
+    local bucket = tp_key(queue, math.floor(now / BUCKET_MS))
+    expiring[bucket] = true
     tally(bucket, ok and "ok" or "fail", 1)
-    tally(ns .. ":gd:totals", queue .. ":" .. (ok and "succeeded" or "dead"), 1)
+    tally(totals_key, queue .. ":" .. (ok and "succeeded" or "dead"), 1)
     if duration and duration ~= cjson.null then
         tally(bucket, "ms", math.floor(duration))
         tally(bucket, "timed", 1)
@@ -185,23 +157,24 @@ end
 local function write_tallies()
     for key, fields in pairs(tallies) do
         for field, n in pairs(fields) do redis.call("hincrby", key, field, n) end
-        if string.find(key, ":gd:tp:", 1, true) then redis.call("expire", key, 3600) end
+        if expiring[key] then redis.call("expire", key, 3600) end
     end
     tallies = {}
+    expiring = {}
 end
 
 -- Dramatiq's own ack, or with `nack` its nack (dispatch.lua), of a message a worker fetched: done
 -- whatever the job's record says, as a finished message must never stay in an ack set. Returns
 -- whether the message was still held (false: settled already, or requeued by recovery).
 local function settle_message(worker, queue, rmid, nack)
-    local msgs = ns .. ":" .. queue .. ".msgs"
-    if redis.call("srem", ns .. ":__acks__." .. worker .. "." .. queue, rmid) > 0 then
+    local msgs = msgs_key(queue)
+    if redis.call("srem", acks_key(worker, queue), rmid) > 0 then
         local body = nil
         if nack then body = redis.call("hget", msgs, rmid) end
         if body then
-            local xq = ns .. ":" .. string.gsub(queue, "%.DQ$", "") .. ".XQ"
-            redis.call("zadd", xq, now, rmid)
-            redis.call("hset", xq .. ".msgs", rmid, body)
+            local canon = string.gsub(queue, "%.DQ$", "")
+            redis.call("zadd", xq_key(canon), now, rmid)
+            redis.call("hset", xq_msgs_key(canon), rmid, body)
         end
         redis.call("hdel", msgs, rmid)
         return true
@@ -234,7 +207,7 @@ local function conclude(job, old, outcome, detail, duration, next_at, bounds, wa
     -- Every attempt is timed and counted, a retried one too; a dead job without a duration never ran.
     local ms = tonumber(duration)
     local timed = ms ~= nil
-    if timed then observe(ns .. ":gd:hist:" .. job.queue, math.floor(ms), bounds) end
+    if timed then observe(hist_key(job.queue), math.floor(ms), bounds) end
     if outcome == "succeeded" then
         count_attempt(job.queue, "succeeded")
     elseif outcome == "retrying" then
@@ -246,20 +219,19 @@ local function conclude(job, old, outcome, detail, duration, next_at, bounds, wa
 end
 
 local function push_message(rq, rmid, data)
-    redis.call("hset", ns .. ":" .. rq .. ".msgs", rmid, data)
-    redis.call("rpush", ns .. ":" .. rq, rmid)
+    redis.call("hset", msgs_key(rq), rmid, data)
+    redis.call("rpush", queue_key(rq), rmid)
 end
 
 local function drop_dead_letter(job)
     if job.rmid and job.rq and job.rmid ~= cjson.null then
-        local xq = ns .. ":" .. job.rq .. ".XQ"
-        redis.call("zrem", xq, job.rmid)
-        redis.call("hdel", xq .. ".msgs", job.rmid)
+        redis.call("zrem", xq_key(job.rq), job.rmid)
+        redis.call("hdel", xq_msgs_key(job.rq), job.rmid)
     end
 end
 
 local function audit(entry)
-    local key = ns .. ":gd:audit"
+    local key = audit_key
     redis.call("lpush", key, entry)
     redis.call("ltrim", key, 0, 9999)
 end
@@ -273,7 +245,7 @@ local function write_new(i)
     local id, queue, state, rq, rmid, data, record, created, priority =
         A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6], A[i + 7], A[i + 8]
     if redis.call("exists", job_key(id)) == 1 then return false end
-    tally(ns .. ":gd:totals", queue .. ":enqueued:" .. priority, 1)
+    tally(totals_key, queue .. ":enqueued:" .. priority, 1)
     redis.call("set", job_key(id), record)
     redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
     redis.call("zadd", ids_key, 0, id)
@@ -285,7 +257,6 @@ local function write_new(i)
     return true
 end
 
-local function sched_key(name) return ns .. ":gd:sched:" .. name end
 
 if command == "submit" then
     local existing = 0
@@ -299,7 +270,7 @@ if command == "submit" then
 -- Up to `limit` unpaused schedules whose next run has come, by Redis's clock (`now`, its TIME),
 -- which every firer of a schedule shares, whatever its own host's clock says.
 elseif command == "sched_due" then
-    local due = ns .. ":gd:sched-due"
+    local due = sched_due_key
     local out = {now, false}
     local first = redis.call("zrange", due, 0, 0, "WITHSCORES")
     if #first > 0 then out[2] = first[2] end
@@ -340,10 +311,10 @@ elseif command == "sched_fire" then
     write_tallies()
     if following == "" then
         redis.call("hdel", key, "next")
-        redis.call("zrem", ns .. ":gd:sched-due", name)
+        redis.call("zrem", sched_due_key, name)
     else
         redis.call("hset", key, "next", following)
-        redis.call("zadd", ns .. ":gd:sched-due", tonumber(following), name)
+        redis.call("zadd", sched_due_key, tonumber(following), name)
     end
     if fired > 0 then
         redis.call("hset", key, "last_tick", last_tick, "last_at", now, "last_job", last_id)
@@ -370,12 +341,12 @@ elseif command == "sched_add" then
     local name, definition, gen, following, max, entry = A[1], A[2], A[3], A[4], tonumber(A[5]), A[6]
     local key = sched_key(name)
     if redis.call("exists", key) == 1 then return "exists" end
-    if redis.call("zcard", ns .. ":gd:schedules") >= max then return "full" end
+    if redis.call("zcard", schedules_key) >= max then return "full" end
     redis.call("hset", key, "definition", definition, "gen", gen, "paused", "0", "fired", 0, "missed", 0)
-    redis.call("zadd", ns .. ":gd:schedules", now, name)
+    redis.call("zadd", schedules_key, now, name)
     if following ~= "" then
         redis.call("hset", key, "next", following)
-        redis.call("zadd", ns .. ":gd:sched-due", tonumber(following), name)
+        redis.call("zadd", sched_due_key, tonumber(following), name)
     end
     audit(entry)
     return "ok"
@@ -384,8 +355,8 @@ elseif command == "sched_add" then
 elseif command == "sched_remove" then
     local name, entry = A[1], A[2]
     if redis.call("del", sched_key(name)) == 0 then return "missing" end
-    redis.call("zrem", ns .. ":gd:schedules", name)
-    redis.call("zrem", ns .. ":gd:sched-due", name)
+    redis.call("zrem", schedules_key, name)
+    redis.call("zrem", sched_due_key, name)
     audit(entry)
     return "ok"
 
@@ -398,7 +369,7 @@ elseif command == "sched_pause" then
     if not paused then return "missing" end
     if paused == "1" then return "unchanged" end
     redis.call("hset", key, "paused", "1")
-    redis.call("zrem", ns .. ":gd:sched-due", name)
+    redis.call("zrem", sched_due_key, name)
     audit(entry)
     return "ok"
 
@@ -413,7 +384,7 @@ elseif command == "sched_resume" then
         redis.call("hdel", key, "next")
     else
         redis.call("hset", key, "next", following)
-        redis.call("zadd", ns .. ":gd:sched-due", tonumber(following), name)
+        redis.call("zadd", sched_due_key, tonumber(following), name)
     end
     audit(entry)
     return "ok"
@@ -423,7 +394,7 @@ elseif command == "sched_resume" then
 -- caller pipelines the pages), so that no call reads more than `count` schedules and their jobs.
 elseif command == "sched_list" or command == "sched_get" then
     local names
-    local list = ns .. ":gd:schedules"
+    local list = schedules_key
     if command == "sched_get" then names = {A[1]} else
         local offset = tonumber(A[1])
         names = redis.call("zrange", list, offset, offset + tonumber(A[2]) - 1)
@@ -504,7 +475,7 @@ elseif command == "finish" then
     local retry_rq, retry_rmid, retry_data = A[14] or "", A[15] or "", A[16] or ""
     local wait_bounds = A[17] or ""
     if nack_rmid ~= "" then
-        redis.call("zadd", ns .. ":__heartbeats__", now, nack_worker)
+        redis.call("zadd", heartbeats_key, now, nack_worker)
         local held = settle_message(nack_worker, nack_queue, nack_rmid, retry_rmid == "")
         if retry_rmid ~= "" then
             if not held then return "unchanged" end
@@ -529,7 +500,7 @@ elseif command == "finish" then
     write_tallies()
     -- A dead letter whose payload held something that must not be kept is stored scrubbed.
     if outcome == "dead" and scrubbed ~= "" and rmid ~= "" and rq ~= "" then
-        local xmsgs = ns .. ":" .. rq .. ".XQ.msgs"
+        local xmsgs = xq_msgs_key(rq)
         if redis.call("hexists", xmsgs, rmid) == 1 then redis.call("hset", xmsgs, rmid, scrubbed) end
     end
     return "ok"
@@ -561,7 +532,7 @@ elseif command == "succeed" then
         end
     end
     now = called_at
-    for worker in pairs(beats) do redis.call("zadd", ns .. ":__heartbeats__", now, worker) end
+    for worker in pairs(beats) do redis.call("zadd", heartbeats_key, now, worker) end
     for queue in pairs(queues) do prune(queue, "succeeded") end
     write_tallies()
     return written
@@ -571,14 +542,14 @@ elseif command == "succeed" then
 -- with Redis's clock. Returns that time, which the worker uses to keep its clock offset current.
 elseif command == "beat" then
     local worker, body, ttl, forget_after = A[1], A[2], tonumber(A[3]), tonumber(A[4])
-    redis.call("zadd", ns .. ":__heartbeats__", now, worker)
-    redis.call("zadd", ns .. ":gd:workers", now, worker)
-    redis.call("set", ns .. ":gd:worker:" .. worker, body, "PX", ttl)
+    redis.call("zadd", heartbeats_key, now, worker)
+    redis.call("zadd", workers_key, now, worker)
+    redis.call("set", worker_key(worker), body, "PX", ttl)
     -- Who consumes each physical queue (A[5..]), so the snapshot can tell a queue nobody serves in
     -- O(queues); entries of workers long gone are dropped here, now and then (snapshot.lua counts
     -- only entries younger than the worker timeout).
     for i = 5, #A do
-        local serving = ns .. ":gd:serving:" .. A[i]
+        local serving = serving_key(A[i])
         redis.call("zadd", serving, now, worker)
         if now_and_then() then redis.call("zremrangebyscore", serving, "-inf", now - forget_after) end
     end
@@ -589,10 +560,10 @@ elseif command == "beat" then
 -- only requeues dead workers' sets). Ids whose message is gone (cancelled) leave the set.
 elseif command == "reclaim" then
     local worker, rq = A[1], A[2]
-    local acks = ns .. ":__acks__." .. worker .. "." .. rq
+    local acks = acks_key(worker, rq)
     local held = {}
     for _, rmid in ipairs(redis.call("smembers", acks)) do
-        local data = redis.call("hget", ns .. ":" .. rq .. ".msgs", rmid)
+        local data = redis.call("hget", msgs_key(rq), rmid)
         if data then held[#held + 1] = data else redis.call("srem", acks, rmid) end
     end
     return held
@@ -621,8 +592,8 @@ elseif command == "cancel" then
     -- Take the message out of Redis when it still waits there; one a worker already holds in
     -- memory is skipped by `start` instead.
     if job.rq and job.rmid and job.rq ~= cjson.null then
-        if redis.call("hdel", ns .. ":" .. job.rq .. ".msgs", job.rmid) == 1 then
-            redis.call("lrem", ns .. ":" .. job.rq, 1, job.rmid)
+        if redis.call("hdel", msgs_key(job.rq), job.rmid) == 1 then
+            redis.call("lrem", queue_key(job.rq), 1, job.rmid)
         end
     end
     save(job, old, "cancelled by " .. who)
@@ -662,8 +633,8 @@ elseif command == "run_now" then
     if not job then return "missing" end
     if not from[job.state] then return "state:" .. job.state end
     if job.rq and job.rmid and job.rq ~= cjson.null and job.rmid ~= cjson.null then
-        if redis.call("hdel", ns .. ":" .. job.rq .. ".msgs", job.rmid) == 1 then
-            redis.call("lrem", ns .. ":" .. job.rq, 1, job.rmid)
+        if redis.call("hdel", msgs_key(job.rq), job.rmid) == 1 then
+            redis.call("lrem", queue_key(job.rq), 1, job.rmid)
         end
     end
     local old = job.state
@@ -730,11 +701,11 @@ elseif command == "clear" then
     local queue, waiting, include_dead, lists, batch, who = A[1], A[2], A[3] == "1", A[4], tonumber(A[5]), A[6]
     local more = 0
     for rq in string.gmatch(lists, "[^,]+") do
-        local list = ns .. ":" .. rq
+        local list = queue_key(rq)
         local ids = redis.call("lrange", list, 0, batch - 1)
         if #ids > 0 then
             redis.call("ltrim", list, #ids, -1)
-            redis.call("hdel", list .. ".msgs", unpack(ids))
+            redis.call("hdel", msgs_key(rq), unpack(ids))
             if #ids == batch then more = 1 end
         end
     end
@@ -789,11 +760,11 @@ elseif command == "clear" then
 elseif command == "reject" then
     local rq, worker, size, head, tail, template, dead_letter, message_id, fresh =
         A[1], A[2], tonumber(A[3]), A[4], A[5], A[6], A[7], A[8], A[9]
-    local acks = ns .. ":__acks__." .. worker .. "." .. rq
-    local msgs = ns .. ":" .. rq .. ".msgs"
+    local acks = acks_key(worker, rq)
+    local msgs = msgs_key(rq)
     local canon = rq
     if string.sub(rq, -3) == ".DQ" then canon = string.sub(rq, 1, -4) end
-    local xq = ns .. ":" .. canon .. ".XQ"
+    local xq = xq_key(canon)
     for _, rmid in ipairs(redis.call("smembers", acks)) do
         if redis.call("hstrlen", msgs, rmid) == size then
             local same = true
@@ -805,7 +776,7 @@ elseif command == "reject" then
                 redis.call("srem", acks, rmid)
                 redis.call("hdel", msgs, rmid)
                 redis.call("zadd", xq, now, rmid)
-                redis.call("hset", xq .. ".msgs", rmid, dead_letter)
+                redis.call("hset", xq_msgs_key(canon), rmid, dead_letter)
                 local refused = cjson.decode(template)
                 local job = nil
                 local old = nil
@@ -846,17 +817,17 @@ elseif command == "reject" then
 -- known keys are touched (no KEYS, no SCAN), so the work is bounded by what dead workers held.
 elseif command == "recover" then
     local timeout, lists, canon, wait_bounds = tonumber(A[1]), A[2], A[3], A[4] or ""
-    local heartbeats = ns .. ":__heartbeats__"
+    local heartbeats = heartbeats_key
     local dead_workers = redis.call("zrangebyscore", heartbeats, 0, now - timeout)
     local requeued = 0
     for _, worker in ipairs(dead_workers) do
         for rq in string.gmatch(lists, "[^,]+") do
-            local acks = ns .. ":__acks__." .. worker .. "." .. rq
+            local acks = acks_key(worker, rq)
             local rmids = redis.call("smembers", acks)
             for _, rmid in ipairs(rmids) do
-                local data = redis.call("hget", ns .. ":" .. rq .. ".msgs", rmid)
+                local data = redis.call("hget", msgs_key(rq), rmid)
                 if data then
-                    redis.call("rpush", ns .. ":" .. rq, rmid)
+                    redis.call("rpush", queue_key(rq), rmid)
                     requeued = requeued + 1
                     local ok, message = pcall(cjson.decode, data)
                     if ok and type(message) == "table" and message.message_id then
@@ -873,17 +844,17 @@ elseif command == "recover" then
             if #rmids > 0 then redis.call("del", acks) end
         end
         redis.call("zrem", heartbeats, worker)
-        redis.call("zrem", ns .. ":gd:workers", worker)
+        redis.call("zrem", workers_key, worker)
     end
     write_tallies()
     -- Dead letters past their 7 days, now and then: a few seconds late changes nothing.
     for q in string.gmatch(canon, "[^,]+") do
         if not now_and_then() then break end
-        local xq = ns .. ":" .. q .. ".XQ"
+        local xq = xq_key(q)
         local old = redis.call("zrangebyscore", xq, 0, now - dead_ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
         if #old > 0 then
             redis.call("zrem", xq, unpack(old))
-            redis.call("hdel", xq .. ".msgs", unpack(old))
+            redis.call("hdel", xq_msgs_key(q), unpack(old))
         end
     end
     return {#dead_workers, requeued}

@@ -8,10 +8,8 @@
 -- snapshot(keys=[namespace], args=[now_ms, finished_ttl_s, dead_ttl_s, worker_timeout_ms,
 --          overdue_ms, queues_csv, states_csv, finished_states_csv, priorities_csv, first_bucket, buckets,
 --          listed_since_ms, listed_max])
--- Keys read (besides jobs.lua's idx, tp, hist, wait, totals, workers and worker:<id>):
---   ns:gd:due:<queue>            zset of delayed and retrying job ids by due time (ms), kept by jobs.lua
---   ns:gd:serving:<rq>           zset of worker ids consuming the physical queue rq, by last heartbeat
---   ns:gd:paused                 set of queues paused by an operator
+-- Keys: named in gemsdash/queue/keys.py, spliced in at `--!keys` as `<name>_key` locals. Besides
+-- jobs.lua's idx, tp, hist, wait, totals, workers and worker it reads due, serving and paused.
 --
 -- Returns, per queue: {counts..., oldest_queued, buckets..., hist, wait, overdue, waiting_by_priority,
 -- served_by_priority}, then totals, live workers, stale workers, the workers heard from since
@@ -19,6 +17,7 @@
 -- and the paused queues.
 
 local ns = KEYS[1]
+--!keys
 local now = tonumber(ARGV[1])
 local finished_ttl = tonumber(ARGV[2])
 local dead_ttl = tonumber(ARGV[3])
@@ -47,7 +46,7 @@ local out = {}
 for _, queue in ipairs(queues) do
     local row = {}
     for _, state in ipairs(states) do
-        local key = ns .. ":gd:idx:" .. queue .. ":" .. state
+        local key = idx_key(queue, state)
         if finished[state] then
             local ttl = finished_ttl
             if state == "dead" then ttl = dead_ttl end
@@ -56,30 +55,30 @@ for _, queue in ipairs(queues) do
             row[#row + 1] = redis.call("zcard", key)
         end
     end
-    row[#row + 1] = redis.call("zrange", ns .. ":gd:idx:" .. queue .. ":queued", 0, 0, "WITHSCORES")
+    row[#row + 1] = redis.call("zrange", idx_key(queue, "queued"), 0, 0, "WITHSCORES")
     for b = first_bucket, first_bucket + buckets - 1 do
-        row[#row + 1] = redis.call("hmget", ns .. ":gd:tp:" .. queue .. ":" .. b, "ok", "fail", "ms", "timed")
+        row[#row + 1] = redis.call("hmget", tp_key(queue, b), "ok", "fail", "ms", "timed")
     end
-    row[#row + 1] = redis.call("hgetall", ns .. ":gd:hist:" .. queue)
-    row[#row + 1] = redis.call("hgetall", ns .. ":gd:wait:" .. queue)
-    row[#row + 1] = redis.call("zcount", ns .. ":gd:due:" .. queue, "-inf", now - overdue_ms)
+    row[#row + 1] = redis.call("hgetall", hist_key(queue))
+    row[#row + 1] = redis.call("hgetall", wait_key(queue))
+    row[#row + 1] = redis.call("zcount", due_key(queue), "-inf", now - overdue_ms)
     local waiting, served = {}, {}
     for _, priority in ipairs(priorities) do
         local rq = physical(queue, priority)
-        waiting[#waiting + 1] = redis.call("llen", ns .. ":" .. rq) + redis.call("llen", ns .. ":" .. rq .. ".DQ")
-        served[#served + 1] = redis.call("zcount", ns .. ":gd:serving:" .. rq, now - timeout, "+inf")
+        waiting[#waiting + 1] = redis.call("llen", queue_key(rq)) + redis.call("llen", dq_key(rq))
+        served[#served + 1] = redis.call("zcount", serving_key(rq), now - timeout, "+inf")
     end
     row[#row + 1] = waiting
     row[#row + 1] = served
     out[#out + 1] = row
 end
-out[#out + 1] = redis.call("hgetall", ns .. ":gd:totals")
-out[#out + 1] = redis.call("zcount", ns .. ":gd:workers", now - timeout, "+inf")
-out[#out + 1] = redis.call("zcount", ns .. ":gd:workers", "-inf", "(" .. (now - timeout))
+out[#out + 1] = redis.call("hgetall", totals_key)
+out[#out + 1] = redis.call("zcount", workers_key, now - timeout, "+inf")
+out[#out + 1] = redis.call("zcount", workers_key, "-inf", "(" .. (now - timeout))
 local listed = {}
-local seen = redis.call("zrangebyscore", ns .. ":gd:workers", listed_since, "+inf", "WITHSCORES", "LIMIT", 0, listed_max)
+local seen = redis.call("zrangebyscore", workers_key, listed_since, "+inf", "WITHSCORES", "LIMIT", 0, listed_max)
 for i = 1, #seen, 2 do
-    local body = redis.call("get", ns .. ":gd:worker:" .. seen[i])
+    local body = redis.call("get", worker_key(seen[i]))
     if body then
         listed[#listed + 1] = seen[i]
         listed[#listed + 1] = seen[i + 1]
@@ -87,5 +86,5 @@ for i = 1, #seen, 2 do
     end
 end
 out[#out + 1] = listed
-out[#out + 1] = redis.call("smembers", ns .. ":gd:paused")
+out[#out + 1] = redis.call("smembers", paused_key)
 return out

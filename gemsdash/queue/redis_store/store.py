@@ -33,6 +33,7 @@ from gemsdash.queue.jobs import (
     from_ms,
     now_ms,
 )
+from gemsdash.queue.keys import Keys, with_lua_keys
 from gemsdash.queue.messages import all_physical_queues, canonical_queue, physical_queues
 from gemsdash.queue.redis_store.replication import Command, Replicated
 from gemsdash.queue.redis_store.schedules import RedisSchedules
@@ -58,8 +59,8 @@ from gemsdash.queue.store import (
 )
 from gemsdash.queue.visible import scrub
 
-_SCRIPT = files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text()
-_SNAPSHOT_SCRIPT = files("gemsdash.queue.redis_store").joinpath("snapshot.lua").read_text()
+_SCRIPT = with_lua_keys(files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text())
+_SNAPSHOT_SCRIPT = with_lua_keys(files("gemsdash.queue.redis_store").joinpath("snapshot.lua").read_text())
 _CLEAR_BATCH = 500
 #: Jobs per `submit` script call (a larger batch is several calls in one MULTI).
 SUBMIT_CHUNK = 500
@@ -115,6 +116,7 @@ class RedisJobStore(RedisSchedules):
     ) -> None:
         self.client = client
         self.namespace = namespace
+        self.keys = Keys(namespace)
         self.finished_ttl = finished_ttl
         self.dead_ttl = dead_ttl
         self.worker_timeout_ms = worker_timeout_ms
@@ -129,7 +131,7 @@ class RedisJobStore(RedisSchedules):
         self._own_connections = not isinstance(client, (redis.client.Pipeline, RedisCluster))
         #: With GEMSDASH_MIN_REPLICAS, the writes that accept or settle a job are followed by WAIT.
         self._replicated = (
-            Replicated(client, self._key("job"), min_replicas, replica_timeout_ms)
+            Replicated(client, self.keys.anchor, min_replicas, replica_timeout_ms)
             if min_replicas and not isinstance(client, redis.client.Pipeline)
             else None
         )
@@ -137,9 +139,6 @@ class RedisJobStore(RedisSchedules):
         self._dead_letter_queues = ",".join(all_physical_queues(with_delay=False))
 
     # -- plumbing ---------------------------------------------------------------------------
-
-    def _key(self, *parts: str) -> str:
-        return ":".join((self.namespace, "gd", *parts))
 
     def _args(self, command: str, *args: Any) -> list[Any]:
         return [command, now_ms(), self.finished_ttl, self.dead_ttl, *args]
@@ -412,7 +411,7 @@ class RedisJobStore(RedisSchedules):
 
     def get(self, job_id: str) -> JobRecord | None:
         with translate_errors(self.display_url, secrets=self._secrets):
-            raw = self.client.get(self._key("job", job_id))
+            raw = self.client.get(self.keys.job(job_id))
         return decode_record(load_json(raw)) if raw else None
 
     def page(
@@ -615,22 +614,22 @@ class RedisJobStore(RedisSchedules):
         with translate_errors(self.display_url, secrets=self._secrets):
             found = [
                 self._text(i)
-                for i in self.client.zrangebylex(self._key("ids"), f"[{prefix}", f"({prefix}\xff", 0, limit)
+                for i in self.client.zrangebylex(self.keys.ids(), f"[{prefix}", f"({prefix}\xff", 0, limit)
             ]
             if not found:
                 return []
             pipe = self.client.pipeline(transaction=False)
             for job_id in found:
-                pipe.exists(self._key("job", job_id))
+                pipe.exists(self.keys.job(job_id))
             live = pipe.execute()
             stale = [i for i, alive in zip(found, live, strict=True) if not alive]
             if stale:
-                self.client.zrem(self._key("ids"), *stale)
+                self.client.zrem(self.keys.ids(), *stale)
         return [i for i, alive in zip(found, live, strict=True) if alive]
 
     def dead_ids(self, queue: str, limit: int) -> list[str]:
         with translate_errors(self.display_url, secrets=self._secrets):
-            ids = self.client.zrange(self._key("idx", queue, JobState.DEAD.value), 0, limit - 1)
+            ids = self.client.zrange(self.keys.idx(queue, JobState.DEAD.value), 0, limit - 1)
         return [self._text(i) for i in ids]
 
     # -- admin actions ----------------------------------------------------------------------
@@ -688,7 +687,7 @@ class RedisJobStore(RedisSchedules):
         if not job_ids:
             return []
         with translate_errors(self.display_url, secrets=self._secrets):
-            raws = self.client.mget([self._key("job", i) for i in job_ids])
+            raws = self.client.mget([self.keys.job(i) for i in job_ids])
         return [decode_record(load_json(raw)) if raw else None for raw in raws]
 
     def clear(self, queue: str, include_dead: bool, who: str) -> ClearResult:
@@ -720,18 +719,18 @@ class RedisJobStore(RedisSchedules):
     def audit(self, entry: str) -> None:
         with translate_errors(self.display_url, secrets=self._secrets):
             pipe = self.client.pipeline(transaction=True)
-            pipe.lpush(self._key("audit"), entry)
-            pipe.ltrim(self._key("audit"), 0, _AUDIT_MAX - 1)
+            pipe.lpush(self.keys.audit(), entry)
+            pipe.ltrim(self.keys.audit(), 0, _AUDIT_MAX - 1)
             pipe.execute()
 
     def save_logs(self, job_id: str, lines: list[str]) -> None:
         """Not a state change (no script): one SET, expiring with the longest-kept records."""
         with translate_errors(self.display_url, secrets=self._secrets):
-            self.client.set(self._key("logs", job_id), _compact(lines), ex=self.dead_ttl)
+            self.client.set(self.keys.logs(job_id), _compact(lines), ex=self.dead_ttl)
 
     def job_logs(self, job_id: str) -> list[str]:
         with translate_errors(self.display_url, secrets=self._secrets):
-            raw = self.client.get(self._key("logs", job_id))
+            raw = self.client.get(self.keys.logs(job_id))
         return [str(line) for line in json.loads(raw)] if raw else []
 
     def run_now(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
@@ -748,7 +747,7 @@ class RedisJobStore(RedisSchedules):
 
     def abort_requests(self, job_ids: list[str]) -> list[str]:
         with translate_errors(self.display_url, secrets=self._secrets):
-            asked = self.client.hmget(self._key("aborts"), job_ids)
+            asked = self.client.hmget(self.keys.aborts(), job_ids)
         return [i for i, who in zip(job_ids, asked, strict=True) if who is not None]
 
     def aborted(self, job_id: str, detail: str, duration_ms: int | None) -> str:
@@ -758,19 +757,19 @@ class RedisJobStore(RedisSchedules):
     def set_paused(self, queue: str, paused: bool, audit: str) -> bool:
         with translate_errors(self.display_url, secrets=self._secrets):
             pipe = self.client.pipeline(transaction=True)
-            (pipe.sadd if paused else pipe.srem)(self._key("paused"), queue)
-            pipe.lpush(self._key("audit"), audit)
-            pipe.ltrim(self._key("audit"), 0, _AUDIT_MAX - 1)
+            (pipe.sadd if paused else pipe.srem)(self.keys.paused(), queue)
+            pipe.lpush(self.keys.audit(), audit)
+            pipe.ltrim(self.keys.audit(), 0, _AUDIT_MAX - 1)
             changed = pipe.execute()[0]
         return bool(changed)
 
     def paused(self) -> frozenset[str]:
         with translate_errors(self.display_url, secrets=self._secrets):
-            return frozenset(self._text(q) for q in self.client.smembers(self._key("paused")))
+            return frozenset(self._text(q) for q in self.client.smembers(self.keys.paused()))
 
     def audit_log(self, limit: int) -> list[dict[str, Any]]:
         with translate_errors(self.display_url, secrets=self._secrets):
-            rows = self.client.lrange(self._key("audit"), 0, limit - 1)
+            rows = self.client.lrange(self.keys.audit(), 0, limit - 1)
         return [scrub(load_json(r)) for r in rows]
 
     # -- workers ----------------------------------------------------------------------------
@@ -797,19 +796,19 @@ class RedisJobStore(RedisSchedules):
     def forget_worker(self, worker_id: str) -> None:
         with translate_errors(self.display_url, secrets=self._secrets):
             pipe = self.client.pipeline(transaction=True)
-            pipe.zrem(self._key("workers"), worker_id)
-            pipe.delete(self._key("worker", worker_id))
+            pipe.zrem(self.keys.workers(), worker_id)
+            pipe.delete(self.keys.worker(worker_id))
             for rq in all_physical_queues(with_delay=False):
-                pipe.zrem(self._key("serving", rq), worker_id)
+                pipe.zrem(self.keys.serving(rq), worker_id)
             pipe.execute()
 
     def workers(self) -> list[WorkerInfo]:
         now = now_ms()
         with translate_errors(self.display_url, secrets=self._secrets):
             live: list[tuple[bytes, float]] = self.client.zrangebyscore(  # type: ignore[assignment]
-                self._key("workers"), now - self.worker_timeout_ms, "+inf", withscores=True
+                self.keys.workers(), now - self.worker_timeout_ms, "+inf", withscores=True
             )
-            bodies = self.client.mget([self._key("worker", self._text(w)) for w, _ in live]) if live else []
+            bodies = self.client.mget([self.keys.worker(self._text(w)) for w, _ in live]) if live else []
         found: list[WorkerInfo] = []
         for (worker_id, beat), body in zip(live, bodies, strict=True):
             if body is None:
