@@ -30,10 +30,11 @@ local BUCKET_MS = 10000
 
 --!keys
 local function is_due_state(state) return state == "delayed" or state == "retrying" end
--- Housekeeping that periodic calls (a heartbeat every few seconds per worker, recovery's sweep)
--- need not do every time: about one call in ten, by the millisecond of Redis's clock. An idle worker
--- otherwise spent most of its Redis commands pruning sets that had nothing to prune.
-local function now_and_then() return now % 10 == 0 end
+-- Housekeeping of many keys that periodic calls (a heartbeat every few seconds per worker,
+-- recovery's sweep) do for one key per call, in turn by Redis's clock's second, instead of for
+-- every key every time: an idle worker otherwise spent most of its Redis commands pruning sets
+-- that had nothing to prune. Returns the position (1..n) whose turn it is.
+local function in_turn(n) return math.floor(now / 1000) % n + 1 end
 local function set_of(csv)
     local s = {}
     for item in string.gmatch(csv, "[^,]+") do s[item] = true end
@@ -546,12 +547,13 @@ elseif command == "beat" then
     redis.call("zadd", workers_key, now, worker)
     redis.call("set", worker_key(worker), body, "PX", ttl)
     -- Who consumes each physical queue (A[5..]), so the snapshot can tell a queue nobody serves in
-    -- O(queues); entries of workers long gone are dropped here, now and then (snapshot.lua counts
-    -- only entries younger than the worker timeout).
+    -- O(queues); entries of workers long gone are dropped here, one queue's per beat in turn
+    -- (snapshot.lua counts only entries younger than the worker timeout).
     for i = 5, #A do
-        local serving = serving_key(A[i])
-        redis.call("zadd", serving, now, worker)
-        if now_and_then() then redis.call("zremrangebyscore", serving, "-inf", now - forget_after) end
+        redis.call("zadd", serving_key(A[i]), now, worker)
+    end
+    if #A >= 5 then
+        redis.call("zremrangebyscore", serving_key(A[4 + in_turn(#A - 4)]), "-inf", now - forget_after)
     end
     return now
 
@@ -847,14 +849,20 @@ elseif command == "recover" then
         redis.call("zrem", workers_key, worker)
     end
     write_tallies()
-    -- Dead letters past their 7 days, now and then: a few seconds late changes nothing.
-    for q in string.gmatch(canon, "[^,]+") do
-        if not now_and_then() then break end
+    -- Dead letters past their 7 days, one dead-letter queue per call in turn (a few seconds late
+    -- changes nothing); a queue that is behind gets up to ten batches.
+    local dead_queues = {}
+    for q in string.gmatch(canon, "[^,]+") do dead_queues[#dead_queues + 1] = q end
+    if #dead_queues > 0 then
+        local q = dead_queues[in_turn(#dead_queues)]
         local xq = xq_key(q)
-        local old = redis.call("zrangebyscore", xq, 0, now - dead_ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
-        if #old > 0 then
-            redis.call("zrem", xq, unpack(old))
-            redis.call("hdel", xq_msgs_key(q), unpack(old))
+        for _ = 1, 10 do
+            local old = redis.call("zrangebyscore", xq, 0, now - dead_ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
+            if #old > 0 then
+                redis.call("zrem", xq, unpack(old))
+                redis.call("hdel", xq_msgs_key(q), unpack(old))
+            end
+            if #old < PRUNE_BATCH then break end
         end
     end
     return {#dead_workers, requeued}
