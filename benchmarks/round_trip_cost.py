@@ -35,11 +35,12 @@ def main() -> None:
     calls = parser.parse_args().calls
     with bench() as b:
         pooled = connect(load_settings(_env_file=None, redis_enabled=True, redis_url=b.url))
+        assert isinstance(pooled, redis.Redis)  # a plain URL: not a cluster client
         own = redis.Redis(connection_pool=pooled.connection_pool, single_connection_client=True)
         bare = pooled.connection_pool.make_connection()
 
         def bare_ping() -> object:
-            bare.send_command("PING")
+            bare.send_command("PING")  # type: ignore[no-untyped-call]  # unannotated in redis-py
             return bare.read_response()
 
         print(f"{'PING through':<36} {'client CPU µs':>14} {'wall µs':>9}")
@@ -50,7 +51,7 @@ def main() -> None:
         ):
             cpu_us, wall_us = _per_call(call, calls)
             print(f"{name:<36} {cpu_us:>14.1f} {wall_us:>9.1f}")
-        bare.disconnect()
+        bare.disconnect()  # type: ignore[no-untyped-call]  # unannotated in redis-py
         own.close()
         pooled.close()
 

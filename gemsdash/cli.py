@@ -67,6 +67,9 @@ class Parser(argparse.ArgumentParser):
     terminal-safe where the error is printed (emit_error), like every other error line."""
 
     def error(self, message: str) -> NoReturn:
+        if message.endswith("expected one argument"):
+            # `--payload -1e+16`: argparse takes a value starting with `-` for the next option.
+            message += " (a value starting with - is written --option=VALUE)"
         raise UsageError(f"{self.prog}: {message}")
 
 
@@ -291,7 +294,7 @@ def _payload_text(value: str, limit: int) -> str:
     """The payload's text, read no further than `limit` characters: `@/dev/zero` grew without end
     and an endless stdin ended in MemoryError."""
     if value == "-":
-        text = sys.stdin.read(limit + 1)
+        text = _stdin_text(limit)
     elif value.startswith("@"):
         try:
             with open(value[1:], encoding="utf-8") as file:
@@ -304,6 +307,18 @@ def _payload_text(value: str, limit: int) -> str:
     if len(text) > limit:
         raise UsageError(f"--payload is larger than {limit} characters")
     return text
+
+
+def _stdin_text(limit: int) -> str:
+    """`--payload -`: the payload piped in. A terminal is refused rather than waited on: a `-` that
+    was meant as the payload itself (from a script's variable) must not hang on a read nobody feeds."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError("--payload -: reads the payload from standard input, which is a terminal: pipe it in")
+    try:
+        return sys.stdin.read(limit + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise UsageError(f"--payload -: cannot read standard input: {reason}") from None
 
 
 def _payload(value: str) -> Any:

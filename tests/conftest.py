@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from hypothesis import settings as hypothesis_settings
 
 from gemsdash.queue import Runtime, Settings, configure, load_settings
 from gemsdash.queue import runtime as runtime_module
@@ -19,9 +20,20 @@ from tests.support import RedisServer
 for _name in list(os.environ):
     if _name.startswith(("REDIS_", "GEMSDASH_", "SMTP_", "EMAIL_")):
         del os.environ[_name]
-os.environ["GEMSDASH_DATA_DIR"] = os.environ.get("PYTEST_GEMSDASH_DATA_DIR", "/tmp/gemsdash-test-data")
+# One data folder per pytest-xdist worker (`-n 2`): no two processes write the same files.
+os.environ["GEMSDASH_DATA_DIR"] = os.environ.get("PYTEST_GEMSDASH_DATA_DIR", "/tmp/gemsdash-test-data") + (
+    f"-{os.environ['PYTEST_XDIST_WORKER']}" if "PYTEST_XDIST_WORKER" in os.environ else ""
+)
 
 import gemsdash.actors  # noqa: E402,F401  (declares the four job actors; every runtime re-attaches them)
+
+# Property tests are reproducible: each test draws the same examples on every run (a failure seen once
+# is seen again), and no example database replays an earlier run's finds. To explore with fresh random
+# examples: HYPOTHESIS_PROFILE=explore pytest tests/properties (or --hypothesis-profile=explore), with
+# --hypothesis-seed=N to replay seed N.
+hypothesis_settings.register_profile("seeded", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False, database=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "seeded"))
 
 
 @pytest.fixture(scope="session")

@@ -12,27 +12,86 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Literal, TypedDict, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from gemsdash.queue import Backoff, JobRecord, JobState, Priority, get_job
 from gemsdash.queue.redis_store import RedisJobStore
 
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
-    """Poll until `predicate()` is truthy; fail the test with `what` after `timeout` seconds."""
+def wait_for(
+    predicate: Callable[[], T | Literal[False] | None], timeout: float = 10.0, interval: float = 0.05, what: str = ""
+) -> T:
+    """Poll until `predicate()` is truthy, and return that value (typed without the None or False a
+    `lambda: (r := get()) and r.x` gives while waiting); fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    last: T = predicate()
+    last = predicate()
     while not last:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
         time.sleep(interval)
         last = predicate()
     return last
+
+
+#: The `cli` fixture (tests/core/conftest.py): `gemsdash ARGS` in a real process, on the test's namespace.
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def cli_process_env(redis_url: str, namespace: str) -> dict[str, str]:
+    """The whole environment of a `gemsdash` process a test starts: its Redis and namespace, and
+    nothing of the developer's."""
+    return {"PATH": "/usr/bin:/bin", "REDIS_ENABLED": "true", "REDIS_URL": redis_url, "GEMSDASH_NAMESPACE": namespace}
+
+
+class JobOptions(TypedDict, total=False):
+    """`add_job`'s options as a typed dict, so that `add_job(t, p, **OPTIONS)` type-checks."""
+
+    priority: Priority | str
+    delay: int
+    attempts: int
+    backoff: Backoff | dict[str, Any]
+
+
+#: Three attempts 50 ms apart: a failing job dies within a test's patience.
+FAST_RETRY: JobOptions = {"attempts": 3, "backoff": {"type": "fixed", "delay": 50}}
+
+
+def state_of(job_id: str) -> JobState | None:
+    """The job's state, None when it is gone (deleted, expired) or never was."""
+    record = get_job(job_id)
+    return record.state if record else None
+
+
+def wait_for_job(job_id: str, done: Callable[[JobRecord], bool], timeout: float = 10.0) -> JobRecord:
+    """Poll the job's record until `done(record)`; the record then."""
+
+    def ready() -> JobRecord | None:
+        record = get_job(job_id)
+        return record if record is not None and done(record) else None
+
+    return wait_for(ready, timeout=timeout, what=f"job {job_id}")
+
+
+def text(value: bytes | str) -> str:
+    """A value read from Redis (redis-py types its replies as bytes or str) as text."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def raw(value: bytes | str) -> bytes:
+    """A value read from Redis as the bytes stored."""
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def command(client: redis.Redis, *args: str) -> Any:
+    """A raw Redis command (ACL SETUSER, SENTINEL FAILOVER...): redis-py leaves `execute_command`
+    unannotated, so the one ignore for it is here."""
+    return client.execute_command(*args)  # type: ignore[no-untyped-call]
 
 
 def free_port() -> int:
@@ -186,6 +245,7 @@ class SentinelGroup:
         def settled() -> bool:
             for sentinel in self.sentinels:
                 info = redis.Redis(port=sentinel.port).sentinel_master(self.master)
+                assert isinstance(info, dict), info  # redis-py types the reply as a dict or a bool
                 if int(info["num-slaves"]) < self.replicas or int(info["num-other-sentinels"]) < 2:
                     return False
             return True
@@ -208,10 +268,11 @@ class SentinelGroup:
         ports = []
         for sentinel in self.sentinels:
             try:
-                _, port = redis.Redis(port=sentinel.port, socket_timeout=2).sentinel_get_master_addr_by_name(
+                address = redis.Redis(port=sentinel.port, socket_timeout=2).sentinel_get_master_addr_by_name(
                     self.master
                 )
-                ports.append(int(port))
+                assert isinstance(address, tuple), address  # typed as a (host, port) pair or a bool
+                ports.append(int(address[1]))
             except redis.ConnectionError:
                 continue
         return max(set(ports), key=ports.count)
@@ -222,7 +283,7 @@ class SentinelGroup:
     def failover(self) -> None:
         """SENTINEL FAILOVER; returns once the sentinels name the replica as primary."""
         before = self.primary_port()
-        redis.Redis(port=self.sentinels[0].port).execute_command("SENTINEL", "FAILOVER", self.master)
+        command(redis.Redis(port=self.sentinels[0].port), "SENTINEL", "FAILOVER", self.master)
         wait_for(lambda: self.primary_port() != before, timeout=30, interval=0.1, what="the failover")
 
     def stop(self) -> None:
@@ -254,7 +315,7 @@ class ClusterGroup:
         return ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
     def start(self) -> ClusterGroup:
-        args = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+        args: tuple[str, ...] = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
         args += ("--cluster-node-timeout", str(self.node_timeout_ms))
         for _ in range(6):  # one by one, so that stop() finds every node started before a failure
             self.nodes.append(RedisServer(*args, port=free_cluster_port()))
@@ -323,7 +384,7 @@ def round_trips() -> Iterator[list[int]]:
 
     def counting(self: AbstractConnection, command: object, check_health: bool = True) -> None:
         counter[0] += 1
-        original(self, command, check_health)  # type: ignore[arg-type]
+        original(self, command, check_health)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
     AbstractConnection.send_packed_command = counting  # type: ignore[method-assign]
     try:

@@ -19,7 +19,7 @@ from gemsdash.queue.ids import resolve
 from gemsdash.queue.jobs import JobRecord, JobState, job_type, now_ms, spec_for
 from gemsdash.queue.messages import job_message
 from gemsdash.queue.runtime import current_runtime
-from gemsdash.queue.store import ClearResult
+from gemsdash.queue.store import ClearResult, Transition, Verdict
 
 RETRY_ALL_BATCH = 200
 
@@ -45,11 +45,11 @@ def _writable(action: str) -> None:
         raise ReadOnlyMode(action)
 
 
-def _verdict(job_id: str, action: str, verdict: str) -> None:
-    if verdict == "missing":
+def _verdict(job_id: str, action: str, verdict: Transition) -> None:
+    if verdict.verdict is Verdict.MISSING:
         raise JobNotFound(job_id)
-    if verdict.startswith("state:"):
-        raise InvalidTransition(job_id, action, verdict.partition(":")[2])
+    if verdict.verdict is Verdict.REFUSED:
+        raise InvalidTransition(job_id, action, verdict.state)
 
 
 def _requeue_message(record: JobRecord) -> Message[Any]:
@@ -91,7 +91,7 @@ def _requeue(job_ids: list[str]) -> dict[str, str]:
     store = current_runtime().store
     records = [r for r in store.get_many(job_ids) if r is not None]
     verdicts = store.retry_many([(r.id, _requeue_message(r)) for r in records], actor_label())
-    return {r.id: r.queue for r, verdict in zip(records, verdicts, strict=True) if verdict == "ok"}
+    return {r.id: r.queue for r, verdict in zip(records, verdicts, strict=True) if verdict.ok}
 
 
 def retry_all(queue: str) -> int:
@@ -130,10 +130,10 @@ def cancel_jobs(job_ids: list[str]) -> tuple[int, list[str]]:
     _writable("cancel")
     store = current_runtime().store
     verdicts = store.cancel_many(job_ids, actor_label())
-    cancelled = [i for i, verdict in zip(job_ids, verdicts, strict=True) if verdict == "ok"]
+    cancelled = [i for i, verdict in zip(job_ids, verdicts, strict=True) if verdict.ok]
     if cancelled:
         store.audit(_audit_entry("cancel", f"{len(cancelled)} jobs", len(cancelled)))
-    return len(cancelled), [i for i, verdict in zip(job_ids, verdicts, strict=True) if verdict != "ok"]
+    return len(cancelled), [i for i, verdict in zip(job_ids, verdicts, strict=True) if not verdict.ok]
 
 
 def clear(queue: str, *, include_dead: bool = False) -> ClearResult:

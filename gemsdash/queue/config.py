@@ -7,7 +7,6 @@ stack trace from pydantic is not something an operator should have to read at 3 
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
@@ -207,8 +206,3 @@ def env_name(cls: type[BaseSettings], field: str) -> str:
 
 def load_settings(**overrides: Any) -> Settings:
     return read_settings(Settings, **overrides)
-
-
-@lru_cache(maxsize=1)
-def cached_settings() -> Settings:
-    return load_settings()

@@ -62,10 +62,6 @@ def job_actor(job_type: JobType) -> Callable[[Callable[[P], Any]], dramatiq.Acto
     return declare
 
 
-def declared_actors() -> list[dramatiq.Actor[..., None]]:
-    return list(_actors.values())
-
-
 def attach(broker: dramatiq.Broker) -> None:
     """Declare every known actor on a newly built broker (tests and fallbacks build several)."""
     for actor in _actors.values():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 from gemsdash.queue.jobs import now_ms
-from gemsdash.queue.store import StoredJob, StoredSchedule, Submission
+from gemsdash.queue.store import StoredJob, StoredSchedule, Submission, Verdict
 
 
 class MemorySchedules:
@@ -31,15 +31,15 @@ class MemorySchedules:
     def audit(self, entry: str) -> None:
         raise NotImplementedError
 
-    def schedule_add(self, name: str, definition: str, gen: str, next_ms: int | None, audit: str) -> str:
+    def schedule_add(self, name: str, definition: str, gen: str, next_ms: int | None, audit: str) -> Verdict:
         from gemsdash.queue.schedules import MAX_SCHEDULES
 
         with self._lock:
             table = self._schedules()
             if name in table:
-                return "exists"
+                return Verdict.EXISTS
             if len(table) >= MAX_SCHEDULES:
-                return "full"
+                return Verdict.FULL
             table[name] = {
                 "name": name,
                 "definition": definition,
@@ -53,47 +53,47 @@ class MemorySchedules:
                 "missed": 0,
             }
             self.audit(audit)
-            return "ok"
+            return Verdict.OK
 
-    def schedule_remove(self, name: str, audit: str) -> str:
+    def schedule_remove(self, name: str, audit: str) -> Verdict:
         with self._lock:
             if self._schedules().pop(name, None) is None:
-                return "missing"
+                return Verdict.MISSING
             self.audit(audit)
-            return "ok"
+            return Verdict.OK
 
-    def schedule_pause(self, name: str, audit: str) -> str:
+    def schedule_pause(self, name: str, audit: str) -> Verdict:
         with self._lock:
             entry = self._schedules().get(name)
             if entry is None:
-                return "missing"
+                return Verdict.MISSING
             if entry["paused"]:
-                return "unchanged"
+                return Verdict.UNCHANGED
             entry["paused"] = True
             self.audit(audit)
-            return "ok"
+            return Verdict.OK
 
-    def schedule_resume(self, name: str, gen: str, next_ms: int | None, audit: str) -> str:
+    def schedule_resume(self, name: str, gen: str, next_ms: int | None, audit: str) -> Verdict:
         with self._lock:
             entry = self._schedules().get(name)
             if entry is None or entry["gen"] != gen:
-                return "missing"
+                return Verdict.MISSING
             if not entry["paused"]:
-                return "unchanged"
+                return Verdict.UNCHANGED
             entry.update(paused=False, next=next_ms)
             self.audit(audit)
-            return "ok"
+            return Verdict.OK
 
-    def schedule_run(self, name: str, gen: str, submission: Submission, tick_ms: int, audit: str) -> str:
+    def schedule_run(self, name: str, gen: str, submission: Submission, tick_ms: int, audit: str) -> Verdict:
         with self._lock:
             entry = self._schedules().get(name)
             if entry is None or entry["gen"] != gen:
-                return "missing"
+                return Verdict.MISSING
             self.submit([submission])
             entry.update(last_tick=tick_ms, last_at=now_ms(), last_job=submission.record["id"])
             entry["fired"] += 1
             self.audit(audit)
-            return "ok"
+            return Verdict.OK
 
     def schedule_list(self, name: str | None = None) -> tuple[int, list[StoredSchedule]]:
         with self._lock:
@@ -125,13 +125,13 @@ class MemorySchedules:
         missed: int,
         submissions: list[Submission],
         ticks: list[int],
-    ) -> str:
+    ) -> Verdict:
         with self._lock:
             entry = self._schedules().get(name)
             if entry is None or entry["gen"] != gen or entry["next"] != expected_ms or entry["paused"]:
-                return "stale"
+                return Verdict.STALE
             if now_ms() < expected_ms:
-                return "early"
+                return Verdict.EARLY
             fresh = [s for s in submissions if self._load(s.record["id"]) is None]
             self.submit(fresh)
             entry["next"] = next_ms
@@ -140,4 +140,4 @@ class MemorySchedules:
                 entry.update(last_tick=ticks[last], last_at=now_ms(), last_job=fresh[-1].record["id"])
                 entry["fired"] += len(fresh)
             entry["missed"] += missed
-            return "ok"
+            return Verdict.OK

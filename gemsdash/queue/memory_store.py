@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import heapq
 import json
+import re
 import threading
 import uuid
 from collections import defaultdict
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from dramatiq import Broker, Message
 
@@ -25,37 +27,48 @@ from gemsdash.queue.jobs import (
     from_ms,
     now_ms,
 )
+from gemsdash.queue.limits import BUCKETS, DURATION_BOUNDS_MS, LIMITS, WAIT_BOUNDS_MS, Limits
 from gemsdash.queue.memory_schedules import MemorySchedules
+from gemsdash.queue.messages import canonical_queue
 from gemsdash.queue.store import (
     ATTEMPT_OUTCOMES,
-    BUCKET_SECONDS,
-    BUCKETS,
-    DURATION_BOUNDS_MS,
-    WAIT_BOUNDS_MS,
+    MISSING,
+    OK,
+    UNCHANGED,
     WORKER_LISTED_TIMEOUTS,
     ClearResult,
     JobPage,
     QueueStats,
+    Settlement,
     Snapshot,
     StoredJob,
     Submission,
+    Success,
+    Transition,
+    Verdict,
     WorkerInfo,
     decode_record,
     histogram_slot,
     recovery_bound_ms,
+    refused,
 )
 
-TIMELINE_MAX = 24
-SEARCH_WINDOW = 2000
+if TYPE_CHECKING:
+    from gemsdash.queue.store import JobStore
 
+#: An id a refused message may give its record (as jobs.lua's `reject` checks it).
+_PLAIN_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]*")
 
 #: Jobs whose log lines memory mode keeps.
 LOGS_KEPT = 10_000
 
 
 class MemoryJobStore(MemorySchedules):
-    def __init__(self, broker: Broker, *, finished_ttl: int, dead_ttl: int, worker_timeout_ms: int) -> None:
+    def __init__(
+        self, broker: Broker, *, finished_ttl: int, dead_ttl: int, worker_timeout_ms: int, limits: Limits = LIMITS
+    ) -> None:
         self.broker = broker
+        self.limits = limits
         self.finished_ttl = finished_ttl
         self.dead_ttl = dead_ttl
         self.worker_timeout_ms = worker_timeout_ms
@@ -101,7 +114,7 @@ class MemoryJobStore(MemorySchedules):
         now = now_ms()
         timeline = job.setdefault("timeline", [])
         timeline.append([job["state"], now, note])
-        if len(timeline) > TIMELINE_MAX:
+        if len(timeline) > self.limits.timeline_max:
             del timeline[1]
         if old_state is not None and old_state != job["state"]:
             self._index[(job["queue"], old_state)].pop(job["id"], None)
@@ -125,15 +138,18 @@ class MemoryJobStore(MemorySchedules):
             del index[job_id]
             self._jobs.pop(job_id, None)
 
-    def _count_finished(self, queue: str, ok: bool, duration: int | None) -> None:
-        bucket = now_ms() // (BUCKET_SECONDS * 1000)
+    def _bucket(self, ms: int) -> int:
+        return ms // (self.limits.bucket_seconds * 1000)
+
+    def _count_finished(self, queue: str, ok: bool, duration: int | None, at: int) -> None:
+        bucket = self._bucket(at)
         # ok, failed, total ms, jobs with a duration (the average's denominator)
         counters = self._throughput.setdefault((queue, bucket), [0, 0, 0, 0])
         counters[0 if ok else 1] += 1
         if duration is not None:
             counters[2] += duration
             counters[3] += 1
-        for key in [k for k in self._throughput if k[1] < bucket - BUCKETS]:
+        for key in [k for k in self._throughput if k[1] < self._bucket(now_ms()) - BUCKETS]:
             del self._throughput[key]
         self._totals[f"{queue}:{'succeeded' if ok else 'dead'}"] += 1
 
@@ -169,18 +185,18 @@ class MemoryJobStore(MemorySchedules):
         for sub in submissions:
             self.broker.enqueue(sub.message, delay=sub.delay_ms or None)
 
-    def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> str:
+    def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> Transition:
         with self._lock:
             job = self._load(message.message_id)
             old = None
             if job is not None:
                 old = job["state"]
                 if old in (JobState.CANCELLED, JobState.SUCCEEDED, JobState.DEAD):
-                    return f"skip:{old}"
+                    return Transition(Verdict.SKIP, old)
                 if job.get("run_now") and message.options.get("redis_message_id") != job["run_now"]:
-                    return "skip:superseded"  # run_now replaced this waiting copy
+                    return Transition(Verdict.SKIP, "superseded")  # run_now replaced this waiting copy
             elif fallback is None:
-                return "missing"
+                return MISSING
             else:
                 job = dict(fallback)
             attempt = int(message.options.get("retries", 0)) + 1
@@ -204,7 +220,7 @@ class MemoryJobStore(MemorySchedules):
                 rq=message.queue_name,
             )
             self._save(job, old, note)
-            return "run"
+            return Transition(Verdict.RUN)
 
     def finish(
         self,
@@ -216,10 +232,10 @@ class MemoryJobStore(MemorySchedules):
         next_attempt_ms: int | None = None,
         message: Message[Any] | None = None,
         fallback: StoredJob | None = None,
-        scrubbed: bytes | None = None,
-        nack: tuple[str, str, str] | None = None,
-        retry: tuple[str, str, bytes] | None = None,
-    ) -> str:
+        settle: Settlement | None = None,
+    ) -> Transition:
+        """`settle` has nothing to do here: the stub broker acks and nacks its own messages and
+        keeps no dead-letter copies."""
         with self._lock:
             job = self._load(job_id)
             old = None
@@ -228,34 +244,96 @@ class MemoryJobStore(MemorySchedules):
             elif fallback is not None:
                 job = dict(fallback)
             else:
-                return "missing"
+                return MISSING
             if old == outcome and outcome in (JobState.DEAD, JobState.SUCCEEDED):
-                return "unchanged"
-            job["state"] = outcome.value
-            job["duration_ms"] = duration_ms
-            job.pop("run_now", None)  # the copy run_now pushed has run: later copies are the job's own
-            if outcome is JobState.SUCCEEDED:
-                job.update(result=detail, error=None, finished_at=now_ms(), next_attempt_at=None)
-            else:
-                job["error"] = json.loads(detail)
-                if outcome is JobState.DEAD:
-                    job.update(finished_at=now_ms(), next_attempt_at=None)
-                else:
-                    job["next_attempt_at"] = next_attempt_ms
-            self._save(job, old)
-            self._count_attempt(job["queue"], outcome, duration_ms)
-            if outcome is not JobState.RETRYING:
-                self._count_finished(job["queue"], outcome is JobState.SUCCEEDED, duration_ms)
-            return "ok"
+                return UNCHANGED
+            self._conclude(job, old, outcome, detail, duration_ms, next_attempt_ms, now_ms())
+            return OK
 
-    def handoff(self, job_id: str) -> None:
+    def succeed_many(self, successes: Sequence[Success]) -> int:
+        written = 0
+        with self._lock:
+            for success in successes:
+                job = self._load(success.job_id)
+                if job is None or job["state"] == JobState.SUCCEEDED:
+                    continue
+                at = min(success.finished_ms, now_ms())
+                self._conclude(job, job["state"], JobState.SUCCEEDED, success.result, success.duration_ms, None, at)
+                written += 1
+        return written
+
+    def _conclude(
+        self,
+        job: StoredJob,
+        old: str | None,
+        outcome: JobState,
+        detail: str,
+        duration_ms: int | None,
+        next_attempt_ms: int | None,
+        at: int,
+    ) -> None:
+        """As jobs.lua's `conclude`: the record, its attempt counted, its finish tallied at `at`."""
+        job["state"] = outcome.value
+        job["duration_ms"] = duration_ms
+        job.pop("run_now", None)  # the copy run_now pushed has run: later copies are the job's own
+        if outcome is JobState.SUCCEEDED:
+            job.update(result=detail, error=None, finished_at=at, next_attempt_at=None)
+        else:
+            job["error"] = json.loads(detail)
+            if outcome is JobState.DEAD:
+                job.update(finished_at=at, next_attempt_at=None)
+            else:
+                job["next_attempt_at"] = next_attempt_ms
+        self._save(job, old)
+        self._count_attempt(job["queue"], outcome, duration_ms)
+        if outcome is not JobState.RETRYING:
+            self._count_finished(job["queue"], outcome is JobState.SUCCEEDED, duration_ms, at)
+
+    def reject(
+        self, rq: str, data: bytes, error: tuple[str, str], evidence: dict[str, Any], message_id: str, worker: str
+    ) -> str | None:
+        """As jobs.lua's `reject` (the stub broker hands over only messages it holds): the job the
+        message claims dies with the reason while it is unfinished; otherwise a new dead record,
+        under the claimed id when that is free, keeps the evidence."""
+        queue = canonical_queue(rq)
+        reason = {"type": error[0], "message": error[1], "traceback": None}
+        with self._lock:
+            job = self._load(message_id) if message_id else None
+            if job is not None and self._ttl_for(job["state"]) is None:
+                old = job["state"]
+                job.update(state=JobState.DEAD.value, error=reason, next_attempt_at=None)
+            else:
+                old = None
+                fresh = len(message_id) > 128 or not _PLAIN_ID.fullmatch(message_id) or message_id in self._jobs
+                job = {
+                    "id": str(uuid.uuid4()) if fresh else message_id,
+                    "type": queue,
+                    "queue": queue,
+                    "state": JobState.DEAD.value,
+                    "priority": "normal",
+                    "payload": json.dumps({"refused_message": evidence}, separators=(",", ":")),
+                    "attempts": 0,
+                    "max_attempts": 1,
+                    "created_at": now_ms(),
+                    "error": reason,
+                    "timeline": [],
+                    "rq": queue,
+                }
+            job["finished_at"] = now_ms()
+            self._save(job, old, "rejected by the worker")
+            self._count_attempt(job["queue"], JobState.DEAD, None)
+            self._count_finished(job["queue"], False, None, now_ms())
+            return str(job["id"])
+
+    def handoff(self, job_id: str) -> Transition:
         with self._lock:
             job = self._load(job_id)
             if job is None or job["state"] not in (JobState.DELAYED, JobState.RETRYING):
-                return
+                return Transition(Verdict.IGNORED)
             old = job["state"]
             job.update(state=JobState.QUEUED.value, next_attempt_at=None)
             self._save(job, old)
+            return OK
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -272,7 +350,7 @@ class MemoryJobStore(MemorySchedules):
         with self._lock:
             entries: list[tuple[int, str]] = []
             total = 0
-            window = SEARCH_WINDOW if search or priority else offset + limit
+            window = self.limits.search_window if search or priority else offset + limit
             for s in states:
                 index = self._index[(queue, s.value)]
                 live = [
@@ -300,7 +378,7 @@ class MemoryJobStore(MemorySchedules):
 
     def snapshot(self) -> Snapshot:
         now = now_ms()
-        bucket_now = now // (BUCKET_SECONDS * 1000)
+        bucket_now = self._bucket(now)
         buckets = range(bucket_now - BUCKETS + 1, bucket_now + 1)
         stats: dict[str, QueueStats] = {}
         overdue_before = now - recovery_bound_ms(self.worker_timeout_ms)
@@ -411,42 +489,42 @@ class MemoryJobStore(MemorySchedules):
 
     # -- admin ------------------------------------------------------------------------------
 
-    def cancel(self, job_id: str, who: str, audit: str) -> str:
+    def cancel(self, job_id: str, who: str, audit: str) -> Transition:
         with self._lock:
             job = self._load(job_id)
             if job is None:
-                return "missing"
+                return MISSING
             if job["state"] not in WAITING_STATES:
-                return f"state:{job['state']}"
+                return refused(job["state"])
             old = job["state"]
             job.update(state=JobState.CANCELLED.value, finished_at=now_ms(), next_attempt_at=None)
             # The stub broker's queue cannot give one message back: the worker skips it at start.
             self._save(job, old, f"cancelled by {who}")
             if audit:
-                self._audit.append(audit)
-            return "ok"
+                self.audit(audit)
+            return OK
 
-    def delete(self, job_id: str, audit: str) -> str:
+    def delete(self, job_id: str, audit: str) -> Transition:
         with self._lock:
             job = self._load(job_id)
             if job is None:
-                return "missing"
+                return MISSING
             if job["state"] not in RETRYABLE_STATES:
-                return f"state:{job['state']}"
+                return refused(job["state"])
             self._drop(job)
         self.audit(audit)
-        return "ok"
+        return OK
 
-    def cancel_many(self, job_ids: list[str], who: str) -> list[str]:
+    def cancel_many(self, job_ids: list[str], who: str) -> list[Transition]:
         return [self.cancel(job_id, who, "") for job_id in job_ids]
 
-    def retry(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
+    def retry(self, job_id: str, message: Message[Any], who: str, audit: str) -> Transition:
         with self._lock:
             job = self._load(job_id)
             if job is None:
-                return "missing"
+                return MISSING
             if job["state"] not in RETRYABLE_STATES:
-                return f"state:{job['state']}"
+                return refused(job["state"])
             old = job["state"]
             job.pop("run_now", None)  # a copy run_now pushed is not the job's any more
             job.update(
@@ -460,11 +538,11 @@ class MemoryJobStore(MemorySchedules):
             )
             self._save(job, old, f"retried by {who}")
             if audit:
-                self._audit.append(audit)
+                self.audit(audit)
         self.broker.enqueue(message)
-        return "ok"
+        return OK
 
-    def retry_many(self, items: list[tuple[str, Message[Any]]], who: str) -> list[str]:
+    def retry_many(self, items: list[tuple[str, Message[Any]]], who: str) -> list[Transition]:
         return [self.retry(job_id, message, who, "") for job_id, message in items]
 
     def get_many(self, job_ids: list[str]) -> list[JobRecord | None]:
@@ -490,7 +568,7 @@ class MemoryJobStore(MemorySchedules):
     def audit(self, entry: str) -> None:
         with self._lock:
             self._audit.append(entry)
-            del self._audit[:-10_000]
+            del self._audit[: -self.limits.audit_max]
 
     def save_logs(self, job_id: str, lines: list[str]) -> None:
         with self._lock:
@@ -503,43 +581,43 @@ class MemoryJobStore(MemorySchedules):
         with self._lock:
             return list(self._logs.get(job_id, [])) if job_id in self._jobs else []
 
-    def run_now(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
+    def run_now(self, job_id: str, message: Message[Any], who: str, audit: str) -> Transition:
         copy = str(uuid.uuid4())
         message = message.copy(options={"redis_message_id": copy})
         with self._lock:
             job = self._load(job_id)
             if job is None:
-                return "missing"
+                return MISSING
             if job["state"] not in (JobState.DELAYED.value, JobState.RETRYING.value):
-                return f"state:{job['state']}"
+                return refused(job["state"])
             old = job["state"]
             job.update(state=JobState.QUEUED.value, next_attempt_at=None, rq=message.queue_name, run_now=copy)
             self._save(job, old, f"run now by {who}")
-            self._audit.append(audit)
+            self.audit(audit)
         self.broker.enqueue(message)
-        return "ok"
+        return OK
 
-    def request_abort(self, job_id: str, who: str, audit: str) -> str:
+    def request_abort(self, job_id: str, who: str, audit: str) -> Transition:
         with self._lock:
             job = self._load(job_id)
             if job is None:
-                return "missing"
+                return MISSING
             if job["state"] != JobState.RUNNING.value:
-                return f"state:{job['state']}"
+                return refused(job["state"])
             self._aborts[job_id] = who
         self.audit(audit)
-        return "ok"
+        return OK
 
     def abort_requests(self, job_ids: list[str]) -> list[str]:
         with self._lock:
             return [i for i in job_ids if i in self._aborts]
 
-    def aborted(self, job_id: str, detail: str, duration_ms: int | None) -> str:
+    def aborted(self, job_id: str, detail: str, duration_ms: int | None) -> Transition:
         with self._lock:
             who = self._aborts.pop(job_id, None)
             job = self._load(job_id)
             if job is None:
-                return "missing"
+                return MISSING
             old = job["state"]
             job.update(
                 state=JobState.CANCELLED.value,
@@ -549,7 +627,7 @@ class MemoryJobStore(MemorySchedules):
                 error=json.loads(detail),
             )
             self._save(job, old, f"aborted by {who or 'an operator'}")
-        return "ok"
+        return OK
 
     def set_paused(self, queue: str, paused: bool, audit: str) -> bool:
         with self._lock:
@@ -590,7 +668,7 @@ class MemoryJobStore(MemorySchedules):
     def ping(self) -> None:
         return None
 
-    def waiting_count(self) -> int:
+    def lost_on_exit(self) -> int:
         with self._lock:
             return sum(len(self._index[(q, s.value)]) for q in QUEUES for s in STATES if s in WAITING_STATES)
 
@@ -613,3 +691,9 @@ def _search_values(job: StoredJob) -> list[str]:
 def _error_text(job: StoredJob) -> str:
     error = job.get("error")
     return str(error.get("message", "")) if isinstance(error, dict) else ""
+
+
+if TYPE_CHECKING:
+
+    def _implements(store: MemoryJobStore) -> JobStore:
+        return store  # mypy proves the memory store implements the whole contract

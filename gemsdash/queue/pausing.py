@@ -16,9 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from dramatiq.brokers.redis import _RedisConsumer
-from dramatiq.brokers.stub import _StubConsumer
-
+from gemsdash.queue.dramatiq_internals import RedisConsumerBase, StubConsumerBase
 from gemsdash.queue.messages import canonical_queue
 
 logger = logging.getLogger(__name__)
@@ -58,7 +56,7 @@ class PausedQueues:
         return bool(paused) and canonical_queue(physical_queue) in paused
 
 
-class PausableRedisConsumer(_RedisConsumer):
+class PausableRedisConsumer(RedisConsumerBase):
     """Dramatiq's Redis consumer, idle while its queue is paused; what it had prefetched goes
     back to the queue (Dramatiq's own requeue, as at shutdown)."""
 
@@ -74,7 +72,7 @@ class PausableRedisConsumer(_RedisConsumer):
         return None
 
 
-class PausableStubConsumer(_StubConsumer):
+class PausableStubConsumer(StubConsumerBase):
     """The memory-mode consumer, idle while its queue is paused (its messages stay queued)."""
 
     def __init__(self, queue_name: str, paused: PausedQueues, *args: Any) -> None:

@@ -44,18 +44,19 @@ from typing import Any
 
 import redis
 from dramatiq import Message
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import compute_backoff, dq_name
 from dramatiq.errors import ConnectionClosed
 from redis.cluster import RedisCluster
 
 from gemsdash.queue import clock, context, outage
 from gemsdash.queue.admission import MAX_MESSAGE_BYTES, Refusal, inspect_fetched
+from gemsdash.queue.dramatiq_internals import RedisBrokerBase, dispatch_on_redis_clock, dramatiq_key
 from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.idle_gate import IdleGate
 from gemsdash.queue.middleware.persist import PERSIST_DEADLINE_S
 from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
 from gemsdash.queue.pausing import PausableRedisConsumer, PausedQueues
+from gemsdash.queue.store import Delivery, NextCopy
 
 logger = logging.getLogger(__name__)
 
@@ -64,15 +65,10 @@ RejectMalformed = Callable[[str, bytes, Refusal, str], None]
 #: (worker id, physical delay queue) -> data of the messages its ack set holds
 Reclaim = Callable[[str, str], list[bytes]]
 
-_DISPATCH_CLOCK = b"local timestamp = ARGV[2]"
-_REDIS_CLOCK = (
-    b'local clock = redis.call("time")\n'
-    b"local timestamp = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)"
-)
 _OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
-class GemsdashRedisBroker(RedisBroker):
+class GemsdashRedisBroker(RedisBrokerBase):
     reject_malformed: RejectMalformed | None = None
     reclaim_delayed: Reclaim | None = None
     #: Fetched messages larger than this are refused unread.
@@ -85,16 +81,13 @@ class GemsdashRedisBroker(RedisBroker):
         #: Messages whose ack or nack runs in the same script call as their job's record.
         self._settled: set[str] = set()
         #: job id -> (delay queue, redis message id, data) of a retry's next copy, for JobTracking.
-        self._retries: dict[str, tuple[str, str, bytes]] = {}
+        self._retries: dict[str, NextCopy] = {}
         self._retries_lock = threading.Lock()
-        source = _scripts_source()
-        if _DISPATCH_CLOCK not in source:
-            raise RuntimeError("Dramatiq's dispatch.lua changed: cannot make it use Redis's clock")
-        self.scripts["dispatch"] = self.client.register_script(source.replace(_DISPATCH_CLOCK, _REDIS_CLOCK, 1))
+        self.scripts["dispatch"] = self.client.register_script(dispatch_on_redis_clock())
         #: Idle consumers ask it instead of fetching (idle_gate.py).
         self.idle_gate = IdleGate(
             lambda keys: int(self.client.exists(*keys)),
-            lambda queue_name: f"{self.namespace}:{queue_name}",
+            lambda queue_name: dramatiq_key("queue", self.namespace, rq=queue_name),
             lambda queue_name: self.paused_queues is not None and self.paused_queues.is_paused(queue_name),
         )
 
@@ -117,7 +110,7 @@ class GemsdashRedisBroker(RedisBroker):
         rmid = message.options["redis_message_id"]
         if retry:
             with self._retries_lock:
-                self._retries[message.message_id] = (queue_name, rmid, message.encode())
+                self._retries[message.message_id] = NextCopy(queue_name, rmid, message.encode())
         else:
             try:
                 self.do_enqueue(queue_name, rmid, message.encode())
@@ -126,10 +119,14 @@ class GemsdashRedisBroker(RedisBroker):
         self.emit_after("enqueue", message, delay)
         return message
 
-    def take_retry(self, job_id: str) -> tuple[str, str, bytes] | None:
+    def take_retry(self, job_id: str) -> NextCopy | None:
         """The next copy Retries made of a running job, to store with its record (or None)."""
         with self._retries_lock:
             return self._retries.pop(job_id, None)
+
+    def delivery(self, message: Message[Any]) -> Delivery | None:
+        rmid = message.options.get("redis_message_id")
+        return Delivery(self.broker_id, message.queue_name, str(rmid)) if rmid else None
 
     def _dispatch(self, command: str) -> Callable[..., Any]:
         """On a Cluster, a slot whose primary is being replaced answers with cluster errors that are
@@ -147,8 +144,8 @@ class GemsdashRedisBroker(RedisBroker):
 
         return guarded
 
-    def settle_with_record(self, redis_message_id: str) -> None:
-        self._settled.add(redis_message_id)
+    def settle_with_record(self, delivery: Delivery) -> None:
+        self._settled.add(delivery.message_id)
 
     def do_ack(self, queue_name: str, redis_message_id: str) -> Any:
         return self._settle("ack", queue_name, redis_message_id)
@@ -236,13 +233,6 @@ class GemsdashRedisBroker(RedisBroker):
                 # fetched (and rejected) again once recovery returns it after this worker stops.
                 logger.exception("Could not dead-letter the rejected message on %r", queue_name)
         return good
-
-
-def _scripts_source() -> bytes:
-    from dramatiq.brokers.redis import _scripts
-
-    source: bytes = _scripts["dispatch"]
-    return source
 
 
 class _Consumer(PausableRedisConsumer):

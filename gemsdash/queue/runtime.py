@@ -43,7 +43,7 @@ from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
 from gemsdash.queue.redis_store.job_storage import RedisJobStorage
 from gemsdash.queue.schedules import fire_due
-from gemsdash.queue.store import JobStore
+from gemsdash.queue.store import JobStore, Settling
 from gemsdash.queue.stub_broker import EmbeddedStubBroker
 
 logger = logging.getLogger("gemsdash")
@@ -95,7 +95,7 @@ class Runtime:
             return 0
         self.worker.stop(timeout=timeout_ms)
         self.worker = None
-        lost = self.store.waiting_count() if isinstance(self.store, MemoryJobStore) else 0
+        lost = self.store.lost_on_exit()
         if lost:
             logger.warning(
                 "%d job(s) were still waiting in memory mode and are lost with this process "
@@ -166,9 +166,14 @@ def reset() -> None:
 
 
 def _middleware(
-    store: JobStore, redactor: Redactor, settings: Settings, worker_id: str, write_behind: WriteBehind | None = None
+    store: JobStore,
+    redactor: Redactor,
+    settings: Settings,
+    worker_id: str,
+    settling: Settling,
+    write_behind: WriteBehind | None = None,
 ) -> tuple[list[Any], JobTracking]:
-    tracking = JobTracking(store, redactor, write_behind)
+    tracking = JobTracking(store, redactor, settling, write_behind)
     interval = max(settings.worker_timeout_seconds / 5, 0.2)
     # Dramatiq runs `after_*` hooks in reverse order: tracking goes first so that its
     # after_process_message runs last, once Retries has decided between retry and dead letter;
@@ -230,7 +235,7 @@ def _build_redis(settings: Settings, client: Client, redactor: Redactor) -> Runt
     broker.paused_queues = PausedQueues(store.paused)
     broker.reclaim_delayed = store.reclaim
     broker.max_message_bytes = message_limit(settings.max_payload_bytes)
-    middleware, tracking = _middleware(store, redactor, settings, broker.broker_id, WriteBehind(store))
+    middleware, tracking = _middleware(store, redactor, settings, broker.broker_id, broker, WriteBehind(store))
     for m in middleware:
         broker.add_middleware(m)
     _declare_queues(broker)
@@ -255,7 +260,7 @@ def _build_memory(settings: Settings, redactor: Redactor) -> Runtime:
         worker_timeout_ms=settings.worker_timeout_ms,
     )
     broker.paused_queues = PausedQueues(store.paused)
-    middleware, tracking = _middleware(store, redactor, settings, f"embedded-{uuid.uuid4().hex[:8]}")
+    middleware, tracking = _middleware(store, redactor, settings, f"embedded-{uuid.uuid4().hex[:8]}", broker)
     for m in middleware:
         broker.add_middleware(m)
     _declare_queues(broker)

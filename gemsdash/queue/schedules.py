@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from gemsdash.queue.errors import BackendUnavailable, GemsdashError, InvalidPayload
 from gemsdash.queue.jobs import Backoff, JobState, JobType, Priority, from_ms, spec_for
-from gemsdash.queue.store import JobStore, StoredJob, StoredSchedule, Submission
+from gemsdash.queue.store import JobStore, StoredJob, StoredSchedule, Submission, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -321,7 +321,7 @@ def fire_one(store: JobStore, stored: StoredSchedule, now_ms: int, payload_limit
         logger.warning("Schedule %r cannot enqueue its job: %s", spec["name"], exc)
         subs, missed, ticks = [], missed + len(ticks), []
     verdict = store.schedule_fire(spec["name"], spec["gen"], expected, following, missed, subs, ticks)
-    if verdict != "ok":
+    if verdict is not Verdict.OK:
         return 0
     if missed:
         logger.info("Schedule %r: %d missed tick(s) not fired (catch-up %d).", spec["name"], missed, keep - 1)

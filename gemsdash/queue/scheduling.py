@@ -22,7 +22,7 @@ from gemsdash.queue.schedules import (
     rule_of,
     tick_submission,
 )
-from gemsdash.queue.store import StoredSchedule
+from gemsdash.queue.store import StoredSchedule, Verdict
 
 
 def add_schedule(
@@ -64,9 +64,9 @@ def add_schedule(
     spec["created_at"] = clock
     entry = _audit_entry("schedule-add", name, 1, type=spec["type"], rule=rule.text())
     verdict = store.schedule_add(name, json.dumps(spec, separators=(",", ":")), spec["gen"], rule.after(clock), entry)
-    if verdict == "exists":
+    if verdict is Verdict.EXISTS:
         raise ScheduleExists(name)
-    if verdict == "full":
+    if verdict is Verdict.FULL:
         raise GemsdashError(f"cannot add schedule {name!r}: the store holds {MAX_SCHEDULES} schedules already")
     return get_schedule(name)
 
@@ -91,14 +91,14 @@ def _stored(name: str) -> StoredSchedule:
 def remove_schedule(name: str) -> None:
     """Remove a schedule; jobs it enqueued already are left alone."""
     _writable("schedule remove")
-    if current_runtime().store.schedule_remove(name, _audit_entry("schedule-remove", name, 1)) == "missing":
+    if current_runtime().store.schedule_remove(name, _audit_entry("schedule-remove", name, 1)) is Verdict.MISSING:
         raise ScheduleNotFound(name)
 
 
 def pause_schedule(name: str) -> Schedule:
     """Stop firing; the ticks that pass while paused get no job, and are not caught up later."""
     _writable("schedule pause")
-    if current_runtime().store.schedule_pause(name, _audit_entry("schedule-pause", name, 1)) == "missing":
+    if current_runtime().store.schedule_pause(name, _audit_entry("schedule-pause", name, 1)) is Verdict.MISSING:
         raise ScheduleNotFound(name)
     return get_schedule(name)
 
@@ -113,7 +113,7 @@ def resume_schedule(name: str) -> Schedule:
     spec = json.loads(found[0]["definition"])
     following = rule_of(spec).after(clock)
     verdict = store.schedule_resume(name, spec["gen"], following, _audit_entry("schedule-resume", name, 1))
-    if verdict == "missing":
+    if verdict is Verdict.MISSING:
         raise ScheduleNotFound(name)
     return get_schedule(name)
 
@@ -131,6 +131,6 @@ def run_schedule(name: str) -> str:
     sub = tick_submission(spec, clock, runtime.settings.max_payload_bytes)
     job_id: str = sub.record["id"]
     entry = _audit_entry("schedule-run", name, 1, job=job_id)
-    if store.schedule_run(name, spec["gen"], sub, clock, entry) != "ok":
+    if store.schedule_run(name, spec["gen"], sub, clock, entry) is not Verdict.OK:
         raise ScheduleNotFound(name)
     return job_id

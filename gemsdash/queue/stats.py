@@ -59,7 +59,7 @@ def list_jobs(
         max(offset, 0),
         min(max(limit, 1), 500),
         search,
-        priority=Priority(priority).value if priority else "",
+        priority=_priority(priority),
     )
 
 
@@ -82,7 +82,7 @@ def dashboard_view(
         max(offset, 0),
         min(max(limit, 1), 500),
         search,
-        priority=Priority(priority).value if priority else "",
+        priority=_priority(priority),
     )
     assert page is not None
     return snapshot, page

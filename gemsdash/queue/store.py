@@ -11,11 +11,13 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from enum import StrEnum
+from typing import Any, NamedTuple, Protocol
 
 from dramatiq import Message
 
 from gemsdash.queue.jobs import QUEUES, STATES, JobRecord, JobState, from_ms
+from gemsdash.queue.limits import BUCKET_SECONDS, BUCKETS, DURATION_BOUNDS_MS, WAIT_BOUNDS_MS, Limits
 from gemsdash.queue.visible import scrub
 
 StoredJob = dict[str, Any]
@@ -23,13 +25,6 @@ StoredJob = dict[str, Any]
 #: state: `next`, `paused`, `last_tick`, `last_at`, `last_job`, `last_state`, `fired`, `missed`.
 StoredSchedule = dict[str, Any]
 
-#: Throughput is counted in buckets of this many seconds; the dashboard shows the last `BUCKETS`.
-BUCKET_SECONDS = 10
-BUCKETS = 30
-#: Upper bounds (ms) of the job-duration histogram kept per queue for metrics.
-DURATION_BOUNDS_MS = (10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
-#: Upper bounds (ms) of the histogram of time a job waited in its queue before a run.
-WAIT_BOUNDS_MS = (10, 100, 500, 1000, 5000, 10000, 30000, 60000, 300000, 900000, 3600000)
 #: How an attempt ended, as `gemsdash_job_attempts_total{outcome}` counts them; each attempt counts
 #: once. succeeded: returned; retried: raised, another attempt follows; failed: raised with no
 #: attempt left (or an error that is not retried), the job is dead; dead: dead-lettered without
@@ -38,6 +33,108 @@ WAIT_BOUNDS_MS = (10, 100, 500, 1000, 5000, 10000, 30000, 60000, 300000, 900000,
 ATTEMPT_OUTCOMES = ("succeeded", "retried", "failed", "dead", "aborted")
 #: Heartbeats older than this many worker timeouts no longer list a worker (it shows as down until then).
 WORKER_LISTED_TIMEOUTS = 3
+
+
+class Verdict(StrEnum):
+    """How a store answered a change it was asked for."""
+
+    OK = "ok"
+    #: No such job (or schedule).
+    MISSING = "missing"
+    #: Nothing to do: it was so already (a finish written twice, a paused schedule paused again).
+    UNCHANGED = "unchanged"
+    #: The job's state does not allow the change (`Transition.state` says which it is in).
+    REFUSED = "state"
+    #: `start`: the job may run; SKIP: it must not (`Transition.state`: cancelled, succeeded, dead,
+    #: or superseded by a copy `run_now` pushed).
+    RUN = "run"
+    SKIP = "skip"
+    #: `handoff` of a job that is no longer delayed or retrying.
+    IGNORED = "ignored"
+    #: Schedules: the name is taken; MAX_SCHEDULES reached; another firer won; not due yet.
+    EXISTS = "exists"
+    FULL = "full"
+    STALE = "stale"
+    EARLY = "early"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A store's answer to one change: its verdict, and the state behind a REFUSED or a SKIP."""
+
+    verdict: Verdict
+    state: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict is Verdict.OK
+
+    def __str__(self) -> str:
+        """As jobs.lua says it: `ok`, `state:dead`, `skip:cancelled`."""
+        return f"{self.verdict}:{self.state}" if self.state else str(self.verdict)
+
+    @classmethod
+    def parse(cls, reply: bytes | str) -> Transition:
+        """A reply of jobs.lua (`ok`, `missing`, `state:dead`, `skip:cancelled`, ...)."""
+        text = reply.decode() if isinstance(reply, bytes) else str(reply)
+        verdict, _, state = text.partition(":")
+        return cls(Verdict(verdict), state)
+
+
+OK = Transition(Verdict.OK)
+MISSING = Transition(Verdict.MISSING)
+UNCHANGED = Transition(Verdict.UNCHANGED)
+
+
+def refused(state: str) -> Transition:
+    return Transition(Verdict.REFUSED, state)
+
+
+class Delivery(NamedTuple):
+    """One delivery of a message by the broker: what its ack or nack names (Dramatiq's Redis
+    broker: its broker id, the physical queue, the redis message id)."""
+
+    worker: str
+    queue: str
+    message_id: str
+
+
+class NextCopy(NamedTuple):
+    """A retrying job's next message, held back by the broker to be stored with its record."""
+
+    queue: str
+    message_id: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The broker's part of a job's final write, when the broker leaves it to the store (Redis):
+    the delivery to ack (or, for a dead job, to move to the dead-letter queue) in the same write as
+    the record, a retrying job's next copy, and what a dead letter keeps instead of the message
+    (`scrubbed`). A broker that settles its own messages (memory mode's) gives none."""
+
+    delivery: Delivery | None = None
+    next_copy: NextCopy | None = None
+    scrubbed: bytes | None = None
+
+
+class Settling(Protocol):
+    """What a broker offers JobTracking for a job's final write: Dramatiq's Redis broker leaves the
+    ack (or nack) of a delivery, and a retry's next copy, to the store's write of the record; the
+    stub broker settles its own messages (None, None, nothing to do)."""
+
+    def delivery(self, message: Message[Any]) -> Delivery | None:
+        """The delivery of `message` to settle in the store's write, or None."""
+        ...
+
+    def take_retry(self, job_id: str) -> NextCopy | None:
+        """The next copy Retries made of a running job, held back for its record's write."""
+        ...
+
+    def settle_with_record(self, delivery: Delivery) -> None:
+        """The store's write settled `delivery`: the broker's own ack or nack must skip it."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -59,9 +156,8 @@ class Success:
     duration_ms: int | None
     #: When it finished (epoch ms): the record says so, however late the write goes out.
     finished_ms: int
-    #: Dramatiq's ack of its message, done by the same script call: (broker id, physical queue,
-    #: redis message id).
-    ack: tuple[str, str, str]
+    #: The broker's ack of its message, done by the same write (None: the broker acks it itself).
+    ack: Delivery | None = None
 
 
 @dataclass(frozen=True)
@@ -202,9 +298,9 @@ class WorkerInfo:
 
 
 class SuccessBatches(Protocol):
-    """A store that can record many successes (and their acks) in one round trip."""
+    """What WriteBehind needs of a store: many successes (and their acks) in one round trip."""
 
-    def succeed_many(self, successes: Sequence[Success]) -> None: ...
+    def succeed_many(self, successes: Sequence[Success]) -> int: ...
 
 
 def worker_label() -> str:
@@ -254,20 +350,20 @@ def empty_counts() -> dict[JobState, int]:
     return dict.fromkeys(STATES, 0)
 
 
-def empty_stats(queue: str) -> QueueStats:
-    return QueueStats(queue, empty_counts(), [(0, 0)] * BUCKETS, None, None)
-
-
 class JobStore(Protocol):
-    """What the producer, the worker middleware, the admin actions and the dashboard need."""
+    """What the producer, the worker middleware, the admin actions and the dashboard need, the same
+    in both modes (tests/core/test_store_contract.py runs one suite against both stores)."""
 
     #: How long finished (succeeded, cancelled) records are kept, in seconds.
     finished_ttl: int
+    #: The state machine's constants this store runs with.
+    limits: Limits
 
     def submit(self, submissions: list[Submission]) -> None: ...
 
-    def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> str:
-        """`"run"`, or `"skip:<state>"` when the job must not run (cancelled, already finished)."""
+    def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> Transition:
+        """RUN; SKIP when the job must not run (cancelled, already finished, superseded); MISSING
+        when it has no record and no `fallback` was given."""
         ...
 
     def finish(
@@ -280,24 +376,40 @@ class JobStore(Protocol):
         next_attempt_ms: int | None = None,
         message: Message[Any] | None = None,
         fallback: StoredJob | None = None,
-        scrubbed: bytes | None = None,
-        nack: tuple[str, str, str] | None = None,
-        retry: tuple[str, str, bytes] | None = None,
-    ) -> str:
-        """`nack`: (broker id, physical queue, redis message id) of the message to move to the
-        dead-letter queue in the same write, instead of Dramatiq's own nack (Redis only).
-        `retry`: (delay queue, redis message id, message data) of a retrying job's next copy, stored
-        in the same write as its record and the ack of the message `nack` names (Redis only)."""
+        settle: Settlement | None = None,
+    ) -> Transition:
+        """A running job's outcome: succeeded (`detail`: result JSON), retrying or dead (`detail`:
+        error JSON). OK; UNCHANGED when written twice; MISSING without a record or `fallback`.
+        `settle`: the broker's part, written in the same write (see Settlement)."""
         ...
 
-    def handoff(self, job_id: str) -> None: ...
+    def succeed_many(self, successes: Sequence[Success]) -> int:
+        """Many successes (and their acks) in one write; returns how many records were written (a
+        missing or already succeeded record is left alone, its ack still done)."""
+        ...
+
+    def reject(
+        self, rq: str, data: bytes, error: tuple[str, str], evidence: dict[str, Any], message_id: str, worker: str
+    ) -> str | None:
+        """Dead-letter a delivered message that cannot run; returns the id its record got, None when
+        the message is not held by `worker` (settled already).
+
+        `error` is the record's (type, message); `evidence` what is kept of the message, in the
+        record and as its dead-letter copy, instead of the message itself (see
+        `redaction.raw_evidence`); `message_id` the id it claims, when usable."""
+        ...
+
+    def handoff(self, job_id: str) -> Transition:
+        """A delayed or retrying job's time came: it is queued (OK), or IGNORED."""
+        ...
 
     def get(self, job_id: str) -> JobRecord | None: ...
 
     def page(
         self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "", *, priority: str = ""
     ) -> JobPage:
-        """`priority`: only jobs of that priority (like a search, within the newest 2,000 per state)."""
+        """`priority`: only jobs of that priority (like a search, within the newest
+        `limits.search_window` per state)."""
         ...
 
     def snapshot(self) -> Snapshot: ...
@@ -315,20 +427,22 @@ class JobStore(Protocol):
         """The snapshot and one page of `queue`'s jobs, read together (one round trip in Redis)."""
         ...
 
-    def cancel(self, job_id: str, who: str, audit: str) -> str: ...
-
-    def delete(self, job_id: str, audit: str) -> str:
-        """Remove a dead or cancelled job for good: `ok`, `missing` or `state:<state>`."""
+    def cancel(self, job_id: str, who: str, audit: str) -> Transition:
+        """A waiting job is cancelled: OK, MISSING or REFUSED."""
         ...
 
-    def cancel_many(self, job_ids: list[str], who: str) -> list[str]:
+    def delete(self, job_id: str, audit: str) -> Transition:
+        """Remove a dead or cancelled job for good: OK, MISSING or REFUSED."""
+        ...
+
+    def cancel_many(self, job_ids: list[str], who: str) -> list[Transition]:
         """`cancel` for many jobs in one round trip, unaudited (the caller audits the batch); one
         verdict per job."""
         ...
 
-    def retry(self, job_id: str, message: Message[Any], who: str, audit: str) -> str: ...
+    def retry(self, job_id: str, message: Message[Any], who: str, audit: str) -> Transition: ...
 
-    def retry_many(self, items: list[tuple[str, Message[Any]]], who: str) -> list[str]:
+    def retry_many(self, items: list[tuple[str, Message[Any]]], who: str) -> list[Transition]:
         """`retry` for many jobs in one round trip; one verdict per item."""
         ...
 
@@ -351,6 +465,10 @@ class JobStore(Protocol):
 
     def recover(self) -> tuple[int, int]: ...
 
+    def lost_on_exit(self) -> int:
+        """Jobs still waiting that die with this process (memory mode keeps nothing; Redis does)."""
+        ...
+
     def audit(self, entry: str) -> None: ...
 
     def save_logs(self, job_id: str, lines: list[str]) -> None:
@@ -359,21 +477,21 @@ class JobStore(Protocol):
 
     def job_logs(self, job_id: str) -> list[str]: ...
 
-    def run_now(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
+    def run_now(self, job_id: str, message: Message[Any], who: str, audit: str) -> Transition:
         """A delayed or retrying job goes to its queue now (a fresh copy; the waiting one is skipped
-        when it comes): `ok`, `missing` or `state:<state>`."""
+        when it comes): OK, MISSING or REFUSED."""
         ...
 
-    def request_abort(self, job_id: str, who: str, audit: str) -> str:
-        """Ask the worker running `job_id` to stop it: `ok`, `missing` or `state:<state>` (only a
-        running job can be aborted)."""
+    def request_abort(self, job_id: str, who: str, audit: str) -> Transition:
+        """Ask the worker running `job_id` to stop it: OK, MISSING or REFUSED (only a running job
+        can be aborted)."""
         ...
 
     def abort_requests(self, job_ids: list[str]) -> list[str]:
         """Which of these (running) jobs an operator asked to abort; one round trip."""
         ...
 
-    def aborted(self, job_id: str, detail: str, duration_ms: int | None) -> str:
+    def aborted(self, job_id: str, detail: str, duration_ms: int | None) -> Transition:
         """Record a job stopped by an abort: `cancelled`, "aborted by <who>"; the request is done."""
         ...
 
@@ -390,17 +508,17 @@ class JobStore(Protocol):
 
     # -- schedules (gemsdash.queue.schedules): times are the store's clock, Redis's TIME ----------
 
-    def schedule_add(self, name: str, definition: str, gen: str, next_ms: int | None, audit: str) -> str:
-        """`"ok"`, `"exists"`, or `"full"` (MAX_SCHEDULES reached)."""
+    def schedule_add(self, name: str, definition: str, gen: str, next_ms: int | None, audit: str) -> Verdict:
+        """OK, EXISTS, or FULL (MAX_SCHEDULES reached)."""
         ...
 
-    def schedule_remove(self, name: str, audit: str) -> str: ...
+    def schedule_remove(self, name: str, audit: str) -> Verdict: ...
 
-    def schedule_pause(self, name: str, audit: str) -> str: ...
+    def schedule_pause(self, name: str, audit: str) -> Verdict: ...
 
-    def schedule_resume(self, name: str, gen: str, next_ms: int | None, audit: str) -> str: ...
+    def schedule_resume(self, name: str, gen: str, next_ms: int | None, audit: str) -> Verdict: ...
 
-    def schedule_run(self, name: str, gen: str, submission: Submission, tick_ms: int, audit: str) -> str: ...
+    def schedule_run(self, name: str, gen: str, submission: Submission, tick_ms: int, audit: str) -> Verdict: ...
 
     def schedule_list(self, name: str | None = None) -> tuple[int, list[StoredSchedule]]:
         """(the store's clock in ms, every schedule or only `name`)."""
@@ -419,10 +537,10 @@ class JobStore(Protocol):
         missed: int,
         submissions: list[Submission],
         ticks: list[int],
-    ) -> str:
-        """Claim the ticks due at `expected_ms` and enqueue their jobs, atomically: `"ok"`, or
-        `"stale"` when the schedule no longer expects `expected_ms` (another firer won)."""
+    ) -> Verdict:
+        """Claim the ticks due at `expected_ms` and enqueue their jobs, atomically: OK, or STALE
+        when the schedule no longer expects `expected_ms` (another firer won), EARLY before it."""
         ...
 
 
-__all__ = ["QUEUES", "JobStore"]
+__all__ = ["BUCKETS", "BUCKET_SECONDS", "DURATION_BOUNDS_MS", "QUEUES", "WAIT_BOUNDS_MS", "JobStore"]

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from typing import Any
 
+from dramatiq import Message
 from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.errors import QueueNotFound
 
 from gemsdash.queue.pausing import PausableStubConsumer, PausedQueues
+from gemsdash.queue.store import Delivery, NextCopy
 
 #: Dead letters kept per queue by the broker itself (the job records keep all of them).
 DEAD_LETTERS_KEPT = 100
@@ -31,6 +33,16 @@ class EmbeddedStubBroker(StubBroker):
         self.paused_queues: PausedQueues | None = None
         #: Set by `Runtime.start_worker`: the only worker memory mode runs (see WorkerGuard).
         self.embedded_worker = False
+
+    # The stub broker acks and nacks its own messages and sends its retries itself (store.Settling).
+    def delivery(self, message: Message[Any]) -> Delivery | None:
+        return None
+
+    def take_retry(self, job_id: str) -> NextCopy | None:
+        return None
+
+    def settle_with_record(self, delivery: Delivery) -> None:
+        return None
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 100) -> Consumer:
         if self.paused_queues is None:

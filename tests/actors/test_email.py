@@ -23,12 +23,11 @@ from gemsdash.queue.payloads import EMAIL_TEMPLATE_VARIABLES
 from tests.actors.conftest import reconfigure
 from tests.actors.smtp_server import SmtpServer
 from tests.actors.waiting import finished
-from tests.support import free_port, wait_for
+from tests.support import FAST_RETRY, free_port, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
 SENDER = "gemsdash <noreply@example.test>"
-FAST_RETRY = {"attempts": 3, "backoff": {"type": "fixed", "delay": 50}}
 CONTEXTS: dict[str, dict[str, str | int]] = {
     "welcome": {"name": "Ann"},
     "password-reset": {"name": "Ann", "reset_url": "https://example.test/reset/abc123"},

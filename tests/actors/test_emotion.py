@@ -4,6 +4,7 @@ the same input gives the same result, and bad input fails early or permanently."
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
@@ -23,10 +24,10 @@ SENTENCES = {
 }
 
 
-def analyse(**kwargs: str) -> dict[str, object]:
+def analyse(**kwargs: str) -> dict[str, Any]:
     record = finished(q.analyze_emotion(user_id="u1", **kwargs))
     assert record.state is JobState.SUCCEEDED, record.error
-    result: dict[str, object] = record.result
+    result: dict[str, Any] = record.result  # the job's JSON result
     return result
 
 

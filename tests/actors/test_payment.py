@@ -14,8 +14,7 @@ from gemsdash.actors.payment import process_payment
 from gemsdash.queue import JobRecord, JobRequest, JobState, JobType, Priority, Runtime
 from gemsdash.queue import context as job_context
 from tests.actors.waiting import finished
-
-FAST_RETRY: dict[str, Any] = {"attempts": 3, "backoff": {"type": "fixed", "delay": 50}}
+from tests.support import FAST_RETRY
 
 
 def payment(operation: str, payment_id: str, amount: int = 2500, **changes: Any) -> dict[str, Any]:

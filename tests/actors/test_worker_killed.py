@@ -61,9 +61,10 @@ def run_through_crash(
     runtime: Runtime, job_id: str, worker: subprocess.Popen[bytes], procs: list[subprocess.Popen[bytes]]
 ) -> None:
     procs.append(worker)
-    assert runtime.client is not None
+    client = runtime.client
+    assert client is not None
     flag = f"{runtime.settings.namespace}:test:killed:{job_id}"
-    wait_for(lambda: runtime.client.exists(flag), timeout=30, what="the worker to finish the work and be killed")
+    wait_for(lambda: client.exists(flag), timeout=30, what="the worker to finish the work and be killed")
     record = q.get_job(job_id)
     assert record is not None and record.state is JobState.RUNNING, "killed before its outcome was recorded"
     runtime.start_worker(threads=2)  # takes the job over once the dead worker's heartbeat expires

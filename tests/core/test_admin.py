@@ -29,14 +29,9 @@ from gemsdash.queue import (
 )
 from gemsdash.queue.redis_store import RedisJobStore
 from tests.core.workload import email, scripted
-from tests.support import another_store, round_trips, wait_for
+from tests.support import JobOptions, another_store, round_trips, state_of, wait_for
 
-ONE_TRY = {"attempts": 1}
-
-
-def state_of(job_id: str) -> JobState | None:
-    record = get_job(job_id)
-    return record.state if record else None
+ONE_TRY: JobOptions = {"attempts": 1}
 
 
 def test_retry_puts_a_dead_job_back_with_attempts_reset(any_runtime: Runtime) -> None:
@@ -84,8 +79,8 @@ def test_two_operators_retrying_one_dead_job_requeue_it_exactly_once(redis_runti
     assert isinstance(store, RedisJobStore)
     record = get_job(job_id)
     assert record is not None
-    from gemsdash.queue.admin import job_message
     from gemsdash.queue.jobs import spec_for
+    from gemsdash.queue.messages import job_message
 
     spec = spec_for(record.type)
     message = job_message(spec, record.payload, spec.options(priority=record.priority), job_id)
@@ -95,7 +90,7 @@ def test_two_operators_retrying_one_dead_job_requeue_it_exactly_once(redis_runti
 
     def race(s: RedisJobStore) -> None:
         barrier.wait()
-        verdicts.append(s.retry(job_id, message, "racer", ""))
+        verdicts.append(str(s.retry(job_id, message, "racer", "")))
 
     threads = [threading.Thread(target=race, args=(s,)) for s in stores]
     for t in threads:

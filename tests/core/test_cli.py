@@ -3,46 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from gemsdash.queue import JobState, Runtime, get_job
 from tests.core.workload import email, scripted
-from tests.support import free_port, wait_for
-
-Cli = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture
-def cli(redis_runtime: Runtime, redis_url: str) -> Cli:
-    def run(
-        *args: str, env: dict[str, str] | None = None, stdin: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        base = {
-            "PATH": "/usr/bin:/bin",
-            "REDIS_ENABLED": "true",
-            "REDIS_URL": redis_url,
-            "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace,
-        }
-        return subprocess.run(
-            [sys.executable, "-m", "gemsdash", *args],
-            env={**base, **(env or {})},
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    return run
-
+from tests.support import Cli, free_port, wait_for
 
 WELCOME = json.dumps(email("cli"))
 
 
+@pytest.mark.slow
 def test_a_payload_can_come_from_stdin_or_a_file_and_stay_out_of_the_process_list(cli: Cli, tmp_path: Path) -> None:
     from_stdin = cli("enqueue", "email-notification", "--payload", "-", stdin=WELCOME)
     assert from_stdin.returncode == 0, from_stdin.stderr
@@ -59,6 +31,7 @@ def test_a_payload_can_come_from_stdin_or_a_file_and_stay_out_of_the_process_lis
     assert "cannot read the file" in missing.stderr and "nope.json" in missing.stderr
 
 
+@pytest.mark.slow
 def test_enqueue_prints_the_job_id_and_job_shows_the_record(cli: Cli) -> None:
     done = cli(
         "enqueue",
@@ -122,6 +95,7 @@ def test_an_invalid_payload_is_refused_with_exit_2_naming_the_field(cli: Cli) ->
     assert json.loads(cli("stats", "--json").stdout)["queues"]["email-notification"]["queued"] == 0
 
 
+@pytest.mark.slow
 def test_jobs_lists_and_filters(cli: Cli) -> None:
     ids = [cli("enqueue", "email-notification", "--payload", WELCOME).stdout.strip() for _ in range(3)]
     listed = json.loads(cli("jobs", "email-notification", "--state", "queued", "--limit", "2", "--json").stdout)
@@ -131,6 +105,7 @@ def test_jobs_lists_and_filters(cli: Cli) -> None:
     assert [j["id"] for j in found["jobs"]] == [ids[0]]
 
 
+@pytest.mark.slow
 def test_cancel_retry_and_clear(cli: Cli) -> None:
     job_id = cli("enqueue", "email-notification", "--payload", WELCOME).stdout.strip()
     assert cli("cancel", job_id).returncode == 0
@@ -158,6 +133,7 @@ def test_retry_all_from_the_cli(cli: Cli, redis_runtime: Runtime) -> None:
     assert json.loads(done.stdout) == {"queue": "email-notification", "retried": 3}
 
 
+@pytest.mark.slow
 def test_health_reports_waiting_jobs_without_workers(cli: Cli) -> None:
     assert cli("health").returncode == 0
     cli("enqueue", "email-notification", "--payload", WELCOME)
@@ -178,6 +154,7 @@ def test_health_reports_waiting_jobs_without_workers(cli: Cli) -> None:
         ["enqueue", "email-notification", "--payload", "{}"],
     ],
 )
+@pytest.mark.slow
 def test_one_shot_commands_in_memory_mode_explain_and_exit_2(cli: Cli, command: list[str]) -> None:
     done = cli(*command, env={"REDIS_ENABLED": "false"})
     assert done.returncode == 2
@@ -185,6 +162,7 @@ def test_one_shot_commands_in_memory_mode_explain_and_exit_2(cli: Cli, command: 
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_unreachable_redis_is_one_line_exit_2_without_the_password(cli: Cli) -> None:
     url = f"redis://:topsecret@127.0.0.1:{free_port()}/0"
     for command in (["stats"], ["worker"]):

@@ -11,13 +11,13 @@ from datetime import datetime
 import pytest
 
 from gemsdash.queue import JobRequest, JobState, JobType, Runtime, add_job, add_jobs, get_job
-from tests.core.test_cli import Cli, cli  # noqa: F401 (the fixture)
 from tests.core.test_operator import SINGLE, TWINS, with_ids
 from tests.core.workload import email, scripted
-from tests.support import wait_for
+from tests.support import Cli, cli_process_env, wait_for
 
 
-def test_with_json_errors_are_json_on_stdout(cli: Cli, redis_runtime: Runtime) -> None:  # noqa: F811
+@pytest.mark.slow
+def test_with_json_errors_are_json_on_stdout(cli: Cli, redis_runtime: Runtime) -> None:
     with scripted():
         redis_runtime.start_worker(threads=2)
         ok_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok"))
@@ -38,7 +38,8 @@ def test_with_json_errors_are_json_on_stdout(cli: Cli, redis_runtime: Runtime) -
     assert plain.returncode == 1 and plain.stdout == "" and "it has already succeeded" in plain.stderr
 
 
-def test_audit_json_timestamps_are_iso_8601(cli: Cli) -> None:  # noqa: F811
+@pytest.mark.slow
+def test_audit_json_timestamps_are_iso_8601(cli: Cli) -> None:
     job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok"), delay=60_000)
     assert cli("cancel", job_id).returncode == 0
     entries = json.loads(cli("audit", "--json").stdout)
@@ -49,8 +50,9 @@ def test_audit_json_timestamps_are_iso_8601(cli: Cli) -> None:  # noqa: F811
     assert datetime.fromisoformat(record["created_at"]).utcoffset() is not None
 
 
+@pytest.mark.slow
 def test_an_id_prefix_works_and_an_ambiguous_one_names_the_matches(
-    cli: Cli,  # noqa: F811
+    cli: Cli,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with_ids(monkeypatch, [*TWINS, SINGLE])
@@ -65,15 +67,11 @@ def test_an_id_prefix_works_and_an_ambiguous_one_names_the_matches(
     assert all(t in ambiguous.stderr for t in TWINS) and "ambiguous" in ambiguous.stderr
 
 
-def test_a_closed_pipe_ends_quietly(cli: Cli, redis_runtime: Runtime, redis_url: str) -> None:  # noqa: F811
+@pytest.mark.slow
+def test_a_closed_pipe_ends_quietly(cli: Cli, redis_runtime: Runtime, redis_url: str) -> None:
     # More than a pipe holds (64 KiB), so the command is still writing when the reader goes.
     add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"ok-{i}"), delay=60_000) for i in range(300)])
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "REDIS_ENABLED": "true",
-        "REDIS_URL": redis_url,
-        "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace,
-    }
+    env = cli_process_env(redis_url, redis_runtime.settings.namespace)
     with subprocess.Popen(
         [sys.executable, "-m", "gemsdash", "jobs", "email-notification", "--json", "--limit", "300"],
         env=env,
@@ -89,7 +87,7 @@ def test_a_closed_pipe_ends_quietly(cli: Cli, redis_runtime: Runtime, redis_url:
     assert code == 0
 
 
-def test_memory_mode_health_says_it_cannot_see_the_dashboards_jobs(cli: Cli) -> None:  # noqa: F811
+def test_memory_mode_health_says_it_cannot_see_the_dashboards_jobs(cli: Cli) -> None:
     done = cli("health", "--json", env={"REDIS_ENABLED": "false"})
     assert done.returncode == 2
     reply = json.loads(done.stdout)
@@ -97,7 +95,8 @@ def test_memory_mode_health_says_it_cannot_see_the_dashboards_jobs(cli: Cli) -> 
     assert 'healthy"' not in done.stdout, "no verdict it cannot give"
 
 
-def test_pause_and_resume_from_the_command_line(cli: Cli) -> None:  # noqa: F811
+@pytest.mark.slow
+def test_pause_and_resume_from_the_command_line(cli: Cli) -> None:
     paused = cli("pause", "payment-processing", "--json")
     assert paused.returncode == 0, paused.stderr
     assert json.loads(paused.stdout) == {"queue": "payment-processing", "paused": True, "changed": True}
@@ -112,7 +111,8 @@ def test_pause_and_resume_from_the_command_line(cli: Cli) -> None:  # noqa: F811
     assert actions[:3] == ["resume", "pause", "pause"]
 
 
-def test_delete_from_the_command_line(cli: Cli) -> None:  # noqa: F811
+@pytest.mark.slow
+def test_delete_from_the_command_line(cli: Cli) -> None:
     job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok-later"), delay=60_000)
     refused = cli("delete", job_id, "--json")
     assert refused.returncode == 1 and "it is delayed" in json.loads(refused.stdout)["error"]
@@ -123,7 +123,7 @@ def test_delete_from_the_command_line(cli: Cli) -> None:  # noqa: F811
     assert gone.returncode == 1 and json.loads(gone.stdout)["code"] == 1
 
 
-def test_jobs_priority_filter_from_the_command_line(cli: Cli) -> None:  # noqa: F811
+def test_jobs_priority_filter_from_the_command_line(cli: Cli) -> None:
     urgent = add_job(JobType.EMAIL_NOTIFICATION, email("ok-urgent"), priority="critical", delay=60_000)
     add_job(JobType.EMAIL_NOTIFICATION, email("ok-later"), priority="low", delay=60_000)
     done = cli("jobs", "email-notification", "--priority", "critical", "--json")
@@ -133,7 +133,7 @@ def test_jobs_priority_filter_from_the_command_line(cli: Cli) -> None:  # noqa: 
     assert wrong.returncode == 2 and "invalid choice" in json.loads(wrong.stdout)["error"]
 
 
-def test_abort_from_the_command_line(cli: Cli, redis_runtime: Runtime) -> None:  # noqa: F811
+def test_abort_from_the_command_line(cli: Cli, redis_runtime: Runtime) -> None:
     with scripted():
         redis_runtime.start_worker(threads=2)
         job_id = add_job(JobType.EMAIL_NOTIFICATION, email("slow-cli"))
@@ -146,7 +146,7 @@ def test_abort_from_the_command_line(cli: Cli, redis_runtime: Runtime) -> None: 
     assert again.returncode == 1 and "it is cancelled" in json.loads(again.stdout)["error"]
 
 
-def test_run_now_from_the_command_line(cli: Cli) -> None:  # noqa: F811
+def test_run_now_from_the_command_line(cli: Cli) -> None:
     job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok-later"), delay=60_000)
     done = cli("run-now", job_id[:8], "--json")
     assert done.returncode == 0, done.stderr
@@ -157,7 +157,7 @@ def test_run_now_from_the_command_line(cli: Cli) -> None:  # noqa: F811
     assert again.returncode == 1 and "it is queued" in json.loads(again.stdout)["error"]
 
 
-def test_job_shows_what_the_job_logged(cli: Cli, redis_runtime: Runtime) -> None:  # noqa: F811
+def test_job_shows_what_the_job_logged(cli: Cli, redis_runtime: Runtime) -> None:
     with scripted():
         redis_runtime.start_worker(threads=2)
         job_id = add_job(

@@ -3,44 +3,20 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gemsdash.queue import JobState, Runtime, audit_log, get_job, list_schedules
-from tests.core.test_cli import Cli
+from gemsdash.queue import JobState, audit_log, get_job, list_schedules
 from tests.core.workload import email
+from tests.support import Cli
 
 WELCOME = json.dumps(email("cli"))
 #: The job part of `schedule add`.
 JOB = ["email-notification", "--payload", WELCOME]
 
 
-@pytest.fixture
-def cli(redis_runtime: Runtime, redis_url: str) -> Cli:
-    def run(
-        *args: str, env: dict[str, str] | None = None, stdin: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        base = {
-            "PATH": "/usr/bin:/bin",
-            "REDIS_ENABLED": "true",
-            "REDIS_URL": redis_url,
-            "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace,
-        }
-        return subprocess.run(
-            [sys.executable, "-m", "gemsdash", *args],
-            env={**base, **(env or {})},
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    return run
-
-
+@pytest.mark.slow
 def test_schedule_commands_and_their_json(cli: Cli) -> None:
     added = cli(
         "schedule", "add", "digest", "--cron", "0 8 * * *", "--timezone", "Europe/Berlin",
@@ -101,6 +77,7 @@ def test_schedule_commands_and_their_json(cli: Cli) -> None:
         ([], 2, "required"),
     ],
 )  # fmt: skip
+@pytest.mark.slow
 def test_schedule_errors_are_one_line_with_the_cli_exit_codes(
     cli: Cli, args: list[str], code: int, message: str
 ) -> None:
@@ -149,6 +126,7 @@ def test_enqueue_at_a_time(cli: Cli) -> None:
         ("2099-01-01T08:00:00Z", "delay"),  # beyond the 7-day limit of a delay
     ],
 )
+@pytest.mark.slow
 def test_enqueue_at_refuses_what_it_cannot_honour(cli: Cli, at: str, message: str) -> None:
     done = cli("enqueue", "email-notification", "--payload", WELCOME, "--at", at)
     assert done.returncode == 2 and message in done.stderr, done.stderr

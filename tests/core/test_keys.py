@@ -84,7 +84,7 @@ def test_lua_builds_the_same_names_as_python(redis_client: redis.Redis) -> None:
         args = ", ".join(f"P[{list(PARTS).index(p) + 1}]" for p in params)
         lines.append(f"out[#out + 1] = {name}_key({args})" if params else f"out[#out + 1] = {name}_key")
     source = "local ns = KEYS[1]\nlocal P = ARGV\n--!keys\nlocal out = {}\n" + "\n".join(lines) + "\nreturn out"
-    got = redis_client.eval(with_lua_keys(source), 1, "ns", *PARTS.values())  # type: ignore[no-untyped-call]
+    got = redis_client.eval(with_lua_keys(source), 1, "ns", *PARTS.values())
     assert dict(zip(names, (v.decode() for v in got), strict=True)) == EXPECTED
 
 

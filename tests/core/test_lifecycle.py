@@ -21,14 +21,7 @@ from gemsdash.queue import (
 from gemsdash.queue.producer import JobRequest
 from gemsdash.queue.stub_broker import DEAD_LETTERS_KEPT
 from tests.core.workload import email, scripted
-from tests.support import wait_for
-
-FAST_RETRY = {"attempts": 3, "backoff": {"type": "fixed", "delay": 50}}
-
-
-def state_of(job_id: str) -> JobState | None:
-    record = get_job(job_id)
-    return record.state if record else None
+from tests.support import FAST_RETRY, state_of, wait_for
 
 
 def test_a_job_succeeds_and_its_record_tells_the_story(any_runtime: Runtime) -> None:
@@ -209,7 +202,7 @@ def test_invalid_payloads_are_refused_naming_the_field_and_nothing_is_written(
 def test_invalid_options_are_refused_too(any_runtime: Runtime) -> None:
     for options in ({"priority": "urgent"}, {"attempts": 0}, {"backoff": {"type": "linear"}}, {"delay": -1}):
         with pytest.raises(InvalidPayload):
-            add_job(JobType.EMAIL_NOTIFICATION, email("ok"), **options)  # type: ignore[arg-type]
+            add_job(JobType.EMAIL_NOTIFICATION, email("ok"), **options)
 
 
 def test_oversized_payloads_are_refused(any_runtime: Runtime) -> None:

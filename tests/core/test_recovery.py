@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from gemsdash.queue import JobState, JobType, Runtime, add_job, get_job, queue_stats
-from tests.support import wait_for
+from tests.support import state_of, text, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,11 +64,11 @@ def test_sigkilled_worker_jobs_run_again_within_the_bound(redis_runtime: Runtime
             timeout=20,
             what="two jobs running on the first worker",
         )
-        victims = [j for j in ids if get_job(j).state is JobState.RUNNING]  # type: ignore[union-attr]
+        victims = [j for j in ids if state_of(j) is JobState.RUNNING]
         # A record says `running` a moment before the job's own code records its run: killed in
         # between, a victim would run once, not twice.
         wait_for(
-            lambda: set(victims) <= {r.decode() for r in client.lrange(f"{ns}:test:runs", 0, -1)},
+            lambda: set(victims) <= {text(r) for r in client.lrange(f"{ns}:test:runs", 0, -1)},
             timeout=10,
             what="the running jobs' work to begin",
         )
@@ -76,15 +76,15 @@ def test_sigkilled_worker_jobs_run_again_within_the_bound(redis_runtime: Runtime
         killed_at = time.monotonic()
         second = start_worker(env)
         wait_for(
-            lambda: all(get_job(j).attempts == 2 for j in victims),
-            timeout=20,  # type: ignore[union-attr]
+            lambda: all((r := get_job(j)) is not None and r.attempts == 2 for j in victims),
+            timeout=20,
             what="killed jobs to start again",
         )
         recovered_after = time.monotonic() - killed_at
         print(f"\nkilled jobs running again {recovered_after:.2f} s after SIGKILL (worker timeout 2 s)")
         wait_for(
-            lambda: all(get_job(j).state is JobState.SUCCEEDED for j in ids),
-            timeout=30,  # type: ignore[union-attr]
+            lambda: all(state_of(j) is JobState.SUCCEEDED for j in ids),
+            timeout=30,
             what="every job to succeed",
         )
     finally:
@@ -93,7 +93,7 @@ def test_sigkilled_worker_jobs_run_again_within_the_bound(redis_runtime: Runtime
                 kill(proc, signal.SIGTERM)
     # Bound: worker timeout (2 s) + recovery interval (0.67 s), plus a worker's boot time.
     assert recovered_after < 2 + 0.67 + 5, recovered_after
-    runs = [r.decode() for r in client.lrange(f"{ns}:test:runs", 0, -1)]
+    runs = [text(r) for r in client.lrange(f"{ns}:test:runs", 0, -1)]
     assert sorted(set(runs)) == sorted(ids)
     assert all(runs.count(v) == 2 for v in victims)
     for victim in victims:

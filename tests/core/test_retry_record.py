@@ -13,6 +13,7 @@ from dramatiq.common import dq_name
 from gemsdash.queue import JobState, JobType, Runtime, add_job, get_job
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
+from gemsdash.queue.store import Delivery, NextCopy, Settlement, Transition, Verdict
 from tests.core.workload import email
 
 
@@ -27,22 +28,21 @@ def test_a_repeated_retry_write_stores_one_copy(redis_runtime: Runtime, redis_cl
     acks = f"{ns}:__acks__.{broker.broker_id}.{queue}"
     assert redis_client.sismember(acks, rmid)
     copy_rmid = str(uuid.uuid4())
-    retry = (dq_name(queue), copy_rmid, data)
+    retry = NextCopy(dq_name(queue), copy_rmid, data)
     error = json.dumps({"type": "RuntimeError", "message": "transient", "traceback": None})
 
-    def finish() -> str:
+    def finish() -> Transition:
         return store.finish(
             job_id,
             JobState.RETRYING,
             error,
             duration_ms=5,
             next_attempt_ms=1234,
-            nack=(broker.broker_id, queue, rmid),
-            retry=retry,
+            settle=Settlement(Delivery(broker.broker_id, queue, rmid), retry),
         )
 
-    assert finish() == "ok"
-    assert finish() == "unchanged"  # the same call again: the attempt is settled already
+    assert finish().ok
+    assert finish().verdict is Verdict.UNCHANGED  # the same call again: the attempt is settled already
     assert redis_client.lrange(f"{ns}:{dq_name(queue)}", 0, -1) == [copy_rmid.encode()]
     assert redis_client.hkeys(f"{ns}:{dq_name(queue)}.msgs") == [copy_rmid.encode()]
     assert not redis_client.sismember(acks, rmid)

@@ -38,7 +38,7 @@ from gemsdash.queue import runtime as runtime_module
 from gemsdash.queue.schedules import Rule, fire_due, fire_one, parse_every
 from tests.conftest import _drop_namespace, test_settings
 from tests.core.workload import email, scripted
-from tests.support import wait_for
+from tests.support import state_of, wait_for
 
 QUEUE = "email-notification"
 
@@ -304,7 +304,7 @@ def test_a_scheduled_job_runs_like_any_job(any_runtime: Runtime) -> None:
         wait_for(lambda: len(scheduled_jobs("welcome")) >= 2, timeout=20, what="two ticks fired")
         jobs = scheduled_jobs("welcome")
         assert len({j.schedule_tick for j in jobs}) == len(jobs)
-        wait_for(lambda: all(get_job(j.id).state is JobState.SUCCEEDED for j in jobs), timeout=30, what="the jobs ran")
+        wait_for(lambda: all(state_of(j.id) is JobState.SUCCEEDED for j in jobs), timeout=30, what="the jobs ran")
 
 
 def test_schedule_json_shape(quiet_runtime: Runtime) -> None:
@@ -321,6 +321,7 @@ def test_schedule_json_shape(quiet_runtime: Runtime) -> None:
     }
 
 
+@pytest.mark.slow
 def test_listing_many_schedules_reads_them_all_in_pages(quiet_runtime: Runtime) -> None:
     names = [f"s{i:03d}" for i in range(250)]
     for name in names:

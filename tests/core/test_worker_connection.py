@@ -15,6 +15,7 @@ from gemsdash.queue import JobRequest, JobState, JobType, Runtime, add_jobs, con
 from gemsdash.queue.middleware.persist import persist
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.runtime import reset
+from gemsdash.queue.store import Verdict
 from tests.conftest import test_settings
 from tests.core.workload import email
 from tests.support import RedisServer
@@ -48,18 +49,18 @@ def _state(message: Message[Any]) -> JobState | None:
 def test_a_worker_call_reloads_the_script_after_redis_lost_it(private_runtime: tuple[Runtime, redis.Redis]) -> None:
     rt, client = private_runtime
     first, second = _fetched(rt, 2)
-    assert rt.store.start(first, "w", None) == "run"
+    assert rt.store.start(first, "w", None).verdict is Verdict.RUN
     client.script_flush()  # as after a restart without persistence, or SCRIPT FLUSH
-    assert rt.store.start(second, "w", None) == "run"
+    assert rt.store.start(second, "w", None).verdict is Verdict.RUN
     assert _state(second) == JobState.RUNNING
 
 
 def test_a_worker_call_reconnects_after_its_connection_dropped(private_runtime: tuple[Runtime, redis.Redis]) -> None:
     rt, client = private_runtime
     first, second = _fetched(rt, 2)
-    assert rt.store.start(first, "w", None) == "run"
+    assert rt.store.start(first, "w", None).verdict is Verdict.RUN
     killed = client.client_kill_filter(_type="normal", skipme=True)
     assert killed >= 1
     # What the tracking middleware does with every write: retried while Redis is unavailable.
-    assert persist(lambda: rt.store.start(second, "w", None), deadline_s=10) == "run"
+    assert persist(lambda: rt.store.start(second, "w", None), deadline_s=10).verdict is Verdict.RUN
     assert _state(second) == JobState.RUNNING

@@ -15,7 +15,7 @@ from gemsdash.queue.jobs import now_ms
 from gemsdash.queue.middleware import WriteBehind
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
-from gemsdash.queue.store import Success
+from gemsdash.queue.store import Delivery, Settlement, Success, Verdict
 from tests.core.workload import email
 
 QUEUE = JobType.EMAIL_NOTIFICATION.queue
@@ -29,12 +29,12 @@ def _fetched(rt: Runtime, count: int) -> list[Message[Any]]:
     messages = [Message.decode(data) for data in broker.do_fetch(QUEUE, count)]
     assert len(messages) == count
     for message in messages:
-        assert rt.store.start(message, "test-worker", None) == "run"
+        assert rt.store.start(message, "test-worker", None).verdict is Verdict.RUN
     return messages
 
 
 def _success(rt: Runtime, message: Message[Any]) -> Success:
-    ack = (rt.broker.broker_id, message.queue_name, message.options["redis_message_id"])  # type: ignore[attr-defined]
+    ack = Delivery(rt.broker.broker_id, message.queue_name, message.options["redis_message_id"])  # type: ignore[attr-defined]
     return Success(message.message_id, '"done"', 3, now_ms(), ack)
 
 
@@ -136,8 +136,11 @@ def test_a_dead_job_is_dead_lettered_and_recorded_in_one_write(
     store = redis_runtime.store
     assert isinstance(store, RedisJobStore)
     error = '{"type":"PaymentDeclined","message":"declined","traceback":null}'
-    nack = (redis_runtime.broker.broker_id, QUEUE, rmid)  # type: ignore[attr-defined]
-    assert store.finish(message.message_id, JobState.DEAD, error, duration_ms=1, message=message, nack=nack) == "ok"
+    nack = Delivery(redis_runtime.broker.broker_id, QUEUE, rmid)  # type: ignore[attr-defined]
+    verdict = store.finish(
+        message.message_id, JobState.DEAD, error, duration_ms=1, message=message, settle=Settlement(nack)
+    )
+    assert verdict.ok
     assert _unacked(redis_runtime, redis_client) == (0, 0)
     assert redis_client.zscore(f"{ns}:{QUEUE}.XQ", rmid) is not None
     assert redis_client.hexists(f"{ns}:{QUEUE}.XQ.msgs", rmid)

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -166,7 +167,7 @@ def test_chaos(own_redis: RedisServer, runtime: Runtime, tmp_path: Path) -> None
                 own_redis.start()
                 redis_kills += 1
             else:
-                killed = wait_for(lambda e=event: groups.kill_children(int(e[-1])), timeout=30, what="worker children")
+                killed = wait_for(partial(groups.kill_children, int(event[-1])), timeout=30, what="worker children")
                 child_kills += 1 if killed else 0
 
         def settled() -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import pytest
 import redis
@@ -25,7 +26,7 @@ def push(client: redis.Redis, ns: str, queue: str, data: bytes, rmid: str | None
 
 def raw_message(actor_name: str, args: tuple[object, ...], rmid: str = "r-1") -> tuple[str, bytes]:
     """A well-formed Dramatiq message, as Dramatiq's own enqueue would write it."""
-    message = Message(
+    message: Message[Any] = Message(
         queue_name="email-notification",
         actor_name=actor_name,
         args=args,
@@ -53,7 +54,12 @@ NO_REDIS_ID = Message(
 ).encode()
 
 
-@pytest.mark.parametrize("data", [b"{not json", b"[1, 2, 3]", b'{"queue_name": "x"}', b"\xff\xfe", NO_REDIS_ID])
+# Named ids: NO_REDIS_ID holds a fresh uuid, and pytest-xdist's processes must collect the same names.
+@pytest.mark.parametrize(
+    "data",
+    [b"{not json", b"[1, 2, 3]", b'{"queue_name": "x"}', b"\xff\xfe", NO_REDIS_ID],
+    ids=["not-json", "a-list", "no-actor", "not-utf8", "no-redis-id"],
+)
 def test_undecodable_messages_are_dead_lettered_with_the_reason(
     worker: Runtime, redis_client: redis.Redis, data: bytes
 ) -> None:

@@ -9,14 +9,9 @@ import redis
 
 from gemsdash.queue import BackendUnavailable, JobState, JobType, Runtime, add_job, get_job, queue_stats
 from tests.core.workload import email, scripted
-from tests.support import RedisServer, wait_for
+from tests.support import RedisServer, state_of, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def state_of(job_id: str) -> JobState | None:
-    record = get_job(job_id)
-    return record.state if record else None
 
 
 def counts() -> dict[str, dict[JobState, int]]:

@@ -21,6 +21,7 @@ from gemsdash.queue.errors import NotReplicated
 from gemsdash.queue.middleware.persist import persist
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.runtime import reset
+from gemsdash.queue.store import Verdict
 from tests.conftest import test_settings
 from tests.core.workload import email
 from tests.support import RedisServer, SentinelGroup, round_trips, wait_for
@@ -108,7 +109,7 @@ def test_worker_thread_connections_follow_the_primary_through_sentinel() -> None
         )
         first, second, third = _fetched(rt, 3)
         # A worker thread's first call goes to the primary Sentinel names, not to a default address.
-        assert rt.store.start(first, "w", None) == "run"
+        assert rt.store.start(first, "w", None).verdict is Verdict.RUN
         assert _state_on(group.primary_port(), namespace, first.message_id) == JobState.RUNNING.value
 
         # A planned failover: once the old primary is demoted it answers writes with READONLY.
@@ -120,7 +121,7 @@ def test_worker_thread_connections_follow_the_primary_through_sentinel() -> None
             interval=0.2,
             what="the old primary to be demoted",
         )
-        assert persist(lambda: rt.store.start(second, "w", None), deadline_s=30) == "run"
+        assert persist(lambda: rt.store.start(second, "w", None), deadline_s=30).verdict is Verdict.RUN
         new = group.primary_port()
         assert new != old
         assert _state_on(new, namespace, second.message_id) == JobState.RUNNING.value
@@ -128,7 +129,7 @@ def test_worker_thread_connections_follow_the_primary_through_sentinel() -> None
         # The primary dies: the next calls fail until Sentinel promotes the replica, then find it.
         wait_for(lambda: SentinelGroup.replicas_online(new) == 1, timeout=60, what="the old primary to resync")
         group.node(new).stop(signal.SIGKILL)
-        assert persist(lambda: rt.store.start(third, "w", None), deadline_s=60) == "run"
+        assert persist(lambda: rt.store.start(third, "w", None), deadline_s=60).verdict is Verdict.RUN
         assert group.primary_port() == old
         assert _state_on(old, namespace, third.message_id) == JobState.RUNNING.value
         assert get_job(third.message_id).state is JobState.RUNNING  # type: ignore[union-attr]

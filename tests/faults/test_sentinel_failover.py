@@ -67,7 +67,7 @@ class Producer(threading.Thread):
             text = f"a wonderful calm day number {n}" if n % 2 else f"a terrible furious night number {n}"
             return [JobRequest(JobType.EMOTION_ANALYSIS, {"analysis_type": "text", "text": text, "user_id": f"u{n}"})]
         payment_id = f"pay_{n}"
-        payload = {
+        payload: dict[str, Any] = {
             "payment_id": payment_id,
             "operation": "capture",
             "amount": 100 + n,

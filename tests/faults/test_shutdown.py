@@ -13,7 +13,7 @@ import redis
 from gemsdash.queue import JobState, JobType, Runtime, add_job, get_job, queue_stats
 from tests.core.test_recovery import kill, start_worker, worker_env
 from tests.core.workload import email, scripted
-from tests.support import wait_for
+from tests.support import state_of, text, wait_for
 
 
 @pytest.mark.slow
@@ -45,15 +45,15 @@ def test_sigterm_finishes_running_jobs_and_requeues_prefetched_ones(redis_runtim
         assert queue_stats().queues["emotion-analysis"].counts[JobState.QUEUED] == 4
         second = start_worker(env, threads=2)
         wait_for(
-            lambda: all(get_job(j).state is JobState.SUCCEEDED for j in ids),
-            timeout=30,  # type: ignore[union-attr]
+            lambda: all(state_of(j) is JobState.SUCCEEDED for j in ids),
+            timeout=30,
             what="all done",
         )
     finally:
         for proc in (first, second):
             if proc is not None and proc.poll() is None:
                 kill(proc, signal.SIGTERM)
-    runs = [r.decode() for r in client.lrange(f"{ns}:test:runs", 0, -1)]
+    runs = [text(r) for r in client.lrange(f"{ns}:test:runs", 0, -1)]
     assert sorted(runs) == sorted(ids)  # each ran exactly once
     assert all(get_job(j).attempts == 1 for j in ids)  # type: ignore[union-attr]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -43,8 +44,9 @@ def live_server(settings: HttpSettings) -> Iterator[httpx.Client]:
         thread.join(timeout=10)
 
 
-def http_settings(**values: object) -> HttpSettings:
-    """Settings from the arguments only: no .env of the developer's is read."""
+def http_settings(**values: Any) -> HttpSettings:
+    """Settings from the arguments only: no .env of the developer's is read. (`Any`: each field has
+    its own type, which pydantic checks.)"""
     return HttpSettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 

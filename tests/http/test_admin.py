@@ -14,9 +14,9 @@ from gemsdash.queue import runtime as runtime_module
 from tests.conftest import test_settings
 from tests.core.workload import email, scripted
 from tests.http.conftest import AUTH, TOKEN, http_settings, live_server
-from tests.support import wait_for
+from tests.support import JobOptions, wait_for
 
-LATER = {"delay": 600_000}  # a job that waits (delayed) for the length of any test
+LATER: JobOptions = {"delay": 600_000}  # a job that waits (delayed) for the length of any test
 PAYMENT = {
     "payment_id": "pay_1",
     "operation": "capture",

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -30,7 +31,7 @@ def dashboard_queries() -> list[str]:
     return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
 
 
-def alert_rules() -> list[dict[str, object]]:
+def alert_rules() -> list[dict[str, Any]]:
     document = yaml.safe_load(ALERTS.read_text())
     return [rule for group in document["groups"] for rule in group["rules"]]
 
@@ -69,8 +70,8 @@ def test_alert_rules_are_well_formed() -> None:
     for rule in rules:
         assert set(rule) == {"alert", "expr", "for", "labels", "annotations"}, rule["alert"]
         assert re.fullmatch(r"\d+[smh]", str(rule["for"])), rule["alert"]
-        assert rule["labels"]["severity"] in ("warning", "critical")  # type: ignore[index]
-        assert {"summary", "description"} <= set(rule["annotations"])  # type: ignore[arg-type]
+        assert rule["labels"]["severity"] in ("warning", "critical")
+        assert {"summary", "description"} <= set(rule["annotations"])
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (Debian package prometheus)")

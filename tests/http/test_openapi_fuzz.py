@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -52,9 +53,10 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_operation_conforms_to_its_schema(case: schemathesis.Case) -> None:
+def test_every_operation_conforms_to_its_schema(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate(headers=AUTH, checks=CHECKS)
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import redis
 
+from tests.support import text
+
 #: Environment variables a CLI subprocess keeps from the test process (none of the REDIS_* ones).
 BASE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 
@@ -27,12 +29,14 @@ class CliRun:
         return self.stdout + self.stderr
 
 
-def run_cli(*args: str, env: dict[str, str], cwd: Path) -> CliRun:
-    """`gemsdash ARGS` in a fresh process; `cwd` keeps any developer `.env` out of its settings."""
+def run_cli(*args: str, env: dict[str, str], cwd: Path, stdin: int | None = None) -> CliRun:
+    """`gemsdash ARGS` in a fresh process; `cwd` keeps any developer `.env` out of its settings.
+    `stdin`: a file descriptor to read from (a terminal's, say) instead of the test's own."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "gemsdash", *args],
         env={**BASE_ENV, **env},
         cwd=cwd,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -60,7 +64,7 @@ def namespace_dump(client: redis.Redis, namespace: str) -> str:
     what anyone able to read the Redis keyspace would see."""
     chunks: list[str] = []
     for key in client.scan_iter(match=f"{namespace}*", count=1000):
-        kind = client.type(key).decode()
+        kind = text(client.type(key))
         value: object
         if kind == "string":
             value = client.get(key)

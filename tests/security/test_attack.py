@@ -221,6 +221,7 @@ def test_an_endless_payload_source_is_refused_after_the_limit(
     assert _jobs() == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stamp", [10**30, -(10**15)])
 def test_a_stored_stamp_out_of_range_cannot_break_a_listing(
     redis_runtime: Runtime, redis_client: redis.Redis, cli_env: dict[str, str], tmp_path: Path, stamp: int

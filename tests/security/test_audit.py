@@ -13,12 +13,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import gemsdash.queue as q
 from gemsdash.queue import JobState, JobType, Runtime
 from tests.core.workload import email, scripted
 from tests.http.conftest import AUTH, TOKEN, http_settings, live_server
 from tests.security.helpers import CliRun, run_cli
-from tests.support import wait_for
+from tests.support import wait_for_job
 
 QUEUE = JobType.EMAIL_NOTIFICATION.value
 
@@ -50,11 +52,12 @@ def dead_jobs(runtime: Runtime, n: int) -> list[str]:
         runtime.start_worker(threads=2)
         ids = [q.add_job(QUEUE, email("fatal"), attempts=1) for _ in range(n)]
         for job_id in ids:
-            wait_for(lambda j=job_id: (r := q.get_job(j)) is not None and r.state is JobState.DEAD, what="dead")
+            wait_for_job(job_id, lambda record: record.state is JobState.DEAD)
         runtime.stop_worker()
     return ids
 
 
+@pytest.mark.slow
 def test_cli_actions_are_audited_in_redis(redis_runtime: Runtime, redis_url: str, tmp_path: Path) -> None:
     env = {"REDIS_ENABLED": "true", "REDIS_URL": redis_url, "GEMSDASH_NAMESPACE": redis_runtime.settings.namespace}
     dead = dead_jobs(redis_runtime, 2)

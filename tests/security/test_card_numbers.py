@@ -35,7 +35,7 @@ ALL_DIGITS = (VISA, MASTERCARD, AMEX)
 
 
 def good_payload(job_type: JobType) -> dict[str, Any]:
-    return {
+    payloads: dict[JobType, dict[str, Any]] = {
         JobType.SKETCH_GENERATION: {"prompt": "a lighthouse", "user_id": "u1"},
         JobType.EMOTION_ANALYSIS: {"text": "happy", "analysis_type": "text", "user_id": "u1"},
         JobType.EMAIL_NOTIFICATION: {"to": "ann@example.test", "template": "welcome", "context": {"name": "Ann"}},
@@ -47,7 +47,8 @@ def good_payload(job_type: JobType) -> dict[str, Any]:
             "payment_method": "pm_card_visa",
             "idempotency_key": "k1",
         },
-    }[job_type]
+    }
+    return payloads[job_type]
 
 
 #: Where a card number could be slipped into each job type: (field path, payload with it there).

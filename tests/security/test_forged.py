@@ -20,7 +20,7 @@ from gemsdash.queue.jobs import MAX_ATTEMPTS, MAX_DELAY_MS, now_ms
 from tests.core.workload import email, scripted
 from tests.faults.test_malformed import push
 from tests.security.helpers import run_cli
-from tests.support import wait_for
+from tests.support import raw, text, wait_for
 
 EMAIL_QUEUE = "email-notification"
 PAYMENT = {
@@ -60,7 +60,7 @@ def refused(rmid: str) -> str:
     return f"{record.error.type}: {record.error.message}"
 
 
-FORGED = {
+FORGED: dict[str, tuple[dict[str, Any], str]] = {
     "negative retries, huge max_retries": (
         {"retries": -5, "max_retries": 1e12},
         "option 'max_retries' is not an integer",
@@ -129,8 +129,8 @@ def test_a_refused_message_is_kept_scrubbed(worker: Runtime, redis_client: redis
     assert record is not None
     kept = json.dumps(record.public_dict())
     dead_letter = redis_client.hget(f"{worker.settings.namespace}:{EMAIL_QUEUE}.XQ.msgs", rmid)
-    for text in (kept, (dead_letter or b"").decode()):
-        assert "pw-Secret-1a2b" not in text and "4242 4242" not in text and "on_failure" in text
+    for shown in (kept, text(dead_letter or b"")):
+        assert "pw-Secret-1a2b" not in shown and "4242 4242" not in shown and "on_failure" in shown
 
 
 def test_a_message_naming_another_queue_is_refused(worker: Runtime, redis_client: redis.Redis) -> None:
@@ -176,7 +176,7 @@ def test_messages_gemsdash_writes_are_admitted(redis_runtime: Runtime, redis_cli
     ns = redis_runtime.settings.namespace
     delayed = add_job(JobType.EMAIL_NOTIFICATION, email("late"), delay=MAX_DELAY_MS, attempts=MAX_ATTEMPTS)
     (data,) = redis_client.hvals(f"{ns}:{EMAIL_QUEUE}.DQ.msgs")
-    assert inspect_fetched(data, f"{EMAIL_QUEUE}.DQ", now_ms()) is None, delayed
+    assert inspect_fetched(raw(data), f"{EMAIL_QUEUE}.DQ", now_ms()) is None, delayed
     with scripted() as work:
         redis_runtime.start_worker(threads=2)
         job_id = add_job(
@@ -201,7 +201,7 @@ def test_a_backoff_jitter_option_is_admitted_only_as_a_fraction(
     (rmid,) = redis_client.lrange(f"{ns}:{EMAIL_QUEUE}", 0, -1)
     data = redis_client.hget(f"{ns}:{EMAIL_QUEUE}.msgs", rmid)
     assert data is not None and json.loads(data)["options"]["jitter"] == 0.5
-    assert inspect_fetched(data, EMAIL_QUEUE, now_ms()) is None
+    assert inspect_fetched(raw(data), EMAIL_QUEUE, now_ms()) is None
     for forged in (5, -0.1, "0.5", True):
         message = json.loads(data)
         message["options"]["jitter"] = forged

@@ -18,7 +18,7 @@ from gemsdash.queue.redaction import RAW_HEAD_CHARS, Redactor, raw_evidence
 from tests.core.workload import email, scripted
 from tests.faults.test_malformed import push
 from tests.security.helpers import namespace_dump, run_cli
-from tests.support import wait_for
+from tests.support import text, wait_for
 
 CARD = "4242424242424242"
 CARD_GROUPED = "4242 4242 4242 4242"
@@ -72,7 +72,7 @@ def test_a_malformed_message_keeps_no_card_number_or_secret(
     kept = record["payload"]["refused_message"]  # type: ignore[index]
     assert kept["bytes"] == len(data) and len(kept["sha256"]) == 64 and kept["head"]
     dead_letter = redis_client.hget(f"{ns}:payment-processing.XQ.msgs", rmid)
-    assert dead_letter is not None and not leaks(dead_letter.decode())
+    assert dead_letter is not None and not leaks(text(dead_letter))
     shown = run_cli("job", rmid, env=cli_env, cwd=tmp_path)
     assert shown.returncode == 0 and rmid in shown.stdout and not leaks(shown.output), shown.output
     listed = run_cli("jobs", "payment-processing", "--json", env=cli_env, cwd=tmp_path)
@@ -91,7 +91,7 @@ def test_a_30_mb_message_is_not_kept_whole(
     assert len(json.dumps(record)) < 8 * 1024 and not leaks(json.dumps(record))
     assert record["payload"]["refused_message"]["bytes"] == len(data)  # type: ignore[index]
     dead_letter = redis_client.hget(f"{ns}:payment-processing.XQ.msgs", rmid)
-    assert dead_letter is not None and len(dead_letter) < 8 * 1024 and not leaks(dead_letter.decode())
+    assert dead_letter is not None and len(dead_letter) < 8 * 1024 and not leaks(text(dead_letter))
     assert redis_client.hlen(f"{ns}:payment-processing.msgs") == 0
     listed = run_cli("jobs", "payment-processing", "--json", env=cli_env, cwd=tmp_path)
     assert listed.returncode == 0 and rmid in listed.stdout and len(listed.stdout) < 16 * 1024

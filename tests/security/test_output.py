@@ -20,6 +20,7 @@ import gemsdash.queue as q
 from gemsdash.queue import InvalidPayload, JobState, Runtime
 from gemsdash.queue.payloads import find_card_number, luhn_valid, redact_card_numbers
 from gemsdash.queue.redaction import Redactor
+from gemsdash.queue.store import Verdict
 from tests.core.workload import email, scripted
 from tests.http.conftest import AUTH, TOKEN
 from tests.security.helpers import one_line_error, run_cli
@@ -67,6 +68,7 @@ def hostile_dead_job(redis_runtime: Runtime) -> Iterator[str]:
     yield job_id
 
 
+@pytest.mark.slow
 def test_cli_shows_control_characters_of_job_data_as_escapes(
     redis_runtime: Runtime, redis_url: str, hostile_dead_job: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
@@ -140,6 +142,7 @@ def test_a_lone_surrogate_is_refused_at_enqueue_naming_the_field(redis_runtime: 
     assert q.list_jobs(EMAIL).total == 0
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_lone_surrogate_and_reads_a_stored_one(
     redis_runtime: Runtime, redis_url: str, hostile_dead_job: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
@@ -325,7 +328,7 @@ def test_a_redelivered_last_attempt_never_counts_past_the_maximum(any_runtime: R
     message = job_message(spec, email("ok"), spec.options(attempts=3), job_id)
     message = message.copy(options={**message.options, "retries": 2})  # the third, last attempt
     for _ in range(3):  # run, lost, redelivered, lost, redelivered
-        assert any_runtime.store.start(message, "w1", None) == "run"
+        assert any_runtime.store.start(message, "w1", None).verdict is Verdict.RUN
     shown = q.get_job(job_id)
     assert shown is not None and (shown.attempts, shown.max_attempts) == (3, 3)
     assert "redelivered after its worker was lost" in (shown.timeline[-1].note or "")

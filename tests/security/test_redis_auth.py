@@ -20,7 +20,7 @@ from gemsdash.queue.handlers import override_work
 from tests.conftest import test_settings
 from tests.core.workload import email, scripted
 from tests.security.helpers import CliRun, one_line_error, run_cli
-from tests.support import RedisServer, free_port, wait_for
+from tests.support import RedisServer, command, free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -153,8 +153,8 @@ def acl_server() -> Iterator[RedisServer]:
     """Only ACL users can connect: the default user is switched off."""
     with RedisServer() as server:
         admin = redis.Redis(port=server.port)
-        admin.execute_command("ACL", "SETUSER", ACL_USER, "on", f">{ACL_PASSWORD}", "~*", "&*", "+@all")
-        admin.execute_command("ACL", "SETUSER", "default", "off")
+        command(admin, "ACL", "SETUSER", ACL_USER, "on", f">{ACL_PASSWORD}", "~*", "&*", "+@all")
+        command(admin, "ACL", "SETUSER", "default", "off")
         admin.close()
         yield server
 
@@ -178,8 +178,8 @@ def test_an_acl_user_limited_to_the_namespace_works(acl_server: RedisServer, nam
     """The least privilege docs/security.md recommends: the namespace's keys, no dangerous commands."""
     admin = redis.Redis.from_url(acl_url(acl_server))
     user, password = f"scoped-{namespace}", "scoped-Pw-3"
-    admin.execute_command(
-        "ACL", "SETUSER", user, "on", f">{password}", f"~{namespace}", f"~{namespace}:*", "+@all", "-@dangerous"
+    command(
+        admin, "ACL", "SETUSER", user, "on", f">{password}", f"~{namespace}", f"~{namespace}:*", "+@all", "-@dangerous"
     )
     url = acl_url(acl_server, user, password)
     runtime = configure(
@@ -252,7 +252,7 @@ def test_tls_with_a_test_ca_works_end_to_end(tls_server: TlsServer, namespace: s
     runtime = configure(
         test_settings(redis_enabled=True, redis_url=url, namespace=namespace, worker_timeout_seconds=2), role="worker"
     )
-    assert runtime.client is not None
+    assert isinstance(runtime.client, redis.Redis)
     assert runtime.client.connection_pool.connection_class is redis.SSLConnection
     run_one_job(runtime)
     env = cli_env(namespace, REDIS_URL=url)

@@ -30,7 +30,7 @@ from gemsdash.queue.payloads import EmotionPayload
 from tests.actors.smtp_server import SmtpServer
 from tests.conftest import test_settings
 from tests.security.helpers import CliRun, leaked, namespace_dump, one_line_error, run_cli
-from tests.support import RedisServer, wait_for
+from tests.support import JobOptions, RedisServer, wait_for, wait_for_job
 
 pytestmark = [
     pytest.mark.slow,
@@ -47,7 +47,7 @@ ALL_SECRETS = {**CONFIGURED, **MASKED}
 
 #: The test's own SMTP server logs the AUTH exchange it receives; that is not gemsdash's output.
 TEST_SERVER_LOGGERS = ("mail.log",)
-FAST_DEATH = {"attempts": 2, "backoff": {"type": "fixed", "delay": 20}}
+FAST_DEATH: JobOptions = {"attempts": 2, "backoff": {"type": "fixed", "delay": 20}}
 
 
 @dataclass
@@ -122,12 +122,12 @@ def run_jobs(port: int, namespace: str, env: dict[str, str], cwd: Path, result: 
             ids[f"email-{name}"] = add_job(
                 JobType.EMAIL_NOTIFICATION, email_payload(f"{name}@example.test"), **FAST_DEATH
             )
-        payload = json.dumps(email_payload("cli@example.test"))
-        enqueued = run_cli("enqueue", "email-notification", "--payload", payload, env=env, cwd=cwd)
+        cli_payload = json.dumps(email_payload("cli@example.test"))
+        enqueued = run_cli("enqueue", "email-notification", "--payload", cli_payload, env=env, cwd=cwd)
         result.cli.append(enqueued)
         ids["email-cli"] = enqueued.stdout.strip()
         for job_id in ids.values():
-            wait_for(lambda j=job_id: (r := get_job(j)) is not None and r.state.finished, what=job_id)
+            wait_for_job(job_id, lambda record: record.state.finished)
         runtime.stop_worker()
 
 

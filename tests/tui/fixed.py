@@ -14,6 +14,8 @@ from gemsdash.queue import (
     JobRecord,
     JobState,
     QueueStats,
+    Schedule,
+    ScheduleNotFound,
     Snapshot,
     WorkerInfo,
 )
@@ -303,3 +305,19 @@ class FixedSource:
     def add_job(self, job_type: str, payload: dict[str, Any], *, priority: str | None, delay_ms: int | None) -> str:
         self.calls.append(("add_job", (job_type, payload, priority, delay_ms)))
         return "00000fff-0000-4000-8000-000000000fff"
+
+    # No schedules: the rest of `DataSource`, so that the fixed data is one (mypy checks it).
+    def schedules(self) -> list[Schedule]:
+        return []
+
+    def pause_schedule(self, name: str) -> Schedule:
+        raise ScheduleNotFound(name)
+
+    def resume_schedule(self, name: str) -> Schedule:
+        raise ScheduleNotFound(name)
+
+    def run_schedule(self, name: str) -> str:
+        raise ScheduleNotFound(name)
+
+    def remove_schedule(self, name: str) -> None:
+        raise ScheduleNotFound(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from rich.console import Console
 from rich.text import Text
@@ -19,8 +19,11 @@ from gemsdash.tui.widgets.tables import NavTable
 T = TypeVar("T")
 
 
-async def until(pilot: Pilot[Any], predicate: Callable[[], T], timeout: float = 5.0, what: str = "") -> T:
-    """Let the app run until `predicate()` holds (the UI and its worker threads keep going)."""
+async def until(
+    pilot: Pilot[Any], predicate: Callable[[], T | Literal[False] | None], timeout: float = 5.0, what: str = ""
+) -> T:
+    """Let the app run until `predicate()` holds (the UI and its worker threads keep going), and
+    return that value, typed without the False or None returned while waiting."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

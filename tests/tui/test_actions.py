@@ -5,23 +5,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+from textual.widgets import Checkbox, Input, TextArea
+
 import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
 from gemsdash.tui.dialogs.confirm import ClearScreen, ConfirmScreen
 from gemsdash.tui.dialogs.enqueue import EnqueueScreen
 from gemsdash.tui.screens.errors import ErrorGroupsScreen
-from gemsdash.tui.widgets.tables import JobsTable
+from gemsdash.tui.widgets.tables import JobsTable, NavTable
 from tests.core.workload import Scripted, email
+from tests.support import state_of
 from tests.tui.helpers import main_screen, notices, rows, screen_text, until
 
 EMAIL = "email-notification"
 SIZE = (140, 40)
-
-
-def state_of(job_id: str) -> JobState | None:
-    record = q.get_job(job_id)
-    return record.state if record else None
 
 
 async def select_job(pilot: Any, app: GemsdashApp, job_id: str, state: str = "0") -> None:
@@ -55,6 +54,7 @@ async def test_retry_a_dead_job_and_refuse_a_job_that_is_not_dead(work: Scripted
         assert app.notices[-1][0] == "error"
 
 
+@pytest.mark.slow
 async def test_cancel_a_waiting_job_and_refuse_a_finished_one(work: Scripted) -> None:
     delayed_id = q.add_job(EMAIL, email("ok-later"), delay=60_000)
     ok_id = q.add_job(EMAIL, email("ok-1"))
@@ -121,6 +121,7 @@ async def test_retry_all_with_nothing_dead_asks_nothing(work: Scripted) -> None:
         assert not isinstance(app.screen, ConfirmScreen)
 
 
+@pytest.mark.slow
 async def test_clear_shows_counts_and_needs_the_queue_name_typed(work: Scripted) -> None:
     waiting = [q.add_job(EMAIL, email(f"ok-{i}"), delay=60_000) for i in range(4)]
     dead_id = q.add_job(EMAIL, email("fatal-1"))
@@ -165,13 +166,14 @@ async def test_clear_can_also_delete_dead_jobs(work: Scripted) -> None:
         await pilot.pause()
         await pilot.press("C")
         modal = await until(pilot, lambda: isinstance(app.screen, ClearScreen) and app.screen)
-        modal.query_one("#include-dead").value = True
-        modal.query_one("#confirm-name").value = EMAIL  # typing it is covered above
+        modal.query_one("#include-dead", Checkbox).value = True
+        modal.query_one("#confirm-name", Input).value = EMAIL  # typing it is covered above
         await pilot.press("enter")
         await until(pilot, lambda: "1 dead deleted" in notices(app))
         assert state_of(dead_id) is None
 
 
+@pytest.mark.slow
 async def test_enqueue_validates_inline_and_enqueues_only_when_valid(work: Scripted) -> None:
     app = GemsdashApp(refresh_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
@@ -180,7 +182,7 @@ async def test_enqueue_validates_inline_and_enqueues_only_when_valid(work: Scrip
         await pilot.pause()
         await pilot.press("e")
         modal = await until(pilot, lambda: isinstance(app.screen, EnqueueScreen) and app.screen)
-        editor = modal.query_one("#payload")
+        editor = modal.query_one("#payload", TextArea)
         assert '"template": "welcome"' in editor.text, "starts from the selected queue's example"
 
         editor.text = '{"to": "not-an-address", "template": "welcome", "context": {}}'
@@ -207,10 +209,10 @@ async def test_enqueue_shows_backend_refusals_inline(work: Scripted) -> None:
     app = GemsdashApp(refresh_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
         main_screen(app).queue_actions.enqueue(EMAIL)
-        modal = await until(pilot, lambda: isinstance(app.screen, EnqueueScreen) and app.screen.query("#payload"))
-        modal = app.screen
+        modal = await until(pilot, lambda: isinstance(app.screen, EnqueueScreen) and app.screen)
+        await until(pilot, lambda: modal.query("#payload"))
         big = "x" * (q.current_runtime().settings.max_payload_bytes + 10)
-        modal.query_one("#payload").text = json.dumps(email(big))
+        modal.query_one("#payload", TextArea).text = json.dumps(email(big))
         await pilot.pause()
         await pilot.press("ctrl+s")
         await until(pilot, lambda: "the limit is" in screen_text(app))
@@ -249,7 +251,7 @@ async def test_dead_jobs_grouped_by_error_can_be_listed_and_retried_as_a_group(w
         await pilot.press("E")
         groups = await until(pilot, lambda: isinstance(app.screen, ErrorGroupsScreen) and app.screen)
         assert isinstance(groups, ErrorGroupsScreen)
-        table = groups.query_one("#groups")
+        table = groups.query_one("#groups", NavTable)
         await until(pilot, lambda: len(table.rows) == 2, what="two error groups")
         listed = rows(table)
         assert listed[0][:2] == ["5", "PermanentJobError: permanent failure for fatal-#"]
@@ -265,7 +267,7 @@ async def test_dead_jobs_grouped_by_error_can_be_listed_and_retried_as_a_group(w
 
         await pilot.press("E")
         groups = await until(pilot, lambda: isinstance(app.screen, ErrorGroupsScreen) and app.screen)
-        table = groups.query_one("#groups")
+        table = groups.query_one("#groups", NavTable)
         await until(pilot, lambda: len(table.rows) == 2)
         work.started.clear()
         await pilot.press("r")
@@ -278,6 +280,7 @@ async def test_dead_jobs_grouped_by_error_can_be_listed_and_retried_as_a_group(w
         await until(pilot, lambda: sorted(work.started) == sorted(f"fatal-{i}" for i in range(5)))
 
 
+@pytest.mark.slow
 async def test_marked_jobs_are_cancelled_and_retried_together_after_a_confirmation(work: Scripted) -> None:
     waiting = [q.add_job(EMAIL, email(f"ok-later-{i}"), delay=60_000) for i in range(3)]
     app = GemsdashApp(refresh_interval=0.1)

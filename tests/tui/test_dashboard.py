@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
 from gemsdash.tui.screens.detail import JobDetailScreen
 from gemsdash.tui.screens.workers import AuditScreen, WorkersScreen
 from gemsdash.tui.source import PAGE_SIZE
-from gemsdash.tui.widgets.tables import JobsTable, QueuesTable
+from gemsdash.tui.widgets.tables import JobsTable, NavTable, QueuesTable
 from tests.core.workload import Scripted, email
 from tests.tui.helpers import main_screen, notices, row, rows, screen_text, until
 
@@ -52,6 +54,7 @@ async def test_queues_show_live_counts_and_the_status_line(work: Scripted) -> No
         assert app.sub_title == "memory · embedded worker"
 
 
+@pytest.mark.slow
 async def test_jobs_table_filters_by_state_searches_and_opens_detail(work: Scripted) -> None:
     ok_id = q.add_job(EMAIL, email("ok-1"))
     dead_id = q.add_job(EMAIL, email("fatal-boom"))
@@ -109,6 +112,7 @@ async def test_detail_masks_secrets_and_shows_error_timeline_and_traceback(work:
         assert "1 of 5" in text
 
 
+@pytest.mark.slow
 async def test_paging_keeps_one_page_and_moves_with_brackets(work: Scripted) -> None:
     total = PAGE_SIZE + 7
     q.add_jobs([q.JobRequest(EMAIL, email(f"ok-{i}"), delay=60_000) for i in range(total)])
@@ -136,7 +140,7 @@ async def test_workers_and_audit_screens(work: Scripted) -> None:
         await pilot.press("w")
         workers = await until(pilot, lambda: isinstance(app.screen, WorkersScreen) and app.screen)
         assert isinstance(workers, WorkersScreen)
-        table = workers.query_one("#workers")
+        table = workers.query_one("#workers", NavTable)
         await until(pilot, lambda: len(table.rows) == 1, what="the embedded worker")
         assert rows(table)[0][0].startswith("embedded-")
         await pilot.press("escape")
@@ -144,6 +148,6 @@ async def test_workers_and_audit_screens(work: Scripted) -> None:
         await pilot.press("a")
         audit = await until(pilot, lambda: isinstance(app.screen, AuditScreen) and app.screen)
         assert isinstance(audit, AuditScreen)
-        table = audit.query_one("#audit")
+        table = audit.query_one("#audit", NavTable)
         await until(pilot, lambda: len(table.rows) >= 1, what="the audit entry")
         assert rows(table)[0][1:3] == ["retry", dead_id]

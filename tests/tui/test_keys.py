@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
@@ -9,6 +11,7 @@ from gemsdash.tui.dialogs.confirm import ConfirmScreen
 from gemsdash.tui.dialogs.help import HelpScreen, live_keys
 from gemsdash.tui.widgets.tables import JobsTable
 from tests.core.workload import Scripted, email
+from tests.support import state_of
 from tests.tui.helpers import main_screen, notices, screen_text, until
 
 EMAIL = "email-notification"
@@ -41,11 +44,15 @@ async def test_read_only_hides_and_refuses_every_changing_action(work: Scripted)
         jobs.move_cursor(row=jobs.get_row_index(dead_id))
         for key, action in (("r", "retry"), ("c", "cancel"), ("R", "retry all"), ("C", "clear"), ("e", "enqueue")):
             await pilot.press(key)
-            await until(pilot, lambda action=action: f"Read-only mode: {action} refused." in notices(app))
+
+            def refused(action: str = action) -> bool:
+                return f"Read-only mode: {action} refused." in notices(app)
+
+            await until(pilot, refused)
         assert app.screen is screen, "no confirmation or editor opened"
         await pilot.pause(0.2)
-        assert q.get_job(dead_id).state is JobState.DEAD
-        assert q.get_job(waiting_id).state is JobState.DELAYED
+        assert state_of(dead_id) is JobState.DEAD
+        assert state_of(waiting_id) is JobState.DELAYED
 
         # Nor through the screen's actions or the palette.
         screen.queue_actions.retry_all(EMAIL)
@@ -88,6 +95,7 @@ async def test_help_lists_the_live_bindings_of_the_screen(work: Scripted) -> Non
         assert "Show dead jobs" not in text, "help is for the screen on display"
 
 
+@pytest.mark.slow
 async def test_every_action_is_in_the_command_palette(work: Scripted) -> None:
     for i in range(2):
         q.add_job(EMAIL, email(f"fatal-{i}"))

@@ -6,12 +6,16 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from rich.text import Text
+from textual.widgets import Static, TextArea
 
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobRecord, JobState, WorkerInfo
 from gemsdash.tui.dialogs.enqueue import EnqueueScreen
 from gemsdash.tui.screens.workers import WorkersScreen
+from gemsdash.tui.widgets.tables import NavTable
+from tests.support import state_of
 from tests.tui.fixed import FixedSource, _record, _timeline, fixed_clock
 from tests.tui.helpers import main_screen, notices, row, until
 from tests.tui.test_snapshots import PAYMENTS_ROW, show_payments
@@ -34,6 +38,7 @@ async def refreshed(pilot: Any, app: GemsdashApp) -> None:
     await pilot.pause()
 
 
+@pytest.mark.slow
 async def test_the_cursor_stays_on_top_as_new_jobs_arrive_and_keeps_a_chosen_job() -> None:
     source = FixedSource()
     app = app_with(source)
@@ -95,7 +100,7 @@ async def test_tab_leaves_the_payload_editor_and_ctrl_t_indents() -> None:
         await show_payments(pilot)
         await pilot.press("e")
         dialog = await until(pilot, lambda: isinstance(app.screen, EnqueueScreen) and app.screen)
-        editor = dialog.query_one("#payload")
+        editor = dialog.query_one("#payload", TextArea)
         await until(pilot, lambda: editor.has_focus)
         before = editor.text
         await pilot.press("ctrl+t")
@@ -103,7 +108,7 @@ async def test_tab_leaves_the_payload_editor_and_ctrl_t_indents() -> None:
         await pilot.press("tab")
         assert not editor.has_focus, "tab moves on to the next field"
         assert editor.text == "  " + before
-        assert "tab next field · ctrl+t indent" in str(dialog.query_one("#enqueue-keys").content)
+        assert "tab next field · ctrl+t indent" in str(dialog.query_one("#enqueue-keys", Static).content)
 
 
 class SlowWorkers(FixedSource):
@@ -127,7 +132,7 @@ async def test_the_workers_screen_shows_the_last_list_at_once() -> None:
         await show_payments(pilot)
         await pilot.press("w")
         screen = await until(pilot, lambda: isinstance(app.screen, WorkersScreen) and app.screen)
-        table = screen.query_one("#workers")
+        table = screen.query_one("#workers", NavTable)
         await until(pilot, lambda: table.row_count == 2, what="the first read")
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, WorkersScreen))
@@ -135,7 +140,7 @@ async def test_the_workers_screen_shows_the_last_list_at_once() -> None:
         await pilot.press("w")
         screen = await until(pilot, lambda: isinstance(app.screen, WorkersScreen) and app.screen)
         await pilot.pause()
-        assert screen.query_one("#workers").row_count == 2, "the last list shows while a new one is read"
+        assert screen.query_one("#workers", NavTable).row_count == 2, "the last list shows while a new one is read"
 
 
 async def test_plus_refreshes_faster_and_minus_slower() -> None:
@@ -231,12 +236,12 @@ async def test_x_aborts_the_selected_running_job_after_a_confirmation(work: Any)
         await until(pilot, lambda: app.snapshot is not None)
         screen.queues.move_cursor(row=2)
         await pilot.press("enter")
-        await until(pilot, lambda: screen.jobs.selected_key == job_id and q.get_job(job_id).state is JobState.RUNNING)
+        await until(pilot, lambda: screen.jobs.selected_key == job_id and state_of(job_id) is JobState.RUNNING)
         await pilot.press("X")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
         await until(pilot, lambda: f"Abort of job {job_id[:8]} requested" in notices(app))
-        await until(pilot, lambda: q.get_job(job_id).state is JobState.CANCELLED, timeout=5)
+        await until(pilot, lambda: state_of(job_id) is JobState.CANCELLED, timeout=5)
 
 
 async def test_n_runs_the_selected_delayed_job_now(work: Any) -> None:
@@ -253,7 +258,7 @@ async def test_n_runs_the_selected_delayed_job_now(work: Any) -> None:
         await until(pilot, lambda: screen.jobs.selected_key == job_id)
         await pilot.press("N")
         await until(pilot, lambda: f"Job {job_id[:8]} is queued to run now." in notices(app))
-        await until(pilot, lambda: q.get_job(job_id).state is JobState.SUCCEEDED, timeout=5)
+        await until(pilot, lambda: state_of(job_id) is JobState.SUCCEEDED, timeout=5)
 
 
 async def test_the_job_detail_shows_what_the_job_logged(work: Any) -> None:
@@ -264,7 +269,7 @@ async def test_the_job_detail_shows_what_the_job_logged(work: Any) -> None:
     job_id = q.add_job("email-notification", {**email("x"), "context": {"name": "log-tui", "password": "pw-secret"}})
     app = GemsdashApp(refresh_interval=0.1)
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: q.get_job(job_id).state is JobState.SUCCEEDED)
+        await until(pilot, lambda: state_of(job_id) is JobState.SUCCEEDED)
         app.open_job(job_id)
         await until(pilot, lambda: "starting log-tui" in screen_text(app), what="the job's log lines")
         assert "signing in with ***" in screen_text(app) and "pw-secret" not in screen_text(app)

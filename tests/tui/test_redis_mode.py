@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
+from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.tui.screens.detail import JobDetailScreen
 from gemsdash.tui.screens.workers import WorkersScreen
-from gemsdash.tui.widgets.tables import JobsTable
+from gemsdash.tui.widgets.tables import JobsTable, NavTable
 from tests.tui.helpers import main_screen, notices, row, rows, until
 
 PAYMENTS = "payment-processing"
@@ -24,6 +27,7 @@ def declined_payment() -> str:
     )
 
 
+@pytest.mark.slow
 async def test_a_dead_payment_is_retried_from_the_keyboard(redis_runtime: q.Runtime) -> None:
     redis_runtime.start_worker(threads=2)
     job_id = declined_payment()
@@ -57,9 +61,10 @@ async def test_a_dead_payment_is_retried_from_the_keyboard(redis_runtime: q.Runt
 
         await pilot.press("escape", "w")
         workers = await until(pilot, lambda: isinstance(app.screen, WorkersScreen) and app.screen)
-        table = workers.query_one("#workers")
+        table = workers.query_one("#workers", NavTable)
         await until(pilot, lambda: len(table.rows) == 1, what="the worker's heartbeat")
         listed = rows(table)[0]
+        assert isinstance(redis_runtime.broker, GemsdashRedisBroker)
         assert listed[0] == redis_runtime.broker.broker_id
         assert listed[5].endswith("ago")
 

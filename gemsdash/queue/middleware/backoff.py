@@ -15,9 +15,8 @@ from typing import Any
 
 from dramatiq import Broker
 from dramatiq.errors import Retry as RetryRequest
-from dramatiq.middleware import Retries
-from dramatiq.middleware.retries import DEFAULT_MAX_BACKOFF
 
+from gemsdash.queue.dramatiq_internals import DEFAULT_MAX_BACKOFF, RetriesBase
 from gemsdash.queue.middleware.abort import JobAborted
 
 #: The exponent stops growing here (2^32 x 1 ms is already beyond any cap).
@@ -37,7 +36,7 @@ def retry_delay(
     return int(wait)
 
 
-class BackoffRetries(Retries):
+class BackoffRetries(RetriesBase):
     """Dramatiq's Retries (attempt counting, `throws`, dead-lettering unchanged), with the delay
     computed by `retry_delay` from the message's `min_backoff`, `max_backoff` and `jitter`."""
 

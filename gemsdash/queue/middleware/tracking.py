@@ -24,21 +24,25 @@ from dramatiq.middleware import SkipMessage
 from dramatiq.worker import ConsumerThread
 
 from gemsdash.queue import context
+from gemsdash.queue.dramatiq_internals import proxied_exception, proxied_message
 from gemsdash.queue.jobs import JobState, JobType, now_ms
 from gemsdash.queue.messages import canonical_queue, fallback_record, scrubbed
 from gemsdash.queue.middleware.abort import JobAborted
 from gemsdash.queue.middleware.persist import persist
 from gemsdash.queue.middleware.write_behind import WriteBehind
 from gemsdash.queue.redaction import Redactor
-from gemsdash.queue.redis_broker import GemsdashRedisBroker
-from gemsdash.queue.store import JobStore, Success, worker_label
+from gemsdash.queue.store import JobStore, Settlement, Settling, Success, Verdict, worker_label
 
 logger = logging.getLogger(__name__)
 
 
 class JobTracking(Middleware):
-    def __init__(self, store: JobStore, redactor: Redactor, write_behind: WriteBehind | None = None) -> None:
+    def __init__(
+        self, store: JobStore, redactor: Redactor, settling: Settling, write_behind: WriteBehind | None = None
+    ) -> None:
         self.store = store
+        #: The broker's part of a job's final write (store.Settling).
+        self.settling = settling
         #: Where successes and their acks go (Redis mode); None: written by the worker thread.
         self.write_behind = write_behind
         self.redactor = redactor
@@ -50,13 +54,13 @@ class JobTracking(Middleware):
         self.in_flight = 0
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
-        msg = message._message  # the proxy resolves every attribute through __getattr__
+        msg = proxied_message(message)
         verdict = persist(lambda: self.store.start(msg, self.worker, None))
-        if verdict == "missing":
+        if verdict.verdict is Verdict.MISSING:
             verdict = persist(lambda: self.store.start(msg, self.worker, fallback_record(msg)))
-        if verdict != "run":
-            logger.info("Skipping job %s: it is %s.", msg.message_id, verdict.partition(":")[2])
-            raise SkipMessage(verdict)
+        if verdict.verdict is not Verdict.RUN:
+            logger.info("Skipping job %s: it is %s.", msg.message_id, verdict.state)
+            raise SkipMessage(str(verdict))
         with self._lock:
             self._started[msg.message_id] = time.monotonic()
             self.in_flight += 1
@@ -98,11 +102,10 @@ class JobTracking(Middleware):
             detail = json.dumps(job_result, separators=(",", ":"), default=str)
             # On Redis the record and Dramatiq's ack of this message are written behind, together in
             # one `succeed` call: no window in which a finished job could be delivered again.
-            rmid = message.options.get("redis_message_id")
-            if self.write_behind is not None and isinstance(broker, GemsdashRedisBroker) and rmid:
-                ack = (broker.broker_id, message.queue_name, str(rmid))
+            ack = self.settling.delivery(proxied_message(message))
+            if self.write_behind is not None and ack is not None:
                 self.write_behind.record(Success(message.message_id, detail, duration, now_ms(), ack))
-                broker.settle_with_record(ack[2])
+                self.settling.settle_with_record(ack)
             else:
                 persist(lambda: self.store.finish(message.message_id, JobState.SUCCEEDED, detail, duration_ms=duration))
         elif isinstance(exception, JobAborted):
@@ -115,12 +118,10 @@ class JobTracking(Middleware):
             # On Redis, Retries' next copy was kept back (GemsdashRedisBroker.take_retry): it is
             # stored with the record and the ack of this attempt, or, if Redis never comes back,
             # none of them is and this attempt stays unacknowledged, to run again after recovery.
-            retry = broker.take_retry(message.message_id) if isinstance(broker, GemsdashRedisBroker) else None
-            rmid = message.options.get("redis_message_id")
-            ack = None
-            if retry is not None and isinstance(broker, GemsdashRedisBroker) and rmid:
-                ack = (broker.broker_id, message.queue_name, str(rmid))
-                broker.settle_with_record(ack[2])
+            retry = self.settling.take_retry(message.message_id)
+            ack = self.settling.delivery(proxied_message(message)) if retry is not None else None
+            if ack is not None:
+                self.settling.settle_with_record(ack)
             persist(
                 lambda: self.store.finish(
                     message.message_id,
@@ -128,8 +129,7 @@ class JobTracking(Middleware):
                     error,
                     duration_ms=duration,
                     next_attempt_ms=next_attempt,
-                    nack=ack,
-                    retry=retry if ack is not None else None,
+                    settle=Settlement(ack, retry) if ack is not None else None,
                 )
             )
         else:
@@ -146,31 +146,27 @@ class JobTracking(Middleware):
         it, a worker killed in between left the message dead-lettered and the record `running`."""
         with self._lock:
             duration = self._dead_duration.pop(message.message_id, None)
-        clean = scrubbed(message._message)
-        exception = message._exception
+        clean = scrubbed(proxied_message(message))
+        exception = proxied_exception(message)
         detail = (
             self._error(message, exception)
             if exception is not None
             else json.dumps({"type": "Rejected", "message": "message rejected by the worker", "traceback": None})
         )
-        rmid = message.options.get("redis_message_id")
-        nack = None
-        if isinstance(broker, GemsdashRedisBroker) and rmid:
-            nack = (broker.broker_id, message.queue_name, str(rmid))
+        nack = self.settling.delivery(proxied_message(message))
         persist(
             lambda: self.store.finish(
                 message.message_id,
                 JobState.DEAD,
                 detail,
                 duration_ms=duration,
-                message=message._message,
-                fallback=fallback_record(message._message),
-                scrubbed=clean.encode() if clean is not None else None,
-                nack=nack,
+                message=proxied_message(message),
+                fallback=fallback_record(proxied_message(message)),
+                settle=Settlement(nack, None, clean.encode() if clean is not None else None),
             )
         )
-        if nack is not None and isinstance(broker, GemsdashRedisBroker):
-            broker.settle_with_record(nack[2])
+        if nack is not None:
+            self.settling.settle_with_record(nack)
 
     def _finish_timing(self, message_id: str) -> int | None:
         with self._lock:

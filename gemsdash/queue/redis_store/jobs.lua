@@ -23,10 +23,8 @@ for i = 5, #ARGV do
     A[#A + 1] = ARGV[i]
 end
 
-local TIMELINE_MAX = 24
-local COMPARE_MAX = 1048576
-local PRUNE_BATCH = 200
-local BUCKET_MS = 10000
+-- TIMELINE_MAX, AUDIT_MAX, BUCKET_MS, BUCKET_TTL_S, SEARCH_WINDOW, PRUNE_BATCH and COMPARE_MAX are
+-- locals of a header the store generates from gemsdash/queue/limits.py and prepends to this script.
 
 --!keys
 local function is_due_state(state) return state == "delayed" or state == "retrying" end
@@ -158,7 +156,7 @@ end
 local function write_tallies()
     for key, fields in pairs(tallies) do
         for field, n in pairs(fields) do redis.call("hincrby", key, field, n) end
-        if expiring[key] then redis.call("expire", key, 3600) end
+        if expiring[key] then redis.call("expire", key, BUCKET_TTL_S) end
     end
     tallies = {}
     expiring = {}
@@ -234,7 +232,7 @@ end
 local function audit(entry)
     local key = audit_key
     redis.call("lpush", key, entry)
-    redis.call("ltrim", key, 0, 9999)
+    redis.call("ltrim", key, 0, AUDIT_MAX - 1)
 end
 
 -- submit([id, queue, state, rq, rmid, message_data, record_json, created_ms, priority] * n)
@@ -522,8 +520,10 @@ elseif command == "succeed" then
         local id, result, duration, age, ack_worker, ack_queue, ack_rmid =
             A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6]
         now = called_at
-        settle_message(ack_worker, ack_queue, ack_rmid, false)
-        beats[ack_worker] = true
+        if ack_rmid ~= "" then  -- none: the broker acked it itself
+            settle_message(ack_worker, ack_queue, ack_rmid, false)
+            beats[ack_worker] = true
+        end
         now = called_at - math.max(tonumber(age) or 0, 0)
         local job = load(id)
         if job and job.state ~= "succeeded" then
@@ -870,7 +870,7 @@ elseif command == "recover" then
 -- page(queue, state_or_empty, offset, limit, all_states_csv, search)
 -- Newest first. With a state: one index read by rank, O(log n + limit) at any offset. Across
 -- states: the newest offset+limit of each index merged, so deep pages of the all-states view cost
--- more. With a search: the newest 2,000 entries are scanned for an id prefix or an error message
+-- more. With a search: the newest SEARCH_WINDOW entries are scanned for an id prefix or an error message
 -- substring. Returns {total, json...}.
 elseif command == "page" then
     local queue, state, offset, limit, all, search = A[1], A[2], tonumber(A[3]), tonumber(A[4]), A[5], A[6]
@@ -900,7 +900,7 @@ elseif command == "page" then
         return out
     end
     local window = offset + limit
-    if search ~= "" or priority ~= "" then window = 2000 end
+    if search ~= "" or priority ~= "" then window = SEARCH_WINDOW end
     local entries = {}
     for _, s in ipairs(states) do
         local key = idx_key(queue, s)

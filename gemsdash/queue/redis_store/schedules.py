@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gemsdash.queue.connection import Client, translate_errors
-from gemsdash.queue.store import StoredSchedule, Submission
+from gemsdash.queue.store import StoredSchedule, Submission, Verdict
 
 #: Schedules read per `sched_list` call: about a millisecond of Redis's time each.
 LIST_PAGE = 100
@@ -47,26 +47,26 @@ class RedisSchedules:
         raise NotImplementedError
 
     @staticmethod
-    def _verdict(reply: Any) -> str:
-        return str(_text(reply))
+    def _verdict(reply: Any) -> Verdict:
+        return Verdict(str(_text(reply)))
 
-    def schedule_add(self, name: str, definition: str, gen: str, next_ms: int | None, audit: str) -> str:
+    def schedule_add(self, name: str, definition: str, gen: str, next_ms: int | None, audit: str) -> Verdict:
         from gemsdash.queue.schedules import MAX_SCHEDULES
 
         following = "" if next_ms is None else str(next_ms)
         return self._verdict(self._call("sched_add", name, definition, gen, following, MAX_SCHEDULES, audit))
 
-    def schedule_remove(self, name: str, audit: str) -> str:
+    def schedule_remove(self, name: str, audit: str) -> Verdict:
         return self._verdict(self._call("sched_remove", name, audit))
 
-    def schedule_pause(self, name: str, audit: str) -> str:
+    def schedule_pause(self, name: str, audit: str) -> Verdict:
         return self._verdict(self._call("sched_pause", name, audit))
 
-    def schedule_resume(self, name: str, gen: str, next_ms: int | None, audit: str) -> str:
+    def schedule_resume(self, name: str, gen: str, next_ms: int | None, audit: str) -> Verdict:
         following = "" if next_ms is None else str(next_ms)
         return self._verdict(self._call("sched_resume", name, gen, following, audit))
 
-    def schedule_run(self, name: str, gen: str, submission: Submission, tick_ms: int, audit: str) -> str:
+    def schedule_run(self, name: str, gen: str, submission: Submission, tick_ms: int, audit: str) -> Verdict:
         args = self._submission_args(submission, tick_ms)
         return self._verdict(self._call("sched_run", name, gen, audit, *args, tick_ms))
 
@@ -117,7 +117,7 @@ class RedisSchedules:
         missed: int,
         submissions: list[Submission],
         ticks: list[int],
-    ) -> str:
+    ) -> Verdict:
         args: list[Any] = [name, gen, str(expected_ms), "" if next_ms is None else str(next_ms), missed]
         for sub, tick in zip(submissions, ticks, strict=True):
             args += [*self._submission_args(sub, tick), tick]

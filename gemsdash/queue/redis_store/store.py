@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from importlib.resources import files
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 from dramatiq import Message
@@ -34,23 +34,22 @@ from gemsdash.queue.jobs import (
     now_ms,
 )
 from gemsdash.queue.keys import Keys, with_lua_keys
+from gemsdash.queue.limits import BUCKETS, DURATION_BOUNDS_MS, LIMITS, WAIT_BOUNDS_MS, Limits, lua_header
 from gemsdash.queue.messages import all_physical_queues, canonical_queue, physical_queues
 from gemsdash.queue.redis_store.replication import Command, Replicated
 from gemsdash.queue.redis_store.schedules import RedisSchedules
 from gemsdash.queue.store import (
     ATTEMPT_OUTCOMES,
-    BUCKET_SECONDS,
-    BUCKETS,
-    DURATION_BOUNDS_MS,
-    WAIT_BOUNDS_MS,
     WORKER_LISTED_TIMEOUTS,
     ClearResult,
     JobPage,
     QueueStats,
+    Settlement,
     Snapshot,
     StoredJob,
     Submission,
     Success,
+    Transition,
     WorkerInfo,
     decode_record,
     load_json,
@@ -59,7 +58,10 @@ from gemsdash.queue.store import (
 )
 from gemsdash.queue.visible import scrub
 
-_SCRIPT = with_lua_keys(files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text())
+if TYPE_CHECKING:
+    from gemsdash.queue.store import JobStore
+
+_JOBS_LUA = with_lua_keys(files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text())
 _SNAPSHOT_SCRIPT = with_lua_keys(files("gemsdash.queue.redis_store").joinpath("snapshot.lua").read_text())
 _CLEAR_BATCH = 500
 #: Jobs per `submit` script call (a larger batch is several calls in one MULTI).
@@ -69,7 +71,6 @@ SUBMIT_FIELDS = 9
 #: At most this many workers are listed in a snapshot.
 _WORKERS_LISTED = 1000
 _CLEAR_MAX_STEPS = 2000
-_AUDIT_MAX = 10_000
 #: A rejected message is found among a worker's acks by its size and this many first and last bytes.
 _MATCH_BYTES = 4096
 
@@ -113,8 +114,12 @@ class RedisJobStore(RedisSchedules):
         secrets: list[str] | None = None,
         min_replicas: int = 0,
         replica_timeout_ms: int = 1000,
+        limits: Limits = LIMITS,
     ) -> None:
         self.client = client
+        self.limits = limits
+        #: jobs.lua with the state machine's constants (limits.py) generated in front of it.
+        self._script_text = lua_header(limits) + _JOBS_LUA
         self.namespace = namespace
         self.keys = Keys(namespace)
         self.finished_ttl = finished_ttl
@@ -122,7 +127,7 @@ class RedisJobStore(RedisSchedules):
         self.worker_timeout_ms = worker_timeout_ms
         self.display_url = display_url
         self._secrets = secrets or []
-        self._script = client.register_script(_SCRIPT)
+        self._script = client.register_script(self._script_text)
         self._snapshot_script = client.register_script(_SNAPSHOT_SCRIPT)
         self._thread_clients = threading.local()
         #: A store on a pipeline (a client whose calls are queued, as benchmarks/loader.py uses)
@@ -158,7 +163,7 @@ class RedisJobStore(RedisSchedules):
                 raise redis.exceptions.NoScriptError("script missing")
             return replies
         except redis.exceptions.NoScriptError:
-            self.client.script_load(_SCRIPT)
+            self.client.script_load(self._script_text)
             self.client.script_load(_SNAPSHOT_SCRIPT)
             retry = self.client.pipeline(transaction=pipe.transaction)
             retry.command_stack = commands
@@ -183,7 +188,7 @@ class RedisJobStore(RedisSchedules):
             try:
                 return _request(conn, argv)
             except redis.exceptions.NoScriptError:  # Redis restarted or flushed its scripts
-                _request(conn, ("SCRIPT", "LOAD", _SCRIPT))
+                _request(conn, ("SCRIPT", "LOAD", self._script_text))
                 return _request(conn, argv)
             except (redis.ConnectionError, redis.TimeoutError):
                 self._drop_thread_connection(conn)
@@ -196,7 +201,7 @@ class RedisJobStore(RedisSchedules):
         """Replicated write commands (see replication.py): their replies, or NotReplicated."""
         assert self._replicated is not None
         with translate_errors(self.display_url, secrets=self._secrets):
-            return self._replicated.run(what, commands, {self._script.sha: _SCRIPT})
+            return self._replicated.run(what, commands, {self._script.sha: self._script_text})
 
     def _settling_call(self, what: str, command: str, *args: Any) -> Any:
         """`_call` for a write that accepts or settles a job: replicated when MIN_REPLICAS asks."""
@@ -215,7 +220,7 @@ class RedisJobStore(RedisSchedules):
         with translate_errors(self.display_url, secrets=self._secrets):
             conn = self._thread_connection()
             try:
-                return self._replicated.exchange(conn, what, call, {self._script.sha: _SCRIPT})[0]
+                return self._replicated.exchange(conn, what, call, {self._script.sha: self._script_text})[0]
             except (redis.ConnectionError, redis.TimeoutError):
                 self._drop_thread_connection(conn)
                 raise
@@ -304,7 +309,7 @@ class RedisJobStore(RedisSchedules):
             record["priority"],
         ]
 
-    def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> str:
+    def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> Transition:
         verdict = self._worker_call(
             "start",
             message.message_id,
@@ -314,7 +319,7 @@ class RedisJobStore(RedisSchedules):
             int(message.options.get("retries", 0)) + 1,
             _compact(fallback) if fallback is not None else "",
         )
-        return self._text(verdict)
+        return Transition.parse(verdict)
 
     def finish(
         self,
@@ -326,11 +331,10 @@ class RedisJobStore(RedisSchedules):
         next_attempt_ms: int | None = None,
         message: Message[Any] | None = None,
         fallback: StoredJob | None = None,
-        scrubbed: bytes | None = None,
-        nack: tuple[str, str, str] | None = None,
-        retry: tuple[str, str, bytes] | None = None,
-    ) -> str:
-        return self._text(
+        settle: Settlement | None = None,
+    ) -> Transition:
+        settle = settle or Settlement()
+        return Transition.parse(
             self._settling_worker_call(
                 "job state",
                 "finish",
@@ -343,22 +347,23 @@ class RedisJobStore(RedisSchedules):
                 message.queue_name if message is not None else "",
                 _compact(fallback) if fallback is not None else "",
                 BOUNDS_CSV,
-                scrubbed or "",
-                *(nack or ("", "", "")),
-                *(retry or ("", "", "")),
+                settle.scrubbed or "",
+                *(settle.delivery or ("", "", "")),
+                *(settle.next_copy or ("", "", "")),
                 WAIT_BOUNDS_CSV,
             )
         )
 
-    def succeed_many(self, successes: Sequence[Success]) -> None:
+    def succeed_many(self, successes: Sequence[Success]) -> int:
         """The whole batch is one `succeed` script call: one round trip, and counters, index pruning
         and heartbeats written once per call instead of once per job."""
         args: list[Any] = [BOUNDS_CSV, WAIT_BOUNDS_CSV]
         now = now_ms()
         for s in successes:
             age = max(now - s.finished_ms, 0)
-            args += (s.job_id, s.result, "" if s.duration_ms is None else s.duration_ms, age, *s.ack)
-        self._settling_worker_call("job successes", "succeed", *args)
+            ack = s.ack or ("", "", "")
+            args += (s.job_id, s.result, "" if s.duration_ms is None else s.duration_ms, age, *ack)
+        return int(self._settling_worker_call("job successes", "succeed", *args))
 
     def reject(
         self, rq: str, data: bytes, error: tuple[str, str], evidence: dict[str, Any], message_id: str, worker: str
@@ -404,8 +409,8 @@ class RedisJobStore(RedisSchedules):
         """What `worker`'s ack set still holds for the delay queue `rq` (see jobs.lua)."""
         return list(self._worker_call("reclaim", worker, rq))
 
-    def handoff(self, job_id: str) -> None:
-        self._worker_call("handoff", job_id, HANDOFF_CSV)
+    def handoff(self, job_id: str) -> Transition:
+        return Transition.parse(self._worker_call("handoff", job_id, HANDOFF_CSV))
 
     # -- reads for the dashboard, the CLI and the API ---------------------------------------
 
@@ -496,7 +501,7 @@ class RedisJobStore(RedisSchedules):
         return replies
 
     def _buckets(self, now: int) -> list[int]:
-        bucket_now = now // (BUCKET_SECONDS * 1000)
+        bucket_now = now // (self.limits.bucket_seconds * 1000)
         return list(range(bucket_now - BUCKETS + 1, bucket_now + 1))
 
     def _snapshot_args(self, now: int) -> list[Any]:
@@ -634,34 +639,34 @@ class RedisJobStore(RedisSchedules):
 
     # -- admin actions ----------------------------------------------------------------------
 
-    def cancel(self, job_id: str, who: str, audit: str) -> str:
-        return self._text(self._settling_call("cancel", "cancel", job_id, WAITING_CSV, who, audit))
+    def cancel(self, job_id: str, who: str, audit: str) -> Transition:
+        return Transition.parse(self._settling_call("cancel", "cancel", job_id, WAITING_CSV, who, audit))
 
-    def delete(self, job_id: str, audit: str) -> str:
-        return self._text(self._settling_call("delete", "delete", job_id, RETRYABLE_CSV, audit))
+    def delete(self, job_id: str, audit: str) -> Transition:
+        return Transition.parse(self._settling_call("delete", "delete", job_id, RETRYABLE_CSV, audit))
 
-    def cancel_many(self, job_ids: list[str], who: str) -> list[str]:
+    def cancel_many(self, job_ids: list[str], who: str) -> list[Transition]:
         if not job_ids:
             return []
         if self._replicated is not None:
             calls = [self._evalsha("cancel", job_id, WAITING_CSV, who, "") for job_id in job_ids]
-            return [self._text(v) for v in self._write("cancel", calls)]
+            return [Transition.parse(v) for v in self._write("cancel", calls)]
         with translate_errors(self.display_url, secrets=self._secrets):
             pipe = self.client.pipeline(transaction=False)
             for job_id in job_ids:
                 self._queue_call(pipe, "cancel", job_id, WAITING_CSV, who, "")
-            return [self._text(v) for v in self._execute(pipe)]
+            return [Transition.parse(v) for v in self._execute(pipe)]
 
-    def retry(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
+    def retry(self, job_id: str, message: Message[Any], who: str, audit: str) -> Transition:
         rmid = str(uuid.uuid4())
         message = message.copy(options={"redis_message_id": rmid})
-        return self._text(
+        return Transition.parse(
             self._settling_call(
                 "retry", "retry", job_id, RETRYABLE_CSV, message.queue_name, rmid, message.encode(), who, audit
             )
         )
 
-    def retry_many(self, items: list[tuple[str, Message[Any]]], who: str) -> list[str]:
+    def retry_many(self, items: list[tuple[str, Message[Any]]], who: str) -> list[Transition]:
         if not items:
             return []
         if self._replicated is not None:
@@ -672,7 +677,7 @@ class RedisJobStore(RedisSchedules):
                 calls.append(
                     self._evalsha("retry", job_id, RETRYABLE_CSV, message.queue_name, rmid, message.encode(), who, "")
                 )
-            return [self._text(v) for v in self._write("retry", calls)]
+            return [Transition.parse(v) for v in self._write("retry", calls)]
         with translate_errors(self.display_url, secrets=self._secrets):
             pipe = self.client.pipeline(transaction=False)
             for job_id, message in items:
@@ -681,7 +686,7 @@ class RedisJobStore(RedisSchedules):
                 self._queue_call(
                     pipe, "retry", job_id, RETRYABLE_CSV, message.queue_name, rmid, message.encode(), who, ""
                 )
-            return [self._text(v) for v in self._execute(pipe)]
+            return [Transition.parse(v) for v in self._execute(pipe)]
 
     def get_many(self, job_ids: list[str]) -> list[JobRecord | None]:
         if not job_ids:
@@ -720,7 +725,7 @@ class RedisJobStore(RedisSchedules):
         with translate_errors(self.display_url, secrets=self._secrets):
             pipe = self.client.pipeline(transaction=True)
             pipe.lpush(self.keys.audit(), entry)
-            pipe.ltrim(self.keys.audit(), 0, _AUDIT_MAX - 1)
+            pipe.ltrim(self.keys.audit(), 0, self.limits.audit_max - 1)
             pipe.execute()
 
     def save_logs(self, job_id: str, lines: list[str]) -> None:
@@ -733,33 +738,35 @@ class RedisJobStore(RedisSchedules):
             raw = self.client.get(self.keys.logs(job_id))
         return [str(line) for line in json.loads(raw)] if raw else []
 
-    def run_now(self, job_id: str, message: Message[Any], who: str, audit: str) -> str:
+    def run_now(self, job_id: str, message: Message[Any], who: str, audit: str) -> Transition:
         rmid = str(uuid.uuid4())
         message = message.copy(options={"redis_message_id": rmid})
-        return self._text(
+        return Transition.parse(
             self._settling_call(
                 "run now", "run_now", job_id, HANDOFF_CSV, message.queue_name, rmid, message.encode(), who, audit
             )
         )
 
-    def request_abort(self, job_id: str, who: str, audit: str) -> str:
-        return self._text(self._call("abort", job_id, who, audit))
+    def request_abort(self, job_id: str, who: str, audit: str) -> Transition:
+        return Transition.parse(self._call("abort", job_id, who, audit))
 
     def abort_requests(self, job_ids: list[str]) -> list[str]:
         with translate_errors(self.display_url, secrets=self._secrets):
             asked = self.client.hmget(self.keys.aborts(), job_ids)
         return [i for i, who in zip(job_ids, asked, strict=True) if who is not None]
 
-    def aborted(self, job_id: str, detail: str, duration_ms: int | None) -> str:
+    def aborted(self, job_id: str, detail: str, duration_ms: int | None) -> Transition:
         duration = "" if duration_ms is None else duration_ms
-        return self._text(self._settling_worker_call("job abort", "aborted", job_id, detail, duration, WAIT_BOUNDS_CSV))
+        return Transition.parse(
+            self._settling_worker_call("job abort", "aborted", job_id, detail, duration, WAIT_BOUNDS_CSV)
+        )
 
     def set_paused(self, queue: str, paused: bool, audit: str) -> bool:
         with translate_errors(self.display_url, secrets=self._secrets):
             pipe = self.client.pipeline(transaction=True)
             (pipe.sadd if paused else pipe.srem)(self.keys.paused(), queue)
             pipe.lpush(self.keys.audit(), audit)
-            pipe.ltrim(self.keys.audit(), 0, _AUDIT_MAX - 1)
+            pipe.ltrim(self.keys.audit(), 0, self.limits.audit_max - 1)
             changed = pipe.execute()[0]
         return bool(changed)
 
@@ -816,9 +823,19 @@ class RedisJobStore(RedisSchedules):
             found.append(self._worker(self._text(worker_id), beat, body, now))
         return found
 
+    def lost_on_exit(self) -> int:
+        """Nothing: every waiting job is in Redis."""
+        return 0
+
     def recover(self) -> tuple[int, int]:
         """(dead workers reaped, messages requeued)."""
         dead, requeued = self._call(
             "recover", self.worker_timeout_ms, self._lists, self._dead_letter_queues, WAIT_BOUNDS_CSV
         )
         return int(dead), int(requeued)
+
+
+if TYPE_CHECKING:
+
+    def _implements(store: RedisJobStore) -> JobStore:
+        return store  # mypy proves the Redis store implements the whole contract

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from rich.console import Group
 from rich.table import Table
@@ -39,7 +40,7 @@ class KeyHelp:
     node: DOMNode
 
 
-def live_keys(screen: Screen[object]) -> Iterator[KeyHelp]:
+def live_keys(screen: Screen[Any]) -> Iterator[KeyHelp]:
     """Each enabled binding of `screen` (its focused widget, the screen, the app) that a person
     chose to show or explain, once per action with all of its keys."""
     found: dict[str, list[tuple[str, Binding, DOMNode]]] = {}
