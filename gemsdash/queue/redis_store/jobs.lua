@@ -28,6 +28,11 @@ end
 
 --!keys
 local function is_due_state(state) return state == "delayed" or state == "retrying" end
+-- Housekeeping of many keys that periodic calls (a heartbeat every few seconds per worker,
+-- recovery's sweep) do for one key per call, in turn by Redis's clock's second, instead of for
+-- every key every time: an idle worker otherwise spent most of its Redis commands pruning sets
+-- that had nothing to prune. Returns the position (1..n) whose turn it is.
+local function in_turn(n) return math.floor(now / 1000) % n + 1 end
 local function set_of(csv)
     local s = {}
     for item in string.gmatch(csv, "[^,]+") do s[item] = true end
@@ -127,6 +132,20 @@ local function observe(hist, ms, bounds)
     tally(hist, "sum", ms)
 end
 
+-- The wait before the run that is ending (ns:gd:wait:<queue>): from entering `queued` to the start,
+-- the timeline's last two entries. Observed when the run ends, in the call that records its outcome,
+-- and not by `start`: there it cost every job two HINCRBYs, here a batch of successes shares them.
+-- A run that started from another state (a redelivery of a running job) waited in no queue.
+local function observe_wait(job, wait_bounds)
+    local timeline = job.timeline
+    if wait_bounds == "" or type(timeline) ~= "table" or #timeline < 2 then return end
+    local queued, started = timeline[#timeline - 1], timeline[#timeline]
+    if type(queued) ~= "table" or type(started) ~= "table" then return end
+    if queued[1] ~= "queued" or started[1] ~= "running" then return end
+    local since, at = tonumber(queued[2]), tonumber(started[2])
+    if since and at then observe(wait_key(job.queue), math.max(at - since, 0), wait_bounds) end
+end
+
 -- outcome: succeeded, retried, failed, dead or aborted (store.py ATTEMPT_OUTCOMES says which is which).
 local function count_attempt(queue, outcome)
     tally(totals_key, queue .. ":attempt:" .. outcome, 1)
@@ -173,7 +192,8 @@ end
 
 -- A running job's outcome: succeeded (detail = result JSON), retrying or dead (detail = error
 -- object JSON). Counters are tallied; the caller writes them.
-local function conclude(job, old, outcome, detail, duration, next_at, bounds, keep_index)
+local function conclude(job, old, outcome, detail, duration, next_at, bounds, wait_bounds, keep_index)
+    if old == "running" then observe_wait(job, wait_bounds) end
     job.state = outcome
     job.run_now = nil  -- the copy run_now pushed has run: later copies are the job's own again
     job.duration_ms = tonumber(duration) or cjson.null
@@ -290,7 +310,12 @@ elseif command == "sched_due" then
     local out = {now, false}
     local first = redis.call("zrange", due, 0, 0, "WITHSCORES")
     if #first > 0 then out[2] = first[2] end
-    for _, name in ipairs(redis.call("zrangebyscore", due, "-inf", now, "LIMIT", 0, tonumber(A[1]))) do
+    -- Nothing due (the usual answer, once a second per worker): the first entry says so.
+    local due_names = {}
+    if #first > 0 and tonumber(first[2]) <= now then
+        due_names = redis.call("zrangebyscore", due, "-inf", now, "LIMIT", 0, tonumber(A[1]))
+    end
+    for _, name in ipairs(due_names) do
         local h = redis.call("hmget", sched_key(name), "definition", "next")
         if h[1] and h[2] then
             out[#out + 1] = name
@@ -429,12 +454,12 @@ elseif command == "sched_list" or command == "sched_get" then
     end
     return out
 
--- start(id, rmid, rq, worker, attempt, fallback_record_json, wait_bounds_csv)
+-- start(id, rmid, rq, worker, attempt, fallback_record_json)
 -- A worker is about to run a message. Returns "run", or "skip:<state>" for a job that must not run
 -- (cancelled or cleared while waiting, or already finished by an earlier delivery). A job that
 -- waited queued adds the time since it entered `queued` to the wait histogram.
 elseif command == "start" then
-    local id, rmid, rq, worker, attempt, fallback, wait_bounds = A[1], A[2], A[3], A[4], tonumber(A[5]), A[6], A[7]
+    local id, rmid, rq, worker, attempt, fallback = A[1], A[2], A[3], A[4], tonumber(A[5]), A[6]
     local job = load(id)
     local old = nil
     if job then
@@ -465,20 +490,12 @@ elseif command == "start" then
     job.rmid = rmid
     job.rq = rq
     if not old then note = "no record: message did not come through gemsdash" end
-    if old == "queued" and wait_bounds then
-        -- The timeline's last entry is when the job entered `queued`.
-        local last = type(job.timeline) == "table" and job.timeline[#job.timeline]
-        local since = type(last) == "table" and last[1] == "queued" and tonumber(last[2])
-        if since then
-            observe(wait_key(job.queue), math.max(now - since, 0), wait_bounds)
-            write_tallies()
-        end
-    end
     save(job, old, note)
     return "run"
 
 -- finish(id, outcome, detail_json, duration_ms, next_attempt_at, rmid, rq, fallback_record_json, bounds_csv,
---        scrubbed_dead_letter, nack_worker, nack_queue, nack_rmid, retry_rq, retry_rmid, retry_data)
+--        scrubbed_dead_letter, nack_worker, nack_queue, nack_rmid, retry_rq, retry_rmid, retry_data,
+--        wait_bounds_csv)
 -- outcome: succeeded (detail = result JSON), retrying or dead (detail = error object JSON).
 -- nack_*: a dead job's message, moved to the dead-letter queue in this same call, as Dramatiq's nack
 -- would: a worker killed in between cannot leave it dead-lettered and its record still `running`
@@ -492,6 +509,7 @@ elseif command == "finish" then
         A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10]
     local nack_worker, nack_queue, nack_rmid = A[11] or "", A[12] or "", A[13] or ""
     local retry_rq, retry_rmid, retry_data = A[14] or "", A[15] or "", A[16] or ""
+    local wait_bounds = A[17] or ""
     if nack_rmid ~= "" then
         redis.call("zadd", heartbeats_key, now, nack_worker)
         local held = settle_message(nack_worker, nack_queue, nack_rmid, retry_rmid == "")
@@ -514,7 +532,7 @@ elseif command == "finish" then
     if old == outcome and (outcome == "dead" or outcome == "succeeded") then return "unchanged" end
     if rmid ~= "" then job.rmid = rmid end
     if rq ~= "" then job.rq = rq end
-    conclude(job, old, outcome, detail, duration, next_at, bounds, false)
+    conclude(job, old, outcome, detail, duration, next_at, bounds, wait_bounds, false)
     write_tallies()
     -- A dead letter whose payload held something that must not be kept is stored scrubbed.
     if outcome == "dead" and scrubbed ~= "" and rmid ~= "" and rq ~= "" then
@@ -523,7 +541,7 @@ elseif command == "finish" then
     end
     return "ok"
 
--- succeed(bounds_csv, [id, result_json, duration_ms, age_ms, ack_worker, ack_queue, ack_rmid] * n)
+-- succeed(bounds_csv, wait_bounds_csv, [id, result_json, duration_ms, age_ms, ack_worker, ack_queue, ack_rmid] * n)
 -- Successes written behind (middleware/write_behind.py), many per call: each as `finish` writes
 -- one, its message acknowledged in the same call, with the counters, the index pruning and the
 -- workers' heartbeats done once per call. age_ms: how long ago (by the worker's own clock, which
@@ -532,10 +550,10 @@ elseif command == "finish" then
 -- that is missing or already succeeded is left alone (its ack is still done). Returns how many
 -- records were written.
 elseif command == "succeed" then
-    local bounds = A[1]
+    local bounds, wait_bounds = A[1], A[2]
     local written, beats, queues = 0, {}, {}
     local called_at = now
-    for i = 2, #A, 7 do
+    for i = 3, #A, 7 do
         local id, result, duration, age, ack_worker, ack_queue, ack_rmid =
             A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6]
         now = called_at
@@ -546,7 +564,7 @@ elseif command == "succeed" then
         now = called_at - math.max(tonumber(age) or 0, 0)
         local job = load(id)
         if job and job.state ~= "succeeded" then
-            conclude(job, job.state, "succeeded", result, duration, nil, bounds, true)
+            conclude(job, job.state, "succeeded", result, duration, nil, bounds, wait_bounds, true)
             queues[job.queue] = true
             written = written + 1
         end
@@ -566,11 +584,13 @@ elseif command == "beat" then
     redis.call("zadd", workers_key, now, worker)
     redis.call("set", worker_key(worker), body, "PX", ttl)
     -- Who consumes each physical queue (A[5..]), so the snapshot can tell a queue nobody serves in
-    -- O(queues); entries of workers long gone are dropped here.
+    -- O(queues); entries of workers long gone are dropped here, one queue's per beat in turn
+    -- (snapshot.lua counts only entries younger than the worker timeout).
     for i = 5, #A do
-        local serving = serving_key(A[i])
-        redis.call("zadd", serving, now, worker)
-        redis.call("zremrangebyscore", serving, "-inf", now - forget_after)
+        redis.call("zadd", serving_key(A[i]), now, worker)
+    end
+    if #A >= 5 then
+        redis.call("zremrangebyscore", serving_key(A[4 + in_turn(#A - 4)]), "-inf", now - forget_after)
     end
     return now
 
@@ -679,12 +699,16 @@ elseif command == "abort" then
 
 -- aborted(id, error_json, duration_ms): the worker stopped the job; it ends cancelled, not retried.
 elseif command == "aborted" then
-    local id, detail, duration = A[1], A[2], A[3]
+    local id, detail, duration, wait_bounds = A[1], A[2], A[3], A[4] or ""
     local who = redis.call("hget", aborts_key, id)
     redis.call("hdel", aborts_key, id)
     local job = load(id)
     if not job then return "missing" end
     local old = job.state
+    if old == "running" then
+        observe_wait(job, wait_bounds)
+        write_tallies()
+    end
     job.state = "cancelled"
     job.finished_at = now
     job.next_attempt_at = cjson.null
@@ -833,7 +857,7 @@ elseif command == "reject" then
 -- queues and their running jobs are shown as queued again. Also expires old dead letters. Only
 -- known keys are touched (no KEYS, no SCAN), so the work is bounded by what dead workers held.
 elseif command == "recover" then
-    local timeout, lists, canon = tonumber(A[1]), A[2], A[3]
+    local timeout, lists, canon, wait_bounds = tonumber(A[1]), A[2], A[3], A[4] or ""
     local heartbeats = heartbeats_key
     local dead_workers = redis.call("zrangebyscore", heartbeats, 0, now - timeout)
     local requeued = 0
@@ -850,6 +874,7 @@ elseif command == "recover" then
                     if ok and type(message) == "table" and message.message_id then
                         local job = load(message.message_id)
                         if job and job.state == "running" and job.rmid == rmid then
+                            observe_wait(job, wait_bounds)
                             job.state = "queued"
                             save(job, "running", "worker " .. worker .. " lost; requeued")
                             count_attempt(job.queue, "aborted")
@@ -863,12 +888,20 @@ elseif command == "recover" then
         redis.call("zrem", workers_key, worker)
     end
     write_tallies()
-    for q in string.gmatch(canon, "[^,]+") do
+    -- Dead letters past their 7 days, one dead-letter queue per call in turn (a few seconds late
+    -- changes nothing); a queue that is behind gets up to ten batches.
+    local dead_queues = {}
+    for q in string.gmatch(canon, "[^,]+") do dead_queues[#dead_queues + 1] = q end
+    if #dead_queues > 0 then
+        local q = dead_queues[in_turn(#dead_queues)]
         local xq = xq_key(q)
-        local old = redis.call("zrangebyscore", xq, 0, now - dead_ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
-        if #old > 0 then
-            redis.call("zrem", xq, unpack(old))
-            redis.call("hdel", xq_msgs_key(q), unpack(old))
+        for _ = 1, 10 do
+            local old = redis.call("zrangebyscore", xq, 0, now - dead_ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
+            if #old > 0 then
+                redis.call("zrem", xq, unpack(old))
+                redis.call("hdel", xq_msgs_key(q), unpack(old))
+            end
+            if #old < PRUNE_BATCH then break end
         end
     end
     return {#dead_workers, requeued}

@@ -341,7 +341,6 @@ class RedisJobStore(RedisSchedules):
             worker,
             int(message.options.get("retries", 0)) + 1,
             _compact(fallback) if fallback is not None else "",
-            WAIT_BOUNDS_CSV,
         )
         return Transition.parse(verdict)
 
@@ -374,13 +373,14 @@ class RedisJobStore(RedisSchedules):
                 settle.scrubbed or "",
                 *(settle.delivery or ("", "", "")),
                 *(settle.next_copy or ("", "", "")),
+                WAIT_BOUNDS_CSV,
             )
         )
 
     def succeed_many(self, successes: Sequence[Success]) -> int:
         """The whole batch is one `succeed` script call: one round trip, and counters, index pruning
         and heartbeats written once per call instead of once per job."""
-        args: list[Any] = [BOUNDS_CSV]
+        args: list[Any] = [BOUNDS_CSV, WAIT_BOUNDS_CSV]
         now = now_ms()
         for s in successes:
             age = max(now - s.finished_ms, 0)
@@ -791,7 +791,9 @@ class RedisJobStore(RedisSchedules):
 
     def aborted(self, job_id: str, detail: str, duration_ms: int | None) -> Transition:
         duration = "" if duration_ms is None else duration_ms
-        return Transition.parse(self._settling_worker_call("job abort", "aborted", job_id, detail, duration))
+        return Transition.parse(
+            self._settling_worker_call("job abort", "aborted", job_id, detail, duration, WAIT_BOUNDS_CSV)
+        )
 
     def set_paused(self, queue: str, paused: bool, audit: str) -> bool:
         with translate_errors(self.display_url, secrets=self._secrets):
@@ -861,7 +863,9 @@ class RedisJobStore(RedisSchedules):
 
     def recover(self) -> tuple[int, int]:
         """(dead workers reaped, messages requeued)."""
-        dead, requeued = self._call("recover", self.worker_timeout_ms, self._lists, self._dead_letter_queues)
+        dead, requeued = self._call(
+            "recover", self.worker_timeout_ms, self._lists, self._dead_letter_queues, WAIT_BOUNDS_CSV
+        )
         return int(dead), int(requeued)
 
 
