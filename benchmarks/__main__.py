@@ -16,8 +16,9 @@ from benchmarks import roundtrips
 
 roundtrips.install()  # before any connection of this process is opened
 
-from benchmarks import dashboard, enqueue, expiry, harness, report, throughput  # noqa: E402
+from benchmarks import dashboard, enqueue, expiry, harness, idle, longest_call, report, throughput, waiting  # noqa: E402
 from benchmarks.harness import ROOT, bench  # noqa: E402
+from benchmarks.work import REAL_WORK  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,43 @@ class Sizes:
     ttl_rate: int
     memory_mode_noop: int
     memory_mode_sleep: int
+    #: Idle worker: seconds measured, after seconds of warm-up.
+    idle_seconds: float
+    idle_warmup: float
+    waiting: int
+    ceiling: int
+    longest_records: int
 
 
 #: Full runs take four throughput rounds: each side goes first in two of them, and one slow round
 #: (this machine's neighbours) moves a median of four less than a mean of two.
-FULL = Sizes(4, 15_000, 6_000, 3_000, 30_000, (10_000, 100_000, 1_000_000), 300, 25, 5, 1000, 20_000, 3_000)
-QUICK = Sizes(1, 4_000, 2_000, 1_000, 10_000, (10_000, 100_000), 100, 12, 3, 500, 5_000, 1_000)
+FULL = Sizes(
+    *(4, 15_000, 6_000, 3_000, 30_000, (10_000, 100_000, 1_000_000), 300, 25, 5, 1000, 20_000, 3_000),
+    idle_seconds=30,
+    idle_warmup=8,
+    waiting=50_000,
+    ceiling=10_000,
+    longest_records=200_000,
+)
+QUICK = Sizes(
+    *(1, 4_000, 2_000, 1_000, 10_000, (10_000, 100_000), 100, 12, 3, 500, 5_000, 1_000),
+    idle_seconds=12,
+    idle_warmup=6,
+    waiting=10_000,
+    ceiling=3_000,
+    longest_records=50_000,
+)
+SCENARIOS = [
+    "throughput",
+    "ceiling",
+    "idle",
+    "waiting",
+    "enqueue",
+    "dashboard",
+    "expiry",
+    "longest-call",
+    "memory-mode",
+]
 
 
 def _log(message: str) -> None:
@@ -65,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["throughput", "enqueue", "dashboard", "expiry", "memory-mode"],
+        choices=SCENARIOS,
         help="some scenarios",
     )
     args = parser.parse_args(argv)
@@ -74,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     # (side, source tree or None for this checkout)
     trees: list[Path | None] = [d.resolve() for d in args.gemsdash_from] if args.gemsdash_from else [None]
     variants: list[tuple[str, Path | None]] = [("dramatiq", None)] + [("gemsdash", tree) for tree in trees]
-    chosen = set(args.only or ["throughput", "enqueue", "dashboard", "expiry", "memory-mode"])
+    chosen = set(args.only or SCENARIOS)
     p, t = args.processes, args.threads
     res = report.Results(
         command="python -m benchmarks" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""),
@@ -98,6 +130,24 @@ def main(argv: list[str] | None = None) -> int:
                         rate, trips = r.steady_rate, r.round_trips_per_job
                         _log(f"throughput {work} {r.label}: {rate:,.0f} jobs/s, {trips:.2f} round trips/job")
                         res.throughput.append(r)
+        if "ceiling" in chosen:
+            # Redis CPU per real job: gemsdash's emotion analysis (its result stored) against plain
+            # Dramatiq's no-op, whose Redis cost does not depend on the work (it stores no result).
+            for rnd in range(rounds):
+                for side, work in (("dramatiq", "noop"), ("gemsdash", REAL_WORK)):
+                    r = throughput.run(b, side, work, n.ceiling, p, t, round_no=rnd)
+                    _log(f"ceiling {work} {r.label}: {r.redis_cpu_us_per_job:.0f} µs Redis CPU/job")
+                    res.ceiling.append(r)
+        if "idle" in chosen:
+            for side in ("dramatiq", "gemsdash"):
+                i = idle.run(b, side, n.idle_seconds, n.idle_warmup)
+                _log(f"idle {side}: {i.commands_per_s:.1f} commands/s, Redis {i.redis_core_share:.2%} of a core")
+                res.idle.append(i)
+        if "waiting" in chosen:
+            for side in ("dramatiq", "gemsdash"):
+                w = waiting.run(b, side, n.waiting)
+                _log(f"waiting {side}: {w.bytes_per_job:,.0f} B/job")
+                res.waiting.append(w)
         if "enqueue" in chosen:
             res.enqueue = enqueue.run(b, n.one_by_one, n.batched, args.batch)
             for e in res.enqueue:
@@ -109,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         if "expiry" in chosen:
             res.expiry = expiry.run(b, n.ttl_seconds, n.ttl, n.ttl_rate, p, t)
             _log(f"expiry: memory change after {2 * res.expiry.ttl} s: {res.expiry.growth_after_first_ttls():+.1%}")
+        if "longest-call" in chosen:
+            res.longest = longest_call.run(b, n.longest_records, 10_000)
+            for c in res.longest:
+                _log(f"longest call, {c.action}: {c.longest_ms:.2f} ms")
     if "memory-mode" in chosen:
         for work, jobs in (("noop", n.memory_mode_noop), ("sleep10ms", n.memory_mode_sleep)):
             for side, tree in variants:

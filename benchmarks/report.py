@@ -19,12 +19,22 @@ from benchmarks.dashboard import Memory, Read
 from benchmarks.enqueue import Enqueue
 from benchmarks.expiry import Expiry
 from benchmarks.harness import ROOT
+from benchmarks.idle import Idle
+from benchmarks.longest_call import GOAL_MS, LongestCall
 from benchmarks.throughput import Throughput
+from benchmarks.waiting import Waiting
 
 TARGET_NOOP = 0.8
 TARGET_SLEEP = 0.95
 TARGET_BATCH = 4.0
 TARGET_RECORD_BYTES = 1024
+#: Issue 19's goals: gemsdash / plain Dramatiq on the same Redis, or absolute.
+GOAL_COMMANDS_RATIO = 1.5
+GOAL_REDIS_CPU_RATIO = 1.3
+GOAL_CEILING_JOBS_S = 15_000
+GOAL_IDLE_RATIO = 2.0
+GOAL_HUNDRED_IDLE_SHARE = 0.03
+GOAL_WAITING_BYTES = 900
 
 
 @dataclass
@@ -38,6 +48,10 @@ class Results:
     memory: list[Memory] = field(default_factory=list)
     expiry: Expiry | None = None
     inprocess: list[dict[str, float | str]] = field(default_factory=list)
+    ceiling: list[Throughput] = field(default_factory=list)
+    idle: list[Idle] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)
+    longest: list[LongestCall] = field(default_factory=list)
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
@@ -124,6 +138,7 @@ def render(res: Results) -> str:
         ),
         "",
     ]
+    out += redis_cost(res)
     if res.throughput:
         summary = throughput_summary(res.throughput)
         out += ["## 1. End-to-end throughput (Redis mode)", ""]
@@ -308,7 +323,135 @@ def render(res: Results) -> str:
                 rate = _median([float(r["rate"]) for r in runs if r["label"] == label])
                 rows.append([work, label, rate, plain, f"{rate / plain:.2f}x"])
         out += [table(["job", "side", "jobs/s", "Dramatiq StubBroker jobs/s", "ratio"], rows), ""]
+    if res.longest:
+        out += [
+            "## 6. Longest single Redis call (SLOWLOG; finished records loaded first)",
+            "",
+            f"While one call runs every other client of Redis waits. Goal: <= {GOAL_MS:.0f} ms each.",
+            "",
+        ]
+        rows = [
+            [c.action, c.records, c.logged, f"{c.mean_ms:.2f}", f"{c.longest_ms:.2f}", f"`{c.command}`", verdict(c.met)]
+            for c in res.longest
+        ]
+        out += [
+            table(["action", "records", "calls over 0.5 ms", "mean ms", "longest ms", "longest command", ""], rows),
+            "",
+        ]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _ratio_row(measure: str, plain: float, mine: float, goal: float, unit: str = "") -> list[object]:
+    ratio = mine / plain if plain else float("nan")
+    shown = [f"{plain:,.2f}{unit}", f"{mine:,.2f}{unit}", f"{ratio:.2f}x"]
+    return [measure, *shown, f"<= {goal}x", verdict(ratio <= goal)]
+
+
+def redis_cost(res: Results) -> list[str]:
+    """Issue 19's table: what gemsdash costs Redis beside plain Dramatiq, from this one run."""
+    rows: list[list[object]] = []
+
+    def per_job(runs: list[Throughput], label: str, work: str, attr: str) -> float:
+        return _median([getattr(r, attr) for r in runs if r.label == label and r.work == work])
+
+    for label in dict.fromkeys(r.label for r in res.throughput if r.side != "dramatiq"):
+        name = "" if label == "gemsdash" else f" ({label})"
+        plain = per_job(res.throughput, "dramatiq", "noop", "commands_per_job")
+        rows.append(
+            _ratio_row(
+                f"Redis commands per no-op job{name}",
+                plain,
+                per_job(res.throughput, label, "noop", "commands_per_job"),
+                GOAL_COMMANDS_RATIO,
+            )
+        )
+        for work in ("noop", "sleep10ms"):
+            rows.append(
+                _ratio_row(
+                    f"Redis server CPU per {work} job{name}",
+                    per_job(res.throughput, "dramatiq", work, "redis_cpu_us_per_job"),
+                    per_job(res.throughput, label, work, "redis_cpu_us_per_job"),
+                    GOAL_REDIS_CPU_RATIO,
+                    " µs",
+                )
+            )
+    if res.ceiling:
+        plain_us = _median([r.redis_cpu_us_per_job for r in res.ceiling if r.side == "dramatiq"])
+        mine_us = _median([r.redis_cpu_us_per_job for r in res.ceiling if r.side == "gemsdash"])
+        ceiling = 1e6 / mine_us if mine_us else float("nan")
+        rows.append(
+            [
+                "ceiling of one Redis core (1 s / Redis CPU per job), real emotion job",
+                f"{1e6 / plain_us:,.0f} jobs/s" if plain_us else "n/a",
+                f"{ceiling:,.0f} jobs/s",
+                "",
+                f">= {GOAL_CEILING_JOBS_S:,} jobs/s",
+                verdict(ceiling >= GOAL_CEILING_JOBS_S),
+            ]
+        )
+    plain_idle = next((i for i in res.idle if i.side == "dramatiq"), None)
+    mine_idle = next((i for i in res.idle if i.side == "gemsdash"), None)
+    if plain_idle and mine_idle:
+        rows.append(
+            _ratio_row(
+                "Redis commands/s per idle worker process (1 process x 4 threads)",
+                plain_idle.commands_per_s,
+                mine_idle.commands_per_s,
+                GOAL_IDLE_RATIO,
+            )
+        )
+        share = mine_idle.hundred_workers_share
+        rows.append(
+            [
+                "Redis CPU of 100 idle workers (extrapolated)",
+                f"{plain_idle.hundred_workers_share:.1%} of a core",
+                f"{share:.1%} of a core",
+                "",
+                f"<= {GOAL_HUNDRED_IDLE_SHARE:.0%}",
+                verdict(share <= GOAL_HUNDRED_IDLE_SHARE),
+            ]
+        )
+    plain_wait = next((w for w in res.waiting if w.side == "dramatiq"), None)
+    mine_wait = next((w for w in res.waiting if w.side == "gemsdash"), None)
+    if plain_wait and mine_wait:
+        rows.append(
+            [
+                "memory per waiting job (used_memory delta / jobs)",
+                f"{plain_wait.bytes_per_job:,.0f} B",
+                f"{mine_wait.bytes_per_job:,.0f} B",
+                "",
+                f"<= {GOAL_WAITING_BYTES} B",
+                verdict(mine_wait.bytes_per_job <= GOAL_WAITING_BYTES),
+            ]
+        )
+    if not rows:
+        return []
+    out = ["## 0. What gemsdash costs Redis, beside plain Dramatiq (issue 19)", ""]
+    out += [table(["measure", "plain Dramatiq", "gemsdash", "ratio", "goal", ""], rows), ""]
+    out += [
+        "Commands, commands/s and bytes are counts and repeat from run to run; CPU figures (per job from /proc, "
+        "idle from redis-server's own rusage) move with the machine's other load.",
+        "",
+    ]
+    if mine_idle:
+        top = ", ".join(f"{name} {n:.1f}" for name, n in list(mine_idle.commands.items())[:8])
+        out += [f"An idle gemsdash worker's commands per second: {top}.", ""]
+        if plain_idle:
+            out += [
+                f"Time Redis spent in an idle worker's commands: plain Dramatiq {plain_idle.command_us_per_s:,.0f} "
+                f"µs/s, gemsdash {mine_idle.command_us_per_s:,.0f} µs/s (100 workers: "
+                f"{plain_idle.command_us_per_s * 100 / 1e6:.2%} and {mine_idle.command_us_per_s * 100 / 1e6:.2%} "
+                "of a core, before the cost of reading and answering the requests).",
+                "",
+            ]
+    if mine_wait:
+        out += [
+            f"A waiting gemsdash job: record JSON {mine_wait.record_bytes:,.0f} B (MEMORY USAGE of its key "
+            f"{mine_wait.record_key_bytes:,.0f} B), Dramatiq message {mine_wait.message_bytes:,.0f} B; plain "
+            f"Dramatiq's message {plain_wait.message_bytes if plain_wait else float('nan'):,.0f} B.",
+            "",
+        ]
+    return out
 
 
 def _finished_growth(e: Expiry) -> float:

@@ -52,7 +52,7 @@ class Throughput:
     record_key_bytes: float = 0.0
 
 
-def _preload_gemsdash(b: Bench, namespace: str, jobs: int) -> str:
+def preload_gemsdash(b: Bench, namespace: str, jobs: int) -> str:
     gemsdash_runtime(b, namespace)
     left = jobs
     while left:
@@ -63,7 +63,7 @@ def _preload_gemsdash(b: Bench, namespace: str, jobs: int) -> str:
     return f"{namespace}:{JobType.EMOTION_ANALYSIS.queue}.msgs"
 
 
-def _preload_dramatiq(b: Bench, namespace: str, jobs: int, work: str) -> str:
+def preload_dramatiq(b: Bench, namespace: str, jobs: int, work: str) -> str:
     broker = plain_actors.broker(b.url, namespace)
     actor = plain_actors.declare(broker)[work]
     for _ in range(jobs):
@@ -86,10 +86,10 @@ def run(
     b.fresh()
     namespace = f"bench-{side}"
     if side == "gemsdash":
-        pending_key = _preload_gemsdash(b, namespace, jobs)
+        pending_key = preload_gemsdash(b, namespace, jobs)
         module, env = "benchmarks.gemsdash_worker", {"GEMSDASH_NAMESPACE": namespace, WORK_ENV: work}
     else:
-        pending_key = _preload_dramatiq(b, namespace, jobs, work)
+        pending_key = preload_dramatiq(b, namespace, jobs, work)
         module, env = "benchmarks.plain_worker", {"BENCH_NAMESPACE": namespace, WORK_ENV: work}
     assert b.client.hlen(pending_key) == jobs, "preload did not enqueue every job"
 

@@ -10,6 +10,10 @@ from typing import Any
 WORK_ENV = "BENCH_WORK"
 #: Work name -> seconds of I/O-like waiting per job.
 WORKS = {"noop": 0.0, "sleep10ms": 0.010}
+#: gemsdash only: the job type's own work (emotion analysis of PAYLOAD's text), not replaced, so its
+#: real result is stored; for the Redis cost of a real job (plain Dramatiq stores no result, so its
+#: Redis cost per job is its no-op's).
+REAL_WORK = "emotion"
 #: The payload of every benchmark job: a valid emotion-analysis payload, small like most jobs'.
 PAYLOAD: dict[str, Any] = {"analysis_type": "text", "text": "benchmark", "user_id": "bench"}
 

@@ -42,6 +42,7 @@ from gemsdash.queue import (
     scheduling,
     stats,
 )
+from gemsdash.queue import registry as job_types
 from gemsdash.queue.admission import message_limit
 from gemsdash.queue.eviction import check_eviction_policy
 from gemsdash.queue.runtime import current_runtime
@@ -727,6 +728,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     as_json = "--json" in argv
+    try:
+        job_types.load()  # the parser lists them; a broken plugin is one line, like any config error
+    except GemsdashError as exc:
+        emit_error(as_json, str(exc), exc.exit_code)
+        return exc.exit_code
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

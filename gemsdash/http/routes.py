@@ -66,7 +66,7 @@ JOB_LINKS = {
 def known_type(name: TypeParam) -> None:
     """The old `POST /queue/jobs/{type}` shares its path with `/queue/jobs/{id}`: anything but a
     job type there is a POST to a job, which only GET serves."""
-    if name not in q.JobType._value2member_map_:
+    if name not in q.JobType:
         raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, "method not allowed", headers={"Allow": "GET"})
 
 

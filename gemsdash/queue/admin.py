@@ -16,8 +16,9 @@ from dramatiq import Message
 
 from gemsdash.queue.errors import InvalidTransition, JobNotFound, ReadOnlyMode
 from gemsdash.queue.ids import resolve
-from gemsdash.queue.jobs import JobRecord, JobState, job_type, now_ms, spec_for
+from gemsdash.queue.jobs import JobRecord, JobState, job_type, now_ms
 from gemsdash.queue.messages import job_message
+from gemsdash.queue.registry import spec_for
 from gemsdash.queue.runtime import current_runtime
 from gemsdash.queue.sharding import by_id, by_ids, by_queue, gathered
 from gemsdash.queue.store import ClearResult, Transition, Verdict

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gemsdash.queue.errors import InvalidPayload, ReadOnlyMode
-from gemsdash.queue.jobs import Backoff, JobType, Priority, spec_for
+from gemsdash.queue.jobs import Backoff, JobType, Priority
 from gemsdash.queue.messages import submission
+from gemsdash.queue.registry import spec_for
 from gemsdash.queue.runtime import current_runtime
 from gemsdash.queue.sharding import grouped, naming
 from gemsdash.queue.store import Submission

@@ -44,14 +44,15 @@ from typing import Any
 
 import redis
 from dramatiq import Message
-from dramatiq.common import dq_name
+from dramatiq.common import compute_backoff, dq_name
 from dramatiq.errors import ConnectionClosed
 from redis.cluster import RedisCluster
 
 from gemsdash.queue import clock, context, outage
 from gemsdash.queue.admission import MAX_MESSAGE_BYTES, Refusal, inspect_fetched
-from gemsdash.queue.dramatiq_internals import RedisBrokerBase, dispatch_on_redis_clock
+from gemsdash.queue.dramatiq_internals import RedisBrokerBase, dispatch_on_redis_clock, dramatiq_key
 from gemsdash.queue.errors import BackendUnavailable
+from gemsdash.queue.idle_gate import IdleGate
 from gemsdash.queue.middleware.persist import PERSIST_DEADLINE_S
 from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
 from gemsdash.queue.pausing import PausableRedisConsumer, PausedQueues
@@ -83,6 +84,12 @@ class GemsdashRedisBroker(RedisBrokerBase):
         self._retries: dict[str, NextCopy] = {}
         self._retries_lock = threading.Lock()
         self.scripts["dispatch"] = self.client.register_script(dispatch_on_redis_clock())
+        #: Idle consumers ask it instead of fetching (idle_gate.py).
+        self.idle_gate = IdleGate(
+            lambda keys: int(self.client.exists(*keys)),
+            lambda queue_name: dramatiq_key("queue", self.namespace, rq=queue_name),
+            lambda queue_name: self.paused_queues is not None and self.paused_queues.is_paused(queue_name),
+        )
 
     @property
     def consumer_class(self) -> Any:
@@ -229,8 +236,9 @@ class GemsdashRedisBroker(RedisBrokerBase):
 
 
 class _Consumer(PausableRedisConsumer):
-    """Dramatiq's consumer, idle while its queue is paused (pausing.py); on a delay queue it
-    starts by taking back what its worker holds."""
+    """Dramatiq's consumer, idle while its queue is paused (pausing.py), and, idle, fetching only
+    when its worker's idle gate sees work (idle_gate.py); on a delay queue it starts by taking
+    back what its worker holds."""
 
     def __init__(self, broker: GemsdashRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
         super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
@@ -243,6 +251,11 @@ class _Consumer(PausableRedisConsumer):
             except (*_OUTAGE_ERRORS, BackendUnavailable) as exc:
                 raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
             self._reclaim = False
+        if not self.message_cache and not self.broker.idle_gate.may_have_work(self.queue_name, self.misses):
+            self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+            # Asking the gate is free: waking at least every interval keeps a new message's wait short.
+            time.sleep(min(backoff_ms / 1000, self.broker.idle_gate.interval_s))
+            return None
         return super().__next__()
 
     def requeue(self, messages: Any) -> None:

@@ -20,10 +20,11 @@ from dramatiq import Broker, Worker
 from dramatiq.middleware import Retries, default_middleware
 
 from gemsdash.queue import clock, handlers, log_redaction
+from gemsdash.queue import registry as job_types
 from gemsdash.queue.admission import Refusal, message_limit
 from gemsdash.queue.config import DEAD_LETTER_TTL_SECONDS, Settings, load_settings
 from gemsdash.queue.connection import Client, connect, primary_address, translate_errors
-from gemsdash.queue.errors import BackendUnavailable
+from gemsdash.queue.errors import BackendUnavailable, ConfigError
 from gemsdash.queue.eviction import check_eviction_policy
 from gemsdash.queue.job_storage import JobStorage, MemoryJobStorage
 from gemsdash.queue.memory_store import MemoryJobStore
@@ -46,6 +47,7 @@ from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
 from gemsdash.queue.redis_store.job_storage import RedisJobStorage
 from gemsdash.queue.schedules import fire_due
+from gemsdash.queue.shards import unknown_types
 from gemsdash.queue.store import JobStore, Settling
 from gemsdash.queue.stub_broker import EmbeddedStubBroker
 
@@ -124,6 +126,10 @@ def configure(settings: Settings | None = None, *, role: Role = "worker") -> Run
     """Build the broker and store for `settings` and make them this process's own."""
     global _runtime
     settings = settings or load_settings()
+    job_types.load()  # a broken job-type plugin stops the process before it connects to anything
+    unknown = unknown_types(settings.shards)
+    if unknown is not None:
+        raise ConfigError(f"invalid value for GEMSDASH_SHARDS: {unknown}")
     settings = settings.on_shard(settings.shard)
     with _lock:
         if _runtime is not None:
@@ -133,7 +139,7 @@ def configure(settings: Settings | None = None, *, role: Role = "worker") -> Run
         runtime = build(settings, role=role)
         _runtime = runtime
         dramatiq.set_broker(runtime.broker)
-        handlers.attach(runtime.broker)
+        handlers.declare_actors(runtime.broker)
         return runtime
 
 

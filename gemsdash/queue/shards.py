@@ -22,9 +22,20 @@ DEFAULT_SHARD = "default"
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"
 
 
-def known_types() -> tuple[str, ...]:
-    """Every job type a shard may name (the one place the shard map reads the type list)."""
-    return QUEUES
+def known_types() -> list[str]:
+    """Every job type a shard may name (the one place the shard map reads the type list; plugin
+    types included once the registry is loaded)."""
+    return list(QUEUES)
+
+
+def unknown_types(shards: dict[str, ShardSpec]) -> str | None:
+    """One line naming the first shard with a job type nobody defines, or None. Checked once the
+    job types are loaded (runtime.configure), since plugins may define the types a shard names."""
+    for name, spec in shards.items():
+        for queue in spec.queues:
+            if queue not in known_types():
+                return f"shard {name!r}: unknown job type {queue!r} (known: {', '.join(known_types())})"
+    return None
 
 
 class ShardSpec(BaseModel):
@@ -89,8 +100,6 @@ def parse_shards(text: str) -> dict[str, ShardSpec]:
         except ValueError as exc:
             raise ValueError(f"shard {name!r}: {exc}") from None
         for queue in spec.queues:
-            if queue not in known_types():
-                raise ValueError(f"shard {name!r}: unknown job type {queue!r} (known: {', '.join(known_types())})")
             if queue in owner:
                 raise ValueError(f"shard {name!r}: job type {queue!r} is already on shard {owner[queue]!r}")
             owner[queue] = name

@@ -25,7 +25,6 @@ PAY = {"pay": {"url": "redis://:hunter2@127.0.0.1:6390/0", "queues": ["payment-p
 @pytest.mark.parametrize(
     ("shards", "expected"),
     [
-        ({"pay": {"url": "redis://h:1/0", "queues": ["payments"]}}, "shard 'pay': unknown job type 'payments'"),
         (
             {
                 "a": {"url": "redis://h:1/0", "queues": ["email-notification"]},
@@ -53,6 +52,14 @@ def test_a_bad_shard_map_is_one_line_naming_the_shard(
     message = str(caught.value)
     assert message.startswith("invalid value for GEMSDASH_SHARDS:") and expected in message, message
     assert "\n" not in message
+
+
+def test_an_unknown_job_type_is_one_line_naming_the_shard_once_the_types_are_loaded() -> None:
+    shards = json.dumps({"pay": {"url": "redis://127.0.0.1:1/0", "queues": ["payments"]}})
+    with pytest.raises(ConfigError) as caught:
+        configure(test_settings(redis_enabled=True, shards_map=shards), role="oneshot")
+    assert str(caught.value).startswith("invalid value for GEMSDASH_SHARDS: shard 'pay': unknown job type 'payments'")
+    assert "\n" not in str(caught.value)
 
 
 def test_not_json_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -81,6 +81,8 @@ def test_every_attempt_is_timed_and_counted_by_outcome(api: httpx.Client, any_ru
     assert attempts == {"succeeded": 1, "retried": 2, "failed": 1, "dead": 0, "aborted": 0}
     assert value(metrics, "gemsdash_job_duration_seconds_count", queue="email-notification") == 4
     assert value(metrics, "gemsdash_job_duration_seconds_bucket", queue="email-notification", le="+Inf") == 4
+    # Every run waited in its queue first (a retry after its delay too): four waits, each counted once.
+    assert value(metrics, "gemsdash_job_wait_seconds_count", queue="email-notification") == 4
     # Finished jobs stay counted once each.
     assert value(metrics, "gemsdash_jobs_finished_total", queue="email-notification", outcome="dead") == 1
 

@@ -28,6 +28,11 @@ end
 
 --!keys
 local function is_due_state(state) return state == "delayed" or state == "retrying" end
+-- Housekeeping of many keys that periodic calls (a heartbeat every few seconds per worker,
+-- recovery's sweep) do for one key per call, in turn by Redis's clock's second, instead of for
+-- every key every time: an idle worker otherwise spent most of its Redis commands pruning sets
+-- that had nothing to prune. Returns the position (1..n) whose turn it is.
+local function in_turn(n) return math.floor(now / 1000) % n + 1 end
 local function set_of(csv)
     local s = {}
     for item in string.gmatch(csv, "[^,]+") do s[item] = true end
@@ -46,6 +51,13 @@ local function ttl_for(state)
     return nil
 end
 
+-- How many entries of a state's index the snapshot counts: finished records only while kept.
+local function live_count(key, state)
+    local ttl = ttl_for(state)
+    if ttl then return redis.call("zcount", key, now - ttl * 1000, "+inf") end
+    return redis.call("zcard", key)
+end
+
 -- Drops index entries whose records have expired; bounded so no call runs long.
 local function prune(queue, state)
     local ttl = ttl_for(state)
@@ -55,6 +67,7 @@ local function prune(queue, state)
     if #stale > 0 then
         redis.call("zrem", key, unpack(stale))
         redis.call("zrem", ids_key, unpack(stale))
+        redis.call("zrem", all_states_key(queue), unpack(stale))
     end
 end
 
@@ -72,6 +85,7 @@ local function save(job, old_state, note, keep_index)
             redis.call("zrem", idx_key(job.queue, old_state), job.id)
         else
             redis.call("zadd", ids_key, 0, job.id)  -- a record made here (a fallback, a reject)
+            redis.call("zadd", all_states_key(job.queue), tonumber(job.created_at) or now, job.id)
         end
     end
     redis.call("zadd", idx_key(job.queue, state), now, job.id)
@@ -116,6 +130,20 @@ local function observe(hist, ms, bounds)
     end
     tally(hist, slot, 1)
     tally(hist, "sum", ms)
+end
+
+-- The wait before the run that is ending (ns:gd:wait:<queue>): from entering `queued` to the start,
+-- the timeline's last two entries. Observed when the run ends, in the call that records its outcome,
+-- and not by `start`: there it cost every job two HINCRBYs, here a batch of successes shares them.
+-- A run that started from another state (a redelivery of a running job) waited in no queue.
+local function observe_wait(job, wait_bounds)
+    local timeline = job.timeline
+    if wait_bounds == "" or type(timeline) ~= "table" or #timeline < 2 then return end
+    local queued, started = timeline[#timeline - 1], timeline[#timeline]
+    if type(queued) ~= "table" or type(started) ~= "table" then return end
+    if queued[1] ~= "queued" or started[1] ~= "running" then return end
+    local since, at = tonumber(queued[2]), tonumber(started[2])
+    if since and at then observe(wait_key(job.queue), math.max(at - since, 0), wait_bounds) end
 end
 
 -- outcome: succeeded, retried, failed, dead or aborted (store.py ATTEMPT_OUTCOMES says which is which).
@@ -164,7 +192,8 @@ end
 
 -- A running job's outcome: succeeded (detail = result JSON), retrying or dead (detail = error
 -- object JSON). Counters are tallied; the caller writes them.
-local function conclude(job, old, outcome, detail, duration, next_at, bounds, keep_index)
+local function conclude(job, old, outcome, detail, duration, next_at, bounds, wait_bounds, keep_index)
+    if old == "running" then observe_wait(job, wait_bounds) end
     job.state = outcome
     job.run_now = nil  -- the copy run_now pushed has run: later copies are the job's own again
     job.duration_ms = tonumber(duration) or cjson.null
@@ -228,6 +257,7 @@ local function write_new(i)
     redis.call("set", job_key(id), record)
     redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
     redis.call("zadd", ids_key, 0, id)
+    redis.call("zadd", all_states_key(queue), tonumber(created) or now, id)
     if is_due_state(state) then
         local due = cjson.decode(record).next_attempt_at
         redis.call("zadd", due_key(queue), tonumber(due) or tonumber(created) or now, id)
@@ -245,6 +275,33 @@ if command == "submit" then
     write_tallies()
     return existing
 
+-- unsubmit([id, rmid] * n): withdraws jobs of a batch whose later chunk failed (store.py submit):
+-- each record still waiting for its first delivery, with its message still in Redis, goes as if
+-- never written. Returns the ids that stay (a worker has fetched their message already).
+elseif command == "unsubmit" then
+    local kept = {}
+    for i = 1, #A, 2 do
+        local id, rmid = A[i], A[i + 1]
+        local job = load(id)
+        if job and job.rmid == rmid then
+            -- From the tail: the batch's messages were pushed last, so this is a short walk.
+            -- Not in the list: a worker has fetched it (it may run), so the job stays.
+            if tonumber(job.attempts) == 0 and redis.call("lrem", queue_key(job.rq), -1, rmid) == 1 then
+                redis.call("hdel", msgs_key(job.rq), rmid)
+                redis.call("del", job_key(id))
+                redis.call("zrem", idx_key(job.queue, job.state), id)
+                redis.call("zrem", ids_key, id)
+                redis.call("zrem", all_states_key(job.queue), id)
+                redis.call("zrem", due_key(job.queue), id)
+                tally(totals_key, job.queue .. ":enqueued:" .. tostring(job.priority), -1)
+            else
+                kept[#kept + 1] = id
+            end
+        end
+    end
+    write_tallies()
+    return kept
+
 -- sched_due(limit): {now, earliest_next_or_false, [name, definition, next] * due}
 -- Up to `limit` unpaused schedules whose next run has come, by Redis's clock (`now`, its TIME),
 -- which every firer of a schedule shares, whatever its own host's clock says.
@@ -253,7 +310,12 @@ elseif command == "sched_due" then
     local out = {now, false}
     local first = redis.call("zrange", due, 0, 0, "WITHSCORES")
     if #first > 0 then out[2] = first[2] end
-    for _, name in ipairs(redis.call("zrangebyscore", due, "-inf", now, "LIMIT", 0, tonumber(A[1]))) do
+    -- Nothing due (the usual answer, once a second per worker): the first entry says so.
+    local due_names = {}
+    if #first > 0 and tonumber(first[2]) <= now then
+        due_names = redis.call("zrangebyscore", due, "-inf", now, "LIMIT", 0, tonumber(A[1]))
+    end
+    for _, name in ipairs(due_names) do
         local h = redis.call("hmget", sched_key(name), "definition", "next")
         if h[1] and h[2] then
             out[#out + 1] = name
@@ -392,12 +454,12 @@ elseif command == "sched_list" or command == "sched_get" then
     end
     return out
 
--- start(id, rmid, rq, worker, attempt, fallback_record_json, wait_bounds_csv)
+-- start(id, rmid, rq, worker, attempt, fallback_record_json)
 -- A worker is about to run a message. Returns "run", or "skip:<state>" for a job that must not run
 -- (cancelled or cleared while waiting, or already finished by an earlier delivery). A job that
 -- waited queued adds the time since it entered `queued` to the wait histogram.
 elseif command == "start" then
-    local id, rmid, rq, worker, attempt, fallback, wait_bounds = A[1], A[2], A[3], A[4], tonumber(A[5]), A[6], A[7]
+    local id, rmid, rq, worker, attempt, fallback = A[1], A[2], A[3], A[4], tonumber(A[5]), A[6]
     local job = load(id)
     local old = nil
     if job then
@@ -428,20 +490,12 @@ elseif command == "start" then
     job.rmid = rmid
     job.rq = rq
     if not old then note = "no record: message did not come through gemsdash" end
-    if old == "queued" and wait_bounds then
-        -- The timeline's last entry is when the job entered `queued`.
-        local last = type(job.timeline) == "table" and job.timeline[#job.timeline]
-        local since = type(last) == "table" and last[1] == "queued" and tonumber(last[2])
-        if since then
-            observe(wait_key(job.queue), math.max(now - since, 0), wait_bounds)
-            write_tallies()
-        end
-    end
     save(job, old, note)
     return "run"
 
 -- finish(id, outcome, detail_json, duration_ms, next_attempt_at, rmid, rq, fallback_record_json, bounds_csv,
---        scrubbed_dead_letter, nack_worker, nack_queue, nack_rmid, retry_rq, retry_rmid, retry_data)
+--        scrubbed_dead_letter, nack_worker, nack_queue, nack_rmid, retry_rq, retry_rmid, retry_data,
+--        wait_bounds_csv)
 -- outcome: succeeded (detail = result JSON), retrying or dead (detail = error object JSON).
 -- nack_*: a dead job's message, moved to the dead-letter queue in this same call, as Dramatiq's nack
 -- would: a worker killed in between cannot leave it dead-lettered and its record still `running`
@@ -455,6 +509,7 @@ elseif command == "finish" then
         A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10]
     local nack_worker, nack_queue, nack_rmid = A[11] or "", A[12] or "", A[13] or ""
     local retry_rq, retry_rmid, retry_data = A[14] or "", A[15] or "", A[16] or ""
+    local wait_bounds = A[17] or ""
     if nack_rmid ~= "" then
         redis.call("zadd", heartbeats_key, now, nack_worker)
         local held = settle_message(nack_worker, nack_queue, nack_rmid, retry_rmid == "")
@@ -477,7 +532,7 @@ elseif command == "finish" then
     if old == outcome and (outcome == "dead" or outcome == "succeeded") then return "unchanged" end
     if rmid ~= "" then job.rmid = rmid end
     if rq ~= "" then job.rq = rq end
-    conclude(job, old, outcome, detail, duration, next_at, bounds, false)
+    conclude(job, old, outcome, detail, duration, next_at, bounds, wait_bounds, false)
     write_tallies()
     -- A dead letter whose payload held something that must not be kept is stored scrubbed.
     if outcome == "dead" and scrubbed ~= "" and rmid ~= "" and rq ~= "" then
@@ -486,7 +541,7 @@ elseif command == "finish" then
     end
     return "ok"
 
--- succeed(bounds_csv, [id, result_json, duration_ms, age_ms, ack_worker, ack_queue, ack_rmid] * n)
+-- succeed(bounds_csv, wait_bounds_csv, [id, result_json, duration_ms, age_ms, ack_worker, ack_queue, ack_rmid] * n)
 -- Successes written behind (middleware/write_behind.py), many per call: each as `finish` writes
 -- one, its message acknowledged in the same call, with the counters, the index pruning and the
 -- workers' heartbeats done once per call. age_ms: how long ago (by the worker's own clock, which
@@ -495,10 +550,10 @@ elseif command == "finish" then
 -- that is missing or already succeeded is left alone (its ack is still done). Returns how many
 -- records were written.
 elseif command == "succeed" then
-    local bounds = A[1]
+    local bounds, wait_bounds = A[1], A[2]
     local written, beats, queues = 0, {}, {}
     local called_at = now
-    for i = 2, #A, 7 do
+    for i = 3, #A, 7 do
         local id, result, duration, age, ack_worker, ack_queue, ack_rmid =
             A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6]
         now = called_at
@@ -509,7 +564,7 @@ elseif command == "succeed" then
         now = called_at - math.max(tonumber(age) or 0, 0)
         local job = load(id)
         if job and job.state ~= "succeeded" then
-            conclude(job, job.state, "succeeded", result, duration, nil, bounds, true)
+            conclude(job, job.state, "succeeded", result, duration, nil, bounds, wait_bounds, true)
             queues[job.queue] = true
             written = written + 1
         end
@@ -529,11 +584,13 @@ elseif command == "beat" then
     redis.call("zadd", workers_key, now, worker)
     redis.call("set", worker_key(worker), body, "PX", ttl)
     -- Who consumes each physical queue (A[5..]), so the snapshot can tell a queue nobody serves in
-    -- O(queues); entries of workers long gone are dropped here.
+    -- O(queues); entries of workers long gone are dropped here, one queue's per beat in turn
+    -- (snapshot.lua counts only entries younger than the worker timeout).
     for i = 5, #A do
-        local serving = serving_key(A[i])
-        redis.call("zadd", serving, now, worker)
-        redis.call("zremrangebyscore", serving, "-inf", now - forget_after)
+        redis.call("zadd", serving_key(A[i]), now, worker)
+    end
+    if #A >= 5 then
+        redis.call("zremrangebyscore", serving_key(A[4 + in_turn(#A - 4)]), "-inf", now - forget_after)
     end
     return now
 
@@ -642,12 +699,16 @@ elseif command == "abort" then
 
 -- aborted(id, error_json, duration_ms): the worker stopped the job; it ends cancelled, not retried.
 elseif command == "aborted" then
-    local id, detail, duration = A[1], A[2], A[3]
+    local id, detail, duration, wait_bounds = A[1], A[2], A[3], A[4] or ""
     local who = redis.call("hget", aborts_key, id)
     redis.call("hdel", aborts_key, id)
     local job = load(id)
     if not job then return "missing" end
     local old = job.state
+    if old == "running" then
+        observe_wait(job, wait_bounds)
+        write_tallies()
+    end
     job.state = "cancelled"
     job.finished_at = now
     job.next_attempt_at = cjson.null
@@ -668,6 +729,7 @@ elseif command == "delete" then
     redis.call("del", job_key(id))
     redis.call("zrem", idx_key(job.queue, job.state), id)
     redis.call("zrem", ids_key, id)
+    redis.call("zrem", all_states_key(job.queue), id)
     audit(entry)
     return "ok"
 
@@ -717,6 +779,7 @@ elseif command == "clear" then
         if #ids > 0 then
             redis.call("zrem", key, unpack(ids))
             redis.call("zrem", ids_key, unpack(ids))
+            redis.call("zrem", all_states_key(queue), unpack(ids))
         end
         if #ids == batch then more = 1 end
         dead_removed = #ids
@@ -794,7 +857,7 @@ elseif command == "reject" then
 -- queues and their running jobs are shown as queued again. Also expires old dead letters. Only
 -- known keys are touched (no KEYS, no SCAN), so the work is bounded by what dead workers held.
 elseif command == "recover" then
-    local timeout, lists, canon = tonumber(A[1]), A[2], A[3]
+    local timeout, lists, canon, wait_bounds = tonumber(A[1]), A[2], A[3], A[4] or ""
     local heartbeats = heartbeats_key
     local dead_workers = redis.call("zrangebyscore", heartbeats, 0, now - timeout)
     local requeued = 0
@@ -811,6 +874,7 @@ elseif command == "recover" then
                     if ok and type(message) == "table" and message.message_id then
                         local job = load(message.message_id)
                         if job and job.state == "running" and job.rmid == rmid then
+                            observe_wait(job, wait_bounds)
                             job.state = "queued"
                             save(job, "running", "worker " .. worker .. " lost; requeued")
                             count_attempt(job.queue, "aborted")
@@ -824,106 +888,92 @@ elseif command == "recover" then
         redis.call("zrem", workers_key, worker)
     end
     write_tallies()
-    for q in string.gmatch(canon, "[^,]+") do
+    -- Dead letters past their 7 days, one dead-letter queue per call in turn (a few seconds late
+    -- changes nothing); a queue that is behind gets up to ten batches.
+    local dead_queues = {}
+    for q in string.gmatch(canon, "[^,]+") do dead_queues[#dead_queues + 1] = q end
+    if #dead_queues > 0 then
+        local q = dead_queues[in_turn(#dead_queues)]
         local xq = xq_key(q)
-        local old = redis.call("zrangebyscore", xq, 0, now - dead_ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
-        if #old > 0 then
-            redis.call("zrem", xq, unpack(old))
-            redis.call("hdel", xq_msgs_key(q), unpack(old))
+        for _ = 1, 10 do
+            local old = redis.call("zrangebyscore", xq, 0, now - dead_ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
+            if #old > 0 then
+                redis.call("zrem", xq, unpack(old))
+                redis.call("hdel", xq_msgs_key(q), unpack(old))
+            end
+            if #old < PRUNE_BATCH then break end
         end
     end
     return {#dead_workers, requeued}
 
--- page(queue, state_or_empty, offset, limit, all_states_csv, search)
--- Newest first. With a state: one index read by rank, O(log n + limit) at any offset. Across
--- states: the newest offset+limit of each index merged, so deep pages of the all-states view cost
--- more. With a search: the newest SEARCH_WINDOW entries are scanned for an id prefix or an error message
--- substring. Returns {total, json...}.
+-- page(queue, state_or_empty, offset, limit, all_states_csv)
+-- Newest first, O(log n + limit) at any offset: with a state, its index by when jobs entered it;
+-- across states, the queue's all-states index by creation. Returns {total, json...}.
 elseif command == "page" then
-    local queue, state, offset, limit, all, search = A[1], A[2], tonumber(A[3]), tonumber(A[4]), A[5], A[6]
-    local fields = set_of(A[7] or "")
-    local priority = A[8] or ""
+    local queue, state, offset, limit, all = A[1], A[2], tonumber(A[3]), tonumber(A[4]), A[5]
     local states = {}
     if state ~= "" then states[1] = state else
         for s in string.gmatch(all, "[^,]+") do states[#states + 1] = s end
     end
-    -- Totals count what the snapshot counts: finished records only while they are kept.
-    local function live_count(key, s)
-        local ttl = ttl_for(s)
-        if ttl then return redis.call("zcount", key, now - ttl * 1000, "+inf") end
-        return redis.call("zcard", key)
-    end
     local total = 0
+    for _, s in ipairs(states) do total = total + live_count(idx_key(queue, s), s) end
+    local key = state ~= "" and idx_key(queue, state) or all_states_key(queue)
+    local out = {total}
+    for _, id in ipairs(redis.call("zrevrange", key, offset, offset + limit - 1)) do
+        local raw = redis.call("get", job_key(id))
+        if raw then out[#out + 1] = raw end
+    end
+    return out
+
+-- scan(queue, state_or_empty, from_rank, count, search, search_fields_csv, priority)
+-- One bounded step of a search: the `count` entries from rank `from_rank` (newest first) of the
+-- index `page` reads, matched against an id prefix, an error message or payload field substring,
+-- and a priority. The caller pipelines the steps over its search window, so no call reads more
+-- than `count` records. Returns {id, json} * matched.
+elseif command == "scan" then
+    local queue, state, from, count, search = A[1], A[2], tonumber(A[3]), tonumber(A[4]), A[5]
+    local fields = set_of(A[6] or "")
+    local priority = A[7] or ""
+    local key = state ~= "" and idx_key(queue, state) or all_states_key(queue)
+    local needle = string.lower(search)
     local out = {}
-    if #states == 1 and search == "" and priority == "" then
-        -- One index: by rank, O(log n + limit) whatever the offset.
-        local key = idx_key(queue, states[1])
-        total = live_count(key, states[1])
-        for _, id in ipairs(redis.call("zrevrange", key, offset, offset + limit - 1)) do
-            local raw = redis.call("get", job_key(id))
-            if raw then out[#out + 1] = raw end
-        end
-        table.insert(out, 1, total)
-        return out
-    end
-    local window = offset + limit
-    if search ~= "" or priority ~= "" then window = SEARCH_WINDOW end
-    local entries = {}
-    for _, s in ipairs(states) do
-        local key = idx_key(queue, s)
-        total = total + live_count(key, s)
-        local got = redis.call("zrevrange", key, 0, window - 1, "WITHSCORES")
-        for i = 1, #got, 2 do entries[#entries + 1] = {got[i], tonumber(got[i + 1])} end
-    end
-    table.sort(entries, function(a, b) return a[2] > b[2] end)
-    if search == "" and priority == "" then
-        for i = offset + 1, math.min(#entries, offset + limit) do
-            local raw = redis.call("get", job_key(entries[i][1]))
-            if raw then out[#out + 1] = raw end
-        end
-    else
-        local needle = string.lower(search)
-        local matched = 0
-        for _, e in ipairs(entries) do
-            local raw = redis.call("get", job_key(e[1]))
-            if raw then
-                local keep = search == "" or string.sub(e[1], 1, #search) == search
-                local job = nil
-                if priority ~= "" then
-                    job = cjson.decode(raw)
-                    if job.priority ~= priority then keep = false end
+    for _, id in ipairs(redis.call("zrevrange", key, from, from + count - 1)) do
+        local raw = redis.call("get", job_key(id))
+        if raw then
+            local keep = search == "" or string.sub(id, 1, #search) == search
+            local job = nil
+            if priority ~= "" then
+                job = cjson.decode(raw)
+                if job.priority ~= priority then keep = false end
+            end
+            if not keep and search ~= "" and (priority == "" or job.priority == priority) then
+                job = job or cjson.decode(raw)
+                if type(job.error) == "table" and type(job.error.message) == "string" then
+                    keep = string.find(string.lower(job.error.message), needle, 1, true) ~= nil
                 end
-                if not keep and search ~= "" and (priority == "" or job.priority == priority) then
-                    job = job or cjson.decode(raw)
-                    if type(job.error) == "table" and type(job.error.message) == "string" then
-                        keep = string.find(string.lower(job.error.message), needle, 1, true) ~= nil
-                    end
-                    -- A payload field operators look jobs up by (SEARCH_FIELDS): decoded only
-                    -- when the text occurs in the payload at all.
-                    local payload = job.payload
-                    if not keep and type(payload) == "string" and string.find(string.lower(payload), needle, 1, true) then
-                        local ok, data = pcall(cjson.decode, payload)
-                        if ok and type(data) == "table" then
-                            for field in pairs(fields) do
-                                local value = data[field]
-                                if (type(value) == "string" or type(value) == "number")
-                                    and string.find(string.lower(tostring(value)), needle, 1, true) then
-                                    keep = true
-                                    break
-                                end
+                -- A payload field operators look jobs up by (SEARCH_FIELDS): decoded only
+                -- when the text occurs in the payload at all.
+                local payload = job.payload
+                if not keep and type(payload) == "string" and string.find(string.lower(payload), needle, 1, true) then
+                    local ok, data = pcall(cjson.decode, payload)
+                    if ok and type(data) == "table" then
+                        for field in pairs(fields) do
+                            local value = data[field]
+                            if (type(value) == "string" or type(value) == "number")
+                                and string.find(string.lower(tostring(value)), needle, 1, true) then
+                                keep = true
+                                break
                             end
                         end
                     end
                 end
-                if keep then
-                    matched = matched + 1
-                    if matched > offset and #out < limit then out[#out + 1] = raw end
-                end
+            end
+            if keep then
+                out[#out + 1] = id
+                out[#out + 1] = raw
             end
         end
-        total = matched
     end
-    table.insert(out, 1, total)
     return out
 
 end
