@@ -288,3 +288,28 @@ def test_a_plugin_type_is_served_by_the_http_api(word_count: None, namespace: st
         job_id = created.json()["id"]
         wait_for(lambda: api.get(f"/queue/jobs/{job_id}").json()["state"] == "succeeded", what="word-count")
         assert 'queue="word-count"' in api.get("/metrics").text
+
+
+def test_a_failing_plugin_job_is_retried_then_dead_lettered_like_a_built_in(word_count: None, namespace: str) -> None:
+    """The definition's attempts (2) and fixed backoff (500 ms) drive Retries; the last failure is
+    a dead job with the handler's error, and `retry` brings it back to run again."""
+    from gemsdash.queue.handlers import override_work
+
+    runs: list[float] = []
+
+    def flaky(payload: object) -> object:
+        runs.append(1.0)
+        raise RuntimeError(f"gateway said no (run {len(runs)})")
+
+    runtime = configure(test_settings(redis_enabled=False, namespace=namespace), role="host")
+    runtime.start_worker(threads=2)
+    with override_work("word-count", flaky):
+        job_id = q.add_job("word-count", PAYLOAD)
+        record = wait_for(lambda: (r := q.get_job(job_id)) is not None and r.state.finished and r, what="dead")
+    assert record.state is JobState.DEAD and record.attempts == 2 == len(runs)
+    assert record.error is not None and "gateway said no (run 2)" in record.error.message
+    states = [entry.state for entry in record.timeline]
+    assert JobState.RETRYING in states and states[-1] is JobState.DEAD
+    q.retry(job_id)
+    again = wait_for(lambda: (r := q.get_job(job_id)) is not None and r.state is JobState.SUCCEEDED and r, what="rerun")
+    assert again.result == {"words": 4, "user_id": "user123"}
