@@ -15,7 +15,7 @@ from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationErro
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gemsdash.queue.errors import ConfigError
-from gemsdash.queue.keys import cluster_namespace
+from gemsdash.queue.keys import cluster_namespace, tagged_namespace
 from gemsdash.queue.shards import DEFAULT_SHARD, NAME_PATTERN, ShardSpec, parse_shards
 
 #: Dead records outlive finished ones: they wait for a human (Dramatiq's own DLQ keeps 7 days).
@@ -158,6 +158,8 @@ class Settings(BaseSettings):
         update = {**spec.connection(), "shard": name}
         if update.get("redis_cluster_nodes"):
             update["namespace"] = cluster_namespace(base.namespace)
+        if spec.tag is not None:
+            update["namespace"] = tagged_namespace(spec.tag, base.namespace)
         copy = base.model_copy(update=update)
         copy._base = base
         return copy

@@ -99,6 +99,12 @@ def cluster_namespace(namespace: str) -> str:
     return namespace if namespace.startswith("{") else "{" + namespace + "}"
 
 
+def tagged_namespace(tag: str, namespace: str) -> str:
+    """A tag shard's namespace: in the slot of `{tag}`, and still the deployment's own (`{pay}gemsdash`),
+    so two deployments on one Cluster whose shard maps name the same tag keep their jobs apart."""
+    return "{" + tag + "}" + namespace.removeprefix("{").removesuffix("}")
+
+
 class Keys:
     """The keys of one namespace."""
 

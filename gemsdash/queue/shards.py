@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from gemsdash.queue.jobs import QUEUES
-from gemsdash.queue.keys import cluster_namespace
 
 #: The shard of every job type not named in GEMSDASH_SHARDS: REDIS_URL / REDIS_HOST ...
 DEFAULT_SHARD = "default"
@@ -64,7 +63,7 @@ class ShardSpec(BaseModel):
         if len(chosen) != 1:
             raise ValueError("give exactly one of url, sentinels, cluster_nodes or tag")
         if self.tag is not None:
-            return {"namespace": cluster_namespace(self.tag)}
+            return {}  # the same connection; Settings.on_shard gives it the tag's namespace
         if self.url is not None:
             return {"redis_url": self.url, "redis_sentinels": None, "redis_cluster_nodes": None}
         if self.cluster_nodes is not None:

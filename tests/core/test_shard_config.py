@@ -172,7 +172,12 @@ def test_without_shards_the_json_has_no_shard_fields(redis_runtime: Runtime) -> 
 def test_on_a_cluster_a_shard_may_be_a_hash_tag() -> None:
     shards = json.dumps({"pay": {"tag": "pay", "queues": ["payment-processing"]}})
     settings = test_settings(redis_enabled=True, redis_cluster_nodes="10.0.1.1:7000", shards_map=shards)
-    assert (settings.namespace, settings.on_shard("pay").namespace) == ("{gemsdash}", "{pay}")
+    assert (settings.namespace, settings.on_shard("pay").namespace) == ("{gemsdash}", "{pay}gemsdash")
+    # Another deployment's namespace with the same map: the same slot, other keys.
+    other = test_settings(
+        redis_enabled=True, redis_cluster_nodes="10.0.1.1:7000", namespace="staging", shards_map=shards
+    )
+    assert other.on_shard("pay").namespace == "{pay}staging"
     assert settings.on_shard("pay").cluster_nodes == [("10.0.1.1", 7000)]
     with pytest.raises(ConfigError, match="hash tag needs the default Redis to be a Cluster"):
         test_settings(redis_enabled=True, shards_map=shards)

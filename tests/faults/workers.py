@@ -14,15 +14,18 @@ ROOT = Path(__file__).resolve().parents[2]
 SKEW_SHIM = Path(__file__).resolve().parent / "skewclock"
 
 
-def worker_env(redis_url: str, namespace: str, data_dir: Path, **extra: str) -> dict[str, str]:
+def worker_env(redis_url: str | None, namespace: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """A worker's whole environment; `redis_url` None when `extra` names the default's Sentinel or
+    Cluster instead (REDIS_SENTINELS, REDIS_CLUSTER_NODES)."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "REDIS_ENABLED": "true",
-        "REDIS_URL": redis_url,
         "GEMSDASH_NAMESPACE": namespace,
         "GEMSDASH_WORKER_TIMEOUT": "2",
         "GEMSDASH_DATA_DIR": str(data_dir),
     }
+    if redis_url is not None:
+        env["REDIS_URL"] = redis_url
     env.update(extra)
     return env
 
