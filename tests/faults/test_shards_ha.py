@@ -58,6 +58,17 @@ def run_shards(env: dict[str, str], tmp_path: Path, shard: str, ids: dict[JobTyp
             worker.stop()
 
 
+def deployment(namespace: str, shards: str, **connection: str) -> None:
+    """This process as one deployment's producer: its namespace, its default Redis, its shard map."""
+    runtime_module.reset()
+    configure(
+        test_settings(
+            redis_enabled=True, namespace=namespace, worker_timeout_seconds=2, shards_map=shards, **connection
+        ),
+        role="oneshot",
+    )
+
+
 def job_keys(client: redis.Redis, job_ids: Iterable[str]) -> list[str]:
     return [text(k) for job_id in job_ids for k in keys_naming(client, job_id)]
 
@@ -73,24 +84,11 @@ def test_a_tag_shard_puts_its_jobs_in_its_slot_on_another_primary(tmp_path: Path
         assert tag_owner is not default_owner
         shards = json.dumps({"pay": {"tag": tag, "queues": [PAYMENT]}})
 
-        def deployment(name: str) -> None:
-            runtime_module.reset()
-            configure(
-                test_settings(
-                    redis_enabled=True,
-                    redis_cluster_nodes=cluster.addresses,
-                    namespace=name,
-                    worker_timeout_seconds=2,
-                    shards_map=shards,
-                ),
-                role="oneshot",
-            )
-
         # Another deployment (its own GEMSDASH_NAMESPACE) on the same cluster with the same map: its
         # payment stays its own, neither counted nor run by this deployment's pay shard.
-        deployment(f"other-{namespace}")
+        deployment(f"other-{namespace}", shards, redis_cluster_nodes=cluster.addresses)
         add_job(JobType.PAYMENT_PROCESSING, PAYLOADS[JobType.PAYMENT_PROCESSING])
-        deployment(namespace)
+        deployment(namespace, shards, redis_cluster_nodes=cluster.addresses)
         on_default = redis.Redis(port=default_owner.port)
         on_tag = redis.Redis(port=tag_owner.port)
         try:
@@ -127,16 +125,7 @@ def test_a_sentinel_shard_puts_its_jobs_on_the_sentinel_managed_primary(tmp_path
         shards = json.dumps(
             {"pay": {"sentinels": group.addresses, "sentinel_master": "paymaster", "queues": [PAYMENT]}}
         )
-        configure(
-            test_settings(
-                redis_enabled=True,
-                redis_url=default.url,
-                namespace=namespace,
-                worker_timeout_seconds=2,
-                shards_map=shards,
-            ),
-            role="oneshot",
-        )
+        deployment(namespace, shards, redis_url=default.url)
         on_default = redis.Redis.from_url(default.url)
         on_primary = redis.Redis(port=group.primary_port())
         try:
