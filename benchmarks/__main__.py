@@ -16,7 +16,7 @@ from benchmarks import roundtrips
 
 roundtrips.install()  # before any connection of this process is opened
 
-from benchmarks import dashboard, enqueue, expiry, harness, idle, report, throughput, waiting  # noqa: E402
+from benchmarks import dashboard, enqueue, expiry, harness, idle, longest_call, report, throughput, waiting  # noqa: E402
 from benchmarks.harness import ROOT, bench  # noqa: E402
 from benchmarks.work import REAL_WORK  # noqa: E402
 
@@ -40,6 +40,7 @@ class Sizes:
     idle_warmup: float
     waiting: int
     ceiling: int
+    longest_records: int
 
 
 #: Full runs take four throughput rounds: each side goes first in two of them, and one slow round
@@ -50,6 +51,7 @@ FULL = Sizes(
     idle_warmup=8,
     waiting=50_000,
     ceiling=10_000,
+    longest_records=200_000,
 )
 QUICK = Sizes(
     *(1, 4_000, 2_000, 1_000, 10_000, (10_000, 100_000), 100, 12, 3, 500, 5_000, 1_000),
@@ -57,8 +59,19 @@ QUICK = Sizes(
     idle_warmup=6,
     waiting=10_000,
     ceiling=3_000,
+    longest_records=50_000,
 )
-SCENARIOS = ["throughput", "ceiling", "idle", "waiting", "enqueue", "dashboard", "expiry", "memory-mode"]
+SCENARIOS = [
+    "throughput",
+    "ceiling",
+    "idle",
+    "waiting",
+    "enqueue",
+    "dashboard",
+    "expiry",
+    "longest-call",
+    "memory-mode",
+]
 
 
 def _log(message: str) -> None:
@@ -146,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         if "expiry" in chosen:
             res.expiry = expiry.run(b, n.ttl_seconds, n.ttl, n.ttl_rate, p, t)
             _log(f"expiry: memory change after {2 * res.expiry.ttl} s: {res.expiry.growth_after_first_ttls():+.1%}")
+        if "longest-call" in chosen:
+            res.longest = longest_call.run(b, n.longest_records, 10_000)
+            for c in res.longest:
+                _log(f"longest call, {c.action}: {c.longest_ms:.2f} ms")
     if "memory-mode" in chosen:
         for work, jobs in (("noop", n.memory_mode_noop), ("sleep10ms", n.memory_mode_sleep)):
             for side, tree in variants:

@@ -20,6 +20,7 @@ from benchmarks.enqueue import Enqueue
 from benchmarks.expiry import Expiry
 from benchmarks.harness import ROOT
 from benchmarks.idle import Idle
+from benchmarks.longest_call import GOAL_MS, LongestCall
 from benchmarks.throughput import Throughput
 from benchmarks.waiting import Waiting
 
@@ -50,6 +51,7 @@ class Results:
     ceiling: list[Throughput] = field(default_factory=list)
     idle: list[Idle] = field(default_factory=list)
     waiting: list[Waiting] = field(default_factory=list)
+    longest: list[LongestCall] = field(default_factory=list)
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
@@ -321,6 +323,21 @@ def render(res: Results) -> str:
                 rate = _median([float(r["rate"]) for r in runs if r["label"] == label])
                 rows.append([work, label, rate, plain, f"{rate / plain:.2f}x"])
         out += [table(["job", "side", "jobs/s", "Dramatiq StubBroker jobs/s", "ratio"], rows), ""]
+    if res.longest:
+        out += [
+            "## 6. Longest single Redis call (SLOWLOG; finished records loaded first)",
+            "",
+            f"While one call runs every other client of Redis waits. Goal: <= {GOAL_MS:.0f} ms each.",
+            "",
+        ]
+        rows = [
+            [c.action, c.records, c.logged, f"{c.mean_ms:.2f}", f"{c.longest_ms:.2f}", f"`{c.command}`", verdict(c.met)]
+            for c in res.longest
+        ]
+        out += [
+            table(["action", "records", "calls over 0.5 ms", "mean ms", "longest ms", "longest command", ""], rows),
+            "",
+        ]
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -107,3 +107,16 @@ class ReadOnlyMode(GemsdashError):
 class PermanentJobError(Exception):
     """Raised by job code for failures that retrying cannot fix (a declined card, a 5xx SMTP
     rejection, a missing image). The job goes straight to `dead` with this message."""
+
+
+class PartlySubmitted(BackendUnavailable):
+    """A batch larger than one chunk failed part-way and some of its jobs could not be withdrawn
+    (Redis was lost, or workers had fetched them already): `written` are the ids that may exist and
+    run. Retrying the others alone enqueues each job once."""
+
+    def __init__(self, written: list[str], total: int, cause: BaseException) -> None:
+        self.written = written
+        super().__init__(
+            f"{len(written)} of {total} jobs of the batch may have been enqueued before it failed ({cause}); "
+            "their ids are in this error's `written`"
+        )

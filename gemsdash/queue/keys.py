@@ -53,6 +53,9 @@ TEMPLATES: dict[str, str] = {
     #: zset of every job id at score 0, so a prefix is one ZRANGEBYLEX (entries of expired records
     #: go with their state index's prune)
     "ids": "{ns}:gd:ids",
+    #: zset of a queue's job ids by creation (ms), whatever their state: the all-states view is one
+    #: read by rank at any offset (entries of expired records go with their state index's prune)
+    "all_states": "{ns}:gd:all:{queue}",
     #: zset of schedule names, scored by creation (ms)
     "schedules": "{ns}:gd:schedules",
     #: zset of the unpaused schedules, scored by next run (ms)

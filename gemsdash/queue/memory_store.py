@@ -76,6 +76,7 @@ class MemoryJobStore(MemorySchedules):
         self._jobs: dict[str, StoredJob] = {}
         self._index: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
         self._throughput: dict[tuple[str, int], list[int]] = {}
+        self._pruned_bucket = 0
         self._totals: dict[str, int] = defaultdict(int)
         self._hist: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._wait: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -149,8 +150,12 @@ class MemoryJobStore(MemorySchedules):
         if duration is not None:
             counters[2] += duration
             counters[3] += 1
-        for key in [k for k in self._throughput if k[1] < self._bucket(now_ms()) - BUCKETS]:
-            del self._throughput[key]
+        # Old buckets go once per new bucket, not on every job (a scan of every queue's buckets).
+        current = self._bucket(now_ms())
+        if current != self._pruned_bucket:
+            self._pruned_bucket = current
+            for key in [k for k in self._throughput if k[1] < current - BUCKETS]:
+                del self._throughput[key]
         self._totals[f"{queue}:{'succeeded' if ok else 'dead'}"] += 1
 
     @staticmethod
@@ -353,12 +358,17 @@ class MemoryJobStore(MemorySchedules):
             window = self.limits.search_window if search or priority else offset + limit
             for s in states:
                 index = self._index[(queue, s.value)]
+                # Across states, newest created first (as Redis's all-states index orders them).
                 live = [
-                    (score, job_id) for job_id, score in index.items() if not self._expired(self._jobs[job_id], now)
+                    (score if state is not None else int(self._jobs[job_id]["created_at"]), job_id)
+                    for job_id, score in index.items()
+                    if not self._expired(self._jobs[job_id], now)
                 ]
                 total += len(live)
                 entries.extend(heapq.nlargest(window, live))
             entries.sort(reverse=True)
+            if search or priority:
+                entries = entries[:window]  # the view's newest, as Redis's `scan` steps read them
             jobs = [self._jobs[job_id] for _, job_id in entries]
             if search:
                 needle = search.lower()

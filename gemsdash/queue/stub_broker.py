@@ -16,6 +16,7 @@ from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.errors import QueueNotFound
 
+from gemsdash.queue.hooks import HandlersOnly
 from gemsdash.queue.pausing import PausableStubConsumer, PausedQueues
 from gemsdash.queue.store import Delivery, NextCopy
 
@@ -23,7 +24,7 @@ from gemsdash.queue.store import Delivery, NextCopy
 DEAD_LETTERS_KEPT = 100
 
 
-class EmbeddedStubBroker(StubBroker):
+class EmbeddedStubBroker(HandlersOnly, StubBroker):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # Consumers append to these; a bounded deque drops the oldest instead of growing.

@@ -40,6 +40,7 @@ EXPECTED = {
     "logs": "ns:gd:logs:J1",
     "aborts": "ns:gd:aborts",
     "ids": "ns:gd:ids",
+    "all_states": "ns:gd:all:payment-processing",
     "schedules": "ns:gd:schedules",
     "sched_due": "ns:gd:sched-due",
     "sched": "ns:gd:sched:nightly",

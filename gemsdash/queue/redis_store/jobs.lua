@@ -51,6 +51,13 @@ local function ttl_for(state)
     return nil
 end
 
+-- How many entries of a state's index the snapshot counts: finished records only while kept.
+local function live_count(key, state)
+    local ttl = ttl_for(state)
+    if ttl then return redis.call("zcount", key, now - ttl * 1000, "+inf") end
+    return redis.call("zcard", key)
+end
+
 -- Drops index entries whose records have expired; bounded so no call runs long.
 local function prune(queue, state)
     local ttl = ttl_for(state)
@@ -60,6 +67,7 @@ local function prune(queue, state)
     if #stale > 0 then
         redis.call("zrem", key, unpack(stale))
         redis.call("zrem", ids_key, unpack(stale))
+        redis.call("zrem", all_states_key(queue), unpack(stale))
     end
 end
 
@@ -92,6 +100,7 @@ local function save(job, old_state, note, batch)
     if old_state ~= state then
         if not old_state then
             redis.call("zadd", ids_key, 0, job.id)  -- a record made here (a fallback, a reject)
+            redis.call("zadd", all_states_key(job.queue), tonumber(job.created_at) or now, job.id)
         elseif batch then
             gather(batch.rem, idx_key(job.queue, old_state), job.id)
         else
@@ -271,6 +280,7 @@ local function write_new(i)
     redis.call("set", job_key(id), record)
     redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
     redis.call("zadd", ids_key, 0, id)
+    redis.call("zadd", all_states_key(queue), tonumber(created) or now, id)
     if is_due_state(state) then
         local due = cjson.decode(record).next_attempt_at
         redis.call("zadd", due_key(queue), tonumber(due) or tonumber(created) or now, id)
@@ -287,6 +297,33 @@ if command == "submit" then
     end
     write_tallies()
     return existing
+
+-- unsubmit([id, rmid] * n): withdraws jobs of a batch whose later chunk failed (store.py submit):
+-- each record still waiting for its first delivery, with its message still in Redis, goes as if
+-- never written. Returns the ids that stay (a worker has fetched their message already).
+elseif command == "unsubmit" then
+    local kept = {}
+    for i = 1, #A, 2 do
+        local id, rmid = A[i], A[i + 1]
+        local job = load(id)
+        if job and job.rmid == rmid then
+            -- From the tail: the batch's messages were pushed last, so this is a short walk.
+            -- Not in the list: a worker has fetched it (it may run), so the job stays.
+            if tonumber(job.attempts) == 0 and redis.call("lrem", queue_key(job.rq), -1, rmid) == 1 then
+                redis.call("hdel", msgs_key(job.rq), rmid)
+                redis.call("del", job_key(id))
+                redis.call("zrem", idx_key(job.queue, job.state), id)
+                redis.call("zrem", ids_key, id)
+                redis.call("zrem", all_states_key(job.queue), id)
+                redis.call("zrem", due_key(job.queue), id)
+                tally(totals_key, job.queue .. ":enqueued:" .. tostring(job.priority), -1)
+            else
+                kept[#kept + 1] = id
+            end
+        end
+    end
+    write_tallies()
+    return kept
 
 -- sched_due(limit): {now, earliest_next_or_false, [name, definition, next] * due}
 -- Up to `limit` unpaused schedules whose next run has come, by Redis's clock (`now`, its TIME),
@@ -738,6 +775,7 @@ elseif command == "delete" then
     redis.call("del", job_key(id))
     redis.call("zrem", idx_key(job.queue, job.state), id)
     redis.call("zrem", ids_key, id)
+    redis.call("zrem", all_states_key(job.queue), id)
     audit(entry)
     return "ok"
 
@@ -787,6 +825,7 @@ elseif command == "clear" then
         if #ids > 0 then
             redis.call("zrem", key, unpack(ids))
             redis.call("zrem", ids_key, unpack(ids))
+            redis.call("zrem", all_states_key(queue), unpack(ids))
         end
         if #ids == batch then more = 1 end
         dead_removed = #ids
@@ -913,96 +952,74 @@ elseif command == "recover" then
     end
     return {#dead_workers, requeued}
 
--- page(queue, state_or_empty, offset, limit, all_states_csv, search)
--- Newest first. With a state: one index read by rank, O(log n + limit) at any offset. Across
--- states: the newest offset+limit of each index merged, so deep pages of the all-states view cost
--- more. With a search: the newest SEARCH_WINDOW entries are scanned for an id prefix or an error message
--- substring. Returns {total, json...}.
+-- page(queue, state_or_empty, offset, limit, all_states_csv)
+-- Newest first, O(log n + limit) at any offset: with a state, its index by when jobs entered it;
+-- across states, the queue's all-states index by creation. Returns {total, json...}.
 elseif command == "page" then
-    local queue, state, offset, limit, all, search = A[1], A[2], tonumber(A[3]), tonumber(A[4]), A[5], A[6]
-    local fields = set_of(A[7] or "")
-    local priority = A[8] or ""
+    local queue, state, offset, limit, all = A[1], A[2], tonumber(A[3]), tonumber(A[4]), A[5]
     local states = {}
     if state ~= "" then states[1] = state else
         for s in string.gmatch(all, "[^,]+") do states[#states + 1] = s end
     end
-    -- Totals count what the snapshot counts: finished records only while they are kept.
-    local function live_count(key, s)
-        local ttl = ttl_for(s)
-        if ttl then return redis.call("zcount", key, now - ttl * 1000, "+inf") end
-        return redis.call("zcard", key)
-    end
     local total = 0
+    for _, s in ipairs(states) do total = total + live_count(idx_key(queue, s), s) end
+    local key = state ~= "" and idx_key(queue, state) or all_states_key(queue)
+    local out = {total}
+    for _, id in ipairs(redis.call("zrevrange", key, offset, offset + limit - 1)) do
+        local raw = redis.call("get", job_key(id))
+        if raw then out[#out + 1] = raw end
+    end
+    return out
+
+-- scan(queue, state_or_empty, from_rank, count, search, search_fields_csv, priority)
+-- One bounded step of a search: the `count` entries from rank `from_rank` (newest first) of the
+-- index `page` reads, matched against an id prefix, an error message or payload field substring,
+-- and a priority. The caller pipelines the steps over its search window, so no call reads more
+-- than `count` records. Returns {id, json} * matched.
+elseif command == "scan" then
+    local queue, state, from, count, search = A[1], A[2], tonumber(A[3]), tonumber(A[4]), A[5]
+    local fields = set_of(A[6] or "")
+    local priority = A[7] or ""
+    local key = state ~= "" and idx_key(queue, state) or all_states_key(queue)
+    local needle = string.lower(search)
     local out = {}
-    if #states == 1 and search == "" and priority == "" then
-        -- One index: by rank, O(log n + limit) whatever the offset.
-        local key = idx_key(queue, states[1])
-        total = live_count(key, states[1])
-        for _, id in ipairs(redis.call("zrevrange", key, offset, offset + limit - 1)) do
-            local raw = redis.call("get", job_key(id))
-            if raw then out[#out + 1] = raw end
-        end
-        table.insert(out, 1, total)
-        return out
-    end
-    local window = offset + limit
-    if search ~= "" or priority ~= "" then window = SEARCH_WINDOW end
-    local entries = {}
-    for _, s in ipairs(states) do
-        local key = idx_key(queue, s)
-        total = total + live_count(key, s)
-        local got = redis.call("zrevrange", key, 0, window - 1, "WITHSCORES")
-        for i = 1, #got, 2 do entries[#entries + 1] = {got[i], tonumber(got[i + 1])} end
-    end
-    table.sort(entries, function(a, b) return a[2] > b[2] end)
-    if search == "" and priority == "" then
-        for i = offset + 1, math.min(#entries, offset + limit) do
-            local raw = redis.call("get", job_key(entries[i][1]))
-            if raw then out[#out + 1] = raw end
-        end
-    else
-        local needle = string.lower(search)
-        local matched = 0
-        for _, e in ipairs(entries) do
-            local raw = redis.call("get", job_key(e[1]))
-            if raw then
-                local keep = search == "" or string.sub(e[1], 1, #search) == search
-                local job = nil
-                if priority ~= "" then
-                    job = cjson.decode(raw)
-                    if job.priority ~= priority then keep = false end
+    for _, id in ipairs(redis.call("zrevrange", key, from, from + count - 1)) do
+        local raw = redis.call("get", job_key(id))
+        if raw then
+            local keep = search == "" or string.sub(id, 1, #search) == search
+            local job = nil
+            if priority ~= "" then
+                job = cjson.decode(raw)
+                if job.priority ~= priority then keep = false end
+            end
+            if not keep and search ~= "" and (priority == "" or job.priority == priority) then
+                job = job or cjson.decode(raw)
+                if type(job.error) == "table" and type(job.error.message) == "string" then
+                    keep = string.find(string.lower(job.error.message), needle, 1, true) ~= nil
                 end
-                if not keep and search ~= "" and (priority == "" or job.priority == priority) then
-                    job = job or cjson.decode(raw)
-                    if type(job.error) == "table" and type(job.error.message) == "string" then
-                        keep = string.find(string.lower(job.error.message), needle, 1, true) ~= nil
-                    end
-                    -- A payload field operators look jobs up by (SEARCH_FIELDS): decoded only
-                    -- when the text occurs in the payload at all.
-                    local payload = job.payload
-                    if not keep and type(payload) == "string" and string.find(string.lower(payload), needle, 1, true) then
-                        local ok, data = pcall(cjson.decode, payload)
-                        if ok and type(data) == "table" then
-                            for field in pairs(fields) do
-                                local value = data[field]
-                                if (type(value) == "string" or type(value) == "number")
-                                    and string.find(string.lower(tostring(value)), needle, 1, true) then
-                                    keep = true
-                                    break
-                                end
+                -- A payload field operators look jobs up by (SEARCH_FIELDS): decoded only
+                -- when the text occurs in the payload at all.
+                local payload = job.payload
+                if not keep and type(payload) == "string" and string.find(string.lower(payload), needle, 1, true) then
+                    local ok, data = pcall(cjson.decode, payload)
+                    if ok and type(data) == "table" then
+                        for field in pairs(fields) do
+                            local value = data[field]
+                            if (type(value) == "string" or type(value) == "number")
+                                and string.find(string.lower(tostring(value)), needle, 1, true) then
+                                keep = true
+                                break
                             end
                         end
                     end
                 end
-                if keep then
-                    matched = matched + 1
-                    if matched > offset and #out < limit then out[#out + 1] = raw end
-                end
+            end
+            if keep then
+                out[#out + 1] = id
+                out[#out + 1] = raw
             end
         end
-        total = matched
     end
-    table.insert(out, 1, total)
     return out
 
 end
