@@ -28,7 +28,7 @@ roundtrips.install()  # before the first connection opens
 
 import gemsdash.queue as q  # noqa: E402
 from gemsdash.app import GemsdashApp  # noqa: E402
-from gemsdash.demo import EXAMPLE_PAYLOADS  # noqa: E402
+from gemsdash.demo import example  # noqa: E402
 from gemsdash.queue import JobRequest, JobState, load_settings  # noqa: E402
 from gemsdash.queue import runtime as runtime_module  # noqa: E402
 from gemsdash.tui.refresh import RefreshResult  # noqa: E402
@@ -42,7 +42,7 @@ def seed(total: int) -> None:
     done = 0
     while done < total:
         size = min(SEED_BATCH, total - done)
-        q.add_jobs(JobRequest(types[(done + i) % 4], EXAMPLE_PAYLOADS[types[(done + i) % 4]]) for i in range(size))
+        q.add_jobs(JobRequest(types[(done + i) % 4], example(types[(done + i) % 4])) for i in range(size))
         done += size
 
 

@@ -18,7 +18,6 @@ def gemsdash(work: str, jobs: int, threads: int) -> float:
     from gemsdash.queue.handlers import override_work
 
     runtime = configure(load_settings(redis_enabled=False), role="host")
-    import gemsdash.actors  # noqa: F401
 
     seconds = WORKS[work]
     with override_work(JobType.EMOTION_ANALYSIS, lambda payload: perform(seconds)):

@@ -42,6 +42,7 @@ from gemsdash.queue import (
     scheduling,
     stats,
 )
+from gemsdash.queue import registry as job_types
 from gemsdash.queue.admission import message_limit
 from gemsdash.queue.eviction import check_eviction_policy
 from gemsdash.queue.runtime import current_runtime
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--processes", "-p", type=int, default=None, help="worker processes (default: CPU count)")
     worker.add_argument("--threads", "-t", type=int, default=None, help="threads per process (default 8)")
     worker.add_argument("--queues", "-Q", nargs="+", choices=QUEUES, help="only these job types")
+    worker.add_argument("--shard", default=None, help="serve this shard of GEMSDASH_SHARDS (default: the default one)")
 
     enqueue = sub.add_parser("enqueue", help="enqueue a job and print its id")
     enqueue.add_argument("type", choices=[t.value for t in JobType])
@@ -387,8 +389,15 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     data = stats.stats_json()
     header = f"{'queue':<20}" + "".join(f"{s.value:>11}" for s in STATES)
-    rows = [f"{q:<20}" + "".join(f"{counts[s.value]:>11}" for s in STATES) for q, counts in data["queues"].items()]
+    rows = [
+        f"{q:<20}"
+        + ("".join(f"{counts[s.value]:>11}" for s in STATES) if counts else f"  unavailable: {data['unavailable'][q]}")
+        for q, counts in data["queues"].items()
+    ]
     mode = data["mode"] + (f" (fallback: {data['fallback_reason']})" if data["fallback_reason"] else "")
+    shards = data.get("shards", {})
+    down = [f"{name} DOWN" for name, shard in shards.items() if not shard["up"]]
+    mode += f"   shards: {len(shards) - len(down)} up" + "".join(f", {d}" for d in down) if shards else ""
     paused = f"   paused: {', '.join(data['paused'])}" if data.get("paused") else ""
     emit(args, data, "\n".join([f"mode: {mode}   workers: {data['workers']}{paused}", header, *rows]))
     return EXIT_OK
@@ -609,7 +618,14 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
         raise MemoryModeUnsupported(
             "`gemsdash worker` needs Redis: set REDIS_ENABLED=true. (In memory mode the dashboard runs jobs itself.)"
         )
-    configure(settings, role="worker")  # fails fast, with one line, when Redis is unreachable
+    if args.shard is not None:
+        settings.on_shard(args.shard)  # one line naming the shards when there is no such shard
+        settings = settings.model_copy(update={"shard": args.shard})
+        os.environ["GEMSDASH_SHARD"] = args.shard  # Dramatiq's process reads its settings from the environment
+    served = settings.shard_queues(settings.shard)
+    if args.queues and settings.shards and not set(args.queues) <= set(served):
+        raise UsageError(f"--queues: shard {settings.shard!r} holds only {', '.join(served) or 'no job type'}")
+    configure(settings, role="worker")  # fails fast, with one line (naming the shard), when Redis is unreachable
     check_job_configuration()
     # Dramatiq's main process waits up to --worker-fork-timeout (30 s by default) for each child
     # to boot before it watches them: a child killed while booting went unnoticed that long. It
@@ -620,10 +636,11 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
         argv += ["--processes", str(args.processes)]
     if args.threads:
         argv += ["--threads", str(args.threads)]
-    if args.queues:
+    chosen = args.queues or (served if settings.shards else None)
+    if chosen:
         from gemsdash.queue.messages import physical_queues
 
-        argv += ["--queues", *[rq for q in args.queues for rq in physical_queues(q)]]
+        argv += ["--queues", *[rq for q in chosen for rq in physical_queues(q)]]
     sys.stdout.flush()
     os.execv(sys.executable, argv)
     return EXIT_OK  # pragma: no cover - execv does not return
@@ -711,6 +728,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     as_json = "--json" in argv
+    try:
+        job_types.load()  # the parser lists them; a broken plugin is one line, like any config error
+    except GemsdashError as exc:
+        emit_error(as_json, str(exc), exc.exit_code)
+        return exc.exit_code
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

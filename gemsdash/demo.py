@@ -22,34 +22,11 @@ from gemsdash.queue.admin import actor_label
 
 logger = logging.getLogger("gemsdash.demo")
 
-#: One valid payload per job type: the demo's base and the enqueue dialog's starting point.
-EXAMPLE_PAYLOADS: dict[JobType, dict[str, Any]] = {
-    JobType.SKETCH_GENERATION: {
-        "prompt": "a lighthouse on a cliff at dusk",
-        "style": "line-art",
-        "quality": "medium",
-        "user_id": "user-42",
-    },
-    JobType.EMOTION_ANALYSIS: {
-        "text": "I am thrilled with how this turned out, thank you!",
-        "analysis_type": "text",
-        "user_id": "user-42",
-    },
-    JobType.EMAIL_NOTIFICATION: {
-        "to": "ada@example.com",
-        "template": "welcome",
-        "context": {"name": "Ada"},
-        "user_id": "user-42",
-    },
-    JobType.PAYMENT_PROCESSING: {
-        "payment_id": "pay_1001",
-        "operation": "capture",
-        "amount": 1999,
-        "currency": "USD",
-        "payment_method": "pm_card_visa",
-        "idempotency_key": "order-1001",
-    },
-}
+
+def example(job_type: JobType) -> dict[str, Any]:
+    """The type's example payload (its definition's): the demo's base for jobs of that type."""
+    return dict(q.JOB_SPECS[job_type].example or {})
+
 
 #: Short retries so `retrying` and then `dead` show within seconds.
 DEMO_OPTIONS: dict[str, Any] = {"attempts": 3, "backoff": {"type": "fixed", "delay": 1500}}
@@ -141,7 +118,7 @@ class DemoFeeder:
         return requests
 
     def sketch(self, priority: str | None = None, quality: str | None = None) -> JobRequest:
-        payload = dict(EXAMPLE_PAYLOADS[JobType.SKETCH_GENERATION])
+        payload = example(JobType.SKETCH_GENERATION)
         payload.update(
             prompt=self.random.choice(_PROMPTS),
             style=self.random.choice(("realistic", "cartoon", "watercolor", "line-art")),
@@ -151,9 +128,7 @@ class DemoFeeder:
         return JobRequest(JobType.SKETCH_GENERATION, payload, priority=priority, **DEMO_OPTIONS)
 
     def emotion(self, priority: str | None = None) -> JobRequest:
-        payload = dict(
-            EXAMPLE_PAYLOADS[JobType.EMOTION_ANALYSIS], text=self.random.choice(_TEXTS), user_id=self._user()
-        )
+        payload = dict(example(JobType.EMOTION_ANALYSIS), text=self.random.choice(_TEXTS), user_id=self._user())
         return JobRequest(JobType.EMOTION_ANALYSIS, payload, priority=priority, **DEMO_OPTIONS)
 
     def email(self, priority: str | None = None) -> JobRequest:
@@ -167,7 +142,7 @@ class DemoFeeder:
         self._payments += 1
         order = uuid.uuid4().hex[:10]
         payload = dict(
-            EXAMPLE_PAYLOADS[JobType.PAYMENT_PROCESSING],
+            example(JobType.PAYMENT_PROCESSING),
             payment_id=f"pay_{order}",
             amount=self.random.randint(100, 50_000),
             currency=self.random.choice(("USD", "EUR", "GBP")),
@@ -192,7 +167,7 @@ def add_demo_schedules() -> None:
     """Two schedules, so the schedules screen has something to show and fire."""
     for name, job_type, cron, every in DEMO_SCHEDULES:
         try:
-            q.add_schedule(name, job_type, EXAMPLE_PAYLOADS[job_type], cron=cron, every=every)
+            q.add_schedule(name, job_type, example(job_type), cron=cron, every=every)
         except q.ScheduleExists:
             pass
         except GemsdashError as exc:  # read-only, for one

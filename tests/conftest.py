@@ -25,8 +25,6 @@ os.environ["GEMSDASH_DATA_DIR"] = os.environ.get("PYTEST_GEMSDASH_DATA_DIR", "/t
     f"-{os.environ['PYTEST_XDIST_WORKER']}" if "PYTEST_XDIST_WORKER" in os.environ else ""
 )
 
-import gemsdash.actors  # noqa: E402,F401  (declares the four job actors; every runtime re-attaches them)
-
 # Property tests are reproducible: each test draws the same examples on every run (a failure seen once
 # is seen again), and no example database replays an earlier run's finds. To explore with fresh random
 # examples: HYPOTHESIS_PROFILE=explore pytest tests/properties (or --hypothesis-profile=explore), with

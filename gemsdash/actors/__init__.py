@@ -1,20 +1,21 @@
-"""The four job types' actors. Importing this package configures the broker first (from the
-environment, unless the composition root already did), so `dramatiq gemsdash.actors` works as a
-worker command; there, a configuration gemsdash refuses (Redis unreachable, an evicting
-maxmemory-policy) stops the worker process with one line instead of Dramatiq's traceback."""
+"""The built-in job types, one module each (sketch, emotion, email, payment): each defines its
+type with `gemsdash.define_job_type`, and the registry (gemsdash.queue.registry) loads them.
+
+Importing this package, or a type's module, has no side effect: no broker, no Redis. The one
+exception is Dramatiq's own worker command, `dramatiq gemsdash.actors`, which imports this module
+as its broker module and then asks Dramatiq for the global broker: under that command (only) the
+runtime is built here, declaring one actor per registered type. A configuration gemsdash refuses
+(Redis unreachable, an evicting maxmemory-policy, a broken job-type plugin) then stops the worker
+process with one line instead of Dramatiq's traceback.
+"""
 
 import sys
 
 from gemsdash.queue import GemsdashError, current_runtime
 
-try:
-    current_runtime()
-except GemsdashError as _exc:
-    if "dramatiq.cli" not in sys.modules:
-        raise
-    print(f"gemsdash: {_exc}", file=sys.stderr, flush=True)
-    sys.exit(_exc.exit_code)
-
-from gemsdash.actors import email, emotion, payment, sketch
-
-__all__ = ["email", "emotion", "payment", "sketch"]
+if "dramatiq.cli" in sys.modules:
+    try:
+        current_runtime()
+    except GemsdashError as _exc:
+        print(f"gemsdash: {_exc}", file=sys.stderr, flush=True)
+        sys.exit(_exc.exit_code)

@@ -8,7 +8,7 @@ from gemsdash.actors.mail import build_message
 from gemsdash.actors.protocols import EmailSender
 from gemsdash.actors.settings import actor_settings, implementation
 from gemsdash.actors.transport import BuiltinSender
-from gemsdash.queue import JobType, current_job, current_runtime, job_actor
+from gemsdash.queue import current_job, current_runtime, define_job_type
 from gemsdash.queue.payloads import EmailPayload
 
 #: How long a job's "sent" mark is kept: longer than any job can wait for a retry (dead jobs are
@@ -23,7 +23,6 @@ def sender() -> EmailSender:
     return impl
 
 
-@job_actor(JobType.EMAIL_NOTIFICATION)
 def send_email(payload: EmailPayload) -> dict[str, object]:
     """A retry (or a redelivery after a worker died) of a job whose message was already accepted
     returns the first delivery instead of sending a second copy."""
@@ -44,3 +43,15 @@ def send_email(payload: EmailPayload) -> dict[str, object]:
     }
     storage.record_fact(SENT, job_id, delivery, SENT_MARK_TTL_SECONDS)
     return {**delivery, "already_sent": False}
+
+
+JOB_TYPE = define_job_type(
+    "email-notification",
+    payload=EmailPayload,
+    handler=send_email,
+    attempts=5,
+    backoff={"type": "exponential", "delay": 5000},
+    time_limit_ms=30_000,
+    example={"to": "ada@example.com", "template": "welcome", "context": {"name": "Ada"}, "user_id": "user-42"},
+    description="render a template and deliver it over SMTP",
+)

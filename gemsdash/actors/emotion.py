@@ -8,7 +8,7 @@ from gemsdash.actors.emotions import LexiconEmotionAnalyzer, dominant, merge, se
 from gemsdash.actors.images import read_image
 from gemsdash.actors.protocols import EmotionAnalyzer, EmotionReading
 from gemsdash.actors.settings import implementation
-from gemsdash.queue import JobType, job_actor
+from gemsdash.queue import define_job_type
 from gemsdash.queue.payloads import EmotionPayload
 
 
@@ -37,7 +37,6 @@ def reading_json(reading: EmotionReading) -> dict[str, object]:
     }
 
 
-@job_actor(JobType.EMOTION_ANALYSIS)
 def analyze_emotion(payload: EmotionPayload) -> dict[str, object]:
     """The payload model already guarantees text and/or image_path match analysis_type."""
     impl = analyzer()
@@ -60,3 +59,19 @@ def analyze_emotion(payload: EmotionPayload) -> dict[str, object]:
     if image is not None:
         result["image"] = {"path": str(path), **reading_json(image)}
     return result
+
+
+JOB_TYPE = define_job_type(
+    "emotion-analysis",
+    payload=EmotionPayload,
+    handler=analyze_emotion,
+    attempts=3,
+    backoff={"type": "exponential", "delay": 1000},
+    time_limit_ms=30_000,
+    example={
+        "text": "I am thrilled with how this turned out, thank you!",
+        "analysis_type": "text",
+        "user_id": "user-42",
+    },
+    description="score the emotions of a text and/or an image",
+)

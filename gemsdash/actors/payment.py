@@ -5,7 +5,7 @@ from __future__ import annotations
 from gemsdash.actors.gateway import SandboxGateway
 from gemsdash.actors.protocols import PaymentGateway
 from gemsdash.actors.settings import implementation
-from gemsdash.queue import JobType, job_actor
+from gemsdash.queue import define_job_type
 from gemsdash.queue.payloads import PaymentPayload
 
 
@@ -14,7 +14,6 @@ def gateway() -> PaymentGateway:
     return impl
 
 
-@job_actor(JobType.PAYMENT_PROCESSING)
 def process_payment(payload: PaymentPayload) -> dict[str, object]:
     """Declines raise PaymentDeclined (a PermanentJobError: straight to dead); GatewayUnavailable is
     retried with the job's backoff. The idempotency key makes every retry safe."""
@@ -24,3 +23,23 @@ def process_payment(payload: PaymentPayload) -> dict[str, object]:
     if payload.operation == "refund":
         return gw.refund(payload)
     return gw.verify(payload)
+
+
+JOB_TYPE = define_job_type(
+    "payment-processing",
+    payload=PaymentPayload,
+    handler=process_payment,
+    priority="high",
+    attempts=5,
+    backoff={"type": "exponential", "delay": 2000},
+    time_limit_ms=30_000,
+    example={
+        "payment_id": "pay_1001",
+        "operation": "capture",
+        "amount": 1999,
+        "currency": "USD",
+        "payment_method": "pm_card_visa",
+        "idempotency_key": "order-1001",
+    },
+    description="capture, refund or verify a payment through the gateway",
+)

@@ -6,7 +6,6 @@ environment and `.env` files. A bad value stops the worker with one line naming 
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from pydantic_settings import BaseSettings
 
 from gemsdash.queue import ConfigError, PermanentJobError
 from gemsdash.queue.config import ENV_SETTINGS, read_settings
+from gemsdash.queue.importing import import_attribute
 from gemsdash.queue.redaction import Redactor, register_secret
 
 #: `module.path:factory`: the factory is called with no arguments and returns the implementation.
@@ -137,12 +137,11 @@ def check_configuration() -> None:
 
 
 def _import_factory(spec: str) -> Any:
-    module_name, _, attr = spec.partition(":")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"{spec}: cannot import {module_name}: {exc}") from None
-    factory = getattr(module, attr, None)
+        factory = import_attribute(spec)
+    except ConfigError as exc:
+        raise ConfigError(f"{spec}: {exc}") from None
     if not callable(factory):
+        module_name, _, attr = spec.partition(":")
         raise ConfigError(f"{spec}: {module_name} has no callable {attr}")
     return factory

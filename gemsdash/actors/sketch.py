@@ -8,7 +8,7 @@ from gemsdash.actors.files import data_path, write_atomic
 from gemsdash.actors.protocols import SketchGenerator
 from gemsdash.actors.settings import implementation
 from gemsdash.actors.sketcher import LineArtSketcher
-from gemsdash.queue import JobType, current_job, job_actor
+from gemsdash.queue import current_job, define_job_type
 from gemsdash.queue.payloads import SketchPayload
 
 
@@ -17,7 +17,6 @@ def generator() -> SketchGenerator:
     return impl
 
 
-@job_actor(JobType.SKETCH_GENERATION)
 def generate_sketch(payload: SketchPayload) -> dict[str, object]:
     """The file is named after the job, so a retry overwrites its own half-done attempt and two
     jobs never share a file even for the same prompt."""
@@ -33,3 +32,20 @@ def generate_sketch(payload: SketchPayload) -> dict[str, object]:
         "style": payload.style,
         "quality": payload.quality,
     }
+
+
+JOB_TYPE = define_job_type(
+    "sketch-generation",
+    payload=SketchPayload,
+    handler=generate_sketch,
+    attempts=3,
+    backoff={"type": "exponential", "delay": 2000},
+    time_limit_ms=60_000,
+    example={
+        "prompt": "a lighthouse on a cliff at dusk",
+        "style": "line-art",
+        "quality": "medium",
+        "user_id": "user-42",
+    },
+    description="render a line-art sketch PNG from a prompt",
+)

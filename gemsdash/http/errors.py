@@ -63,7 +63,7 @@ def _field(error: dict[str, Any]) -> str:
     over several fields names the field it blames, a missing or unknown job type names `type`."""
     loc = [str(p) for p in error["loc"]]
     parts = loc[1:]
-    if parts and parts[0] in q.JobType._value2member_map_ and loc[0] == "body":
+    if parts and parts[0] in q.JobType and loc[0] == "body":
         parts = parts[1:]
     ctx = error.get("ctx") or {}
     blamed = ctx.get("field")

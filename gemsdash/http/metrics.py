@@ -30,6 +30,7 @@ from prometheus_client.registry import Collector
 
 import gemsdash.queue as q
 from gemsdash.http.schedule_metrics import schedule_metrics
+from gemsdash.queue.sharding import without_unavailable
 from gemsdash.queue.store import ATTEMPT_OUTCOMES, DURATION_BOUNDS_MS, WAIT_BOUNDS_MS
 
 
@@ -72,8 +73,15 @@ class QueueCollector(Collector):
             "Age of the store read these values come from (grows while the store does not answer).",
             value=_age_seconds(snapshot.taken_at, datetime.now(UTC)),
         )
+        shard_up = GaugeMetricFamily(
+            "gemsdash_shard_up", "Per shard (GEMSDASH_SHARDS): 1 when it answered this scrape.", labels=["shard"]
+        )
+        for name, shard in snapshot.shards.items():
+            shard_up.add_metric([name], 1 if shard.up else 0)
+        yield shard_up
+        # A down shard's queues are left out rather than reported as zeros.
         for metrics in SNAPSHOT_METRICS:
-            yield from metrics(snapshot)
+            yield from metrics(without_unavailable(snapshot))
         yield from schedule_metrics(schedules)
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 import gemsdash.queue as q
 from gemsdash.queue.jobs import MAX_ATTEMPTS, MAX_DELAY_MS
+from gemsdash.queue.problems import ProblemKind
 from gemsdash.queue.store import BUCKET_SECONDS
 
 
@@ -103,16 +104,7 @@ class EnqueueBody(BaseModel):
 
 
 class ProblemBody(BaseModel):
-    kind: Literal[
-        "redis_unreachable",
-        "memory_fallback",
-        "no_workers",
-        "unserved_queue",
-        "overdue_jobs",
-        "stale_heartbeats",
-        "eviction_policy",
-        "out_of_memory",
-    ]
+    kind: ProblemKind
     queue: str | None = Field(default=None, description="the queue it concerns; absent when none")
     detail: str
 
@@ -124,14 +116,29 @@ class HealthBody(BaseModel):
     problems: list[ProblemBody]
 
 
+class ShardBody(BaseModel):
+    url: str = Field(description="the shard's Redis, password masked")
+    up: bool
+    error: str | None
+
+
 class StatsBody(BaseModel):
     """Exactly the `gemsdash stats --json` document."""
 
     mode: Literal["redis", "memory"]
     fallback_reason: str | None
     workers: int = Field(description="live workers")
-    queues: dict[str, dict[str, int]] = Field(description="queue -> state -> jobs")
+    queues: dict[str, dict[str, int] | None] = Field(
+        description="queue -> state -> jobs (null: its shard did not answer, see `unavailable`)"
+    )
     paused: list[str] = Field(default_factory=list, description="queues paused: workers take none of their jobs")
+    # Both only with GEMSDASH_SHARDS: without shards the document is what it always was.
+    shards: dict[str, ShardBody] | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="with GEMSDASH_SHARDS: each shard's state"
+    )
+    unavailable: dict[str, str] | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="queue -> why its shard did not answer"
+    )
 
 
 class BucketCount(BaseModel):

@@ -66,7 +66,7 @@ JOB_LINKS = {
 def known_type(name: TypeParam) -> None:
     """The old `POST /queue/jobs/{type}` shares its path with `/queue/jobs/{id}`: anything but a
     job type there is a POST to a job, which only GET serves."""
-    if name not in q.JobType._value2member_map_:
+    if name not in q.JobType:
         raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, "method not allowed", headers={"Allow": "GET"})
 
 
@@ -107,7 +107,11 @@ def build_routers(settings: HttpSettings, registry: CollectorRegistry) -> list[A
         healthy = q.health().healthy
         return Response(status_code=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
 
-    @reads.get("/queue/stats", response_model=StatsBody, summary="Jobs per queue and state (= `gemsdash stats --json`)")
+    @reads.get(
+        "/queue/stats",
+        response_model=StatsBody,
+        summary="Jobs per queue and state (= `gemsdash stats --json`)",
+    )
     def get_stats() -> StatsBody:
         return StatsBody.model_validate(q.stats_json())
 

@@ -35,9 +35,7 @@ from gemsdash.queue.errors import (
     ReadOnlyMode,
     UnknownJobType,
 )
-from gemsdash.queue.handlers import job_actor
 from gemsdash.queue.jobs import (
-    JOB_SPECS,
     QUEUES,
     STATES,
     Backoff,
@@ -46,6 +44,7 @@ from gemsdash.queue.jobs import (
     JobType,
     Priority,
 )
+from gemsdash.queue.payloads import Payload
 from gemsdash.queue.problems import find_problems
 from gemsdash.queue.producer import (
     JobRequest,
@@ -58,6 +57,7 @@ from gemsdash.queue.producer import (
     send_welcome_email,
 )
 from gemsdash.queue.redaction import mask_payload
+from gemsdash.queue.registry import JOB_SPECS, InvalidJobType, JobTypeDefinition, define_job_type
 from gemsdash.queue.runtime import Runtime, configure, current_runtime
 from gemsdash.queue.schedules import Schedule, ScheduleError, ScheduleExists, ScheduleNotFound
 from gemsdash.queue.scheduling import (
@@ -94,6 +94,7 @@ __all__ = [
     "ConfigError",
     "GemsdashError",
     "Health",
+    "InvalidJobType",
     "InvalidPayload",
     "InvalidTransition",
     "JobContext",
@@ -103,8 +104,10 @@ __all__ = [
     "JobRequest",
     "JobState",
     "JobType",
+    "JobTypeDefinition",
     "MemoryModeUnsupported",
     "NotReplicated",
+    "Payload",
     "PermanentJobError",
     "Priority",
     "Problem",
@@ -132,12 +135,12 @@ __all__ = [
     "current_job",
     "current_runtime",
     "dashboard_view",
+    "define_job_type",
     "delete",
     "find_problems",
     "get_job",
     "get_schedule",
     "health",
-    "job_actor",
     "job_logs",
     "list_jobs",
     "list_schedules",

@@ -16,9 +16,11 @@ from dramatiq import Message
 
 from gemsdash.queue.errors import InvalidTransition, JobNotFound, ReadOnlyMode
 from gemsdash.queue.ids import resolve
-from gemsdash.queue.jobs import JobRecord, JobState, job_type, now_ms, spec_for
+from gemsdash.queue.jobs import JobRecord, JobState, job_type, now_ms
 from gemsdash.queue.messages import job_message
+from gemsdash.queue.registry import spec_for
 from gemsdash.queue.runtime import current_runtime
+from gemsdash.queue.sharding import by_id, by_ids, by_queue, gathered
 from gemsdash.queue.store import ClearResult, Transition, Verdict
 
 RETRY_ALL_BATCH = 200
@@ -59,6 +61,7 @@ def _requeue_message(record: JobRecord) -> Message[Any]:
     return job_message(spec, record.payload, options, record.id)
 
 
+@by_id
 def retry(job_id: str) -> str:
     """Put a dead or cancelled job back in its queue with its attempts reset; returns its full id
     (`job_id` may be a prefix)."""
@@ -73,6 +76,7 @@ def retry(job_id: str) -> str:
     return job_id
 
 
+@by_ids
 def retry_jobs(job_ids: list[str]) -> tuple[int, list[str]]:
     """Retry many dead or cancelled jobs in two round trips (read, then requeue); returns how many
     went back and the ids that had changed meanwhile (retried by someone else, expired, running)."""
@@ -94,6 +98,7 @@ def _requeue(job_ids: list[str]) -> dict[str, str]:
     return {r.id: r.queue for r, verdict in zip(records, verdicts, strict=True) if verdict.ok}
 
 
+@by_queue
 def retry_all(queue: str) -> int:
     """Retry every dead job of a queue, a batch of 200 at a time; returns how many went back. Safe
     to run twice at once: each job's retry is atomic."""
@@ -112,6 +117,7 @@ def retry_all(queue: str) -> int:
     return retried
 
 
+@by_id
 def cancel(job_id: str, *, by: str | None = None) -> str:
     """A queued, delayed or retrying job will never run, even if a worker already holds it.
     `by` signs the change for someone other than this process's user (the demo feed)."""
@@ -124,6 +130,7 @@ def cancel(job_id: str, *, by: str | None = None) -> str:
     return job_id
 
 
+@by_ids
 def cancel_jobs(job_ids: list[str]) -> tuple[int, list[str]]:
     """Cancel many jobs in one round trip; returns how many were cancelled and the ids that could
     not be (running, finished or gone)."""
@@ -136,6 +143,7 @@ def cancel_jobs(job_ids: list[str]) -> tuple[int, list[str]]:
     return len(cancelled), [i for i, verdict in zip(job_ids, verdicts, strict=True) if not verdict.ok]
 
 
+@by_queue
 def clear(queue: str, *, include_dead: bool = False) -> ClearResult:
     """Remove a queue's waiting work (and its dead jobs with include_dead); running jobs finish.
 
@@ -150,6 +158,7 @@ def clear(queue: str, *, include_dead: bool = False) -> ClearResult:
     return result
 
 
+@by_id
 def delete(job_id: str) -> str:
     """Remove one dead or cancelled job for good (record and dead letter); returns its full id."""
     _writable("delete")
@@ -161,6 +170,7 @@ def delete(job_id: str) -> str:
     return job_id
 
 
+@by_id
 def run_now(job_id: str) -> str:
     """Run a delayed or retrying job now instead of at its time; returns its full id."""
     _writable("run now")
@@ -176,6 +186,7 @@ def run_now(job_id: str) -> str:
     return job_id
 
 
+@by_id
 def abort(job_id: str) -> str:
     """Stop a running job: its worker interrupts it within about a second (middleware/abort.py) and
     it ends `cancelled`, "aborted by" whoever asked; returns its full id."""
@@ -188,6 +199,7 @@ def abort(job_id: str) -> str:
     return job_id
 
 
+@by_queue
 def pause(queue: str) -> bool:
     """Workers take no job of `queue` (any priority) until `resume`; enqueueing goes on. Kept by
     the store (in Redis: across restarts). False when it was paused already."""
@@ -196,6 +208,7 @@ def pause(queue: str) -> bool:
     return current_runtime().store.set_paused(name, True, _audit_entry("pause", name, 0))
 
 
+@by_queue
 def resume(queue: str) -> bool:
     """Undo `pause`: workers take `queue`'s jobs again. False when it was not paused."""
     _writable("resume")
@@ -204,11 +217,13 @@ def resume(queue: str) -> bool:
 
 
 def paused_queues() -> list[str]:
-    return sorted(current_runtime().store.paused())
+    return sorted(set(gathered(lambda runtime: list(runtime.store.paused()))))
 
 
 def audit_log(limit: int = 100) -> list[dict[str, Any]]:
-    return current_runtime().store.audit_log(limit)
+    """Newest first; with shards, every shard's entries merged by time."""
+    entries = gathered(lambda runtime: runtime.store.audit_log(limit))
+    return sorted(entries, key=lambda e: e.get("at", 0), reverse=True)[:limit]
 
 
 __all__ = [

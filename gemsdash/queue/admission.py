@@ -19,8 +19,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from gemsdash.queue.jobs import JOB_SPECS, MAX_ATTEMPTS, MAX_DELAY_MS, QUEUES, JobType
+from gemsdash.queue.jobs import MAX_ATTEMPTS, MAX_DELAY_MS, QUEUES, JobType
 from gemsdash.queue.messages import canonical_queue
+from gemsdash.queue.registry import JOB_SPECS
 
 #: An eta may lie this far past the longest delay gemsdash gives (clocks of producers differ).
 ETA_MARGIN_MS = 3600 * 1000

@@ -7,14 +7,16 @@ stack trace from pydantic is not something an operator should have to read at 3 
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gemsdash.queue.errors import ConfigError
 from gemsdash.queue.keys import cluster_namespace
+from gemsdash.queue.shards import DEFAULT_SHARD, NAME_PATTERN, ShardSpec, parse_shards
 
 #: Dead records outlive finished ones: they wait for a human (Dramatiq's own DLQ keeps 7 days).
 DEAD_LETTER_TTL_SECONDS = 7 * 24 * 3600
@@ -76,6 +78,12 @@ class Settings(BaseSettings):
     worker_threads: Annotated[int, Field(ge=1, le=256)] = Field(default=4, validation_alias="GEMSDASH_WORKER_THREADS")
     #: Start on a Redis whose maxmemory-policy may evict keys (with a WARNING and a health problem).
     allow_eviction: bool = Field(default=False, validation_alias="GEMSDASH_ALLOW_EVICTION")
+    #: `{"name": {"url": ..., "queues": [job types]}}`: job types kept on other Redis servers (shards.py).
+    shards_map: str | None = Field(default=None, validation_alias="GEMSDASH_SHARDS")
+    #: The shard this process serves (`gemsdash worker --shard NAME` sets it for Dramatiq's process).
+    shard: str = Field(default=DEFAULT_SHARD, validation_alias="GEMSDASH_SHARD", pattern=NAME_PATTERN)
+    #: The settings every shard's are derived from (None: these are them).
+    _base: Settings | None = PrivateAttr(default=None)
 
     @field_validator("redis_url")
     @classmethod
@@ -91,6 +99,27 @@ class Settings(BaseSettings):
             parse_addresses(value)
         return value
 
+    @field_validator("shards_map")
+    @classmethod
+    def _shard_map(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_shards(value)
+        return value
+
+    @model_validator(mode="after")
+    def _shards_need_redis(self) -> Settings:
+        if self.shards_map is not None and not self.redis_enabled:
+            raise ValueError(
+                "GEMSDASH_SHARDS needs REDIS_ENABLED=true: memory mode keeps every job in one process, not on shards"
+            )
+        if self.shard != DEFAULT_SHARD and self.shard not in self.shards:
+            raise ValueError(f"GEMSDASH_SHARD names shard {self.shard!r}, which GEMSDASH_SHARDS does not define")
+        if any(spec.tag is not None for spec in self.shards.values()) and not self.redis_cluster_nodes:
+            raise ValueError(
+                "a shard given as a hash tag needs the default Redis to be a Cluster (REDIS_CLUSTER_NODES)"
+            )
+        return self
+
     @model_validator(mode="after")
     def _one_topology(self) -> Settings:
         if self.redis_sentinels and self.redis_cluster_nodes:
@@ -99,6 +128,39 @@ class Settings(BaseSettings):
             # One slot for the namespace, so each script's keys live together on one primary.
             self.namespace = cluster_namespace(self.namespace)
         return self
+
+    @cached_property
+    def shards(self) -> dict[str, ShardSpec]:
+        """The other shards, by name (empty without GEMSDASH_SHARDS)."""
+        return parse_shards(self.shards_map) if self.shards_map else {}
+
+    def shard_names(self) -> list[str]:
+        return [DEFAULT_SHARD, *self.shards]
+
+    def shard_of(self, queue: str) -> str:
+        """The shard that holds job type `queue`'s jobs."""
+        return next((name for name, spec in self.shards.items() if queue in spec.queues), DEFAULT_SHARD)
+
+    def shard_queues(self, name: str) -> list[str]:
+        """The job types shard `name` holds (the default shard: every type no other shard names)."""
+        from gemsdash.queue.shards import known_types
+
+        return [q for q in known_types() if self.shard_of(q) == name]
+
+    def on_shard(self, name: str) -> Settings:
+        """These settings with shard `name`'s connection: what a process serving it connects to."""
+        base = self._base or self
+        if name == DEFAULT_SHARD:
+            return base
+        spec = base.shards.get(name)
+        if spec is None:
+            raise ConfigError(f"no shard {name!r} in GEMSDASH_SHARDS (shards: {', '.join(base.shard_names())})")
+        update = {**spec.connection(), "shard": name}
+        if update.get("redis_cluster_nodes"):
+            update["namespace"] = cluster_namespace(base.namespace)
+        copy = base.model_copy(update=update)
+        copy._base = base
+        return copy
 
     @property
     def sentinels(self) -> list[tuple[str, int]]:
@@ -139,6 +201,11 @@ class Settings(BaseSettings):
             found.extend(url_secrets(self.redis_url.get_secret_value()))
         if self.redis_sentinel_password is not None:
             found.append(self.redis_sentinel_password.get_secret_value())
+        for spec in self.shards.values():
+            if spec.url is not None:
+                found.extend(url_secrets(spec.url.get_secret_value()))
+        if self._base is not None:  # a shard's settings: the default's secrets are this process's too
+            found.extend(self._base.secrets())
         spellings = {form for s in found if s for form in (s, quote(s, safe=""), unquote(s))}
         return sorted(spellings, key=len, reverse=True)
 
@@ -188,10 +255,11 @@ def read_settings(cls: type[S], **overrides: Any) -> S:
         return cls(**overrides)
     except ValidationError as exc:
         first = exc.errors(include_input=False)[0]
+        message = first["msg"].removeprefix("Value error, ")  # pydantic's prefix for our own checks
         if not first["loc"]:
-            raise ConfigError(f"invalid configuration: {first['msg']}") from None
+            raise ConfigError(f"invalid configuration: {message}") from None
         field = str(first["loc"][0]) if first["loc"] else "?"
-        raise ConfigError(f"invalid value for {env_name(cls, field)}: {first['msg']}") from None
+        raise ConfigError(f"invalid value for {env_name(cls, field)}: {message}") from None
 
 
 def env_name(cls: type[BaseSettings], field: str) -> str:

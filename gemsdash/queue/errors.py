@@ -51,7 +51,7 @@ class InvalidPayload(GemsdashError):
         super().__init__(f"invalid {job_type} payload: {detail}")
 
 
-class UnknownJobType(GemsdashError):
+class UnknownJobType(GemsdashError, ValueError):
     exit_code = 2
 
     def __init__(self, name: str, known: list[str]) -> None:

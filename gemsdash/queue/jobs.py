@@ -1,40 +1,87 @@
 """Job types, states, options and records: the vocabulary every other module speaks.
 
-A job type's defaults (priority, attempts, backoff, time limit) are declared once, here; the actor
-declaration, the producer and the docs all read them from `JOB_SPECS`.
+Which job types exist, and each one's defaults, is the registry's (gemsdash.queue.registry).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import cached_property
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, overload
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    PlainValidator,
+    ValidationError,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from gemsdash.queue import clock
-from gemsdash.queue.errors import InvalidPayload, UnknownJobType
-from gemsdash.queue.payloads import (
-    EmailPayload,
-    EmotionPayload,
-    Payload,
-    PaymentPayload,
-    RawCardNumber,
-    SketchPayload,
-    TooDeep,
-    find_card_number,
-)
-from gemsdash.queue.visible import find_invalid_text
+from gemsdash.queue.errors import UnknownJobType
 
 
-class JobType(StrEnum):
-    SKETCH_GENERATION = "sketch-generation"
-    EMOTION_ANALYSIS = "emotion-analysis"
-    EMAIL_NOTIFICATION = "email-notification"
-    PAYMENT_PROCESSING = "payment-processing"
+class _JobTypes(type):
+    """Iterating `JobType` lists the registered job types (gemsdash.queue.registry), in order."""
+
+    def __iter__(cls) -> Iterator[JobType]:
+        from gemsdash.queue.registry import registered_names
+
+        return iter([JobType.unchecked(name) for name in registered_names()])
+
+    def __len__(cls) -> int:
+        from gemsdash.queue.registry import registered_names
+
+        return len(registered_names())
+
+    def __contains__(cls, name: object) -> bool:
+        from gemsdash.queue.registry import registered_names
+
+        return name in registered_names()
+
+
+class JobType(str, metaclass=_JobTypes):
+    """A registered job type's name: `JobType("x")` raises UnknownJobType unless "x" is registered.
+
+    A `str`, not an enum, because plugins add types at run time; the built-ins keep their
+    constants (`JobType.SKETCH_GENERATION`), so code and tests written against the enum still read.
+    """
+
+    SKETCH_GENERATION: ClassVar[JobType]
+    EMOTION_ANALYSIS: ClassVar[JobType]
+    EMAIL_NOTIFICATION: ClassVar[JobType]
+    PAYMENT_PROCESSING: ClassVar[JobType]
+
+    def __new__(cls, name: str) -> JobType:
+        if isinstance(name, JobType):
+            return name
+        from gemsdash.queue.registry import registered_names
+
+        known = registered_names()
+        if name not in known:
+            raise UnknownJobType(str(name), list(known))
+        return cls.unchecked(name)
+
+    @classmethod
+    def unchecked(cls, name: str) -> JobType:
+        """The one instance for `name`, registered or not (so `is` compares types, as with the enum)."""
+        found = _INSTANCES.get(name)
+        if found is None:
+            found = _INSTANCES.setdefault(name, str.__new__(cls, name))
+        return found
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"JobType({self.value!r})"
 
     @property
     def queue(self) -> str:
@@ -45,8 +92,51 @@ class JobType(StrEnum):
     def actor_name(self) -> str:
         return self.value.replace("-", "_")
 
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            cls, core_schema.str_schema(), serialization=core_schema.to_string_ser_schema()
+        )
 
-QUEUES: tuple[str, ...] = tuple(t.queue for t in JobType)
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {"type": "string", "enum": [t.value for t in JobType], "description": "job type (= its queue's name)"}
+
+
+_INSTANCES: dict[str, JobType] = {}
+JobType.SKETCH_GENERATION = JobType.unchecked("sketch-generation")
+JobType.EMOTION_ANALYSIS = JobType.unchecked("emotion-analysis")
+JobType.EMAIL_NOTIFICATION = JobType.unchecked("email-notification")
+JobType.PAYMENT_PROCESSING = JobType.unchecked("payment-processing")
+
+
+class _Queues(Sequence[str]):
+    """The registered job types' queues, read when used: plugins add types after import."""
+
+    def _names(self) -> tuple[str, ...]:
+        return tuple(t.queue for t in JobType)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __repr__(self) -> str:
+        return repr(self._names())
+
+
+QUEUES: Sequence[str] = _Queues()
 
 
 class JobState(StrEnum):
@@ -132,64 +222,6 @@ class JobOptions(BaseModel):
     backoff: Backoff
 
 
-@dataclass(frozen=True)
-class JobSpec:
-    job_type: JobType
-    payload_model: type[Payload]
-    priority: Priority
-    attempts: int
-    backoff: Backoff
-    time_limit_ms: int
-    description: str
-
-    def options(
-        self,
-        *,
-        priority: Priority | str | None = None,
-        delay: int | None = None,
-        attempts: int | None = None,
-        backoff: Backoff | dict[str, Any] | None = None,
-    ) -> JobOptions:
-        """This type's defaults with the caller's overrides, validated."""
-        if priority is None and not delay and attempts is None and backoff is None:
-            return self.default_options
-        try:
-            return JobOptions(
-                priority=Priority(priority) if priority is not None else self.priority,
-                delay=delay or 0,
-                attempts=attempts if attempts is not None else self.attempts,
-                backoff=Backoff.model_validate(backoff) if backoff is not None else self.backoff,
-            )
-        except ValidationError as exc:
-            raise InvalidPayload(self.job_type.value, validation_errors(exc)) from None
-        except ValueError as exc:
-            raise InvalidPayload(self.job_type.value, [("priority", str(exc))]) from None
-
-    @cached_property
-    def default_options(self) -> JobOptions:
-        return JobOptions(priority=self.priority, attempts=self.attempts, backoff=self.backoff)
-
-    def validate_payload(self, payload: Any) -> Payload:
-        """The payload as its model, or InvalidPayload naming each wrong field."""
-        if isinstance(payload, self.payload_model):
-            payload = payload.model_dump()
-        try:
-            card_field = find_card_number(payload)
-        except TooDeep as exc:
-            raise InvalidPayload(self.job_type.value, [(printable(exc.path), str(exc))]) from None
-        if card_field is not None:
-            raise InvalidPayload(self.job_type.value, [(printable(card_field), str(RawCardNumber(card_field)))])
-        bad_text = find_invalid_text(payload)
-        if bad_text is not None:  # stored, it would break every reader that encodes it as UTF-8
-            raise InvalidPayload(
-                self.job_type.value, [(printable(bad_text), "is not valid Unicode (a lone surrogate)")]
-            )
-        try:
-            return self.payload_model.model_validate(payload)
-        except ValidationError as exc:
-            raise InvalidPayload(self.job_type.value, validation_errors(exc)) from None
-
-
 def printable(name: str) -> str:
     """A field name as it may be shown on one line: names with control characters are quoted."""
     return name if name.isprintable() else repr(name)
@@ -205,55 +237,8 @@ def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
     return found
 
 
-JOB_SPECS: dict[JobType, JobSpec] = {
-    JobType.SKETCH_GENERATION: JobSpec(
-        JobType.SKETCH_GENERATION,
-        SketchPayload,
-        Priority.NORMAL,
-        attempts=3,
-        backoff=Backoff(type="exponential", delay=2000),
-        time_limit_ms=60_000,
-        description="render a line-art sketch PNG from a prompt",
-    ),
-    JobType.EMOTION_ANALYSIS: JobSpec(
-        JobType.EMOTION_ANALYSIS,
-        EmotionPayload,
-        Priority.NORMAL,
-        attempts=3,
-        backoff=Backoff(type="exponential", delay=1000),
-        time_limit_ms=30_000,
-        description="score the emotions of a text and/or an image",
-    ),
-    JobType.EMAIL_NOTIFICATION: JobSpec(
-        JobType.EMAIL_NOTIFICATION,
-        EmailPayload,
-        Priority.NORMAL,
-        attempts=5,
-        backoff=Backoff(type="exponential", delay=5000),
-        time_limit_ms=30_000,
-        description="render a template and deliver it over SMTP",
-    ),
-    JobType.PAYMENT_PROCESSING: JobSpec(
-        JobType.PAYMENT_PROCESSING,
-        PaymentPayload,
-        Priority.HIGH,
-        attempts=5,
-        backoff=Backoff(type="exponential", delay=2000),
-        time_limit_ms=30_000,
-        description="capture, refund or verify a payment through the gateway",
-    ),
-}
-
-
 def job_type(name: str | JobType) -> JobType:
-    try:
-        return JobType(name)
-    except ValueError:
-        raise UnknownJobType(str(name), [t.value for t in JobType]) from None
-
-
-def spec_for(name: str | JobType) -> JobSpec:
-    return JOB_SPECS[job_type(name)]
+    return JobType(name)
 
 
 class JobError(BaseModel):
@@ -268,13 +253,20 @@ class TimelineEntry(BaseModel):
     note: str | None = None
 
 
+def _stored_type(value: Any) -> JobType:
+    if not isinstance(value, str):
+        raise ValueError("a job type is a string")
+    return JobType.unchecked(value)
+
+
 class JobRecord(BaseModel):
     """What gemsdash knows about one job. Field names are the JSON contract (`gemsdash job --json`)."""
 
     model_config = ConfigDict(extra="ignore")
 
     id: str
-    type: JobType
+    #: Not checked against the registry: a job of a type whose plugin was since removed still shows.
+    type: Annotated[JobType, PlainValidator(_stored_type, json_schema_input_type=str)]
     queue: str
     state: JobState
     priority: Priority

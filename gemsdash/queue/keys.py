@@ -56,6 +56,9 @@ TEMPLATES: dict[str, str] = {
     #: zset of a queue's job ids by creation (ms), whatever their state: the all-states view is one
     #: read by rank at any offset (entries of expired records go with their state index's prune)
     "all_states": "{ns}:gd:all:{queue}",
+    #: how far recovery has copied a queue's records written before `ids` and `all_states` existed
+    #: into them: "<state number>:<rank>" of the state indexes walked, or "done"
+    "backfill": "{ns}:gd:backfill:{queue}",
     #: zset of schedule names, scored by creation (ms)
     "schedules": "{ns}:gd:schedules",
     #: zset of the unpaused schedules, scored by next run (ms)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import uuid
@@ -9,18 +10,19 @@ from typing import Any
 
 from dramatiq import Message
 from dramatiq.common import dq_name, q_name
+from pydantic_core import PydanticCustomError
 
 from gemsdash.queue.jobs import (
     PRIORITIES_HIGH_FIRST,
     QUEUES,
     JobOptions,
-    JobSpec,
     JobState,
     Priority,
     now_ms,
 )
-from gemsdash.queue.payloads import TooDeep, find_card_number
+from gemsdash.queue.payloads import TooDeep, find_card_number, snake_case
 from gemsdash.queue.redaction import Redactor, raw_evidence
+from gemsdash.queue.registry import JobSpec, definitions
 from gemsdash.queue.store import StoredJob, Submission
 
 #: What a record built from a message alone (one that did not come through gemsdash) keeps of its
@@ -111,6 +113,9 @@ def fallback_record(message: Message[Any]) -> StoredJob:
     message = scrubbed(message) or message
     queue = canonical_queue(message.queue_name)
     args = message.args[0] if message.args and isinstance(message.args[0], dict) else {"args": list(message.args)}
+    if queue in definitions():  # the seed's camelCase spellings, stored as every record is: snake_case
+        with contextlib.suppress(PydanticCustomError):
+            args = snake_case(definitions()[queue].payload_model, args)
     created = message.message_timestamp if isinstance(message.message_timestamp, int) else now_ms()
     priority = next((p for p in Priority if p.queue_for(queue) == q_name(message.queue_name)), Priority.NORMAL)
     return {

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
+from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 MAX_PROMPT_CHARS = 500
@@ -376,8 +377,53 @@ class RawCardNumber(ValueError):
         super().__init__("looks like a raw card number; send a payment method token instead")
 
 
+def camel_spellings(field: str) -> tuple[str, ...]:
+    """`field` and, when it differs, its camelCase spelling (`user_id`, `userId`)."""
+    camel = to_camel(field)
+    return (field,) if camel == field else (field, camel)
+
+
 class Payload(BaseModel):
+    """Every job type's payload model: strict (no coercion), unknown fields refused, frozen.
+
+    Each field (a nested Payload's too) is also accepted in its camelCase spelling (`userId` for
+    `user_id`), as the seed's producers send it; the model, and so the record, keeps snake_case.
+    """
+
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _snake_case(cls, data: Any) -> Any:
+        return snake_case(cls, data)
+
+
+def snake_case(model: type[BaseModel], data: Any) -> Any:
+    """`data` with the camelCase spellings of `model`'s fields renamed to the fields' names."""
+    if not isinstance(data, dict):
+        return data
+    spellings = _camel_names(model)
+    if not any(isinstance(key, str) and key in spellings for key in data):
+        return data
+    renamed: dict[Any, Any] = {}
+    for key, value in data.items():
+        name = spellings.get(key, key) if isinstance(key, str) else key
+        if name != key and name in data:
+            raise field_error(name, f"given twice, as {name} and {key}: send one")
+        renamed[name] = value
+    return renamed
+
+
+def _camel_names(model: type[BaseModel]) -> dict[str, str]:
+    """camelCase spelling -> field name, for the fields whose spellings differ."""
+    found = _CAMEL_NAMES.get(model)
+    if found is None:
+        found = {camel: name for name in model.model_fields for camel in camel_spellings(name)[1:]}
+        _CAMEL_NAMES[model] = found
+    return found
+
+
+_CAMEL_NAMES: dict[type[BaseModel], dict[str, str]] = {}
 
 
 # The cross-field rules below are also stated in each model's JSON Schema (`json_schema_extra`), so

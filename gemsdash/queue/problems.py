@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gemsdash.queue import sharding
 from gemsdash.queue.jobs import PRIORITIES_HIGH_FIRST, JobState
 from gemsdash.queue.runtime import current_runtime
 from gemsdash.queue.store import Snapshot
@@ -24,6 +25,7 @@ ProblemKind = Literal[
     "stale_heartbeats",
     "eviction_policy",
     "out_of_memory",
+    "shard_down",
 ]
 
 WAITING = (JobState.QUEUED, JobState.DELAYED, JobState.RETRYING)
@@ -76,6 +78,16 @@ def _seconds(ms: int) -> str:
 def find_problems(snapshot: Snapshot) -> list[Problem]:
     """Every problem the snapshot shows. Pure: the dashboard calls it on the snapshot it already has."""
     found: list[Problem] = []
+    for name, shard in snapshot.shards.items():
+        if not shard.up:
+            queues = sorted(q for q, why in snapshot.unavailable.items() if why.startswith(f"shard {name!r}"))
+            found.append(
+                Problem(
+                    "shard_down",
+                    f"shard {name!r} at {shard.url} does not answer ({shard.error}); its queues are unavailable: "
+                    + (", ".join(queues) or "none"),
+                )
+            )
     memory = snapshot.memory
     if memory is not None and memory.policy != "noeviction":
         found.append(
@@ -151,7 +163,7 @@ def health() -> Health:
     if runtime.fallback_reason:
         problems.append(Problem("memory_fallback", f"memory fallback: {runtime.fallback_reason}"))
     try:
-        snapshot = runtime.store.snapshot()
+        snapshot = sharding.snapshot()
     except Exception as exc:  # BackendUnavailable, but never let a health check crash
         problems.append(Problem("redis_unreachable", str(exc)))
     else:

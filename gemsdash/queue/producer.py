@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gemsdash.queue.errors import InvalidPayload, ReadOnlyMode
-from gemsdash.queue.jobs import Backoff, JobType, Priority, spec_for
+from gemsdash.queue.jobs import Backoff, JobType, Priority
 from gemsdash.queue.messages import submission
+from gemsdash.queue.registry import spec_for
 from gemsdash.queue.runtime import current_runtime
+from gemsdash.queue.sharding import grouped, naming
 from gemsdash.queue.store import Submission
 
 
@@ -43,13 +45,16 @@ def prepare(request: JobRequest, limit: int) -> Submission:
 
 
 def add_jobs(requests: Iterable[JobRequest]) -> list[str]:
-    """Enqueue many jobs in one pipelined round trip; returns their ids in order."""
+    """Enqueue many jobs in one pipelined round trip (with shards: one per shard, each shard's jobs
+    written together); returns their ids in order."""
     runtime = current_runtime()
     if runtime.settings.read_only:
         raise ReadOnlyMode("enqueue")
     limit = runtime.settings.max_payload_bytes
     submissions = [prepare(r, limit) for r in requests]
-    runtime.store.submit(submissions)
+    for shard, group in grouped(submissions, lambda s: str(s.record["queue"])):
+        with naming(shard):
+            shard.store.submit(group)
     return [s.record["id"] for s in submissions]
 
 

@@ -82,10 +82,23 @@ def encoded_forms(secret: str) -> set[str]:
     return {f for f in forms if len(f) >= 3}
 
 
+#: Payload fields job types declare secret (gemsdash.queue.registry), masked like sensitive-looking keys.
+_secret_fields: set[str] = set()
+
+
+def register_secret_fields(*names: str) -> None:
+    """Mask the values of fields with these names in every payload shown from now on."""
+    _secret_fields.update(names)
+
+
+def sensitive_key(key: object) -> bool:
+    return str(key) in _secret_fields or SENSITIVE_KEY.search(str(key)) is not None
+
+
 def mask_payload(value: Any) -> Any:
     """A copy of `value` with the values of sensitive-looking keys replaced by `***`."""
     if isinstance(value, dict):
-        return {k: MASK if SENSITIVE_KEY.search(str(k)) else mask_payload(v) for k, v in value.items()}
+        return {k: MASK if sensitive_key(k) else mask_payload(v) for k, v in value.items()}
     if isinstance(value, list):
         return [mask_payload(v) for v in value]
     if isinstance(value, tuple):
@@ -113,7 +126,19 @@ def mask_raw_text(text: str) -> str:
     """`text` (JSON, `key=value` pairs, or anything in between, truncated or not) with the value
     after every sensitive-looking key replaced by `***`: what `mask_payload` does for a parsed
     payload, for text that cannot be parsed."""
-    return _RAW_SENSITIVE_VALUE.sub(lambda m: m.group("key") + MASK, text)
+    text = _RAW_SENSITIVE_VALUE.sub(lambda m: m.group("key") + MASK, text)
+    if _secret_fields:
+        text = _raw_secret_fields(frozenset(_secret_fields)).sub(lambda m: m.group("key") + MASK, text)
+    return text
+
+
+@lru_cache(maxsize=4)
+def _raw_secret_fields(names: frozenset[str]) -> re.Pattern[str]:
+    """The raw-text scan for the declared secret fields: a quoted key, then its value."""
+    keys = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(
+        r"""(?P<key>["'](?:""" + keys + r""")["']\s{0,8}:\s{0,8})(?P<value>"(?:[^"\\]|\\.)*"?|[^\s,;&}\]]+)"""
+    )
 
 
 def raw_evidence(data: bytes, redactor: Redactor, parsed: Any = None, *, was_parsed: bool = False) -> dict[str, Any]:

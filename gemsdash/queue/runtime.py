@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,10 +20,11 @@ from dramatiq import Broker, Worker
 from dramatiq.middleware import Retries, default_middleware
 
 from gemsdash.queue import clock, handlers, log_redaction
+from gemsdash.queue import registry as job_types
 from gemsdash.queue.admission import Refusal, message_limit
 from gemsdash.queue.config import DEAD_LETTER_TTL_SECONDS, Settings, load_settings
 from gemsdash.queue.connection import Client, connect, primary_address, translate_errors
-from gemsdash.queue.errors import BackendUnavailable
+from gemsdash.queue.errors import BackendUnavailable, ConfigError
 from gemsdash.queue.eviction import check_eviction_policy
 from gemsdash.queue.job_storage import JobStorage, MemoryJobStorage
 from gemsdash.queue.memory_store import MemoryJobStore
@@ -43,6 +47,7 @@ from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
 from gemsdash.queue.redis_store.job_storage import RedisJobStorage
 from gemsdash.queue.schedules import fire_due
+from gemsdash.queue.shards import unknown_types
 from gemsdash.queue.store import JobStore, Settling
 from gemsdash.queue.stub_broker import EmbeddedStubBroker
 
@@ -66,6 +71,12 @@ class Runtime:
     job_storage: JobStorage
     client: Client | None = None
     worker: Worker | None = field(default=None, repr=False)
+    #: The other shards' runtimes this process opened (sharding.py), closed with this one.
+    peers: dict[str, Runtime] = field(default_factory=dict, repr=False)
+
+    @property
+    def shard(self) -> str:
+        return self.settings.shard
 
     @property
     def url(self) -> str | None:
@@ -107,46 +118,96 @@ class Runtime:
 
 _lock = threading.RLock()
 _runtime: Runtime | None = None
+#: The shard runtime an operation was routed to (sharding.py); unset, the process's own runtime.
+_routed: ContextVar[Runtime | None] = ContextVar("gemsdash_routed_runtime", default=None)
 
 
 def configure(settings: Settings | None = None, *, role: Role = "worker") -> Runtime:
     """Build the broker and store for `settings` and make them this process's own."""
     global _runtime
     settings = settings or load_settings()
+    job_types.load()  # a broken job-type plugin stops the process before it connects to anything
+    unknown = unknown_types(settings.shards)
+    if unknown is not None:
+        raise ConfigError(f"invalid value for GEMSDASH_SHARDS: {unknown}")
+    settings = settings.on_shard(settings.shard)
     with _lock:
-        if _runtime is not None and _runtime.worker is not None:
-            _runtime.stop_worker()
-        redactor = Redactor(settings.secrets())
-        log_redaction.install(redactor)
-        fallback_reason = None
-        client = None
-        if settings.redis_enabled:
-            try:
-                client = connect(settings)
-            except BackendUnavailable as exc:
-                if role != "host" or not settings.redis_fallback:
-                    raise
-                fallback_reason = str(exc)
-                logger.warning("REDIS_ENABLED=true but %s; falling back to memory mode (REDIS_FALLBACK=true).", exc)
-            # Processes that write refuse a Redis that may evict; a one-shot command checks only
-            # when it writes (cli.py), so `health` and `stats` can still say what is wrong.
-            if client is not None and role != "oneshot":
-                try:
-                    check_eviction_policy(client, settings)
-                except Exception:
-                    client.close()
-                    raise
-        runtime = _build_redis(settings, client, redactor) if client is not None else _build_memory(settings, redactor)
-        runtime.fallback_reason = fallback_reason
+        if _runtime is not None:
+            _close_peers(_runtime)
+            if _runtime.worker is not None:
+                _runtime.stop_worker()
+        runtime = build(settings, role=role)
         _runtime = runtime
         dramatiq.set_broker(runtime.broker)
-        handlers.attach(runtime.broker)
+        handlers.declare_actors(runtime.broker)
         return runtime
 
 
+def build(settings: Settings, *, role: Role, peer: bool = False) -> Runtime:
+    """A broker and store for `settings`, not (yet) this process's own: `configure` makes it so;
+    sharding.py builds one per other shard this process reads or writes (a `peer`: the process
+    keeps its own shard's clock offset, see clock.py)."""
+    redactor = Redactor(settings.secrets())
+    log_redaction.install(redactor)
+    fallback_reason = None
+    client = None
+    if settings.redis_enabled:
+        try:
+            client = connect(settings)
+        except BackendUnavailable as exc:
+            if settings.shards:
+                # No silent fallback: memory mode has no shards, so half the types would vanish.
+                raise BackendUnavailable(f"shard {settings.shard!r}: {exc}") from None
+            if role != "host" or not settings.redis_fallback:
+                raise
+            fallback_reason = str(exc)
+            logger.warning("REDIS_ENABLED=true but %s; falling back to memory mode (REDIS_FALLBACK=true).", exc)
+        # Processes that write refuse a Redis that may evict; a one-shot command checks only
+        # when it writes (cli.py), so `health` and `stats` can still say what is wrong.
+        if client is not None and role != "oneshot":
+            try:
+                check_eviction_policy(client, settings)
+            except Exception:
+                client.close()
+                raise
+    runtime = (
+        _build_redis(settings, client, redactor, sync_clock=not peer)
+        if client is not None
+        else _build_memory(settings, redactor)
+    )
+    runtime.fallback_reason = fallback_reason
+    return runtime
+
+
 def current_runtime() -> Runtime:
+    routed = _routed.get()
+    if routed is not None:
+        return routed
     with _lock:
         return _runtime if _runtime is not None else configure(role="worker")
+
+
+def routed() -> Runtime | None:
+    """The runtime an enclosing `routed_to` block chose, if any."""
+    return _routed.get()
+
+
+@contextmanager
+def routed_to(runtime: Runtime) -> Iterator[Runtime]:
+    """Within this block (this thread or task only), `current_runtime()` is `runtime`: how an
+    operation on one shard's jobs reaches that shard's store with the code written for one Redis."""
+    token = _routed.set(runtime)
+    try:
+        yield runtime
+    finally:
+        _routed.reset(token)
+
+
+def _close_peers(runtime: Runtime) -> None:
+    for peer in runtime.peers.values():
+        if peer.client is not None:
+            peer.client.close()
+    runtime.peers.clear()
 
 
 def configured() -> Runtime | None:
@@ -159,6 +220,7 @@ def reset() -> None:
     with _lock:
         if _runtime is not None:
             _runtime.stop_worker()
+            _close_peers(_runtime)
             if _runtime.client is not None:
                 _runtime.client.close()
         _runtime = None
@@ -203,9 +265,10 @@ def _declare_queues(broker: Broker) -> None:
         broker.declare_queue(name)
 
 
-def _build_redis(settings: Settings, client: Client, redactor: Redactor) -> Runtime:
-    with translate_errors(settings.display_url, secrets=settings.secrets()):
-        clock.sync(client)
+def _build_redis(settings: Settings, client: Client, redactor: Redactor, *, sync_clock: bool = True) -> Runtime:
+    if sync_clock:
+        with translate_errors(settings.display_url, secrets=settings.secrets()):
+            clock.sync(client)
     store = RedisJobStore(
         client,
         namespace=settings.namespace,

@@ -27,7 +27,8 @@ from cronsim import CronSim, CronSimError
 from pydantic import BaseModel, ConfigDict
 
 from gemsdash.queue.errors import BackendUnavailable, GemsdashError, InvalidPayload
-from gemsdash.queue.jobs import Backoff, JobState, JobType, Priority, from_ms, spec_for
+from gemsdash.queue.jobs import Backoff, JobState, JobType, Priority, from_ms
+from gemsdash.queue.registry import spec_for
 from gemsdash.queue.store import JobStore, StoredJob, StoredSchedule, Submission, Verdict
 
 logger = logging.getLogger(__name__)

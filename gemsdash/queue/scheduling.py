@@ -22,9 +22,11 @@ from gemsdash.queue.schedules import (
     rule_of,
     tick_submission,
 )
+from gemsdash.queue.sharding import by_job_type, by_schedule, gathered
 from gemsdash.queue.store import StoredSchedule, Verdict
 
 
+@by_job_type
 def add_schedule(
     name: str,
     job_type: JobType | str,
@@ -72,11 +74,12 @@ def add_schedule(
 
 
 def list_schedules() -> list[Schedule]:
-    """Every schedule, by creation; with its next run, last run and that job's state."""
-    _, found = current_runtime().store.schedule_list()
-    return [decode_schedule(s) for s in found]
+    """Every schedule (of every shard), by creation; with its next run, last run and that job's state."""
+    found = gathered(lambda runtime: runtime.store.schedule_list()[1])
+    return sorted((decode_schedule(s) for s in found), key=lambda s: s.created_at)
 
 
+@by_schedule
 def get_schedule(name: str) -> Schedule:
     return decode_schedule(_stored(name))
 
@@ -88,6 +91,7 @@ def _stored(name: str) -> StoredSchedule:
     return found[0]
 
 
+@by_schedule
 def remove_schedule(name: str) -> None:
     """Remove a schedule; jobs it enqueued already are left alone."""
     _writable("schedule remove")
@@ -95,6 +99,7 @@ def remove_schedule(name: str) -> None:
         raise ScheduleNotFound(name)
 
 
+@by_schedule
 def pause_schedule(name: str) -> Schedule:
     """Stop firing; the ticks that pass while paused get no job, and are not caught up later."""
     _writable("schedule pause")
@@ -103,6 +108,7 @@ def pause_schedule(name: str) -> Schedule:
     return get_schedule(name)
 
 
+@by_schedule
 def resume_schedule(name: str) -> Schedule:
     """Fire again, from the rule's next tick after now (by the store's clock)."""
     _writable("schedule resume")
@@ -118,6 +124,7 @@ def resume_schedule(name: str) -> Schedule:
     return get_schedule(name)
 
 
+@by_schedule
 def run_schedule(name: str) -> str:
     """Enqueue the schedule's job now, outside its rule (its next run is unchanged); returns the
     job id. Works on a paused schedule too."""

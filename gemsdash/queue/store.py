@@ -18,6 +18,7 @@ from dramatiq import Message
 
 from gemsdash.queue.jobs import QUEUES, STATES, JobRecord, JobState, from_ms
 from gemsdash.queue.limits import BUCKET_SECONDS, BUCKETS, DURATION_BOUNDS_MS, WAIT_BOUNDS_MS, Limits
+from gemsdash.queue.shards import ShardState
 from gemsdash.queue.visible import scrub
 
 StoredJob = dict[str, Any]
@@ -252,15 +253,24 @@ class Snapshot:
     overdue_after_ms: int = 0
     #: Queues paused by an operator: workers take none of their jobs until resumed.
     paused: frozenset[str] = frozenset()
+    #: With GEMSDASH_SHARDS: each shard's state as this read found it (sharding.py); else empty.
+    shards: dict[str, ShardState] = field(default_factory=dict)
+    #: Queues whose shard did not answer -> why: their `queues` entry is empty, not zero.
+    unavailable: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "queues": {
-                name: {state.value: stats.counts[state] for state in STATES} for name, stats in self.queues.items()
+                name: None if name in self.unavailable else {state.value: stats.counts[state] for state in STATES}
+                for name, stats in self.queues.items()
             },
             "workers": self.workers,
             "paused": sorted(self.paused),
         }
+        if self.shards:
+            data["shards"] = {name: state.as_json() for name, state in self.shards.items()}
+            data["unavailable"] = dict(self.unavailable)
+        return data
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import gemsdash.actors  # noqa: F401  (declares the actors on whichever broker the test configures)
 from gemsdash.actors.settings import ActorSettings, load_actor_settings, use_settings
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from dramatiq import Broker, Middleware
 from dramatiq.broker import MessageProxy
 
-import gemsdash.actors  # noqa: F401
+import gemsdash.actors  # noqa: F401  (under `dramatiq`, this builds the runtime and declares the actors)
 from gemsdash.queue import current_runtime
 from gemsdash.queue.middleware import JobTracking
 

@@ -14,11 +14,11 @@ import pytest
 from jinja2 import meta
 
 import gemsdash.queue as q
-from gemsdash.actors.email import send_email
 from gemsdash.actors.mail import environment, money
 from gemsdash.actors.settings import ActorSettings
 from gemsdash.queue import JobState, JobType, Runtime
 from gemsdash.queue import context as job_context
+from gemsdash.queue.handlers import actor_of
 from gemsdash.queue.payloads import EMAIL_TEMPLATE_VARIABLES
 from tests.actors.conftest import reconfigure
 from tests.actors.smtp_server import SmtpServer
@@ -137,7 +137,7 @@ def test_a_redelivered_job_whose_message_was_accepted_sends_no_second_copy(
 
     job_context.enter(job_context.JobContext(record.id, JobType.EMAIL_NOTIFICATION, 2, record.max_attempts))
     try:
-        send_email.fn(payload)
+        actor_of(JobType.EMAIL_NOTIFICATION).fn(payload)
     finally:
         replay = job_context.leave()
     assert replay["already_sent"] is True

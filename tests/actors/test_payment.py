@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 import gemsdash.queue as q
-from gemsdash.actors.payment import process_payment
 from gemsdash.queue import JobRecord, JobRequest, JobState, JobType, Priority, Runtime
 from gemsdash.queue import context as job_context
+from gemsdash.queue.handlers import actor_of
 from tests.actors.waiting import finished
 from tests.support import FAST_RETRY
 
@@ -95,7 +95,7 @@ def test_a_redelivered_capture_moves_no_money_again(any_runtime: Runtime) -> Non
     assert record.state is JobState.SUCCEEDED, record.error
     job_context.enter(job_context.JobContext(record.id, JobType.PAYMENT_PROCESSING, 2, record.max_attempts))
     try:
-        process_payment.fn(payload)
+        actor_of(JobType.PAYMENT_PROCESSING).fn(payload)
     finally:
         replay = job_context.leave()
     assert replay["replayed"] is True

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import gemsdash.actors  # noqa: F401
+import gemsdash.actors  # noqa: F401  (under `dramatiq`, this builds the runtime and declares the actors)
 from gemsdash.queue import JobType, current_job, current_runtime
 from gemsdash.queue.handlers import override_work
 

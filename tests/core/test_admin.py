@@ -79,8 +79,8 @@ def test_two_operators_retrying_one_dead_job_requeue_it_exactly_once(redis_runti
     assert isinstance(store, RedisJobStore)
     record = get_job(job_id)
     assert record is not None
-    from gemsdash.queue.jobs import spec_for
     from gemsdash.queue.messages import job_message
+    from gemsdash.queue.registry import spec_for
 
     spec = spec_for(record.type)
     message = job_message(spec, record.payload, spec.options(priority=record.priority), job_id)

@@ -3,10 +3,14 @@ the matches an unindexed read of every record gives."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from gemsdash.queue import JobType, Runtime, add_jobs, cancel_jobs, list_jobs
+from gemsdash.queue.keys import TEMPLATES
 from gemsdash.queue.producer import JobRequest
+from gemsdash.queue.redis_store.store import RedisJobStore
 from tests.core.workload import email
 
 QUEUE = "email-notification"
@@ -49,3 +53,29 @@ def test_a_search_over_many_steps_finds_each_match_once(request: pytest.FixtureR
         assert page.total == len(wanted)
         seen += [j.id for j in page.jobs]
     assert seen == wanted
+
+
+def test_records_from_before_the_indexes_existed_are_backfilled_by_recovery(redis_runtime: Runtime) -> None:
+    """An upgrade from a version without the all-states and id-prefix indexes: recovery passes copy
+    the records the state indexes hold into them, in bounded steps, until the cursor says done."""
+    store = redis_runtime.store
+    assert isinstance(store, RedisJobStore)
+    ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"old{i}"), delay=600_000) for i in range(450)])
+    cancel_jobs(ids[::4])
+    store.client.delete(store.keys.ids(), TEMPLATES["all_states"].format(ns=store.namespace, queue=QUEUE))
+    assert list_jobs(QUEUE, None, limit=10).jobs == [] and store.find_ids(ids[7][:12], 5) == []
+
+    backfill = TEMPLATES["backfill"].format(ns=store.namespace, queue=QUEUE)
+    for _ in range(400):  # one queue per pass, in turn by the second: a few seconds of passes
+        store.recover()
+        if store.client.get(backfill) == b"done":
+            break
+        time.sleep(0.05)
+    assert store.client.get(backfill) == b"done"
+    everything = [store.get(i) for i in ids]
+    unindexed = sorted((j for j in everything if j is not None), key=lambda j: (j.created_at, j.id), reverse=True)
+    page = list_jobs(QUEUE, None, limit=50, offset=200)
+    assert page.total == 450 and [j.id for j in page.jobs] == [j.id for j in unindexed[200:250]]
+    assert store.find_ids(ids[7][:12], 5) == [ids[7]]
+    store.recover()  # once done, a pass leaves the indexes as they are
+    assert store.client.zcard(TEMPLATES["all_states"].format(ns=store.namespace, queue=QUEUE)) == 450

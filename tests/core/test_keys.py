@@ -41,6 +41,7 @@ EXPECTED = {
     "aborts": "ns:gd:aborts",
     "ids": "ns:gd:ids",
     "all_states": "ns:gd:all:payment-processing",
+    "backfill": "ns:gd:backfill:payment-processing",
     "schedules": "ns:gd:schedules",
     "sched_due": "ns:gd:sched-due",
     "sched": "ns:gd:sched:nightly",

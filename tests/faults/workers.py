@@ -33,11 +33,13 @@ def skewed(env: dict[str, str], seconds: float) -> dict[str, str]:
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], log_dir: Path, *, processes: int = 1, threads: int = 4) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, *options: str, processes: int = 1, threads: int = 4) -> None:
+        """`options`: more `gemsdash worker` options (`--shard NAME`)."""
         self.log = log_dir / f"worker-{time.monotonic_ns()}.log"
+        argv = ["worker", "--processes", str(processes), "--threads", str(threads), *options]
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gemsdash", "worker", "--processes", str(processes), "--threads", str(threads)],
+                [sys.executable, "-m", "gemsdash", *argv],
                 cwd=ROOT,
                 env=env,
                 start_new_session=True,

@@ -15,7 +15,6 @@ import httpx
 import pytest
 import uvicorn
 
-import gemsdash.actors  # noqa: F401  (declares the job actors the worker runs)
 from gemsdash.http import HttpSettings, create_app
 from gemsdash.queue import Runtime
 from tests.support import free_port, wait_for

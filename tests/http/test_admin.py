@@ -255,3 +255,16 @@ def test_read_only_mode_refuses_changes_with_403(read_only_runtime: Runtime) -> 
             assert response.status_code == 403, path
             assert "read-only" in response.json()["detail"]
         assert job_state(api, job_id) == "delayed"
+
+
+def test_the_seeds_camel_case_payload_is_accepted_and_both_spellings_refused(memory_api: httpx.Client) -> None:
+    sketch = {"prompt": "a fox", "userId": "user123"}
+    created = memory_api.post("/queue/jobs", json={"type": "sketch-generation", "payload": sketch}, headers=AUTH)
+    assert created.status_code == 201, created.text
+    assert created.json()["payload"]["user_id"] == "user123" and "userId" not in created.json()["payload"]
+    twice = {"type": "sketch-generation", "payload": {**sketch, "user_id": "user123"}}
+    refused = memory_api.post("/queue/jobs", json=twice, headers=AUTH)
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [
+        {"field": "payload.user_id", "message": "given twice, as user_id and userId: send one"}
+    ]

@@ -233,9 +233,11 @@ def test_a_card_number_as_a_context_key_is_never_stored(card_free: Callable[[], 
 def test_a_card_number_sent_straight_to_the_actor_is_not_kept(
     redis_runtime: Runtime, card_free: Callable[[], None]
 ) -> None:
-    from gemsdash.actors.email import send_email
+    from gemsdash.queue.handlers import actor_of
 
-    message = send_email.send({**good_payload(JobType.EMAIL_NOTIFICATION), "context": {"name": VISA}})
+    message = actor_of(JobType.EMAIL_NOTIFICATION).send(
+        {**good_payload(JobType.EMAIL_NOTIFICATION), "context": {"name": VISA}}
+    )
     redis_runtime.start_worker(threads=2)
     record = wait_for(
         lambda: (r := q.get_job(message.message_id)) is not None and r.state is JobState.DEAD and r, what="dead"

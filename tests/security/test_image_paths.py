@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 import gemsdash.queue as q
-from gemsdash.actors.emotion import analyze_emotion
 from gemsdash.actors.settings import ActorSettings, load_actor_settings, use_settings
 from gemsdash.queue import InvalidPayload, JobState, JobType, Runtime
+from gemsdash.queue.handlers import actor_of
 from gemsdash.queue.payloads import IMAGE_PATH_RULE
 from tests.actors.waiting import finished
 from tests.http.conftest import AUTH, TOKEN, http_settings, live_server
@@ -87,9 +87,10 @@ UNUSABLE_AT_RUN_TIME = [
 def test_every_unusable_path_fails_the_same_way_at_run_time(memory_runtime: Runtime, folder: Path) -> None:
     """Sent straight to the actor (as a hand-pushed message would be), past enqueue's check."""
     try:
-        ids = {path: analyze_emotion.send(payload(path)).message_id for path in UNUSABLE_AT_RUN_TIME}
+        emotion = actor_of(JobType.EMOTION_ANALYSIS)
+        ids = {path: emotion.send(payload(path)).message_id for path in UNUSABLE_AT_RUN_TIME}
         # Four FIFO jobs at once: none may hold a worker thread.
-        ids |= {f"pipe.png #{n}": analyze_emotion.send(payload("pipe.png")).message_id for n in range(4)}
+        ids |= {f"pipe.png #{n}": emotion.send(payload("pipe.png")).message_id for n in range(4)}
         errors = {path: finished(job_id, timeout=30) for path, job_id in ids.items()}
     finally:
         _release_fifo_readers(folder / "pipe.png")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from gemsdash.actors.email import send_email
-from gemsdash.queue import JobState, Runtime, get_job
+from gemsdash.queue import JobState, JobType, Runtime, get_job
+from gemsdash.queue.handlers import actor_of
 from gemsdash.queue.redaction import RAW_HEAD_CHARS, Redactor, raw_evidence
 from tests.core.workload import email, scripted
 from tests.faults.test_malformed import push
@@ -117,7 +117,7 @@ def test_a_huge_payload_sent_straight_to_the_actor_is_not_kept_whole(
     payload = email("fatal")
     payload["context"] |= {"password": PASSWORD, "blob": "A" * (600 * 1024)}
     with scripted():
-        message = send_email.send(payload)
+        message = actor_of(JobType.EMAIL_NOTIFICATION).send(payload)
         record = wait_for(
             lambda: (r := get_job(message.message_id)) is not None and r.state is JobState.DEAD and r,
             timeout=30,

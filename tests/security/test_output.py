@@ -320,8 +320,8 @@ def test_http_errors_do_not_echo_the_request(memory_runtime: Runtime) -> None:
 
 def test_a_redelivered_last_attempt_never_counts_past_the_maximum(any_runtime: Runtime) -> None:
     """A worker lost during a job's last attempt: the message comes back with the same retry count."""
-    from gemsdash.queue.jobs import spec_for
     from gemsdash.queue.messages import job_message
+    from gemsdash.queue.registry import spec_for
 
     job_id = q.add_job(EMAIL, email("ok"), attempts=3, delay=60_000)
     spec = spec_for(EMAIL)

@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 import redis
 
-import gemsdash.actors  # noqa: F401  (declares the job actors the in-process worker runs)
 from gemsdash.actors.settings import load_actor_settings, use_settings
 from gemsdash.queue import JobState, JobType, PermanentJobError, Runtime, add_job, configure, get_job
 from gemsdash.queue import runtime as runtime_module

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import gemsdash.queue as q
 from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobState
+from gemsdash.queue import runtime as runtime_module
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.tui.screens.detail import JobDetailScreen
 from gemsdash.tui.screens.workers import WorkersScreen
 from gemsdash.tui.widgets.tables import JobsTable, NavTable
+from tests.conftest import test_settings
+from tests.support import free_port
 from tests.tui.helpers import main_screen, notices, row, rows, until
 
 PAYMENTS = "payment-processing"
@@ -76,3 +81,22 @@ async def test_a_job_that_is_gone_says_so_on_its_detail_screen(redis_runtime: q.
         detail = await until(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen)
         await until(pilot, lambda: detail.gone)
         assert detail.query_one("#gone").display
+
+
+async def test_a_down_shards_queue_is_greyed_out_with_the_reason(redis_url: str, namespace: str) -> None:
+    shards = json.dumps({"pay": {"url": f"redis://127.0.0.1:{free_port()}/0", "queues": [PAYMENTS]}})
+    q.configure(test_settings(redis_enabled=True, redis_url=redis_url, namespace=namespace, shards_map=shards))
+    try:
+        q.add_job("email-notification", {"to": "a@example.com", "template": "welcome", "context": {"name": "A"}})
+        app = GemsdashApp(refresh_interval=0.1)
+        async with app.run_test(size=(140, 40)) as pilot:
+            screen = main_screen(app)
+            await until(
+                pilot,
+                lambda: app.snapshot is not None and "shard 'pay' is down" in row(screen.queues, PAYMENTS)["trend"],
+            )
+            assert row(screen.queues, PAYMENTS)["queued"] == "-"
+            assert row(screen.queues, "email-notification")["queued"] == "1"
+            assert "shard down" in app.status_text().plain
+    finally:
+        runtime_module.reset()

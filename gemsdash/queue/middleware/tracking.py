@@ -69,7 +69,7 @@ class JobTracking(Middleware):
         context.enter(
             context.JobContext(
                 job_id=msg.message_id,
-                job_type=JobType(queue) if queue in JobType._value2member_map_ else JobType.SKETCH_GENERATION,
+                job_type=JobType(queue) if queue in JobType else JobType.SKETCH_GENERATION,
                 attempt=int(options.get("retries", 0)) + 1,
                 max_attempts=int(options.get("max_retries", 0)) + 1,
             )

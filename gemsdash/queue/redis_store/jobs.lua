@@ -898,7 +898,7 @@ elseif command == "reject" then
     end
     return false
 
--- recover(worker_timeout_ms, physical_queues_csv, dead_queues_csv)
+-- recover(worker_timeout_ms, physical_queues_csv, dead_queues_csv, wait_bounds, job_queues_csv, states_csv)
 -- Workers silent for longer than the timeout are dead: the messages they held go back to their
 -- queues and their running jobs are shown as queued again. Also expires old dead letters. Only
 -- known keys are touched (no KEYS, no SCAN), so the work is bounded by what dead workers held.
@@ -934,6 +934,34 @@ elseif command == "recover" then
         redis.call("zrem", workers_key, worker)
     end
     write_tallies()
+    -- Records written before the id-prefix and all-states indexes existed (an upgrade) are copied
+    -- into them, one queue per call in turn, a few batches at a time from where the last call
+    -- stopped; once a queue's state indexes are walked its cursor says "done" and costs one GET.
+    local job_queues = {}
+    for q in string.gmatch(A[5] or "", "[^,]+") do job_queues[#job_queues + 1] = q end
+    local states = {}
+    for s in string.gmatch(A[6] or "", "[^,]+") do states[#states + 1] = s end
+    if #job_queues > 0 and #states > 0 then
+        local q = job_queues[in_turn(#job_queues)]
+        local cursor = redis.call("get", backfill_key(q)) or "1:0"
+        if cursor ~= "done" then
+            local si, rank = string.match(cursor, "^(%d+):(%d+)$")
+            si, rank = tonumber(si) or 1, tonumber(rank) or 0
+            for _ = 1, 3 do
+                if si > #states then break end
+                local ids = redis.call("zrange", idx_key(q, states[si]), rank, rank + PRUNE_BATCH - 1)
+                for _, id in ipairs(ids) do
+                    local job = load(id)
+                    if job then
+                        redis.call("zadd", ids_key, "NX", 0, id)
+                        redis.call("zadd", all_states_key(q), "NX", tonumber(job.created_at) or now, id)
+                    end
+                end
+                if #ids < PRUNE_BATCH then si, rank = si + 1, 0 else rank = rank + #ids end
+            end
+            redis.call("set", backfill_key(q), si > #states and "done" or (si .. ":" .. rank))
+        end
+    end
     -- Dead letters past their 7 days, one dead-letter queue per call in turn (a few seconds late
     -- changes nothing); a queue that is behind gets up to ten batches.
     local dead_queues = {}

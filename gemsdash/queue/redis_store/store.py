@@ -864,7 +864,13 @@ class RedisJobStore(RedisSchedules):
     def recover(self) -> tuple[int, int]:
         """(dead workers reaped, messages requeued)."""
         dead, requeued = self._call(
-            "recover", self.worker_timeout_ms, self._lists, self._dead_letter_queues, WAIT_BOUNDS_CSV
+            "recover",
+            self.worker_timeout_ms,
+            self._lists,
+            self._dead_letter_queues,
+            WAIT_BOUNDS_CSV,
+            ",".join(QUEUES),
+            STATES_CSV,
         )
         return int(dead), int(requeued)
 

@@ -19,7 +19,6 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
-from gemsdash.demo import EXAMPLE_PAYLOADS
 from gemsdash.queue import JOB_SPECS, InvalidPayload, JobType, Priority
 from gemsdash.tui.background import background
 from gemsdash.tui.source import DataSource
@@ -39,9 +38,8 @@ class Draft:
 
 
 def example_payload(job_type: JobType) -> dict[str, Any] | None:
-    """The payload the editor starts from. The one place that knows where examples come from: the
-    demo's list today, the job-type registry's `.example` once it lands."""
-    return EXAMPLE_PAYLOADS.get(job_type)
+    """The payload the editor starts from: the job type's definition's `example` (the registry's)."""
+    return JOB_SPECS[job_type].example
 
 
 def example_text(job_type: JobType) -> str:

@@ -181,6 +181,10 @@ class QueuesTable(NavTable):
         name = (
             Text.assemble((stats.queue, "bold"), (" ‖", "bold #ffaf00")) if paused else Text(stats.queue, style="bold")
         )
+        down = self._last[0].unavailable.get(stats.queue) if self._last is not None else None
+        if down is not None:  # its shard did not answer: greyed out, the reason where the trend was
+            grey = {str(c.key.value): Text("-", style="dim", justify="right") for c in self.columns.values()}
+            return {**grey, "queue": Text(stats.queue, style="dim strike"), "trend": Text(down, style="dim")}
         return {
             "queue": name,
             **{state.value: fmt.count_cell(stats.counts.get(state, 0), state) for state in STATES},
