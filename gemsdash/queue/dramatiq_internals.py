@@ -46,13 +46,35 @@ def dramatiq_key(name: str, namespace: str, **parts: str) -> str:
     return TEMPLATES[name].format(ns=namespace, **parts)
 
 
-# -- dispatch.lua: gemsdash runs it by Redis's clock instead of the caller's -------------------------
+# -- dispatch.lua: gemsdash runs it by Redis's clock instead of the caller's, fetching in batches -----
 
 #: The line of Dramatiq's dispatch.lua replaced, and what replaces it.
 DISPATCH_CLOCK = b"local timestamp = ARGV[2]"
 REDIS_CLOCK = (
     b'local clock = redis.call("time")\n'
     b"local timestamp = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)"
+)
+
+
+#: Dramatiq's fetch loop (an LPOP and an SADD per message) and its replacement: one LPOP with a
+#: count and one SADD of them all (Redis 6.2+; gemsdash needs 7.0), the same messages in the same
+#: order, two commands per fetch instead of two per message.
+DISPATCH_FETCH = (
+    b"    local message_ids = {}\n"
+    b"    for i=1,prefetch do\n"
+    b'        local message_id = redis.call("lpop", queue_full_name)\n'
+    b"        if not message_id then\n"
+    b"            break\n"
+    b"        end\n\n"
+    b"        message_ids[i] = message_id\n"
+    b'        redis.call("sadd", queue_acks, message_id)\n'
+    b"    end\n\n"
+    b"    if next(message_ids) ~= nil then\n"
+)
+BATCHED_FETCH = (
+    b'    local message_ids = prefetch > 0 and redis.call("lpop", queue_full_name, prefetch)\n'
+    b"    if message_ids and #message_ids > 0 then\n"
+    b'        redis.call("sadd", queue_acks, unpack(message_ids))\n'
 )
 
 
@@ -66,9 +88,9 @@ def dispatch_source() -> bytes:
 
 def dispatch_on_redis_clock() -> bytes:
     source = dispatch_source()
-    if DISPATCH_CLOCK not in source:
-        raise RuntimeError("Dramatiq's dispatch.lua changed: cannot make it use Redis's clock")
-    return source.replace(DISPATCH_CLOCK, REDIS_CLOCK, 1)
+    if DISPATCH_CLOCK not in source or DISPATCH_FETCH not in source:
+        raise RuntimeError("Dramatiq's dispatch.lua changed: cannot patch its clock and fetch")
+    return source.replace(DISPATCH_CLOCK, REDIS_CLOCK, 1).replace(DISPATCH_FETCH, BATCHED_FETCH, 1)
 
 
 # -- classes and members gemsdash subclasses or overrides ----------------------------------------------
@@ -106,10 +128,12 @@ def proxied_exception(proxy: MessageProxy) -> BaseException | None:
 
 
 __all__ = [
+    "BATCHED_FETCH",
     "BROKER_OVERRIDES",
     "CHECKED_VERSION",
     "DEFAULT_MAX_BACKOFF",
     "DISPATCH_CLOCK",
+    "DISPATCH_FETCH",
     "DRAMATIQ_KEYS",
     "ETA",
     "REDIS_CLOCK",

@@ -37,6 +37,8 @@ def test_dispatch_lua_has_the_line_gemsdash_replaces() -> None:
     assert source.count(internals.DISPATCH_CLOCK) == 1, changed(f"dispatch.lua's line {internals.DISPATCH_CLOCK!r}")
     patched = internals.dispatch_on_redis_clock()
     assert internals.REDIS_CLOCK in patched and internals.DISPATCH_CLOCK not in patched
+    assert source.count(internals.DISPATCH_FETCH) == 1, changed("dispatch.lua's fetch loop")
+    assert internals.BATCHED_FETCH in patched and internals.DISPATCH_FETCH not in patched
 
 
 @pytest.mark.parametrize(
@@ -93,6 +95,27 @@ def test_a_plain_redis_broker_writes_the_keys_gemsdash_names(
     assert client.lrange(key("dq", rq="q"), 0, -1) == [delayed.options[internals.REDIS_MESSAGE_ID].encode()], changed(
         "the delay queue"
     )
+
+
+def test_the_patched_fetch_takes_the_same_messages_as_dramatiqs(
+    plain_broker: tuple[internals.RedisBrokerBase, redis.Redis, str],
+) -> None:
+    """gemsdash's fetch (one LPOP with a count, one SADD) takes what Dramatiq's loop took: the
+    oldest messages, in order, up to the prefetch, each held in the worker's ack set."""
+    broker, client, ns = plain_broker
+    broker.scripts["dispatch"] = client.register_script(internals.dispatch_on_redis_clock())
+    broker.declare_queue("q")
+    sent = [broker.enqueue(Message(queue_name="q", actor_name="a", args=(i,), kwargs={}, options={})) for i in range(5)]
+    rmids = [m.options[internals.REDIS_MESSAGE_ID] for m in sent]
+    msgs = internals.dramatiq_key("msgs", ns, rq="q")
+    acks = internals.dramatiq_key("acks", ns, worker=broker.broker_id, rq="q")
+    bodies = [client.hget(msgs, rmid) for rmid in rmids]
+
+    assert broker.do_fetch("q", 3) == bodies[:3]
+    assert client.smembers(acks) == {r.encode() for r in rmids[:3]}
+    assert broker.do_fetch("q", 10) == bodies[3:]
+    assert client.smembers(acks) == {r.encode() for r in rmids}
+    assert broker.do_fetch("q", 10) == []
 
 
 def test_the_broker_members_gemsdash_overrides_exist() -> None:

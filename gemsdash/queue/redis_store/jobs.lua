@@ -71,8 +71,25 @@ local function prune(queue, state)
     end
 end
 
--- keep_index: the caller prunes the state's index once for many saves (a batch of successes).
-local function save(job, old_state, note, keep_index)
+-- Index writes of many saves (a batch of successes), gathered per key by `save` and sent by
+-- `write_index_batch` as one ZREM and one ZADD per index instead of one of each per job; the
+-- state's index is then pruned once by the caller.
+local function new_index_batch() return {rem = {}, add = {}} end
+local function gather(map, key, ...)
+    local items = map[key]
+    if not items then
+        items = {}
+        map[key] = items
+    end
+    for _, v in ipairs({...}) do items[#items + 1] = v end
+end
+local function write_index_batch(batch)
+    for key, ids in pairs(batch.rem) do redis.call("zrem", key, unpack(ids)) end
+    for key, scored in pairs(batch.add) do redis.call("zadd", key, unpack(scored)) end
+end
+
+-- batch: index writes gathered for write_index_batch (see above), no pruning here.
+local function save(job, old_state, note, batch)
     local state = job.state
     local timeline = job.timeline
     if type(timeline) ~= "table" then timeline = {} end
@@ -81,14 +98,20 @@ local function save(job, old_state, note, keep_index)
     if #timeline > TIMELINE_MAX then table.remove(timeline, 2) end
     job.timeline = timeline
     if old_state ~= state then
-        if old_state then
-            redis.call("zrem", idx_key(job.queue, old_state), job.id)
-        else
+        if not old_state then
             redis.call("zadd", ids_key, 0, job.id)  -- a record made here (a fallback, a reject)
             redis.call("zadd", all_states_key(job.queue), tonumber(job.created_at) or now, job.id)
+        elseif batch then
+            gather(batch.rem, idx_key(job.queue, old_state), job.id)
+        else
+            redis.call("zrem", idx_key(job.queue, old_state), job.id)
         end
     end
-    redis.call("zadd", idx_key(job.queue, state), now, job.id)
+    if batch then
+        gather(batch.add, idx_key(job.queue, state), now, job.id)
+    else
+        redis.call("zadd", idx_key(job.queue, state), now, job.id)
+    end
     if is_due_state(state) then
         redis.call("zadd", due_key(job.queue), tonumber(job.next_attempt_at) or now, job.id)
     elseif is_due_state(old_state) then
@@ -100,7 +123,7 @@ local function save(job, old_state, note, keep_index)
     local ttl = ttl_for(state)
     if ttl then
         redis.call("set", job_key(job.id), cjson.encode(job), "EX", ttl)
-        if not keep_index then prune(job.queue, state) end
+        if not batch then prune(job.queue, state) end
     else
         redis.call("set", job_key(job.id), cjson.encode(job))
     end
@@ -192,7 +215,7 @@ end
 
 -- A running job's outcome: succeeded (detail = result JSON), retrying or dead (detail = error
 -- object JSON). Counters are tallied; the caller writes them.
-local function conclude(job, old, outcome, detail, duration, next_at, bounds, wait_bounds, keep_index)
+local function conclude(job, old, outcome, detail, duration, next_at, bounds, wait_bounds, batch)
     if old == "running" then observe_wait(job, wait_bounds) end
     job.state = outcome
     job.run_now = nil  -- the copy run_now pushed has run: later copies are the job's own again
@@ -211,7 +234,7 @@ local function conclude(job, old, outcome, detail, duration, next_at, bounds, wa
             job.next_attempt_at = tonumber(next_at) or cjson.null
         end
     end
-    save(job, old, nil, keep_index)
+    save(job, old, nil, batch)
     -- Every attempt is timed and counted, a retried one too; a dead job without a duration never ran.
     local ms = tonumber(duration)
     local timed = ms ~= nil
@@ -532,7 +555,7 @@ elseif command == "finish" then
     if old == outcome and (outcome == "dead" or outcome == "succeeded") then return "unchanged" end
     if rmid ~= "" then job.rmid = rmid end
     if rq ~= "" then job.rq = rq end
-    conclude(job, old, outcome, detail, duration, next_at, bounds, wait_bounds, false)
+    conclude(job, old, outcome, detail, duration, next_at, bounds, wait_bounds, nil)
     write_tallies()
     -- A dead letter whose payload held something that must not be kept is stored scrubbed.
     if outcome == "dead" and scrubbed ~= "" and rmid ~= "" and rq ~= "" then
@@ -544,33 +567,56 @@ elseif command == "finish" then
 -- succeed(bounds_csv, wait_bounds_csv, [id, result_json, duration_ms, age_ms, ack_worker, ack_queue, ack_rmid] * n)
 -- Successes written behind (middleware/write_behind.py), many per call: each as `finish` writes
 -- one, its message acknowledged in the same call, with the counters, the index pruning and the
--- workers' heartbeats done once per call. age_ms: how long ago (by the worker's own clock, which
+-- workers' heartbeats done once per call, and the reads, the acks (per worker and queue) and the
+-- state indexes' writes one command each for the whole batch: only each record's SET is per job. age_ms: how long ago (by the worker's own clock, which
 -- measures a duration well whatever its skew) the job ended, for its record's times and buckets;
 -- the heartbeats get the time of this call, or a late write would age them. A record
 -- that is missing or already succeeded is left alone (its ack is still done). Returns how many
 -- records were written.
 elseif command == "succeed" then
     local bounds, wait_bounds = A[1], A[2]
-    local written, beats, queues = 0, {}, {}
+    local written, held, queues, ids = 0, {}, {}, {}
     local called_at = now
     for i = 3, #A, 7 do
-        local id, result, duration, age, ack_worker, ack_queue, ack_rmid =
-            A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6]
-        now = called_at
+        ids[#ids + 1] = job_key(A[i])
+        local ack_worker, ack_queue, ack_rmid = A[i + 4], A[i + 5], A[i + 6]
         if ack_rmid ~= "" then  -- none: the broker acked it itself
-            settle_message(ack_worker, ack_queue, ack_rmid, false)
-            beats[ack_worker] = true
+            held[ack_worker] = held[ack_worker] or {}
+            gather(held[ack_worker], ack_queue, ack_rmid)
         end
+    end
+    -- The acks, per worker and queue: those still held leave the ack set and the .msgs hash, as
+    -- settle_message does one by one; a message recovery has requeued meanwhile is left alone.
+    for worker, by_queue in pairs(held) do
+        for queue, rmids in pairs(by_queue) do
+            local acks, mine = acks_key(worker, queue), {}
+            for j, is_held in ipairs(redis.call("smismember", acks, unpack(rmids))) do
+                if is_held == 1 then mine[#mine + 1] = rmids[j] end
+            end
+            if #mine > 0 then
+                redis.call("srem", acks, unpack(mine))
+                redis.call("hdel", msgs_key(queue), unpack(mine))
+            end
+        end
+        redis.call("zadd", heartbeats_key, now, worker)
+    end
+    if #ids == 0 then return 0 end
+    -- The records in one MGET; an id twice in a call (a batch resent after a lost reply) counts once.
+    local records, batch, done = redis.call("mget", unpack(ids)), new_index_batch(), {}
+    for n in ipairs(ids) do
+        local at = 3 + (n - 1) * 7
+        local id, result, duration, age = A[at], A[at + 1], A[at + 2], A[at + 3]
         now = called_at - math.max(tonumber(age) or 0, 0)
-        local job = load(id)
+        local job = records[n] and not done[id] and cjson.decode(records[n])
         if job and job.state ~= "succeeded" then
-            conclude(job, job.state, "succeeded", result, duration, nil, bounds, wait_bounds, true)
+            conclude(job, job.state, "succeeded", result, duration, nil, bounds, wait_bounds, batch)
             queues[job.queue] = true
+            done[id] = true
             written = written + 1
         end
     end
     now = called_at
-    for worker in pairs(beats) do redis.call("zadd", heartbeats_key, now, worker) end
+    write_index_batch(batch)
     for queue in pairs(queues) do prune(queue, "succeeded") end
     write_tallies()
     return written
