@@ -29,11 +29,20 @@ MACHINERY = ("dramatiq", "gemsdash.queue")
 
 
 class _Buffer:
-    def __init__(self, job_id: str, secrets: list[str]) -> None:
+    def __init__(self, job_id: str, payload: Any) -> None:
         self.job_id = job_id
-        self.secrets = secrets
+        self.payload = payload
+        self._secrets: list[str] | None = None
         self.lines: list[str] = []
         self.dropped = 0
+
+    @property
+    def secrets(self) -> list[str]:
+        """Found on the job's first log line: most jobs log nothing, and the walk cost each of them
+        a share of a no-op job's time in memory mode."""
+        if self._secrets is None:
+            self._secrets = _sensitive_values(self.payload)
+        return self._secrets
 
 
 class JobLogs(Middleware):
@@ -51,7 +60,7 @@ class JobLogs(Middleware):
 
     def before_process_message(self, broker: Broker, message: Any) -> None:
         payload = message.args[0] if message.args else None
-        self._buffers[threading.get_ident()] = _Buffer(message.message_id, _sensitive_values(payload))
+        self._buffers[threading.get_ident()] = _Buffer(message.message_id, payload)
 
     def after_process_message(
         self, broker: Broker, message: Any, *, result: Any | None = None, exception: BaseException | None = None
