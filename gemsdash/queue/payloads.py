@@ -320,7 +320,9 @@ def _short_scalar(item: Any) -> bool:
     if item is None or isinstance(item, bool):
         return True
     if isinstance(item, (str, int, float)):
-        return _LONG_DIGIT_RUN.search(str(item)) is None
+        text = str(item)
+        # A run is 12 characters or more: most values are shorter and need no regex.
+        return len(text) < 12 or _LONG_DIGIT_RUN.search(text) is None
     return False
 
 
@@ -403,7 +405,7 @@ def snake_case(model: type[BaseModel], data: Any) -> Any:
     if not isinstance(data, dict):
         return data
     spellings = _camel_names(model)
-    if not any(isinstance(key, str) and key in spellings for key in data):
+    if spellings.keys().isdisjoint(data):  # the common case, in C: no camelCase spelling given
         return data
     renamed: dict[Any, Any] = {}
     for key, value in data.items():

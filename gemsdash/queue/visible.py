@@ -13,7 +13,6 @@ here and by `scrub`, which readers apply to stored records so one bad record nev
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -87,8 +86,6 @@ def find_invalid_text(value: Any) -> str | None:
     The walk is iterative: payload depth is bounded elsewhere, but this must not be the thing
     that overflows.
     """
-    if _encodes_as_utf8(value):
-        return None
     stack: list[tuple[Any, str | None]] = [(value, None)]
     while stack:
         item, path = stack.pop()
@@ -104,14 +101,3 @@ def find_invalid_text(value: Any) -> str | None:
         elif isinstance(item, (list, tuple)):
             stack.extend((child, f"{path}.{i}" if path else str(i)) for i, child in enumerate(item))
     return None
-
-
-def _encodes_as_utf8(value: Any) -> bool:
-    """True when every string and key in `value` is valid Unicode, answered by the C JSON encoder
-    (the walk below cost a no-op job more than its run in memory mode). False means "walk it": a
-    lone surrogate, or a value JSON cannot encode (too deep, cyclic, another type)."""
-    try:
-        json.dumps(value, ensure_ascii=False).encode()
-    except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError is a ValueError
-        return False
-    return True
