@@ -25,6 +25,7 @@ from dramatiq.worker import ConsumerThread
 
 from gemsdash.queue import context
 from gemsdash.queue.dramatiq_internals import proxied_exception, proxied_message
+from gemsdash.queue.errors import UnknownJobType
 from gemsdash.queue.jobs import JobState, JobType, now_ms
 from gemsdash.queue.messages import canonical_queue, fallback_record, scrubbed
 from gemsdash.queue.middleware.abort import JobAborted
@@ -34,6 +35,10 @@ from gemsdash.queue.redaction import Redactor
 from gemsdash.queue.store import JobStore, Settlement, Settling, Success, Verdict, worker_label
 
 logger = logging.getLogger(__name__)
+
+#: A job's result as stored: compact, anything JSON cannot encode as its str. One encoder for every
+#: job (json.dumps with options builds one per call, a microsecond of a no-op job in memory mode).
+_RESULT_JSON = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 class JobTracking(Middleware):
@@ -64,12 +69,15 @@ class JobTracking(Middleware):
         with self._lock:
             self._started[msg.message_id] = time.monotonic()
             self.in_flight += 1
-        queue = canonical_queue(msg.queue_name)
+        try:  # one registry look-up, not two (`in`, then JobType()): this runs for every job
+            job_type = JobType(canonical_queue(msg.queue_name))
+        except UnknownJobType:
+            job_type = JobType.SKETCH_GENERATION
         options = msg.options
         context.enter(
             context.JobContext(
                 job_id=msg.message_id,
-                job_type=JobType(queue) if queue in JobType else JobType.SKETCH_GENERATION,
+                job_type=job_type,
                 attempt=int(options.get("retries", 0)) + 1,
                 max_attempts=int(options.get("max_retries", 0)) + 1,
             )
@@ -99,7 +107,7 @@ class JobTracking(Middleware):
         job_result = context.leave()
         duration = self._finish_timing(message.message_id)
         if exception is None:
-            detail = json.dumps(job_result, separators=(",", ":"), default=str)
+            detail = _RESULT_JSON.encode(job_result)
             # On Redis the record and Dramatiq's ack of this message are written behind, together in
             # one `succeed` call: no window in which a finished job could be delivered again.
             ack = self.settling.delivery(proxied_message(message))
