@@ -63,11 +63,13 @@ if TYPE_CHECKING:
 
 _JOBS_LUA = with_lua_keys(files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text())
 _SNAPSHOT_SCRIPT = with_lua_keys(files("gemsdash.queue.redis_store").joinpath("snapshot.lua").read_text())
-#: Jobs a `clear` step cancels per state (each a record decoded and re-encoded): about 2 ms a step.
-_CLEAR_BATCH = 100
-#: Jobs per `submit` script call: a larger batch is several calls, each short enough (about 2 ms at
-#: 100; 250 measured 6.7 ms a call on the loaded 2-core machine) that other clients are not stalled.
-SUBMIT_CHUNK = 100
+#: Jobs a `clear` step cancels per state (each a record decoded and re-encoded): at 100 the longest
+#: step was 6.2 ms at 200k records; at 50, 1.1 ms mean, 1.6-3.2 ms longest (benchmarks longest-call).
+_CLEAR_BATCH = 50
+#: Jobs per `submit` script call: a larger batch is several calls, each short enough that other
+#: clients are not stalled (at 200k records: 100 a call, 2.6 ms mean, 9.6 ms longest; 50 a call,
+#: 1.1-1.2 ms mean, 1.7 ms longest in one run and one 9.1 ms outlier in another).
+SUBMIT_CHUNK = 50
 #: Arguments per job of a `submit` call.
 SUBMIT_FIELDS = 9
 #: At most this many workers are listed in a snapshot.
