@@ -81,6 +81,15 @@ def memory_runtime(namespace: str) -> Iterator[Runtime]:
 
 
 @pytest.fixture
+def idle_memory_runtime(namespace: str) -> Iterator[Runtime]:
+    """Memory mode with no worker: jobs wait, for tests of what enqueueing records (a running job,
+    a payment's simulated gateway call say, would hold the worker's shutdown for seconds)."""
+    rt = configure(test_settings(redis_enabled=False, namespace=namespace), role="host")
+    yield rt
+    runtime_module.reset()
+
+
+@pytest.fixture
 def redis_runtime(redis_url: str, namespace: str, redis_client: redis.Redis) -> Iterator[Runtime]:
     """Redis mode in this process, no worker started (tests start one, in or out of process)."""
     rt = configure(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from gemsdash.queue import JobState, JobType, Runtime, add_jobs, list_jobs, queue_stats
 from gemsdash.queue.producer import JobRequest
 from tests.core.workload import email, scripted
 from tests.support import wait_for
 
 
+@pytest.mark.slow
 def test_counts_after_a_mixed_burst(redis_runtime: Runtime) -> None:
     rng = random.Random(7)
     kinds = rng.choices(["ok", "fatal"], weights=[8, 2], k=3000)

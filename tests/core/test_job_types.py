@@ -223,7 +223,7 @@ def test_an_unknown_job_type_is_refused_with_the_known_ones_named() -> None:
 # -- the seed's camelCase field names -----------------------------------------------------------------
 
 
-def test_camel_case_fields_are_accepted_and_stored_snake_case(memory_runtime: Runtime) -> None:
+def test_camel_case_fields_are_accepted_and_stored_snake_case(idle_memory_runtime: Runtime) -> None:
     job_id = q.add_job(
         "payment-processing",
         {

@@ -229,6 +229,7 @@ def test_a_paused_schedule_does_not_fire_and_a_resumed_one_does_not_catch_up(qui
     assert len(scheduled_jobs("tick")) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("catch_up", [0, 3])
 def test_after_downtime_missed_ticks_fire_once_or_up_to_catch_up(quiet_runtime: Runtime, catch_up: int) -> None:
     created = add_schedule("tick", QUEUE, email("tick"), every="1s", catch_up=catch_up)

@@ -131,6 +131,7 @@ def shard_env(redis_url: str, namespace: str, pay_url: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_a_worker_on_an_unreachable_shard_stops_with_one_line_naming_it(redis_url: str, namespace: str) -> None:
     env = shard_env(redis_url, namespace, f"redis://127.0.0.1:{free_port()}/0")
     done = run_cli("worker", "--shard", "pay", env=env)

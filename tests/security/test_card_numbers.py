@@ -124,7 +124,7 @@ def test_add_job_refuses_a_card_number_in_any_field(job_type: JobType, written: 
         f"pay_{AMEX}x",
     ],
 )
-def test_a_digit_run_inside_an_identifier_is_not_a_card_number(identifier: str, memory_runtime: Runtime) -> None:
+def test_a_digit_run_inside_an_identifier_is_not_a_card_number(identifier: str, idle_memory_runtime: Runtime) -> None:
     payload = {**good_payload(JobType.PAYMENT_PROCESSING), "idempotency_key": identifier}
     job_id = q.add_job(JobType.PAYMENT_PROCESSING, payload)
     record = q.get_job(job_id)
