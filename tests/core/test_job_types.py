@@ -148,6 +148,7 @@ BROKEN = {
     "bad_example.py": "import gemsdash\nfrom word_count import count_words, WordCountPayload\n"
     "JOB_TYPE = gemsdash.define_job_type('wc', payload=WordCountPayload, handler=count_words, example={'text': ''})\n",
     "not_a_type.py": "JOB_TYPE = 42\n",
+    "exits.py": "import sys\nsys.exit('licence expired \\x1b[2J')\n",
 }
 
 
@@ -156,6 +157,8 @@ BROKEN = {
     [
         ("missing_module:JOB_TYPE", "cannot import missing_module: ModuleNotFoundError"),
         ("raises:JOB_TYPE", "cannot import raises: RuntimeError: no licence server"),
+        # a module that exits while imported: named, not the process ending with its text (raw escapes)
+        ("exits:JOB_TYPE", "cannot import exits: SystemExit: licence expired \\x1b[2J"),
         ("twice:JOB_TYPE", "'email-notification' is already defined by gemsdash.actors.email:JOB_TYPE"),
         ("bad_name:JOB_TYPE", "job type name 'Word Count': use lower-case letters"),
         ("bad_defaults:JOB_TYPE", "job type 'wc': attempts must be a whole number from 1 to 25, not 0"),
