@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, TypedDict, TypeVar
+from typing import Any, Literal, Self, TypedDict, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
@@ -211,7 +211,28 @@ class SentinelServer(RedisServer):
         return [self.binary, str(config), "--sentinel"]
 
 
-class SentinelGroup:
+class ServerGroup:
+    """Servers started together and stopped together by PID; `with` stops them even when starting
+    fails half-way (a cluster whose third node never came up)."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class SentinelGroup(ServerGroup):
     """A primary, its replica(s) and three sentinels on free loopback ports, each in a private temp dir,
     all stopped by PID. `node(port)` finds a data node by the port Sentinel reports."""
 
@@ -291,18 +312,8 @@ class SentinelGroup:
             server.stop(signal.SIGKILL)
             shutil.rmtree(server.dir, ignore_errors=True)
 
-    def __enter__(self) -> SentinelGroup:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-class ClusterGroup:
+class ClusterGroup(ServerGroup):
     """A Redis Cluster of three primaries and three replicas on free loopback ports, each node in a
     private temp dir, made with `redis-cli --cluster create`, all stopped by PID."""
 
@@ -362,16 +373,6 @@ class ClusterGroup:
         for node in self.nodes:
             node.stop(signal.SIGKILL)
             shutil.rmtree(node.dir, ignore_errors=True)
-
-    def __enter__(self) -> ClusterGroup:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 @contextmanager
