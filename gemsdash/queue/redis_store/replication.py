@@ -107,6 +107,7 @@ class Replicated:
     def run(self, what: str, commands: Sequence[Command], scripts: dict[str, str] | None = None) -> list[Any]:
         """`exchange` on a pooled connection of the primary, retried on a fresh connection while a
         failover is in progress (up to about a second and a half)."""
+        moved = False
         for attempt in range(ATTEMPTS):
             pool = self._pool()
             conn: Connection | None = None
@@ -116,7 +117,15 @@ class Replicated:
             except NotReplicated:
                 # On the old primary after a planned failover (it accepts writes until Sentinel
                 # demotes it, about 10 s later, but its replica is gone): go to the new one now.
-                if attempt == ATTEMPTS - 1 or conn is None or not self.primary_moved(conn):
+                # On the new one, Sentinel may not have attached the other replicas yet: wait a
+                # moment and send again (every replicated write is safe to repeat).
+                if attempt == ATTEMPTS - 1 or conn is None:
+                    raise
+                if self.primary_moved(conn):
+                    moved = True
+                elif moved:
+                    time.sleep(PAUSES_S[min(attempt, len(PAUSES_S) - 1)])
+                else:
                     raise
             except (redis.ConnectionError, redis.TimeoutError, *CLUSTER_TRANSIENT):
                 if attempt == ATTEMPTS - 1:
