@@ -121,9 +121,11 @@ class Replicated:
                 # moment and send again (every replicated write is safe to repeat).
                 if attempt == ATTEMPTS - 1 or conn is None:
                     raise
+                # A sentinel asked a moment after a failover can still name the old primary: one
+                # more try before the write is reported unconfirmed.
                 if self.primary_moved(conn):
                     moved = True
-                elif moved:
+                elif moved or attempt == 0:
                     time.sleep(PAUSES_S[min(attempt, len(PAUSES_S) - 1)])
                 else:
                     raise
