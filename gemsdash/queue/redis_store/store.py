@@ -37,7 +37,6 @@ from gemsdash.queue.jobs import (
 from gemsdash.queue.keys import Keys, with_lua_keys
 from gemsdash.queue.limits import BUCKETS, DURATION_BOUNDS_MS, LIMITS, WAIT_BOUNDS_MS, Limits, lua_header
 from gemsdash.queue.messages import all_physical_queues, canonical_queue, physical_queues
-from gemsdash.queue.redis_store.group_commit import GroupCommit
 from gemsdash.queue.redis_store.replication import Command, Replicated
 from gemsdash.queue.redis_store.schedules import RedisSchedules
 from gemsdash.queue.store import (
@@ -159,8 +158,6 @@ class RedisJobStore(RedisSchedules):
             if min_replicas and not isinstance(client, redis.client.Pipeline)
             else None
         )
-        #: Worker threads' `start` calls, sent together when several wait (group_commit.py).
-        self._starts = GroupCommit(self._send_together) if self._own_connections else None
         self._lists = ",".join(all_physical_queues(with_delay=True))
         self._dead_letter_queues = ",".join(all_physical_queues(with_delay=False))
 
@@ -214,34 +211,6 @@ class RedisJobStore(RedisSchedules):
             except (redis.ConnectionError, redis.TimeoutError):
                 self._drop_thread_connection(conn)
                 raise
-
-    def _send_together(self, calls: list[Sequence[Any]]) -> list[Any]:
-        """Script calls written at once on the thread's own connection, one reply (or Redis error)
-        each; a connection left with replies unread is dropped, as `_worker_call` does."""
-        conn = self._thread_connection()
-        try:
-            return self._pipelined(conn, calls)
-        except BaseException:
-            self._drop_thread_connection(conn)
-            raise
-
-    def _pipelined(self, conn: AbstractConnection, calls: list[Sequence[Any]]) -> list[Any]:
-        if _pack is None:
-            conn.send_packed_command(conn.pack_commands(calls))  # type: ignore[no-untyped-call]
-        else:
-            conn.send_packed_command([_pack(tuple(argv)) for argv in calls])  # type: ignore[no-untyped-call]
-        replies: list[Any] = []
-        for _ in calls:
-            try:
-                replies.append(conn.read_response())
-            except redis.exceptions.ResponseError as exc:
-                replies.append(exc)
-        missing = [i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)]
-        if missing:  # Redis restarted or flushed its scripts: none of these ran
-            _request(conn, ("SCRIPT", "LOAD", self._script_text))
-            for i, reply in zip(missing, self._pipelined(conn, [calls[i] for i in missing]), strict=True):
-                replies[i] = reply
-        return replies
 
     def _evalsha(self, command: str, *args: Any) -> tuple[Any, ...]:
         return ("EVALSHA", self._script.sha, 1, self.namespace, *self._args(command, *args))
@@ -378,7 +347,8 @@ class RedisJobStore(RedisSchedules):
         ]
 
     def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> Transition:
-        args = (
+        verdict = self._worker_call(
+            "start",
             message.message_id,
             message.options.get("redis_message_id", ""),
             message.queue_name,
@@ -386,10 +356,6 @@ class RedisJobStore(RedisSchedules):
             int(message.options.get("retries", 0)) + 1,
             _compact(fallback) if fallback is not None else "",
         )
-        if self._starts is None:
-            return Transition.parse(self._worker_call("start", *args))
-        with translate_errors(self.display_url, secrets=self._secrets):
-            verdict = self._starts.call(self._evalsha("start", *args))
         return Transition.parse(verdict)
 
     def finish(
