@@ -24,6 +24,11 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local find, match, sub, format = string.find, string.match, string.sub, string.format
 --!keys
 
+-- A timeline that may hold TIMELINE_MAX entries already is left to jobs.lua (which trims it). Each
+-- entry with its comma takes at least 11 bytes (`["dead",1],`), so a shorter one holds fewer;
+-- counting them instead cost as much as the rest of the string work.
+local TIMELINE_ROOM = 11 * (TIMELINE_MAX - 1) - 1
+
 -- start(id, rmid, rq, worker, attempt)
 -- A worker is about to run a message: "run" when the record was a first-delivery `queued` one, now
 -- `running`; "missing" without a record; "slow" for anything else (jobs.lua `start` decides).
@@ -35,22 +40,20 @@ if command == "start" then
     -- Exactly these fields: no run_now, no error, no times of an earlier run.
     local queue, attempts, most, at = match(raw,
         '^{"state":"queued","queue":"([^"\\]*)","attempts":(%d+),"max_attempts":(%d+),"rq":"[^"\\]*","rmid":"[^"\\]*"}\n()')
-    if not queue or not attempt or find(rmid .. rq .. worker, '[%c"\\]') then return "slow" end
+    if not queue or not attempt or find(rmid, '[%c"\\]') or find(rq, '[%c"\\]') or find(worker, '[%c"\\]') then
+        return "slow"
+    end
     attempts, most = tonumber(attempts), tonumber(most)
     -- A redelivery carrying the same retry count is a new attempt (jobs.lua caps it at the maximum).
     if attempts >= attempt then attempt = attempts + 1 end
     if attempt > most then return "slow" end
     local nl = find(raw, "\n", at, true)
-    if not nl then return "slow" end
-    local timeline = sub(raw, at, nl - 1)
-    -- Every entry starts with `["` (a note's own quotes are escaped), so this counts at least the
-    -- entries; a timeline that must lose one to TIMELINE_MAX is trimmed by jobs.lua.
-    local _, entries = string.gsub(timeline, '%["', "")
-    if entries >= TIMELINE_MAX then return "slow" end
-    if timeline ~= "" then timeline = timeline .. "," end
+    if not nl or nl - at > TIMELINE_ROOM then return "slow" end
+    local comma = ","
+    if nl == at then comma = "" end
     redis.call("set", key, format(
-        '{"state":"running","queue":"%s","attempts":%d,"max_attempts":%d,"rq":"%s","rmid":"%s","started_at":%d,"worker":"%s"}\n%s["running",%d]',
-        queue, attempt, most, rq, rmid, now, worker, timeline, now) .. sub(raw, nl))
+        '{"state":"running","queue":"%s","attempts":%d,"max_attempts":%d,"rq":"%s","rmid":"%s","started_at":%d,"worker":"%s"}\n%s%s["running",%d]%s',
+        queue, attempt, most, rq, rmid, now, worker, sub(raw, at, nl - 1), comma, now, sub(raw, nl)))
     redis.call("zrem", idx_key(queue, "queued"), id)
     redis.call("zadd", idx_key(queue, "running"), now, id)
     return "run"
@@ -64,62 +67,59 @@ if command == "start" then
 -- {written, positions (1-based) of the jobs left to jobs.lua}: neither their records nor their
 -- acks are touched here.
 elseif command == "succeed" then
-    local ttl, bounds, wait_bounds = tonumber(ARGV[2]), ARGV[3], ARGV[4]
+    local ttl = tonumber(ARGV[2])
     local n = math.floor((#ARGV - 4) / 7)
     if n < 1 then return {0} end
     local keys = {}
     for j = 1, n do keys[j] = job_key(ARGV[5 + (j - 1) * 7]) end
     local records = redis.call("mget", unpack(keys))
+    -- The histograms' bounds as numbers, read once per call: {numbers, their text}.
+    local function bounds_of(csv)
+        local numbers, names = {}, {}
+        for bound in string.gmatch(csv, "[^,]+") do
+            numbers[#numbers + 1] = tonumber(bound)
+            names[#names + 1] = bound
+        end
+        names[#names + 1] = "inf"
+        return {numbers, names}
+    end
+    local duration_bounds, wait_bounds = nil, nil
+    local observe_wait = ARGV[4] ~= ""
+    -- The slot of `ms` in `bounds` (its position in names; past the last bound, "inf").
+    local function slot(bounds, ms)
+        local numbers = bounds[1]
+        for b = 1, #numbers do
+            if ms <= numbers[b] then return b end
+        end
+        return #numbers + 1
+    end
     local out = {0}
     local seen, slow = {}, {}
     local held = {}             -- worker -> queue -> rmids to ack
-    local moved = {}            -- queue -> {ids leaving running}, {score, id... entering succeeded}
-    local counts = {}           -- key -> field -> n (HINCRBY once each)
-    local buckets = {}          -- throughput bucket keys (expire)
-    local function tally(k, field, v)
-        local fields = counts[k]
-        if not fields then
-            fields = {}
-            counts[k] = fields
-        end
-        fields[field] = (fields[field] or 0) + v
-    end
-    local function observe(k, ms, csv)
-        local slot = "inf"
-        for bound in string.gmatch(csv, "[^,]+") do
-            if ms <= tonumber(bound) then
-                slot = bound
-                break
-            end
-        end
-        tally(k, slot, 1)
-        tally(k, "sum", ms)
-    end
+    -- Per queue: the ids leaving `running`, {score, id...} entering `succeeded`, and the counts
+    -- (jobs.lua conclude/observe_wait/count_finished for a success), written once per call.
+    local per_queue = {}
     for j = 1, n do
         local at = 5 + (j - 1) * 7
         local id, raw = ARGV[at], records[j]
         local go = "ack"        -- ack only (missing, done already), write, or leave to jobs.lua
-        local queue, same, tl_at, duration
+        local queue, same, tl_at, duration, nl, queued_at, started_at
         if slow[id] then
             go = "slow"         -- its first copy in this batch went slow: so does this one
         elseif raw and not seen[id] and sub(raw, 1, 22) ~= '{"state":"succeeded","' then
+            go = "slow"
             queue, same, tl_at = match(raw,
                 '^{"state":"running","queue":"([^"\\]*)"(,"attempts":%d+,"max_attempts":%d+,"rq":"[^"\\]*","rmid":"[^"\\]*","started_at":%d+,"worker":"[^"\\]*")}\n()')
             duration = ARGV[at + 2]
-            go = "slow"
-            if queue and find(duration, "^%d*$") then go = "write" end
-        end
-        local nl, timeline
-        if go == "write" then
-            nl = find(raw, "\n", tl_at, true)
-            if nl then timeline = sub(raw, tl_at, nl - 1) end
-            local _, entries = string.gsub(timeline or "", '%["', "")
-            if not timeline or entries >= TIMELINE_MAX then go = "slow" end
-        end
-        local queued_at, started_at
-        if go == "write" then
-            queued_at, started_at = match(timeline, '%["queued",(%d+)%],%["running",(%d+)%]$')
-            if not queued_at then go = "slow" end
+            if queue and find(duration, "^%d*$") then
+                nl = find(raw, "\n", tl_at, true)
+                if nl and nl - tl_at <= TIMELINE_ROOM then
+                    -- The wait histogram's two stamps: the last two entries, without notes.
+                    local tail = sub(raw, math.max(tl_at, nl - 64), nl - 1)
+                    queued_at, started_at = match(tail, '%["queued",(%d+)%],%["running",(%d+)%]$')
+                    if queued_at then go = "write" end
+                end
+            end
         end
         if go == "slow" then
             slow[id] = true
@@ -144,32 +144,42 @@ elseif command == "succeed" then
         if go == "write" then
             seen[id] = true
             local at_ms = now - math.max(tonumber(ARGV[at + 3]) or 0, 0)
-            local head = format('{"state":"succeeded","queue":"%s"%s,"finished_at":%d', queue, same, at_ms)
-            if duration ~= "" then head = head .. ',"duration_ms":' .. duration end
-            redis.call("set", keys[j], head .. ',"result":' .. ARGV[at + 1] .. "}\n" .. timeline
-                .. format(',["succeeded",%d]', at_ms) .. sub(raw, nl), "EX", ttl)
-            local m = moved[queue]
-            if not m then
-                m = {{}, {}}
-                moved[queue] = m
+            local timed = ""
+            if duration ~= "" then timed = ',"duration_ms":' .. duration end
+            redis.call("set", keys[j], format(
+                '{"state":"succeeded","queue":"%s"%s,"finished_at":%d%s,"result":%s}\n%s,["succeeded",%d]%s',
+                queue, same, at_ms, timed, ARGV[at + 1], sub(raw, tl_at, nl - 1), at_ms, sub(raw, nl)), "EX", ttl)
+            local q = per_queue[queue]
+            if not q then
+                q = {left = {}, entered = {}, n = 0, hist = {}, hist_sum = 0, wait = {}, wait_sum = 0, buckets = {}}
+                per_queue[queue] = q
             end
-            m[1][#m[1] + 1] = id
-            m[2][#m[2] + 1] = at_ms
-            m[2][#m[2] + 1] = id
-            -- The counters of jobs.lua's conclude/observe_wait/count_finished, for a success.
-            if wait_bounds ~= "" then
-                observe(wait_key(queue), math.max(tonumber(started_at) - tonumber(queued_at), 0), wait_bounds)
+            q.left[#q.left + 1] = id
+            q.entered[#q.entered + 1] = at_ms
+            q.entered[#q.entered + 1] = id
+            q.n = q.n + 1
+            if observe_wait then
+                wait_bounds = wait_bounds or bounds_of(ARGV[4])
+                local ms = math.max(tonumber(started_at) - tonumber(queued_at), 0)
+                local b = slot(wait_bounds, ms)
+                q.wait[b] = (q.wait[b] or 0) + 1
+                q.wait_sum = q.wait_sum + ms
             end
-            local bucket = tp_key(queue, math.floor(at_ms / BUCKET_MS))
-            buckets[bucket] = true
-            tally(bucket, "ok", 1)
-            tally(totals_key, queue .. ":succeeded", 1)
-            tally(totals_key, queue .. ":attempt:succeeded", 1)
+            local number = math.floor(at_ms / BUCKET_MS)
+            local bucket = q.buckets[number]
+            if not bucket then
+                bucket = {0, 0, 0}  -- ok, ms, timed
+                q.buckets[number] = bucket
+            end
+            bucket[1] = bucket[1] + 1
             if duration ~= "" then
                 local ms = tonumber(duration)
-                observe(hist_key(queue), ms, bounds)
-                tally(bucket, "ms", ms)
-                tally(bucket, "timed", 1)
+                duration_bounds = duration_bounds or bounds_of(ARGV[3])
+                local b = slot(duration_bounds, ms)
+                q.hist[b] = (q.hist[b] or 0) + 1
+                q.hist_sum = q.hist_sum + ms
+                bucket[2] = bucket[2] + ms
+                bucket[3] = bucket[3] + 1
             end
             out[1] = out[1] + 1
         end
@@ -189,10 +199,10 @@ elseif command == "succeed" then
         end
         redis.call("zadd", heartbeats_key, now, worker)
     end
-    for queue, m in pairs(moved) do
-        redis.call("zrem", idx_key(queue, "running"), unpack(m[1]))
+    for queue, q in pairs(per_queue) do
+        redis.call("zrem", idx_key(queue, "running"), unpack(q.left))
         local key = idx_key(queue, "succeeded")
-        redis.call("zadd", key, unpack(m[2]))
+        redis.call("zadd", key, unpack(q.entered))
         -- jobs.lua `prune`: index entries of expired records, bounded.
         local stale = redis.call("zrangebyscore", key, "-inf", now - ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
         if #stale > 0 then
@@ -200,10 +210,21 @@ elseif command == "succeed" then
             redis.call("zrem", ids_key, unpack(stale))
             redis.call("zrem", all_states_key(queue), unpack(stale))
         end
-    end
-    for k, fields in pairs(counts) do
-        for field, v in pairs(fields) do redis.call("hincrby", k, field, v) end
-        if buckets[k] then redis.call("expire", k, BUCKET_TTL_S) end
+        redis.call("hincrby", totals_key, queue .. ":succeeded", q.n)
+        redis.call("hincrby", totals_key, queue .. ":attempt:succeeded", q.n)
+        for number, bucket in pairs(q.buckets) do
+            local tp = tp_key(queue, format("%d", number))
+            redis.call("hincrby", tp, "ok", bucket[1])
+            if bucket[3] > 0 then
+                redis.call("hincrby", tp, "ms", bucket[2])
+                redis.call("hincrby", tp, "timed", bucket[3])
+            end
+            redis.call("expire", tp, BUCKET_TTL_S)
+        end
+        for b, count in pairs(q.hist) do redis.call("hincrby", hist_key(queue), duration_bounds[2][b], count) end
+        if q.hist_sum > 0 or next(q.hist) then redis.call("hincrby", hist_key(queue), "sum", q.hist_sum) end
+        for b, count in pairs(q.wait) do redis.call("hincrby", wait_key(queue), wait_bounds[2][b], count) end
+        if next(q.wait) then redis.call("hincrby", wait_key(queue), "sum", q.wait_sum) end
     end
     return out
 end
