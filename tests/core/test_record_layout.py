@@ -221,3 +221,10 @@ def test_a_cancelled_job_is_skipped_by_jobs_lua(redis_runtime: Runtime) -> None:
     store = _store(redis_runtime)
     assert store.cancel(message.message_id, "test", "").ok
     assert str(store.start(message, "test-worker", None)) == "skip:cancelled"
+
+
+def test_a_worker_name_json_must_escape_goes_to_jobs_lua(redis_runtime: Runtime) -> None:
+    (message,) = _fetched(redis_runtime, 1)
+    assert _store(redis_runtime).start(message, 'host "a"\\b', None).verdict is Verdict.RUN
+    record = get_job(message.message_id)
+    assert record is not None and record.worker == 'host "a"\\b' and record.state is JobState.RUNNING

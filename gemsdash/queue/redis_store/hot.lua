@@ -22,6 +22,11 @@ local command = ARGV[1]
 local clock = redis.call("time")
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local find, match, sub, format = string.find, string.match, string.sub, string.format
+-- `now` as text, cut from TIME's own digits: Lua writes a number with sprintf (a number given to
+-- redis.call too), which cost more than the rest of a stamp's handling; so do string.format's
+-- directives, hence the concatenations below. Every byte of a new Lua string is hashed (Redis's Lua
+-- hashes whole strings), so the scripts make as few and as short strings as they can.
+local now_text = clock[1] .. sub(sub("00000", #clock[2]) .. clock[2], 1, 3)
 --!keys
 
 -- A timeline that may hold TIMELINE_MAX entries already is left to jobs.lua (which trims it). Each
@@ -29,7 +34,7 @@ local find, match, sub, format = string.find, string.match, string.sub, string.f
 -- counting them instead cost as much as the rest of the string work.
 local TIMELINE_ROOM = 11 * (TIMELINE_MAX - 1) - 1
 
--- start(id, rmid, rq, worker, attempt)
+-- start(id, rmid, rq, worker, attempt), rmid, rq and worker printable without `"` or `\`
 -- A worker is about to run a message: "run" when the record was a first-delivery `queued` one, now
 -- `running`; "missing" without a record; "slow" for anything else (jobs.lua `start` decides).
 if command == "start" then
@@ -40,22 +45,23 @@ if command == "start" then
     -- Exactly these fields: no run_now, no error, no times of an earlier run.
     local queue, attempts, most, at = match(raw,
         '^{"state":"queued","queue":"([^"\\]*)","attempts":(%d+),"max_attempts":(%d+),"rq":"[^"\\]*","rmid":"[^"\\]*"}\n()')
-    if not queue or not attempt or find(rmid, '[%c"\\]') or find(rq, '[%c"\\]') or find(worker, '[%c"\\]') then
-        return "slow"
-    end
-    attempts, most = tonumber(attempts), tonumber(most)
+    -- rmid, rq and worker go into the record as they are: store.py sends only JSON-safe ones here.
+    if not queue or not attempt then return "slow" end
+    attempts = tonumber(attempts)
     -- A redelivery carrying the same retry count is a new attempt (jobs.lua caps it at the maximum).
     if attempts >= attempt then attempt = attempts + 1 end
-    if attempt > most then return "slow" end
+    if attempt > tonumber(most) then return "slow" end
     local nl = find(raw, "\n", at, true)
     if not nl or nl - at > TIMELINE_ROOM then return "slow" end
-    local comma = ","
-    if nl == at then comma = "" end
-    redis.call("set", key, format(
-        '{"state":"running","queue":"%s","attempts":%d,"max_attempts":%d,"rq":"%s","rmid":"%s","started_at":%d,"worker":"%s"}\n%s%s["running",%d]%s',
-        queue, attempt, most, rq, rmid, now, worker, sub(raw, at, nl - 1), comma, now, sub(raw, nl)))
+    local timeline = ""
+    if nl > at then timeline = sub(raw, at, nl - 1) .. "," end
+    local attempt_text = ARGV[6]
+    if attempt ~= tonumber(attempt_text) then attempt_text = format("%d", attempt) end
+    redis.call("set", key, '{"state":"running","queue":"' .. queue .. '","attempts":' .. attempt_text
+        .. ',"max_attempts":' .. most .. ',"rq":"' .. rq .. '","rmid":"' .. rmid .. '","started_at":' .. now_text
+        .. ',"worker":"' .. worker .. '"}\n' .. timeline .. '["running",' .. now_text .. "]" .. sub(raw, nl))
     redis.call("zrem", idx_key(queue, "queued"), id)
-    redis.call("zadd", idx_key(queue, "running"), now, id)
+    redis.call("zadd", idx_key(queue, "running"), now_text, id)
     return "run"
 
 -- succeed(finished_ttl_s, bounds_csv, wait_bounds_csv,
@@ -143,19 +149,24 @@ elseif command == "succeed" then
         end
         if go == "write" then
             seen[id] = true
-            local at_ms = now - math.max(tonumber(ARGV[at + 3]) or 0, 0)
+            local at_ms, at_text = now, now_text
+            local age = tonumber(ARGV[at + 3]) or 0
+            if age > 0 then
+                at_ms = now - age
+                at_text = format("%d", at_ms)
+            end
             local timed = ""
             if duration ~= "" then timed = ',"duration_ms":' .. duration end
-            redis.call("set", keys[j], format(
-                '{"state":"succeeded","queue":"%s"%s,"finished_at":%d%s,"result":%s}\n%s,["succeeded",%d]%s',
-                queue, same, at_ms, timed, ARGV[at + 1], sub(raw, tl_at, nl - 1), at_ms, sub(raw, nl)), "EX", ttl)
+            redis.call("set", keys[j], '{"state":"succeeded","queue":"' .. queue .. '"' .. same .. ',"finished_at":'
+                .. at_text .. timed .. ',"result":' .. ARGV[at + 1] .. "}\n" .. sub(raw, tl_at, nl - 1)
+                .. ',["succeeded",' .. at_text .. "]" .. sub(raw, nl), "EX", ARGV[2])
             local q = per_queue[queue]
             if not q then
                 q = {left = {}, entered = {}, n = 0, hist = {}, hist_sum = 0, wait = {}, wait_sum = 0, buckets = {}}
                 per_queue[queue] = q
             end
             q.left[#q.left + 1] = id
-            q.entered[#q.entered + 1] = at_ms
+            q.entered[#q.entered + 1] = at_text
             q.entered[#q.entered + 1] = id
             q.n = q.n + 1
             if observe_wait then

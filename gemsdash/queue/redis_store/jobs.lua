@@ -1,6 +1,7 @@
 -- gemsdash job-state store: every state change of a job is one call of this script, so the record,
 -- its state index, the counters behind them and (where the change moves work) Dramatiq's own queue
--- keys change together or not at all.
+-- keys change together or not at all. The two every job makes, `start` and `succeed`, are one call
+-- of hot.lua instead when it recognises the record (the common case); the store sends the rest here.
 --
 -- jobs(keys=[namespace], args=[command, unused, finished_ttl_s, dead_ttl_s, ...command args])
 --

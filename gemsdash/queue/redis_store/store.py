@@ -105,6 +105,11 @@ def _drop_count(hist: dict[str, int]) -> int:
     return sum(hist.values())
 
 
+def _json_safe(text: str) -> bool:
+    """Whether `text` can stand in a JSON string as it is (hot.lua splices it into the record)."""
+    return text.isprintable() and '"' not in text and "\\" not in text
+
+
 def _request(conn: AbstractConnection, argv: Sequence[Any]) -> Any:
     conn.send_command(*argv)  # type: ignore[no-untyped-call]
     return conn.read_response()
@@ -360,7 +365,7 @@ class RedisJobStore(RedisSchedules):
             worker,
             int(message.options.get("retries", 0)) + 1,
         )
-        if fallback is None:
+        if fallback is None and all(_json_safe(a) for a in args[1:4]):
             verdict = self._worker_call("start", *args, hot=True)
             if verdict not in (b"slow", "slow"):
                 return Transition.parse(verdict)
