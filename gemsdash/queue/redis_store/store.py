@@ -406,8 +406,10 @@ class RedisJobStore(RedisSchedules):
         )
 
     def succeed_many(self, successes: Sequence[Success]) -> int:
-        """The whole batch is one `succeed` script call: one round trip, and counters, index pruning
-        and heartbeats written once per call instead of once per job."""
+        """The whole batch is one hot.lua `succeed` call: one round trip, and counters, index pruning
+        and heartbeats written once per call instead of once per job. The jobs it does not
+        recognise (a retried or redelivered run, an older record...) are one jobs.lua `succeed` call
+        more; each job is written, with its ack, by exactly one of the two."""
         if not successes:
             return 0
         hot: list[Any] = [self.finished_ttl, BOUNDS_CSV, WAIT_BOUNDS_CSV]
