@@ -85,6 +85,15 @@ def test_head_fields_are_the_same_in_python_and_lua() -> None:
     assert tuple(re.findall(r'"(\w+)"', found.group(1))) == HEAD_FIELDS
 
 
+def test_jobs_lua_changes_no_body_field_of_a_record() -> None:
+    """jobs.lua's `encode_record` writes a loaded record's BODY text back as it was read: a field a
+    command sets must be a HEAD field, or the change would be lost. (`id` is set only on a record
+    `reject` builds from its template, never on a loaded one.)"""
+    source = files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text()
+    assigned = set(re.findall(r"\bjob\.(\w+) =(?!=)", source))
+    assert assigned - {"timeline", "id"} <= set(HEAD_FIELDS), assigned - set(HEAD_FIELDS)
+
+
 def test_encode_and_parse_round_trip_and_old_records_parse() -> None:
     record = {
         "id": "j1",
