@@ -5,16 +5,14 @@ job's record and its move to the dead-letter queue are one write."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-import pytest
 import redis
 from dramatiq import Message
 
 from gemsdash.queue import JobRequest, JobState, JobType, Runtime, add_jobs, get_job, queue_stats
 from gemsdash.queue.jobs import now_ms
-from gemsdash.queue.middleware import WriteBehind, write_behind
+from gemsdash.queue.middleware import WriteBehind
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
 from gemsdash.queue.store import Delivery, Settlement, Success, Verdict
@@ -148,24 +146,3 @@ def test_a_dead_job_is_dead_lettered_and_recorded_in_one_write(
     assert redis_client.hexists(f"{ns}:{QUEUE}.XQ.msgs", rmid)
     record = get_job(message.message_id)
     assert record is not None and record.state is JobState.DEAD
-
-
-def test_a_full_queue_makes_the_worker_thread_wait_for_room(
-    redis_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(write_behind, "CAPACITY", 2)
-    store = redis_runtime.store
-    assert isinstance(store, RedisJobStore)
-    behind = WriteBehind(store)
-    behind._thread = threading.current_thread()  # a writer "runs", but takes nothing yet
-    successes = [Success(f"full-{i}", "null", 1, now_ms(), None) for i in range(3)]
-    behind.record(successes[0])
-    behind.record(successes[1])
-    third = threading.Thread(target=behind.record, args=(successes[2],))
-    third.start()
-    third.join(0.3)
-    assert third.is_alive()  # waiting: the queue is full
-    assert behind._pending.get_nowait() is successes[0]
-    third.join(5)
-    assert not third.is_alive()
-    assert [behind._pending.get_nowait(), behind._pending.get_nowait()] == successes[1:]
