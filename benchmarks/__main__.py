@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                     _log(
                         f"idle {i.label}: {i.commands_per_s:.1f} commands/s, {i.requests_per_s:.2f} requests/s, "
                         f"Redis {i.hundred_workers_share:.2%} of a core per 100 workers "
-                        f"(baseline {i.baseline[0]:.3%}/{i.baseline[1]:.3%})"
+                        f"(baseline {i.baseline[0]:.3%}/{i.baseline[1]:.3%}), {i.clients} clients; "
+                        + ", ".join(f"{name} {n:.2f}" for name, n in list(i.commands.items())[:8])
                     )
                     res.idle.append(i)
         if "waiting" in chosen:

@@ -71,6 +71,9 @@ class Idle:
     #: Time Redis spent executing one worker's requests, µs per second (commandstats, top-level).
     command_us_per_s: float
     commands: dict[str, float]
+    #: Clients connected at the end of the window, the benchmark's own left out (a worker process
+    #: left over from an earlier run would show here).
+    clients: int = 0
 
     @property
     def hundred_workers_share(self) -> float:
@@ -106,6 +109,7 @@ def run(
         time.sleep(warmup)
         workers.check()
         delta, cpu = _window(b, seconds)
+        clients = int(b.client.info("clients")["connected_clients"]) - 1
         workers.check()
     finally:
         workers.stop()
@@ -125,4 +129,5 @@ def run(
         baseline=(baseline_before, baseline_after),
         command_us_per_s=sum(top_level.values()) / per,
         commands={name: n / per for name, n in sorted(delta.calls.items(), key=lambda kv: -kv[1])},
+        clients=clients,
     )

@@ -243,6 +243,7 @@ def _middleware(
 ) -> tuple[list[Any], JobTracking]:
     tracking = JobTracking(store, redactor, settling, write_behind)
     interval = max(settings.worker_timeout_seconds / 5, 0.2)
+    heartbeat = Heartbeat(store, worker_id, interval, lambda: tracking.in_flight)
     # Dramatiq runs `after_*` hooks in reverse order: tracking goes first so that its
     # after_process_message runs last, once Retries has decided between retry and dead letter;
     # write-behind goes last so that it flushes at shutdown before Heartbeat deregisters.
@@ -251,8 +252,14 @@ def _middleware(
         # Retries with delays that are what the backoff says (Dramatiq's own always adds jitter).
         + [BackoffRetries() if m is Retries else m() for m in default_middleware]
         + [
-            Heartbeat(store, worker_id, interval, lambda: tracking.in_flight),
-            Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5), settings.worker_timeout_seconds),
+            heartbeat,
+            Recovery(
+                store,
+                max(settings.worker_timeout_seconds / 3, 0.5),
+                settings.worker_timeout_seconds,
+                lambda: heartbeat.oldest_beat_ms,
+                settings.worker_timeout_ms,
+            ),
             QuietOutage(),
             WorkerGuard(),
             Scheduler(lambda wait: fire_due(store, settings.max_payload_bytes, wait, look)),
