@@ -47,13 +47,17 @@ class IdleGate:
         is_paused: Callable[[str], bool],
         interval_s: float = 1.2,
         read: Read | None = None,
+        nap_s: float = 0.5,
     ) -> None:
         self._exists = exists
         self._list_key = list_key
         self._is_paused = is_paused
-        #: Gated consumers sleep at most this between questions, and poll themselves when no poll
-        #: came for this long; a little over the scheduler's second, so that it is the one polling.
+        #: Gated consumers poll themselves when no poll came for this long: a little over the
+        #: scheduler's second, so that it is the one polling.
         self.interval_s = interval_s
+        #: Gated consumers sleep at most this before asking again (no round trip): a delay queue's
+        #: consumer hands its due messages over between two naps, as often as before the gate.
+        self.nap_s = nap_s
         #: The gate's poll with the scheduler's look (one round trip); without it, `exists` alone.
         self.read = read
         self._queues: set[str] = set()
@@ -110,6 +114,8 @@ class IdleGate:
         process's poll stays one round trip."""
         queues = sorted(self._queues)
         keys = [self._list_key(q) for q in queues]
+        if queues:
+            self._polled_at = now  # a failed poll too: at most one attempt per interval
         if self.read is not None:
             count, self._first_schedule = self.read(keys)
             self._looked_at = now
@@ -117,7 +123,6 @@ class IdleGate:
             count = self._exists(keys) if keys else 0
         if not queues:
             return  # no consumer is gated: the gate's answer is not asked for
-        self._polled_at = now
         if count == 0:
             self._set_open(False)
             return

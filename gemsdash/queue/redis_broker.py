@@ -254,7 +254,7 @@ class _Consumer(PausableRedisConsumer):
         if not self.message_cache and not self.broker.idle_gate.may_have_work(self.queue_name, self.misses):
             self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
             # Asking the gate is free, and a poll that finds work wakes the sleepers at once.
-            self.broker.idle_gate.sleep(min(backoff_ms / 1000, self.broker.idle_gate.interval_s))
+            self.broker.idle_gate.sleep(min(backoff_ms / 1000, self.broker.idle_gate.nap_s))
             return None
         return super().__next__()
 
