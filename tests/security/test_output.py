@@ -20,7 +20,7 @@ import gemsdash.queue as q
 from gemsdash.queue import InvalidPayload, JobState, Runtime
 from gemsdash.queue.payloads import find_card_number, luhn_valid, redact_card_numbers
 from gemsdash.queue.redaction import Redactor
-from gemsdash.queue.store import Verdict
+from gemsdash.queue.store import Verdict, parse_record
 from tests.core.workload import email, scripted
 from tests.http.conftest import AUTH, TOKEN
 from tests.security.helpers import one_line_error, run_cli
@@ -173,7 +173,7 @@ def _store_a_lone_surrogate(client: redis.Redis, runtime: Runtime, job_id: str) 
     key = f"{runtime.settings.namespace}:gd:job:{job_id}"
     raw = client.get(key)
     assert raw is not None
-    record = json.loads(raw)
+    record = parse_record(raw)
     payload = json.loads(record["payload"])
     payload["context"]["name"] = "Ann\ud800"
     record["payload"] = json.dumps(payload)

@@ -1,6 +1,7 @@
 -- gemsdash job-state store: every state change of a job is one call of this script, so the record,
 -- its state index, the counters behind them and (where the change moves work) Dramatiq's own queue
--- keys change together or not at all.
+-- keys change together or not at all. The two every job makes, `start` and `succeed`, are one call
+-- of hot.lua instead when it recognises the record (the common case); the store sends the rest here.
 --
 -- jobs(keys=[namespace], args=[command, unused, finished_ttl_s, dead_ttl_s, ...command args])
 --
@@ -39,10 +40,65 @@ local function set_of(csv)
     return s
 end
 
+-- A record is HEAD "\n" TIMELINE "\n" BODY (JSON text never holds a raw newline): HEAD the fields a
+-- transition changes, as a JSON object in HEAD_FIELDS' order with the state first; TIMELINE the
+-- timeline's entries, comma-separated, without the brackets; BODY the rest (id, type, payload...),
+-- written once. hot.lua's `start` and `succeed` then edit a record with string operations, not a
+-- cjson decode and encode of the whole of it (~19 us a transition). A record without a newline was
+-- written whole as one JSON object by an older version: read as before, written in the new layout.
+-- The same list is HEAD_FIELDS in gemsdash/queue/store.py (tests/core/test_record_layout.py).
+local HEAD_FIELDS = {"state", "queue", "attempts", "max_attempts", "rq", "rmid", "started_at", "worker",
+    "finished_at", "next_attempt_at", "duration_ms", "run_now", "error", "result"}
+local IN_HEAD = {timeline = true}
+for _, k in ipairs(HEAD_FIELDS) do IN_HEAD[k] = true end
+-- BODY text of the records decoded by this call, reused by `encode_record`: no command changes a
+-- BODY field of a record it loaded, so the payload is not encoded again.
+local bodies = {}
+
+local function decode_record(raw)
+    local a = string.find(raw, "\n", 1, true)
+    if not a then return cjson.decode(raw) end
+    local b = string.find(raw, "\n", a + 1, true)
+    local body = string.sub(raw, b + 1)
+    local job = cjson.decode(body)
+    for k, v in pairs(cjson.decode(string.sub(raw, 1, a - 1))) do job[k] = v end
+    job.timeline = cjson.decode("[" .. string.sub(raw, a + 1, b - 1) .. "]")
+    bodies[job] = body
+    return job
+end
+
+-- Absent instead of null (nulls are left out): a finished record then fits a smaller allocation.
+local function encode_record(job)
+    local head = {}
+    for _, k in ipairs(HEAD_FIELDS) do
+        local v = job[k]
+        if v ~= nil and v ~= cjson.null then head[#head + 1] = '"' .. k .. '":' .. cjson.encode(v) end
+    end
+    local entries = {}
+    for _, e in ipairs(job.timeline) do
+        if type(e) == "table" then
+            if e[3] ~= nil and e[3] ~= cjson.null then
+                entries[#entries + 1] = cjson.encode({e[1], e[2], e[3]})
+            else
+                entries[#entries + 1] = cjson.encode({e[1], e[2]})
+            end
+        end
+    end
+    local body = bodies[job]
+    if not body then
+        local rest = {}
+        for k, v in pairs(job) do
+            if not IN_HEAD[k] and v ~= cjson.null then rest[k] = v end
+        end
+        body = cjson.encode(rest)
+    end
+    return "{" .. table.concat(head, ",") .. "}\n" .. table.concat(entries, ",") .. "\n" .. body
+end
+
 local function load(id)
     local raw = redis.call("get", job_key(id))
     if not raw then return nil end
-    return cjson.decode(raw)
+    return decode_record(raw)
 end
 
 -- Housekeeping in turn (see in_turn), done by every heartbeat and recovery pass (job_queues_csv,
@@ -142,7 +198,6 @@ local function save(job, old_state, note, batch)
     local state = job.state
     local timeline = job.timeline
     if type(timeline) ~= "table" then timeline = {} end
-    -- Absent instead of null (here and below): a finished record then fits a smaller allocation.
     if note then timeline[#timeline + 1] = {state, now, note} else timeline[#timeline + 1] = {state, now} end
     if #timeline > TIMELINE_MAX then table.remove(timeline, 2) end
     job.timeline = timeline
@@ -166,15 +221,12 @@ local function save(job, old_state, note, batch)
     elseif is_due_state(old_state) then
         redis.call("zrem", due_key(job.queue), job.id)
     end
-    for k, v in pairs(job) do
-        if v == cjson.null then job[k] = nil end
-    end
     local ttl = ttl_for(state)
     if ttl then
-        redis.call("set", job_key(job.id), cjson.encode(job), "EX", ttl)
+        redis.call("set", job_key(job.id), encode_record(job), "EX", ttl)
         if not batch then prune(job.queue, state) end
     else
-        redis.call("set", job_key(job.id), cjson.encode(job))
+        redis.call("set", job_key(job.id), encode_record(job))
     end
 end
 
@@ -331,7 +383,7 @@ local function write_new(i)
     redis.call("zadd", ids_key, 0, id)
     redis.call("zadd", all_states_key(queue), tonumber(created) or now, id)
     if is_due_state(state) then
-        local due = cjson.decode(record).next_attempt_at
+        local due = decode_record(record).next_attempt_at
         redis.call("zadd", due_key(queue), tonumber(due) or tonumber(created) or now, id)
     end
     push_message(rq, rmid, data)
@@ -656,7 +708,7 @@ elseif command == "succeed" then
         local at = 3 + (n - 1) * 7
         local id, result, duration, age = A[at], A[at + 1], A[at + 2], A[at + 3]
         now = called_at - math.max(tonumber(age) or 0, 0)
-        local job = records[n] and not done[id] and cjson.decode(records[n])
+        local job = records[n] and not done[id] and decode_record(records[n])
         if job and job.state ~= "succeeded" then
             conclude(job, job.state, "succeeded", result, duration, nil, bounds, wait_bounds, batch)
             queues[job.queue] = true
@@ -1028,11 +1080,11 @@ elseif command == "scan" then
             local keep = search == "" or string.sub(id, 1, #search) == search
             local job = nil
             if priority ~= "" then
-                job = cjson.decode(raw)
+                job = decode_record(raw)
                 if job.priority ~= priority then keep = false end
             end
             if not keep and search ~= "" and (priority == "" or job.priority == priority) then
-                job = job or cjson.decode(raw)
+                job = job or decode_record(raw)
                 if type(job.error) == "table" and type(job.error.message) == "string" then
                     keep = string.find(string.lower(job.error.message), needle, 1, true) ~= nil
                 end
