@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import signal
+import time
+from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from dramatiq import Message
 
@@ -19,7 +22,8 @@ from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
 from gemsdash.queue.store import Delivery, Success, Verdict, parse_record
 from tests.core.workload import email
-from tests.support import RedisServer
+from tests.faults.workers import WorkerProcess, worker_env
+from tests.support import RedisServer, wait_for
 
 QUEUE = JobType.EMAIL_NOTIFICATION.queue
 
@@ -106,3 +110,55 @@ def test_recovery_of_running_records_of_both_layouts_then_their_late_success(
     stats = queue_stats().queues[QUEUE]
     assert stats.finished_total["succeeded"] == 4 and stats.attempts_total["succeeded"] == 4
     assert stats.counts[JobState.RUNNING] == 0 and stats.counts[JobState.QUEUED] == 0
+
+
+HOSTILE_NAMES = ["line\nbreak", "sep\u2028x", "nul\x00", '"state":"queued"', '{"state":"running"', "back\\slash"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_worker_through_redis_and_worker_sigkills_counts_every_job(
+    runtime: Runtime, own_redis: RedisServer, tmp_path: Path
+) -> None:
+    """Real worker processes on hostile payloads; Redis SIGKILLed (AOF always) and restarted, then
+    the worker's whole process group SIGKILLed and restarted, while jobs start and succeed through
+    hot.lua. Counted: sent, succeeded, lost (no record or not terminal), run more than once."""
+    count = 600
+    requests = [JobRequest(JobType.EMAIL_NOTIFICATION, email(HOSTILE_NAMES[i % 6] + str(i))) for i in range(count)]
+    ids: list[str] = []
+    for at in range(0, count, 200):
+        ids += add_jobs(requests[at : at + 200])
+    env = worker_env(own_redis.url, runtime.settings.namespace, tmp_path)
+    worker = WorkerProcess(env, tmp_path, threads=4)
+    try:
+        wait_for(lambda: queue_stats().queues[QUEUE].counts[JobState.SUCCEEDED] > 50, timeout=60, what="a start")
+        own_redis.stop(signal.SIGKILL)
+        time.sleep(1.0)
+        own_redis.start()
+        wait_for(lambda: queue_stats().queues[QUEUE].counts[JobState.SUCCEEDED] > 250, timeout=90, what="more")
+        worker.kill()
+        worker = WorkerProcess(env, tmp_path, threads=4)
+
+        def finished() -> bool:
+            counts = queue_stats().queues[QUEUE].counts
+            return counts[JobState.SUCCEEDED] + counts[JobState.DEAD] == count
+
+        wait_for(finished, timeout=180, interval=0.5, what=f"all {count} jobs to finish (logs in {tmp_path})")
+    finally:
+        worker.stop()
+    records = [get_job(i) for i in ids]
+    counts = {
+        "sent": count,
+        "succeeded": sum(r is not None and r.state is JobState.SUCCEEDED for r in records),
+        "lost": sum(r is None or r.state not in (JobState.SUCCEEDED, JobState.DEAD) for r in records),
+        "ran_again": sum(r is not None and r.attempts > 1 for r in records),
+        "resent_mail": sum(
+            r is not None and isinstance(r.result, dict) and r.result.get("already_sent") is True for r in records
+        ),
+    }
+    print("counts", counts)
+    assert counts["succeeded"] == count and counts["lost"] == 0, counts
+    for request, record in zip(requests, records, strict=True):
+        assert record is not None and record.payload["context"] == request.payload["context"]  # type: ignore[index]
+    stats = queue_stats().queues[QUEUE]
+    assert stats.finished_total["succeeded"] == count and stats.counts[JobState.RUNNING] == 0
