@@ -241,3 +241,30 @@ def test_a_timeline_at_its_limit_is_trimmed_by_jobs_lua(redis_runtime: Runtime, 
             record.pop(field, None)
         record["state"] = "queued"
         record["attempts"] = 0
+
+
+def test_old_and_hostile_records_through_the_http_api_and_an_abort(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    """The API's job, list and dashboard reads of a hot.lua record, an old-layout one and an
+    aborted one (jobs.lua's `aborted` on a record hot.lua started)."""
+    from tests.http.conftest import http_settings, live_server
+
+    ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(n)) for n in HOSTILE[:4]])
+    store = _store(redis_runtime)
+    messages = {m.message_id: m for m in _fetch(redis_runtime, 4)}
+    for job_id in ids:
+        assert store.start(messages[job_id], "w", None).verdict is Verdict.RUN
+    store.succeed_many([Success(ids[0], _result_text({"r": HOSTILE[5]}), 1, now_ms(), _ack(redis_runtime, messages[ids[0]]))])
+    _as_old_record(redis_client, _key(redis_runtime, ids[1]))  # running, as an older worker left it
+    assert store.request_abort(ids[2], "op", "").verdict is Verdict.OK
+    assert store.aborted(ids[2], '{"type":"JobAborted","message":"stop\\n"}', 4).verdict is Verdict.OK
+    with live_server(http_settings()) as api:
+        shown = {i: api.get(f"/queue/jobs/{i}").json() for i in ids}
+        listed = api.get(f"/queue/stats/{QUEUE}").status_code
+        dashboard = api.get("/queue/dashboard")
+    assert shown[ids[0]]["state"] == "succeeded" and shown[ids[0]]["result"] == {"r": HOSTILE[5]}
+    assert shown[ids[1]]["state"] == "running" and shown[ids[1]]["payload"]["context"]["name"] == HOSTILE[1]
+    assert shown[ids[2]]["state"] == "cancelled" and shown[ids[3]]["state"] == "running"
+    assert listed == 200 and dashboard.status_code == 200
+    assert {j.id for j in list_jobs(QUEUE).jobs} == set(ids)
