@@ -255,7 +255,9 @@ def test_old_and_hostile_records_through_the_http_api_and_an_abort(
     messages = {m.message_id: m for m in _fetch(redis_runtime, 4)}
     for job_id in ids:
         assert store.start(messages[job_id], "w", None).verdict is Verdict.RUN
-    store.succeed_many([Success(ids[0], _result_text({"r": HOSTILE[5]}), 1, now_ms(), _ack(redis_runtime, messages[ids[0]]))])
+    store.succeed_many(
+        [Success(ids[0], _result_text({"r": HOSTILE[5]}), 1, now_ms(), _ack(redis_runtime, messages[ids[0]]))]
+    )
     _as_old_record(redis_client, _key(redis_runtime, ids[1]))  # running, as an older worker left it
     assert store.request_abort(ids[2], "op", "").verdict is Verdict.OK
     assert store.aborted(ids[2], '{"type":"JobAborted","message":"stop\\n"}', 4).verdict is Verdict.OK
@@ -268,3 +270,40 @@ def test_old_and_hostile_records_through_the_http_api_and_an_abort(
     assert shown[ids[2]]["state"] == "cancelled" and shown[ids[3]]["state"] == "running"
     assert listed == 200 and dashboard.status_code == 200
     assert {j.id for j in list_jobs(QUEUE).jobs} == set(ids)
+
+
+def test_a_retry_then_success_moves_between_hot_lua_and_jobs_lua(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    """hot.lua's start, jobs.lua's retrying finish and handoff, jobs.lua's start and succeed (the
+    record has an error now), then an operator's retry of the cancelled copy back through hot.lua."""
+    (job_id,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(HOSTILE[0]))])
+    store = _store(redis_runtime)
+    (first,) = _fetch(redis_runtime, 1)
+    assert (
+        store._worker_call("start", first.message_id, first.options["redis_message_id"], QUEUE, "w", 1, hot=True)
+        == b"run"
+    )
+    error = json.dumps({"type": "RuntimeError", "message": "flaky\n"})
+    assert store.finish(job_id, JobState.RETRYING, error, duration_ms=2, next_attempt_ms=now_ms()).verdict is Verdict.OK
+    assert store.handoff(job_id).verdict is Verdict.OK
+    second = first.copy(options={**first.options, "retries": 1})
+    hot_reply = store._worker_call("start", job_id, first.options["redis_message_id"], QUEUE, "w", 2, hot=True)
+    assert hot_reply == b"slow"  # the record carries the error: jobs.lua's start
+    assert store.start(second, "w", None).verdict is Verdict.RUN
+    assert store.succeed_many([Success(job_id, '"second"', 3, now_ms(), None)]) == 1
+    record = get_job(job_id)
+    assert record is not None and record.state is JobState.SUCCEEDED and record.attempts == 2
+    assert record.result == "second" and record.error is None
+    states = [e.state for e in record.timeline]
+    assert states == [
+        JobState.QUEUED,
+        JobState.RUNNING,
+        JobState.RETRYING,
+        JobState.QUEUED,
+        JobState.RUNNING,
+        JobState.SUCCEEDED,
+    ]
+    stats = queue_stats().queues[QUEUE]
+    assert stats.attempts_total["succeeded"] == 1 and stats.attempts_total["retried"] == 1
+    assert stats.finished_total["succeeded"] == 1 and stats.counts[JobState.RUNNING] == 0

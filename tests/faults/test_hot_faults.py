@@ -159,6 +159,6 @@ def test_a_worker_through_redis_and_worker_sigkills_counts_every_job(
     print("counts", counts)
     assert counts["succeeded"] == count and counts["lost"] == 0, counts
     for request, record in zip(requests, records, strict=True):
-        assert record is not None and record.payload["context"] == request.payload["context"]  # type: ignore[index]
+        assert record is not None and record.payload["context"] == request.payload["context"]
     stats = queue_stats().queues[QUEUE]
     assert stats.finished_total["succeeded"] == count and stats.counts[JobState.RUNNING] == 0
