@@ -7,6 +7,7 @@ swallows the middleware's error and runs the actor without gemsdash's tracking (
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -150,3 +151,70 @@ def test_an_old_worker_past_its_persist_deadline_strands_the_record(
     # What happens instead: the message is gone (the job ran once, untracked) and the record still
     # says queued, for ever: no worker will run it, no operator action applies to a queued job.
     assert messages > 0 or record.state is not JobState.QUEUED, "stranded: queued record, no message"
+
+
+_OLD_PRODUCER = """
+import json, sys
+from gemsdash.queue import JobRequest, JobType, add_jobs, configure
+configure(role="oneshot")
+count = int(sys.argv[1])
+jobs = [JobRequest(JobType.EMAIL_NOTIFICATION, {"to": "a@example.com", "template": "welcome",
+        "context": {"name": "old\\n" + str(i)}}) for i in range(count)]
+ids = []
+for at in range(0, count, 100):
+    ids += add_jobs(jobs[at:at + 100])
+print(json.dumps(ids))
+"""
+
+
+@pytest.mark.timeout(240)
+def test_the_upgrade_path_old_records_old_worker_killed_new_workers_finish(
+    runtime: Runtime, own_redis: RedisServer, client: redis.Redis, tmp_path: Path
+) -> None:
+    """The rolling upgrade the CHANGELOG asks for, in real processes: an older producer's records
+    (old layout), an older worker running them, SIGKILLed mid-run, then this version's workers:
+    every job ends succeeded, once in the counts; the old layout's running and queued records are
+    recovered and finished by hot.lua or jobs.lua."""
+    ns = runtime.settings.namespace
+    tree = _old_tree(tmp_path / "old")
+    env = worker_env(own_redis.url, ns, tmp_path)
+    made = subprocess.run(
+        [sys.executable, "-c", _OLD_PRODUCER, "400"],
+        cwd=tree,
+        env={**env, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    ids: list[str] = json.loads(made.stdout.strip().splitlines()[-1])
+    assert len(ids) == 400
+    assert b"\n" not in (client.get(f"{ns}:gd:job:{ids[0]}") or b"\n")  # the old layout
+    queue = JobType.EMAIL_NOTIFICATION.queue
+    old = OldWorker(tree, env, tmp_path / "old-worker.log")
+    try:
+        wait_for(lambda: queue_stats().queues[queue].counts[JobState.SUCCEEDED] >= 100, timeout=90, what="old runs")
+    finally:
+        old.kill()
+    new = WorkerProcess(env, tmp_path, threads=4)
+    try:
+
+        def done() -> bool:
+            return queue_stats().queues[queue].counts[JobState.SUCCEEDED] == len(ids)
+
+        wait_for(done, timeout=120, interval=0.5, what=f"all jobs to succeed (logs in {tmp_path})")
+    finally:
+        new.stop()
+    records = [get_job(i) for i in ids]
+    counts = {
+        "sent": len(ids),
+        "succeeded": sum(r is not None and r.state is JobState.SUCCEEDED for r in records),
+        "lost": sum(r is None or r.state is not JobState.SUCCEEDED for r in records),
+        "ran_again": sum(r is not None and r.attempts > 1 for r in records),
+        "old_layout_left": sum(b"\n" not in (client.get(f"{ns}:gd:job:{i}") or b"") for i in ids),
+    }
+    print("upgrade path:", counts)
+    assert counts["succeeded"] == len(ids) and counts["lost"] == 0, counts
+    stats = queue_stats().queues[queue]
+    assert stats.finished_total["succeeded"] == len(ids) and stats.counts[JobState.RUNNING] == 0
+    assert _dead_letters(client, ns) == 0
