@@ -127,8 +127,9 @@ def test_an_old_worker_delays_new_records_without_losing_them(
     strict=True,
     raises=AssertionError,
     reason="an old worker past its 600 s persist deadline runs the job untracked (Dramatiq swallows "
-    "the middleware's error) and acks it: the record stays `queued` for ever. Not fixable in this "
-    "version; the upgrade note says to stop older workers before any new process writes a record.",
+    "the middleware's error) and its jobs.lua `succeed` acks the message before failing on the "
+    "record: the record stays `queued` for ever. Not fixable in the old version (this one's succeed "
+    "no longer acks before decoding); the upgrade note says to stop older workers first.",
 )
 def test_an_old_worker_past_its_persist_deadline_strands_the_record(
     runtime: Runtime, own_redis: RedisServer, client: redis.Redis, tmp_path: Path
