@@ -318,14 +318,15 @@ def test_one_unreadable_record_does_not_strand_the_rest_of_a_success_batch(
     requeues held messages): stranded, while the worker logs that they "stay unacknowledged". An
     older worker meeting this version's records lost its jobs that way. Now an unreadable record's
     job is left alone, message held, and the others are written and acked."""
-    ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"b{i}")) for i in range(4)])
+    ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"b{i}")) for i in range(5)])
     store = _store(redis_runtime)
-    messages = {m.message_id: m for m in _fetch(redis_runtime, 4)}
+    messages = {m.message_id: m for m in _fetch(redis_runtime, 5)}
     for job_id in ids:
         assert store.start(messages[job_id], "w", None).verdict is Verdict.RUN
         _as_old_record(redis_client, _key(redis_runtime, job_id))  # left to jobs.lua by hot.lua
     redis_client.set(_key(redis_runtime, ids[1]), b'{"state":"running","queue":"email-notification",')
     redis_client.set(_key(redis_runtime, ids[3]), b"null")
+    redis_client.set(_key(redis_runtime, ids[4]), b'{"state":"running"}')  # JSON, but no id or queue
     ended = now_ms()
     successes = [Success(i, '"ok"', 1, ended, _ack(redis_runtime, messages[i])) for i in ids]
     assert store.succeed_many(successes) == 2
@@ -333,10 +334,10 @@ def test_one_unreadable_record_does_not_strand_the_rest_of_a_success_batch(
         record = get_job(job_id)
         assert record is not None and record.state is JobState.SUCCEEDED
     acks = f"{redis_runtime.settings.namespace}:__acks__.{redis_runtime.broker.broker_id}.{QUEUE}"  # type: ignore[attr-defined]
-    unreadable = {messages[ids[n]].options["redis_message_id"].encode() for n in (1, 3)}
+    unreadable = {messages[ids[n]].options["redis_message_id"].encode() for n in (1, 3, 4)}
     assert redis_client.smembers(acks) == unreadable
     assert redis_client.hexists(
         f"{redis_runtime.settings.namespace}:{QUEUE}.msgs", messages[ids[1]].options["redis_message_id"]
     )
     assert store.succeed_many(successes) == 0  # resent: nothing more, the unreadable one still held
-    assert redis_client.scard(acks) == 2
+    assert redis_client.scard(acks) == 3

@@ -636,11 +636,12 @@ elseif command == "succeed" then
     if #ids == 0 then return 0 end
     -- The records in one MGET; an id twice in a call (a batch resent after a lost reply) counts once.
     local records, batch, done = redis.call("mget", unpack(ids)), new_index_batch(), {}
-    local jobs = {}  -- position -> decoded record; false: unreadable
+    local jobs = {}  -- position -> decoded record; false: unreadable (or without what `save` needs)
     for n in ipairs(ids) do
         if records[n] then
             local ok, job = pcall(decode_record, records[n])
-            jobs[n] = ok and type(job) == "table" and job
+            jobs[n] = ok and type(job) == "table" and type(job.id) == "string" and type(job.queue) == "string"
+                and job
         end
     end
     for n in ipairs(ids) do
