@@ -253,8 +253,8 @@ class _Consumer(PausableRedisConsumer):
             self._reclaim = False
         if not self.message_cache and not self.broker.idle_gate.may_have_work(self.queue_name, self.misses):
             self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
-            # Asking the gate is free: waking at least every interval keeps a new message's wait short.
-            time.sleep(min(backoff_ms / 1000, self.broker.idle_gate.interval_s))
+            # Asking the gate is free, and a poll that finds work wakes the sleepers at once.
+            self.broker.idle_gate.sleep(min(backoff_ms / 1000, self.broker.idle_gate.nap_s))
             return None
         return super().__next__()
 

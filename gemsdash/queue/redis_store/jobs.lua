@@ -101,6 +101,55 @@ local function load(id)
     return decode_record(raw)
 end
 
+-- Housekeeping in turn (see in_turn), done by every heartbeat and recovery pass (job_queues_csv,
+-- states_csv, dead_queues_csv: what to walk).
+local function housekeeping(job_queues_csv, states_csv, dead_queues_csv)
+    -- Records written before the id-prefix and all-states indexes existed (an upgrade) are copied
+    -- into them, one queue per call in turn, a few batches at a time from where the last call
+    -- stopped; once a queue's state indexes are walked its cursor says "done" and costs one GET.
+    local job_queues = {}
+    for q in string.gmatch(job_queues_csv, "[^,]+") do job_queues[#job_queues + 1] = q end
+    local states = {}
+    for s in string.gmatch(states_csv, "[^,]+") do states[#states + 1] = s end
+    if #job_queues > 0 and #states > 0 then
+        local q = job_queues[in_turn(#job_queues)]
+        local cursor = redis.call("get", backfill_key(q)) or "1:0"
+        if cursor ~= "done" then
+            local si, rank = string.match(cursor, "^(%d+):(%d+)$")
+            si, rank = tonumber(si) or 1, tonumber(rank) or 0
+            for _ = 1, 3 do
+                if si > #states then break end
+                local ids = redis.call("zrange", idx_key(q, states[si]), rank, rank + PRUNE_BATCH - 1)
+                for _, id in ipairs(ids) do
+                    local job = load(id)
+                    if job then
+                        redis.call("zadd", ids_key, "NX", 0, id)
+                        redis.call("zadd", all_states_key(q), "NX", tonumber(job.created_at) or now, id)
+                    end
+                end
+                if #ids < PRUNE_BATCH then si, rank = si + 1, 0 else rank = rank + #ids end
+            end
+            redis.call("set", backfill_key(q), si > #states and "done" or (si .. ":" .. rank))
+        end
+    end
+    -- Dead letters past their 7 days, one dead-letter queue per call in turn (a few seconds late
+    -- changes nothing); a queue that is behind gets up to ten batches.
+    local dead_queues = {}
+    for q in string.gmatch(dead_queues_csv, "[^,]+") do dead_queues[#dead_queues + 1] = q end
+    if #dead_queues > 0 then
+        local q = dead_queues[in_turn(#dead_queues)]
+        local xq = xq_key(q)
+        for _ = 1, 10 do
+            local old = redis.call("zrangebyscore", xq, 0, now - dead_ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
+            if #old > 0 then
+                redis.call("zrem", xq, unpack(old))
+                redis.call("hdel", xq_msgs_key(q), unpack(old))
+            end
+            if #old < PRUNE_BATCH then break end
+        end
+    end
+end
+
 local function ttl_for(state)
     if state == "dead" then return dead_ttl end
     if state == "succeeded" or state == "cancelled" then return finished_ttl end
@@ -685,24 +734,29 @@ elseif command == "succeed" then
     write_tallies()
     return written
 
--- beat(worker_id, body_json, body_ttl_ms): a worker is alive (Dramatiq's heartbeat, so its ack
--- lease holds while its threads are busy, and ours, with what the dashboard shows of it), stamped
--- with Redis's clock. Returns that time, which the worker uses to keep its clock offset current.
+-- beat(worker_id, body_json, body_ttl_ms, forget_after_ms, job_queues_csv, states_csv,
+--      dead_queues_csv, consumed physical queues...): a worker is alive (Dramatiq's heartbeat, so
+-- its ack lease holds while its threads are busy, and ours, with what the dashboard shows of it),
+-- stamped with Redis's clock; also the housekeeping in turn that recovery passes did. Returns
+-- {that time, which the worker uses to keep its clock offset current; the oldest heartbeat of any
+-- worker or false}: a recovery pass is needed only once that one is older than the timeout.
 elseif command == "beat" then
     local worker, body, ttl, forget_after = A[1], A[2], tonumber(A[3]), tonumber(A[4])
     redis.call("zadd", heartbeats_key, now, worker)
     redis.call("zadd", workers_key, now, worker)
     redis.call("set", worker_key(worker), body, "PX", ttl)
-    -- Who consumes each physical queue (A[5..]), so the snapshot can tell a queue nobody serves in
+    -- Who consumes each physical queue (A[8..]), so the snapshot can tell a queue nobody serves in
     -- O(queues); entries of workers long gone are dropped here, one queue's per beat in turn
     -- (snapshot.lua counts only entries younger than the worker timeout).
-    for i = 5, #A do
+    for i = 8, #A do
         redis.call("zadd", serving_key(A[i]), now, worker)
     end
-    if #A >= 5 then
-        redis.call("zremrangebyscore", serving_key(A[4 + in_turn(#A - 4)]), "-inf", now - forget_after)
+    if #A >= 8 then
+        redis.call("zremrangebyscore", serving_key(A[7 + in_turn(#A - 7)]), "-inf", now - forget_after)
     end
-    return now
+    housekeeping(A[5], A[6], A[7])
+    local oldest = redis.call("zrange", heartbeats_key, 0, 0, "WITHSCORES")
+    return {now, oldest[2] or false}
 
 -- reclaim(worker, rq): the data of the messages a live worker's ack set holds for the delay queue
 -- rq, for its new consumer to take back after a lost connection (Dramatiq forgets them; recovery
@@ -998,50 +1052,7 @@ elseif command == "recover" then
         redis.call("zrem", workers_key, worker)
     end
     write_tallies()
-    -- Records written before the id-prefix and all-states indexes existed (an upgrade) are copied
-    -- into them, one queue per call in turn, a few batches at a time from where the last call
-    -- stopped; once a queue's state indexes are walked its cursor says "done" and costs one GET.
-    local job_queues = {}
-    for q in string.gmatch(A[5] or "", "[^,]+") do job_queues[#job_queues + 1] = q end
-    local states = {}
-    for s in string.gmatch(A[6] or "", "[^,]+") do states[#states + 1] = s end
-    if #job_queues > 0 and #states > 0 then
-        local q = job_queues[in_turn(#job_queues)]
-        local cursor = redis.call("get", backfill_key(q)) or "1:0"
-        if cursor ~= "done" then
-            local si, rank = string.match(cursor, "^(%d+):(%d+)$")
-            si, rank = tonumber(si) or 1, tonumber(rank) or 0
-            for _ = 1, 3 do
-                if si > #states then break end
-                local ids = redis.call("zrange", idx_key(q, states[si]), rank, rank + PRUNE_BATCH - 1)
-                for _, id in ipairs(ids) do
-                    local job = load(id)
-                    if job then
-                        redis.call("zadd", ids_key, "NX", 0, id)
-                        redis.call("zadd", all_states_key(q), "NX", tonumber(job.created_at) or now, id)
-                    end
-                end
-                if #ids < PRUNE_BATCH then si, rank = si + 1, 0 else rank = rank + #ids end
-            end
-            redis.call("set", backfill_key(q), si > #states and "done" or (si .. ":" .. rank))
-        end
-    end
-    -- Dead letters past their 7 days, one dead-letter queue per call in turn (a few seconds late
-    -- changes nothing); a queue that is behind gets up to ten batches.
-    local dead_queues = {}
-    for q in string.gmatch(canon, "[^,]+") do dead_queues[#dead_queues + 1] = q end
-    if #dead_queues > 0 then
-        local q = dead_queues[in_turn(#dead_queues)]
-        local xq = xq_key(q)
-        for _ = 1, 10 do
-            local old = redis.call("zrangebyscore", xq, 0, now - dead_ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
-            if #old > 0 then
-                redis.call("zrem", xq, unpack(old))
-                redis.call("hdel", xq_msgs_key(q), unpack(old))
-            end
-            if #old < PRUNE_BATCH then break end
-        end
-    end
+    housekeeping(A[5] or "", A[6] or "", canon)
     return {#dead_workers, requeued}
 
 -- page(queue, state_or_empty, offset, limit, all_states_csv)

@@ -859,9 +859,10 @@ class RedisJobStore(RedisSchedules):
 
     # -- workers ----------------------------------------------------------------------------
 
-    def heartbeat(self, info: WorkerInfo) -> None:
+    def heartbeat(self, info: WorkerInfo) -> int | None:
         """Both Dramatiq's heartbeat (so its ack lease holds while threads are busy) and ours, by
-        Redis's clock; the reply also brings this process's clock offset up to date."""
+        Redis's clock, with the housekeeping in turn; the reply also brings this process's clock
+        offset up to date. Returns the oldest heartbeat of any worker (ms, Redis's clock)."""
         body = {
             "id": info.id,
             "host": info.host,
@@ -873,10 +874,35 @@ class RedisJobStore(RedisSchedules):
             "consumes": info.consumes,
         }
         before = time.time()
-        redis_now = self._call(
-            "beat", info.id, _compact(body), self.worker_timeout_ms * 3, self.worker_timeout_ms * 10, *info.consumes
+        redis_now, oldest = self._call(
+            "beat",
+            info.id,
+            _compact(body),
+            self.worker_timeout_ms * 3,
+            self.worker_timeout_ms * 10,
+            *self._housekeeping_args(),
+            *info.consumes,
         )
         clock.observe(int(redis_now), before, time.time())
+        return None if oldest is None else int(float(oldest))
+
+    def idle_read(self, lists: list[str]) -> tuple[int, int | None]:
+        """What an idle worker process polls, in one round trip (idle_gate.py): how many of `lists`
+        hold messages, and the first unpaused schedule's next run (ms), which the scheduler compares
+        with Redis's clock as this process knows it before calling `sched_due`. Plain commands: a
+        script call costs an idle Redis more CPU than the commands it saves."""
+        with translate_errors(self.display_url, secrets=self._secrets):
+            pipe = self.client.pipeline(transaction=False)
+            if lists:
+                pipe.exists(*lists)
+            pipe.zrange(self.keys.sched_due(), 0, 0, withscores=True)
+            replies = pipe.execute()
+        first = replies[-1]
+        return (int(replies[0]) if lists else 0), (int(first[0][1]) if first else None)
+
+    def _housekeeping_args(self) -> tuple[str, str, str]:
+        """What jobs.lua's housekeeping walks in turn: job queues, states, dead-letter queues."""
+        return ",".join(QUEUES), STATES_CSV, self._dead_letter_queues
 
     def forget_worker(self, worker_id: str) -> None:
         with translate_errors(self.display_url, secrets=self._secrets):
