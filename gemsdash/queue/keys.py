@@ -38,6 +38,9 @@ TEMPLATES: dict[str, str] = {
     "workers": "{ns}:gd:workers",
     #: JSON of a worker's heartbeat (threads, in_flight, ...), expiring
     "worker": "{ns}:gd:worker:{worker}",
+    #: zset of the workers in `workers` that read records in the HEAD/TIMELINE/BODY layout, by the
+    #: same heartbeat (ms): fewer live here than there means an older worker is alive
+    "layout2": "{ns}:gd:workers:layout2",
     #: zset of delayed and retrying job ids by due time (ms), for health
     "due": "{ns}:gd:due:{queue}",
     #: zset of worker ids consuming the physical queue rq, by last heartbeat
@@ -145,6 +148,9 @@ class Keys:
 
     def worker(self, worker: str) -> str:
         return self._fill("worker", worker=worker)
+
+    def layout2(self) -> str:
+        return self._fill("layout2")
 
     def serving(self, rq: str) -> str:
         return self._fill("serving", rq=rq)

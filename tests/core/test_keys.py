@@ -32,6 +32,7 @@ EXPECTED = {
     "hist": "ns:gd:hist:payment-processing",
     "wait": "ns:gd:wait:payment-processing",
     "workers": "ns:gd:workers",
+    "layout2": "ns:gd:workers:layout2",
     "worker": "ns:gd:worker:W1",
     "due": "ns:gd:due:payment-processing",
     "serving": "ns:gd:serving:payment-processing.high",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
@@ -17,8 +18,8 @@ from gemsdash.queue import JobRequest, JobState, JobType, Runtime, add_jobs, get
 from gemsdash.queue.jobs import now_ms
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
-from gemsdash.queue.redis_store.store import BOUNDS_CSV, WAIT_BOUNDS_CSV
-from gemsdash.queue.store import HEAD_FIELDS, Delivery, Success, Verdict, encode_record, parse_record
+from gemsdash.queue.redis_store.store import BOUNDS_CSV, RECORD_LAYOUT, WAIT_BOUNDS_CSV
+from gemsdash.queue.store import HEAD_FIELDS, Delivery, Success, Verdict, WorkerInfo, encode_record, parse_record
 from tests.core.workload import email
 
 QUEUE = JobType.EMAIL_NOTIFICATION.queue
@@ -185,7 +186,7 @@ def test_a_record_of_an_older_version_is_read_and_transitioned(
     assert store._worker_call("start", *_start_args(first), hot=True) == b"slow"  # not recognised
     assert b"\n" not in _raw(redis_client, key)  # untouched
     assert store.start(first, "test-worker", None).verdict is Verdict.RUN  # jobs.lua's start
-    assert _raw(redis_client, key).count(b"\n") == 2  # written in the new layout
+    assert b"\n" not in _raw(redis_client, key)  # written back in the layout it had (old in, old out)
     assert store.start(second, "test-worker", None).verdict is Verdict.RUN
     _as_old_record(redis_client, key)  # running, as an older version's worker would have left it
     ended = now_ms()
@@ -237,3 +238,82 @@ def test_a_worker_name_json_must_escape_goes_to_jobs_lua(redis_runtime: Runtime)
     assert _store(redis_runtime).start(message, 'host "a"\\b', None).verdict is Verdict.RUN
     record = get_job(message.message_id)
     assert record is not None and record.worker == 'host "a"\\b' and record.state is JobState.RUNNING
+
+
+def test_jobs_lua_writes_back_the_layout_it_loaded(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
+    """Old in, old out; new in, new out: an older worker of a rolling upgrade reads only the old
+    layout, so a record that has it keeps it through every transition of this version."""
+    old, new = _fetched(redis_runtime, 2)
+    store = _store(redis_runtime)
+    old_key, new_key = _key(redis_runtime, old.message_id), _key(redis_runtime, new.message_id)
+    _as_old_record(redis_client, old_key)
+    for message in (old, new):  # jobs.lua's start (not hot.lua's) for both
+        assert store._worker_call("start", *_start_args(message), "") == b"run"
+    assert b"\n" not in _raw(redis_client, old_key) and json.loads(_raw(redis_client, old_key))["state"] == "running"
+    assert _raw(redis_client, new_key).count(b"\n") == 2
+    ended = now_ms()
+    successes = [Success(m.message_id, '"ok"', 4, ended, Delivery(*_ack(redis_runtime, m))) for m in (old, new)]
+    assert store.succeed_many(successes) == 2
+    whole = json.loads(_raw(redis_client, old_key))  # what an older worker's cjson.decode reads
+    assert whole["state"] == "succeeded" and [e[0] for e in whole["timeline"]] == ["queued", "running", "succeeded"]
+    assert _raw(redis_client, new_key).count(b"\n") == 2
+    assert _public(redis_runtime, old.message_id) == _public(redis_runtime, new.message_id)
+
+
+def _info(worker_id: str) -> WorkerInfo:
+    now = datetime.now(UTC)
+    return WorkerInfo(id=worker_id, host="h", pid=1, threads=1, started_at=now, last_heartbeat=now, in_flight=0)
+
+
+def test_new_records_use_the_old_layout_while_an_older_worker_is_alive(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    """The flag each process keeps: refreshed by a heartbeat's reply, or by a submit once stale
+    (LAYOUT_CHECK_S), and trusted in between (no read per submit)."""
+    store = _store(redis_runtime)
+    ns = redis_runtime.settings.namespace
+    store.heartbeat(_info("new-worker"))
+    assert store._older_alive is False
+    assert json.loads(_raw(redis_client, f"{ns}:gd:worker:new-worker"))["record_layout"] == RECORD_LAYOUT
+    (first,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("before"))])
+    assert _raw(redis_client, _key(redis_runtime, first)).count(b"\n") == 2
+    # An older worker's beat: `workers` only (its body has no record_layout).
+    redis_client.zadd(f"{ns}:gd:workers", {"older-worker": now_ms()})
+    (cached,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("cached"))])
+    assert _raw(redis_client, _key(redis_runtime, cached)).count(b"\n") == 2  # the flag is still fresh
+    store.heartbeat(_info("new-worker"))  # a beat brings the news at once
+    assert store._older_alive is True
+    ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"during-{i}")) for i in range(3)])
+    for job_id in ids:
+        whole = json.loads(_raw(redis_client, _key(redis_runtime, job_id)))  # one JSON object
+        assert whole["id"] == job_id and whole["state"] == "queued" and whole["rmid"] == job_id
+        record = get_job(job_id)
+        assert record is not None and record.state is JobState.QUEUED
+    # It stops: a producer that is no worker learns it once its flag is stale.
+    redis_client.zrem(f"{ns}:gd:workers", "older-worker")
+    store._older_checked = 0.0
+    (after,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("after"))])
+    assert store._older_alive is False
+    assert _raw(redis_client, _key(redis_runtime, after)).count(b"\n") == 2
+    # ...and one that had never looked learns it on its first submit.
+    redis_client.zadd(f"{ns}:gd:workers", {"older-worker": now_ms()})
+    store._older_checked, store._older_alive = 0.0, None
+    (again,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("again"))])
+    assert store._older_alive is True and b"\n" not in _raw(redis_client, _key(redis_runtime, again))
+    store.forget_worker("new-worker")
+    assert redis_client.zscore(f"{ns}:gd:workers:layout2", "new-worker") is None
+
+
+def test_jobs_of_old_layout_run_through_jobs_lua(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
+    """Written old while an older worker lived, run by this version: hot.lua leaves them to jobs.lua."""
+    store = _store(redis_runtime)
+    store._set_older(True)
+    (message,) = _fetched(redis_runtime, 1)
+    key = _key(redis_runtime, message.message_id)
+    assert b"\n" not in _raw(redis_client, key)
+    assert store.start(message, "test-worker", None).verdict is Verdict.RUN
+    success = Success(message.message_id, '"ok"', 4, now_ms(), Delivery(*_ack(redis_runtime, message)))
+    assert store.succeed_many([success]) == 1
+    record = get_job(message.message_id)
+    assert record is not None and record.state is JobState.SUCCEEDED and record.result == "ok"
+    assert b"\n" not in _raw(redis_client, key) and _unacked(redis_runtime, redis_client) == 0

@@ -3,7 +3,8 @@ version wrote, as happens during a rolling upgrade: its jobs.lua cannot decode t
 `start` fails with a script error, which the old worker takes for an outage and retries (persist)
 for up to its PERSIST_DEADLINE_S, 600 s. Within that window the job is delayed, not lost: the
 message stays in the old worker's ack set and runs once a new worker recovers it. Past it, Dramatiq
-swallows the middleware's error and runs the actor without gemsdash's tracking (see the xfail)."""
+swallowed the middleware's error and ran the actor without gemsdash's tracking: so while an old
+worker is alive this version writes new records in the old layout (expand/contract)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pytest
 import redis
 
 from gemsdash.queue import JobRequest, JobState, JobType, Runtime, add_jobs, get_job, queue_stats
+from gemsdash.queue.redis_store import RedisJobStore
 from tests.core.workload import email
 from tests.faults.workers import ROOT, WorkerProcess, worker_env
 from tests.support import RedisServer, wait_for
@@ -122,36 +124,45 @@ def test_an_old_worker_delays_new_records_without_losing_them(
     assert _dead_letters(client, ns) == 0
 
 
-@pytest.mark.timeout(120)
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="an old worker past its 600 s persist deadline runs the job untracked (Dramatiq swallows "
-    "the middleware's error) and its jobs.lua `succeed` acks the message before failing on the "
-    "record: the record stays `queued` for ever. Not fixable in the old version (this one's succeed "
-    "no longer acks before decoding); the upgrade note says to stop older workers first.",
-)
-def test_an_old_worker_past_its_persist_deadline_strands_the_record(
+@pytest.mark.timeout(180)
+def test_new_records_are_written_old_while_an_old_worker_lives(
     runtime: Runtime, own_redis: RedisServer, client: redis.Redis, tmp_path: Path
 ) -> None:
+    """Expand/contract: while an old worker beats on the namespace, this version's producers write
+    records in the old layout, which the old worker runs and records as before (without it, past its
+    persist deadline it ran them untracked and left them `queued` for good); once it has stopped,
+    new records are written in the new layout again."""
     ns = runtime.settings.namespace
-    payload = {"analysis_type": "text", "text": "calm", "user_id": "u1"}
-    (job_id,) = add_jobs([JobRequest(JobType.EMOTION_ANALYSIS, payload)])
+    store = runtime.store
+    assert isinstance(store, RedisJobStore)
     env = worker_env(own_redis.url, ns, tmp_path)
     old = OldWorker(_old_tree(tmp_path / "old", deadline_s=2.0), env, tmp_path / "old-worker.log")
     try:
-        # Past the deadline the actor runs untracked; its success cannot be written either.
-        wait_for(lambda: "Could not record 1 job success" in old.text(), timeout=60, what="the untracked run")
-        time.sleep(1)
+        wait_for(lambda: client.zcard(f"{ns}:gd:workers") > 0, timeout=60, what="the old worker's heartbeat")
+        store._older_checked = 0.0  # as LAYOUT_CHECK_S after its first beat
+        payload = {"analysis_type": "text", "text": "calm", "user_id": "u1"}
+        ids = add_jobs([JobRequest(JobType.EMOTION_ANALYSIS, payload) for _ in range(3)])
+        assert store._older_alive is True
+        assert all(b"\n" not in (client.get(f"{ns}:gd:job:{i}") or b"\n") for i in ids)  # the old layout
+
+        def done() -> bool:
+            return all(getattr(get_job(i), "state", None) is JobState.SUCCEEDED for i in ids)
+
+        wait_for(done, timeout=60, interval=0.5, what=f"the old worker to run them (log {old.log})")
+        assert "Expected the end but found" not in old.text() and "Could not record" not in old.text()
+        # A graceful stop: nothing holds its threads now, and it leaves the workers' set.
+        os.kill(old.proc.pid, signal.SIGTERM)
+        old.proc.wait(timeout=30)
     finally:
         old.kill()
-    messages = sum(int(client.hlen(k)) for k in client.scan_iter(match=f"{ns}:*.msgs"))
-    record = get_job(job_id)
-    assert record is not None
-    print("old worker past its deadline:", {"record": record.state.value, "messages_left": messages})
-    # What happens instead: the message is gone (the job ran once, untracked) and the record still
-    # says queued, for ever: no worker will run it, no operator action applies to a queued job.
-    assert messages > 0 or record.state is not JobState.QUEUED, "stranded: queued record, no message"
+    for job_id in ids:
+        record = get_job(job_id)
+        assert record is not None and record.attempts == 1 and record.result is not None
+    store._older_checked = 0.0
+    (after,) = add_jobs([JobRequest(JobType.EMOTION_ANALYSIS, payload)])
+    assert store._older_alive is False
+    assert (client.get(f"{ns}:gd:job:{after}") or b"").count(b"\n") == 2  # the new layout again
+    assert _dead_letters(client, ns) == 0
 
 
 _OLD_PRODUCER = """

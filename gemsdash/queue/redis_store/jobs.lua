@@ -44,8 +44,9 @@ end
 -- transition changes, as a JSON object in HEAD_FIELDS' order with the state first; TIMELINE the
 -- timeline's entries, comma-separated, without the brackets; BODY the rest (id, type, payload...),
 -- written once. hot.lua's `start` and `succeed` then edit a record with string operations, not a
--- cjson decode and encode of the whole of it (~19 us a transition). A record without a newline was
--- written whole as one JSON object by an older version: read as before, written in the new layout.
+-- cjson decode and encode of the whole of it (~19 us a transition). A record without a newline is
+-- one JSON object, as older versions write it (and this one while an older worker is alive): read
+-- as before and written back in that layout, so the older workers of a rolling upgrade can read it.
 -- The same list is HEAD_FIELDS in gemsdash/queue/store.py (tests/core/test_record_layout.py).
 local HEAD_FIELDS = {"state", "queue", "attempts", "max_attempts", "rq", "rmid", "started_at", "worker",
     "finished_at", "next_attempt_at", "duration_ms", "run_now", "error", "result"}
@@ -54,10 +55,18 @@ for _, k in ipairs(HEAD_FIELDS) do IN_HEAD[k] = true end
 -- BODY text of the records decoded by this call, reused by `encode_record`: no command changes a
 -- BODY field of a record it loaded, so the payload is not encoded again.
 local bodies = {}
+-- Records decoded by this call that were in the old layout (one JSON object): written back in it,
+-- so an older worker, which reads only that layout, can still read them. Python writes new records
+-- in the old layout while an older worker is alive (store.py `_older_workers`), and they keep it.
+local old_layout = {}
 
 local function decode_record(raw)
     local a = string.find(raw, "\n", 1, true)
-    if not a then return cjson.decode(raw) end
+    if not a then
+        local job = cjson.decode(raw)
+        if type(job) == "table" then old_layout[job] = true end
+        return job
+    end
     local b = string.find(raw, "\n", a + 1, true)
     local body = string.sub(raw, b + 1)
     local job = cjson.decode(body)
@@ -69,6 +78,7 @@ end
 
 -- Absent instead of null (nulls are left out): a finished record then fits a smaller allocation.
 local function encode_record(job)
+    if old_layout[job] then return cjson.encode(job) end
     local head = {}
     for _, k in ipairs(HEAD_FIELDS) do
         local v = job[k]
@@ -735,28 +745,35 @@ elseif command == "succeed" then
     return written
 
 -- beat(worker_id, body_json, body_ttl_ms, forget_after_ms, job_queues_csv, states_csv,
---      dead_queues_csv, consumed physical queues...): a worker is alive (Dramatiq's heartbeat, so
--- its ack lease holds while its threads are busy, and ours, with what the dashboard shows of it),
--- stamped with Redis's clock; also the housekeeping in turn that recovery passes did. Returns
--- {that time, which the worker uses to keep its clock offset current; the oldest heartbeat of any
--- worker or false}: a recovery pass is needed only once that one is older than the timeout.
+--      dead_queues_csv, worker_timeout_ms, consumed physical queues...): a worker is alive
+-- (Dramatiq's heartbeat, so its ack lease holds while its threads are busy, and ours, with what the
+-- dashboard shows of it), stamped with Redis's clock; also the housekeeping in turn that recovery
+-- passes did. Returns {that time, which the worker uses to keep its clock offset current; the
+-- oldest heartbeat of any worker or false; 1 if a live worker is older than the split record
+-- layout, else 0}: a recovery pass is needed only once the oldest is older than the timeout.
+-- Older workers beat `workers` only; this version beats `layout2` too, with the same time: fewer
+-- live entries there than in `workers` means an older worker is alive (two ZCOUNTs, O(log n)).
 elseif command == "beat" then
-    local worker, body, ttl, forget_after = A[1], A[2], tonumber(A[3]), tonumber(A[4])
+    local worker, body, ttl, forget_after, timeout = A[1], A[2], tonumber(A[3]), tonumber(A[4]), tonumber(A[8])
     redis.call("zadd", heartbeats_key, now, worker)
     redis.call("zadd", workers_key, now, worker)
+    redis.call("zadd", layout2_key, now, worker)
     redis.call("set", worker_key(worker), body, "PX", ttl)
-    -- Who consumes each physical queue (A[8..]), so the snapshot can tell a queue nobody serves in
+    -- Who consumes each physical queue (A[9..]), so the snapshot can tell a queue nobody serves in
     -- O(queues); entries of workers long gone are dropped here, one queue's per beat in turn
     -- (snapshot.lua counts only entries younger than the worker timeout).
-    for i = 8, #A do
+    for i = 9, #A do
         redis.call("zadd", serving_key(A[i]), now, worker)
     end
-    if #A >= 8 then
-        redis.call("zremrangebyscore", serving_key(A[7 + in_turn(#A - 7)]), "-inf", now - forget_after)
+    if #A >= 9 then
+        redis.call("zremrangebyscore", serving_key(A[8 + in_turn(#A - 8)]), "-inf", now - forget_after)
     end
+    redis.call("zremrangebyscore", layout2_key, "-inf", now - forget_after)
     housekeeping(A[5], A[6], A[7])
     local oldest = redis.call("zrange", heartbeats_key, 0, 0, "WITHSCORES")
-    return {now, oldest[2] or false}
+    local since = now - timeout
+    local older = redis.call("zcount", workers_key, since, "+inf") > redis.call("zcount", layout2_key, since, "+inf")
+    return {now, oldest[2] or false, older and 1 or 0}
 
 -- reclaim(worker, rq): the data of the messages a live worker's ack set holds for the delay queue
 -- rq, for its new consumer to take back after a lost connection (Dramatiq forgets them; recovery
@@ -1050,6 +1067,7 @@ elseif command == "recover" then
         end
         redis.call("zrem", heartbeats, worker)
         redis.call("zrem", workers_key, worker)
+        redis.call("zrem", layout2_key, worker)
     end
     write_tallies()
     housekeeping(A[5] or "", A[6] or "", canon)

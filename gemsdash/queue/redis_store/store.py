@@ -4,6 +4,7 @@ pipelined round trip whose cost grows with the number of queues, not of jobs."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -64,6 +65,8 @@ from gemsdash.queue.visible import scrub
 if TYPE_CHECKING:
     from gemsdash.queue.store import JobStore
 
+logger = logging.getLogger(__name__)
+
 #: hiredis's packer when redis-py uses it; without hiredis, redis-py packs (and encodes) itself.
 _pack: Callable[[tuple[Any, ...]], bytes] | None = None
 if HIREDIS_AVAILABLE:
@@ -88,6 +91,11 @@ SCAN_STEP = 200
 _CLEAR_MAX_STEPS = 10_000
 #: A rejected message is found among a worker's acks by its size and this many first and last bytes.
 _MATCH_BYTES = 4096
+#: How long (s) a process trusts what it last learnt of older workers (the heartbeat's reply, or two
+#: ZCOUNTs in one round trip when a submit finds it stale): within this, a submit costs no read.
+LAYOUT_CHECK_S = 5.0
+#: What a heartbeat body says of the worker's record layout (older workers' bodies lack it).
+RECORD_LAYOUT = 2
 
 WAITING_CSV = ",".join(s.value for s in STATES if s in WAITING_STATES)
 RETRYABLE_CSV = ",".join(s.value for s in STATES if s in RETRYABLE_STATES)
@@ -173,6 +181,10 @@ class RedisJobStore(RedisSchedules):
         )
         self._lists = ",".join(all_physical_queues(with_delay=True))
         self._dead_letter_queues = ",".join(all_physical_queues(with_delay=False))
+        #: Whether a live worker of a version before the split record layout was seen, and when
+        #: (time.monotonic()); None: never looked. See `_older_workers`.
+        self._older_alive: bool | None = None
+        self._older_checked = 0.0
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -342,8 +354,44 @@ class RedisJobStore(RedisSchedules):
         if kept:
             raise PartlySubmitted(kept, total, cause) from cause
 
-    @staticmethod
-    def _submission_args(sub: Submission, now: int) -> list[Any]:
+    def _older_workers(self) -> bool:
+        """Whether a worker older than the split record layout is alive on the namespace, as this
+        process last learnt it: such a worker cannot decode a record in the new layout (its `start`
+        retries for 600 s, then runs the job untracked), so while one lives new records are written
+        in the old layout (expand/contract during a rolling upgrade). Refreshed at most every
+        LAYOUT_CHECK_S (a worker's heartbeat refreshes it for free); a failed read keeps the last
+        answer, and the submit that follows reports the outage itself."""
+        if time.monotonic() - self._older_checked < LAYOUT_CHECK_S:
+            return bool(self._older_alive)
+        if isinstance(self.client, redis.client.Pipeline):  # a bulk loader's: its calls are queued
+            return False
+        since = now_ms() - self.worker_timeout_ms
+        try:
+            with translate_errors(self.display_url, secrets=self._secrets):
+                pipe = self.client.pipeline(transaction=False)
+                pipe.zcount(self.keys.workers(), since, "+inf")
+                pipe.zcount(self.keys.layout2(), since, "+inf")
+                every, new = pipe.execute()
+        except Exception:
+            self._older_checked = time.monotonic()
+            return bool(self._older_alive)
+        self._set_older(int(every) > int(new))
+        return bool(self._older_alive)
+
+    def _set_older(self, alive: bool) -> None:
+        self._older_checked = time.monotonic()
+        if alive != bool(self._older_alive) or self._older_alive is None:
+            if alive:
+                logger.warning(
+                    "A worker older than the split record layout is alive on namespace %s: new job records "
+                    "are written in the old layout (slower transitions) until it stops",
+                    self.namespace,
+                )
+            elif self._older_alive:
+                logger.warning("No older worker is alive any more: new job records use the new layout")
+        self._older_alive = alive
+
+    def _submission_args(self, sub: Submission, now: int) -> list[Any]:
         """One job's SUBMIT_FIELDS arguments of the `submit` script command."""
         # The first delivery's Redis id can be the job id (unique already); retries get new ones.
         rmid = sub.message.message_id
@@ -361,7 +409,7 @@ class RedisJobStore(RedisSchedules):
             queue_name,
             rmid,
             message.encode(),
-            encode_record(record),
+            _compact(record) if self._older_workers() else encode_record(record),
             record["created_at"],
             record["priority"],
         ]
@@ -884,18 +932,21 @@ class RedisJobStore(RedisSchedules):
             "in_flight": info.in_flight,
             "queues": info.queues,
             "consumes": info.consumes,
+            "record_layout": RECORD_LAYOUT,
         }
         before = time.time()
-        redis_now, oldest = self._call(
+        redis_now, oldest, older = self._call(
             "beat",
             info.id,
             _compact(body),
             self.worker_timeout_ms * 3,
             self.worker_timeout_ms * 10,
             *self._housekeeping_args(),
+            self.worker_timeout_ms,
             *info.consumes,
         )
         clock.observe(int(redis_now), before, time.time())
+        self._set_older(bool(older))
         return None if oldest is None else int(float(oldest))
 
     def idle_read(self, lists: list[str]) -> tuple[int, int | None]:
@@ -920,6 +971,7 @@ class RedisJobStore(RedisSchedules):
         with translate_errors(self.display_url, secrets=self._secrets):
             pipe = self.client.pipeline(transaction=True)
             pipe.zrem(self.keys.workers(), worker_id)
+            pipe.zrem(self.keys.layout2(), worker_id)
             pipe.delete(self.keys.worker(worker_id))
             for rq in all_physical_queues(with_delay=False):
                 pipe.zrem(self.keys.serving(rq), worker_id)
