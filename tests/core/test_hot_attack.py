@@ -357,7 +357,7 @@ def test_an_unreadable_record_fails_finish_before_its_message_is_settled(
     redis_client.set(_key(redis_runtime, job_id), b'{"state":"running","queue":"email-notification",')
     rmid = message.options["redis_message_id"]
     error = json.dumps({"type": "Boom", "message": "boom", "traceback": None})
-    with pytest.raises(Exception, match="(?i)json|decode|expected"):
+    with pytest.raises(Exception, match=r"(?i)json|decode|expected"):
         store.finish(job_id, JobState.DEAD, error, duration_ms=1, settle=Settlement(_ack(redis_runtime, message), None))
     acks = f"{redis_runtime.settings.namespace}:__acks__.{redis_runtime.broker.broker_id}.{QUEUE}"  # type: ignore[attr-defined]
     assert redis_client.smembers(acks) == {rmid.encode()}
