@@ -30,7 +30,7 @@ from gemsdash.queue import (
 from gemsdash.queue.jobs import now_ms
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.redis_store import RedisJobStore
-from gemsdash.queue.store import Delivery, Success, Verdict, encode_record, parse_record
+from gemsdash.queue.store import Delivery, Settlement, Success, Verdict, encode_record, parse_record
 from tests.core.workload import email
 from tests.support import Cli
 
@@ -341,3 +341,25 @@ def test_one_unreadable_record_does_not_strand_the_rest_of_a_success_batch(
     )
     assert store.succeed_many(successes) == 0  # resent: nothing more, the unreadable one still held
     assert redis_client.scard(acks) == 3
+
+
+def test_an_unreadable_record_fails_finish_before_its_message_is_settled(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    """jobs.lua's `finish` settled the message (the nack to the dead-letter queue) before reading
+    the record: an unreadable record then failed the call with the message dead-lettered and the
+    record unchanged. Now the call fails first, nothing written, the message still held, so the job
+    runs again once the record is mended (or recovery hands it out) instead of being stranded."""
+    (job_id,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("f0"))])
+    store = _store(redis_runtime)
+    (message,) = _fetch(redis_runtime, 1)
+    assert store.start(message, "w", None).verdict is Verdict.RUN
+    redis_client.set(_key(redis_runtime, job_id), b'{"state":"running","queue":"email-notification",')
+    rmid = message.options["redis_message_id"]
+    error = json.dumps({"type": "Boom", "message": "boom", "traceback": None})
+    with pytest.raises(Exception, match=r"(?i)json|decode|expected"):
+        store.finish(job_id, JobState.DEAD, error, duration_ms=1, settle=Settlement(_ack(redis_runtime, message), None))
+    acks = f"{redis_runtime.settings.namespace}:__acks__.{redis_runtime.broker.broker_id}.{QUEUE}"  # type: ignore[attr-defined]
+    assert redis_client.smembers(acks) == {rmid.encode()}
+    assert redis_client.hexists(f"{redis_runtime.settings.namespace}:{QUEUE}.msgs", rmid)
+    assert redis_client.zcard(f"{redis_runtime.settings.namespace}:{QUEUE}.XQ") == 0

@@ -644,6 +644,9 @@ elseif command == "finish" then
     local nack_worker, nack_queue, nack_rmid = A[11] or "", A[12] or "", A[13] or ""
     local retry_rq, retry_rmid, retry_data = A[14] or "", A[15] or "", A[16] or ""
     local wait_bounds = A[17] or ""
+    -- Read before the message is settled: a record cjson cannot read fails the call with nothing
+    -- written, its message still held (as `succeed` below), instead of settled beside a stale record.
+    local job = load(id)
     if nack_rmid ~= "" then
         redis.call("zadd", heartbeats_key, now, nack_worker)
         local held = settle_message(nack_worker, nack_queue, nack_rmid, retry_rmid == "")
@@ -653,7 +656,6 @@ elseif command == "finish" then
             rq, rmid = retry_rq, retry_rmid
         end
     end
-    local job = load(id)
     local old = nil
     if job then
         old = job.state
