@@ -281,7 +281,10 @@ def test_new_records_use_the_old_layout_while_an_older_worker_is_alive(
     redis_client.zadd(f"{ns}:gd:workers", {"older-worker": now_ms()})
     (cached,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("cached"))])
     assert _raw(redis_client, _key(redis_runtime, cached)).count(b"\n") == 2  # the flag is still fresh
-    store.heartbeat(_info("new-worker"))  # a beat brings the news at once
+    store.heartbeat(_info("new-worker"))  # a beat within LAYOUT_CHECK_S does not ask (no ZCOUNTs)
+    assert store._older_alive is False
+    store._older_checked = 0.0  # LAYOUT_CHECK_S later: the next beat's reply brings the news
+    store.heartbeat(_info("new-worker"))
     assert store._older_alive is True
     ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"during-{i}")) for i in range(3)])
     for job_id in ids:

@@ -747,14 +747,16 @@ elseif command == "succeed" then
     return written
 
 -- beat(worker_id, body_json, body_ttl_ms, forget_after_ms, job_queues_csv, states_csv,
---      dead_queues_csv, worker_timeout_ms, consumed physical queues...): a worker is alive
+--      dead_queues_csv, worker_timeout_ms or "", consumed physical queues...): a worker is alive
 -- (Dramatiq's heartbeat, so its ack lease holds while its threads are busy, and ours, with what the
 -- dashboard shows of it), stamped with Redis's clock; also the housekeeping in turn that recovery
 -- passes did. Returns {that time, which the worker uses to keep its clock offset current; the
--- oldest heartbeat of any worker or false; 1 if a live worker is older than the split record
--- layout, else 0}: a recovery pass is needed only once the oldest is older than the timeout.
--- Older workers beat `workers` only; this version beats `layout2` too, with the same time: fewer
--- live entries there than in `workers` means an older worker is alive (two ZCOUNTs, O(log n)).
+-- oldest heartbeat of any worker or false; with a timeout given, 1 if a live worker is older than
+-- the split record layout, else 0}: a recovery pass is needed only once the oldest is older than
+-- the timeout. Older workers beat `workers` only; this version beats `layout2` too, with the same
+-- time (recovery and forget_worker remove both entries): fewer live entries there than in
+-- `workers` means an older worker is alive. The two ZCOUNTs (~20k redis-server instructions each,
+-- as much as a start's hot path) only when asked, at most every LAYOUT_CHECK_S (store.py).
 elseif command == "beat" then
     local worker, body, ttl, forget_after, timeout = A[1], A[2], tonumber(A[3]), tonumber(A[4]), tonumber(A[8])
     redis.call("zadd", heartbeats_key, now, worker)
@@ -770,9 +772,9 @@ elseif command == "beat" then
     if #A >= 9 then
         redis.call("zremrangebyscore", serving_key(A[8 + in_turn(#A - 8)]), "-inf", now - forget_after)
     end
-    redis.call("zremrangebyscore", layout2_key, "-inf", now - forget_after)
     housekeeping(A[5], A[6], A[7])
     local oldest = redis.call("zrange", heartbeats_key, 0, 0, "WITHSCORES")
+    if not timeout then return {now, oldest[2] or false} end
     local since = now - timeout
     local older = redis.call("zcount", workers_key, since, "+inf") > redis.call("zcount", layout2_key, since, "+inf")
     return {now, oldest[2] or false, older and 1 or 0}

@@ -922,7 +922,9 @@ class RedisJobStore(RedisSchedules):
     def heartbeat(self, info: WorkerInfo) -> int | None:
         """Both Dramatiq's heartbeat (so its ack lease holds while threads are busy) and ours, by
         Redis's clock, with the housekeeping in turn; the reply also brings this process's clock
-        offset up to date. Returns the oldest heartbeat of any worker (ms, Redis's clock)."""
+        offset up to date and, once LAYOUT_CHECK_S has passed, whether an older worker is alive
+        (`_older_workers`), so a worker never spends a round trip on that. Returns the oldest
+        heartbeat of any worker (ms, Redis's clock)."""
         body = {
             "id": info.id,
             "host": info.host,
@@ -935,18 +937,21 @@ class RedisJobStore(RedisSchedules):
             "record_layout": RECORD_LAYOUT,
         }
         before = time.time()
-        redis_now, oldest, older = self._call(
+        check = time.monotonic() - self._older_checked >= LAYOUT_CHECK_S
+        reply = self._call(
             "beat",
             info.id,
             _compact(body),
             self.worker_timeout_ms * 3,
             self.worker_timeout_ms * 10,
             *self._housekeeping_args(),
-            self.worker_timeout_ms,
+            self.worker_timeout_ms if check else "",
             *info.consumes,
         )
+        redis_now, oldest = reply[0], reply[1]
         clock.observe(int(redis_now), before, time.time())
-        self._set_older(bool(older))
+        if len(reply) > 2:
+            self._set_older(bool(reply[2]))
         return None if oldest is None else int(float(oldest))
 
     def idle_read(self, lists: list[str]) -> tuple[int, int | None]:
