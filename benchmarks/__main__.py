@@ -47,7 +47,7 @@ class Sizes:
 #: (this machine's neighbours) moves a median of four less than a mean of two.
 FULL = Sizes(
     *(4, 15_000, 6_000, 3_000, 30_000, (10_000, 100_000, 1_000_000), 300, 25, 5, 1000, 20_000, 3_000),
-    idle_seconds=30,
+    idle_seconds=40,
     idle_warmup=8,
     waiting=50_000,
     ceiling=10_000,
@@ -55,7 +55,7 @@ FULL = Sizes(
 )
 QUICK = Sizes(
     *(1, 4_000, 2_000, 1_000, 10_000, (10_000, 100_000), 100, 12, 3, 500, 5_000, 1_000),
-    idle_seconds=12,
+    idle_seconds=20,
     idle_warmup=6,
     waiting=10_000,
     ceiling=3_000,
@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8, help="threads per worker process (both sides)")
     parser.add_argument("--batch", type=int, default=100, help="jobs per add_jobs call")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    parser.add_argument(
+        "--idle-processes", type=int, default=4, help="idle worker processes measured at once (idle scenario)"
+    )
     parser.add_argument("--rounds", type=int, help="rounds of each throughput comparison (full: 4, quick: 1)")
     parser.add_argument(
         "--gemsdash-from",
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         metavar="DIR",
         help="compare gemsdash from these source trees (e.g. before and after a patch) instead of this checkout, "
-        "in throughput and memory mode, interleaved with plain Dramatiq in every round",
+        "in throughput, idle and memory mode, interleaved with plain Dramatiq in every round",
     )
     parser.add_argument(
         "--only",
@@ -139,10 +142,16 @@ def main(argv: list[str] | None = None) -> int:
                     _log(f"ceiling {work} {r.label}: {r.redis_cpu_us_per_job:.0f} µs Redis CPU/job")
                     res.ceiling.append(r)
         if "idle" in chosen:
-            for side in ("dramatiq", "gemsdash"):
-                i = idle.run(b, side, n.idle_seconds, n.idle_warmup)
-                _log(f"idle {side}: {i.commands_per_s:.1f} commands/s, Redis {i.redis_core_share:.2%} of a core")
-                res.idle.append(i)
+            for rnd in range(rounds):
+                for side, tree in variants if rnd % 2 == 0 else variants[::-1]:
+                    i = idle.run(b, side, n.idle_seconds, n.idle_warmup, args.idle_processes, tree=tree)
+                    _log(
+                        f"idle {i.label}: {i.commands_per_s:.1f} commands/s, {i.requests_per_s:.2f} requests/s, "
+                        f"Redis {i.hundred_workers_share:.2%} of a core per 100 workers "
+                        f"(baseline {i.baseline[0]:.3%}/{i.baseline[1]:.3%}), {i.clients} clients; "
+                        + ", ".join(f"{name} {n:.2f}" for name, n in list(i.commands.items())[:8])
+                    )
+                    res.idle.append(i)
         if "waiting" in chosen:
             for side in ("dramatiq", "gemsdash"):
                 w = waiting.run(b, side, n.waiting)

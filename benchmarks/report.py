@@ -389,22 +389,27 @@ def redis_cost(res: Results) -> list[str]:
                 verdict(ceiling >= GOAL_CEILING_JOBS_S),
             ]
         )
-    plain_idle = next((i for i in res.idle if i.side == "dramatiq"), None)
-    mine_idle = next((i for i in res.idle if i.side == "gemsdash"), None)
-    if plain_idle and mine_idle:
+
+    def idle_median(label: str, attr: str) -> float:
+        return _median([getattr(i, attr) for i in res.idle if i.label == label])
+
+    idle_labels = list(dict.fromkeys(i.label for i in res.idle if i.side != "dramatiq"))
+    has_plain_idle = any(i.side == "dramatiq" for i in res.idle)
+    for label in idle_labels if has_plain_idle else []:
+        name = "" if label == "gemsdash" else f" ({label})"
         rows.append(
             _ratio_row(
-                "Redis commands/s per idle worker process (1 process x 4 threads)",
-                plain_idle.commands_per_s,
-                mine_idle.commands_per_s,
+                f"Redis commands/s per idle worker process (4 threads){name}",
+                idle_median("dramatiq", "commands_per_s"),
+                idle_median(label, "commands_per_s"),
                 GOAL_IDLE_RATIO,
             )
         )
-        share = mine_idle.hundred_workers_share
+        share = idle_median(label, "hundred_workers_share")
         rows.append(
             [
-                "Redis CPU of 100 idle workers (extrapolated)",
-                f"{plain_idle.hundred_workers_share:.1%} of a core",
+                f"Redis CPU of 100 idle workers (extrapolated){name}",
+                f"{idle_median('dramatiq', 'hundred_workers_share'):.1%} of a core",
                 f"{share:.1%} of a core",
                 "",
                 f"<= {GOAL_HUNDRED_IDLE_SHARE:.0%}",
@@ -433,17 +438,32 @@ def redis_cost(res: Results) -> list[str]:
         "idle from redis-server's own rusage) move with the machine's other load.",
         "",
     ]
-    if mine_idle:
-        top = ", ".join(f"{name} {n:.1f}" for name, n in list(mine_idle.commands.items())[:8])
-        out += [f"An idle gemsdash worker's commands per second: {top}.", ""]
-        if plain_idle:
-            out += [
-                f"Time Redis spent in an idle worker's commands: plain Dramatiq {plain_idle.command_us_per_s:,.0f} "
-                f"µs/s, gemsdash {mine_idle.command_us_per_s:,.0f} µs/s (100 workers: "
-                f"{plain_idle.command_us_per_s * 100 / 1e6:.2%} and {mine_idle.command_us_per_s * 100 / 1e6:.2%} "
-                "of a core, before the cost of reading and answering the requests).",
-                "",
-            ]
+    if res.idle:
+        first = res.idle[0]
+        out += [
+            f"Idle: {first.processes} idle worker processes measured at once for {first.seconds:.0f} s, Redis's "
+            "baseline (no worker) measured before and after and taken out; per worker process, median of "
+            f"{sum(1 for i in res.idle if i.label == first.label)} round(s) (see benchmarks/idle.py).",
+            "",
+        ]
+        out += [
+            "| side | requests/s | commands/s | Redis CPU per 100 workers (each round) | time inside requests, "
+            "µs/s | baseline (% of a core) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for label in dict.fromkeys(i.label for i in res.idle):
+            runs = [i for i in res.idle if i.label == label]
+            shares = ", ".join(f"{i.hundred_workers_share:.1%}" for i in runs)
+            bases = ", ".join(f"{i.baseline[0]:.2%}/{i.baseline[1]:.2%}" for i in runs)
+            out.append(
+                f"| {label} | {idle_median(label, 'requests_per_s'):.2f} | {idle_median(label, 'commands_per_s'):.2f} "
+                f"| {shares} | {idle_median(label, 'command_us_per_s'):,.0f} | {bases} |"
+            )
+        out.append("")
+        for label in idle_labels:
+            counts = next(i for i in res.idle if i.label == label).commands
+            top = ", ".join(f"{name} {n:.2f}" for name, n in list(counts.items())[:9])
+            out += [f"An idle {label} worker's commands per second: {top}.", ""]
     if mine_wait:
         out += [
             f"A waiting gemsdash job: record JSON {mine_wait.record_bytes:,.0f} B (MEMORY USAGE of its key "

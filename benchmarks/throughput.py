@@ -10,13 +10,16 @@ no process start-up, no tail); commands and round trips cover the workers' whole
 from __future__ import annotations
 
 import itertools
+import os
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import plain_actors, redis_probe, roundtrips
-from benchmarks.harness import Bench, Workers, cpu_seconds, gemsdash_runtime, wait_until
+from benchmarks.harness import Bench, Workers, cpu_seconds, gemsdash_runtime, tree_env, wait_until
 from benchmarks.work import PAYLOAD, WORK_ENV
 from gemsdash.queue import JobRequest, JobState, JobType, add_jobs, queue_stats
 from gemsdash.queue.runtime import reset
@@ -52,7 +55,32 @@ class Throughput:
     record_key_bytes: float = 0.0
 
 
-def preload_gemsdash(b: Bench, namespace: str, jobs: int) -> str:
+#: `preload_gemsdash` for a patched tree, run by a Python that imports gemsdash from it: each
+#: tree's workers must find the records its own producer writes (their layout can differ).
+_TREE_PRELOAD = """
+import sys
+from benchmarks.harness import gemsdash_runtime_settings
+from benchmarks.work import PAYLOAD
+from gemsdash.queue import JobRequest, JobType, add_jobs, configure
+url, namespace, jobs, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+configure(gemsdash_runtime_settings(url, namespace), role="oneshot")
+while jobs:
+    n = min(jobs, batch)
+    add_jobs([JobRequest(JobType.EMOTION_ANALYSIS, PAYLOAD)] * n)
+    jobs -= n
+"""
+
+
+def preload_gemsdash(b: Bench, namespace: str, jobs: int, tree: Path | None = None) -> str:
+    if tree is not None:
+        cwd, paths = tree_env(tree)
+        subprocess.run(
+            [sys.executable, "-c", _TREE_PRELOAD, b.url, namespace, str(jobs), str(_PRELOAD_BATCH)],
+            cwd=cwd,
+            env={**os.environ, **paths},
+            check=True,
+        )
+        return f"{namespace}:{JobType.EMOTION_ANALYSIS.queue}.msgs"
     gemsdash_runtime(b, namespace)
     left = jobs
     while left:
@@ -86,7 +114,7 @@ def run(
     b.fresh()
     namespace = f"bench-{side}"
     if side == "gemsdash":
-        pending_key = preload_gemsdash(b, namespace, jobs)
+        pending_key = preload_gemsdash(b, namespace, jobs, tree)
         module, env = "benchmarks.gemsdash_worker", {"GEMSDASH_NAMESPACE": namespace, WORK_ENV: work}
     else:
         pending_key = preload_dramatiq(b, namespace, jobs, work)

@@ -149,6 +149,9 @@ class Keys:
     def serving(self, rq: str) -> str:
         return self._fill("serving", rq=rq)
 
+    def sched_due(self) -> str:
+        return self._fill("sched_due")
+
     def ledger_idem(self, digest: str) -> str:
         return self._fill("ledger_idem", digest=digest)
 

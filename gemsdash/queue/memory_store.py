@@ -678,9 +678,10 @@ class MemoryJobStore(MemorySchedules):
 
     # -- workers ----------------------------------------------------------------------------
 
-    def heartbeat(self, info: WorkerInfo) -> None:
+    def heartbeat(self, info: WorkerInfo) -> int | None:
         with self._lock:
             self._workers[info.id] = (info, now_ms())
+        return None
 
     def forget_worker(self, worker_id: str) -> None:
         with self._lock:

@@ -52,6 +52,7 @@ from gemsdash.queue import clock, context, outage
 from gemsdash.queue.admission import MAX_MESSAGE_BYTES, Refusal, inspect_fetched
 from gemsdash.queue.dramatiq_internals import RedisBrokerBase, dispatch_on_redis_clock, dramatiq_key
 from gemsdash.queue.errors import BackendUnavailable
+from gemsdash.queue.hooks import HandlersOnly
 from gemsdash.queue.idle_gate import IdleGate
 from gemsdash.queue.middleware.persist import PERSIST_DEADLINE_S
 from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
@@ -68,7 +69,7 @@ Reclaim = Callable[[str, str], list[bytes]]
 _OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
-class GemsdashRedisBroker(RedisBrokerBase):
+class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
     reject_malformed: RejectMalformed | None = None
     reclaim_delayed: Reclaim | None = None
     #: Fetched messages larger than this are refused unread.
@@ -212,7 +213,9 @@ class GemsdashRedisBroker(RedisBrokerBase):
         """Fetched messages that can run, their due times turned into this host's clock; the
         others go to the dead-letter queue."""
         good: list[Any] = []
-        offset = clock.offset_ms()
+        # Only a delay queue's messages carry an `eta` (admission refuses one anywhere else): the
+        # others are not decoded a second time for nothing, a Message.decode per job.
+        offset = clock.offset_ms() if queue_name.endswith(".DQ") else 0
         now = clock.now_ms()
         for data in fetched:
             if data is None:
@@ -253,8 +256,8 @@ class _Consumer(PausableRedisConsumer):
             self._reclaim = False
         if not self.message_cache and not self.broker.idle_gate.may_have_work(self.queue_name, self.misses):
             self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
-            # Asking the gate is free: waking at least every interval keeps a new message's wait short.
-            time.sleep(min(backoff_ms / 1000, self.broker.idle_gate.interval_s))
+            # Asking the gate is free, and a poll that finds work wakes the sleepers at once.
+            self.broker.idle_gate.sleep(min(backoff_ms / 1000, self.broker.idle_gate.nap_s))
             return None
         return super().__next__()
 

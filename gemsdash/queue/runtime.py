@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -52,6 +53,10 @@ from gemsdash.queue.store import JobStore, Settling
 from gemsdash.queue.stub_broker import EmbeddedStubBroker
 
 logger = logging.getLogger("gemsdash")
+
+#: The scheduler takes the idle gate's last poll when it is at most this old, else polls itself
+#: (refreshing the gate): the scheduler's look once a second is then the process's one idle poll.
+SCHEDULE_LOOK_AGE_S = 0.25
 
 Mode = Literal["redis", "memory"]
 #: host: a long-lived process that may fall back to memory; worker and oneshot never fall back.
@@ -234,9 +239,11 @@ def _middleware(
     worker_id: str,
     settling: Settling,
     write_behind: WriteBehind | None = None,
+    look: Callable[[], int | None] | None = None,
 ) -> tuple[list[Any], JobTracking]:
     tracking = JobTracking(store, redactor, settling, write_behind)
     interval = max(settings.worker_timeout_seconds / 5, 0.2)
+    heartbeat = Heartbeat(store, worker_id, interval, lambda: tracking.in_flight)
     # Dramatiq runs `after_*` hooks in reverse order: tracking goes first so that its
     # after_process_message runs last, once Retries has decided between retry and dead letter;
     # write-behind goes last so that it flushes at shutdown before Heartbeat deregisters.
@@ -245,11 +252,17 @@ def _middleware(
         # Retries with delays that are what the backoff says (Dramatiq's own always adds jitter).
         + [BackoffRetries() if m is Retries else m() for m in default_middleware]
         + [
-            Heartbeat(store, worker_id, interval, lambda: tracking.in_flight),
-            Recovery(store, max(settings.worker_timeout_seconds / 3, 0.5), settings.worker_timeout_seconds),
+            heartbeat,
+            Recovery(
+                store,
+                max(settings.worker_timeout_seconds / 3, 0.5),
+                settings.worker_timeout_seconds,
+                lambda: heartbeat.oldest_beat_ms,
+                settings.worker_timeout_ms,
+            ),
             QuietOutage(),
             WorkerGuard(),
-            Scheduler(lambda wait: fire_due(store, settings.max_payload_bytes, wait)),
+            Scheduler(lambda wait: fire_due(store, settings.max_payload_bytes, wait, look)),
             JobLogs(store, redactor),
             # Last, so that its after-hooks run first: a job's thread is forgotten as soon as the
             # job returns, before any other hook, which an abort arriving late must not hit.
@@ -298,7 +311,10 @@ def _build_redis(settings: Settings, client: Client, redactor: Redactor, *, sync
     broker.paused_queues = PausedQueues(store.paused)
     broker.reclaim_delayed = store.reclaim
     broker.max_message_bytes = message_limit(settings.max_payload_bytes)
-    middleware, tracking = _middleware(store, redactor, settings, broker.broker_id, broker, WriteBehind(store))
+    # The scheduler's once-a-second look and the idle gate's poll share one round trip.
+    broker.idle_gate.read = store.idle_read
+    look = functools.partial(broker.idle_gate.next_schedule, SCHEDULE_LOOK_AGE_S)
+    middleware, tracking = _middleware(store, redactor, settings, broker.broker_id, broker, WriteBehind(store), look)
     for m in middleware:
         broker.add_middleware(m)
     _declare_queues(broker)

@@ -17,7 +17,7 @@ import logging
 import re
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 from pydantic import BaseModel, ConfigDict
 
+from gemsdash.queue import clock
 from gemsdash.queue.errors import BackendUnavailable, GemsdashError, InvalidPayload
 from gemsdash.queue.jobs import Backoff, JobState, JobType, Priority, from_ms
 from gemsdash.queue.registry import spec_for
@@ -329,8 +330,22 @@ def fire_one(store: JobStore, stored: StoredSchedule, now_ms: int, payload_limit
     return len(subs)
 
 
-def fire_due(store: JobStore, payload_limit: int, max_wait_s: float = 1.0) -> float:
-    """Fire every schedule that is due; returns how long to wait before looking again."""
+def fire_due(
+    store: JobStore, payload_limit: int, max_wait_s: float = 1.0, look: Callable[[], int | None] | None = None
+) -> float:
+    """Fire every schedule that is due; returns how long to wait before looking again.
+
+    `look` (Redis mode: the idle gate's poll, idle_gate.py) gives the first schedule's next run
+    from plain commands: `sched_due`, a script call, is made only when that run has come by Redis's
+    clock as this process knows it (its offset is off by well under a millisecond; a run found early
+    is looked at again 20 ms later, and `sched_due` decides by Redis's own clock)."""
+    if look is not None:
+        first = look()
+        if first is None:
+            return max_wait_s
+        ahead_ms = first - clock.now_ms()
+        if ahead_ms > 0:
+            return min(max(ahead_ms / 1000, 0.02), max_wait_s)
     now, due, earliest = store.schedules_due(FIRE_BATCH)
     for stored in due:
         try:

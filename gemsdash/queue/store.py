@@ -325,6 +325,59 @@ def load_json(raw: bytes | str) -> Any:
     return json.loads(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw)
 
 
+#: The fields of a Redis record's HEAD, in their order (see jobs.lua `decode_record`): those a
+#: transition changes; the rest of the record is its BODY, written once at submit.
+HEAD_FIELDS = (
+    "state",
+    "queue",
+    "attempts",
+    "max_attempts",
+    "rq",
+    "rmid",
+    "started_at",
+    "worker",
+    "finished_at",
+    "next_attempt_at",
+    "duration_ms",
+    "run_now",
+    "error",
+    "result",
+)
+_NOT_BODY = frozenset((*HEAD_FIELDS, "timeline"))
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def encode_record(record: StoredJob) -> str:
+    """A record as Redis stores it, HEAD "\n" TIMELINE "\n" BODY, as jobs.lua writes it: its HEAD
+    in HEAD_FIELDS' order (hot.lua recognises a record by it), nulls left out. JSON text never holds
+    a raw newline (json.dumps escapes it), so the two are safe separators."""
+    head = {k: record[k] for k in HEAD_FIELDS if record.get(k) is not None}
+    body = {k: v for k, v in record.items() if k not in _NOT_BODY and v is not None}
+    timeline = ",".join(
+        _compact(list(e[:2]) if len(e) < 3 or e[2] is None else list(e[:3])) for e in record.get("timeline") or []
+    )
+    return f"{_compact(head)}\n{timeline}\n{_compact(body)}"
+
+
+def parse_record(raw: bytes | str) -> StoredJob:
+    """A record read back from Redis, in either layout: HEAD "\n" TIMELINE "\n" BODY, or one JSON
+    object as versions before the split wrote it (such records stay until their next transition or
+    their expiry). Bytes that are not UTF-8 (written by hand) are replaced."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    head, split, rest = text.partition("\n")
+    if not split:
+        whole: StoredJob = json.loads(text)
+        return whole
+    timeline, _, body = rest.partition("\n")
+    record: StoredJob = json.loads(body)
+    record.update(json.loads(head))
+    record["timeline"] = json.loads(f"[{timeline}]")
+    return record
+
+
 def decode_record(stored: StoredJob) -> JobRecord:
     data = dict(stored)
     for key in ("payload", "result"):
@@ -467,7 +520,10 @@ class JobStore(Protocol):
 
     def dead_ids(self, queue: str, limit: int) -> list[str]: ...
 
-    def heartbeat(self, info: WorkerInfo) -> None: ...
+    def heartbeat(self, info: WorkerInfo) -> int | None:
+        """Returns the oldest heartbeat of any worker (ms), when the store keeps them (None: a
+        recovery pass cannot tell it has nothing to do)."""
+        ...
 
     def forget_worker(self, worker_id: str) -> None: ...
 

@@ -86,6 +86,8 @@ def find_invalid_text(value: Any) -> str | None:
     The walk is iterative: payload depth is bounded elsewhere, but this must not be the thing
     that overflows.
     """
+    if isinstance(value, dict) and _flat_and_valid(value):
+        return None
     stack: list[tuple[Any, str | None]] = [(value, None)]
     while stack:
         item, path = stack.pop()
@@ -101,3 +103,18 @@ def find_invalid_text(value: Any) -> str | None:
         elif isinstance(item, (list, tuple)):
             stack.extend((child, f"{path}.{i}" if path else str(i)) for i, child in enumerate(item))
     return None
+
+
+def _flat_and_valid(payload: dict[Any, Any]) -> bool:
+    """The common case, answered without the walk's paths: a flat payload whose keys and strings
+    are valid (every job validates its payload once more in the worker, and the walk was a
+    no-op job's largest share of it)."""
+    for key, item in payload.items():
+        if isinstance(item, str):
+            if not valid_unicode(item):
+                return False
+        elif isinstance(item, (dict, list, tuple)):
+            return False
+        if isinstance(key, str) and not valid_unicode(key):
+            return False
+    return True

@@ -5,7 +5,6 @@ planned failover (READONLY from the demoted primary) and after the primary was S
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 import uuid
@@ -21,7 +20,7 @@ from gemsdash.queue.errors import NotReplicated
 from gemsdash.queue.middleware.persist import persist
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.runtime import reset
-from gemsdash.queue.store import Verdict
+from gemsdash.queue.store import Verdict, parse_record
 from tests.conftest import test_settings
 from tests.core.workload import email
 from tests.support import RedisServer, SentinelGroup, round_trips, wait_for
@@ -97,7 +96,7 @@ def _fetched(rt: Runtime, count: int) -> list[Message[Any]]:
 
 def _state_on(port: int, namespace: str, job_id: str) -> str | None:
     raw = redis.Redis(port=port).get(f"{namespace}:gd:job:{job_id}")
-    return None if raw is None else str(json.loads(raw)["state"])
+    return None if raw is None else str(parse_record(raw)["state"])
 
 
 @pytest.mark.timeout(240)

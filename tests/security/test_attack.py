@@ -19,6 +19,7 @@ from gemsdash.cli import main
 from gemsdash.queue import JobState, JobType, Runtime, add_job, get_job, list_jobs
 from gemsdash.queue.admission import message_limit
 from gemsdash.queue.jobs import now_ms
+from gemsdash.queue.store import parse_record
 from tests.core.workload import email, scripted
 from tests.http.conftest import AUTH, TOKEN, http_settings, live_server
 from tests.security.helpers import BASE_ENV, run_cli
@@ -232,7 +233,7 @@ def test_a_stored_stamp_out_of_range_cannot_break_a_listing(
     job_id = add_job(JobType.EMAIL_NOTIFICATION, email("stamp"))
     other = add_job(JobType.EMAIL_NOTIFICATION, email("other"))
     key = f"{redis_runtime.settings.namespace}:gd:job:{job_id}"
-    record = json.loads(redis_client.get(key) or b"null")
+    record = parse_record(redis_client.get(key) or b"null")
     record["created_at"] = stamp
     redis_client.set(key, json.dumps(record), keepttl=True)
     assert {j.id for j in list_jobs("email-notification").jobs} == {job_id, other}

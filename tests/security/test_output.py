@@ -20,7 +20,8 @@ import gemsdash.queue as q
 from gemsdash.queue import InvalidPayload, JobState, Runtime
 from gemsdash.queue.payloads import find_card_number, luhn_valid, redact_card_numbers
 from gemsdash.queue.redaction import Redactor
-from gemsdash.queue.store import Verdict
+from gemsdash.queue.store import Verdict, parse_record
+from gemsdash.queue.visible import find_invalid_text
 from tests.core.workload import email, scripted
 from tests.http.conftest import AUTH, TOKEN
 from tests.security.helpers import one_line_error, run_cli
@@ -142,6 +143,20 @@ def test_a_lone_surrogate_is_refused_at_enqueue_naming_the_field(redis_runtime: 
     assert q.list_jobs(EMAIL).total == 0
 
 
+@pytest.mark.parametrize(
+    ("payload", "path"),
+    [
+        ({"user_id": "x\ud800", "n": 1}, "user_id"),
+        ({"ok": "a", "\udcffkey": "b"}, "\ufffdkey"),
+        ({"ok": None, "deep": {"name": "\ud800"}}, "deep.name"),
+        ({"list": ["fine", "\udc00"]}, "list.1"),
+        ({"ok": "é", "n": 2.5, "b": True, "none": None}, None),
+    ],
+)
+def test_the_flat_payload_fast_path_finds_what_the_walk_finds(payload: dict[str, object], path: str | None) -> None:
+    assert find_invalid_text(payload) == path
+
+
 @pytest.mark.slow
 def test_cli_refuses_a_lone_surrogate_and_reads_a_stored_one(
     redis_runtime: Runtime, redis_url: str, hostile_dead_job: str, redis_client: redis.Redis, tmp_path: Path
@@ -173,7 +188,7 @@ def _store_a_lone_surrogate(client: redis.Redis, runtime: Runtime, job_id: str) 
     key = f"{runtime.settings.namespace}:gd:job:{job_id}"
     raw = client.get(key)
     assert raw is not None
-    record = json.loads(raw)
+    record = parse_record(raw)
     payload = json.loads(record["payload"])
     payload["context"]["name"] = "Ann\ud800"
     record["payload"] = json.dumps(payload)

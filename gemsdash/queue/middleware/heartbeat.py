@@ -37,6 +37,9 @@ class Heartbeat(Middleware):
         self._queues: list[str] = []
         self._consumes: list[str] = []
         self._started_at = datetime.now(UTC)
+        #: The oldest heartbeat of any worker as of this process's last beat (ms, Redis's clock;
+        #: None: not known), which tells Recovery whether a pass has anything to do.
+        self.oldest_beat_ms: int | None = None
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         self._threads = worker.worker_threads
@@ -56,7 +59,7 @@ class Heartbeat(Middleware):
             logger.warning("Could not deregister worker: %s", exc)
 
     def beat(self) -> None:
-        self.store.heartbeat(
+        self.oldest_beat_ms = self.store.heartbeat(
             WorkerInfo(
                 id=self.worker_id,
                 host=socket.gethostname(),

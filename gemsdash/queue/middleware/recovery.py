@@ -9,16 +9,25 @@ After a Redis outage longer than the worker timeout every heartbeat is old, the 
 too: a pass then would requeue what they are running, and it would run twice. So no pass runs
 while Redis is away nor for `settle_s` (the worker timeout) after it is back, time enough for
 every live worker to beat again.
+
+A pass is a script call, and on an idle deployment it almost always finds nobody dead: every
+heartbeat's reply says how old the oldest heartbeat of any worker is (`oldest_beat`), so a pass
+runs only once that one is older than the timeout (a dead worker's heartbeat never moves, so it
+is the oldest within one beat of its death and is caught at the first tick after its timeout, as
+before), and otherwise once every `idle_pass_s` in case that reading is wrong. The housekeeping
+that passes did in turn is done by the heartbeats (jobs.lua `housekeeping`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 from dramatiq import Broker, Middleware, Worker
 
-from gemsdash.queue import outage
+from gemsdash.queue import clock, outage
 from gemsdash.queue.errors import BackendUnavailable
 from gemsdash.queue.out_of_memory import OUT_OF_MEMORY, is_out_of_memory
 from gemsdash.queue.store import JobStore
@@ -26,11 +35,27 @@ from gemsdash.queue.store import JobStore
 logger = logging.getLogger(__name__)
 
 
+#: A pass at least this often even when no heartbeat looks old.
+IDLE_PASS_S = 60.0
+
+
 class Recovery(Middleware):
-    def __init__(self, store: JobStore, interval_s: float, settle_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        interval_s: float,
+        settle_s: float = 0.0,
+        oldest_beat: Callable[[], int | None] | None = None,
+        timeout_ms: int = 0,
+        idle_pass_s: float = IDLE_PASS_S,
+    ) -> None:
         self.store = store
         self.interval_s = interval_s
         self.settle_s = settle_s
+        self.oldest_beat = oldest_beat
+        self.timeout_ms = timeout_ms
+        self.idle_pass_s = idle_pass_s
+        self._passed_at = float("-inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -47,6 +72,9 @@ class Recovery(Middleware):
             since_back = outage.seconds_since_back()
             if outage.is_down() or OUT_OF_MEMORY.active or (since_back is not None and since_back < self.settle_s):
                 continue
+            if not self._needed():
+                continue
+            self._passed_at = time.monotonic()
             try:
                 dead, requeued = self.store.recover()
                 if dead:
@@ -58,3 +86,11 @@ class Recovery(Middleware):
                     outage.report(exc)
                 else:
                     logger.warning("Recovery pass failed: %s", exc)
+
+    def _needed(self) -> bool:
+        """Whether some heartbeat may be past the timeout (by the last beat's reading and Redis's
+        clock as this process knows it), or no pass ran for `idle_pass_s`."""
+        oldest = self.oldest_beat() if self.oldest_beat is not None else None
+        if oldest is None or clock.now_ms() - oldest >= self.timeout_ms:
+            return True
+        return time.monotonic() - self._passed_at >= self.idle_pass_s

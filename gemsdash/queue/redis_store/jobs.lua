@@ -1,6 +1,7 @@
 -- gemsdash job-state store: every state change of a job is one call of this script, so the record,
 -- its state index, the counters behind them and (where the change moves work) Dramatiq's own queue
--- keys change together or not at all.
+-- keys change together or not at all. The two every job makes, `start` and `succeed`, are one call
+-- of hot.lua instead when it recognises the record (the common case); the store sends the rest here.
 --
 -- jobs(keys=[namespace], args=[command, unused, finished_ttl_s, dead_ttl_s, ...command args])
 --
@@ -39,10 +40,114 @@ local function set_of(csv)
     return s
 end
 
+-- A record is HEAD "\n" TIMELINE "\n" BODY (JSON text never holds a raw newline): HEAD the fields a
+-- transition changes, as a JSON object in HEAD_FIELDS' order with the state first; TIMELINE the
+-- timeline's entries, comma-separated, without the brackets; BODY the rest (id, type, payload...),
+-- written once. hot.lua's `start` and `succeed` then edit a record with string operations, not a
+-- cjson decode and encode of the whole of it (~19 us a transition). A record without a newline was
+-- written whole as one JSON object by an older version: read as before, written in the new layout.
+-- The same list is HEAD_FIELDS in gemsdash/queue/store.py (tests/core/test_record_layout.py).
+local HEAD_FIELDS = {"state", "queue", "attempts", "max_attempts", "rq", "rmid", "started_at", "worker",
+    "finished_at", "next_attempt_at", "duration_ms", "run_now", "error", "result"}
+local IN_HEAD = {timeline = true}
+for _, k in ipairs(HEAD_FIELDS) do IN_HEAD[k] = true end
+-- BODY text of the records decoded by this call, reused by `encode_record`: no command changes a
+-- BODY field of a record it loaded, so the payload is not encoded again.
+local bodies = {}
+
+local function decode_record(raw)
+    local a = string.find(raw, "\n", 1, true)
+    if not a then return cjson.decode(raw) end
+    local b = string.find(raw, "\n", a + 1, true)
+    local body = string.sub(raw, b + 1)
+    local job = cjson.decode(body)
+    for k, v in pairs(cjson.decode(string.sub(raw, 1, a - 1))) do job[k] = v end
+    job.timeline = cjson.decode("[" .. string.sub(raw, a + 1, b - 1) .. "]")
+    bodies[job] = body
+    return job
+end
+
+-- Absent instead of null (nulls are left out): a finished record then fits a smaller allocation.
+local function encode_record(job)
+    local head = {}
+    for _, k in ipairs(HEAD_FIELDS) do
+        local v = job[k]
+        if v ~= nil and v ~= cjson.null then head[#head + 1] = '"' .. k .. '":' .. cjson.encode(v) end
+    end
+    local entries = {}
+    for _, e in ipairs(job.timeline) do
+        if type(e) == "table" then
+            if e[3] ~= nil and e[3] ~= cjson.null then
+                entries[#entries + 1] = cjson.encode({e[1], e[2], e[3]})
+            else
+                entries[#entries + 1] = cjson.encode({e[1], e[2]})
+            end
+        end
+    end
+    local body = bodies[job]
+    if not body then
+        local rest = {}
+        for k, v in pairs(job) do
+            if not IN_HEAD[k] and v ~= cjson.null then rest[k] = v end
+        end
+        body = cjson.encode(rest)
+    end
+    return "{" .. table.concat(head, ",") .. "}\n" .. table.concat(entries, ",") .. "\n" .. body
+end
+
 local function load(id)
     local raw = redis.call("get", job_key(id))
     if not raw then return nil end
-    return cjson.decode(raw)
+    return decode_record(raw)
+end
+
+-- Housekeeping in turn (see in_turn), done by every heartbeat and recovery pass (job_queues_csv,
+-- states_csv, dead_queues_csv: what to walk).
+local function housekeeping(job_queues_csv, states_csv, dead_queues_csv)
+    -- Records written before the id-prefix and all-states indexes existed (an upgrade) are copied
+    -- into them, one queue per call in turn, a few batches at a time from where the last call
+    -- stopped; once a queue's state indexes are walked its cursor says "done" and costs one GET.
+    local job_queues = {}
+    for q in string.gmatch(job_queues_csv, "[^,]+") do job_queues[#job_queues + 1] = q end
+    local states = {}
+    for s in string.gmatch(states_csv, "[^,]+") do states[#states + 1] = s end
+    if #job_queues > 0 and #states > 0 then
+        local q = job_queues[in_turn(#job_queues)]
+        local cursor = redis.call("get", backfill_key(q)) or "1:0"
+        if cursor ~= "done" then
+            local si, rank = string.match(cursor, "^(%d+):(%d+)$")
+            si, rank = tonumber(si) or 1, tonumber(rank) or 0
+            for _ = 1, 3 do
+                if si > #states then break end
+                local ids = redis.call("zrange", idx_key(q, states[si]), rank, rank + PRUNE_BATCH - 1)
+                for _, id in ipairs(ids) do
+                    local job = load(id)
+                    if job then
+                        redis.call("zadd", ids_key, "NX", 0, id)
+                        redis.call("zadd", all_states_key(q), "NX", tonumber(job.created_at) or now, id)
+                    end
+                end
+                if #ids < PRUNE_BATCH then si, rank = si + 1, 0 else rank = rank + #ids end
+            end
+            redis.call("set", backfill_key(q), si > #states and "done" or (si .. ":" .. rank))
+        end
+    end
+    -- Dead letters past their 7 days, one dead-letter queue per call in turn (a few seconds late
+    -- changes nothing); a queue that is behind gets up to ten batches.
+    local dead_queues = {}
+    for q in string.gmatch(dead_queues_csv, "[^,]+") do dead_queues[#dead_queues + 1] = q end
+    if #dead_queues > 0 then
+        local q = dead_queues[in_turn(#dead_queues)]
+        local xq = xq_key(q)
+        for _ = 1, 10 do
+            local old = redis.call("zrangebyscore", xq, 0, now - dead_ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
+            if #old > 0 then
+                redis.call("zrem", xq, unpack(old))
+                redis.call("hdel", xq_msgs_key(q), unpack(old))
+            end
+            if #old < PRUNE_BATCH then break end
+        end
+    end
 end
 
 local function ttl_for(state)
@@ -93,7 +198,6 @@ local function save(job, old_state, note, batch)
     local state = job.state
     local timeline = job.timeline
     if type(timeline) ~= "table" then timeline = {} end
-    -- Absent instead of null (here and below): a finished record then fits a smaller allocation.
     if note then timeline[#timeline + 1] = {state, now, note} else timeline[#timeline + 1] = {state, now} end
     if #timeline > TIMELINE_MAX then table.remove(timeline, 2) end
     job.timeline = timeline
@@ -117,15 +221,12 @@ local function save(job, old_state, note, batch)
     elseif is_due_state(old_state) then
         redis.call("zrem", due_key(job.queue), job.id)
     end
-    for k, v in pairs(job) do
-        if v == cjson.null then job[k] = nil end
-    end
     local ttl = ttl_for(state)
     if ttl then
-        redis.call("set", job_key(job.id), cjson.encode(job), "EX", ttl)
+        redis.call("set", job_key(job.id), encode_record(job), "EX", ttl)
         if not batch then prune(job.queue, state) end
     else
-        redis.call("set", job_key(job.id), cjson.encode(job))
+        redis.call("set", job_key(job.id), encode_record(job))
     end
 end
 
@@ -282,7 +383,7 @@ local function write_new(i)
     redis.call("zadd", ids_key, 0, id)
     redis.call("zadd", all_states_key(queue), tonumber(created) or now, id)
     if is_due_state(state) then
-        local due = cjson.decode(record).next_attempt_at
+        local due = decode_record(record).next_attempt_at
         redis.call("zadd", due_key(queue), tonumber(due) or tonumber(created) or now, id)
     end
     push_message(rq, rmid, data)
@@ -607,7 +708,7 @@ elseif command == "succeed" then
         local at = 3 + (n - 1) * 7
         local id, result, duration, age = A[at], A[at + 1], A[at + 2], A[at + 3]
         now = called_at - math.max(tonumber(age) or 0, 0)
-        local job = records[n] and not done[id] and cjson.decode(records[n])
+        local job = records[n] and not done[id] and decode_record(records[n])
         if job and job.state ~= "succeeded" then
             conclude(job, job.state, "succeeded", result, duration, nil, bounds, wait_bounds, batch)
             queues[job.queue] = true
@@ -621,24 +722,29 @@ elseif command == "succeed" then
     write_tallies()
     return written
 
--- beat(worker_id, body_json, body_ttl_ms): a worker is alive (Dramatiq's heartbeat, so its ack
--- lease holds while its threads are busy, and ours, with what the dashboard shows of it), stamped
--- with Redis's clock. Returns that time, which the worker uses to keep its clock offset current.
+-- beat(worker_id, body_json, body_ttl_ms, forget_after_ms, job_queues_csv, states_csv,
+--      dead_queues_csv, consumed physical queues...): a worker is alive (Dramatiq's heartbeat, so
+-- its ack lease holds while its threads are busy, and ours, with what the dashboard shows of it),
+-- stamped with Redis's clock; also the housekeeping in turn that recovery passes did. Returns
+-- {that time, which the worker uses to keep its clock offset current; the oldest heartbeat of any
+-- worker or false}: a recovery pass is needed only once that one is older than the timeout.
 elseif command == "beat" then
     local worker, body, ttl, forget_after = A[1], A[2], tonumber(A[3]), tonumber(A[4])
     redis.call("zadd", heartbeats_key, now, worker)
     redis.call("zadd", workers_key, now, worker)
     redis.call("set", worker_key(worker), body, "PX", ttl)
-    -- Who consumes each physical queue (A[5..]), so the snapshot can tell a queue nobody serves in
+    -- Who consumes each physical queue (A[8..]), so the snapshot can tell a queue nobody serves in
     -- O(queues); entries of workers long gone are dropped here, one queue's per beat in turn
     -- (snapshot.lua counts only entries younger than the worker timeout).
-    for i = 5, #A do
+    for i = 8, #A do
         redis.call("zadd", serving_key(A[i]), now, worker)
     end
-    if #A >= 5 then
-        redis.call("zremrangebyscore", serving_key(A[4 + in_turn(#A - 4)]), "-inf", now - forget_after)
+    if #A >= 8 then
+        redis.call("zremrangebyscore", serving_key(A[7 + in_turn(#A - 7)]), "-inf", now - forget_after)
     end
-    return now
+    housekeeping(A[5], A[6], A[7])
+    local oldest = redis.call("zrange", heartbeats_key, 0, 0, "WITHSCORES")
+    return {now, oldest[2] or false}
 
 -- reclaim(worker, rq): the data of the messages a live worker's ack set holds for the delay queue
 -- rq, for its new consumer to take back after a lost connection (Dramatiq forgets them; recovery
@@ -934,50 +1040,7 @@ elseif command == "recover" then
         redis.call("zrem", workers_key, worker)
     end
     write_tallies()
-    -- Records written before the id-prefix and all-states indexes existed (an upgrade) are copied
-    -- into them, one queue per call in turn, a few batches at a time from where the last call
-    -- stopped; once a queue's state indexes are walked its cursor says "done" and costs one GET.
-    local job_queues = {}
-    for q in string.gmatch(A[5] or "", "[^,]+") do job_queues[#job_queues + 1] = q end
-    local states = {}
-    for s in string.gmatch(A[6] or "", "[^,]+") do states[#states + 1] = s end
-    if #job_queues > 0 and #states > 0 then
-        local q = job_queues[in_turn(#job_queues)]
-        local cursor = redis.call("get", backfill_key(q)) or "1:0"
-        if cursor ~= "done" then
-            local si, rank = string.match(cursor, "^(%d+):(%d+)$")
-            si, rank = tonumber(si) or 1, tonumber(rank) or 0
-            for _ = 1, 3 do
-                if si > #states then break end
-                local ids = redis.call("zrange", idx_key(q, states[si]), rank, rank + PRUNE_BATCH - 1)
-                for _, id in ipairs(ids) do
-                    local job = load(id)
-                    if job then
-                        redis.call("zadd", ids_key, "NX", 0, id)
-                        redis.call("zadd", all_states_key(q), "NX", tonumber(job.created_at) or now, id)
-                    end
-                end
-                if #ids < PRUNE_BATCH then si, rank = si + 1, 0 else rank = rank + #ids end
-            end
-            redis.call("set", backfill_key(q), si > #states and "done" or (si .. ":" .. rank))
-        end
-    end
-    -- Dead letters past their 7 days, one dead-letter queue per call in turn (a few seconds late
-    -- changes nothing); a queue that is behind gets up to ten batches.
-    local dead_queues = {}
-    for q in string.gmatch(canon, "[^,]+") do dead_queues[#dead_queues + 1] = q end
-    if #dead_queues > 0 then
-        local q = dead_queues[in_turn(#dead_queues)]
-        local xq = xq_key(q)
-        for _ = 1, 10 do
-            local old = redis.call("zrangebyscore", xq, 0, now - dead_ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
-            if #old > 0 then
-                redis.call("zrem", xq, unpack(old))
-                redis.call("hdel", xq_msgs_key(q), unpack(old))
-            end
-            if #old < PRUNE_BATCH then break end
-        end
-    end
+    housekeeping(A[5] or "", A[6] or "", canon)
     return {#dead_workers, requeued}
 
 -- page(queue, state_or_empty, offset, limit, all_states_csv)
@@ -1017,11 +1080,11 @@ elseif command == "scan" then
             local keep = search == "" or string.sub(id, 1, #search) == search
             local job = nil
             if priority ~= "" then
-                job = cjson.decode(raw)
+                job = decode_record(raw)
                 if job.priority ~= priority then keep = false end
             end
             if not keep and search ~= "" and (priority == "" or job.priority == priority) then
-                job = job or cjson.decode(raw)
+                job = job or decode_record(raw)
                 if type(job.error) == "table" and type(job.error.message) == "string" then
                     keep = string.find(string.lower(job.error.message), needle, 1, true) ~= nil
                 end

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any, cast
 
@@ -16,6 +16,7 @@ from dramatiq import Message
 from dramatiq.common import dq_name
 from redis.cluster import RedisCluster
 from redis.connection import AbstractConnection
+from redis.utils import HIREDIS_AVAILABLE
 
 from gemsdash.queue import clock
 from gemsdash.queue.connection import Client, describe, translate_errors
@@ -52,8 +53,10 @@ from gemsdash.queue.store import (
     Transition,
     WorkerInfo,
     decode_record,
+    encode_record,
     load_json,
     parse_memory_info,
+    parse_record,
     recovery_bound_ms,
 )
 from gemsdash.queue.visible import scrub
@@ -61,7 +64,13 @@ from gemsdash.queue.visible import scrub
 if TYPE_CHECKING:
     from gemsdash.queue.store import JobStore
 
+#: hiredis's packer when redis-py uses it; without hiredis, redis-py packs (and encodes) itself.
+_pack: Callable[[tuple[Any, ...]], bytes] | None = None
+if HIREDIS_AVAILABLE:
+    from hiredis import pack_command as _pack
+
 _JOBS_LUA = with_lua_keys(files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text())
+_HOT_LUA = with_lua_keys(files("gemsdash.queue.redis_store").joinpath("hot.lua").read_text())
 _SNAPSHOT_SCRIPT = with_lua_keys(files("gemsdash.queue.redis_store").joinpath("snapshot.lua").read_text())
 #: Jobs a `clear` step cancels per state (each a record decoded and re-encoded): at 100 the longest
 #: step was 6.2 ms at 200k records; at 50, 1.1 ms mean, 1.6-3.2 ms longest (benchmarks longest-call).
@@ -102,8 +111,19 @@ def _drop_count(hist: dict[str, int]) -> int:
     return sum(hist.values())
 
 
+def _json_safe(text: str) -> bool:
+    """Whether `text` can stand in a JSON string as it is (hot.lua splices it into the record)."""
+    return text.isprintable() and '"' not in text and "\\" not in text
+
+
 def _request(conn: AbstractConnection, argv: Sequence[Any]) -> Any:
-    conn.send_command(*argv)  # type: ignore[no-untyped-call]
+    """One command on a connection of the thread's own. With hiredis, packed by hiredis itself:
+    redis-py's packer (the same hiredis call) first copies every argument through a generator,
+    which cost a `start` call about 10 µs of the worker's CPU, twice the packing itself."""
+    if _pack is None:
+        conn.send_command(*argv)  # type: ignore[no-untyped-call]
+    else:
+        conn.send_packed_command([_pack(tuple(argv))])  # type: ignore[no-untyped-call]
     return conn.read_response()
 
 
@@ -126,6 +146,8 @@ class RedisJobStore(RedisSchedules):
         self.limits = limits
         #: jobs.lua with the state machine's constants (limits.py) generated in front of it.
         self._script_text = lua_header(limits) + _JOBS_LUA
+        #: hot.lua (a job's `start` and `succeed` when it runs once and succeeds), with the same header.
+        self._hot_text = lua_header(limits) + _HOT_LUA
         self.namespace = namespace
         self.keys = Keys(namespace)
         self.finished_ttl = finished_ttl
@@ -134,7 +156,10 @@ class RedisJobStore(RedisSchedules):
         self.display_url = display_url
         self._secrets = secrets or []
         self._script = client.register_script(self._script_text)
+        self._hot_script = client.register_script(self._hot_text)
         self._snapshot_script = client.register_script(_SNAPSHOT_SCRIPT)
+        #: What a connection that lost the scripts (NOSCRIPT) loads again, by sha.
+        self._scripts = {self._script.sha: self._script_text, self._hot_script.sha: self._hot_text}
         self._thread_clients = threading.local()
         #: A store on a pipeline (a client whose calls are queued, as benchmarks/loader.py uses)
         #: must keep queueing them there.
@@ -170,16 +195,20 @@ class RedisJobStore(RedisSchedules):
             return replies
         except redis.exceptions.NoScriptError:
             self.client.script_load(self._script_text)
+            self.client.script_load(self._hot_text)
             self.client.script_load(_SNAPSHOT_SCRIPT)
             retry = self.client.pipeline(transaction=pipe.transaction)
             retry.command_stack = commands
             return list(retry.execute(raise_on_error=raise_on_error))
 
-    def _call(self, command: str, *args: Any) -> Any:
+    def _call(self, command: str, *args: Any, hot: bool = False) -> Any:
+        """A jobs.lua command, or with `hot` a hot.lua one (which takes no `_args` prefix)."""
         with translate_errors(self.display_url, secrets=self._secrets):
+            if hot:
+                return self._hot_script(keys=[self.namespace], args=[command, *args])
             return self._script(keys=[self.namespace], args=self._args(command, *args))
 
-    def _worker_call(self, command: str, *args: Any) -> Any:
+    def _worker_call(self, command: str, *args: Any, hot: bool = False) -> Any:
         """`_call` for the calls every job makes from long-lived threads (Dramatiq's worker threads,
         the write-behind thread), on a connection of the thread's own and without redis-py's command
         machinery: a pooled call checks its connection out and back in with a readability poll and
@@ -187,46 +216,49 @@ class RedisJobStore(RedisSchedules):
         cost more CPU than the command itself. A connection that fails is dropped and the next call
         opens a new one; the error is raised as BackendUnavailable, which persist() retries."""
         if not self._own_connections:
-            return self._call(command, *args)
-        argv = self._evalsha(command, *args)
+            return self._call(command, *args, hot=hot)
+        argv = self._evalsha(command, *args, hot=hot)
         with translate_errors(self.display_url, secrets=self._secrets):
             conn = self._thread_connection()
             try:
                 return _request(conn, argv)
             except redis.exceptions.NoScriptError:  # Redis restarted or flushed its scripts
-                _request(conn, ("SCRIPT", "LOAD", self._script_text))
+                for text in self._scripts.values():
+                    _request(conn, ("SCRIPT", "LOAD", text))
                 return _request(conn, argv)
             except (redis.ConnectionError, redis.TimeoutError):
                 self._drop_thread_connection(conn)
                 raise
 
-    def _evalsha(self, command: str, *args: Any) -> tuple[Any, ...]:
+    def _evalsha(self, command: str, *args: Any, hot: bool = False) -> tuple[Any, ...]:
+        if hot:
+            return ("EVALSHA", self._hot_script.sha, 1, self.namespace, command, *args)
         return ("EVALSHA", self._script.sha, 1, self.namespace, *self._args(command, *args))
 
     def _write(self, what: str, commands: Sequence[Command]) -> list[Any]:
         """Replicated write commands (see replication.py): their replies, or NotReplicated."""
         assert self._replicated is not None
         with translate_errors(self.display_url, secrets=self._secrets):
-            return self._replicated.run(what, commands, {self._script.sha: self._script_text})
+            return self._replicated.run(what, commands, self._scripts)
 
-    def _settling_call(self, what: str, command: str, *args: Any) -> Any:
+    def _settling_call(self, what: str, command: str, *args: Any, hot: bool = False) -> Any:
         """`_call` for a write that accepts or settles a job: replicated when MIN_REPLICAS asks."""
         if self._replicated is None:
-            return self._call(command, *args)
-        return self._write(what, [self._evalsha(command, *args)])[0]
+            return self._call(command, *args, hot=hot)
+        return self._write(what, [self._evalsha(command, *args, hot=hot)])[0]
 
-    def _settling_worker_call(self, what: str, command: str, *args: Any) -> Any:
+    def _settling_worker_call(self, what: str, command: str, *args: Any, hot: bool = False) -> Any:
         """`_worker_call` for the record's final state: replicated when MIN_REPLICAS asks, on the
         thread's own connection (WAIT counts what that connection wrote)."""
         if self._replicated is None:
-            return self._worker_call(command, *args)
+            return self._worker_call(command, *args, hot=hot)
         if not self._own_connections:
-            return self._settling_call(what, command, *args)
-        call = [self._evalsha(command, *args)]
+            return self._settling_call(what, command, *args, hot=hot)
+        call = [self._evalsha(command, *args, hot=hot)]
         with translate_errors(self.display_url, secrets=self._secrets):
             conn = self._thread_connection()
             try:
-                return self._replicated.exchange(conn, what, call, {self._script.sha: self._script_text})[0]
+                return self._replicated.exchange(conn, what, call, self._scripts)[0]
             except (redis.ConnectionError, redis.TimeoutError):
                 self._drop_thread_connection(conn)
                 raise
@@ -329,21 +361,27 @@ class RedisJobStore(RedisSchedules):
             queue_name,
             rmid,
             message.encode(),
-            _compact(record),
+            encode_record(record),
             record["created_at"],
             record["priority"],
         ]
 
     def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> Transition:
-        verdict = self._worker_call(
-            "start",
+        """hot.lua's `start` first (a first delivery of a queued job); jobs.lua's for what it leaves
+        ("slow": a redelivery, a retry, run_now, a record of an older layout...) and for a fallback
+        record. hot.lua writes nothing when it answers "slow", so either way one call changes it."""
+        args = (
             message.message_id,
             message.options.get("redis_message_id", ""),
             message.queue_name,
             worker,
             int(message.options.get("retries", 0)) + 1,
-            _compact(fallback) if fallback is not None else "",
         )
+        if fallback is None and all(_json_safe(a) for a in args[1:4]):
+            verdict = self._worker_call("start", *args, hot=True)
+            if verdict not in (b"slow", "slow"):
+                return Transition.parse(verdict)
+        verdict = self._worker_call("start", *args, _compact(fallback) if fallback is not None else "")
         return Transition.parse(verdict)
 
     def finish(
@@ -380,15 +418,31 @@ class RedisJobStore(RedisSchedules):
         )
 
     def succeed_many(self, successes: Sequence[Success]) -> int:
-        """The whole batch is one `succeed` script call: one round trip, and counters, index pruning
-        and heartbeats written once per call instead of once per job."""
-        args: list[Any] = [BOUNDS_CSV, WAIT_BOUNDS_CSV]
+        """The whole batch is one hot.lua `succeed` call: one round trip, and counters, index pruning
+        and heartbeats written once per call instead of once per job. The jobs it does not
+        recognise (a retried or redelivered run, an older record...) are one jobs.lua `succeed` call
+        more; each job is written, with its ack, by exactly one of the two."""
+        if not successes:
+            return 0
+        hot: list[Any] = [self.finished_ttl, BOUNDS_CSV, WAIT_BOUNDS_CSV]
+        rows: list[tuple[Any, ...]] = []
         now = now_ms()
         for s in successes:
             age = max(now - s.finished_ms, 0)
             ack = s.ack or ("", "", "")
-            args += (s.job_id, s.result, "" if s.duration_ms is None else s.duration_ms, age, *ack)
-        return int(self._settling_worker_call("job successes", "succeed", *args))
+            duration = "" if s.duration_ms is None else s.duration_ms
+            rows.append((s.job_id, s.result, duration, age, *ack))
+            # hot.lua splices the result into the record as it is: a JSON string, quoted here.
+            hot += (s.job_id, json.dumps(s.result), duration, age, *ack)
+        reply = self._settling_worker_call("job successes", "succeed", *hot, hot=True)
+        written = int(reply[0])
+        # The jobs hot.lua left (not recognised; neither written nor acked): jobs.lua's `succeed`.
+        args: list[Any] = [BOUNDS_CSV, WAIT_BOUNDS_CSV]
+        for position in reply[1:]:
+            args += rows[int(position) - 1]
+        if len(args) > 2:
+            written += int(self._settling_worker_call("job successes", "succeed", *args))
+        return written
 
     def reject(
         self, rq: str, data: bytes, error: tuple[str, str], evidence: dict[str, Any], message_id: str, worker: str
@@ -442,7 +496,7 @@ class RedisJobStore(RedisSchedules):
     def get(self, job_id: str) -> JobRecord | None:
         with translate_errors(self.display_url, secrets=self._secrets):
             raw = self.client.get(self.keys.job(job_id))
-        return decode_record(load_json(raw)) if raw else None
+        return decode_record(parse_record(raw)) if raw else None
 
     def page(
         self, queue: str, state: JobState | None, offset: int, limit: int, search: str = "", *, priority: str = ""
@@ -482,7 +536,7 @@ class RedisJobStore(RedisSchedules):
             for i in range(0, len(reply), 2):
                 matched.setdefault(self._text(reply[i]), reply[i + 1])
         raws = list(matched.values())[max(offset, 0) : max(offset, 0) + max(limit, 1)]
-        return JobPage([decode_record(load_json(raw)) for raw in raws], len(matched), offset, limit)
+        return JobPage([decode_record(parse_record(raw)) for raw in raws], len(matched), offset, limit)
 
     def snapshot(self) -> Snapshot:
         """Counts, throughput, oldest waiting job, workers and Redis's memory state: one round trip."""
@@ -646,7 +700,7 @@ class RedisJobStore(RedisSchedules):
 
     @staticmethod
     def _parse_page(reply: list[Any], offset: int, limit: int) -> JobPage:
-        return JobPage([decode_record(load_json(raw)) for raw in reply[1:]], int(reply[0]), offset, limit)
+        return JobPage([decode_record(parse_record(raw)) for raw in reply[1:]], int(reply[0]), offset, limit)
 
     def find_ids(self, prefix: str, limit: int) -> list[str]:
         """Ids that start with `prefix`, at most `limit`: one ZRANGEBYLEX on the id index (O(log n)
@@ -729,7 +783,7 @@ class RedisJobStore(RedisSchedules):
             return []
         with translate_errors(self.display_url, secrets=self._secrets):
             raws = self.client.mget([self.keys.job(i) for i in job_ids])
-        return [decode_record(load_json(raw)) if raw else None for raw in raws]
+        return [decode_record(parse_record(raw)) if raw else None for raw in raws]
 
     def clear(self, queue: str, include_dead: bool, who: str) -> ClearResult:
         lists = physical_queues(queue)
@@ -817,9 +871,10 @@ class RedisJobStore(RedisSchedules):
 
     # -- workers ----------------------------------------------------------------------------
 
-    def heartbeat(self, info: WorkerInfo) -> None:
+    def heartbeat(self, info: WorkerInfo) -> int | None:
         """Both Dramatiq's heartbeat (so its ack lease holds while threads are busy) and ours, by
-        Redis's clock; the reply also brings this process's clock offset up to date."""
+        Redis's clock, with the housekeeping in turn; the reply also brings this process's clock
+        offset up to date. Returns the oldest heartbeat of any worker (ms, Redis's clock)."""
         body = {
             "id": info.id,
             "host": info.host,
@@ -831,10 +886,35 @@ class RedisJobStore(RedisSchedules):
             "consumes": info.consumes,
         }
         before = time.time()
-        redis_now = self._call(
-            "beat", info.id, _compact(body), self.worker_timeout_ms * 3, self.worker_timeout_ms * 10, *info.consumes
+        redis_now, oldest = self._call(
+            "beat",
+            info.id,
+            _compact(body),
+            self.worker_timeout_ms * 3,
+            self.worker_timeout_ms * 10,
+            *self._housekeeping_args(),
+            *info.consumes,
         )
         clock.observe(int(redis_now), before, time.time())
+        return None if oldest is None else int(float(oldest))
+
+    def idle_read(self, lists: list[str]) -> tuple[int, int | None]:
+        """What an idle worker process polls, in one round trip (idle_gate.py): how many of `lists`
+        hold messages, and the first unpaused schedule's next run (ms), which the scheduler compares
+        with Redis's clock as this process knows it before calling `sched_due`. Plain commands: a
+        script call costs an idle Redis more CPU than the commands it saves."""
+        with translate_errors(self.display_url, secrets=self._secrets):
+            pipe = self.client.pipeline(transaction=False)
+            if lists:
+                pipe.exists(*lists)
+            pipe.zrange(self.keys.sched_due(), 0, 0, withscores=True)
+            replies = pipe.execute()
+        first = replies[-1]
+        return (int(replies[0]) if lists else 0), (int(first[0][1]) if first else None)
+
+    def _housekeeping_args(self) -> tuple[str, str, str]:
+        """What jobs.lua's housekeeping walks in turn: job queues, states, dead-letter queues."""
+        return ",".join(QUEUES), STATES_CSV, self._dead_letter_queues
 
     def forget_worker(self, worker_id: str) -> None:
         with translate_errors(self.display_url, secrets=self._secrets):

@@ -1,0 +1,244 @@
+-- gemsdash's hot path: the two transitions every job makes, `start` and `succeed`, for the common
+-- case only (a job that runs once and succeeds), as string edits of its record. jobs.lua does every
+-- other transition and every case this script does not recognise: it answers "slow" (start) or
+-- names the jobs it left (succeed), having written nothing for them, and the store sends those to
+-- jobs.lua's command of the same name, so each job's transition is still one atomic script call.
+--
+-- Why a script of its own: jobs.lua's top-level chunk (60-odd closures, its argument copy) ran on
+-- every call, 8.6 us of Redis CPU, and its generic save (cjson decode and encode of the whole
+-- record, the null-stripping loop, the timeline table) cost ~45 us more per transition. Here a start
+-- is a GET, a SET and two index writes around one string.match and one concatenation: redis-server
+-- runs 115k instructions for it, 250k for jobs.lua's (benchmarks/hot_calls.py --callgrind).
+--
+-- Records: HEAD "\n" TIMELINE "\n" BODY, described in jobs.lua (`decode_record`). A HEAD this script
+-- recognises is written in HEAD_FIELDS' order by this script, jobs.lua's `encode_record` and
+-- store.py's `encode_record` alike; anything else (a record in the old single-JSON layout, a retry
+-- with an error, a run_now copy, a redelivery, a record without a HEAD field it expects) goes slow.
+--
+-- hot(keys=[namespace], args=[command, ...]); limits (TIMELINE_MAX, BUCKET_MS, BUCKET_TTL_S,
+-- PRUNE_BATCH) come from the header store.py prepends (limits.py), keys from keys.py (`--!keys`).
+
+local ns = KEYS[1]
+local command = ARGV[1]
+local clock = redis.call("time")
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local find, match, sub, format = string.find, string.match, string.sub, string.format
+-- `now` as text, cut from TIME's own digits: Lua writes a number with sprintf (a number given to
+-- redis.call too), which cost more than the rest of a stamp's handling; so do string.format's
+-- directives, hence the concatenations below. Every byte of a new Lua string is hashed (Redis's Lua
+-- hashes whole strings), so the scripts make as few and as short strings as they can.
+local now_text = clock[1] .. sub(sub("00000", #clock[2]) .. clock[2], 1, 3)
+--!keys
+
+-- A timeline that may hold TIMELINE_MAX entries already is left to jobs.lua (which trims it). Each
+-- entry with its comma takes at least 11 bytes (`["dead",1],`), so a shorter one holds fewer;
+-- counting them instead cost as much as the rest of the string work.
+local TIMELINE_ROOM = 11 * (TIMELINE_MAX - 1) - 1
+
+-- start(id, rmid, rq, worker, attempt), rmid, rq and worker printable without `"` or `\`
+-- A worker is about to run a message: "run" when the record was a first-delivery `queued` one, now
+-- `running`; "missing" without a record; "slow" for anything else (jobs.lua `start` decides).
+if command == "start" then
+    local id, rmid, rq, worker, attempt = ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+    local key = job_key(id)
+    local raw = redis.call("get", key)
+    if not raw then return "missing" end
+    -- Exactly these fields: no run_now, no error, no times of an earlier run.
+    local queue, attempts, most, at = match(raw,
+        '^{"state":"queued","queue":"([^"\\]*)","attempts":(%d+),"max_attempts":(%d+),"rq":"[^"\\]*","rmid":"[^"\\]*"}\n()')
+    -- rmid, rq and worker go into the record as they are: store.py sends only JSON-safe ones here.
+    if not queue or not attempt then return "slow" end
+    attempts = tonumber(attempts)
+    -- A redelivery carrying the same retry count is a new attempt (jobs.lua caps it at the maximum).
+    if attempts >= attempt then attempt = attempts + 1 end
+    if attempt > tonumber(most) then return "slow" end
+    local nl = find(raw, "\n", at, true)
+    if not nl or nl - at > TIMELINE_ROOM then return "slow" end
+    local timeline = ""
+    if nl > at then timeline = sub(raw, at, nl - 1) .. "," end
+    local attempt_text = ARGV[6]
+    if attempt ~= tonumber(attempt_text) then attempt_text = format("%d", attempt) end
+    redis.call("set", key, '{"state":"running","queue":"' .. queue .. '","attempts":' .. attempt_text
+        .. ',"max_attempts":' .. most .. ',"rq":"' .. rq .. '","rmid":"' .. rmid .. '","started_at":' .. now_text
+        .. ',"worker":"' .. worker .. '"}\n' .. timeline .. '["running",' .. now_text .. "]" .. sub(raw, nl))
+    redis.call("zrem", idx_key(queue, "queued"), id)
+    redis.call("zadd", idx_key(queue, "running"), now_text, id)
+    return "run"
+
+-- succeed(finished_ttl_s, bounds_csv, wait_bounds_csv,
+--         [id, result_as_json_string, duration_ms, age_ms, ack_worker, ack_queue, ack_rmid] * n)
+-- jobs.lua `succeed` (which documents the arguments and the guarantees) for the records this
+-- script recognises: `running` ones that `start` above wrote (the timeline ending queued, running,
+-- without notes). A missing or already succeeded record is left alone, its message acked. The
+-- result comes quoted as a JSON string (store.py does it), as the record holds it. Returns
+-- {written, positions (1-based) of the jobs left to jobs.lua}: neither their records nor their
+-- acks are touched here.
+elseif command == "succeed" then
+    local ttl = tonumber(ARGV[2])
+    local n = math.floor((#ARGV - 4) / 7)
+    if n < 1 then return {0} end
+    local keys = {}
+    for j = 1, n do keys[j] = job_key(ARGV[5 + (j - 1) * 7]) end
+    local records = redis.call("mget", unpack(keys))
+    -- The histograms' bounds as numbers, read once per call: {numbers, their text}.
+    local function bounds_of(csv)
+        local numbers, names = {}, {}
+        for bound in string.gmatch(csv, "[^,]+") do
+            numbers[#numbers + 1] = tonumber(bound)
+            names[#names + 1] = bound
+        end
+        names[#names + 1] = "inf"
+        return {numbers, names}
+    end
+    local duration_bounds, wait_bounds = nil, nil
+    local observe_wait = ARGV[4] ~= ""
+    -- The slot of `ms` in `bounds` (its position in names; past the last bound, "inf").
+    local function slot(bounds, ms)
+        local numbers = bounds[1]
+        for b = 1, #numbers do
+            if ms <= numbers[b] then return b end
+        end
+        return #numbers + 1
+    end
+    local out = {0}
+    local seen, slow = {}, {}
+    local held = {}             -- worker -> queue -> rmids to ack
+    -- Per queue: the ids leaving `running`, {score, id...} entering `succeeded`, and the counts
+    -- (jobs.lua conclude/observe_wait/count_finished for a success), written once per call.
+    local per_queue = {}
+    for j = 1, n do
+        local at = 5 + (j - 1) * 7
+        local id, raw = ARGV[at], records[j]
+        local go = "ack"        -- ack only (missing, done already), write, or leave to jobs.lua
+        local queue, same, tl_at, duration, nl, queued_at, started_at
+        if slow[id] then
+            go = "slow"         -- its first copy in this batch went slow: so does this one
+        elseif raw and not seen[id] and sub(raw, 1, 22) ~= '{"state":"succeeded","' then
+            go = "slow"
+            queue, same, tl_at = match(raw,
+                '^{"state":"running","queue":"([^"\\]*)"(,"attempts":%d+,"max_attempts":%d+,"rq":"[^"\\]*","rmid":"[^"\\]*","started_at":%d+,"worker":"[^"\\]*")}\n()')
+            duration = ARGV[at + 2]
+            if queue and find(duration, "^%d*$") then
+                nl = find(raw, "\n", tl_at, true)
+                if nl and nl - tl_at <= TIMELINE_ROOM then
+                    -- The wait histogram's two stamps: the last two entries, without notes.
+                    local tail = sub(raw, math.max(tl_at, nl - 64), nl - 1)
+                    queued_at, started_at = match(tail, '%["queued",(%d+)%],%["running",(%d+)%]$')
+                    if queued_at then go = "write" end
+                end
+            end
+        end
+        if go == "slow" then
+            slow[id] = true
+            out[#out + 1] = j
+        else
+            local ack_rmid = ARGV[at + 6]
+            if ack_rmid ~= "" then  -- none: the broker acked it itself
+                local worker, rq = ARGV[at + 4], ARGV[at + 5]
+                local by_queue = held[worker]
+                if not by_queue then
+                    by_queue = {}
+                    held[worker] = by_queue
+                end
+                local rmids = by_queue[rq]
+                if not rmids then
+                    rmids = {}
+                    by_queue[rq] = rmids
+                end
+                rmids[#rmids + 1] = ack_rmid
+            end
+        end
+        if go == "write" then
+            seen[id] = true
+            local at_ms, at_text = now, now_text
+            local age = tonumber(ARGV[at + 3]) or 0
+            if age > 0 then
+                at_ms = now - age
+                at_text = format("%d", at_ms)
+            end
+            local timed = ""
+            if duration ~= "" then timed = ',"duration_ms":' .. duration end
+            redis.call("set", keys[j], '{"state":"succeeded","queue":"' .. queue .. '"' .. same .. ',"finished_at":'
+                .. at_text .. timed .. ',"result":' .. ARGV[at + 1] .. "}\n" .. sub(raw, tl_at, nl - 1)
+                .. ',["succeeded",' .. at_text .. "]" .. sub(raw, nl), "EX", ARGV[2])
+            local q = per_queue[queue]
+            if not q then
+                q = {left = {}, entered = {}, n = 0, hist = {}, hist_sum = 0, wait = {}, wait_sum = 0, buckets = {}}
+                per_queue[queue] = q
+            end
+            q.left[#q.left + 1] = id
+            q.entered[#q.entered + 1] = at_text
+            q.entered[#q.entered + 1] = id
+            q.n = q.n + 1
+            if observe_wait then
+                wait_bounds = wait_bounds or bounds_of(ARGV[4])
+                local ms = math.max(tonumber(started_at) - tonumber(queued_at), 0)
+                local b = slot(wait_bounds, ms)
+                q.wait[b] = (q.wait[b] or 0) + 1
+                q.wait_sum = q.wait_sum + ms
+            end
+            local number = math.floor(at_ms / BUCKET_MS)
+            local bucket = q.buckets[number]
+            if not bucket then
+                bucket = {0, 0, 0}  -- ok, ms, timed
+                q.buckets[number] = bucket
+            end
+            bucket[1] = bucket[1] + 1
+            if duration ~= "" then
+                local ms = tonumber(duration)
+                duration_bounds = duration_bounds or bounds_of(ARGV[3])
+                local b = slot(duration_bounds, ms)
+                q.hist[b] = (q.hist[b] or 0) + 1
+                q.hist_sum = q.hist_sum + ms
+                bucket[2] = bucket[2] + ms
+                bucket[3] = bucket[3] + 1
+            end
+            out[1] = out[1] + 1
+        end
+    end
+    -- The acks, as jobs.lua `succeed` does them: only messages still held (recovery may have
+    -- requeued one meanwhile) leave the ack set and the .msgs hash.
+    for worker, by_queue in pairs(held) do
+        for rq, rmids in pairs(by_queue) do
+            local acks, mine = acks_key(worker, rq), {}
+            for j, is_held in ipairs(redis.call("smismember", acks, unpack(rmids))) do
+                if is_held == 1 then mine[#mine + 1] = rmids[j] end
+            end
+            if #mine > 0 then
+                redis.call("srem", acks, unpack(mine))
+                redis.call("hdel", msgs_key(rq), unpack(mine))
+            end
+        end
+        redis.call("zadd", heartbeats_key, now, worker)
+    end
+    for queue, q in pairs(per_queue) do
+        redis.call("zrem", idx_key(queue, "running"), unpack(q.left))
+        local key = idx_key(queue, "succeeded")
+        redis.call("zadd", key, unpack(q.entered))
+        -- jobs.lua `prune`: index entries of expired records, bounded.
+        local stale = redis.call("zrangebyscore", key, "-inf", now - ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
+        if #stale > 0 then
+            redis.call("zrem", key, unpack(stale))
+            redis.call("zrem", ids_key, unpack(stale))
+            redis.call("zrem", all_states_key(queue), unpack(stale))
+        end
+        redis.call("hincrby", totals_key, queue .. ":succeeded", q.n)
+        redis.call("hincrby", totals_key, queue .. ":attempt:succeeded", q.n)
+        for number, bucket in pairs(q.buckets) do
+            local tp = tp_key(queue, format("%d", number))
+            redis.call("hincrby", tp, "ok", bucket[1])
+            if bucket[3] > 0 then
+                redis.call("hincrby", tp, "ms", bucket[2])
+                redis.call("hincrby", tp, "timed", bucket[3])
+            end
+            redis.call("expire", tp, BUCKET_TTL_S)
+        end
+        for b, count in pairs(q.hist) do redis.call("hincrby", hist_key(queue), duration_bounds[2][b], count) end
+        if q.hist_sum > 0 or next(q.hist) then redis.call("hincrby", hist_key(queue), "sum", q.hist_sum) end
+        for b, count in pairs(q.wait) do redis.call("hincrby", wait_key(queue), wait_bounds[2][b], count) end
+        if next(q.wait) then redis.call("hincrby", wait_key(queue), "sum", q.wait_sum) end
+    end
+    return out
+end
+
+return redis.error_reply("unknown command " .. tostring(command))

@@ -1,0 +1,239 @@
+"""A Redis record is HEAD "\\n" TIMELINE "\\n" BODY, so that hot.lua's `start` and `succeed` edit it
+with string operations; records written whole as one JSON object by older versions stay in
+production Redis and must still be read and transitioned. hot.lua handles the common case only and
+leaves the rest to jobs.lua: both must write the same record and count the same."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib.resources import files
+from typing import Any
+
+import redis
+from dramatiq import Message
+
+from gemsdash.queue import JobRequest, JobState, JobType, Runtime, add_jobs, get_job, list_jobs, queue_stats
+from gemsdash.queue.jobs import now_ms
+from gemsdash.queue.redis_broker import GemsdashRedisBroker
+from gemsdash.queue.redis_store import RedisJobStore
+from gemsdash.queue.redis_store.store import BOUNDS_CSV, WAIT_BOUNDS_CSV
+from gemsdash.queue.store import HEAD_FIELDS, Delivery, Success, Verdict, encode_record, parse_record
+from tests.core.workload import email
+
+QUEUE = JobType.EMAIL_NOTIFICATION.queue
+
+
+def _fetched(rt: Runtime, count: int) -> list[Message[Any]]:
+    add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"layout-{i}")) for i in range(count)])
+    broker = rt.broker
+    assert isinstance(broker, GemsdashRedisBroker)
+    messages = [Message.decode(data) for data in broker.do_fetch(QUEUE, count)]
+    assert len(messages) == count
+    return messages
+
+
+def _store(rt: Runtime) -> RedisJobStore:
+    store = rt.store
+    assert isinstance(store, RedisJobStore)
+    return store
+
+
+def _key(rt: Runtime, job_id: str) -> str:
+    return f"{rt.settings.namespace}:gd:job:{job_id}"
+
+
+def _ack(rt: Runtime, message: Message[Any]) -> tuple[str, str, str]:
+    return (rt.broker.broker_id, message.queue_name, message.options["redis_message_id"])  # type: ignore[attr-defined]
+
+
+def _start_args(message: Message[Any]) -> tuple[Any, ...]:
+    return (message.message_id, message.options["redis_message_id"], message.queue_name, "test-worker", 1)
+
+
+def _raw(client: redis.Redis, key: str) -> bytes:
+    raw = client.get(key)
+    assert isinstance(raw, bytes)
+    return raw
+
+
+def _head_keys(raw: bytes) -> list[str]:
+    head = raw.split(b"\n", 1)[0]
+    return [k for k, _ in json.loads(head, object_pairs_hook=lambda pairs: pairs)]
+
+
+def _public(rt: Runtime, job_id: str) -> dict[str, Any]:
+    """What `gemsdash job --json` shows of a record, without what differs between two jobs."""
+    record = get_job(job_id)
+    assert record is not None
+    data = record.model_dump(mode="json")
+    for key in ("id", "payload", "created_at", "started_at", "finished_at", "rmid"):
+        data.pop(key, None)
+    data["timeline"] = [(e["state"], e["note"]) for e in data["timeline"]]
+    return data
+
+
+def _unacked(rt: Runtime, client: redis.Redis) -> int:
+    ns = rt.settings.namespace
+    return int(client.scard(f"{ns}:__acks__.{rt.broker.broker_id}.{QUEUE}"))  # type: ignore[attr-defined]
+
+
+def test_head_fields_are_the_same_in_python_and_lua() -> None:
+    source = files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text()
+    found = re.search(r"local HEAD_FIELDS = \{(.*?)\}", source, re.S)
+    assert found is not None
+    assert tuple(re.findall(r'"(\w+)"', found.group(1))) == HEAD_FIELDS
+
+
+def test_jobs_lua_changes_no_body_field_of_a_record() -> None:
+    """jobs.lua's `encode_record` writes a loaded record's BODY text back as it was read: a field a
+    command sets must be a HEAD field, or the change would be lost. (`id` is set only on a record
+    `reject` builds from its template, never on a loaded one.)"""
+    source = files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text()
+    assigned = set(re.findall(r"\bjob\.(\w+) =(?!=)", source))
+    assert assigned - {"timeline", "id"} <= set(HEAD_FIELDS), assigned - set(HEAD_FIELDS)
+
+
+def test_encode_and_parse_round_trip_and_old_records_parse() -> None:
+    record = {
+        "id": "j1",
+        "queue": "q",
+        "state": "queued",
+        "payload": '{"text":"line\\nbreak"}',
+        "attempts": 0,
+        "max_attempts": 3,
+        "next_attempt_at": None,
+        "timeline": [["queued", 5, None], ["running", 6, "a note with \n and ],["]],
+    }
+    raw = encode_record(record)
+    assert raw.count("\n") == 2 and raw.startswith('{"state":"queued","queue":"q","attempts":0,"max_attempts":3}\n')
+    expected = {k: v for k, v in record.items() if v is not None}
+    expected["timeline"] = [["queued", 5], ["running", 6, "a note with \n and ],["]]
+    assert parse_record(raw) == expected
+    assert parse_record(raw.encode()) == expected
+    assert parse_record(json.dumps(record)) == record  # the layout of older versions
+
+
+def test_a_first_delivery_runs_and_succeeds_through_hot_lua(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
+    (message,) = _fetched(redis_runtime, 1)
+    store = _store(redis_runtime)
+    key = _key(redis_runtime, message.message_id)
+    raw = _raw(redis_client, key)
+    assert raw.startswith(b'{"state":"queued",') and raw.count(b"\n") == 2
+    assert store._worker_call("start", *_start_args(message), hot=True) == b"run"
+    assert _head_keys(_raw(redis_client, key)) == [
+        "state", "queue", "attempts", "max_attempts", "rq", "rmid", "started_at", "worker"
+    ]  # fmt: skip
+    reply = store._call(
+        "succeed", store.finished_ttl, BOUNDS_CSV, WAIT_BOUNDS_CSV,
+        message.message_id, json.dumps('"done"'), 7, 0, *_ack(redis_runtime, message), hot=True,
+    )  # fmt: skip
+    assert reply == [1]  # written, none left to jobs.lua
+    assert _unacked(redis_runtime, redis_client) == 0
+    ttl = redis_client.ttl(key)
+    assert 0 < ttl <= store.finished_ttl
+    record = get_job(message.message_id)
+    assert record is not None and record.state is JobState.SUCCEEDED
+    assert record.result == "done" and record.duration_ms == 7 and record.attempts == 1
+    assert [e.state for e in record.timeline] == [JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED]
+    stats = queue_stats().queues[QUEUE]
+    assert stats.counts[JobState.SUCCEEDED] == 1 and stats.counts[JobState.RUNNING] == 0
+    assert stats.duration_count == 1 and stats.wait_count == 1 and stats.finished_total["succeeded"] == 1
+
+
+def test_hot_lua_and_jobs_lua_write_the_same_record(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
+    hot, slow = _fetched(redis_runtime, 2)
+    store = _store(redis_runtime)
+    assert store._worker_call("start", *_start_args(hot), hot=True) == b"run"
+    assert store._worker_call("start", *_start_args(slow), "") == b"run"  # jobs.lua's own
+    running = [_raw(redis_client, _key(redis_runtime, m.message_id)) for m in (hot, slow)]
+    assert _head_keys(running[0]) == _head_keys(running[1])
+    assert _public(redis_runtime, hot.message_id) == _public(redis_runtime, slow.message_id)
+    ended = now_ms()
+    assert store.succeed_many([Success(hot.message_id, '{"n": 1}', 12, ended, Delivery(*_ack(redis_runtime, hot)))])
+    assert store._worker_call(
+        "succeed", BOUNDS_CSV, WAIT_BOUNDS_CSV, slow.message_id, '{"n": 1}', 12, 0, *_ack(redis_runtime, slow)
+    )
+    done = [_raw(redis_client, _key(redis_runtime, m.message_id)) for m in (hot, slow)]
+    assert _head_keys(done[0]) == _head_keys(done[1])
+    assert _public(redis_runtime, hot.message_id) == _public(redis_runtime, slow.message_id)
+    assert redis_client.ttl(_key(redis_runtime, hot.message_id)) > 0
+    stats = queue_stats().queues[QUEUE]
+    assert stats.counts[JobState.SUCCEEDED] == 2 and stats.duration_count == 2 and stats.wait_count == 2
+    assert stats.attempts_total["succeeded"] == 2 and stats.finished_total["succeeded"] == 2
+    assert _unacked(redis_runtime, redis_client) == 0
+
+
+def _as_old_record(client: redis.Redis, key: str) -> dict[str, Any]:
+    """The record rewritten as versions before the split layout wrote it: one JSON object."""
+    record = parse_record(_raw(client, key))
+    record["timeline"] = [[*e, None] if len(e) == 2 else e for e in record["timeline"]]
+    client.set(key, json.dumps(record), keepttl=True)
+    return record
+
+
+def test_a_record_of_an_older_version_is_read_and_transitioned(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    first, second = _fetched(redis_runtime, 2)
+    store = _store(redis_runtime)
+    key = _key(redis_runtime, first.message_id)
+    shown = _public(redis_runtime, first.message_id)
+    _as_old_record(redis_client, key)
+    assert _public(redis_runtime, first.message_id) == shown
+    assert {j.id for j in list_jobs(QUEUE).jobs} == {first.message_id, second.message_id}
+    assert store._worker_call("start", *_start_args(first), hot=True) == b"slow"  # not recognised
+    assert b"\n" not in _raw(redis_client, key)  # untouched
+    assert store.start(first, "test-worker", None).verdict is Verdict.RUN  # jobs.lua's start
+    assert _raw(redis_client, key).count(b"\n") == 2  # written in the new layout
+    assert store.start(second, "test-worker", None).verdict is Verdict.RUN
+    _as_old_record(redis_client, key)  # running, as an older version's worker would have left it
+    ended = now_ms()
+    successes = [Success(m.message_id, '"ok"', 4, ended, Delivery(*_ack(redis_runtime, m))) for m in (first, second)]
+    assert store.succeed_many(successes) == 2
+    for message in (first, second):
+        record = get_job(message.message_id)
+        assert record is not None and record.state is JobState.SUCCEEDED and record.result == "ok"
+        assert [e.state for e in record.timeline] == [JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED]
+    stats = queue_stats().queues[QUEUE]
+    assert stats.counts[JobState.SUCCEEDED] == 2 and stats.counts[JobState.RUNNING] == 0
+    assert stats.duration_count == 2 and stats.wait_count == 2 and stats.finished_total["succeeded"] == 2
+    assert _unacked(redis_runtime, redis_client) == 0
+
+
+def test_a_batch_mixing_hot_slow_missing_and_repeated_jobs(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
+    hot, redelivered, missing = _fetched(redis_runtime, 3)
+    store = _store(redis_runtime)
+    for message in (hot, redelivered, missing):
+        assert store.start(message, "test-worker", None).verdict is Verdict.RUN
+    # A second delivery of a running job (its worker lost): jobs.lua counts it a new attempt.
+    assert store.start(redelivered, "test-worker", None).verdict is Verdict.RUN
+    record = get_job(redelivered.message_id)
+    assert record is not None and record.attempts == 2
+    redis_client.delete(_key(redis_runtime, missing.message_id))
+    ended = now_ms()
+    successes = [
+        Success(m.message_id, '"ok"', 4, ended, Delivery(*_ack(redis_runtime, m))) for m in (hot, redelivered, missing)
+    ]
+    assert store.succeed_many([*successes, successes[0], successes[1]]) == 2
+    assert store.succeed_many(successes) == 0  # sent again after a lost reply: counted once
+    stats = queue_stats().queues[QUEUE]
+    assert stats.counts[JobState.SUCCEEDED] == 2 and stats.finished_total["succeeded"] == 2
+    assert stats.duration_count == 2 and stats.attempts_total["succeeded"] == 2
+    assert _unacked(redis_runtime, redis_client) == 0
+    record = get_job(redelivered.message_id)
+    assert record is not None and record.state is JobState.SUCCEEDED and record.attempts == 2
+
+
+def test_a_cancelled_job_is_skipped_by_jobs_lua(redis_runtime: Runtime) -> None:
+    (message,) = _fetched(redis_runtime, 1)
+    store = _store(redis_runtime)
+    assert store.cancel(message.message_id, "test", "").ok
+    assert str(store.start(message, "test-worker", None)) == "skip:cancelled"
+
+
+def test_a_worker_name_json_must_escape_goes_to_jobs_lua(redis_runtime: Runtime) -> None:
+    (message,) = _fetched(redis_runtime, 1)
+    assert _store(redis_runtime).start(message, 'host "a"\\b', None).verdict is Verdict.RUN
+    record = get_job(message.message_id)
+    assert record is not None and record.worker == 'host "a"\\b' and record.state is JobState.RUNNING
