@@ -634,6 +634,9 @@ elseif command == "finish" then
     local nack_worker, nack_queue, nack_rmid = A[11] or "", A[12] or "", A[13] or ""
     local retry_rq, retry_rmid, retry_data = A[14] or "", A[15] or "", A[16] or ""
     local wait_bounds = A[17] or ""
+    -- Read before the message is settled: a record cjson cannot read fails the call with nothing
+    -- written, its message still held (as `succeed` below), instead of settled beside a stale record.
+    local job = load(id)
     if nack_rmid ~= "" then
         redis.call("zadd", heartbeats_key, now, nack_worker)
         local held = settle_message(nack_worker, nack_queue, nack_rmid, retry_rmid == "")
@@ -643,7 +646,6 @@ elseif command == "finish" then
             rq, rmid = retry_rq, retry_rmid
         end
     end
-    local job = load(id)
     local old = nil
     if job then
         old = job.state
@@ -672,16 +674,31 @@ elseif command == "finish" then
 -- state indexes' writes one command each for the whole batch: only each record's SET is per job. age_ms: how long ago (by the worker's own clock, which
 -- measures a duration well whatever its skew) the job ended, for its record's times and buckets;
 -- the heartbeats get the time of this call, or a late write would age them. A record
--- that is missing or already succeeded is left alone (its ack is still done). Returns how many
--- records were written.
+-- that is missing or already succeeded is left alone (its ack is still done). A record cjson cannot
+-- read (written by hand, or by a later version) is left alone with its message still held: the
+-- records are decoded before any ack, as a script's writes are not undone by a later error, and
+-- one such record made the call fail after acking the whole batch, every other job of it then
+-- `running` for good with no message left to recover. Returns how many records were written.
 elseif command == "succeed" then
     local bounds, wait_bounds = A[1], A[2]
     local written, held, queues, ids = 0, {}, {}, {}
     local called_at = now
-    for i = 3, #A, 7 do
-        ids[#ids + 1] = job_key(A[i])
+    for i = 3, #A, 7 do ids[#ids + 1] = job_key(A[i]) end
+    if #ids == 0 then return 0 end
+    -- The records in one MGET; an id twice in a call (a batch resent after a lost reply) counts once.
+    local records, batch, done = redis.call("mget", unpack(ids)), new_index_batch(), {}
+    local jobs = {}  -- position -> decoded record; false: unreadable (or without what `save` needs)
+    for n in ipairs(ids) do
+        if records[n] then
+            local ok, job = pcall(decode_record, records[n])
+            jobs[n] = ok and type(job) == "table" and type(job.id) == "string" and type(job.queue) == "string"
+                and job
+        end
+    end
+    for n in ipairs(ids) do
+        local i = 3 + (n - 1) * 7
         local ack_worker, ack_queue, ack_rmid = A[i + 4], A[i + 5], A[i + 6]
-        if ack_rmid ~= "" then  -- none: the broker acked it itself
+        if ack_rmid ~= "" and jobs[n] ~= false then  -- "": the broker acked it itself
             held[ack_worker] = held[ack_worker] or {}
             gather(held[ack_worker], ack_queue, ack_rmid)
         end
@@ -701,14 +718,11 @@ elseif command == "succeed" then
         end
         redis.call("zadd", heartbeats_key, now, worker)
     end
-    if #ids == 0 then return 0 end
-    -- The records in one MGET; an id twice in a call (a batch resent after a lost reply) counts once.
-    local records, batch, done = redis.call("mget", unpack(ids)), new_index_batch(), {}
     for n in ipairs(ids) do
         local at = 3 + (n - 1) * 7
         local id, result, duration, age = A[at], A[at + 1], A[at + 2], A[at + 3]
         now = called_at - math.max(tonumber(age) or 0, 0)
-        local job = records[n] and not done[id] and decode_record(records[n])
+        local job = not done[id] and jobs[n]
         if job and job.state ~= "succeeded" then
             conclude(job, job.state, "succeeded", result, duration, nil, bounds, wait_bounds, batch)
             queues[job.queue] = true
