@@ -61,9 +61,11 @@ class JobType(str, metaclass=_JobTypes):
     def __new__(cls, name: str) -> JobType:
         if isinstance(name, JobType):
             return name
-        from gemsdash.queue.registry import registered_names
+        from gemsdash.queue.registry import definitions
 
-        known = registered_names()
+        # The registry's own mapping: a tuple of its names built per call was a share of a no-op
+        # job's time in memory mode (the worker asks once per job).
+        known = definitions()
         if name not in known:
             raise UnknownJobType(str(name), list(known))
         return cls.unchecked(name)

@@ -3,11 +3,13 @@ guarded by one lock, beside Dramatiq's StubBroker. Nothing survives the process,
 
 from __future__ import annotations
 
+import functools
 import heapq
 import json
 import re
 import threading
 import uuid
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -48,7 +50,6 @@ from gemsdash.queue.store import (
     Verdict,
     WorkerInfo,
     decode_record,
-    histogram_slot,
     recovery_bound_ms,
     refused,
 )
@@ -61,6 +62,12 @@ _PLAIN_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]*")
 
 #: Jobs whose log lines memory mode keeps.
 LOGS_KEPT = 10_000
+
+#: The states whose records expire (`_ttl_for`), as stored.
+_EXPIRING = frozenset(s.value for s in (JobState.DEAD, JobState.SUCCEEDED, JobState.CANCELLED))
+
+#: A start's answer when the job runs: one instance, not one per job.
+_RUN = Transition(Verdict.RUN)
 
 
 class MemoryJobStore(MemorySchedules):
@@ -100,9 +107,11 @@ class MemoryJobStore(MemorySchedules):
         ttl = self._ttl_for(job["state"])
         return ttl is not None and job["_entered"] < now - ttl * 1000
 
-    def _load(self, job_id: str) -> StoredJob | None:
+    def _load(self, job_id: str, now: int | None = None) -> StoredJob | None:
         job = self._jobs.get(job_id)
-        if job is not None and self._expired(job, now_ms()):
+        if job is None or job["state"] not in _EXPIRING:
+            return job
+        if self._expired(job, now_ms() if now is None else now):
             self._drop(job)
             return None
         return job
@@ -111,18 +120,21 @@ class MemoryJobStore(MemorySchedules):
         self._jobs.pop(job["id"], None)
         self._index[(job["queue"], job["state"])].pop(job["id"], None)
 
-    def _save(self, job: StoredJob, old_state: str | None, note: str | None = None) -> None:
-        now = now_ms()
+    def _save(self, job: StoredJob, old_state: str | None, note: str | None = None, now: int | None = None) -> None:
+        if now is None:
+            now = now_ms()
+        job_id, queue, state = job["id"], job["queue"], job["state"]
         timeline = job.setdefault("timeline", [])
-        timeline.append([job["state"], now, note])
+        timeline.append([state, now, note])
         if len(timeline) > self.limits.timeline_max:
             del timeline[1]
-        if old_state is not None and old_state != job["state"]:
-            self._index[(job["queue"], old_state)].pop(job["id"], None)
-        self._index[(job["queue"], job["state"])][job["id"]] = now
+        if old_state is not None and old_state != state:
+            self._index[(queue, old_state)].pop(job_id, None)
+        self._index[(queue, state)][job_id] = now
         job["_entered"] = now
-        self._jobs[job["id"]] = job
-        self._prune(job["queue"], job["state"], now)
+        self._jobs[job_id] = job
+        if state in _EXPIRING:
+            self._prune(queue, state, now)
 
     def _prune(self, queue: str, state: str, now: int) -> None:
         """Forget records whose time is up, as Redis would expire them: without this a dashboard
@@ -142,7 +154,7 @@ class MemoryJobStore(MemorySchedules):
     def _bucket(self, ms: int) -> int:
         return ms // (self.limits.bucket_seconds * 1000)
 
-    def _count_finished(self, queue: str, ok: bool, duration: int | None, at: int) -> None:
+    def _count_finished(self, queue: str, ok: bool, duration: int | None, at: int, now: int | None = None) -> None:
         bucket = self._bucket(at)
         # ok, failed, total ms, jobs with a duration (the average's denominator)
         counters = self._throughput.setdefault((queue, bucket), [0, 0, 0, 0])
@@ -151,7 +163,7 @@ class MemoryJobStore(MemorySchedules):
             counters[2] += duration
             counters[3] += 1
         # Old buckets go once per new bucket, not on every job (a scan of every queue's buckets).
-        current = self._bucket(now_ms())
+        current = self._bucket(now_ms() if now is None else now)
         if current != self._pruned_bucket:
             self._pruned_bucket = current
             for key in [k for k in self._throughput if k[1] < current - BUCKETS]:
@@ -160,7 +172,7 @@ class MemoryJobStore(MemorySchedules):
 
     @staticmethod
     def _observe(hist: dict[str, int], ms: int, bounds: tuple[int, ...]) -> None:
-        hist[histogram_slot(ms, bounds)] += 1
+        hist[_slot_names(bounds)[bisect_left(bounds, ms)]] += 1
         hist["sum"] += ms
 
     def _count_attempt(self, queue: str, outcome: JobState, duration: int | None) -> None:
@@ -191,8 +203,10 @@ class MemoryJobStore(MemorySchedules):
             self.broker.enqueue(sub.message, delay=sub.delay_ms or None)
 
     def start(self, message: Message[Any], worker: str, fallback: StoredJob | None) -> Transition:
+        # One clock reading for the whole transition: every stamp of a start is the same instant.
+        now = now_ms()
         with self._lock:
-            job = self._load(message.message_id)
+            job = self._load(message.message_id, now)
             old = None
             if job is not None:
                 old = job["state"]
@@ -210,7 +224,7 @@ class MemoryJobStore(MemorySchedules):
             if old == JobState.QUEUED:
                 since = self._index[(job["queue"], old)].get(job["id"])
                 if since is not None:
-                    self._observe(self._wait[job["queue"]], max(now_ms() - since, 0), WAIT_BOUNDS_MS)
+                    self._observe(self._wait[job["queue"]], max(now - since, 0), WAIT_BOUNDS_MS)
             note = None if old else "no record: message did not come through gemsdash"
             most = int(job.get("max_attempts") or 0)
             if most and attempt > most:  # the last attempt's worker was lost: it runs again as the last
@@ -219,13 +233,13 @@ class MemoryJobStore(MemorySchedules):
             job.update(
                 state=JobState.RUNNING.value,
                 attempts=attempt,
-                started_at=now_ms(),
+                started_at=now,
                 next_attempt_at=None,
                 worker=worker,
                 rq=message.queue_name,
             )
-            self._save(job, old, note)
-            return Transition(Verdict.RUN)
+            self._save(job, old, note, now)
+            return _RUN
 
     def finish(
         self,
@@ -241,8 +255,9 @@ class MemoryJobStore(MemorySchedules):
     ) -> Transition:
         """`settle` has nothing to do here: the stub broker acks and nacks its own messages and
         keeps no dead-letter copies."""
+        now = now_ms()
         with self._lock:
-            job = self._load(job_id)
+            job = self._load(job_id, now)
             old = None
             if job is not None:
                 old = job["state"]
@@ -252,18 +267,21 @@ class MemoryJobStore(MemorySchedules):
                 return MISSING
             if old == outcome and outcome in (JobState.DEAD, JobState.SUCCEEDED):
                 return UNCHANGED
-            self._conclude(job, old, outcome, detail, duration_ms, next_attempt_ms, now_ms())
+            self._conclude(job, old, outcome, detail, duration_ms, next_attempt_ms, now, now)
             return OK
 
     def succeed_many(self, successes: Sequence[Success]) -> int:
         written = 0
         with self._lock:
             for success in successes:
-                job = self._load(success.job_id)
+                now = now_ms()
+                job = self._load(success.job_id, now)
                 if job is None or job["state"] == JobState.SUCCEEDED:
                     continue
-                at = min(success.finished_ms, now_ms())
-                self._conclude(job, job["state"], JobState.SUCCEEDED, success.result, success.duration_ms, None, at)
+                at = min(success.finished_ms, now)
+                self._conclude(
+                    job, job["state"], JobState.SUCCEEDED, success.result, success.duration_ms, None, at, now
+                )
                 written += 1
         return written
 
@@ -276,8 +294,10 @@ class MemoryJobStore(MemorySchedules):
         duration_ms: int | None,
         next_attempt_ms: int | None,
         at: int,
+        now: int | None = None,
     ) -> None:
-        """As jobs.lua's `conclude`: the record, its attempt counted, its finish tallied at `at`."""
+        """As jobs.lua's `conclude`: the record, its attempt counted, its finish tallied at `at`
+        (`now`: the caller's clock reading, read again when not given)."""
         job["state"] = outcome.value
         job["duration_ms"] = duration_ms
         job.pop("run_now", None)  # the copy run_now pushed has run: later copies are the job's own
@@ -289,10 +309,10 @@ class MemoryJobStore(MemorySchedules):
                 job.update(finished_at=at, next_attempt_at=None)
             else:
                 job["next_attempt_at"] = next_attempt_ms
-        self._save(job, old)
+        self._save(job, old, None, now)
         self._count_attempt(job["queue"], outcome, duration_ms)
         if outcome is not JobState.RETRYING:
-            self._count_finished(job["queue"], outcome is JobState.SUCCEEDED, duration_ms, at)
+            self._count_finished(job["queue"], outcome is JobState.SUCCEEDED, duration_ms, at, now)
 
     def reject(
         self, rq: str, data: bytes, error: tuple[str, str], evidence: dict[str, Any], message_id: str, worker: str
@@ -682,6 +702,13 @@ class MemoryJobStore(MemorySchedules):
     def lost_on_exit(self) -> int:
         with self._lock:
             return sum(len(self._index[(q, s.value)]) for q in QUEUES for s in STATES if s in WAITING_STATES)
+
+
+@functools.cache
+def _slot_names(bounds: tuple[int, ...]) -> tuple[str, ...]:
+    """The histogram slot of each `bisect_left` position in `bounds`, as store.histogram_slot
+    names them (its scan of the bounds, a generator per attempt, was a share of a no-op job)."""
+    return (*(str(b) for b in bounds), "inf")
 
 
 def _public(job: StoredJob) -> StoredJob:

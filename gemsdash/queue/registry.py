@@ -36,7 +36,7 @@ from gemsdash.queue.jobs import (
     printable,
     validation_errors,
 )
-from gemsdash.queue.payloads import Payload, RawCardNumber, TooDeep, camel_spellings, find_card_number
+from gemsdash.queue.payloads import Payload, RawCardNumber, TooDeep, camel_spellings, find_card_number, plain_flat
 from gemsdash.queue.redaction import register_secret_fields
 from gemsdash.queue.visible import find_invalid_text
 
@@ -122,6 +122,8 @@ class JobTypeDefinition:
         """The payload as its model, or InvalidPayload naming each wrong field."""
         if isinstance(payload, self.payload_model):
             payload = payload.model_dump()
+        if plain_flat(payload):
+            return self._model(payload)
         try:
             card_field = find_card_number(payload)
         except TooDeep as exc:
@@ -131,6 +133,9 @@ class JobTypeDefinition:
         bad_text = find_invalid_text(payload)
         if bad_text is not None:  # stored, it would break every reader that encodes it as UTF-8
             raise InvalidPayload(self.name, [(printable(bad_text), "is not valid Unicode (a lone surrogate)")])
+        return self._model(payload)
+
+    def _model(self, payload: Any) -> Payload:
         try:
             return self.payload_model.model_validate(payload)
         except ValidationError as exc:

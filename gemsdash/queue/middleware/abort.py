@@ -17,6 +17,7 @@ from typing import Any
 from dramatiq import Broker, Middleware, Worker
 from dramatiq.middleware import Interrupt, raise_thread_exception
 
+from gemsdash.queue.dramatiq_internals import proxied_message
 from gemsdash.queue.store import JobStore
 
 logger = logging.getLogger(__name__)
@@ -48,17 +49,18 @@ class Aborts(Middleware):
     def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
         self._stop.set()
 
+    # The message's id read from the message itself: through its proxy, each read is a Python call.
     def before_process_message(self, broker: Broker, message: Any) -> None:
         with self._lock:
-            self._threads[message.message_id] = threading.get_ident()
+            self._threads[proxied_message(message).message_id] = threading.get_ident()
 
     def after_process_message(
         self, broker: Broker, message: Any, *, result: Any | None = None, exception: BaseException | None = None
     ) -> None:
-        self._forget(message.message_id)
+        self._forget(proxied_message(message).message_id)
 
     def after_skip_message(self, broker: Broker, message: Any) -> None:
-        self._forget(message.message_id)
+        self._forget(proxied_message(message).message_id)
 
     def _forget(self, job_id: str) -> None:
         with self._lock:

@@ -17,6 +17,7 @@ from typing import Any
 
 from dramatiq import Broker, Middleware, Worker
 
+from gemsdash.queue.dramatiq_internals import proxied_message
 from gemsdash.queue.redaction import MASK, SENSITIVE_KEY, Redactor
 from gemsdash.queue.store import JobStore
 
@@ -29,6 +30,8 @@ MACHINERY = ("dramatiq", "gemsdash.queue")
 
 
 class _Buffer:
+    __slots__ = ("_secrets", "dropped", "job_id", "lines", "payload")
+
     def __init__(self, job_id: str, payload: Any) -> None:
         self.job_id = job_id
         self.payload = payload
@@ -59,8 +62,10 @@ class JobLogs(Middleware):
         logging.getLogger().removeHandler(self._handler)
 
     def before_process_message(self, broker: Broker, message: Any) -> None:
-        payload = message.args[0] if message.args else None
-        self._buffers[threading.get_ident()] = _Buffer(message.message_id, payload)
+        # The message itself, not its proxy: each attribute read through a proxy is a Python call.
+        msg = proxied_message(message)
+        args = msg.args
+        self._buffers[threading.get_ident()] = _Buffer(msg.message_id, args[0] if args else None)
 
     def after_process_message(
         self, broker: Broker, message: Any, *, result: Any | None = None, exception: BaseException | None = None
