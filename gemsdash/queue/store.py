@@ -346,8 +346,13 @@ HEAD_FIELDS = (
 _NOT_BODY = frozenset((*HEAD_FIELDS, "timeline"))
 
 
+#: One encoder for every record written (json.dumps with options builds one per call: a record's
+#: three texts cost add_jobs about 7 µs a job more than one dumps did).
+_COMPACT = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+    return _COMPACT.encode(value)
 
 
 def encode_record(record: StoredJob) -> str:
@@ -356,10 +361,9 @@ def encode_record(record: StoredJob) -> str:
     a raw newline (json.dumps escapes it), so the two are safe separators."""
     head = {k: record[k] for k in HEAD_FIELDS if record.get(k) is not None}
     body = {k: v for k, v in record.items() if k not in _NOT_BODY and v is not None}
-    timeline = ",".join(
-        _compact(list(e[:2]) if len(e) < 3 or e[2] is None else list(e[:3])) for e in record.get("timeline") or []
-    )
-    return f"{_compact(head)}\n{timeline}\n{_compact(body)}"
+    entries = [list(e[:2]) if len(e) < 3 or e[2] is None else list(e[:3]) for e in record.get("timeline") or []]
+    timeline = _COMPACT.encode(entries)[1:-1]  # the entries without the list's brackets
+    return f"{_COMPACT.encode(head)}\n{timeline}\n{_COMPACT.encode(body)}"
 
 
 def parse_record(raw: bytes | str) -> StoredJob:
