@@ -24,8 +24,9 @@ from benchmarks.longest_call import GOAL_MS, LongestCall
 from benchmarks.throughput import Throughput
 from benchmarks.waiting import Waiting
 
-TARGET_NOOP = 0.8
-TARGET_SLEEP = 0.95
+#: Issue 19: no loss of end-to-end throughput against plain Dramatiq (earlier rounds aimed at 0.8 / 0.95).
+TARGET_NOOP = 1.0
+TARGET_SLEEP = 0.98
 TARGET_BATCH = 4.0
 TARGET_RECORD_BYTES = 1024
 #: Issue 19's goals: gemsdash / plain Dramatiq on the same Redis, or absolute.
