@@ -29,6 +29,7 @@ local find, match, sub, format = string.find, string.match, string.sub, string.f
 -- hashes whole strings), so the scripts make as few and as short strings as they can.
 local now_text = clock[1] .. sub(sub("00000", #clock[2]) .. clock[2], 1, 3)
 --!keys
+--!acks
 
 -- A timeline that may hold TIMELINE_MAX entries already is left to jobs.lua (which trims it). Each
 -- entry with its comma takes at least 11 bytes (`["dead",1],`), so a shorter one holds fewer;
@@ -196,21 +197,7 @@ elseif command == "succeed" then
             out[1] = out[1] + 1
         end
     end
-    -- The acks, as jobs.lua `succeed` does them: only messages still held (recovery may have
-    -- requeued one meanwhile) leave the ack set and the .msgs hash.
-    for worker, by_queue in pairs(held) do
-        for rq, rmids in pairs(by_queue) do
-            local acks, mine = acks_key(worker, rq), {}
-            for j, is_held in ipairs(redis.call("smismember", acks, unpack(rmids))) do
-                if is_held == 1 then mine[#mine + 1] = rmids[j] end
-            end
-            if #mine > 0 then
-                redis.call("srem", acks, unpack(mine))
-                redis.call("hdel", msgs_key(rq), unpack(mine))
-            end
-        end
-        redis.call("zadd", heartbeats_key, now, worker)
-    end
+    ack_held(held)  -- acks.lua
     for queue, q in pairs(per_queue) do
         redis.call("zrem", idx_key(queue, "running"), unpack(q.left))
         local key = idx_key(queue, "succeeded")

@@ -28,6 +28,7 @@ end
 -- locals of a header the store generates from gemsdash/queue/limits.py and prepends to this script.
 
 --!keys
+--!acks
 local function is_due_state(state) return state == "delayed" or state == "retrying" end
 -- Housekeeping of many keys that periodic calls (a heartbeat every few seconds per worker,
 -- recovery's sweep) do for one key per call, in turn by Redis's clock's second, instead of for
@@ -713,21 +714,7 @@ elseif command == "succeed" then
             gather(held[ack_worker], ack_queue, ack_rmid)
         end
     end
-    -- The acks, per worker and queue: those still held leave the ack set and the .msgs hash, as
-    -- settle_message does one by one; a message recovery has requeued meanwhile is left alone.
-    for worker, by_queue in pairs(held) do
-        for queue, rmids in pairs(by_queue) do
-            local acks, mine = acks_key(worker, queue), {}
-            for j, is_held in ipairs(redis.call("smismember", acks, unpack(rmids))) do
-                if is_held == 1 then mine[#mine + 1] = rmids[j] end
-            end
-            if #mine > 0 then
-                redis.call("srem", acks, unpack(mine))
-                redis.call("hdel", msgs_key(queue), unpack(mine))
-            end
-        end
-        redis.call("zadd", heartbeats_key, now, worker)
-    end
+    ack_held(held)  -- acks.lua
     for n in ipairs(ids) do
         local at = 3 + (n - 1) * 7
         local id, result, duration, age = A[at], A[at + 1], A[at + 2], A[at + 3]

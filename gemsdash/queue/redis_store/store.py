@@ -72,8 +72,18 @@ _pack: Callable[[tuple[Any, ...]], bytes] | None = None
 if HIREDIS_AVAILABLE:
     from hiredis import pack_command as _pack
 
-_JOBS_LUA = with_lua_keys(files("gemsdash.queue.redis_store").joinpath("jobs.lua").read_text())
-_HOT_LUA = with_lua_keys(files("gemsdash.queue.redis_store").joinpath("hot.lua").read_text())
+
+def _lua(name: str) -> str:
+    """A script of this package with its `--!acks` line replaced by acks.lua (the batch acks that
+    hot.lua and jobs.lua share) and its `--!keys` line by the key names it uses."""
+    scripts = files("gemsdash.queue.redis_store")
+    return with_lua_keys(
+        scripts.joinpath(name).read_text().replace("--!acks", scripts.joinpath("acks.lua").read_text())
+    )
+
+
+_JOBS_LUA = _lua("jobs.lua")
+_HOT_LUA = _lua("hot.lua")
 _SNAPSHOT_SCRIPT = with_lua_keys(files("gemsdash.queue.redis_store").joinpath("snapshot.lua").read_text())
 #: Jobs a `clear` step cancels per state (each a record decoded and re-encoded): at 100 the longest
 #: step was 6.2 ms at 200k records; at 50, 1.1 ms mean, 1.6-3.2 ms longest (benchmarks longest-call).
