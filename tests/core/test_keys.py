@@ -73,7 +73,7 @@ def test_a_cluster_namespace_is_one_hash_tag_around_every_key() -> None:
 
 
 def test_the_lua_scripts_spell_no_key_themselves() -> None:
-    for script in ("jobs.lua", "hot.lua", "acks.lua", "snapshot.lua"):
+    for script in ("jobs.lua", "hot.lua", "shared.lua", "snapshot.lua"):
         source = files("gemsdash.queue.redis_store").joinpath(script).read_text()
         code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("--"))
         assert not re.search(r'":gd:|__acks__|__heartbeats__|\.msgs"|\.XQ"|\bns *\.\.', code), script

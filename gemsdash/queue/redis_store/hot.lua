@@ -29,7 +29,7 @@ local find, match, sub, format = string.find, string.match, string.sub, string.f
 -- hashes whole strings), so the scripts make as few and as short strings as they can.
 local now_text = clock[1] .. sub(sub("00000", #clock[2]) .. clock[2], 1, 3)
 --!keys
---!acks
+--!shared
 
 -- A timeline that may hold TIMELINE_MAX entries already is left to jobs.lua (which trims it). Each
 -- entry with its comma takes at least 11 bytes (`["dead",1],`), so a shorter one holds fewer;
@@ -197,18 +197,12 @@ elseif command == "succeed" then
             out[1] = out[1] + 1
         end
     end
-    ack_held(held)  -- acks.lua
+    ack_held(held)  -- shared.lua
     for queue, q in pairs(per_queue) do
         redis.call("zrem", idx_key(queue, "running"), unpack(q.left))
         local key = idx_key(queue, "succeeded")
         redis.call("zadd", key, unpack(q.entered))
-        -- jobs.lua `prune`: index entries of expired records, bounded.
-        local stale = redis.call("zrangebyscore", key, "-inf", now - ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
-        if #stale > 0 then
-            redis.call("zrem", key, unpack(stale))
-            redis.call("zrem", ids_key, unpack(stale))
-            redis.call("zrem", all_states_key(queue), unpack(stale))
-        end
+        prune_index(queue, key, ttl)  -- shared.lua
         redis.call("hincrby", totals_key, queue .. ":succeeded", q.n)
         redis.call("hincrby", totals_key, queue .. ":attempt:succeeded", q.n)
         for number, bucket in pairs(q.buckets) do

@@ -28,7 +28,7 @@ end
 -- locals of a header the store generates from gemsdash/queue/limits.py and prepends to this script.
 
 --!keys
---!acks
+--!shared
 local function is_due_state(state) return state == "delayed" or state == "retrying" end
 -- Housekeeping of many keys that periodic calls (a heartbeat every few seconds per worker,
 -- recovery's sweep) do for one key per call, in turn by Redis's clock's second, instead of for
@@ -178,13 +178,7 @@ end
 local function prune(queue, state)
     local ttl = ttl_for(state)
     if not ttl then return end
-    local key = idx_key(queue, state)
-    local stale = redis.call("zrangebyscore", key, "-inf", now - ttl * 1000, "LIMIT", 0, PRUNE_BATCH)
-    if #stale > 0 then
-        redis.call("zrem", key, unpack(stale))
-        redis.call("zrem", ids_key, unpack(stale))
-        redis.call("zrem", all_states_key(queue), unpack(stale))
-    end
+    prune_index(queue, idx_key(queue, state), ttl)  -- shared.lua
 end
 
 -- Index writes of many saves (a batch of successes), gathered per key by `save` and sent by
@@ -714,7 +708,7 @@ elseif command == "succeed" then
             gather(held[ack_worker], ack_queue, ack_rmid)
         end
     end
-    ack_held(held)  -- acks.lua
+    ack_held(held)  -- shared.lua
     for n in ipairs(ids) do
         local at = 3 + (n - 1) * 7
         local id, result, duration, age = A[at], A[at + 1], A[at + 2], A[at + 3]

@@ -74,11 +74,11 @@ if HIREDIS_AVAILABLE:
 
 
 def _lua(name: str) -> str:
-    """A script of this package with its `--!acks` line replaced by acks.lua (the batch acks that
-    hot.lua and jobs.lua share) and its `--!keys` line by the key names it uses."""
+    """A script of this package with its `--!shared` line replaced by shared.lua (what hot.lua and
+    jobs.lua both do) and its `--!keys` line by the key names it uses."""
     scripts = files("gemsdash.queue.redis_store")
     return with_lua_keys(
-        scripts.joinpath(name).read_text().replace("--!acks", scripts.joinpath("acks.lua").read_text())
+        scripts.joinpath(name).read_text().replace("--!shared", scripts.joinpath("shared.lua").read_text())
     )
 
 
