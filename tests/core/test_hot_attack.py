@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import redis
-from dramatiq import Message
 
 from gemsdash.queue import (
     JobRequest,
@@ -28,13 +27,10 @@ from gemsdash.queue import (
     run_now,
 )
 from gemsdash.queue.jobs import now_ms
-from gemsdash.queue.redis_broker import GemsdashRedisBroker
-from gemsdash.queue.redis_store import RedisJobStore
-from gemsdash.queue.store import Delivery, Settlement, Success, Verdict, encode_record, parse_record
+from gemsdash.queue.store import Settlement, Success, Verdict, encode_record, parse_record
+from tests.core.redis_records import QUEUE, delivery, fetch, record_key, redis_store
 from tests.core.workload import email
 from tests.support import Cli
-
-QUEUE = JobType.EMAIL_NOTIFICATION.queue
 
 #: Strings a payload or a result may hold that a string-editing script could trip on.
 HOSTILE = [
@@ -50,28 +46,6 @@ HOSTILE = [
     "]\n[",
     '["queued",1],["running",2]',
 ]
-
-
-def _store(rt: Runtime) -> RedisJobStore:
-    store = rt.store
-    assert isinstance(store, RedisJobStore)
-    return store
-
-
-def _key(rt: Runtime, job_id: str) -> str:
-    return f"{rt.settings.namespace}:gd:job:{job_id}"
-
-
-def _fetch(rt: Runtime, count: int) -> list[Message[Any]]:
-    broker = rt.broker
-    assert isinstance(broker, GemsdashRedisBroker)
-    messages = [Message.decode(data) for data in broker.do_fetch(QUEUE, count)]
-    assert len(messages) == count
-    return messages
-
-
-def _ack(rt: Runtime, message: Message[Any]) -> Delivery:
-    return Delivery(rt.broker.broker_id, message.queue_name, message.options["redis_message_id"])  # type: ignore[attr-defined]
 
 
 def _result_text(value: Any) -> str:
@@ -90,20 +64,20 @@ def test_hostile_payloads_and_results_round_trip_through_hot_lua(
 ) -> None:
     names = [*HOSTILE, "x" * 60_000]
     ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(n)) for n in names])
-    store = _store(redis_runtime)
-    messages = {m.message_id: m for m in _fetch(redis_runtime, len(ids))}
+    store = redis_store(redis_runtime)
+    messages = {m.message_id: m for m in fetch(redis_runtime, len(ids))}
     for job_id in ids:
         assert store.start(messages[job_id], "host-ü:1", None).verdict is Verdict.RUN
-        assert b'"state":"running"' in _raw(redis_client, _key(redis_runtime, job_id)).split(b"\n")[0]
+        assert b'"state":"running"' in _raw(redis_client, record_key(redis_runtime, job_id)).split(b"\n")[0]
     results: dict[str, Any] = {
         job_id: {"echo": name, "nested": [[[{"s": name}]]], "big": "y" * (2_000_000 if i == 0 else 10)}
         for i, (job_id, name) in enumerate(zip(ids, names, strict=True))
     }
     ended = now_ms()
-    successes = [Success(i, _result_text(results[i]), 5, ended, _ack(redis_runtime, messages[i])) for i in ids]
+    successes = [Success(i, _result_text(results[i]), 5, ended, delivery(redis_runtime, messages[i])) for i in ids]
     assert store.succeed_many(successes) == len(ids)
     for job_id, name in zip(ids, names, strict=True):
-        raw = _raw(redis_client, _key(redis_runtime, job_id))
+        raw = _raw(redis_client, record_key(redis_runtime, job_id))
         assert raw.count(b"\n") == 2 and raw.startswith(b'{"state":"succeeded",')
         record = get_job(job_id)
         assert record is not None and record.state is JobState.SUCCEEDED
@@ -125,8 +99,8 @@ def test_hostile_records_go_through_jobs_lua_transitions(redis_runtime: Runtime,
     """A record hot.lua wrote, then jobs.lua's own transitions on it (a failure, a retry, a cancel,
     a delete): cjson must decode what the string edits produced."""
     ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(n)) for n in HOSTILE])
-    store = _store(redis_runtime)
-    messages = {m.message_id: m for m in _fetch(redis_runtime, len(ids))}
+    store = redis_store(redis_runtime)
+    messages = {m.message_id: m for m in fetch(redis_runtime, len(ids))}
     for job_id in ids:
         assert store.start(messages[job_id], "w", None).verdict is Verdict.RUN
         error = json.dumps({"type": "RuntimeError", "message": HOSTILE[0] + "\u2028" + '"state":"queued"'})
@@ -139,7 +113,7 @@ def test_hostile_records_go_through_jobs_lua_transitions(redis_runtime: Runtime,
         assert record is not None and record.state is JobState.QUEUED and record.attempts == 0
         cancel(job_id)
         delete(job_id)
-        assert redis_client.exists(_key(redis_runtime, job_id)) == 0
+        assert redis_client.exists(record_key(redis_runtime, job_id)) == 0
 
 
 def _as_old_record(client: redis.Redis, key: str) -> None:
@@ -156,10 +130,10 @@ def test_an_old_layout_record_through_operator_actions(
     delayed = action == "run_now"
     request = JobRequest(JobType.EMAIL_NOTIFICATION, email('old "one"\n'), delay=60_000 if delayed else None)
     (job_id,) = add_jobs([request])
-    key = _key(redis_runtime, job_id)
+    key = record_key(redis_runtime, job_id)
     _as_old_record(redis_client, key)
     assert b"\n" not in _raw(redis_client, key)
-    store = _store(redis_runtime)
+    store = redis_store(redis_runtime)
     if action == "cancel":
         cancel(job_id)
         expected = JobState.CANCELLED
@@ -170,7 +144,7 @@ def test_an_old_layout_record_through_operator_actions(
         run_now(job_id)
         expected = JobState.QUEUED
     elif action == "dead_retry_delete":
-        (message,) = _fetch(redis_runtime, 1)
+        (message,) = fetch(redis_runtime, 1)
         assert store.start(message, "w", None).verdict is Verdict.RUN
         _as_old_record(redis_client, key)
         assert store.finish(job_id, JobState.DEAD, '{"type":"E","message":"boom"}', duration_ms=1).verdict is Verdict.OK
@@ -200,16 +174,16 @@ def test_an_evicted_record_between_start_and_succeed_is_not_resurrected(
     """allkeys-lru may drop a running record: hot.lua's succeed must ack the message and write no
     half record (a record without BODY would break every reader)."""
     ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"e{i}")) for i in range(3)])
-    store = _store(redis_runtime)
-    messages = {m.message_id: m for m in _fetch(redis_runtime, 3)}
+    store = redis_store(redis_runtime)
+    messages = {m.message_id: m for m in fetch(redis_runtime, 3)}
     for job_id in ids:
         assert store.start(messages[job_id], "w", None).verdict is Verdict.RUN
-    redis_client.delete(_key(redis_runtime, ids[0]))
+    redis_client.delete(record_key(redis_runtime, ids[0]))
     ended = now_ms()
-    successes = [Success(i, '"ok"', 1, ended, _ack(redis_runtime, messages[i])) for i in ids]
+    successes = [Success(i, '"ok"', 1, ended, delivery(redis_runtime, messages[i])) for i in ids]
     assert store.succeed_many(successes) == 2
     assert store.succeed_many(successes) == 0  # resent after a lost reply
-    assert redis_client.exists(_key(redis_runtime, ids[0])) == 0
+    assert redis_client.exists(record_key(redis_runtime, ids[0])) == 0
     acks = f"{redis_runtime.settings.namespace}:__acks__.{redis_runtime.broker.broker_id}.{QUEUE}"  # type: ignore[attr-defined]
     assert redis_client.scard(acks) == 0
     assert queue_stats().queues[QUEUE].finished_total["succeeded"] == 2
@@ -217,12 +191,12 @@ def test_an_evicted_record_between_start_and_succeed_is_not_resurrected(
 
 def test_a_timeline_at_its_limit_is_trimmed_by_jobs_lua(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
     (job_id,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("long"))])
-    key = _key(redis_runtime, job_id)
+    key = record_key(redis_runtime, job_id)
     record = parse_record(_raw(redis_client, key))
-    store = _store(redis_runtime)
+    store = redis_store(redis_runtime)
     most = store.limits.timeline_max
     stamp = record["timeline"][0][1]
-    (message,) = _fetch(redis_runtime, 1)
+    (message,) = fetch(redis_runtime, 1)
     for filler in (most - 3, most - 2, most - 1, most):
         record["timeline"] = [["queued", stamp]] * filler
         redis_client.set(key, encode_record(record))
@@ -251,14 +225,14 @@ def test_old_and_hostile_records_through_the_http_api_and_an_abort(
     from tests.http.conftest import http_settings, live_server
 
     ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(n)) for n in HOSTILE[:4]])
-    store = _store(redis_runtime)
-    messages = {m.message_id: m for m in _fetch(redis_runtime, 4)}
+    store = redis_store(redis_runtime)
+    messages = {m.message_id: m for m in fetch(redis_runtime, 4)}
     for job_id in ids:
         assert store.start(messages[job_id], "w", None).verdict is Verdict.RUN
     store.succeed_many(
-        [Success(ids[0], _result_text({"r": HOSTILE[5]}), 1, now_ms(), _ack(redis_runtime, messages[ids[0]]))]
+        [Success(ids[0], _result_text({"r": HOSTILE[5]}), 1, now_ms(), delivery(redis_runtime, messages[ids[0]]))]
     )
-    _as_old_record(redis_client, _key(redis_runtime, ids[1]))  # running, as an older worker left it
+    _as_old_record(redis_client, record_key(redis_runtime, ids[1]))  # running, as an older worker left it
     assert store.request_abort(ids[2], "op", "").verdict is Verdict.OK
     assert store.aborted(ids[2], '{"type":"JobAborted","message":"stop\\n"}', 4).verdict is Verdict.OK
     with live_server(http_settings()) as api:
@@ -278,8 +252,8 @@ def test_a_retry_then_success_moves_between_hot_lua_and_jobs_lua(
     """hot.lua's start, jobs.lua's retrying finish and handoff, jobs.lua's start and succeed (the
     record has an error now), then an operator's retry of the cancelled copy back through hot.lua."""
     (job_id,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(HOSTILE[0]))])
-    store = _store(redis_runtime)
-    (first,) = _fetch(redis_runtime, 1)
+    store = redis_store(redis_runtime)
+    (first,) = fetch(redis_runtime, 1)
     assert (
         store._worker_call("start", first.message_id, first.options["redis_message_id"], QUEUE, "w", 1, hot=True)
         == b"run"
@@ -319,16 +293,16 @@ def test_one_unreadable_record_does_not_strand_the_rest_of_a_success_batch(
     older worker meeting this version's records lost its jobs that way. Now an unreadable record's
     job is left alone, message held, and the others are written and acked."""
     ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"b{i}")) for i in range(5)])
-    store = _store(redis_runtime)
-    messages = {m.message_id: m for m in _fetch(redis_runtime, 5)}
+    store = redis_store(redis_runtime)
+    messages = {m.message_id: m for m in fetch(redis_runtime, 5)}
     for job_id in ids:
         assert store.start(messages[job_id], "w", None).verdict is Verdict.RUN
-        _as_old_record(redis_client, _key(redis_runtime, job_id))  # left to jobs.lua by hot.lua
-    redis_client.set(_key(redis_runtime, ids[1]), b'{"state":"running","queue":"email-notification",')
-    redis_client.set(_key(redis_runtime, ids[3]), b"null")
-    redis_client.set(_key(redis_runtime, ids[4]), b'{"state":"running"}')  # JSON, but no id or queue
+        _as_old_record(redis_client, record_key(redis_runtime, job_id))  # left to jobs.lua by hot.lua
+    redis_client.set(record_key(redis_runtime, ids[1]), b'{"state":"running","queue":"email-notification",')
+    redis_client.set(record_key(redis_runtime, ids[3]), b"null")
+    redis_client.set(record_key(redis_runtime, ids[4]), b'{"state":"running"}')  # JSON, but no id or queue
     ended = now_ms()
-    successes = [Success(i, '"ok"', 1, ended, _ack(redis_runtime, messages[i])) for i in ids]
+    successes = [Success(i, '"ok"', 1, ended, delivery(redis_runtime, messages[i])) for i in ids]
     assert store.succeed_many(successes) == 2
     for job_id in (ids[0], ids[2]):
         record = get_job(job_id)
@@ -351,14 +325,16 @@ def test_an_unreadable_record_fails_finish_before_its_message_is_settled(
     record unchanged. Now the call fails first, nothing written, the message still held, so the job
     runs again once the record is mended (or recovery hands it out) instead of being stranded."""
     (job_id,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("f0"))])
-    store = _store(redis_runtime)
-    (message,) = _fetch(redis_runtime, 1)
+    store = redis_store(redis_runtime)
+    (message,) = fetch(redis_runtime, 1)
     assert store.start(message, "w", None).verdict is Verdict.RUN
-    redis_client.set(_key(redis_runtime, job_id), b'{"state":"running","queue":"email-notification",')
+    redis_client.set(record_key(redis_runtime, job_id), b'{"state":"running","queue":"email-notification",')
     rmid = message.options["redis_message_id"]
     error = json.dumps({"type": "Boom", "message": "boom", "traceback": None})
     with pytest.raises(Exception, match=r"(?i)json|decode|expected"):
-        store.finish(job_id, JobState.DEAD, error, duration_ms=1, settle=Settlement(_ack(redis_runtime, message), None))
+        store.finish(
+            job_id, JobState.DEAD, error, duration_ms=1, settle=Settlement(delivery(redis_runtime, message), None)
+        )
     acks = f"{redis_runtime.settings.namespace}:__acks__.{redis_runtime.broker.broker_id}.{QUEUE}"  # type: ignore[attr-defined]
     assert redis_client.smembers(acks) == {rmid.encode()}
     assert redis_client.hexists(f"{redis_runtime.settings.namespace}:{QUEUE}.msgs", rmid)

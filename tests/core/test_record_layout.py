@@ -16,36 +16,15 @@ from dramatiq import Message
 
 from gemsdash.queue import JobRequest, JobState, JobType, Runtime, add_jobs, get_job, list_jobs, queue_stats
 from gemsdash.queue.jobs import now_ms
-from gemsdash.queue.redis_broker import GemsdashRedisBroker
-from gemsdash.queue.redis_store import RedisJobStore
 from gemsdash.queue.redis_store.store import BOUNDS_CSV, RECORD_LAYOUT, WAIT_BOUNDS_CSV
 from gemsdash.queue.store import HEAD_FIELDS, Delivery, Success, Verdict, WorkerInfo, encode_record, parse_record
+from tests.core.redis_records import QUEUE, delivery, fetch, record_key, redis_store
 from tests.core.workload import email
-
-QUEUE = JobType.EMAIL_NOTIFICATION.queue
 
 
 def _fetched(rt: Runtime, count: int) -> list[Message[Any]]:
     add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"layout-{i}")) for i in range(count)])
-    broker = rt.broker
-    assert isinstance(broker, GemsdashRedisBroker)
-    messages = [Message.decode(data) for data in broker.do_fetch(QUEUE, count)]
-    assert len(messages) == count
-    return messages
-
-
-def _store(rt: Runtime) -> RedisJobStore:
-    store = rt.store
-    assert isinstance(store, RedisJobStore)
-    return store
-
-
-def _key(rt: Runtime, job_id: str) -> str:
-    return f"{rt.settings.namespace}:gd:job:{job_id}"
-
-
-def _ack(rt: Runtime, message: Message[Any]) -> tuple[str, str, str]:
-    return (rt.broker.broker_id, message.queue_name, message.options["redis_message_id"])  # type: ignore[attr-defined]
+    return fetch(rt, count)
 
 
 def _start_args(message: Message[Any]) -> tuple[Any, ...]:
@@ -117,8 +96,8 @@ def test_encode_and_parse_round_trip_and_old_records_parse() -> None:
 
 def test_a_first_delivery_runs_and_succeeds_through_hot_lua(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
     (message,) = _fetched(redis_runtime, 1)
-    store = _store(redis_runtime)
-    key = _key(redis_runtime, message.message_id)
+    store = redis_store(redis_runtime)
+    key = record_key(redis_runtime, message.message_id)
     raw = _raw(redis_client, key)
     assert raw.startswith(b'{"state":"queued",') and raw.count(b"\n") == 2
     assert store._worker_call("start", *_start_args(message), hot=True) == b"run"
@@ -127,7 +106,7 @@ def test_a_first_delivery_runs_and_succeeds_through_hot_lua(redis_runtime: Runti
     ]  # fmt: skip
     reply = store._call(
         "succeed", store.finished_ttl, BOUNDS_CSV, WAIT_BOUNDS_CSV,
-        message.message_id, json.dumps('"done"'), 7, 0, *_ack(redis_runtime, message), hot=True,
+        message.message_id, json.dumps('"done"'), 7, 0, *delivery(redis_runtime, message), hot=True,
     )  # fmt: skip
     assert reply == [1]  # written, none left to jobs.lua
     assert _unacked(redis_runtime, redis_client) == 0
@@ -144,21 +123,21 @@ def test_a_first_delivery_runs_and_succeeds_through_hot_lua(redis_runtime: Runti
 
 def test_hot_lua_and_jobs_lua_write_the_same_record(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
     hot, slow = _fetched(redis_runtime, 2)
-    store = _store(redis_runtime)
+    store = redis_store(redis_runtime)
     assert store._worker_call("start", *_start_args(hot), hot=True) == b"run"
     assert store._worker_call("start", *_start_args(slow), "") == b"run"  # jobs.lua's own
-    running = [_raw(redis_client, _key(redis_runtime, m.message_id)) for m in (hot, slow)]
+    running = [_raw(redis_client, record_key(redis_runtime, m.message_id)) for m in (hot, slow)]
     assert _head_keys(running[0]) == _head_keys(running[1])
     assert _public(redis_runtime, hot.message_id) == _public(redis_runtime, slow.message_id)
     ended = now_ms()
-    assert store.succeed_many([Success(hot.message_id, '{"n": 1}', 12, ended, Delivery(*_ack(redis_runtime, hot)))])
+    assert store.succeed_many([Success(hot.message_id, '{"n": 1}', 12, ended, Delivery(*delivery(redis_runtime, hot)))])
     assert store._worker_call(
-        "succeed", BOUNDS_CSV, WAIT_BOUNDS_CSV, slow.message_id, '{"n": 1}', 12, 0, *_ack(redis_runtime, slow)
+        "succeed", BOUNDS_CSV, WAIT_BOUNDS_CSV, slow.message_id, '{"n": 1}', 12, 0, *delivery(redis_runtime, slow)
     )
-    done = [_raw(redis_client, _key(redis_runtime, m.message_id)) for m in (hot, slow)]
+    done = [_raw(redis_client, record_key(redis_runtime, m.message_id)) for m in (hot, slow)]
     assert _head_keys(done[0]) == _head_keys(done[1])
     assert _public(redis_runtime, hot.message_id) == _public(redis_runtime, slow.message_id)
-    assert redis_client.ttl(_key(redis_runtime, hot.message_id)) > 0
+    assert redis_client.ttl(record_key(redis_runtime, hot.message_id)) > 0
     stats = queue_stats().queues[QUEUE]
     assert stats.counts[JobState.SUCCEEDED] == 2 and stats.duration_count == 2 and stats.wait_count == 2
     assert stats.attempts_total["succeeded"] == 2 and stats.finished_total["succeeded"] == 2
@@ -177,8 +156,8 @@ def test_a_record_of_an_older_version_is_read_and_transitioned(
     redis_runtime: Runtime, redis_client: redis.Redis
 ) -> None:
     first, second = _fetched(redis_runtime, 2)
-    store = _store(redis_runtime)
-    key = _key(redis_runtime, first.message_id)
+    store = redis_store(redis_runtime)
+    key = record_key(redis_runtime, first.message_id)
     shown = _public(redis_runtime, first.message_id)
     _as_old_record(redis_client, key)
     assert _public(redis_runtime, first.message_id) == shown
@@ -190,7 +169,9 @@ def test_a_record_of_an_older_version_is_read_and_transitioned(
     assert store.start(second, "test-worker", None).verdict is Verdict.RUN
     _as_old_record(redis_client, key)  # running, as an older version's worker would have left it
     ended = now_ms()
-    successes = [Success(m.message_id, '"ok"', 4, ended, Delivery(*_ack(redis_runtime, m))) for m in (first, second)]
+    successes = [
+        Success(m.message_id, '"ok"', 4, ended, Delivery(*delivery(redis_runtime, m))) for m in (first, second)
+    ]
     assert store.succeed_many(successes) == 2
     for message in (first, second):
         record = get_job(message.message_id)
@@ -204,17 +185,18 @@ def test_a_record_of_an_older_version_is_read_and_transitioned(
 
 def test_a_batch_mixing_hot_slow_missing_and_repeated_jobs(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
     hot, redelivered, missing = _fetched(redis_runtime, 3)
-    store = _store(redis_runtime)
+    store = redis_store(redis_runtime)
     for message in (hot, redelivered, missing):
         assert store.start(message, "test-worker", None).verdict is Verdict.RUN
     # A second delivery of a running job (its worker lost): jobs.lua counts it a new attempt.
     assert store.start(redelivered, "test-worker", None).verdict is Verdict.RUN
     record = get_job(redelivered.message_id)
     assert record is not None and record.attempts == 2
-    redis_client.delete(_key(redis_runtime, missing.message_id))
+    redis_client.delete(record_key(redis_runtime, missing.message_id))
     ended = now_ms()
     successes = [
-        Success(m.message_id, '"ok"', 4, ended, Delivery(*_ack(redis_runtime, m))) for m in (hot, redelivered, missing)
+        Success(m.message_id, '"ok"', 4, ended, Delivery(*delivery(redis_runtime, m)))
+        for m in (hot, redelivered, missing)
     ]
     assert store.succeed_many([*successes, successes[0], successes[1]]) == 2
     assert store.succeed_many(successes) == 0  # sent again after a lost reply: counted once
@@ -228,14 +210,14 @@ def test_a_batch_mixing_hot_slow_missing_and_repeated_jobs(redis_runtime: Runtim
 
 def test_a_cancelled_job_is_skipped_by_jobs_lua(redis_runtime: Runtime) -> None:
     (message,) = _fetched(redis_runtime, 1)
-    store = _store(redis_runtime)
+    store = redis_store(redis_runtime)
     assert store.cancel(message.message_id, "test", "").ok
     assert str(store.start(message, "test-worker", None)) == "skip:cancelled"
 
 
 def test_a_worker_name_json_must_escape_goes_to_jobs_lua(redis_runtime: Runtime) -> None:
     (message,) = _fetched(redis_runtime, 1)
-    assert _store(redis_runtime).start(message, 'host "a"\\b', None).verdict is Verdict.RUN
+    assert redis_store(redis_runtime).start(message, 'host "a"\\b', None).verdict is Verdict.RUN
     record = get_job(message.message_id)
     assert record is not None and record.worker == 'host "a"\\b' and record.state is JobState.RUNNING
 
@@ -244,15 +226,15 @@ def test_jobs_lua_writes_back_the_layout_it_loaded(redis_runtime: Runtime, redis
     """Old in, old out; new in, new out: an older worker of a rolling upgrade reads only the old
     layout, so a record that has it keeps it through every transition of this version."""
     old, new = _fetched(redis_runtime, 2)
-    store = _store(redis_runtime)
-    old_key, new_key = _key(redis_runtime, old.message_id), _key(redis_runtime, new.message_id)
+    store = redis_store(redis_runtime)
+    old_key, new_key = record_key(redis_runtime, old.message_id), record_key(redis_runtime, new.message_id)
     _as_old_record(redis_client, old_key)
     for message in (old, new):  # jobs.lua's start (not hot.lua's) for both
         assert store._worker_call("start", *_start_args(message), "") == b"run"
     assert b"\n" not in _raw(redis_client, old_key) and json.loads(_raw(redis_client, old_key))["state"] == "running"
     assert _raw(redis_client, new_key).count(b"\n") == 2
     ended = now_ms()
-    successes = [Success(m.message_id, '"ok"', 4, ended, Delivery(*_ack(redis_runtime, m))) for m in (old, new)]
+    successes = [Success(m.message_id, '"ok"', 4, ended, Delivery(*delivery(redis_runtime, m))) for m in (old, new)]
     assert store.succeed_many(successes) == 2
     whole = json.loads(_raw(redis_client, old_key))  # what an older worker's cjson.decode reads
     assert whole["state"] == "succeeded" and [e[0] for e in whole["timeline"]] == ["queued", "running", "succeeded"]
@@ -270,17 +252,17 @@ def test_new_records_use_the_old_layout_while_an_older_worker_is_alive(
 ) -> None:
     """The flag each process keeps: refreshed by a heartbeat's reply, or by a submit once stale
     (LAYOUT_CHECK_S), and trusted in between (no read per submit)."""
-    store = _store(redis_runtime)
+    store = redis_store(redis_runtime)
     ns = redis_runtime.settings.namespace
     store.heartbeat(_info("new-worker"))
     assert store._older_alive is False
     assert json.loads(_raw(redis_client, f"{ns}:gd:worker:new-worker"))["record_layout"] == RECORD_LAYOUT
     (first,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("before"))])
-    assert _raw(redis_client, _key(redis_runtime, first)).count(b"\n") == 2
+    assert _raw(redis_client, record_key(redis_runtime, first)).count(b"\n") == 2
     # An older worker's beat: `workers` only (its body has no record_layout).
     redis_client.zadd(f"{ns}:gd:workers", {"older-worker": now_ms()})
     (cached,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("cached"))])
-    assert _raw(redis_client, _key(redis_runtime, cached)).count(b"\n") == 2  # the flag is still fresh
+    assert _raw(redis_client, record_key(redis_runtime, cached)).count(b"\n") == 2  # the flag is still fresh
     store.heartbeat(_info("new-worker"))  # a beat within LAYOUT_CHECK_S does not ask (no ZCOUNTs)
     assert store._older_alive is False
     store._older_checked = 0.0  # LAYOUT_CHECK_S later: the next beat's reply brings the news
@@ -288,7 +270,7 @@ def test_new_records_use_the_old_layout_while_an_older_worker_is_alive(
     assert store._older_alive is True
     ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"during-{i}")) for i in range(3)])
     for job_id in ids:
-        whole = json.loads(_raw(redis_client, _key(redis_runtime, job_id)))  # one JSON object
+        whole = json.loads(_raw(redis_client, record_key(redis_runtime, job_id)))  # one JSON object
         assert whole["id"] == job_id and whole["state"] == "queued" and whole["rmid"] == job_id
         record = get_job(job_id)
         assert record is not None and record.state is JobState.QUEUED
@@ -297,25 +279,25 @@ def test_new_records_use_the_old_layout_while_an_older_worker_is_alive(
     store._older_checked = 0.0
     (after,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("after"))])
     assert store._older_alive is False
-    assert _raw(redis_client, _key(redis_runtime, after)).count(b"\n") == 2
+    assert _raw(redis_client, record_key(redis_runtime, after)).count(b"\n") == 2
     # ...and one that had never looked learns it on its first submit.
     redis_client.zadd(f"{ns}:gd:workers", {"older-worker": now_ms()})
     store._older_checked, store._older_alive = 0.0, None
     (again,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("again"))])
-    assert store._older_alive is True and b"\n" not in _raw(redis_client, _key(redis_runtime, again))
+    assert store._older_alive is True and b"\n" not in _raw(redis_client, record_key(redis_runtime, again))
     store.forget_worker("new-worker")
     assert redis_client.zscore(f"{ns}:gd:workers:layout2", "new-worker") is None
 
 
 def test_jobs_of_old_layout_run_through_jobs_lua(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
     """Written old while an older worker lived, run by this version: hot.lua leaves them to jobs.lua."""
-    store = _store(redis_runtime)
+    store = redis_store(redis_runtime)
     store._set_older(True)
     (message,) = _fetched(redis_runtime, 1)
-    key = _key(redis_runtime, message.message_id)
+    key = record_key(redis_runtime, message.message_id)
     assert b"\n" not in _raw(redis_client, key)
     assert store.start(message, "test-worker", None).verdict is Verdict.RUN
-    success = Success(message.message_id, '"ok"', 4, now_ms(), Delivery(*_ack(redis_runtime, message)))
+    success = Success(message.message_id, '"ok"', 4, now_ms(), Delivery(*delivery(redis_runtime, message)))
     assert store.succeed_many([success]) == 1
     record = get_job(message.message_id)
     assert record is not None and record.state is JobState.SUCCEEDED and record.result == "ok"
