@@ -1,9 +1,9 @@
 """Redis Sentinel: a primary, a replica and three sentinels on loopback; two worker processes and a
 producer at a steady rate with GEMSDASH_MIN_REPLICAS=1, through one `SENTINEL FAILOVER` and one
-SIGKILL of the primary, after which the killed node rejoins empty while the new primary stalls
-for 3 s (it must not be promoted: docs/high-availability.md). Every job whose add_job returned an id ends final, none is lost, no payment
-key is captured twice, work resumes within seconds of each failover, and SIGTERM still stops the
-workers promptly afterwards."""
+SIGKILL of the primary, after which the killed node rejoins empty while the new primary stalls (the
+empty node must not be promoted: docs/high-availability.md). Every job whose add_job returned an id
+ends final, none is lost, no payment key is captured twice, work resumes within seconds of each
+failover, and SIGTERM still stops the workers promptly afterwards."""
 
 from __future__ import annotations
 
