@@ -255,7 +255,7 @@ class DataLoss:
         if not raw:
             return None
         try:
-            data = load_json(raw)
+            data = scrub(load_json(raw))
             return cls(from_ms(int(data["detected_at"])), str(data["worker"]), str(data["before"]), str(data["after"]))
         except (TypeError, KeyError, ValueError, OverflowError, OSError):
             return None
