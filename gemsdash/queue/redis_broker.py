@@ -65,6 +65,9 @@ logger = logging.getLogger(__name__)
 RejectMalformed = Callable[[str, bytes, Refusal, str], None]
 #: (worker id, physical delay queue) -> data of the messages its ack set holds
 Reclaim = Callable[[str, str], list[bytes]]
+#: (physical queue, prefetch, worker id) -> (fetched data, redis message ids of the messages whose
+#: records the fetch marked running): RedisJobStore.fetch with its worker label.
+FetchAndStart = Callable[[str, int, str], tuple[list[Any], list[Any]]]
 
 _OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
@@ -72,6 +75,8 @@ _OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
     reject_malformed: RejectMalformed | None = None
     reclaim_delayed: Reclaim | None = None
+    #: The fetch of a (not delayed) queue, starting the fetched jobs' records in the same call.
+    fetch_and_start: FetchAndStart | None = None
     #: Fetched messages larger than this are refused unread.
     max_message_bytes: int = MAX_MESSAGE_BYTES
     #: Queues an operator paused: their consumers fetch nothing (pausing.py).
@@ -84,6 +89,8 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
         #: job id -> (delay queue, redis message id, data) of a retry's next copy, for JobTracking.
         self._retries: dict[str, NextCopy] = {}
         self._retries_lock = threading.Lock()
+        #: Redis message ids of fetched messages whose records the fetch already marked running.
+        self._started: set[str] = set()
         self.scripts["dispatch"] = self.client.register_script(dispatch_on_redis_clock())
         #: Idle consumers ask it instead of fetching (idle_gate.py).
         self.idle_gate = IdleGate(
@@ -145,6 +152,15 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
 
         return guarded
 
+    def started_by_fetch(self, message: Message[Any]) -> bool:
+        """Whether the fetch of `message` already marked its record running (once: a redelivery of
+        the same message is fetched, and decided, again)."""
+        rmid = message.options.get("redis_message_id")
+        if rmid is None or rmid not in self._started:
+            return False
+        self._started.discard(rmid)
+        return True
+
     def settle_with_record(self, delivery: Delivery) -> None:
         self._settled.add(delivery.message_id)
 
@@ -182,7 +198,12 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
 
     def do_fetch(self, queue_name: str, prefetch: int) -> list[Any]:
         try:
-            fetched: list[Any] = self._dispatch("fetch")(queue_name, prefetch)
+            if self.fetch_and_start is not None and not queue_name.endswith(".DQ"):
+                prefetch = min(prefetch, self._max_unpack_size())  # type: ignore[no-untyped-call]
+                fetched, started = self.fetch_and_start(queue_name, prefetch, self.broker_id)
+                self._started.update(s.decode() if isinstance(s, bytes) else s for s in started)
+            else:
+                fetched = self._dispatch("fetch")(queue_name, prefetch)
         except _OUTAGE_ERRORS as exc:
             outage.lost(exc)
             raise

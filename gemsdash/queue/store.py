@@ -137,6 +137,10 @@ class Settling(Protocol):
         """The store's write settled `delivery`: the broker's own ack or nack must skip it."""
         ...
 
+    def started_by_fetch(self, message: Message[Any]) -> bool:
+        """Whether the broker's fetch of `message` already made its record `running` (asked once)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Submission:

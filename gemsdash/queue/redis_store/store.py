@@ -442,6 +442,17 @@ class RedisJobStore(RedisSchedules):
         verdict = self._worker_call("start", *args, _compact(fallback) if fallback is not None else "")
         return Transition.parse(verdict)
 
+    def fetch(self, rq: str, prefetch: int, broker_id: str, worker: str) -> tuple[list[Any], list[Any]]:
+        """Dramatiq's fetch of up to `prefetch` messages of the physical queue `rq` into the ack set
+        of `broker_id`, with hot.lua's `start` of their first-delivery records by `worker` folded in
+        (one script call per batch instead of one per job): (messages as Dramatiq's fetch returns
+        them, redis message ids of those already started). Redis errors are raised as redis-py
+        raises them, as from Dramatiq's own fetch (its consumer handles a lost connection)."""
+        if not (_json_safe(rq) and _json_safe(worker)):
+            worker = ""
+        reply = self._hot_script(keys=[self.namespace], args=["fetch", rq, prefetch, broker_id, worker])
+        return list(reply[0]), list(reply[1])
+
     def finish(
         self,
         job_id: str,
