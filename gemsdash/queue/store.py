@@ -141,6 +141,10 @@ class Settling(Protocol):
         """Whether the broker's fetch of `message` already made its record `running` (asked once)."""
         ...
 
+    def waiting_jobs(self) -> list[str]:
+        """Jobs whose records the broker's fetch made `running` that have not begun yet."""
+        ...
+
 
 @dataclass(frozen=True)
 class Submission:

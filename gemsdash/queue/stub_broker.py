@@ -48,6 +48,9 @@ class EmbeddedStubBroker(HandlersOnly, StubBroker):
     def started_by_fetch(self, message: Message[Any]) -> bool:
         return False
 
+    def waiting_jobs(self) -> list[str]:
+        return []
+
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 100) -> Consumer:
         if self.paused_queues is None:
             return super().consume(queue_name, prefetch, timeout)

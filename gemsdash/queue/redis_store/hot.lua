@@ -78,7 +78,7 @@ if command == "start" then
 -- Dramatiq's fetch (dispatch.lua's, batched: its heartbeat, LPOP, SADD to the broker's ack set,
 -- HMGET) with `start` folded in: the fetched messages' first-delivery `queued` records are made
 -- `running` here, as `start` above would, their index writes batched. Returns {messages (as
--- Dramatiq's fetch), redis message ids of the messages whose records it started}. A message that
+-- Dramatiq's fetch), [redis message id, job id] of each message whose record it started}. A message that
 -- may be a retry (a "retries" option, or the text anywhere in it) and any record `running_record`
 -- does not recognise are left to the worker's own `start`. An empty `worker`: fetch only.
 elseif command == "fetch" then
@@ -126,6 +126,7 @@ elseif command == "fetch" then
             q.entered[#q.entered + 1] = now_text
             q.entered[#q.entered + 1] = ids[k]
             started[#started + 1] = rmid
+            started[#started + 1] = ids[k]
         end
     end
     for queue, q in pairs(per_queue) do
@@ -179,13 +180,13 @@ elseif command == "succeed" then
         local at = 5 + (j - 1) * 7
         local id, raw = ARGV[at], records[j]
         local go = "ack"        -- ack only (missing, done already), write, or leave to jobs.lua
-        local queue, same, tl_at, duration, nl, queued_at, started_at
+        local queue, head_a, began, head_b, tl_at, duration, nl, queued_at, started_at
         if slow[id] then
             go = "slow"         -- its first copy in this batch went slow: so does this one
         elseif raw and not seen[id] and sub(raw, 1, 22) ~= '{"state":"succeeded","' then
             go = "slow"
-            queue, same, tl_at = match(raw,
-                '^{"state":"running","queue":"([^"\\]*)"(,"attempts":%d+,"max_attempts":%d+,"rq":"[^"\\]*","rmid":"[^"\\]*","started_at":%d+,"worker":"[^"\\]*")}\n()')
+            queue, head_a, began, head_b, tl_at = match(raw,
+                '^{"state":"running","queue":"([^"\\]*)"(,"attempts":%d+,"max_attempts":%d+,"rq":"[^"\\]*","rmid":"[^"\\]*","started_at":)(%d+)(,"worker":"[^"\\]*")}\n()')
             duration = ARGV[at + 2]
             if queue and find(duration, "^%d*$") then
                 nl = find(raw, "\n", tl_at, true)
@@ -226,9 +227,22 @@ elseif command == "succeed" then
                 at_text = format("%d", at_ms)
             end
             local timed = ""
-            if duration ~= "" then timed = ',"duration_ms":' .. duration end
-            redis.call("set", keys[j], '{"state":"succeeded","queue":"' .. queue .. '"' .. same .. ',"finished_at":'
-                .. at_text .. timed .. ',"result":' .. ARGV[at + 1] .. "}\n" .. sub(raw, tl_at, nl - 1)
+            local timeline = sub(raw, tl_at, nl - 1)
+            if duration ~= "" then
+                timed = ',"duration_ms":' .. duration
+                -- A job its fetch started (`fetch` above) may have waited in the worker's memory
+                -- before it began: its real start is its end less its run time, later than the
+                -- fetch's stamp, and the record (started_at, the `running` entry) and the wait
+                -- histogram take that one. (A `start` call's stamp is at most a moment earlier.)
+                local real = at_ms - tonumber(duration)
+                if real > tonumber(started_at) + 1 then
+                    local real_text = format("%d", real)
+                    timeline = sub(timeline, 1, #timeline - #started_at - 1) .. real_text .. "]"
+                    began, started_at = real_text, real_text
+                end
+            end
+            redis.call("set", keys[j], '{"state":"succeeded","queue":"' .. queue .. '"' .. head_a .. began .. head_b
+                .. ',"finished_at":' .. at_text .. timed .. ',"result":' .. ARGV[at + 1] .. "}\n" .. timeline
                 .. ',["succeeded",' .. at_text .. "]" .. sub(raw, nl), "EX", ARGV[2])
             local q = per_queue[queue]
             if not q then
