@@ -60,8 +60,8 @@ class JobTracking(Middleware):
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         msg = proxied_message(message)
-        # PROTOTYPE (branch fold): a job whose record the fetch marked running runs without a
-        # `start` call; a cancel meanwhile is not seen yet.
+        # A job whose record its fetch marked running (the fold prototype, runtime.py) runs without
+        # a `start` call: an abort meanwhile is Aborts' to see (its poll); a cancel is refused.
         if not self.settling.started_by_fetch(msg):
             verdict = persist(lambda: self.store.start(msg, self.worker, None))
             if verdict.verdict is Verdict.MISSING:
