@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -315,7 +314,7 @@ def _build_redis(settings: Settings, client: Client, redactor: Redactor, *, sync
     # fetch (hot.lua `fetch`; redis_broker.py). Not safe to turn on yet: a cancel of a job fetched
     # but not begun is refused ("it is running"), and `clear` leaves such jobs to run; see
     # docs/benchmarks.md "Issue 19, round 4: `start` folded into the fetch" for what is missing.
-    if os.environ.get("GEMSDASH_FOLD_START") == "1":
+    if settings.fold_start:
         label = worker_label()
         broker.fetch_and_start = lambda rq, prefetch, broker_id: store.fetch(rq, prefetch, broker_id, label)
         broker.requeue_started = lambda rq, broker_id, rmids, started: store.requeue(
