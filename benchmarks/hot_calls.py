@@ -9,9 +9,11 @@ Redis, measured outside any worker so that other processes' load moves the figur
 
 Jobs are submitted with `add_jobs`' store call, fetched as a worker's consumer fetches them (so
 their messages sit in an ack set), each started, then succeeded 20 a call with their acks. To
-measure another tree (a `git archive` copy), run this file from it, by path, so that both gemsdash
-and the harness come from that tree:
+measure another tree (a `git archive` copy), run this file by path with that tree first on the
+path, so that gemsdash and the harness come from it (a tree older than benchmarks/callgrind_redis.py
+needs a copy of it):
 
+    cp -n $REPO/benchmarks/callgrind_redis.py /tmp/before/benchmarks/
     (cd /tmp/before && PYTHONPATH=/tmp/before $REPO/.venv/bin/python $REPO/benchmarks/hot_calls.py)
 """
 
@@ -19,15 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import dramatiq
 import redis
 
+from benchmarks.callgrind_redis import callgrind_redis
 from benchmarks.harness import bench, gemsdash_runtime
 from benchmarks.work import PAYLOAD
 from gemsdash.queue import JOB_SPECS, JobRequest, JobType, add_jobs
@@ -86,34 +86,9 @@ def rusage(jobs: int) -> None:
         )
 
 
-def _totals(path: Path) -> int:
-    for line in path.read_text().splitlines():
-        if line.startswith("totals:"):
-            return int(line.split()[1])
-    raise ValueError(f"no totals in {path}")
-
-
 def callgrind(jobs: int, port: int) -> None:
-    scratch = Path(tempfile.mkdtemp(prefix="hot-calls-"))
-    out = scratch / "callgrind.out"
-    valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
-    server = subprocess.Popen(
-        [*valgrind, "redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-    def control(*args: str) -> None:
-        subprocess.run(["callgrind_control", *args, str(server.pid)], capture_output=True, check=True)
-
-    try:
-        client = redis.Redis(port=port)
-        for _ in range(300):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.2)
+    with callgrind_redis(port, "hot-calls-") as grind:
+        client = grind.client
         store = RedisJobStore(
             client, namespace="m", finished_ttl=3600, dead_ttl=3600, worker_timeout_ms=30000, display_url="bench"
         )
@@ -126,20 +101,17 @@ def callgrind(jobs: int, port: int) -> None:
         for m in messages:  # as a worker's fetch leaves them: in its ack set
             client.sadd(f"m:__acks__.{_WORKER}.{m.queue_name}", m.options["redis_message_id"])
         store.start(messages[0], _WORKER, None)  # scripts loaded, connection made
-        control("-i", "on")
+        grind.instrument(True)
         for m in messages[1:]:
             assert store.start(m, _WORKER, None).verdict.value == "run"
-        control("-i", "off")
-        control("-d", "start")
-        control("-i", "on")
+        grind.instrument(False)
+        grind.dump("start")
+        grind.instrument(True)
         _succeed_all(store, messages, _WORKER)
-        control("-i", "off")
-        control("-d", "succeed")
+        grind.instrument(False)
+        grind.dump("succeed")
         assert client.scard(f"m:__acks__.{_WORKER}.{messages[0].queue_name}") == 0
-        client.shutdown(nosave=True)
-    finally:
-        server.wait(timeout=60)
-    start, succeed = _totals(Path(f"{out}.1")) / (jobs - 1), _totals(Path(f"{out}.2")) / jobs
+    start, succeed = grind.totals(1) / (jobs - 1), grind.totals(2) / jobs
     print(f"{jobs} jobs; redis-server instructions per job: start {start:,.0f}, succeed {succeed:,.0f}")
 
 
@@ -154,26 +126,8 @@ def callgrind_path(jobs: int, port: int, prefetch: int) -> None:
     from gemsdash.queue.redis_broker import GemsdashRedisBroker
 
     fold = os.environ.get("GEMSDASH_FOLD_START") in ("1", "2")
-    scratch = Path(tempfile.mkdtemp(prefix="hot-path-"))
-    out = scratch / "callgrind.out"
-    valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
-    server = subprocess.Popen(
-        [*valgrind, "redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-    def control(*args: str) -> None:
-        subprocess.run(["callgrind_control", *args, str(server.pid)], capture_output=True, check=True)
-
-    try:
-        client = redis.Redis(port=port)
-        for _ in range(300):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.2)
+    with callgrind_redis(port, "hot-path-") as grind:
+        client = grind.client
         store = RedisJobStore(
             client, namespace="m", finished_ttl=3600, dead_ttl=3600, worker_timeout_ms=30000, display_url="bench"
         )
@@ -195,10 +149,10 @@ def callgrind_path(jobs: int, port: int, prefetch: int) -> None:
         _succeed_all(store, [first], _WORKER)
         started_by_fetch, dumps = 0, 0
         while True:
-            control("-i", "on")
+            grind.instrument(True)
             fetched = broker.do_fetch(queue, prefetch)
             if not fetched:
-                control("-i", "off")
+                grind.instrument(False)
                 break
             messages = [dramatiq.Message.decode(d) for d in fetched]
             for m in messages:
@@ -206,19 +160,16 @@ def callgrind_path(jobs: int, port: int, prefetch: int) -> None:
                     started_by_fetch += 1
                 else:
                     assert store.start(m, "label", None).verdict.value == "run"
-            control("-i", "off")
-            control("-d", "fetch")  # odd dumps: fetch (+ start); even ones: succeed
-            control("-i", "on")
+            grind.instrument(False)
+            grind.dump("fetch")  # odd dumps: fetch (+ start); even ones: succeed
+            grind.instrument(True)
             _succeed_all(store, messages, _WORKER)
-            control("-i", "off")
-            control("-d", "succeed")
+            grind.instrument(False)
+            grind.dump("succeed")
             dumps += 2
         assert client.scard(f"m:__acks__.{_WORKER}.{queue}") == 0
-        client.shutdown(nosave=True)
-    finally:
-        server.wait(timeout=60)
-    fetch = sum(_totals(Path(f"{out}.{n}")) for n in range(1, dumps + 1, 2)) / (jobs - 1)
-    succeed = sum(_totals(Path(f"{out}.{n}")) for n in range(2, dumps + 1, 2)) / (jobs - 1)
+    fetch = sum(grind.totals(n) for n in range(1, dumps + 1, 2)) / (jobs - 1)
+    succeed = sum(grind.totals(n) for n in range(2, dumps + 1, 2)) / (jobs - 1)
     print(
         f"{jobs - 1} jobs, fetched {prefetch} a call, {started_by_fetch} started by their fetch; "
         f"redis-server instructions per job: fetch + start {fetch:,.0f}, succeed {succeed:,.0f}, "
