@@ -25,9 +25,8 @@ from dramatiq.worker import ConsumerThread
 
 from gemsdash.queue import context
 from gemsdash.queue.dramatiq_internals import proxied_exception, proxied_message
-from gemsdash.queue.errors import UnknownJobType
 from gemsdash.queue.jobs import JobState, JobType, now_ms
-from gemsdash.queue.messages import canonical_queue, fallback_record, scrubbed
+from gemsdash.queue.messages import fallback_record, job_type_of_queue, scrubbed
 from gemsdash.queue.middleware.abort import JobAborted
 from gemsdash.queue.middleware.persist import persist
 from gemsdash.queue.middleware.write_behind import WriteBehind
@@ -69,18 +68,10 @@ class JobTracking(Middleware):
         with self._lock:
             self._started[msg.message_id] = time.monotonic()
             self.in_flight += 1
-        try:  # one registry look-up, not two (`in`, then JobType()): this runs for every job
-            job_type = JobType(canonical_queue(msg.queue_name))
-        except UnknownJobType:
-            job_type = JobType.SKETCH_GENERATION
+        job_type = job_type_of_queue(msg.queue_name) or JobType.SKETCH_GENERATION
         options = msg.options
-        context.enter(
-            context.JobContext(
-                job_id=msg.message_id,
-                job_type=job_type,
-                attempt=int(options.get("retries", 0)) + 1,
-                max_attempts=int(options.get("max_retries", 0)) + 1,
-            )
+        context.begin(
+            msg.message_id, job_type, int(options.get("retries", 0)) + 1, int(options.get("max_retries", 0)) + 1
         )
 
     def before_enqueue(self, broker: Broker, message: Message[Any], delay: int | None) -> None:
@@ -110,7 +101,8 @@ class JobTracking(Middleware):
             detail = _RESULT_JSON.encode(job_result)
             # On Redis the record and Dramatiq's ack of this message are written behind, together in
             # one `succeed` call: no window in which a finished job could be delivered again.
-            ack = self.settling.delivery(proxied_message(message))
+            # Without write-behind (memory mode) there is no ack to look up.
+            ack = self.settling.delivery(proxied_message(message)) if self.write_behind is not None else None
             if self.write_behind is not None and ack is not None:
                 self.write_behind.record(Success(message.message_id, detail, duration, now_ms(), ack))
                 self.settling.settle_with_record(ack)
