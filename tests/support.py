@@ -301,6 +301,20 @@ class SentinelGroup(ServerGroup):
     def node(self, port: int) -> RedisServer:
         return next(n for n in self.nodes if n.port == port)
 
+    def events(self) -> list[str]:
+        """What the sentinels logged of failures and failovers (+sdown, +odown, +switch-master...),
+        in time order: a failed fault test shows how many promotions it went through, and of whom."""
+        wanted = ("+sdown", "-sdown", "+odown", "+selected-slave", "+promoted-slave", "+switch-master")
+        lines: list[tuple[str, str]] = []  # (time of day, line): "pid:X 02 Dec 2026 04:30:01.123 # +sdown ..."
+        for sentinel in self.sentinels:
+            log = sentinel.dir / f"redis-{sentinel.port}.log"
+            text = log.read_text(errors="replace") if log.exists() else ""
+            for line in text.splitlines():
+                if any(w in line for w in wanted):
+                    fields = line.split()
+                    lines.append((fields[4] if len(fields) > 4 else "", f"sentinel {sentinel.port}: {line.strip()}"))
+        return [line for _, line in sorted(lines)]
+
     def failover(self) -> None:
         """SENTINEL FAILOVER; returns once the sentinels name the replica as primary."""
         before = self.primary_port()

@@ -73,6 +73,11 @@ class QueueCollector(Collector):
             "Age of the store read these values come from (grows while the store does not answer).",
             value=_age_seconds(snapshot.taken_at, datetime.now(UTC)),
         )
+        yield GaugeMetricFamily(
+            "gemsdash_redis_data_lost",
+            "1 for a day after a worker found Redis without this namespace's data (health: data_lost).",
+            value=1 if snapshot.data_lost is not None else 0,
+        )
         shard_up = GaugeMetricFamily(
             "gemsdash_shard_up", "Per shard (GEMSDASH_SHARDS): 1 when it answered this scrape.", labels=["shard"]
         )

@@ -41,6 +41,11 @@ TEMPLATES: dict[str, str] = {
     #: zset of the workers in `workers` that read records in the HEAD/TIMELINE/BODY layout, by the
     #: same heartbeat (ms): fewer live here than there means an older worker is alive
     "layout2": "{ns}:gd:workers:layout2",
+    #: "<Redis ms>:<worker id>" of the first heartbeat on this data set: a long-lived worker that
+    #: sees it change knows Redis lost its data in between (it came back empty)
+    "epoch": "{ns}:gd:epoch",
+    #: JSON {detected_at, worker, before, after} of the last such loss, kept a day, for health
+    "data_lost": "{ns}:gd:data-lost",
     #: zset of delayed and retrying job ids by due time (ms), for health
     "due": "{ns}:gd:due:{queue}",
     #: zset of worker ids consuming the physical queue rq, by last heartbeat
@@ -151,6 +156,9 @@ class Keys:
 
     def layout2(self) -> str:
         return self._fill("layout2")
+
+    def data_lost(self) -> str:
+        return self._fill("data_lost")
 
     def serving(self, rq: str) -> str:
         return self._fill("serving", rq=rq)

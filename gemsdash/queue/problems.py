@@ -26,6 +26,7 @@ ProblemKind = Literal[
     "eviction_policy",
     "out_of_memory",
     "shard_down",
+    "data_lost",
 ]
 
 WAITING = (JobState.QUEUED, JobState.DELAYED, JobState.RETRYING)
@@ -88,6 +89,16 @@ def find_problems(snapshot: Snapshot) -> list[Problem]:
                     + (", ".join(queues) or "none"),
                 )
             )
+    lost = snapshot.data_lost
+    if lost is not None:
+        found.append(
+            Problem(
+                "data_lost",
+                f"Redis lost this namespace's data: worker {lost.worker} found it empty at "
+                f"{lost.detected_at:%Y-%m-%d %H:%M:%S} UTC, and every job accepted before then is gone (restarted "
+                "without persistence, flushed, or an unsynced replica promoted; see docs/operations.md)",
+            )
+        )
     memory = snapshot.memory
     if memory is not None and memory.policy != "noeviction":
         found.append(

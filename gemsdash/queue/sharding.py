@@ -236,6 +236,7 @@ def merge(read: dict[str, Snapshot | Exception]) -> Snapshot:
         paused=frozenset(q for name, s in up.items() for q in s.paused if settings.shard_of(q) == name),
         shards={name: shard_state(name, got) for name, got in read.items()},
         unavailable=unavailable,
+        data_lost=next((s.data_lost for s in up.values() if s.data_lost is not None), None),
     )
 
 

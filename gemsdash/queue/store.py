@@ -229,6 +229,42 @@ def parse_memory_info(info: dict[str, Any]) -> RedisMemory:
     )
 
 
+@dataclass(frozen=True)
+class DataLoss:
+    """Redis came back without this namespace's data (restarted without persistence, flushed, or a
+    replica that had not synced was promoted), as a worker alive across it noticed: every job
+    accepted before `detected_at` is gone. Redis keeps it a day (DATA_LOSS_KEPT_S) for health."""
+
+    detected_at: datetime
+    worker: str
+    #: The data set's epochs before and after ("<Redis ms>:<worker id>" of its first heartbeat).
+    before: str
+    after: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "detected_at": int(self.detected_at.timestamp() * 1000),
+            "worker": self.worker,
+            "before": self.before,
+            "after": self.after,
+        }
+
+    @classmethod
+    def read(cls, raw: bytes | str | None) -> DataLoss | None:
+        """None for anything but what `as_json` wrote (a key written by hand must not break health)."""
+        if not raw:
+            return None
+        try:
+            data = scrub(load_json(raw))
+            return cls(from_ms(int(data["detected_at"])), str(data["worker"]), str(data["before"]), str(data["after"]))
+        except (TypeError, KeyError, ValueError, OverflowError, OSError):
+            return None
+
+
+#: How long health reports a data loss after a worker noticed it.
+DATA_LOSS_KEPT_S = 24 * 3600
+
+
 def recovery_bound_ms(worker_timeout_ms: int) -> int:
     """How late a job may start after its due time, or after the worker holding it died: the
     worker timeout, plus the recovery pass interval (a third of it)."""
@@ -257,6 +293,8 @@ class Snapshot:
     shards: dict[str, ShardState] = field(default_factory=dict)
     #: Queues whose shard did not answer -> why: their `queues` entry is empty, not zero.
     unavailable: dict[str, str] = field(default_factory=dict)
+    #: Redis lost this namespace's data within the last day (None in memory mode, or if not).
+    data_lost: DataLoss | None = None
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -9,7 +9,7 @@ from gemsdash.app import GemsdashApp
 from gemsdash.queue import JobType, Runtime, WorkerInfo, add_job, health, pause, queue_stats, resume
 from gemsdash.queue.store import recovery_bound_ms
 from tests.core.workload import email
-from tests.support import round_trips, wait_for
+from tests.support import Cli, round_trips, wait_for
 from tests.tui.helpers import until
 
 
@@ -83,3 +83,21 @@ async def test_the_status_line_shows_each_problem_in_red(redis_runtime: Runtime)
         redis_runtime.start_worker(threads=1)
         await until(pilot, lambda: "unserved" not in app.status_text().plain, timeout=20, what="the problems to clear")
         assert len(app.status_text().plain.splitlines()) == 1
+
+
+def test_a_data_loss_key_written_by_hand_never_breaks_health(redis_runtime: Runtime, cli: Cli) -> None:
+    """`{ns}:gd:data-lost` is read from Redis like any job data: garbage is ignored, and hostile
+    text in a well-formed one (a terminal escape, a lone surrogate) reaches the terminal escaped."""
+    store = redis_runtime.store
+    key = store.keys.data_lost()  # type: ignore[attr-defined]
+    for garbage in (b"\xff\xfe not json", b"[1, 2]", b'{"detected_at": "soon"}', b'{"detected_at": 1e400}'):
+        store.client.set(key, garbage)  # type: ignore[attr-defined]
+        assert "data_lost" not in [p.kind for p in health().problems], garbage
+    hostile = '{"detected_at": 1796187088600, "worker": "w\\u001b]52;c;x\\u0007\\ud800", "before": "a", "after": "b"}'
+    store.client.set(key, hostile)  # type: ignore[attr-defined]
+    detail = next(p.detail for p in health().problems if p.kind == "data_lost")
+    assert "every job accepted before then is gone" in detail and "\ud800" not in detail, detail
+    shown = cli("health")
+    assert shown.returncode == 1
+    assert "data_lost: Redis lost this namespace's data: worker w\\x1b]52;c;x\\x07" in shown.stdout, shown.stdout
+    assert "\x1b" not in shown.stdout

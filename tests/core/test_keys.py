@@ -33,6 +33,8 @@ EXPECTED = {
     "wait": "ns:gd:wait:payment-processing",
     "workers": "ns:gd:workers",
     "layout2": "ns:gd:workers:layout2",
+    "epoch": "ns:gd:epoch",
+    "data_lost": "ns:gd:data-lost",
     "worker": "ns:gd:worker:W1",
     "due": "ns:gd:due:payment-processing",
     "serving": "ns:gd:serving:payment-processing.high",

@@ -66,6 +66,7 @@ def test_alert_rules_are_well_formed() -> None:
         "GemsdashNoWorkers",
         "GemsdashRedisDown",
         "GemsdashSnapshotStale",
+        "GemsdashRedisLostData",
     }
     for rule in rules:
         assert set(rule) == {"alert", "expr", "for", "labels", "annotations"}, rule["alert"]

@@ -737,7 +737,9 @@ elseif command == "succeed" then
 -- the timeout. Older workers beat `workers` only; this version beats `layout2` too, with the same
 -- time (recovery and forget_worker remove both entries): fewer live entries there than in
 -- `workers` means an older worker is alive. The two ZCOUNTs (~20k redis-server instructions each,
--- as much as a start's hot path) only when asked, at most every LAYOUT_CHECK_S (store.py).
+-- as much as a start's hot path) only when asked, at most every LAYOUT_CHECK_S (store.py). The
+-- reply's fourth element is the data set's epoch, made by the first beat that finds none: a worker
+-- that sees it change knows Redis lost its data since its last beat (store.py `_check_epoch`).
 elseif command == "beat" then
     local worker, body, ttl, forget_after, timeout = A[1], A[2], tonumber(A[3]), tonumber(A[4]), tonumber(A[8])
     redis.call("zadd", heartbeats_key, now, worker)
@@ -755,10 +757,15 @@ elseif command == "beat" then
     end
     housekeeping(A[5], A[6], A[7])
     local oldest = redis.call("zrange", heartbeats_key, 0, 0, "WITHSCORES")
-    if not timeout then return {now, oldest[2] or false} end
+    local epoch = redis.call("get", epoch_key)
+    if not epoch then
+        epoch = now .. ":" .. worker
+        redis.call("set", epoch_key, epoch)
+    end
+    if not timeout then return {now, oldest[2] or false, false, epoch} end
     local since = now - timeout
     local older = redis.call("zcount", workers_key, since, "+inf") > redis.call("zcount", layout2_key, since, "+inf")
-    return {now, oldest[2] or false, older and 1 or 0}
+    return {now, oldest[2] or false, older and 1 or 0, epoch}
 
 -- reclaim(worker, rq): the data of the messages a live worker's ack set holds for the delay queue
 -- rq, for its new consumer to take back after a lost connection (Dramatiq forgets them; recovery

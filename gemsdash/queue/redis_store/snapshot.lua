@@ -87,4 +87,5 @@ for i = 1, #seen, 2 do
 end
 out[#out + 1] = listed
 out[#out + 1] = redis.call("smembers", paused_key)
+out[#out + 1] = redis.call("get", data_lost_key)
 return out

@@ -42,8 +42,10 @@ from gemsdash.queue.redis_store.replication import Command, Replicated
 from gemsdash.queue.redis_store.schedules import RedisSchedules
 from gemsdash.queue.store import (
     ATTEMPT_OUTCOMES,
+    DATA_LOSS_KEPT_S,
     WORKER_LISTED_TIMEOUTS,
     ClearResult,
+    DataLoss,
     JobPage,
     QueueStats,
     Settlement,
@@ -195,6 +197,8 @@ class RedisJobStore(RedisSchedules):
         #: (time.monotonic()); None: never looked. See `_older_workers`.
         self._older_alive: bool | None = None
         self._older_checked = 0.0
+        #: The data set's epoch as this process's heartbeats last found it (`_check_epoch`).
+        self._epoch: str | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -732,6 +736,7 @@ class RedisJobStore(RedisSchedules):
             memory_error=memory_error,
             overdue_after_ms=recovery_bound_ms(self.worker_timeout_ms),
             paused=frozenset(self._text(q) for q in reply[len(QUEUES) + 4]),
+            data_lost=DataLoss.read(reply[len(QUEUES) + 5]),
         )
 
     def _parse_workers(self, reply: list[Any], now: int) -> list[WorkerInfo]:
@@ -960,9 +965,28 @@ class RedisJobStore(RedisSchedules):
         )
         redis_now, oldest = reply[0], reply[1]
         clock.observe(int(redis_now), before, time.time())
-        if len(reply) > 2:
+        if reply[2] is not None:
             self._set_older(bool(reply[2]))
+        self._check_epoch(self._text(reply[3]), info.id, int(redis_now))
         return None if oldest is None else int(float(oldest))
+
+    def _check_epoch(self, epoch: str, worker_id: str, redis_now: int) -> None:
+        """A changed epoch means Redis lost this namespace's data since the last beat. Nothing else
+        would say so: the queues look empty and healthy. So: one CRITICAL line, and the loss kept a
+        day for health (`data_lost`). A process started after the loss cannot tell (docs/operations.md)."""
+        before, self._epoch = self._epoch, epoch
+        if before is None or before == epoch:
+            return
+        loss = DataLoss(from_ms(redis_now), worker_id, before, epoch)
+        logger.critical(
+            "Redis at %s lost the data of namespace %s (it came back empty: restarted without persistence, "
+            "flushed, or a replica that had not synced was promoted): every job accepted before now is gone. "
+            "See docs/operations.md, 'When Redis loses its data'",
+            self.display_url,
+            self.namespace,
+        )
+        with translate_errors(self.display_url, secrets=self._secrets):
+            self.client.set(self.keys.data_lost(), _compact(loss.as_json()), ex=DATA_LOSS_KEPT_S)
 
     def idle_read(self, lists: list[str]) -> tuple[int, int | None]:
         """What an idle worker process polls, in one round trip (idle_gate.py): how many of `lists`
