@@ -55,7 +55,11 @@ class JobTracking(Middleware):
         self._next_attempt: dict[str, int] = {}
         self._dead_duration: dict[str, int | None] = {}
         self._lock = threading.Lock()
-        self.in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs this process is running (each started and not yet finished or skipped)."""
+        return len(self._started)
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         msg = proxied_message(message)
@@ -65,9 +69,8 @@ class JobTracking(Middleware):
         if verdict.verdict is not Verdict.RUN:
             logger.info("Skipping job %s: it is %s.", msg.message_id, verdict.state)
             raise SkipMessage(str(verdict))
-        with self._lock:
-            self._started[msg.message_id] = time.monotonic()
-            self.in_flight += 1
+        # One dict store, atomic under the GIL: no lock (two per job were ~4k instructions).
+        self._started[msg.message_id] = time.monotonic()
         job_type = job_type_of_queue(msg.queue_name) or JobType.SKETCH_GENERATION
         options = msg.options
         context.begin(
@@ -169,12 +172,8 @@ class JobTracking(Middleware):
             self.settling.settle_with_record(nack)
 
     def _finish_timing(self, message_id: str) -> int | None:
-        with self._lock:
-            started = self._started.pop(message_id, None)
-            if started is None:
-                return None
-            self.in_flight -= 1
-        return int((time.monotonic() - started) * 1000)
+        started = self._started.pop(message_id, None)
+        return None if started is None else int((time.monotonic() - started) * 1000)
 
     def _error(self, message: MessageProxy, exception: BaseException) -> str:
         trace = "".join(traceback.format_exception(type(exception), exception, exception.__traceback__, limit=30))
