@@ -143,13 +143,100 @@ def callgrind(jobs: int, port: int) -> None:
     print(f"{jobs} jobs; redis-server instructions per job: start {start:,.0f}, succeed {succeed:,.0f}")
 
 
+def callgrind_path(jobs: int, port: int, prefetch: int) -> None:
+    """Instructions redis-server runs per job for a worker's whole path: its consumer's fetches
+    (`prefetch` a call), each job's `start` (unless its fetch started it: GEMSDASH_FOLD_START=1)
+    and `succeed` (batches of 20, acks included). Without GEMSDASH_FOLD_START=1: the path before the
+    fold (Dramatiq's dispatch fetch, then a `start` call per job); with GEMSDASH_FOLD_START=2,
+    hot.lua's fetch without the starts (then a `start` call per job)."""
+    import os
+
+    from gemsdash.queue.redis_broker import GemsdashRedisBroker
+
+    fold = os.environ.get("GEMSDASH_FOLD_START") in ("1", "2")
+    scratch = Path(tempfile.mkdtemp(prefix="hot-path-"))
+    out = scratch / "callgrind.out"
+    valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
+    server = subprocess.Popen(
+        [*valgrind, "redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def control(*args: str) -> None:
+        subprocess.run(["callgrind_control", *args, str(server.pid)], capture_output=True, check=True)
+
+    try:
+        client = redis.Redis(port=port)
+        for _ in range(300):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.2)
+        store = RedisJobStore(
+            client, namespace="m", finished_ttl=3600, dead_ttl=3600, worker_timeout_ms=30000, display_url="bench"
+        )
+        broker = GemsdashRedisBroker(middleware=[], client=client, namespace="m", maintenance_chance=0)
+        broker.broker_id = _WORKER
+        if fold:
+            label = "" if os.environ.get("GEMSDASH_FOLD_START") == "2" else "label"
+            broker.fetch_and_start = lambda rq, n, broker_id: store.fetch(rq, n, broker_id, label)
+        spec = JOB_SPECS[JobType.EMOTION_ANALYSIS]
+        data = spec.validate_payload(PAYLOAD).model_dump(mode="json")
+        subs = [submission(spec, data, json.dumps(data, separators=(",", ":")), spec.options()) for _ in range(jobs)]
+        for at in range(0, jobs, 50):
+            store.submit(subs[at : at + 50])
+        queue = subs[0].message.queue_name
+        # Scripts loaded, connections made: one job through the whole path before counting.
+        first = dramatiq.Message.decode(broker.do_fetch(queue, 1)[0])
+        if not broker.started_by_fetch(first):
+            store.start(first, "label", None)
+        _succeed_all(store, [first], _WORKER)
+        started_by_fetch, dumps = 0, 0
+        while True:
+            control("-i", "on")
+            fetched = broker.do_fetch(queue, prefetch)
+            if not fetched:
+                control("-i", "off")
+                break
+            messages = [dramatiq.Message.decode(d) for d in fetched]
+            for m in messages:
+                if broker.started_by_fetch(m):
+                    started_by_fetch += 1
+                else:
+                    assert store.start(m, "label", None).verdict.value == "run"
+            control("-i", "off")
+            control("-d", "fetch")  # odd dumps: fetch (+ start); even ones: succeed
+            control("-i", "on")
+            _succeed_all(store, messages, _WORKER)
+            control("-i", "off")
+            control("-d", "succeed")
+            dumps += 2
+        assert client.scard(f"m:__acks__.{_WORKER}.{queue}") == 0
+        client.shutdown(nosave=True)
+    finally:
+        server.wait(timeout=60)
+    fetch = sum(_totals(Path(f"{out}.{n}")) for n in range(1, dumps + 1, 2)) / (jobs - 1)
+    succeed = sum(_totals(Path(f"{out}.{n}")) for n in range(2, dumps + 1, 2)) / (jobs - 1)
+    print(
+        f"{jobs - 1} jobs, fetched {prefetch} a call, {started_by_fetch} started by their fetch; "
+        f"redis-server instructions per job: fetch + start {fetch:,.0f}, succeed {succeed:,.0f}, "
+        f"together {fetch + succeed:,.0f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=0, help="jobs (default 5000, with --callgrind 1000)")
     parser.add_argument("--callgrind", action="store_true", help="count instructions under valgrind")
     parser.add_argument("--port", type=int, default=6489, help="the valgrind redis-server's port")
+    parser.add_argument("--path", action="store_true", help="with --callgrind: fetch + start + succeed")
+    parser.add_argument("--prefetch", type=int, default=16, help="with --path: messages per fetch")
     args = parser.parse_args()
-    if args.callgrind:
+    if args.callgrind and args.path:
+        callgrind_path(args.jobs or 1000, args.port, args.prefetch)
+    elif args.callgrind:
         callgrind(args.jobs or 1000, args.port)
     else:
         rusage(args.jobs or 5000)

@@ -99,7 +99,7 @@ def dispatch_on_redis_clock() -> bytes:
 #: `_dispatch(command)(queue_name, ...)` in Dramatiq, and calls `_dispatch` itself; it replaces
 #: `scripts["dispatch"]` and reads `broker_id`.
 RedisBrokerBase = RedisBroker
-BROKER_OVERRIDES = ("_dispatch", "do_ack", "do_nack", "do_enqueue", "do_fetch")
+BROKER_OVERRIDES = ("_dispatch", "do_ack", "do_nack", "do_enqueue", "do_fetch", "do_requeue")
 #: Dramatiq's Redis consumer (its `broker`, `queue_name`, `message_cache`, `timeout`, `requeue` and
 #: the broker's `do_requeue` are used by pausing.py and redis_broker.py).
 RedisConsumerBase = _RedisConsumer

@@ -65,6 +65,12 @@ logger = logging.getLogger(__name__)
 RejectMalformed = Callable[[str, bytes, Refusal, str], None]
 #: (worker id, physical delay queue) -> data of the messages its ack set holds
 Reclaim = Callable[[str, str], list[bytes]]
+#: (physical queue, prefetch, worker id) -> (fetched data, {redis message id: job id} of the messages
+#: whose records the fetch marked running): RedisJobStore.fetch with its worker label.
+FetchAndStart = Callable[[str, int, str], tuple[list[Any], dict[str, str]]]
+#: (physical queue, worker id, redis message ids, {redis message id: job id} of those whose records
+#: the fetch started) -> None: RedisJobStore.requeue with its worker label.
+RequeueStarted = Callable[[str, str, list[str], dict[str, str]], None]
 
 _OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
@@ -72,6 +78,10 @@ _OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
     reject_malformed: RejectMalformed | None = None
     reclaim_delayed: Reclaim | None = None
+    #: The fetch of a (not delayed) queue, starting the fetched jobs' records in the same call.
+    fetch_and_start: FetchAndStart | None = None
+    #: The requeue of fetched messages not run, putting back the records their fetch started.
+    requeue_started: RequeueStarted | None = None
     #: Fetched messages larger than this are refused unread.
     max_message_bytes: int = MAX_MESSAGE_BYTES
     #: Queues an operator paused: their consumers fetch nothing (pausing.py).
@@ -84,6 +94,9 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
         #: job id -> (delay queue, redis message id, data) of a retry's next copy, for JobTracking.
         self._retries: dict[str, NextCopy] = {}
         self._retries_lock = threading.Lock()
+        #: Fetched messages whose records the fetch already marked running and that have not begun
+        #: (nor gone back): redis message id -> job id.
+        self._started: dict[str, str] = {}
         self.scripts["dispatch"] = self.client.register_script(dispatch_on_redis_clock())
         #: Idle consumers ask it instead of fetching (idle_gate.py).
         self.idle_gate = IdleGate(
@@ -145,6 +158,25 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
 
         return guarded
 
+    def started_by_fetch(self, message: Message[Any]) -> bool:
+        """Whether the fetch of `message` already marked its record running (once: a redelivery of
+        the same message is fetched, and decided, again)."""
+        rmid = message.options.get("redis_message_id")
+        return rmid is not None and self._started.pop(rmid, None) is not None
+
+    def waiting_jobs(self) -> list[str]:
+        """Ids of the jobs whose records the fetch marked running but that have not begun."""
+        return list(self._started.values())
+
+    def do_requeue(self, queue_name: str, *redis_message_ids: str) -> Any:
+        """Dramatiq's requeue (a paused queue's prefetched messages, a shutdown's unprocessed ones);
+        the records their fetch marked running go back to `queued` in the same call."""
+        taken = ((r, self._started.pop(r, None)) for r in redis_message_ids)
+        started = {r: job_id for r, job_id in taken if job_id is not None}
+        if started and self.requeue_started is not None:
+            return self.requeue_started(queue_name, self.broker_id, list(redis_message_ids), started)
+        return self._dispatch("requeue")(queue_name, *redis_message_ids)
+
     def settle_with_record(self, delivery: Delivery) -> None:
         self._settled.add(delivery.message_id)
 
@@ -182,7 +214,12 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
 
     def do_fetch(self, queue_name: str, prefetch: int) -> list[Any]:
         try:
-            fetched: list[Any] = self._dispatch("fetch")(queue_name, prefetch)
+            if self.fetch_and_start is not None and not queue_name.endswith(".DQ"):
+                prefetch = min(prefetch, self._max_unpack_size())  # type: ignore[no-untyped-call]
+                fetched, started = self.fetch_and_start(queue_name, prefetch, self.broker_id)
+                self._started.update(started)
+            else:
+                fetched = self._dispatch("fetch")(queue_name, prefetch)
         except _OUTAGE_ERRORS as exc:
             outage.lost(exc)
             raise

@@ -49,7 +49,7 @@ from gemsdash.queue.redis_store import RedisJobStore
 from gemsdash.queue.redis_store.job_storage import RedisJobStorage
 from gemsdash.queue.schedules import fire_due
 from gemsdash.queue.shards import unknown_types
-from gemsdash.queue.store import JobStore, Settling
+from gemsdash.queue.store import JobStore, Settling, worker_label
 from gemsdash.queue.stub_broker import EmbeddedStubBroker
 
 logger = logging.getLogger("gemsdash")
@@ -266,7 +266,7 @@ def _middleware(
             JobLogs(store, redactor),
             # Last, so that its after-hooks run first: a job's thread is forgotten as soon as the
             # job returns, before any other hook, which an abort arriving late must not hit.
-            Aborts(store),
+            Aborts(store, settling.waiting_jobs),
         ]
         + ([write_behind] if write_behind is not None else []),
         tracking,
@@ -310,6 +310,16 @@ def _build_redis(settings: Settings, client: Client, redactor: Redactor, *, sync
     broker.reject_malformed = reject
     broker.paused_queues = PausedQueues(store.paused)
     broker.reclaim_delayed = store.reclaim
+    # PROTOTYPE (branch fold), off unless GEMSDASH_FOLD_START=1: a job's `start` folded into its
+    # fetch (hot.lua `fetch`; redis_broker.py). Not safe to turn on yet: a cancel of a job fetched
+    # but not begun is refused ("it is running"), and `clear` leaves such jobs to run; see
+    # docs/benchmarks.md "Issue 19, round 4: `start` folded into the fetch" for what is missing.
+    if settings.fold_start:
+        label = worker_label()
+        broker.fetch_and_start = lambda rq, prefetch, broker_id: store.fetch(rq, prefetch, broker_id, label)
+        broker.requeue_started = lambda rq, broker_id, rmids, started: store.requeue(
+            rq, broker_id, label, rmids, started
+        )
     broker.max_message_bytes = message_limit(settings.max_payload_bytes)
     # The scheduler's once-a-second look and the idle gate's poll share one round trip.
     broker.idle_gate.read = store.idle_read

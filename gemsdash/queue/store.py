@@ -137,6 +137,14 @@ class Settling(Protocol):
         """The store's write settled `delivery`: the broker's own ack or nack must skip it."""
         ...
 
+    def started_by_fetch(self, message: Message[Any]) -> bool:
+        """Whether the broker's fetch of `message` already made its record `running` (asked once)."""
+        ...
+
+    def waiting_jobs(self) -> list[str]:
+        """Jobs whose records the broker's fetch made `running` that have not begun yet."""
+        ...
+
 
 @dataclass(frozen=True)
 class Submission:

@@ -45,6 +45,12 @@ class EmbeddedStubBroker(HandlersOnly, StubBroker):
     def settle_with_record(self, delivery: Delivery) -> None:
         return None
 
+    def started_by_fetch(self, message: Message[Any]) -> bool:
+        return False
+
+    def waiting_jobs(self) -> list[str]:
+        return []
+
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 100) -> Consumer:
         if self.paused_queues is None:
             return super().consume(queue_name, prefetch, timeout)

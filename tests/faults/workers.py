@@ -26,6 +26,9 @@ def worker_env(redis_url: str | None, namespace: str, data_dir: Path, **extra: s
     }
     if redis_url is not None:
         env["REDIS_URL"] = redis_url
+    # The `start`-in-fetch prototype (runtime.py), on in the workers when the test run has it on.
+    if "GEMSDASH_FOLD_START" in os.environ:
+        env["GEMSDASH_FOLD_START"] = os.environ["GEMSDASH_FOLD_START"]
     env.update(extra)
     return env
 

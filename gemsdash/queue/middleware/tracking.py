@@ -63,12 +63,15 @@ class JobTracking(Middleware):
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         msg = proxied_message(message)
-        verdict = persist(lambda: self.store.start(msg, self.worker, None))
-        if verdict.verdict is Verdict.MISSING:
-            verdict = persist(lambda: self.store.start(msg, self.worker, fallback_record(msg)))
-        if verdict.verdict is not Verdict.RUN:
-            logger.info("Skipping job %s: it is %s.", msg.message_id, verdict.state)
-            raise SkipMessage(str(verdict))
+        # A job whose record its fetch marked running (the fold prototype, runtime.py) runs without
+        # a `start` call: an abort meanwhile is Aborts' to see (its poll); a cancel is refused.
+        if not self.settling.started_by_fetch(msg):
+            verdict = persist(lambda: self.store.start(msg, self.worker, None))
+            if verdict.verdict is Verdict.MISSING:
+                verdict = persist(lambda: self.store.start(msg, self.worker, fallback_record(msg)))
+            if verdict.verdict is not Verdict.RUN:
+                logger.info("Skipping job %s: it is %s.", msg.message_id, verdict.state)
+                raise SkipMessage(str(verdict))
         # One dict store, atomic under the GIL: no lock (two per job were ~4k instructions).
         self._started[msg.message_id] = time.monotonic()
         job_type = job_type_of_queue(msg.queue_name) or JobType.SKETCH_GENERATION

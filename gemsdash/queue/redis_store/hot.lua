@@ -36,35 +36,104 @@ local now_text = clock[1] .. sub(sub("00000", #clock[2]) .. clock[2], 1, 3)
 -- counting them instead cost as much as the rest of the string work.
 local TIMELINE_ROOM = 11 * (TIMELINE_MAX - 1) - 1
 
+-- The record `raw` of a first-delivery `queued` job made `running` by `worker` (its message `rmid`
+-- on the physical queue `rq`, its attempt `attempt`, written `attempt_text`), and the job's queue;
+-- nil for any other record (jobs.lua `start` decides those). rmid, rq and worker go into the record
+-- as they are: store.py sends only JSON-safe ones here.
+local function running_record(raw, rmid, rq, worker, attempt, attempt_text)
+    -- Exactly these fields: no run_now, no error, no times of an earlier run.
+    local queue, attempts, most, at = match(raw,
+        '^{"state":"queued","queue":"([^"\\]*)","attempts":(%d+),"max_attempts":(%d+),"rq":"[^"\\]*","rmid":"[^"\\]*"}\n()')
+    if not queue or not attempt then return nil end
+    attempts = tonumber(attempts)
+    -- A redelivery carrying the same retry count is a new attempt (jobs.lua caps it at the maximum).
+    if attempts >= attempt then attempt = attempts + 1 end
+    if attempt > tonumber(most) then return nil end
+    local nl = find(raw, "\n", at, true)
+    if not nl or nl - at > TIMELINE_ROOM then return nil end
+    local timeline = ""
+    if nl > at then timeline = sub(raw, at, nl - 1) .. "," end
+    if attempt ~= tonumber(attempt_text) then attempt_text = format("%d", attempt) end
+    return '{"state":"running","queue":"' .. queue .. '","attempts":' .. attempt_text
+        .. ',"max_attempts":' .. most .. ',"rq":"' .. rq .. '","rmid":"' .. rmid .. '","started_at":' .. now_text
+        .. ',"worker":"' .. worker .. '"}\n' .. timeline .. '["running",' .. now_text .. "]" .. sub(raw, nl), queue
+end
+
 -- start(id, rmid, rq, worker, attempt), rmid, rq and worker printable without `"` or `\`
 -- A worker is about to run a message: "run" when the record was a first-delivery `queued` one, now
 -- `running`; "missing" without a record; "slow" for anything else (jobs.lua `start` decides).
 if command == "start" then
-    local id, rmid, rq, worker, attempt = ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+    local id, rmid, rq, worker = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
     local key = job_key(id)
     local raw = redis.call("get", key)
     if not raw then return "missing" end
-    -- Exactly these fields: no run_now, no error, no times of an earlier run.
-    local queue, attempts, most, at = match(raw,
-        '^{"state":"queued","queue":"([^"\\]*)","attempts":(%d+),"max_attempts":(%d+),"rq":"[^"\\]*","rmid":"[^"\\]*"}\n()')
-    -- rmid, rq and worker go into the record as they are: store.py sends only JSON-safe ones here.
-    if not queue or not attempt then return "slow" end
-    attempts = tonumber(attempts)
-    -- A redelivery carrying the same retry count is a new attempt (jobs.lua caps it at the maximum).
-    if attempts >= attempt then attempt = attempts + 1 end
-    if attempt > tonumber(most) then return "slow" end
-    local nl = find(raw, "\n", at, true)
-    if not nl or nl - at > TIMELINE_ROOM then return "slow" end
-    local timeline = ""
-    if nl > at then timeline = sub(raw, at, nl - 1) .. "," end
-    local attempt_text = ARGV[6]
-    if attempt ~= tonumber(attempt_text) then attempt_text = format("%d", attempt) end
-    redis.call("set", key, '{"state":"running","queue":"' .. queue .. '","attempts":' .. attempt_text
-        .. ',"max_attempts":' .. most .. ',"rq":"' .. rq .. '","rmid":"' .. rmid .. '","started_at":' .. now_text
-        .. ',"worker":"' .. worker .. '"}\n' .. timeline .. '["running",' .. now_text .. "]" .. sub(raw, nl))
+    local record, queue = running_record(raw, rmid, rq, worker, tonumber(ARGV[6]), ARGV[6])
+    if not record then return "slow" end
+    redis.call("set", key, record)
     redis.call("zrem", idx_key(queue, "queued"), id)
     redis.call("zadd", idx_key(queue, "running"), now_text, id)
     return "run"
+
+-- fetch(rq, prefetch, broker_id, worker), rq and worker printable without `"` or `\`
+-- Dramatiq's fetch (dispatch.lua's, batched: its heartbeat, LPOP, SADD to the broker's ack set,
+-- HMGET) with `start` folded in: the fetched messages' first-delivery `queued` records are made
+-- `running` here, as `start` above would, their index writes batched. Returns {messages (as
+-- Dramatiq's fetch), [redis message id, job id] of each message whose record it started}. A message that
+-- may be a retry (a "retries" option, or the text anywhere in it) and any record `running_record`
+-- does not recognise are left to the worker's own `start`. An empty `worker`: fetch only.
+elseif command == "fetch" then
+    local rq, prefetch, broker, worker = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+    redis.call("zadd", heartbeats_key, now, broker)
+    local rmids = prefetch > 0 and redis.call("lpop", queue_key(rq), prefetch)
+    if not rmids or #rmids == 0 then return {{}, {}} end
+    redis.call("sadd", acks_key(broker, rq), unpack(rmids))
+    local messages = redis.call("hmget", msgs_key(rq), unpack(rmids))
+    local started = {}
+    if worker == "" then return {messages, started} end
+    local ids, keys, at, seen = {}, {}, {}, {}
+    for j = 1, #messages do
+        local data = messages[j]
+        if data and not find(data, '"retries":', 1, true) then
+            -- The job id: Dramatiq's encoding ends with it and the timestamp (no payload can fake it).
+            -- Matched in the last 128 bytes: an unanchored match walks the whole message (~20k
+            -- instructions); a longer id than fits is left to the worker's `start`.
+            local id = match(sub(data, -128), ',"message_id":"([^"\\]+)","message_timestamp":%d+}$')
+            if id and not seen[id] then  -- two copies of a job in one fetch: the worker decides
+                seen[id] = true
+                ids[#ids + 1] = id
+                keys[#keys + 1] = job_key(id)
+                at[#at + 1] = j
+            end
+        end
+    end
+    if #ids == 0 then return {messages, started} end
+    local records = redis.call("mget", unpack(keys))
+    local per_queue = {}
+    for k = 1, #ids do
+        local raw = records[k]
+        local rmid = rmids[at[k]]
+        local record, queue = nil, nil
+        -- (Dramatiq's rmids are uuids; one pushed by hand that JSON would need to escape is left.)
+        if raw and not find(rmid, '["\\%c]') then record, queue = running_record(raw, rmid, rq, worker, 1, "1") end
+        if record then
+            redis.call("set", keys[k], record)
+            local q = per_queue[queue]
+            if not q then
+                q = {left = {}, entered = {}}
+                per_queue[queue] = q
+            end
+            q.left[#q.left + 1] = ids[k]
+            q.entered[#q.entered + 1] = now_text
+            q.entered[#q.entered + 1] = ids[k]
+            started[#started + 1] = rmid
+            started[#started + 1] = ids[k]
+        end
+    end
+    for queue, q in pairs(per_queue) do
+        redis.call("zrem", idx_key(queue, "queued"), unpack(q.left))
+        redis.call("zadd", idx_key(queue, "running"), unpack(q.entered))
+    end
+    return {messages, started}
 
 -- succeed(finished_ttl_s, bounds_csv, wait_bounds_csv,
 --         [id, result_as_json_string, duration_ms, age_ms, ack_worker, ack_queue, ack_rmid] * n)
@@ -111,13 +180,13 @@ elseif command == "succeed" then
         local at = 5 + (j - 1) * 7
         local id, raw = ARGV[at], records[j]
         local go = "ack"        -- ack only (missing, done already), write, or leave to jobs.lua
-        local queue, same, tl_at, duration, nl, queued_at, started_at
+        local queue, head_a, began, head_b, tl_at, duration, nl, queued_at, started_at
         if slow[id] then
             go = "slow"         -- its first copy in this batch went slow: so does this one
         elseif raw and not seen[id] and sub(raw, 1, 22) ~= '{"state":"succeeded","' then
             go = "slow"
-            queue, same, tl_at = match(raw,
-                '^{"state":"running","queue":"([^"\\]*)"(,"attempts":%d+,"max_attempts":%d+,"rq":"[^"\\]*","rmid":"[^"\\]*","started_at":%d+,"worker":"[^"\\]*")}\n()')
+            queue, head_a, began, head_b, tl_at = match(raw,
+                '^{"state":"running","queue":"([^"\\]*)"(,"attempts":%d+,"max_attempts":%d+,"rq":"[^"\\]*","rmid":"[^"\\]*","started_at":)(%d+)(,"worker":"[^"\\]*")}\n()')
             duration = ARGV[at + 2]
             if queue and find(duration, "^%d*$") then
                 nl = find(raw, "\n", tl_at, true)
@@ -158,9 +227,22 @@ elseif command == "succeed" then
                 at_text = format("%d", at_ms)
             end
             local timed = ""
-            if duration ~= "" then timed = ',"duration_ms":' .. duration end
-            redis.call("set", keys[j], '{"state":"succeeded","queue":"' .. queue .. '"' .. same .. ',"finished_at":'
-                .. at_text .. timed .. ',"result":' .. ARGV[at + 1] .. "}\n" .. sub(raw, tl_at, nl - 1)
+            local timeline = sub(raw, tl_at, nl - 1)
+            if duration ~= "" then
+                timed = ',"duration_ms":' .. duration
+                -- A job its fetch started (`fetch` above) may have waited in the worker's memory
+                -- before it began: its real start is its end less its run time, later than the
+                -- fetch's stamp, and the record (started_at, the `running` entry) and the wait
+                -- histogram take that one. (A `start` call's stamp is at most a moment earlier.)
+                local real = at_ms - tonumber(duration)
+                if real > tonumber(started_at) + 1 then
+                    local real_text = format("%d", real)
+                    timeline = sub(timeline, 1, #timeline - #started_at - 1) .. real_text .. "]"
+                    began, started_at = real_text, real_text
+                end
+            end
+            redis.call("set", keys[j], '{"state":"succeeded","queue":"' .. queue .. '"' .. head_a .. began .. head_b
+                .. ',"finished_at":' .. at_text .. timed .. ',"result":' .. ARGV[at + 1] .. "}\n" .. timeline
                 .. ',["succeeded",' .. at_text .. "]" .. sub(raw, nl), "EX", ARGV[2])
             local q = per_queue[queue]
             if not q then

@@ -780,6 +780,46 @@ elseif command == "reclaim" then
     end
     return held
 
+-- requeue(rq, broker_id, worker, n, rmid * n, [id, rmid] * m): Dramatiq's requeue (dispatch.lua's)
+-- of messages a worker fetched but will not run (its queue paused, its shutdown), and the undoing
+-- of what hot.lua's `fetch` did to the records it started (the m pairs): each message still in the
+-- broker's ack set leaves it and goes back to the end of its queue, and each such record that is
+-- still this worker's `running` one for that message is `queued` again as it was before the fetch:
+-- the attempt, start and worker undone, the `running` timeline entry dropped, back in the queued
+-- index at the time it had entered it. (One whose message recovery already gave another worker is
+-- left to that worker.)
+elseif command == "requeue" then
+    local rq, broker, worker, n = A[1], A[2], A[3], tonumber(A[4])
+    local acks, back = acks_key(broker, rq), {}
+    for i = 5, 4 + n do
+        local rmid = A[i]
+        if redis.call("srem", acks, rmid) == 1 then
+            back[rmid] = true
+            if redis.call("hexists", msgs_key(rq), rmid) == 1 then redis.call("rpush", queue_key(rq), rmid) end
+        end
+    end
+    for i = 5 + n, #A - 1, 2 do
+        local id, rmid = A[i], A[i + 1]
+        local job = back[rmid] and load(id)
+        if job and job.state == "running" and job.rmid == rmid and job.worker == worker then
+            local timeline = job.timeline
+            local entered = now
+            if type(timeline) == "table" and type(timeline[#timeline]) == "table" and timeline[#timeline][1] == "running" then
+                timeline[#timeline] = nil
+                local last = timeline[#timeline]
+                if type(last) == "table" and last[1] == "queued" then entered = tonumber(last[2]) or now end
+            end
+            job.state = "queued"
+            job.attempts = math.max((tonumber(job.attempts) or 1) - 1, 0)
+            job.started_at = cjson.null
+            job.worker = cjson.null
+            redis.call("zrem", idx_key(job.queue, "running"), id)
+            redis.call("zadd", idx_key(job.queue, "queued"), entered, id)
+            redis.call("set", job_key(id), encode_record(job))
+        end
+    end
+    return "ok"
+
 -- handoff(id, from_states_csv): a delayed or retrying job's time has come; it waits in its queue.
 elseif command == "handoff" then
     local id, from = A[1], set_of(A[2])

@@ -446,6 +446,28 @@ class RedisJobStore(RedisSchedules):
         verdict = self._worker_call("start", *args, _compact(fallback) if fallback is not None else "")
         return Transition.parse(verdict)
 
+    def fetch(self, rq: str, prefetch: int, broker_id: str, worker: str) -> tuple[list[Any], dict[str, str]]:
+        """Dramatiq's fetch of up to `prefetch` messages of the physical queue `rq` into the ack set
+        of `broker_id`, with hot.lua's `start` of their first-delivery records by `worker` folded in
+        (one script call per batch instead of one per job): (messages as Dramatiq's fetch returns
+        them, {redis message id: job id} of those whose records it started). Redis errors are raised
+        as redis-py raises them, as from Dramatiq's own fetch (its consumer handles a lost
+        connection)."""
+        if not (_json_safe(rq) and _json_safe(worker)):
+            worker = ""
+        reply = self._hot_script(keys=[self.namespace], args=["fetch", rq, prefetch, broker_id, worker])
+        pairs = [self._text(v) for v in reply[1]]
+        return list(reply[0]), dict(zip(pairs[::2], pairs[1::2], strict=True))
+
+    def requeue(self, rq: str, broker_id: str, worker: str, rmids: list[str], started: dict[str, str]) -> None:
+        """Dramatiq's requeue of messages `broker_id` fetched from `rq` and will not run, with the
+        records `fetch` started for `worker` ({redis message id: job id}) `queued` again, in one
+        call (jobs.lua `requeue`). Redis errors are raised as redis-py raises them (as `fetch`)."""
+        pairs = [v for rmid, job_id in started.items() for v in (job_id, rmid)]
+        self._script(
+            keys=[self.namespace], args=self._args("requeue", rq, broker_id, worker, len(rmids), *rmids, *pairs)
+        )
+
     def finish(
         self,
         job_id: str,
