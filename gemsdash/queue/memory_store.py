@@ -3,7 +3,6 @@ guarded by one lock, beside Dramatiq's StubBroker. Nothing survives the process,
 
 from __future__ import annotations
 
-import functools
 import heapq
 import json
 import re
@@ -68,6 +67,7 @@ _EXPIRING = frozenset(s.value for s in (JobState.DEAD, JobState.SUCCEEDED, JobSt
 
 #: A start's answer when the job runs: one instance, not one per job.
 _RUN = Transition(Verdict.RUN)
+_RUNNING = JobState.RUNNING.value
 
 
 class MemoryJobStore(MemorySchedules):
@@ -84,7 +84,9 @@ class MemoryJobStore(MemorySchedules):
         self._index: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
         self._throughput: dict[tuple[str, int], list[int]] = {}
         self._pruned_bucket = 0
-        self._totals: dict[str, int] = defaultdict(int)
+        #: (queue, "succeeded" | "dead") and (queue, "attempt" | "enqueued", outcome | priority) -> count:
+        #: tuples of interned names, not f-strings (a new string to build and hash per count).
+        self._totals: dict[tuple[str, ...], int] = defaultdict(int)
         self._hist: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._wait: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._workers: dict[str, tuple[WorkerInfo, int]] = {}
@@ -168,24 +170,24 @@ class MemoryJobStore(MemorySchedules):
             self._pruned_bucket = current
             for key in [k for k in self._throughput if k[1] < current - BUCKETS]:
                 del self._throughput[key]
-        self._totals[f"{queue}:{'succeeded' if ok else 'dead'}"] += 1
+        self._totals[(queue, "succeeded" if ok else "dead")] += 1
 
     @staticmethod
-    def _observe(hist: dict[str, int], ms: int, bounds: tuple[int, ...]) -> None:
-        hist[_slot_names(bounds)[bisect_left(bounds, ms)]] += 1
+    def _observe(hist: dict[str, int], ms: int, bounds: tuple[int, ...], slots: tuple[str, ...]) -> None:
+        hist[slots[bisect_left(bounds, ms)]] += 1
         hist["sum"] += ms
 
     def _count_attempt(self, queue: str, outcome: JobState, duration: int | None) -> None:
         """As jobs.lua's `conclude`: every attempt timed and counted by how it ended."""
         if duration is not None:
-            self._observe(self._hist[queue], duration, DURATION_BOUNDS_MS)
+            self._observe(self._hist[queue], duration, DURATION_BOUNDS_MS, _DURATION_SLOTS)
         if outcome is JobState.SUCCEEDED:
             name = "succeeded"
         elif outcome is JobState.RETRYING:
             name = "retried"
         else:
             name = "failed" if duration is not None else "dead"
-        self._totals[f"{queue}:attempt:{name}"] += 1
+        self._totals[(queue, "attempt", name)] += 1
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -197,7 +199,7 @@ class MemoryJobStore(MemorySchedules):
                 self._index[(record["queue"], record["state"])][record["id"]] = record["created_at"]
                 record["_entered"] = record["created_at"]
                 self._jobs[record["id"]] = record
-                self._totals[f"{record['queue']}:enqueued:{record['priority']}"] += 1
+                self._totals[(record["queue"], "enqueued", record["priority"])] += 1
         # Outside the lock: the stub broker's enqueue runs middleware that may call back in.
         for sub in submissions:
             self.broker.enqueue(sub.message, delay=sub.delay_ms or None)
@@ -224,20 +226,19 @@ class MemoryJobStore(MemorySchedules):
             if old == JobState.QUEUED:
                 since = self._index[(job["queue"], old)].get(job["id"])
                 if since is not None:
-                    self._observe(self._wait[job["queue"]], max(now - since, 0), WAIT_BOUNDS_MS)
+                    self._observe(self._wait[job["queue"]], max(now - since, 0), WAIT_BOUNDS_MS, _WAIT_SLOTS)
             note = None if old else "no record: message did not come through gemsdash"
             most = int(job.get("max_attempts") or 0)
             if most and attempt > most:  # the last attempt's worker was lost: it runs again as the last
                 attempt = most
                 note = "redelivered after its worker was lost: the last attempt runs again"
-            job.update(
-                state=JobState.RUNNING.value,
-                attempts=attempt,
-                started_at=now,
-                next_attempt_at=None,
-                worker=worker,
-                rq=message.queue_name,
-            )
+            # Item by item: `update` with keywords builds a dict of them first (every job, twice).
+            job["state"] = _RUNNING
+            job["attempts"] = attempt
+            job["started_at"] = now
+            job["next_attempt_at"] = None
+            job["worker"] = worker
+            job["rq"] = message.queue_name
             self._save(job, old, note, now)
             return _RUN
 
@@ -302,7 +303,10 @@ class MemoryJobStore(MemorySchedules):
         job["duration_ms"] = duration_ms
         job.pop("run_now", None)  # the copy run_now pushed has run: later copies are the job's own
         if outcome is JobState.SUCCEEDED:
-            job.update(result=detail, error=None, finished_at=at, next_attempt_at=None)
+            job["result"] = detail
+            job["error"] = None
+            job["finished_at"] = at
+            job["next_attempt_at"] = None
         else:
             job["error"] = json.loads(detail)
             if outcome is JobState.DEAD:
@@ -452,12 +456,12 @@ class MemoryJobStore(MemorySchedules):
                     finished,
                     total_ms / total_n if total_n else None,
                     from_ms(oldest) if oldest is not None else None,
-                    finished_total={o: self._totals[f"{queue}:{o}"] for o in ("succeeded", "dead")},
+                    finished_total={o: self._totals[(queue, o)] for o in ("succeeded", "dead")},
                     duration_buckets=hist,
                     duration_sum_ms=self._hist[queue]["sum"],
                     duration_count=sum(hist.values()),
-                    enqueued_total={p.value: self._totals[f"{queue}:enqueued:{p.value}"] for p in Priority},
-                    attempts_total={o: self._totals[f"{queue}:attempt:{o}"] for o in ATTEMPT_OUTCOMES},
+                    enqueued_total={p.value: self._totals[(queue, "enqueued", p.value)] for p in Priority},
+                    attempts_total={o: self._totals[(queue, "attempt", o)] for o in ATTEMPT_OUTCOMES},
                     wait_buckets=wait,
                     wait_sum_ms=self._wait[queue]["sum"],
                     wait_count=sum(wait.values()),
@@ -704,11 +708,14 @@ class MemoryJobStore(MemorySchedules):
             return sum(len(self._index[(q, s.value)]) for q in QUEUES for s in STATES if s in WAITING_STATES)
 
 
-@functools.cache
 def _slot_names(bounds: tuple[int, ...]) -> tuple[str, ...]:
     """The histogram slot of each `bisect_left` position in `bounds`, as store.histogram_slot
     names them (its scan of the bounds, a generator per attempt, was a share of a no-op job)."""
     return (*(str(b) for b in bounds), "inf")
+
+
+#: Computed once: a cached function still hashed the bounds tuple on every attempt.
+_DURATION_SLOTS, _WAIT_SLOTS = _slot_names(DURATION_BOUNDS_MS), _slot_names(WAIT_BOUNDS_MS)
 
 
 def _public(job: StoredJob) -> StoredJob:

@@ -88,7 +88,7 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
     paused_queues: PausedQueues | None = None
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)  # type: ignore[no-untyped-call]
+        super().__init__(**kwargs)
         #: Messages whose ack or nack runs in the same script call as their job's record.
         self._settled: set[str] = set()
         #: job id -> (delay queue, redis message id, data) of a retry's next copy, for JobTracking.
