@@ -157,6 +157,9 @@ class Keys:
     def layout2(self) -> str:
         return self._fill("layout2")
 
+    def epoch(self) -> str:
+        return self._fill("epoch")
+
     def data_lost(self) -> str:
         return self._fill("data_lost")
 

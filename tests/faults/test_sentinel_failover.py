@@ -22,6 +22,7 @@ import redis
 
 from gemsdash.actors.ledger import ledger
 from gemsdash.queue import BackendUnavailable, JobRequest, JobState, JobType, add_jobs, configure, get_job, health
+from gemsdash.queue.keys import Keys
 from gemsdash.queue.runtime import reset
 from tests.conftest import test_settings
 from tests.support import RedisServer, SentinelGroup, command, wait_for
@@ -134,6 +135,11 @@ def test_sentinel_failover_and_primary_kill_lose_no_acknowledged_job(tmp_path: P
             test_settings(redis_enabled=True, redis_sentinels=group.addresses, namespace=namespace, min_replicas=1),
             role="worker",
         )
+        # A data set in use for an hour (its epoch settled): the failovers below keep it, and no
+        # worker may report it lost.
+        seed = redis.Redis(port=group.primary_port())
+        seed.set(Keys(namespace).epoch(), f"{int(time.time() * 1000) - 3_600_000}:seed")
+        assert seed.wait(1, 5000) == 1
         workers = [start_worker(env, tmp_path), start_worker(env, tmp_path)]
         producer = Producer(rate=40)
         producer.start()

@@ -106,6 +106,8 @@ _MATCH_BYTES = 4096
 #: How long (s) a process trusts what it last learnt of older workers (the heartbeat's reply, or two
 #: ZCOUNTs in one round trip when a submit finds it stale): within this, a submit costs no read.
 LAYOUT_CHECK_S = 5.0
+#: How old (ms, by its own Redis time) a data set's epoch must be before a worker holds Redis to it.
+EPOCH_SETTLE_MS = 300_000
 #: What a heartbeat body says of the worker's record layout (older workers' bodies lack it).
 RECORD_LAYOUT = 2
 
@@ -197,7 +199,7 @@ class RedisJobStore(RedisSchedules):
         #: (time.monotonic()); None: never looked. See `_older_workers`.
         self._older_alive: bool | None = None
         self._older_checked = 0.0
-        #: The data set's epoch as this process's heartbeats last found it (`_check_epoch`).
+        #: The data set's epoch this process holds Redis to, once settled (`_check_epoch`).
         self._epoch: str | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -995,10 +997,18 @@ class RedisJobStore(RedisSchedules):
     def _check_epoch(self, epoch: str, worker_id: str, redis_now: int) -> None:
         """A changed epoch means Redis lost this namespace's data since the last beat. Nothing else
         would say so: the queues look empty and healthy. So: one CRITICAL line, and the loss kept a
-        day for health (`data_lost`). A process started after the loss cannot tell (docs/operations.md)."""
-        before, self._epoch = self._epoch, epoch
-        if before is None or before == epoch:
+        day for health (`data_lost`). A process started after the loss cannot tell (docs/operations.md).
+
+        An epoch is held to only once EPOCH_SETTLE_MS old (its own Redis time): one written just
+        before a failover can be lost with the old primary while the data set lives on (the first
+        beats of a new namespace during a planned failover did exactly that: a false alarm), and a
+        stale primary answers only for the seconds Sentinel takes to demote it."""
+        if self._epoch is None or self._epoch == epoch:
+            created = epoch.split(":", 1)[0]
+            if self._epoch is None and created.isdigit() and redis_now - int(created) >= EPOCH_SETTLE_MS:
+                self._epoch = epoch
             return
+        before, self._epoch = self._epoch, epoch
         loss = DataLoss(from_ms(redis_now), worker_id, before, epoch)
         logger.critical(
             "Redis at %s lost the data of namespace %s (it came back empty: restarted without persistence, "
