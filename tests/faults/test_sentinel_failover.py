@@ -215,6 +215,13 @@ def test_sentinel_failover_and_primary_kill_lose_no_acknowledged_job(tmp_path: P
                 what="work to resume after the primary was killed",
             )
             time.sleep(3)
+        except BaseException:
+            # A failure before the drain must not leave worker groups behind, retrying forever
+            # against servers that are gone (they loaded the rest of a test run once).
+            for proc in workers:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+            raise
         finally:
             producer.stopping.set()
             producer.join(30)
