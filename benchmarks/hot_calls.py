@@ -117,15 +117,16 @@ def callgrind(jobs: int, port: int) -> None:
 
 def callgrind_path(jobs: int, port: int, prefetch: int) -> None:
     """Instructions redis-server runs per job for a worker's whole path: its consumer's fetches
-    (`prefetch` a call), each job's `start` (unless its fetch started it: GEMSDASH_FOLD_START=1)
-    and `succeed` (batches of 20, acks included). Without GEMSDASH_FOLD_START=1: the path before the
-    fold (Dramatiq's dispatch fetch, then a `start` call per job); with GEMSDASH_FOLD_START=2,
-    hot.lua's fetch without the starts (then a `start` call per job)."""
+    (`prefetch` a call), each job's `start` (unless its fetch started it, as a worker's does for
+    jobs that begin at once: the default) and `succeed` (batches of 20, acks included). With
+    GEMSDASH_FOLD_START=0: the path without the fold (Dramatiq's dispatch fetch, then a `start` call
+    per job); with GEMSDASH_FOLD_START=2, hot.lua's fetch without the starts (then a `start` call
+    per job)."""
     import os
 
     from gemsdash.queue.redis_broker import GemsdashRedisBroker
 
-    fold = os.environ.get("GEMSDASH_FOLD_START") in ("1", "2")
+    fold = os.environ.get("GEMSDASH_FOLD_START") != "0"
     with callgrind_redis(port, "hot-path-") as grind:
         client = grind.client
         store = RedisJobStore(
@@ -135,7 +136,8 @@ def callgrind_path(jobs: int, port: int, prefetch: int) -> None:
         broker.broker_id = _WORKER
         if fold:
             label = "" if os.environ.get("GEMSDASH_FOLD_START") == "2" else "label"
-            broker.fetch_and_start = lambda rq, n, broker_id: store.fetch(rq, n, broker_id, label)
+            broker.fetch_and_start = lambda rq, n, broker_id, room: store.fetch(rq, n, broker_id, label, room)
+            broker.start_room = lambda rq, waiting: prefetch
         spec = JOB_SPECS[JobType.EMOTION_ANALYSIS]
         data = spec.validate_payload(PAYLOAD).model_dump(mode="json")
         subs = [submission(spec, data, json.dumps(data, separators=(",", ":")), spec.options()) for _ in range(jobs)]

@@ -76,9 +76,9 @@ class Settings(BaseSettings):
     )
     read_only: bool = Field(default=False, validation_alias="GEMSDASH_READ_ONLY")
     worker_threads: Annotated[int, Field(ge=1, le=256)] = Field(default=4, validation_alias="GEMSDASH_WORKER_THREADS")
-    #: EXPERIMENTAL, off by default: a job's `start` folded into its fetch (issue 19). Not safe yet:
-    #: a job fetched but not begun shows `running` and cannot be cancelled (docs/benchmarks.md).
-    fold_start: bool = Field(default=False, validation_alias="GEMSDASH_FOLD_START")
+    #: A job's `start` folded into its fetch for the messages a worker expects to begin at once
+    #: (middleware/early_start.py); off, every job makes its own `start` call as it begins.
+    fold_start: bool = Field(default=True, validation_alias="GEMSDASH_FOLD_START")
     #: Start on a Redis whose maxmemory-policy may evict keys (with a WARNING and a health problem).
     allow_eviction: bool = Field(default=False, validation_alias="GEMSDASH_ALLOW_EVICTION")
     #: `{"name": {"url": ..., "queues": [job types]}}`: job types kept on other Redis servers (shards.py).

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dramatiq import Message
+from dramatiq import Message, Worker
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.brokers.stub import _StubConsumer
@@ -127,6 +127,12 @@ def proxied_exception(proxy: MessageProxy) -> BaseException | None:
     return exception
 
 
+def worker_load(worker: Worker) -> tuple[int, int]:
+    """(worker threads, messages handed to them that none has taken yet) of a Dramatiq worker: its
+    `worker_threads` and the size of its `work_queue`, where consumers put what they fetched."""
+    return worker.worker_threads, worker.work_queue.qsize()
+
+
 __all__ = [
     "BATCHED_FETCH",
     "BROKER_OVERRIDES",
@@ -147,4 +153,5 @@ __all__ = [
     "dramatiq_key",
     "proxied_exception",
     "proxied_message",
+    "worker_load",
 ]

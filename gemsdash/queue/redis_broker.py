@@ -65,9 +65,13 @@ logger = logging.getLogger(__name__)
 RejectMalformed = Callable[[str, bytes, Refusal, str], None]
 #: (worker id, physical delay queue) -> data of the messages its ack set holds
 Reclaim = Callable[[str, str], list[bytes]]
-#: (physical queue, prefetch, worker id) -> (fetched data, {redis message id: job id} of the messages
-#: whose records the fetch marked running): RedisJobStore.fetch with its worker label.
-FetchAndStart = Callable[[str, int, str], tuple[list[Any], dict[str, str]]]
+#: (physical queue, prefetch, worker id, how many to start) -> (fetched data, {redis message id: job
+#: id} of the messages whose records the fetch marked running): RedisJobStore.fetch with its worker
+#: label.
+FetchAndStart = Callable[[str, int, str, int], tuple[list[Any], dict[str, str]]]
+#: (physical queue, messages started by a fetch and not begun) -> how many of the next fetch's
+#: messages to start with it: EarlyStarts.room (middleware/early_start.py).
+StartRoom = Callable[[str, int], int]
 #: (physical queue, worker id, redis message ids, {redis message id: job id} of those whose records
 #: the fetch started) -> None: RedisJobStore.requeue with its worker label.
 RequeueStarted = Callable[[str, str, list[str], dict[str, str]], None]
@@ -80,6 +84,8 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
     reclaim_delayed: Reclaim | None = None
     #: The fetch of a (not delayed) queue, starting the fetched jobs' records in the same call.
     fetch_and_start: FetchAndStart | None = None
+    #: How many of a fetch's messages to start in it (None: none).
+    start_room: StartRoom | None = None
     #: The requeue of fetched messages not run, putting back the records their fetch started.
     requeue_started: RequeueStarted | None = None
     #: Fetched messages larger than this are refused unread.
@@ -97,6 +103,9 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
         #: Fetched messages whose records the fetch already marked running and that have not begun
         #: (nor gone back): redis message id -> job id.
         self._started: dict[str, str] = {}
+        #: Held from a fetch's estimate of what it may start to its record of what it started, so
+        #: that two consumers of this process do not both count the same free threads.
+        self._start_lock = threading.Lock()
         self.scripts["dispatch"] = self.client.register_script(dispatch_on_redis_clock())
         #: Idle consumers ask it instead of fetching (idle_gate.py).
         self.idle_gate = IdleGate(
@@ -216,8 +225,10 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
         try:
             if self.fetch_and_start is not None and not queue_name.endswith(".DQ"):
                 prefetch = min(prefetch, self._max_unpack_size())  # type: ignore[no-untyped-call]
-                fetched, started = self.fetch_and_start(queue_name, prefetch, self.broker_id)
-                self._started.update(started)
+                with self._start_lock:
+                    room = self.start_room(queue_name, len(self._started)) if self.start_room else 0
+                    fetched, started = self.fetch_and_start(queue_name, prefetch, self.broker_id, room)
+                    self._started.update(started)
             else:
                 fetched = self._dispatch("fetch")(queue_name, prefetch)
         except _OUTAGE_ERRORS as exc:
@@ -264,6 +275,9 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
                 good.append(data)
                 continue
             logger.error("Rejecting a message on %r: %s", queue_name, refusal.reason)
+            # Its record, if the fetch started it, is the reject's to end (`dead`), not a waiting job.
+            for rmid in [r for r in self._started if r.encode() in data]:
+                self._started.pop(rmid, None)
             if self.reject_malformed is None:
                 continue
             try:

@@ -33,6 +33,7 @@ from gemsdash.queue.messages import all_physical_queues
 from gemsdash.queue.middleware import (
     Aborts,
     BackoffRetries,
+    EarlyStarts,
     Heartbeat,
     JobLogs,
     JobTracking,
@@ -310,21 +311,24 @@ def _build_redis(settings: Settings, client: Client, redactor: Redactor, *, sync
     broker.reject_malformed = reject
     broker.paused_queues = PausedQueues(store.paused)
     broker.reclaim_delayed = store.reclaim
-    # PROTOTYPE (branch fold), off unless GEMSDASH_FOLD_START=1: a job's `start` folded into its
-    # fetch (hot.lua `fetch`; redis_broker.py). Not safe to turn on yet: a cancel of a job fetched
-    # but not begun is refused ("it is running"), and `clear` leaves such jobs to run; see
-    # docs/benchmarks.md "Issue 19, round 4: `start` folded into the fetch" for what is missing.
-    if settings.fold_start:
+    # A job's `start` folded into its fetch for the messages expected to begin at once (hot.lua
+    # `fetch`, redis_broker.py, middleware/early_start.py); GEMSDASH_FOLD_START=0 turns it off.
+    early = EarlyStarts() if settings.fold_start else None
+    if early is not None:
         label = worker_label()
-        broker.fetch_and_start = lambda rq, prefetch, broker_id: store.fetch(rq, prefetch, broker_id, label)
+        broker.fetch_and_start = lambda rq, prefetch, broker_id, room: store.fetch(rq, prefetch, broker_id, label, room)
         broker.requeue_started = lambda rq, broker_id, rmids, started: store.requeue(
             rq, broker_id, label, rmids, started
         )
+        broker.start_room = early.room
     broker.max_message_bytes = message_limit(settings.max_payload_bytes)
     # The scheduler's once-a-second look and the idle gate's poll share one round trip.
     broker.idle_gate.read = store.idle_read
     look = functools.partial(broker.idle_gate.next_schedule, SCHEDULE_LOOK_AGE_S)
     middleware, tracking = _middleware(store, redactor, settings, broker.broker_id, broker, WriteBehind(store), look)
+    if early is not None:
+        # After JobTracking, which skips cancelled jobs: what it counts are jobs a thread runs.
+        middleware.insert(1, early)
     for m in middleware:
         broker.add_middleware(m)
     _declare_queues(broker)

@@ -12,8 +12,9 @@ from importlib.metadata import version
 
 import pytest
 import redis
-from dramatiq import Message
+from dramatiq import Message, Worker
 from dramatiq.broker import MessageProxy
+from dramatiq.brokers.stub import StubBroker
 
 from gemsdash.queue import dramatiq_internals as internals
 from tests.conftest import _drop_namespace
@@ -163,3 +164,10 @@ def test_retries_takes_the_delay_backoff_retries_hands_it() -> None:
     )
     assert retries.max_backoff == internals.DEFAULT_MAX_BACKOFF, changed("retries.DEFAULT_MAX_BACKOFF")
     assert "exception.delay" in inspect.getsource(internals.RetriesBase), changed("Retries' use of Retry(delay=...)")
+
+
+def test_a_worker_tells_its_threads_and_what_waits_for_them() -> None:
+    worker = Worker(StubBroker(), worker_threads=3)
+    assert internals.worker_load(worker) == (3, 0), changed("Worker.worker_threads / Worker.work_queue")
+    worker.work_queue.put(object())  # type: ignore[arg-type]
+    assert internals.worker_load(worker) == (3, 1), changed("Worker.work_queue")

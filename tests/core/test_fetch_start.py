@@ -1,7 +1,7 @@
-"""A job's `start` folded into its worker's fetch (hot.lua `fetch`, redis_broker.py; a prototype,
-on with GEMSDASH_FOLD_START=1): what a user sees of a job that waits in a worker's memory with its
-record already `running`. Each test has a worker of one thread run a blocking job while a second
-one waits, fetched with it."""
+"""A job's `start` folded into its worker's fetch (hot.lua `fetch`, redis_broker.py,
+middleware/early_start.py): the fetch starts only the messages its worker expects to begin at once,
+and what a user sees of the others, and of a started job that waits anyway (a job far slower than
+the queue's last ones: the estimate was wrong). Each test has a worker of one thread."""
 
 from __future__ import annotations
 
@@ -11,33 +11,93 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+import redis
 
-from gemsdash.queue import JobState, JobType, Runtime, abort, add_job, get_job
+from gemsdash.queue import JobState, JobType, Runtime, abort, add_job, cancel, get_job
 from gemsdash.queue.middleware.abort import POLL_SECONDS
+from gemsdash.queue.middleware.early_start import EARLY_START_S
+from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from tests.core.workload import Scripted, email, scripted
 from tests.support import state_of, wait_for
 
+EMAIL_QUEUE = "email-notification"
+
+
+def waiting_in(runtime: Runtime) -> list[str]:
+    """The jobs the worker's fetch started that have not begun."""
+    broker = runtime.broker
+    assert isinstance(broker, GemsdashRedisBroker)
+    return broker.waiting_jobs()
+
+
+def run_one(name: str) -> None:
+    """One job through the running worker: the queue's run time is then known (that job's)."""
+    job_id = add_job(JobType.EMAIL_NOTIFICATION, email(name))
+    wait_for(lambda: state_of(job_id) is JobState.SUCCEEDED, what=f"{name} ran")
+
 
 @pytest.fixture
-def fold_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The fold turned on (a prototype, off by default) for the runtime configured after it."""
-    monkeypatch.setenv("GEMSDASH_FOLD_START", "1")
-
-
-@pytest.fixture
-def one_thread(fold_on: None, redis_runtime: Runtime) -> Iterator[tuple[Runtime, Scripted, str, str]]:
-    """A blocked job running and a second one waiting behind it in the worker's memory, both
-    fetched in one call: (runtime, work, blocked job's id, waiting job's id)."""
+def one_thread(redis_runtime: Runtime) -> Iterator[tuple[Runtime, Scripted, str, str]]:
+    """A blocked job running and a second one its fetch started waiting behind it in the worker's
+    memory, the queue's jobs having been quick until then: (runtime, work, blocked job's id,
+    waiting job's id)."""
     with scripted() as work:
-        blocked = add_job(JobType.EMAIL_NOTIFICATION, email("block-1"))
-        waiting = add_job(JobType.EMAIL_NOTIFICATION, email("ok-waiting"))
         redis_runtime.start_worker(threads=1)
+        run_one("ok-quick")
+        blocked = add_job(JobType.EMAIL_NOTIFICATION, email("block-1"))
         assert work.blocking.wait(10), "the first job began"
+        waiting = add_job(JobType.EMAIL_NOTIFICATION, email("ok-waiting"))
         wait_for(lambda: state_of(waiting) is JobState.RUNNING, what="the waiting job fetched as running")
         try:
             yield redis_runtime, work, blocked, waiting
         finally:
             work.release.set()
+
+
+def test_a_job_fetched_behind_a_slow_one_stays_queued_and_can_be_cancelled(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    queue = f"{redis_runtime.settings.namespace}:{EMAIL_QUEUE}"
+    with scripted() as work:
+        redis_runtime.start_worker(threads=1)
+        # The queue's jobs take longer than EARLY_START_S: one that runs for twice that.
+        threading.Timer(EARLY_START_S * 2, work.release.set).start()
+        run_one("slow-warm")
+        work.blocking.clear()
+        work.release.clear()
+        blocked = add_job(JobType.EMAIL_NOTIFICATION, email("block-1"))
+        assert work.blocking.wait(10), "the first job began"
+        victim = add_job(JobType.EMAIL_NOTIFICATION, email("ok-victim"))
+        wait_for(lambda: redis_client.llen(queue) == 0, what="the victim fetched by the worker")
+        assert waiting_in(redis_runtime) == []
+        assert state_of(victim) is JobState.QUEUED, "not shown running while it waits"
+        assert cancel(victim[:8]) == victim
+        work.release.set()
+        wait_for(lambda: state_of(blocked) is JobState.SUCCEEDED, what="the blocked job ended")
+        time.sleep(0.3)
+    assert "ok-victim" not in work.started, "a cancelled job never runs"
+    assert state_of(victim) is JobState.CANCELLED
+
+
+def test_a_message_refused_after_its_fetch_started_it_ends_dead(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    ns = redis_runtime.settings.namespace
+    job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok-forged"))
+    queue = f"{ns}:{EMAIL_QUEUE}"
+    [rmid] = redis_client.lrange(queue, 0, -1)
+    data = redis_client.hget(f"{queue}.msgs", rmid)
+    assert data is not None
+    forged = data.replace(b'"actor_name":"email_notification"', b'"actor_name":"payment_processing"')
+    assert forged != data
+    redis_client.hset(f"{queue}.msgs", rmid, forged)
+    with scripted(JobType.EMAIL_NOTIFICATION, JobType.PAYMENT_PROCESSING) as work:
+        redis_runtime.start_worker(threads=1)
+        record = wait_for(lambda: (r := get_job(job_id)) and r.state is JobState.DEAD and r, what="dead")
+    assert JobState.RUNNING in [e.state for e in record.timeline], "its fetch had started it"
+    assert work.started == [], "neither an email nor a payment ran"
+    assert record.error is not None and "does not belong on queue" in record.error.message
+    assert waiting_in(redis_runtime) == [], "not held as a job waiting to begin"
 
 
 def test_a_job_that_waited_in_memory_records_when_it_really_began(
@@ -62,7 +122,7 @@ def test_a_job_aborted_while_it_waits_in_memory_never_begins(one_thread: tuple[R
     work.release.set()
     wait_for(lambda: state_of(waiting) is JobState.CANCELLED, what="aborted")
     time.sleep(0.3)
-    assert work.started == ["block-1"], "the aborted job's code never ran"
+    assert work.started == ["ok-quick", "block-1"], "the aborted job's code never ran"
     record = get_job(waiting)
     assert record is not None and (record.timeline[-1].note or "").startswith("aborted by ")
 
@@ -83,4 +143,4 @@ def test_a_shutdown_puts_a_job_waiting_in_memory_back_to_queued(one_thread: tupl
     runtime.start_worker(threads=1)
     record = wait_for(lambda: (r := get_job(waiting)) and r.state is JobState.SUCCEEDED and r, what="ran")
     assert record.attempts == 1, "the attempt it never made is not counted"
-    assert work.started == ["block-1", "ok-waiting"]
+    assert work.started == ["ok-quick", "block-1", "ok-waiting"]

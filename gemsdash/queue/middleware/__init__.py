@@ -2,6 +2,7 @@
 
 from gemsdash.queue.middleware.abort import Aborts, JobAborted
 from gemsdash.queue.middleware.backoff import BackoffRetries
+from gemsdash.queue.middleware.early_start import EarlyStarts
 from gemsdash.queue.middleware.heartbeat import Heartbeat
 from gemsdash.queue.middleware.joblogs import JobLogs
 from gemsdash.queue.middleware.quiet import QuietOutage
@@ -14,6 +15,7 @@ from gemsdash.queue.middleware.write_behind import WriteBehind
 __all__ = [
     "Aborts",
     "BackoffRetries",
+    "EarlyStarts",
     "Heartbeat",
     "JobAborted",
     "JobLogs",

@@ -74,24 +74,27 @@ if command == "start" then
     redis.call("zadd", idx_key(queue, "running"), now_text, id)
     return "run"
 
--- fetch(rq, prefetch, broker_id, worker), rq and worker printable without `"` or `\`
+-- fetch(rq, prefetch, broker_id, worker, start_max), rq and worker printable without `"` or `\`
 -- Dramatiq's fetch (dispatch.lua's, batched: its heartbeat, LPOP, SADD to the broker's ack set,
--- HMGET) with `start` folded in: the fetched messages' first-delivery `queued` records are made
--- `running` here, as `start` above would, their index writes batched. Returns {messages (as
--- Dramatiq's fetch), [redis message id, job id] of each message whose record it started}. A message that
--- may be a retry (a "retries" option, or the text anywhere in it) and any record `running_record`
--- does not recognise are left to the worker's own `start`. An empty `worker`: fetch only.
+-- HMGET) with `start` folded in: the first `start_max` fetched messages' first-delivery `queued`
+-- records are made `running` here, as `start` above would, their index writes batched (the worker
+-- asks for as many as it expects to begin at once: middleware/early_start.py). Returns {messages
+-- (as Dramatiq's fetch), [redis message id, job id] of each message whose record it started}. A
+-- message that may be a retry (a "retries" option, or the text anywhere in it) and any record
+-- `running_record` does not recognise are left to the worker's own `start`, as are the messages past
+-- `start_max`. An empty `worker` or a `start_max` of 0: fetch only.
 elseif command == "fetch" then
     local rq, prefetch, broker, worker = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+    local start_max = tonumber(ARGV[6]) or 0
     redis.call("zadd", heartbeats_key, now, broker)
     local rmids = prefetch > 0 and redis.call("lpop", queue_key(rq), prefetch)
     if not rmids or #rmids == 0 then return {{}, {}} end
     redis.call("sadd", acks_key(broker, rq), unpack(rmids))
     local messages = redis.call("hmget", msgs_key(rq), unpack(rmids))
     local started = {}
-    if worker == "" then return {messages, started} end
+    if worker == "" or start_max < 1 then return {messages, started} end
     local ids, keys, at, seen = {}, {}, {}, {}
-    for j = 1, #messages do
+    for j = 1, math.min(#messages, start_max) do
         local data = messages[j]
         if data and not find(data, '"retries":', 1, true) then
             -- The job id: Dramatiq's encoding ends with it and the timestamp (no payload can fake it).

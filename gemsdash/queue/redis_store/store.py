@@ -448,16 +448,18 @@ class RedisJobStore(RedisSchedules):
         verdict = self._worker_call("start", *args, _compact(fallback) if fallback is not None else "")
         return Transition.parse(verdict)
 
-    def fetch(self, rq: str, prefetch: int, broker_id: str, worker: str) -> tuple[list[Any], dict[str, str]]:
+    def fetch(
+        self, rq: str, prefetch: int, broker_id: str, worker: str, start_max: int
+    ) -> tuple[list[Any], dict[str, str]]:
         """Dramatiq's fetch of up to `prefetch` messages of the physical queue `rq` into the ack set
-        of `broker_id`, with hot.lua's `start` of their first-delivery records by `worker` folded in
-        (one script call per batch instead of one per job): (messages as Dramatiq's fetch returns
-        them, {redis message id: job id} of those whose records it started). Redis errors are raised
-        as redis-py raises them, as from Dramatiq's own fetch (its consumer handles a lost
-        connection)."""
+        of `broker_id`, with hot.lua's `start` by `worker` of the first-delivery records of the
+        first `start_max` of them folded in (one script call per batch instead of one per job):
+        (messages as Dramatiq's fetch returns them, {redis message id: job id} of those whose
+        records it started). Redis errors are raised as redis-py raises them, as from Dramatiq's own
+        fetch (its consumer handles a lost connection)."""
         if not (_json_safe(rq) and _json_safe(worker)):
             worker = ""
-        reply = self._hot_script(keys=[self.namespace], args=["fetch", rq, prefetch, broker_id, worker])
+        reply = self._hot_script(keys=[self.namespace], args=["fetch", rq, prefetch, broker_id, worker, start_max])
         pairs = [self._text(v) for v in reply[1]]
         return list(reply[0]), dict(zip(pairs[::2], pairs[1::2], strict=True))
 
