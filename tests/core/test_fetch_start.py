@@ -42,16 +42,23 @@ def one_thread(redis_runtime: Runtime) -> Iterator[tuple[Runtime, Scripted, str,
     memory, the queue's jobs having been quick until then: (runtime, work, blocked job's id,
     waiting job's id)."""
     with scripted() as work:
-        redis_runtime.start_worker(threads=1)
-        run_one("ok-quick")
-        blocked = add_job(JobType.EMAIL_NOTIFICATION, email("block-1"))
-        assert work.blocking.wait(10), "the first job began"
-        waiting = add_job(JobType.EMAIL_NOTIFICATION, email("ok-waiting"))
-        wait_for(lambda: state_of(waiting) is JobState.RUNNING, what="the waiting job fetched as running")
+        blocked, waiting = blocked_and_waiting(redis_runtime, work, "ok-waiting")
         try:
             yield redis_runtime, work, blocked, waiting
         finally:
             work.release.set()
+
+
+def blocked_and_waiting(runtime: Runtime, work: Scripted, name: str) -> tuple[str, str]:
+    """One-thread worker: a quick job run, then a blocked one and `name` started by its fetch
+    behind it: (blocked job's id, waiting job's id)."""
+    runtime.start_worker(threads=1)
+    run_one("ok-quick")
+    blocked = add_job(JobType.EMAIL_NOTIFICATION, email("block-1"))
+    assert work.blocking.wait(10), "the first job began"
+    waiting = add_job(JobType.EMAIL_NOTIFICATION, email(name))
+    wait_for(lambda: state_of(waiting) is JobState.RUNNING, what="the waiting job fetched as running")
+    return blocked, waiting
 
 
 def test_a_job_fetched_behind_a_slow_one_stays_queued_and_can_be_cancelled(
@@ -113,6 +120,19 @@ def test_a_job_that_waited_in_memory_records_when_it_really_began(
     assert record.started_at >= began, "its start is when it began, not when it was fetched"
     assert record.timeline[-2].state is JobState.RUNNING and record.timeline[-2].at == record.started_at
     assert record.attempts == 1
+
+
+def test_a_failed_job_that_waited_in_memory_records_when_it_really_began(redis_runtime: Runtime) -> None:
+    with scripted() as work:
+        blocked, waiting = blocked_and_waiting(redis_runtime, work, "fatal-waiting")
+        time.sleep(0.5)
+        work.release.set()
+        record = wait_for(lambda: (r := get_job(waiting)) and r.state is JobState.DEAD and r, what="failed")
+        # Its success is written behind, maybe after the failure.
+        before = wait_for(lambda: (r := get_job(blocked)) and r.state is JobState.SUCCEEDED and r, what="blocked")
+    assert before is not None and before.finished_at is not None and record.started_at is not None
+    assert record.started_at >= before.finished_at - timedelta(milliseconds=5), "not when it was fetched"
+    assert record.timeline[-2].state is JobState.RUNNING and record.timeline[-2].at == record.started_at
 
 
 def test_a_job_aborted_while_it_waits_in_memory_never_begins(one_thread: tuple[Runtime, Scripted, str, str]) -> None:

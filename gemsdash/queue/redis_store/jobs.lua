@@ -319,10 +319,27 @@ local function settle_message(worker, queue, rmid, nack)
     return false
 end
 
+-- A job its fetch started (hot.lua `fetch`) may have waited in the worker's memory before it
+-- began: its real start is its end (now) less its run time, when that is later than the fetch's
+-- stamp; `started_at` and the `running` entry take it (hot.lua `succeed` does the same).
+local function began_late(job, duration)
+    local ms, stamped = tonumber(duration), tonumber(job.started_at)
+    if not ms or not stamped then return end
+    local real = now - math.floor(ms)
+    if real <= stamped + 1 then return end
+    job.started_at = real
+    local timeline = job.timeline
+    local last = type(timeline) == "table" and timeline[#timeline]
+    if type(last) == "table" and last[1] == "running" then last[2] = real end
+end
+
 -- A running job's outcome: succeeded (detail = result JSON), retrying or dead (detail = error
 -- object JSON). Counters are tallied; the caller writes them.
 local function conclude(job, old, outcome, detail, duration, next_at, bounds, wait_bounds, batch)
-    if old == "running" then observe_wait(job, wait_bounds) end
+    if old == "running" then
+        began_late(job, duration)
+        observe_wait(job, wait_bounds)
+    end
     job.state = outcome
     job.run_now = nil  -- the copy run_now pushed has run: later copies are the job's own again
     job.duration_ms = tonumber(duration) or cjson.null
@@ -919,6 +936,7 @@ elseif command == "aborted" then
     if not job then return "missing" end
     local old = job.state
     if old == "running" then
+        began_late(job, duration)
         observe_wait(job, wait_bounds)
         write_tallies()
     end
