@@ -103,9 +103,10 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
         #: Fetched messages whose records the fetch already marked running and that have not begun
         #: (nor gone back): redis message id -> job id.
         self._started: dict[str, str] = {}
-        #: Held from a fetch's estimate of what it may start to its record of what it started, so
-        #: that two consumers of this process do not both count the same free threads.
-        self._start_lock = threading.Lock()
+        #: How many messages fetches under way may start: counted by the next fetch's estimate as if
+        #: started, so that two consumers of this process do not both count the same free threads.
+        self._reserved = 0
+        self._reserve_lock = threading.Lock()
         self.scripts["dispatch"] = self.client.register_script(dispatch_on_redis_clock())
         #: Idle consumers ask it instead of fetching (idle_gate.py).
         self.idle_gate = IdleGate(
@@ -225,10 +226,7 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
         try:
             if self.fetch_and_start is not None and not queue_name.endswith(".DQ"):
                 prefetch = min(prefetch, self._max_unpack_size())  # type: ignore[no-untyped-call]
-                with self._start_lock:
-                    room = self.start_room(queue_name, len(self._started)) if self.start_room else 0
-                    fetched, started = self.fetch_and_start(queue_name, prefetch, self.broker_id, room)
-                    self._started.update(started)
+                fetched = self._fetch_and_start(queue_name, prefetch)
             else:
                 fetched = self._dispatch("fetch")(queue_name, prefetch)
         except _OUTAGE_ERRORS as exc:
@@ -243,6 +241,23 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
             return []
         outage.ok()
         return self._accept(queue_name, fetched)
+
+    def _fetch_and_start(self, queue_name: str, prefetch: int) -> list[Any]:
+        """fetch_and_start, starting as many of the messages as start_room says."""
+        assert self.fetch_and_start is not None
+        room = 0
+        if self.start_room is not None:
+            with self._reserve_lock:
+                room = min(max(self.start_room(queue_name, len(self._started) + self._reserved), 0), prefetch)
+                self._reserved += room
+        try:
+            fetched, started = self.fetch_and_start(queue_name, prefetch, self.broker_id, room)
+            self._started.update(started)  # before the reservation goes: counted all along
+            return fetched
+        finally:
+            if room:
+                with self._reserve_lock:
+                    self._reserved -= room
 
     def reclaim(self, queue_name: str) -> list[Any]:
         """The delayed messages this worker's ack set holds for `queue_name`, as fetched."""
