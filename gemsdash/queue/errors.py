@@ -94,7 +94,8 @@ class InvalidTransition(GemsdashError):
         self.job_id = job_id
         self.action = action
         self.state = state
-        super().__init__(f"cannot {action} job {job_id}: {STATE_PHRASES.get(state, f'it is {state}')}")
+        hint = " (abort stops a running job)" if action == "cancel" and state == "running" else ""
+        super().__init__(f"cannot {action} job {job_id}: {STATE_PHRASES.get(state, f'it is {state}')}{hint}")
 
 
 class ReadOnlyMode(GemsdashError):

@@ -13,9 +13,11 @@ from datetime import timedelta
 import pytest
 import redis
 
-from gemsdash.queue import JobState, JobType, Runtime, abort, add_job, cancel, get_job
+from gemsdash.queue import JobState, JobType, Runtime, abort, add_job, cancel, get_job, pause, resume
+from gemsdash.queue.errors import InvalidTransition
 from gemsdash.queue.middleware.abort import POLL_SECONDS
 from gemsdash.queue.middleware.early_start import EARLY_START_S
+from gemsdash.queue.pausing import CHECK_SECONDS
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from tests.core.workload import Scripted, email, scripted
 from tests.support import state_of, wait_for
@@ -89,20 +91,23 @@ def test_a_job_fetched_behind_a_slow_one_stays_queued_and_can_be_cancelled(
 def test_a_message_refused_after_its_fetch_started_it_ends_dead(
     redis_runtime: Runtime, redis_client: redis.Redis
 ) -> None:
-    ns = redis_runtime.settings.namespace
-    job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok-forged"))
-    queue = f"{ns}:{EMAIL_QUEUE}"
-    [rmid] = redis_client.lrange(queue, 0, -1)
-    data = redis_client.hget(f"{queue}.msgs", rmid)
-    assert data is not None
-    forged = data.replace(b'"actor_name":"email_notification"', b'"actor_name":"payment_processing"')
-    assert forged != data
-    redis_client.hset(f"{queue}.msgs", rmid, forged)
+    queue = f"{redis_runtime.settings.namespace}:{EMAIL_QUEUE}"
     with scripted(JobType.EMAIL_NOTIFICATION, JobType.PAYMENT_PROCESSING) as work:
         redis_runtime.start_worker(threads=1)
+        run_one("ok-quick")  # the queue's jobs are quick: its fetches start what they take
+        pause(EMAIL_QUEUE)
+        time.sleep(CHECK_SECONDS * 2)  # the worker has seen the pause
+        job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok-forged"))
+        [rmid] = redis_client.lrange(queue, 0, -1)
+        data = redis_client.hget(f"{queue}.msgs", rmid)
+        assert data is not None
+        forged = data.replace(b'"actor_name":"email_notification"', b'"actor_name":"payment_processing"')
+        assert forged != data
+        redis_client.hset(f"{queue}.msgs", rmid, forged)
+        resume(EMAIL_QUEUE)
         record = wait_for(lambda: (r := get_job(job_id)) and r.state is JobState.DEAD and r, what="dead")
     assert JobState.RUNNING in [e.state for e in record.timeline], "its fetch had started it"
-    assert work.started == [], "neither an email nor a payment ran"
+    assert work.started == ["ok-quick"], "neither an email nor a payment ran"
     assert record.error is not None and "does not belong on queue" in record.error.message
     assert waiting_in(redis_runtime) == [], "not held as a job waiting to begin"
 
@@ -133,6 +138,14 @@ def test_a_failed_job_that_waited_in_memory_records_when_it_really_began(redis_r
     assert before is not None and before.finished_at is not None and record.started_at is not None
     assert record.started_at >= before.finished_at - timedelta(milliseconds=5), "not when it was fetched"
     assert record.timeline[-2].state is JobState.RUNNING and record.timeline[-2].at == record.started_at
+
+
+def test_a_cancel_of_a_job_its_fetch_started_points_to_abort(one_thread: tuple[Runtime, Scripted, str, str]) -> None:
+    _, work, _, waiting = one_thread
+    with pytest.raises(InvalidTransition, match=r"it is running \(abort stops a running job\)"):
+        cancel(waiting)
+    work.release.set()
+    wait_for(lambda: state_of(waiting) is JobState.SUCCEEDED, what="it ran: the cancel was refused")
 
 
 def test_a_job_aborted_while_it_waits_in_memory_never_begins(one_thread: tuple[Runtime, Scripted, str, str]) -> None:
