@@ -20,7 +20,7 @@ from gemsdash.queue.middleware.early_start import EARLY_START_S
 from gemsdash.queue.pausing import CHECK_SECONDS
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from tests.core.workload import Scripted, email, scripted
-from tests.support import state_of, wait_for
+from tests.support import raw, state_of, wait_for
 
 EMAIL_QUEUE = "email-notification"
 
@@ -99,8 +99,9 @@ def test_a_message_refused_after_its_fetch_started_it_ends_dead(
         time.sleep(CHECK_SECONDS * 2)  # the worker has seen the pause
         job_id = add_job(JobType.EMAIL_NOTIFICATION, email("ok-forged"))
         [rmid] = redis_client.lrange(queue, 0, -1)
-        data = redis_client.hget(f"{queue}.msgs", rmid)
-        assert data is not None
+        stored = redis_client.hget(f"{queue}.msgs", rmid)
+        assert stored is not None
+        data = raw(stored)
         forged = data.replace(b'"actor_name":"email_notification"', b'"actor_name":"payment_processing"')
         assert forged != data
         redis_client.hset(f"{queue}.msgs", rmid, forged)

@@ -88,8 +88,9 @@ _JOBS_LUA = _lua("jobs.lua")
 _HOT_LUA = _lua("hot.lua")
 _SNAPSHOT_SCRIPT = with_lua_keys(files("gemsdash.queue.redis_store").joinpath("snapshot.lua").read_text())
 #: Jobs a `clear` step cancels per state (each a record decoded and re-encoded): at 100 the longest
-#: step was 6.2 ms at 200k records; at 50, 1.1 ms mean, 1.6-3.2 ms longest (benchmarks longest-call).
-_CLEAR_BATCH = 50
+#: step was 6.2 ms at 200k records; at 50, 1.1 ms mean, 1.6-3.2 ms longest (benchmarks longest-call),
+#: but 3.9 ms mean and 7.7 ms longest on a machine half as fast (2026-12-02): 25.
+_CLEAR_BATCH = 25
 #: Jobs per `submit` script call: a larger batch is several calls, each short enough that other
 #: clients are not stalled (at 200k records: 100 a call, 2.6 ms mean, 9.6 ms longest; 50 a call,
 #: 1.1-1.2 ms mean, 1.7 ms longest in one run and one 9.1 ms outlier in another).
@@ -98,8 +99,9 @@ SUBMIT_CHUNK = 50
 SUBMIT_FIELDS = 9
 #: At most this many workers are listed in a snapshot.
 _WORKERS_LISTED = 1000
-#: Records a search step (`scan`) reads per call; a search is search_window / SCAN_STEP calls.
-SCAN_STEP = 200
+#: Records a search step (`scan`) reads per call; a search is search_window / SCAN_STEP calls,
+#: pipelined (one round trip). 200 took up to 4.3 ms, and 6.1 ms on a machine half as fast.
+SCAN_STEP = 100
 _CLEAR_MAX_STEPS = 10_000
 #: A rejected message is found among a worker's acks by its size and this many first and last bytes.
 _MATCH_BYTES = 4096
