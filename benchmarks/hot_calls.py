@@ -136,7 +136,9 @@ def callgrind_path(jobs: int, port: int, prefetch: int) -> None:
         broker.broker_id = _WORKER
         if fold:
             label = "" if os.environ.get("GEMSDASH_FOLD_START") == "2" else "label"
-            broker.fetch_and_start = lambda rq, n, broker_id, room: store.fetch(rq, n, broker_id, label, room)
+            broker.fetch_and_start = lambda rq, n, broker_id, room, token: store.fetch(
+                rq, n, broker_id, label, room, token
+            )
             broker.start_room = lambda rq, waiting: prefetch
         spec = JOB_SPECS[JobType.EMOTION_ANALYSIS]
         data = spec.validate_payload(PAYLOAD).model_dump(mode="json")

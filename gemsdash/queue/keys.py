@@ -58,6 +58,10 @@ TEMPLATES: dict[str, str] = {
     "logs": "{ns}:gd:logs:{job_id}",
     #: hash of running job id -> who asked to abort it (middleware/abort.py)
     "aborts": "{ns}:gd:aborts",
+    #: what a worker's last fetch of the physical queue rq took, for an hour:
+    #: "<token>|<rmid>,...|<rmid>,<job id>,..." (the messages, then those whose records it started),
+    #: so that a consumer whose fetch's reply was lost can take them back (hot.lua `refetch`)
+    "fetched": "{ns}:gd:fetched:{worker}:{rq}",
     #: zset of every job id at score 0, so a prefix is one ZRANGEBYLEX (entries of expired records
     #: go with their state index's prune)
     "ids": "{ns}:gd:ids",

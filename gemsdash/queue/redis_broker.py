@@ -31,10 +31,17 @@ messages stay in this live worker's ack set, where crash recovery never looks: d
 retrying jobs would wait until the worker restarts. A new consumer of a delay queue (after a lost
 connection, or at boot, when the set is empty) first takes back every message its set still
 holds; the thread's delay queue is always empty when Dramatiq makes a new consumer.
+
+A fetch whose reply is lost (the connection broke after Redis ran it) leaves what it took in this
+live worker's ack set, its records `running` if it started them: stranded the same way. Each fetch
+of a queue (hot.lua `fetch`) keeps what it took under a token of this process; after one that
+failed, the next fetch of that queue first asks for what that token took (`refetch`), which is
+nothing if it never ran.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -65,10 +72,13 @@ logger = logging.getLogger(__name__)
 RejectMalformed = Callable[[str, bytes, Refusal, str], None]
 #: (worker id, physical delay queue) -> data of the messages its ack set holds
 Reclaim = Callable[[str, str], list[bytes]]
-#: (physical queue, prefetch, worker id, how many to start) -> (fetched data, {redis message id: job
-#: id} of the messages whose records the fetch marked running): RedisJobStore.fetch with its worker
-#: label.
-FetchAndStart = Callable[[str, int, str, int], tuple[list[Any], dict[str, str]]]
+#: (physical queue, prefetch, worker id, how many to start, token) -> (fetched data, {redis message
+#: id: job id} of the messages whose records the fetch marked running): RedisJobStore.fetch with its
+#: worker label.
+FetchAndStart = Callable[[str, int, str, int, str], tuple[list[Any], dict[str, str]]]
+#: (physical queue, worker id, token) -> what the fetch of that token took, as FetchAndStart returns
+#: it: RedisJobStore.refetch.
+Refetch = Callable[[str, str, str], tuple[list[Any], dict[str, str]]]
 #: (physical queue, messages started by a fetch and not begun) -> how many of the next fetch's
 #: messages to start with it: EarlyStarts.room (middleware/early_start.py).
 StartRoom = Callable[[str, int], int]
@@ -86,6 +96,8 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
     fetch_and_start: FetchAndStart | None = None
     #: How many of a fetch's messages to start in it (None: none).
     start_room: StartRoom | None = None
+    #: What a fetch whose reply was lost took (None: such messages wait until the worker stops).
+    refetch: Refetch | None = None
     #: The requeue of fetched messages not run, putting back the records their fetch started.
     requeue_started: RequeueStarted | None = None
     #: Fetched messages larger than this are refused unread.
@@ -107,6 +119,9 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
         #: started, so that two consumers of this process do not both count the same free threads.
         self._reserved = 0
         self._reserve_lock = threading.Lock()
+        #: Tokens of fetches: physical queue -> the token of its fetch whose reply was lost.
+        self._tokens = itertools.count(1)
+        self._lost_fetches: dict[str, str] = {}
         self.scripts["dispatch"] = self.client.register_script(dispatch_on_redis_clock())
         #: Idle consumers ask it instead of fetching (idle_gate.py).
         self.idle_gate = IdleGate(
@@ -243,17 +258,31 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
         return self._accept(queue_name, fetched)
 
     def _fetch_and_start(self, queue_name: str, prefetch: int) -> list[Any]:
-        """fetch_and_start, starting as many of the messages as start_room says."""
+        """fetch_and_start, starting as many of the messages as start_room says; after a fetch of
+        `queue_name` whose reply was lost, first what that fetch took."""
         assert self.fetch_and_start is not None
+        lost = self._lost_fetches.get(queue_name)
+        if lost is not None and self.refetch is not None:
+            fetched, started = self.refetch(queue_name, self.broker_id, lost)
+            del self._lost_fetches[queue_name]
+            self._started.update(started)
+            if fetched:
+                logger.warning("Took back %d message(s) on %r whose fetch's reply was lost.", len(fetched), queue_name)
+                return fetched
+        token = str(next(self._tokens))
         room = 0
         if self.start_room is not None:
             with self._reserve_lock:
                 room = min(max(self.start_room(queue_name, len(self._started) + self._reserved), 0), prefetch)
                 self._reserved += room
         try:
-            fetched, started = self.fetch_and_start(queue_name, prefetch, self.broker_id, room)
+            fetched, started = self.fetch_and_start(queue_name, prefetch, self.broker_id, room, token)
             self._started.update(started)  # before the reservation goes: counted all along
             return fetched
+        except _OUTAGE_ERRORS:
+            # Redis may have run it: what it took is asked for again once Redis answers.
+            self._lost_fetches[queue_name] = token
+            raise
         finally:
             if room:
                 with self._reserve_lock:

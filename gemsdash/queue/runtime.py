@@ -311,15 +311,17 @@ def _build_redis(settings: Settings, client: Client, redactor: Redactor, *, sync
     broker.reject_malformed = reject
     broker.paused_queues = PausedQueues(store.paused)
     broker.reclaim_delayed = store.reclaim
-    # A job's `start` folded into its fetch for the messages expected to begin at once (hot.lua
-    # `fetch`, redis_broker.py, middleware/early_start.py); GEMSDASH_FOLD_START=0 turns it off.
+    # Fetches by hot.lua `fetch`, which keeps what each took (taken back if its reply is lost), and
+    # starts in the fetch the jobs expected to begin at once (redis_broker.py,
+    # middleware/early_start.py); GEMSDASH_FOLD_START=0: none, each job has its own `start` call.
+    label = worker_label()
+    broker.fetch_and_start = lambda rq, prefetch, broker_id, room, token: store.fetch(
+        rq, prefetch, broker_id, label, room, token
+    )
+    broker.refetch = store.refetch
+    broker.requeue_started = lambda rq, broker_id, rmids, started: store.requeue(rq, broker_id, label, rmids, started)
     early = EarlyStarts() if settings.fold_start else None
     if early is not None:
-        label = worker_label()
-        broker.fetch_and_start = lambda rq, prefetch, broker_id, room: store.fetch(rq, prefetch, broker_id, label, room)
-        broker.requeue_started = lambda rq, broker_id, rmids, started: store.requeue(
-            rq, broker_id, label, rmids, started
-        )
         broker.start_room = early.room
     broker.max_message_bytes = message_limit(settings.max_payload_bytes)
     # The scheduler's once-a-second look and the idle gate's poll share one round trip.

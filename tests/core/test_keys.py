@@ -42,6 +42,7 @@ EXPECTED = {
     "paused": "ns:gd:paused",
     "logs": "ns:gd:logs:J1",
     "aborts": "ns:gd:aborts",
+    "fetched": "ns:gd:fetched:W1:payment-processing.high",
     "ids": "ns:gd:ids",
     "all_states": "ns:gd:all:payment-processing",
     "backfill": "ns:gd:backfill:payment-processing",

@@ -74,7 +74,7 @@ if command == "start" then
     redis.call("zadd", idx_key(queue, "running"), now_text, id)
     return "run"
 
--- fetch(rq, prefetch, broker_id, worker, start_max), rq and worker printable without `"` or `\`
+-- fetch(rq, prefetch, broker_id, worker, start_max, token), rq and worker printable without `"` or `\`
 -- Dramatiq's fetch (dispatch.lua's, batched: its heartbeat, LPOP, SADD to the broker's ack set,
 -- HMGET) with `start` folded in: the first `start_max` fetched messages' first-delivery `queued`
 -- records are made `running` here, as `start` above would, their index writes batched (the worker
@@ -82,17 +82,25 @@ if command == "start" then
 -- (as Dramatiq's fetch), [redis message id, job id] of each message whose record it started}. A
 -- message that may be a retry (a "retries" option, or the text anywhere in it) and any record
 -- `running_record` does not recognise are left to the worker's own `start`, as are the messages past
--- `start_max`. An empty `worker` or a `start_max` of 0: fetch only.
+-- `start_max`. An empty `worker` or a `start_max` of 0: fetch only. A fetch that took messages
+-- keeps what it took, as JSON [token, rmids, started], in the `fetched` key for `refetch` below.
 elseif command == "fetch" then
     local rq, prefetch, broker, worker = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-    local start_max = tonumber(ARGV[6]) or 0
+    local start_max, token = tonumber(ARGV[6]) or 0, ARGV[7] or ""
+    -- (a local function: the reply and its record share one exit below)
+    local function took(messages, rmids, started)
+        if token ~= "" then
+            redis.call("set", fetched_key(broker, rq), cjson.encode({token, rmids, started}), "EX", 3600)
+        end
+        return {messages, started}
+    end
     redis.call("zadd", heartbeats_key, now, broker)
     local rmids = prefetch > 0 and redis.call("lpop", queue_key(rq), prefetch)
     if not rmids or #rmids == 0 then return {{}, {}} end
     redis.call("sadd", acks_key(broker, rq), unpack(rmids))
     local messages = redis.call("hmget", msgs_key(rq), unpack(rmids))
     local started = {}
-    if worker == "" or start_max < 1 then return {messages, started} end
+    if worker == "" or start_max < 1 then return took(messages, rmids, started) end
     local ids, keys, at, seen = {}, {}, {}, {}
     for j = 1, math.min(#messages, start_max) do
         local data = messages[j]
@@ -109,7 +117,7 @@ elseif command == "fetch" then
             end
         end
     end
-    if #ids == 0 then return {messages, started} end
+    if #ids == 0 then return took(messages, rmids, started) end
     local records = redis.call("mget", unpack(keys))
     local per_queue = {}
     for k = 1, #ids do
@@ -135,6 +143,38 @@ elseif command == "fetch" then
     for queue, q in pairs(per_queue) do
         redis.call("zrem", idx_key(queue, "queued"), unpack(q.left))
         redis.call("zadd", idx_key(queue, "running"), unpack(q.entered))
+    end
+    return took(messages, rmids, started)
+
+-- refetch(rq, broker_id, token)
+-- What the fetch `token` of the consumer of rq in broker_id took, again, when its reply was lost
+-- (the connection broke after Redis ran it): the messages still in the broker's ack set, as `fetch`
+-- returns them, with the records it started among them. Without this they would wait in a live
+-- worker's ack set, where crash recovery never looks, until the worker stops. {{}, {}} when the
+-- fetch never ran (or took nothing): another token, or none, is kept.
+elseif command == "refetch" then
+    local rq, broker, token = ARGV[2], ARGV[3], ARGV[4]
+    local kept = redis.call("get", fetched_key(broker, rq))
+    if not kept then return {{}, {}} end
+    local ok, took = pcall(cjson.decode, kept)
+    if not ok or type(took) ~= "table" or took[1] ~= token or type(took[2]) ~= "table" or #took[2] == 0 then
+        return {{}, {}}
+    end
+    local rmids, held, mine = took[2], {}, {}
+    for j, is_held in ipairs(redis.call("smismember", acks_key(broker, rq), unpack(rmids))) do
+        if is_held == 1 then
+            held[rmids[j]] = true
+            mine[#mine + 1] = rmids[j]
+        end
+    end
+    if #mine == 0 then return {{}, {}} end
+    local messages = redis.call("hmget", msgs_key(rq), unpack(mine))
+    local started, pairs_list = {}, took[3] or {}
+    for k = 1, #pairs_list - 1, 2 do
+        if held[pairs_list[k]] then
+            started[#started + 1] = pairs_list[k]
+            started[#started + 1] = pairs_list[k + 1]
+        end
     end
     return {messages, started}
 

@@ -451,17 +451,26 @@ class RedisJobStore(RedisSchedules):
         return Transition.parse(verdict)
 
     def fetch(
-        self, rq: str, prefetch: int, broker_id: str, worker: str, start_max: int
+        self, rq: str, prefetch: int, broker_id: str, worker: str, start_max: int, token: str = ""
     ) -> tuple[list[Any], dict[str, str]]:
         """Dramatiq's fetch of up to `prefetch` messages of the physical queue `rq` into the ack set
         of `broker_id`, with hot.lua's `start` by `worker` of the first-delivery records of the
         first `start_max` of them folded in (one script call per batch instead of one per job):
         (messages as Dramatiq's fetch returns them, {redis message id: job id} of those whose
-        records it started). Redis errors are raised as redis-py raises them, as from Dramatiq's own
-        fetch (its consumer handles a lost connection)."""
+        records it started). What it took is kept under `token` for `refetch`. Redis errors are
+        raised as redis-py raises them, as from Dramatiq's own fetch (its consumer handles a lost
+        connection)."""
         if not (_json_safe(rq) and _json_safe(worker)):
             worker = ""
-        reply = self._hot_script(keys=[self.namespace], args=["fetch", rq, prefetch, broker_id, worker, start_max])
+        args: list[str | int] = ["fetch", rq, prefetch, broker_id, worker, start_max, token]
+        return self._fetched(self._hot_script(keys=[self.namespace], args=args))
+
+    def refetch(self, rq: str, broker_id: str, token: str) -> tuple[list[Any], dict[str, str]]:
+        """What `fetch` with `token` took, when its reply was lost: the messages still in the ack set
+        of `broker_id`, as `fetch` returns them; nothing if that fetch never ran."""
+        return self._fetched(self._hot_script(keys=[self.namespace], args=["refetch", rq, broker_id, token]))
+
+    def _fetched(self, reply: Any) -> tuple[list[Any], dict[str, str]]:
         pairs = [self._text(v) for v in reply[1]]
         return list(reply[0]), dict(zip(pairs[::2], pairs[1::2], strict=True))
 
