@@ -181,15 +181,59 @@ def callgrind_path(jobs: int, port: int, prefetch: int) -> None:
     )
 
 
+def callgrind_plain(jobs: int, port: int, prefetch: int) -> None:
+    """The same path for plain Dramatiq on the same kind of server: the backlog sent with
+    `actor.send`, fetched `prefetch` a call (dispatch.lua's fetch, as its consumer does) and each
+    message acked (dispatch.lua's ack, one call a message, as its worker does): the baseline the
+    gemsdash path's figures are read against."""
+    from benchmarks import plain_actors
+
+    with callgrind_redis(port, "plain-path-") as grind:
+        broker = plain_actors.broker(f"redis://127.0.0.1:{port}/0", "p")
+        broker.maintenance_chance = 0
+        actor = plain_actors.declare(broker)["noop"]
+        for _ in range(jobs):
+            actor.send(PAYLOAD)
+        queue = plain_actors.QUEUE
+        first = dramatiq.Message.decode(broker.do_fetch(queue, 1)[0])
+        broker.do_ack(queue, first.options["redis_message_id"])
+        dumps = 0
+        while True:
+            grind.instrument(True)
+            fetched = broker.do_fetch(queue, prefetch)
+            if not fetched:
+                grind.instrument(False)
+                break
+            messages = [dramatiq.Message.decode(d) for d in fetched]
+            grind.instrument(False)
+            grind.dump("fetch")
+            grind.instrument(True)
+            for m in messages:
+                broker.do_ack(queue, m.options["redis_message_id"])
+            grind.instrument(False)
+            grind.dump("ack")
+            dumps += 2
+        broker.close()
+    fetch = sum(grind.totals(n) for n in range(1, dumps + 1, 2)) / (jobs - 1)
+    ack = sum(grind.totals(n) for n in range(2, dumps + 1, 2)) / (jobs - 1)
+    print(
+        f"plain Dramatiq, {jobs - 1} jobs, fetched {prefetch} a call; redis-server instructions per job: "
+        f"fetch {fetch:,.0f}, ack {ack:,.0f}, together {fetch + ack:,.0f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=0, help="jobs (default 5000, with --callgrind 1000)")
     parser.add_argument("--callgrind", action="store_true", help="count instructions under valgrind")
     parser.add_argument("--port", type=int, default=6489, help="the valgrind redis-server's port")
     parser.add_argument("--path", action="store_true", help="with --callgrind: fetch + start + succeed")
+    parser.add_argument("--plain", action="store_true", help="with --path: plain Dramatiq's path instead")
     parser.add_argument("--prefetch", type=int, default=16, help="with --path: messages per fetch")
     args = parser.parse_args()
-    if args.callgrind and args.path:
+    if args.callgrind and args.path and args.plain:
+        callgrind_plain(args.jobs or 1000, args.port, args.prefetch)
+    elif args.callgrind and args.path:
         callgrind_path(args.jobs or 1000, args.port, args.prefetch)
     elif args.callgrind:
         callgrind(args.jobs or 1000, args.port)

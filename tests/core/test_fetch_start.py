@@ -19,6 +19,7 @@ from gemsdash.queue.middleware.abort import POLL_SECONDS
 from gemsdash.queue.middleware.early_start import EARLY_START_S
 from gemsdash.queue.pausing import CHECK_SECONDS
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
+from gemsdash.queue.redis_store import RedisJobStore
 from tests.core.workload import Scripted, email, scripted
 from tests.support import raw, state_of, wait_for
 
@@ -178,3 +179,27 @@ def test_a_shutdown_puts_a_job_waiting_in_memory_back_to_queued(one_thread: tupl
     record = wait_for(lambda: (r := get_job(waiting)) and r.state is JobState.SUCCEEDED and r, what="ran")
     assert record.attempts == 1, "the attempt it never made is not counted"
     assert work.started == ["ok-quick", "block-1", "ok-waiting"]
+
+
+def test_a_fetch_starts_a_record_only_for_the_message_it_names(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    """The fetch finds a job's record by its message's redis id (a first delivery's is its job's
+    id) and starts it only when the record names that message and the message names that job: a
+    copy of a job's message under another id (pushed by hand, or left by a bug) and a message body
+    put under another job's id are left to the worker's own `start`, which decides them."""
+    store = redis_runtime.store
+    assert isinstance(store, RedisJobStore)
+    ns = redis_runtime.settings.namespace
+    other, own = (add_job(JobType.EMAIL_NOTIFICATION, email(f"ok-{i}")) for i in range(2))
+    msgs, queue = f"{ns}:{EMAIL_QUEUE}.msgs", f"{ns}:{EMAIL_QUEUE}"
+    body = redis_client.hget(msgs, own)
+    assert body is not None
+    redis_client.hset(msgs, "copy-1", body)  # a copy of `own`'s message under an id of its own
+    redis_client.rpush(queue, "copy-1")
+    redis_client.hset(msgs, other, body)  # `other`'s message (fetched first) replaced by `own`'s
+    fetched, started = store.fetch(EMAIL_QUEUE, 3, "B1", "w", 3, "7")
+    assert len(fetched) == 3
+    assert started == {own: own}
+    assert state_of(own) is JobState.RUNNING
+    assert state_of(other) is JobState.QUEUED, "its message names another job"

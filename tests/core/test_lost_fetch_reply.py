@@ -74,6 +74,10 @@ def test_a_refetch_gives_only_what_that_fetch_took_and_the_worker_still_holds(
     again, started_again = store.refetch(EMAIL_QUEUE, "B1", "7")
     assert sorted(again) == sorted(d for d in fetched if settled.encode() not in d)
     assert started_again == {r: j for r, j in started.items() if r != settled}
-    for hostile in ("not json", '["7", "x"]', '{"1": "7"}', '["7", [], []]'):
+    packed = [
+        redis_client.eval(f"return cmsgpack.pack({table})", 0)
+        for table in ("{'7', {1, 2}, '11'}", "{'7', {'a'}, 5}", "{'7', {}, ''}", "'7'", "{'7'}")
+    ]
+    for hostile in ("not json", '["7", "x"]', '{"1": "7"}', '["7", [], []]', b"\xc1\xff", *packed):
         redis_client.set(f"{ns}:gd:fetched:B1:{EMAIL_QUEUE}", hostile)
         assert store.refetch(EMAIL_QUEUE, "B1", "7") == ([], {}), hostile

@@ -22,7 +22,7 @@ local ns = KEYS[1]
 local command = ARGV[1]
 local clock = redis.call("time")
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local find, match, sub, format = string.find, string.match, string.sub, string.format
+local find, match, sub, format, tonumber = string.find, string.match, string.sub, string.format, tonumber
 -- `now` as text, cut from TIME's own digits: Lua writes a number with sprintf (a number given to
 -- redis.call too), which cost more than the rest of a stamp's handling; so do string.format's
 -- directives, hence the concatenations below. Every byte of a new Lua string is hashed (Redis's Lua
@@ -38,13 +38,22 @@ local TIMELINE_ROOM = 11 * (TIMELINE_MAX - 1) - 1
 
 -- The record `raw` of a first-delivery `queued` job made `running` by `worker` (its message `rmid`
 -- on the physical queue `rq`, its attempt `attempt`, written `attempt_text`), and the job's queue;
--- nil for any other record (jobs.lua `start` decides those). rmid, rq and worker go into the record
--- as they are: store.py sends only JSON-safe ones here.
+-- nil for any other record (jobs.lua `start` decides those), and for a record whose message is
+-- another (its rq and rmid are not these). rq and worker go into the record as they are: store.py
+-- sends only JSON-safe ones here; rmid is already in the record.
+--
+-- Why it reads as it does (redis-server instructions, callgrind): Lua's pattern matching costs about
+-- 75 a character of pattern and more for a class, and every new string about 9 a byte (this Lua
+-- hashes all of a string); so the record's variable fields are matched, its message (rq, rmid) is
+-- compared as one plain find, and the body is copied once.
 local function running_record(raw, rmid, rq, worker, attempt, attempt_text)
     -- Exactly these fields: no run_now, no error, no times of an earlier run.
     local queue, attempts, most, at = match(raw,
-        '^{"state":"queued","queue":"([^"\\]*)","attempts":(%d+),"max_attempts":(%d+),"rq":"[^"\\]*","rmid":"[^"\\]*"}\n()')
+        '^{"state":"queued","queue":"([^"\\]*)","attempts":(%d+),"max_attempts":(%d+)()')
     if not queue or not attempt then return nil end
+    local tail = ',"rq":"' .. rq .. '","rmid":"' .. rmid .. '"}\n'
+    if find(raw, tail, at, true) ~= at then return nil end
+    at = at + #tail
     attempts = tonumber(attempts)
     -- A redelivery carrying the same retry count is a new attempt (jobs.lua caps it at the maximum).
     if attempts >= attempt then attempt = attempts + 1 end
@@ -79,18 +88,22 @@ if command == "start" then
 -- HMGET) with `start` folded in: the first `start_max` fetched messages' first-delivery `queued`
 -- records are made `running` here, as `start` above would, their index writes batched (the worker
 -- asks for as many as it expects to begin at once: middleware/early_start.py). Returns {messages
--- (as Dramatiq's fetch), [redis message id, job id] of each message whose record it started}. A
--- message that may be a retry (a "retries" option, or the text anywhere in it) and any record
--- `running_record` does not recognise are left to the worker's own `start`, as are the messages past
--- `start_max`. An empty `worker` or a `start_max` of 0: fetch only. A fetch that took messages
--- keeps what it took, as JSON [token, rmids, started], in the `fetched` key for `refetch` below.
+-- (as Dramatiq's fetch returns them), [redis message id, job id] of each message whose record it
+-- started}. A first delivery's redis message id is its job's id (store.py `submit`), so the record
+-- is looked up by it, and taken only when it names this message as its own (`running_record`) and
+-- the message ends with that id (Dramatiq's encoding ends with it and the timestamp; no payload can
+-- fake it; looked for in the last 128 bytes). Any other message (a retry's or a delayed job's has a
+-- redis message id of its own), any record `running_record` does not recognise and the messages
+-- past `start_max` are left to the worker's own `start`. An empty `worker` or a `start_max` of 0:
+-- fetch only. A fetch that took messages keeps what it took (MessagePack of [token, rmids, which
+-- it started as a string of "1" and "0"]) in the `fetched` key for `refetch` below.
 elseif command == "fetch" then
     local rq, prefetch, broker, worker = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
     local start_max, token = tonumber(ARGV[6]) or 0, ARGV[7] or ""
     -- (a local function: the reply and its record share one exit below)
-    local function took(messages, rmids, started)
+    local function took(messages, rmids, started, flags)
         if token ~= "" then
-            redis.call("set", fetched_key(broker, rq), cjson.encode({token, rmids, started}), "EX", 3600)
+            redis.call("set", fetched_key(broker, rq), cmsgpack.pack({token, rmids, table.concat(flags)}), "EX", 3600)
         end
         return {messages, started}
     end
@@ -99,33 +112,30 @@ elseif command == "fetch" then
     if not rmids or #rmids == 0 then return {{}, {}} end
     redis.call("sadd", acks_key(broker, rq), unpack(rmids))
     local messages = redis.call("hmget", msgs_key(rq), unpack(rmids))
-    local started = {}
-    if worker == "" or start_max < 1 then return took(messages, rmids, started) end
-    local ids, keys, at, seen = {}, {}, {}, {}
+    local started, flags = {}, {}
+    if worker == "" or start_max < 1 then return took(messages, rmids, started, flags) end
+    local keys, at, seen = {}, {}, {}
     for j = 1, math.min(#messages, start_max) do
-        local data = messages[j]
-        if data and not find(data, '"retries":', 1, true) then
-            -- The job id: Dramatiq's encoding ends with it and the timestamp (no payload can fake it).
-            -- Matched in the last 128 bytes: an unanchored match walks the whole message (~20k
-            -- instructions); a longer id than fits is left to the worker's `start`.
-            local id = match(sub(data, -128), ',"message_id":"([^"\\]+)","message_timestamp":%d+}$')
-            if id and not seen[id] then  -- two copies of a job in one fetch: the worker decides
-                seen[id] = true
-                ids[#ids + 1] = id
-                keys[#keys + 1] = job_key(id)
+        local data, rmid = messages[j], rmids[j]
+        flags[j] = "0"
+        if data and not seen[rmid] then  -- two copies of a job in one fetch: the worker decides
+            local from = #data - 127
+            if from < 1 then from = 1 end
+            if find(data, '"message_id":"' .. rmid .. '","message_timestamp":', from, true) then
+                seen[rmid] = true
+                keys[#keys + 1] = job_key(rmid)
                 at[#at + 1] = j
             end
         end
     end
-    if #ids == 0 then return took(messages, rmids, started) end
+    if #keys == 0 then return took(messages, rmids, started, flags) end
     local records = redis.call("mget", unpack(keys))
     local per_queue = {}
-    for k = 1, #ids do
-        local raw = records[k]
-        local rmid = rmids[at[k]]
+    for k = 1, #keys do
+        local raw, j = records[k], at[k]
+        local rmid = rmids[j]
         local record, queue = nil, nil
-        -- (Dramatiq's rmids are uuids; one pushed by hand that JSON would need to escape is left.)
-        if raw and not find(rmid, '["\\%c]') then record, queue = running_record(raw, rmid, rq, worker, 1, "1") end
+        if raw then record, queue = running_record(raw, rmid, rq, worker, 1, "1") end
         if record then
             redis.call("set", keys[k], record)
             local q = per_queue[queue]
@@ -133,18 +143,19 @@ elseif command == "fetch" then
                 q = {left = {}, entered = {}}
                 per_queue[queue] = q
             end
-            q.left[#q.left + 1] = ids[k]
+            q.left[#q.left + 1] = rmid
             q.entered[#q.entered + 1] = now_text
-            q.entered[#q.entered + 1] = ids[k]
+            q.entered[#q.entered + 1] = rmid
             started[#started + 1] = rmid
-            started[#started + 1] = ids[k]
+            started[#started + 1] = rmid
+            flags[j] = "1"
         end
     end
     for queue, q in pairs(per_queue) do
         redis.call("zrem", idx_key(queue, "queued"), unpack(q.left))
         redis.call("zadd", idx_key(queue, "running"), unpack(q.entered))
     end
-    return took(messages, rmids, started)
+    return took(messages, rmids, started, flags)
 
 -- refetch(rq, broker_id, token)
 -- What the fetch `token` of the consumer of rq in broker_id took, again, when its reply was lost
@@ -156,27 +167,27 @@ elseif command == "refetch" then
     local rq, broker, token = ARGV[2], ARGV[3], ARGV[4]
     local kept = redis.call("get", fetched_key(broker, rq))
     if not kept then return {{}, {}} end
-    local ok, took = pcall(cjson.decode, kept)
-    if not ok or type(took) ~= "table" or took[1] ~= token or type(took[2]) ~= "table" or #took[2] == 0 then
+    local ok, took = pcall(cmsgpack.unpack, kept)
+    if not ok or type(took) ~= "table" or took[1] ~= token or type(took[2]) ~= "table" or #took[2] == 0
+        or type(took[3]) ~= "string" then
         return {{}, {}}
     end
-    local rmids, held, mine = took[2], {}, {}
+    local rmids, flags, mine, started = took[2], took[3], {}, {}
+    for _, rmid in ipairs(rmids) do
+        if type(rmid) ~= "string" then return {{}, {}} end
+    end
     for j, is_held in ipairs(redis.call("smismember", acks_key(broker, rq), unpack(rmids))) do
         if is_held == 1 then
-            held[rmids[j]] = true
             mine[#mine + 1] = rmids[j]
+            -- (a job its fetch started has the message's redis message id as its id)
+            if sub(flags, j, j) == "1" then
+                started[#started + 1] = rmids[j]
+                started[#started + 1] = rmids[j]
+            end
         end
     end
     if #mine == 0 then return {{}, {}} end
-    local messages = redis.call("hmget", msgs_key(rq), unpack(mine))
-    local started, pairs_list = {}, took[3] or {}
-    for k = 1, #pairs_list - 1, 2 do
-        if held[pairs_list[k]] then
-            started[#started + 1] = pairs_list[k]
-            started[#started + 1] = pairs_list[k + 1]
-        end
-    end
-    return {messages, started}
+    return {redis.call("hmget", msgs_key(rq), unpack(mine)), started}
 
 -- succeed(finished_ttl_s, bounds_csv, wait_bounds_csv,
 --         [id, result_as_json_string, duration_ms, age_ms, ack_worker, ack_queue, ack_rmid] * n)
