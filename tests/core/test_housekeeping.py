@@ -3,19 +3,21 @@ dead-letter queue still loses its letters past the dead-letter TTL, and keeps th
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import UTC, datetime
 
 import pytest
 import redis
 
-from gemsdash.queue import Runtime, clock
+from gemsdash.queue import JobState, JobType, Runtime, add_job, clock
 from gemsdash.queue.keys import TEMPLATES
 from gemsdash.queue.messages import all_physical_queues
 from gemsdash.queue.middleware import Recovery
 from gemsdash.queue.redis_store.store import RedisJobStore
 from gemsdash.queue.store import WorkerInfo
-from tests.support import wait_for
+from tests.core.workload import email, scripted
+from tests.support import state_of, wait_for
 
 
 @pytest.mark.slow
@@ -103,3 +105,25 @@ def test_recovery_passes_only_when_a_heartbeat_looks_dead_or_after_the_idle_pass
         wait_for(lambda: len(passes) >= counted + 5, timeout=2, what="passes at every tick")
     finally:
         recovery.before_worker_shutdown(None, None)  # type: ignore[arg-type]
+
+
+def test_throughput_buckets_made_by_successes_expire(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
+    """Each throughput bucket (the dashboard's rate) is kept `bucket_ttl_s`: hot.lua sets its expiry
+    with a bucket's first successes only (jobs.lua with each of its writes), so a bucket made by
+    successes and then written again keeps one."""
+    namespace = redis_runtime.settings.namespace
+    store = redis_runtime.store
+    assert isinstance(store, RedisJobStore)
+
+    def all_succeeded(jobs: list[str]) -> bool:
+        return all(state_of(j) is JobState.SUCCEEDED for j in jobs)
+
+    with scripted():
+        redis_runtime.start_worker(threads=2)
+        for names in (["ok-1", "ok-2", "ok-3"], ["ok-4", "ok-5"]):
+            jobs = [add_job(JobType.EMAIL_NOTIFICATION, email(name)) for name in names]
+            wait_for(functools.partial(all_succeeded, jobs), what=f"{names} ran")
+    buckets = list(redis_client.scan_iter(match=f"{namespace}:gd:tp:email-notification:*", count=1000))
+    assert sum(int(redis_client.hget(b, "ok") or 0) for b in buckets) == 5
+    for bucket in buckets:
+        assert 0 < redis_client.ttl(bucket) <= store.limits.bucket_ttl_s, bucket

@@ -204,8 +204,11 @@ elseif command == "succeed" then
     local keys = {}
     for j = 1, n do keys[j] = job_key(ARGV[5 + (j - 1) * 7]) end
     local records = redis.call("mget", unpack(keys))
-    -- The histograms' bounds as numbers, read once per call: {numbers, their text}.
+    -- The histograms' bounds as numbers, read once per call: {numbers, their text}; the ones
+    -- limits.py knows are written out in the header (`known_bounds`).
     local function bounds_of(csv)
+        local known = known_bounds(csv)
+        if known then return known end
         local numbers, names = {}, {}
         for bound in string.gmatch(csv, "[^,]+") do
             numbers[#numbers + 1] = tonumber(bound)
@@ -343,12 +346,13 @@ elseif command == "succeed" then
         redis.call("hincrby", totals_key, queue .. ":attempt:succeeded", q.n)
         for number, bucket in pairs(q.buckets) do
             local tp = tp_key(queue, format("%d", number))
-            redis.call("hincrby", tp, "ok", bucket[1])
+            -- Its expiry is set by the call that makes its "ok" (a bucket's first successes), as by
+            -- jobs.lua's for its first failures: an EXPIRE a call cost as much as a counter.
+            if redis.call("hincrby", tp, "ok", bucket[1]) == bucket[1] then redis.call("expire", tp, BUCKET_TTL_S) end
             if bucket[3] > 0 then
                 redis.call("hincrby", tp, "ms", bucket[2])
                 redis.call("hincrby", tp, "timed", bucket[3])
             end
-            redis.call("expire", tp, BUCKET_TTL_S)
         end
         for b, count in pairs(q.hist) do redis.call("hincrby", hist_key(queue), duration_bounds[2][b], count) end
         if q.hist_sum > 0 or next(q.hist) then redis.call("hincrby", hist_key(queue), "sum", q.hist_sum) end

@@ -36,7 +36,15 @@ from gemsdash.queue.jobs import (
     now_ms,
 )
 from gemsdash.queue.keys import Keys, with_lua_keys
-from gemsdash.queue.limits import BUCKETS, DURATION_BOUNDS_MS, LIMITS, WAIT_BOUNDS_MS, Limits, lua_header
+from gemsdash.queue.limits import (
+    BUCKETS,
+    DURATION_BOUNDS_MS,
+    LIMITS,
+    WAIT_BOUNDS_MS,
+    Limits,
+    bounds_csv,
+    lua_header,
+)
 from gemsdash.queue.messages import all_physical_queues, canonical_queue, physical_queues
 from gemsdash.queue.redis_store.replication import Command, Replicated
 from gemsdash.queue.redis_store.schedules import RedisSchedules
@@ -120,8 +128,8 @@ STATES_CSV = ",".join(s.value for s in STATES)
 SEARCH_FIELDS_CSV = ",".join(SEARCH_FIELDS)
 FINISHED_CSV = ",".join(s.value for s in STATES if s in FINISHED_STATES)
 PRIORITIES_CSV = ",".join(p.value for p in Priority)
-BOUNDS_CSV = ",".join(str(b) for b in DURATION_BOUNDS_MS)
-WAIT_BOUNDS_CSV = ",".join(str(b) for b in WAIT_BOUNDS_MS)
+BOUNDS_CSV = bounds_csv(DURATION_BOUNDS_MS)
+WAIT_BOUNDS_CSV = bounds_csv(WAIT_BOUNDS_MS)
 
 
 def _compact(value: Any) -> str:
