@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
 import redis
 
-from benchmarks.callgrind_redis import callgrind_redis
+from benchmarks.callgrind_redis import Callgrind, callgrind_redis
 from benchmarks.harness import bench, gemsdash_runtime
 from benchmarks.work import PAYLOAD
 from gemsdash.queue import JOB_SPECS, JobRequest, JobType, add_jobs
@@ -115,6 +116,38 @@ def callgrind(jobs: int, port: int) -> None:
     print(f"{jobs} jobs; redis-server instructions per job: start {start:,.0f}, succeed {succeed:,.0f}")
 
 
+def _count_path(
+    grind: Callgrind,
+    jobs: int,
+    fetch: Callable[[], list[Any]],
+    after_fetch: Callable[[list[dramatiq.Message[Any]]], None],
+    settle: Callable[[list[dramatiq.Message[Any]]], None],
+) -> Callable[[], tuple[float, float]]:
+    """A worker's path over the backlog (one job already through it), counted in two parts, each
+    fetch (with `after_fetch` on its messages) and each `settle` of them. Returns what reads (fetch
+    part, settle part) in redis-server instructions per job, once the server has stopped."""
+    dumps = 0
+    while True:
+        grind.instrument(True)
+        fetched = fetch()
+        if not fetched:
+            grind.instrument(False)
+            break
+        messages = [dramatiq.Message.decode(d) for d in fetched]
+        after_fetch(messages)
+        grind.instrument(False)
+        grind.dump("fetch")  # odd dumps: the fetch part; even ones: the settle part
+        grind.instrument(True)
+        settle(messages)
+        grind.instrument(False)
+        grind.dump("settle")
+        dumps += 2
+    return lambda: (
+        sum(grind.totals(n) for n in range(1, dumps + 1, 2)) / (jobs - 1),
+        sum(grind.totals(n) for n in range(2, dumps + 1, 2)) / (jobs - 1),
+    )
+
+
 def callgrind_path(jobs: int, port: int, prefetch: int) -> None:
     """Instructions redis-server runs per job for a worker's whole path: its consumer's fetches
     (`prefetch` a call), each job's `start` (unless its fetch started it, as a worker's does for
@@ -151,29 +184,25 @@ def callgrind_path(jobs: int, port: int, prefetch: int) -> None:
         if not broker.started_by_fetch(first):
             store.start(first, "label", None)
         _succeed_all(store, [first], _WORKER)
-        started_by_fetch, dumps = 0, 0
-        while True:
-            grind.instrument(True)
-            fetched = broker.do_fetch(queue, prefetch)
-            if not fetched:
-                grind.instrument(False)
-                break
-            messages = [dramatiq.Message.decode(d) for d in fetched]
+        started_by_fetch = 0
+
+        def start_unstarted(messages: list[dramatiq.Message[Any]]) -> None:
+            nonlocal started_by_fetch
             for m in messages:
                 if broker.started_by_fetch(m):
                     started_by_fetch += 1
                 else:
                     assert store.start(m, "label", None).verdict.value == "run"
-            grind.instrument(False)
-            grind.dump("fetch")  # odd dumps: fetch (+ start); even ones: succeed
-            grind.instrument(True)
-            _succeed_all(store, messages, _WORKER)
-            grind.instrument(False)
-            grind.dump("succeed")
-            dumps += 2
+
+        per_job = _count_path(
+            grind,
+            jobs,
+            lambda: broker.do_fetch(queue, prefetch),
+            start_unstarted,
+            lambda m: _succeed_all(store, m, _WORKER),
+        )
         assert client.scard(f"m:__acks__.{_WORKER}.{queue}") == 0
-    fetch = sum(grind.totals(n) for n in range(1, dumps + 1, 2)) / (jobs - 1)
-    succeed = sum(grind.totals(n) for n in range(2, dumps + 1, 2)) / (jobs - 1)
+    fetch, succeed = per_job()
     print(
         f"{jobs - 1} jobs, fetched {prefetch} a call, {started_by_fetch} started by their fetch; "
         f"redis-server instructions per job: fetch + start {fetch:,.0f}, succeed {succeed:,.0f}, "
@@ -197,25 +226,14 @@ def callgrind_plain(jobs: int, port: int, prefetch: int) -> None:
         queue = plain_actors.QUEUE
         first = dramatiq.Message.decode(broker.do_fetch(queue, 1)[0])
         broker.do_ack(queue, first.options["redis_message_id"])
-        dumps = 0
-        while True:
-            grind.instrument(True)
-            fetched = broker.do_fetch(queue, prefetch)
-            if not fetched:
-                grind.instrument(False)
-                break
-            messages = [dramatiq.Message.decode(d) for d in fetched]
-            grind.instrument(False)
-            grind.dump("fetch")
-            grind.instrument(True)
+
+        def ack_each(messages: list[dramatiq.Message[Any]]) -> None:
             for m in messages:
                 broker.do_ack(queue, m.options["redis_message_id"])
-            grind.instrument(False)
-            grind.dump("ack")
-            dumps += 2
+
+        per_job = _count_path(grind, jobs, lambda: broker.do_fetch(queue, prefetch), lambda m: None, ack_each)
         broker.close()
-    fetch = sum(grind.totals(n) for n in range(1, dumps + 1, 2)) / (jobs - 1)
-    ack = sum(grind.totals(n) for n in range(2, dumps + 1, 2)) / (jobs - 1)
+    fetch, ack = per_job()
     print(
         f"plain Dramatiq, {jobs - 1} jobs, fetched {prefetch} a call; redis-server instructions per job: "
         f"fetch {fetch:,.0f}, ack {ack:,.0f}, together {fetch + ack:,.0f}"
