@@ -320,7 +320,7 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
                 continue
             logger.error("Rejecting a message on %r: %s", queue_name, refusal.reason)
             # Its record, if the fetch started it, is the reject's to end (`dead`), not a waiting job.
-            for rmid in [r for r in self._started if r.encode() in data]:
+            for rmid in [r for r in self._started if r.encode(errors="surrogateescape") in data]:
                 self._started.pop(rmid, None)
             if self.reject_malformed is None:
                 continue

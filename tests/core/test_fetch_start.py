@@ -203,3 +203,29 @@ def test_a_fetch_starts_a_record_only_for_the_message_it_names(
     assert started == {own: own}
     assert state_of(own) is JobState.RUNNING
     assert state_of(other) is JobState.QUEUED, "its message names another job"
+
+
+def test_a_fetch_that_starts_a_job_whose_id_is_not_utf8_still_returns_what_it_took(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    """Bytes written by hand (an id that is not UTF-8, its message and a record naming it): Redis has
+    run the fetch, so the worker must get its messages back rather than an exception that leaves
+    them in its ack set."""
+    store = redis_runtime.store
+    assert isinstance(store, RedisJobStore)
+    ns = redis_runtime.settings.namespace
+    rmid = b"\xed\xa0\x80lone"
+    message = (
+        b'{"queue_name":"email-notification","actor_name":"email_notification","args":[{}],"kwargs":{},'
+        b'"options":{},"message_id":"' + rmid + b'","message_timestamp":1}'
+    )
+    redis_client.hset(f"{ns}:{EMAIL_QUEUE}.msgs", rmid, message)
+    redis_client.rpush(f"{ns}:{EMAIL_QUEUE}", rmid)
+    redis_client.set(
+        f"{ns}:gd:job:".encode() + rmid,
+        b'{"state":"queued","queue":"email-notification","attempts":0,"max_attempts":3,"rq":"email-notification",'
+        b'"rmid":"' + rmid + b'"}\n["queued",1]\n{}',
+    )
+    fetched, started = store.fetch(EMAIL_QUEUE, 3, "B1", "w", 3, "7")
+    assert fetched == [message]
+    assert started == {rmid.decode(errors="surrogateescape"): rmid.decode(errors="surrogateescape")}

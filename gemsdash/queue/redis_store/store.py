@@ -479,7 +479,9 @@ class RedisJobStore(RedisSchedules):
         return self._fetched(self._hot_script(keys=[self.namespace], args=["refetch", rq, broker_id, token]))
 
     def _fetched(self, reply: Any) -> tuple[list[Any], dict[str, str]]:
-        pairs = [self._text(v) for v in reply[1]]
+        # Redis ran the fetch: raising here would strand what it took in this worker's ack set, so
+        # ids that are not UTF-8 (pushed by hand) are kept byte for byte, not refused.
+        pairs = [v.decode(errors="surrogateescape") if isinstance(v, bytes) else str(v) for v in reply[1]]
         return list(reply[0]), dict(zip(pairs[::2], pairs[1::2], strict=True))
 
     def requeue(self, rq: str, broker_id: str, worker: str, rmids: list[str], started: dict[str, str]) -> None:
