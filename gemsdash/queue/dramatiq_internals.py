@@ -101,7 +101,9 @@ def dispatch_on_redis_clock() -> bytes:
 RedisBrokerBase = RedisBroker
 BROKER_OVERRIDES = ("_dispatch", "do_ack", "do_nack", "do_enqueue", "do_fetch", "do_requeue")
 #: Dramatiq's Redis consumer (its `broker`, `queue_name`, `message_cache`, `timeout`, `requeue` and
-#: the broker's `do_requeue` are used by pausing.py and redis_broker.py).
+#: the broker's `do_requeue` are used by pausing.py and redis_broker.py; its `prefetch`,
+#: `outstanding_message_count`, and `ack` and `nack` as called by the worker thread that ran the
+#: message, by redis_broker.py's wait for room).
 RedisConsumerBase = _RedisConsumer
 #: Dramatiq's stub consumer (memory mode), built with (queue, dead letters, prefetch, timeout).
 StubConsumerBase = _StubConsumer

@@ -335,12 +335,17 @@ class GemsdashRedisBroker(HandlersOnly, RedisBrokerBase):
 
 class _Consumer(PausableRedisConsumer):
     """Dramatiq's consumer, idle while its queue is paused (pausing.py), and, idle, fetching only
-    when its worker's idle gate sees work (idle_gate.py); on a delay queue it starts by taking
-    back what its worker holds."""
+    when its worker's idle gate sees work (idle_gate.py); with its prefetch full, woken by its
+    threads' acks (`_wait_for_room`); on a delay queue it starts by taking back what its worker
+    holds."""
 
     def __init__(self, broker: GemsdashRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
         super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
-        self._reclaim = queue_name.endswith(".DQ")
+        self._reclaim = self._delay_queue = queue_name.endswith(".DQ")
+        #: Set by a worker thread's ack or nack that leaves `_wake_at` messages or fewer outstanding.
+        self._room = threading.Event()
+        #: While this consumer waits for room: the outstanding count that wakes it; else -1.
+        self._wake_at = -1
 
     def __next__(self) -> Any:
         if self._reclaim:
@@ -349,12 +354,53 @@ class _Consumer(PausableRedisConsumer):
             except (*_OUTAGE_ERRORS, BackendUnavailable) as exc:
                 raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
             self._reclaim = False
+        if not self._delay_queue and not self.message_cache and self.outstanding_message_count >= self.prefetch:
+            self._wait_for_room()
+            return None
         if not self.message_cache and not self.broker.idle_gate.may_have_work(self.queue_name, self.misses):
             self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
             # Asking the gate is free, and a poll that finds work wakes the sleepers at once.
             self.broker.idle_gate.sleep(min(backoff_ms / 1000, self.broker.idle_gate.nap_s))
             return None
         return super().__next__()
+
+    def _wait_for_room(self) -> None:
+        """With its prefetch full, Dramatiq's consumer sleeps its backoff, which grows with every
+        full turn as with every empty fetch (5 ms, 10, 20, ... up to the worker timeout), whatever
+        the worker threads do meanwhile: short jobs finished in a millisecond left them idle for
+        the rest of the sleep. This consumer is woken by the ack or nack that frees half of its
+        prefetch instead (so that fetches stay batched, one round trip for many messages), or at
+        the worker timeout, as before. Full turns are not counted as misses: those are the idle
+        gate's measure of an empty queue (idle_gate.py), and a busy consumer's queue is not.
+
+        Not on a delay queue: its messages are acked by its own consumer thread, as they come due
+        (Dramatiq's `handle_delayed_messages`, between two turns), so no ack would wake it and a
+        due message would wait for the timeout; it backs off as Dramatiq's does."""
+        self._room.clear()
+        self._wake_at = self.prefetch // 2
+        try:
+            # Looked at again once armed: an ack in between saw nobody waiting.
+            if self.outstanding_message_count > self._wake_at:
+                self._room.wait(self.timeout / 1000)
+        finally:
+            self._wake_at = -1
+
+    def ack(self, message: Any) -> None:
+        try:
+            super().ack(message)  # type: ignore[no-untyped-call]
+        finally:
+            self._freed()
+
+    def nack(self, message: Any) -> None:
+        try:
+            super().nack(message)  # type: ignore[no-untyped-call]
+        finally:
+            self._freed()
+
+    def _freed(self) -> None:
+        """In the worker thread that acked: wake the consumer if it waits for this much room."""
+        if self.outstanding_message_count <= self._wake_at:
+            self._room.set()
 
     def requeue(self, messages: Any) -> None:
         """Dramatiq's, raising a lost connection as the ConnectionClosed its thread expects (it

@@ -15,6 +15,7 @@ import redis
 from dramatiq import Message, Worker
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.worker import ConsumerThread, WorkerThread
 
 from gemsdash.queue import dramatiq_internals as internals
 from tests.conftest import _drop_namespace
@@ -136,8 +137,25 @@ def test_the_consumer_classes_gemsdash_subclasses() -> None:
         "_RedisConsumer.__init__"
     )
     body = inspect.getsource(redis_consumer)
-    for member in ("self.message_cache", "self.queue_name", "self.timeout", "def requeue", "do_requeue"):
+    for member in (
+        "self.message_cache",
+        "self.queue_name",
+        "self.timeout",
+        "def requeue",
+        "do_requeue",
+        "self.prefetch",
+        "def outstanding_message_count",
+        "def ack",
+        "def nack",
+    ):
         assert member in body, changed(f"_RedisConsumer's {member}")
+    # redis_broker.py's consumer is woken by acks: they must come from the thread that ran the job.
+    assert "post_process_message" in inspect.getsource(WorkerThread.process_message), changed(
+        "WorkerThread.process_message acking its own message"
+    )
+    assert ".ack(" in inspect.getsource(ConsumerThread.post_process_message), changed(
+        "ConsumerThread.post_process_message calling the consumer's ack"
+    )
     stub_consumer = internals.StubConsumerBase
     assert parameters(stub_consumer.__init__) == ["self", "queue", "dead_letters", "prefetch", "timeout"], changed(
         "_StubConsumer.__init__"
