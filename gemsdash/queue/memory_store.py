@@ -68,6 +68,9 @@ _EXPIRING = frozenset(s.value for s in (JobState.DEAD, JobState.SUCCEEDED, JobSt
 #: A start's answer when the job runs: one instance, not one per job.
 _RUN = Transition(Verdict.RUN)
 _RUNNING = JobState.RUNNING.value
+_QUEUED = JobState.QUEUED.value
+#: A job waiting for its due time: its message is in a delay queue until then.
+_DUE_STATES = frozenset((JobState.DELAYED.value, JobState.RETRYING.value))
 
 
 class MemoryJobStore(MemorySchedules):
@@ -220,6 +223,14 @@ class MemoryJobStore(MemorySchedules):
                 return MISSING
             else:
                 job = dict(fallback)
+            if old in _DUE_STATES:
+                # Its message came due and was taken before the consumer thread that moved it
+                # recorded the handoff (JobTracking.after_enqueue runs once the stub queue holds the
+                # message): recorded here, as `handoff` would have, its wait counted from now.
+                job["state"] = _QUEUED
+                job["next_attempt_at"] = None
+                self._save(job, old, None, now)
+                old = _QUEUED
             attempt = int(message.options.get("retries", 0)) + 1
             if old is not None and int(job.get("attempts") or 0) >= attempt:
                 attempt = int(job["attempts"]) + 1

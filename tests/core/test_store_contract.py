@@ -192,6 +192,28 @@ def test_a_retrying_job_waits_then_is_handed_off(store: JobStore) -> None:
     assert store.handoff(job_id).verdict is Verdict.IGNORED
 
 
+def test_a_retry_taken_before_its_handoff_is_recorded_still_waited_queued(store: JobStore) -> None:
+    """The consumer that moves a due message out of its delay queue records the handoff after the
+    move: a worker may start the job in between. The run still has its `queued` entry, its wait is
+    observed, and the late handoff changes nothing."""
+    sub = _started(store)
+    job_id = sub.record["id"]
+    assert store.finish(job_id, JobState.RETRYING, ERROR, duration_ms=7, next_attempt_ms=now_ms()).ok
+    retry = sub.message.copy(options={**sub.message.options, "retries": 1})
+    assert store.start(retry, WORKER, None) == Transition(Verdict.RUN)
+    assert store.handoff(job_id).verdict is Verdict.IGNORED
+    assert store.finish(job_id, JobState.SUCCEEDED, '"sent"', duration_ms=3).ok
+    record = store.get(job_id)
+    assert record is not None and record.attempts == 2
+    assert [e.state for e in record.timeline][-4:] == [
+        JobState.RETRYING,
+        JobState.QUEUED,
+        JobState.RUNNING,
+        JobState.SUCCEEDED,
+    ]
+    assert _stats(store).wait_count == 2, "both runs waited queued"
+
+
 def test_a_dead_job_is_listed_deleted_and_counted(store: JobStore) -> None:
     sub = _started(store)
     job_id = sub.record["id"]

@@ -619,6 +619,15 @@ elseif command == "start" then
         if fallback == "" then return "missing" end
         job = cjson.decode(fallback)
     end
+    -- Its message came due and a worker took it before the consumer that moved it out of its delay
+    -- queue recorded the handoff (a call after the move): recorded here, as `handoff` would have,
+    -- so that the run has its `queued` entry and its wait is observed.
+    if old == "delayed" or old == "retrying" then
+        job.state = "queued"
+        job.next_attempt_at = cjson.null
+        save(job, old, nil)
+        old = "queued"
+    end
     -- A redelivery after a lost worker carries the same retry count: it is still a new attempt.
     if old and tonumber(job.attempts) and tonumber(job.attempts) >= attempt then attempt = job.attempts + 1 end
     -- ...but never past the maximum: the last attempt's worker was lost, so it runs again as the last.
