@@ -226,11 +226,8 @@ class MemoryJobStore(MemorySchedules):
             if old in _DUE_STATES:
                 # Its message came due and was taken before the consumer thread that moved it
                 # recorded the handoff (JobTracking.after_enqueue runs once the stub queue holds the
-                # message): recorded here, as `handoff` would have, its wait counted from now.
-                job["state"] = _QUEUED
-                job["next_attempt_at"] = None
-                self._save(job, old, None, now)
-                old = _QUEUED
+                # message): recorded here, its wait counted from now.
+                old = self._hand_off(job, old, now)
             attempt = int(message.options.get("retries", 0)) + 1
             if old is not None and int(job.get("attempts") or 0) >= attempt:
                 attempt = int(job["attempts"]) + 1
@@ -368,12 +365,17 @@ class MemoryJobStore(MemorySchedules):
     def handoff(self, job_id: str) -> Transition:
         with self._lock:
             job = self._load(job_id)
-            if job is None or job["state"] not in (JobState.DELAYED, JobState.RETRYING):
+            if job is None or job["state"] not in _DUE_STATES:
                 return Transition(Verdict.IGNORED)
-            old = job["state"]
-            job.update(state=JobState.QUEUED.value, next_attempt_at=None)
-            self._save(job, old)
+            self._hand_off(job, job["state"])
             return OK
+
+    def _hand_off(self, job: StoredJob, old: str, now: int | None = None) -> str:
+        """A due job back to `queued` (its message is in its queue now); returns the new state."""
+        job["state"] = _QUEUED
+        job["next_attempt_at"] = None
+        self._save(job, old, None, now)
+        return _QUEUED
 
     # -- reads ------------------------------------------------------------------------------
 

@@ -235,6 +235,14 @@ local function save(job, old_state, note, batch)
     end
 end
 
+-- A due job back to `queued` (its message is in its queue now); returns the new state.
+local function hand_off(job, old)
+    job.state = "queued"
+    job.next_attempt_at = cjson.null
+    save(job, old, nil)
+    return "queued"
+end
+
 -- Throughput buckets for the dashboard, lifetime totals and a duration histogram for metrics,
 -- added up in `tallies` and written by `write_tallies` once per key and field: a batch of successes
 -- then costs a few HINCRBYs, not six per job. `bounds` is the csv of histogram upper bounds in ms,
@@ -620,14 +628,9 @@ elseif command == "start" then
         job = cjson.decode(fallback)
     end
     -- Its message came due and a worker took it before the consumer that moved it out of its delay
-    -- queue recorded the handoff (a call after the move): recorded here, as `handoff` would have,
+    -- queue recorded the handoff (a call after the move): recorded here,
     -- so that the run has its `queued` entry and its wait is observed.
-    if old == "delayed" or old == "retrying" then
-        job.state = "queued"
-        job.next_attempt_at = cjson.null
-        save(job, old, nil)
-        old = "queued"
-    end
+    if is_due_state(old) then old = hand_off(job, old) end
     -- A redelivery after a lost worker carries the same retry count: it is still a new attempt.
     if old and tonumber(job.attempts) and tonumber(job.attempts) >= attempt then attempt = job.attempts + 1 end
     -- ...but never past the maximum: the last attempt's worker was lost, so it runs again as the last.
@@ -851,10 +854,7 @@ elseif command == "handoff" then
     local id, from = A[1], set_of(A[2])
     local job = load(id)
     if not job or not from[job.state] then return "ignored" end
-    local old = job.state
-    job.state = "queued"
-    job.next_attempt_at = cjson.null
-    save(job, old, nil)
+    hand_off(job, job.state)
     return "ok"
 
 -- cancel(id, from_states_csv, who, audit_json_or_empty)
