@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         metavar="DIR",
         help="compare gemsdash from these source trees (e.g. before and after a patch) instead of this checkout, "
-        "in throughput, idle and memory mode, interleaved with plain Dramatiq in every round",
+        "in throughput, ceiling, idle and memory mode, interleaved with plain Dramatiq in every round",
     )
     parser.add_argument(
         "--only",
@@ -137,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
             # Redis CPU per real job: gemsdash's emotion analysis (its result stored) against plain
             # Dramatiq's no-op, whose Redis cost does not depend on the work (it stores no result).
             for rnd in range(rounds):
-                for side, work in (("dramatiq", "noop"), ("gemsdash", REAL_WORK)):
-                    r = throughput.run(b, side, work, n.ceiling, p, t, round_no=rnd)
+                for side, tree in variants if rnd % 2 == 0 else variants[::-1]:
+                    work = "noop" if side == "dramatiq" else REAL_WORK
+                    r = throughput.run(b, side, work, n.ceiling, p, t, tree=tree, round_no=rnd)
                     _log(f"ceiling {work} {r.label}: {r.redis_cpu_us_per_job:.0f} µs Redis CPU/job")
                     res.ceiling.append(r)
         if "idle" in chosen:
