@@ -3,16 +3,15 @@ the store's one lock. Like every job in memory mode, they live and die with the 
 
 from __future__ import annotations
 
-import threading
-
 from gemsdash.queue.jobs import now_ms
 from gemsdash.queue.store import StoredJob, StoredSchedule, Submission, Verdict
+from gemsdash.queue.unfair_lock import UnfairRLock
 
 
 class MemorySchedules:
     """Needs the host store's `_lock`, `_load`, `submit` and `audit`."""
 
-    _lock: threading.RLock
+    _lock: UnfairRLock
     _schedule_table: dict[str, StoredSchedule]
 
     def _schedules(self) -> dict[str, StoredSchedule]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import heapq
 import json
 import re
-import threading
 import uuid
 from bisect import bisect_left
 from collections import defaultdict
@@ -52,6 +51,7 @@ from gemsdash.queue.store import (
     recovery_bound_ms,
     refused,
 )
+from gemsdash.queue.unfair_lock import UnfairRLock
 
 if TYPE_CHECKING:
     from gemsdash.queue.store import JobStore
@@ -82,7 +82,9 @@ class MemoryJobStore(MemorySchedules):
         self.finished_ttl = finished_ttl
         self.dead_ttl = dead_ttl
         self.worker_timeout_ms = worker_timeout_ms
-        self._lock = threading.RLock()
+        #: Every read and write of the store's state, by worker threads on each job's start and
+        #: finish: unfair, so that they do not queue up behind one another (unfair_lock.py).
+        self._lock = UnfairRLock()
         self._jobs: dict[str, StoredJob] = {}
         self._index: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
         self._throughput: dict[tuple[str, int], list[int]] = {}
