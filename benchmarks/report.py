@@ -36,6 +36,7 @@ GOAL_CEILING_JOBS_S = 15_000
 GOAL_IDLE_RATIO = 2.0
 GOAL_HUNDRED_IDLE_SHARE = 0.03
 GOAL_WAITING_BYTES = 900
+GOAL_MEMORY_MODE_RATIO = 0.7
 
 
 @dataclass
@@ -430,9 +431,37 @@ def redis_cost(res: Results) -> list[str]:
                 verdict(mine_wait.bytes_per_job <= GOAL_WAITING_BYTES),
             ]
         )
+    if res.longest:
+        worst = max(res.longest, key=lambda c: c.longest_ms)
+        rows.append(
+            [
+                f"longest single Redis call from gemsdash ({worst.records:,} records; {len(res.longest)} actions, "
+                "section 6)",
+                "",
+                f"{worst.longest_ms:.2f} ms ({worst.action})",
+                "",
+                f"<= {GOAL_MS:.0f} ms each",
+                verdict(all(c.met for c in res.longest)),
+            ]
+        )
+    noop_memory = [r for r in res.inprocess if r["work"] == "noop"]
+    plain_memory = _median([float(r["rate"]) for r in noop_memory if r["side"] == "dramatiq"])
+    for label in dict.fromkeys(str(r["label"]) for r in noop_memory if r["side"] != "dramatiq"):
+        rate = _median([float(r["rate"]) for r in noop_memory if r["label"] == label])
+        name = "" if label == "gemsdash" else f" ({label})"
+        rows.append(
+            [
+                f"memory mode, no-op job, vs Dramatiq's StubBroker in one process{name} (jobs/s, section 5)",
+                f"{plain_memory:,.0f}",
+                f"{rate:,.0f}",
+                f"{rate / plain_memory:.2f}x",
+                f">= {GOAL_MEMORY_MODE_RATIO}x",
+                verdict(rate / plain_memory >= GOAL_MEMORY_MODE_RATIO),
+            ]
+        )
     if not rows:
         return []
-    out = ["## 0. What gemsdash costs Redis, beside plain Dramatiq (issue 19)", ""]
+    out = ["## 0. Issue 19: what gemsdash costs, beside plain Dramatiq", ""]
     out += [table(["measure", "plain Dramatiq", "gemsdash", "ratio", "goal", ""], rows), ""]
     out += [
         "Commands, commands/s and bytes are counts and repeat from run to run; CPU figures (per job from /proc, "
