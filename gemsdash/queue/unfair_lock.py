@@ -4,55 +4,46 @@ CPython's own lock hands itself to the waiter it wakes: the waiter's `sem_wait` 
 and only then asks for the GIL, which the releasing thread still holds. That thread soon wants the
 lock again (the next job's `start`), blocks, and gives the GIL up; and so on, one context switch per
 acquisition for as long as any thread waits. Memory mode's worker threads share the job store's lock
-on every start and finish, so once a GIL switch lands inside it they stay in that convoy: measured
-on two cores with eight threads of no-op jobs, 2.2 voluntary context switches per job against 1.0
-without the lock, and a third fewer jobs a second (docs/benchmarks.md, issue 19 round 8).
+on every start and finish, and some runs fall into that convoy and stay there: measured on two cores
+with eight threads of no-op jobs, up to 2.2 voluntary context switches a job against 1.0 without
+the lock, and a third fewer jobs a second (docs/benchmarks.md, issue 19 round 8).
 
-Here a waiter sleeps on a condition and, woken, competes for the lock again: whoever holds the GIL
-when the lock is free takes it, so a thread that is running is never stopped by one that is not.
-The price is fairness: a waiter can lose the race more than once (it retries at every release and
-at least every RETRY_SECONDS), which suits short critical sections, not long ones.
+Here a thread that finds the lock taken sleeps a moment and tries again, never blocking on the lock
+itself: the lock is taken by a thread that is running, whoever that is. The price is fairness (a
+waiter can lose the race more than once), which suits short critical sections, not long ones.
+
+Only `__enter__` is Python. `__exit__` is the C lock's own, and `__enter__` undoes its acquire if
+an exception lands just after it: Dramatiq's time limits and gemsdash's aborts raise exceptions
+into a worker thread wherever it is, and one landing between an acquire and the `with` taking
+charge of the release, or at the top of a Python `__exit__`, would leave the lock held for good.
 """
 
 from __future__ import annotations
 
-import threading
-from types import TracebackType
+import _thread
+import time
 
-#: How long a waiter sleeps before it looks again without being woken (a release it missed).
-RETRY_SECONDS = 0.002
+#: How long a thread that found the lock taken sleeps before it tries again.
+RETRY_SECONDS = 0.0005
 
 
-class UnfairRLock:
-    """`threading.RLock`'s `with` semantics (reentrant; released by its owner only)."""
+# typeshed marks RLock final; CPython 3.11-3.13 let it be subclassed (tests/core/test_unfair_lock.py).
+class UnfairRLock(_thread.RLock):  # type: ignore[misc]
+    """`threading.RLock` (reentrant; released by its owner only), with an unfair `with`."""
 
-    __slots__ = ("_lock", "_waiting", "_wake")
+    def __enter__(self) -> bool:  # type: ignore[override]
+        held = self._held()
+        try:
+            while not self.acquire(False):
+                time.sleep(RETRY_SECONDS)
+        except BaseException:
+            # An asynchronous exception right after the acquire: the `with` never got the lock.
+            while self._held() > held:
+                self.release()
+            raise
+        return True
 
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-        self._wake = threading.Condition(threading.Lock())
-        self._waiting = 0
-
-    def __enter__(self) -> UnfairRLock:
-        if not self._lock.acquire(blocking=False):
-            self._wait()
-        return self
-
-    def _wait(self) -> None:
-        with self._wake:
-            self._waiting += 1
-            try:
-                # Counted before trying: a release after the failed try below sees the count and
-                # notifies, and the notify waits for `wait` to release `_wake`, so none is lost.
-                while not self._lock.acquire(blocking=False):
-                    self._wake.wait(RETRY_SECONDS)
-            finally:
-                self._waiting -= 1
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._lock.release()
-        if self._waiting:
-            with self._wake:
-                self._wake.notify()
+    def _held(self) -> int:
+        """How many times the calling thread holds the lock (0: not at all)."""
+        count: int = self._recursion_count()  # type: ignore[attr-defined]
+        return count

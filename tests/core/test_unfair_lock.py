@@ -79,3 +79,55 @@ def test_many_waiters_all_get_their_turn() -> None:
 def _take(lock: UnfairRLock, turns: list[int], i: int) -> None:
     with lock:
         turns.append(i)
+
+
+class _Interrupted(Exception):
+    """Stands for Dramatiq's TimeLimitExceeded or gemsdash's JobAborted, raised into a thread."""
+
+
+class _InterruptedAfterAcquire(UnfairRLock):  # type: ignore[misc]
+    """Raises, as an asynchronous exception can, right after an acquire that took the lock."""
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        got = super().acquire(blocking, timeout)
+        if got:
+            raise _Interrupted
+        return got
+
+
+def test_an_exception_landing_right_after_the_acquire_does_not_leave_it_held() -> None:
+    lock = _InterruptedAfterAcquire()
+    with pytest.raises(_Interrupted), lock:
+        pytest.fail("the with body ran without the lock")
+    assert _taken_by_another_thread(lock), "the lock stayed held after the interrupted acquire"
+
+
+def test_an_interrupted_inner_acquire_leaves_the_outer_hold_in_place() -> None:
+    lock = _InterruptedAfterAcquire()
+    assert UnfairRLock.acquire(lock, True, -1)  # the outer hold, without the interruption
+    with pytest.raises(_Interrupted), lock:
+        pass
+    assert not _taken_by_another_thread(lock, wait=0.3), "the interrupted inner acquire released the outer hold"
+    lock.release()
+    assert _taken_by_another_thread(lock)
+
+
+def test_its_release_is_the_c_locks_own() -> None:
+    """A Python `__exit__` could be interrupted at its first line, before it released anything."""
+    import _thread
+
+    assert UnfairRLock.__exit__ is _thread.RLock.__exit__
+
+
+def _taken_by_another_thread(lock: UnfairRLock, wait: float = 2) -> bool:
+    taken = threading.Event()
+
+    def take() -> None:
+        if UnfairRLock.acquire(lock, True, wait):
+            taken.set()
+            UnfairRLock.release(lock)
+
+    t = threading.Thread(target=take)
+    t.start()
+    t.join(timeout=5)
+    return taken.is_set()
