@@ -5,7 +5,7 @@ and only then asks for the GIL, which the releasing thread still holds. That thr
 lock again (the next job's `start`), blocks, and gives the GIL up; and so on, one context switch per
 acquisition for as long as any thread waits. Memory mode's worker threads share the job store's lock
 on every start and finish, and some runs fall into that convoy and stay there: measured on two cores
-with eight threads of no-op jobs, up to 2.2 voluntary context switches a job against 1.0 without
+with eight threads of no-op jobs, up to 3.2 voluntary context switches a job against 1.0 without
 the lock, and a third fewer jobs a second (docs/benchmarks.md, issue 19 round 8).
 
 Here a thread that finds the lock taken sleeps a moment and tries again, never blocking on the lock
