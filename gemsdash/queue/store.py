@@ -443,8 +443,8 @@ def decode_record(stored: StoredJob) -> JobRecord:
     timeline = data.get("timeline")
     data["timeline"] = [
         {"state": e[0], "at": from_ms(e[1]), "note": e[2] if len(e) > 2 else None}
-        for e in (timeline if isinstance(timeline, list) else [])
-        if isinstance(e, list)
+        for e in (timeline if isinstance(timeline, (list, tuple)) else ())
+        if isinstance(e, (list, tuple))
     ]
     if not isinstance(data.get("error"), dict):
         data["error"] = None

@@ -256,6 +256,30 @@ def test_card_numbers_are_found_and_named_by_their_path(payload: dict[str, objec
     assert find_card_number(payload) == field
 
 
+def test_memory_mode_timelines_leave_the_garbage_collector(memory_runtime: Runtime) -> None:
+    """Every full collection walks the objects it tracks: a store holding tens of thousands of
+    timelines as lists (one per record and one per entry) made each one slower in a long-running
+    dashboard or worker process."""
+    import gc
+
+    from gemsdash.queue.memory_store import MemoryJobStore
+
+    store = memory_runtime.store
+    assert isinstance(store, MemoryJobStore)
+    with scripted():
+        done = [add_job(JobType.EMAIL_NOTIFICATION, email(f"gc-{i}")) for i in range(5)]
+        wait_for(lambda: all(state_of(j) is JobState.SUCCEEDED for j in done), what="jobs done")
+    gc.collect()
+    gc.collect()
+    for job_id in done:
+        record = store._jobs[job_id]
+        assert len(record["timeline"]) == 3, record["timeline"]
+        assert not gc.is_tracked(record["timeline"])
+    shown = get_job(done[0])
+    assert shown is not None
+    assert [e.state for e in shown.timeline] == [JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED]
+
+
 def test_memory_mode_forgets_finished_jobs_after_their_ttl(memory_runtime: Runtime) -> None:
     """A dashboard left running for days must not keep every finished job in memory."""
     from gemsdash.queue.memory_store import MemoryJobStore

@@ -101,8 +101,10 @@ _SNAPSHOT_SCRIPT = with_lua_keys(files("gemsdash.queue.redis_store").joinpath("s
 _CLEAR_BATCH = 25
 #: Jobs per `submit` script call: a larger batch is several calls, each short enough that other
 #: clients are not stalled (at 200k records: 100 a call, 2.6 ms mean, 9.6 ms longest; 50 a call,
-#: 1.1-1.2 ms mean, 1.7 ms longest in one run and one 9.1 ms outlier in another).
-SUBMIT_CHUNK = 50
+#: 1.1-1.2 ms mean, 1.7 ms longest in one run and one 9.1 ms outlier in another; 2026-12-03, six
+#: alternated add_jobs of 10,000 at 200k records: 50 a call, 2.1-4.8 ms longest and 6.65 ms in that
+#: day's full run; 25 a call, 1.06-1.23 ms longest).
+SUBMIT_CHUNK = 25
 #: Arguments per job of a `submit` call.
 SUBMIT_FIELDS = 9
 #: At most this many workers are listed in a snapshot.
