@@ -22,6 +22,7 @@ from gemsdash.queue.registry import spec_for
 from gemsdash.queue.runtime import current_runtime
 from gemsdash.queue.sharding import by_id, by_ids, by_queue, gathered
 from gemsdash.queue.store import ClearResult, Transition, Verdict
+from gemsdash.queue.visible import scrub
 
 RETRY_ALL_BATCH = 200
 
@@ -32,12 +33,23 @@ def actor_label() -> str:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "?"
-    return f"{user}@{socket.gethostname()}:{os.getpid()}"
+    # A USER or LOGNAME that is not UTF-8 arrives holding lone surrogates (surrogateescape), which
+    # Redis mode could not send and memory mode could not show: replaced, as stored text must be.
+    label: str = scrub(f"{user}@{socket.gethostname()}:{os.getpid()}")
+    return label
+
+
+def _who(by: str | None) -> str:
+    """Who signs a change: a caller's `by` (the demo feed's), or this process's user."""
+    if not by:
+        return actor_label()
+    who: str = scrub(by)
+    return who
 
 
 def _audit_entry(action: str, target: str, count: int, *, by: str | None = None, **extra: Any) -> str:
     return json.dumps(
-        {"at": now_ms(), "action": action, "target": target, "count": count, "by": by or actor_label(), **extra},
+        {"at": now_ms(), "action": action, "target": target, "count": count, "by": _who(by), **extra},
         separators=(",", ":"),
     )
 
@@ -126,7 +138,7 @@ def cancel(job_id: str, *, by: str | None = None) -> str:
     store = current_runtime().store
     record = store.get(job_id)
     entry = _audit_entry("cancel", job_id, 1, by=by, queue=record.queue if record else None)
-    _verdict(job_id, "cancel", store.cancel(job_id, by or actor_label(), entry))
+    _verdict(job_id, "cancel", store.cancel(job_id, _who(by), entry))
     return job_id
 
 

@@ -69,13 +69,17 @@ def scrub(value: Any) -> Any:
         if all(_clean(v) for v in value):
             return value
         return [scrub(v) for v in value]
+    if isinstance(value, tuple):  # the memory store's timelines (memory_store.py `_save`)
+        if all(_clean(v) for v in value):
+            return value
+        return tuple(scrub(v) for v in value)
     return value
 
 
 def _clean(value: Any) -> bool:
     if isinstance(value, str):
         return valid_unicode(value)
-    if isinstance(value, (dict, list)):
+    if isinstance(value, (dict, list, tuple)):
         return scrub(value) is value
     return True
 

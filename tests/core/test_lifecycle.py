@@ -295,3 +295,14 @@ def test_memory_mode_forgets_finished_jobs_after_their_ttl(memory_runtime: Runti
         wait_for(lambda: state_of(new) is JobState.SUCCEEDED, what="new job done")
     assert not any(j in store._jobs for j in old)
     assert queue_stats().queues["email-notification"].counts[JobState.SUCCEEDED] == 1
+
+
+def test_memory_mode_timelines_are_scrubbed_like_the_rest_of_a_record(memory_runtime: Runtime) -> None:
+    """A note holding a lone surrogate (a signature passed straight to the store) is shown replaced,
+    so the job still encodes: the timeline is a tuple here, and it was skipped when it became one."""
+    store = memory_runtime.store
+    job_id = add_job(JobType.EMAIL_NOTIFICATION, email("scrubbed"), delay=60_000)
+    assert store.cancel(job_id, "mall\udcffory", "").ok
+    record = get_job(job_id)
+    assert record is not None and record.timeline[-1].note == "cancelled by mall\ufffdory"
+    assert "mall\ufffdory" in record.model_dump_json()

@@ -128,3 +128,20 @@ def test_api_actions_are_audited_in_memory_mode(memory_runtime: Runtime) -> None
         assert_who_and_when(entry, os.getpid(), (start, end))
     cleared = q.get_job(dead[0])
     assert cleared is not None and cleared.state is JobState.CANCELLED  # dead, retried, then cleared
+
+
+def test_a_user_name_that_is_not_utf8_signs_changes_replaced(
+    any_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """USER and LOGNAME are bytes; Python hands one that is not UTF-8 over with lone surrogates,
+    which Redis mode could not send (the cancel failed with a UnicodeEncodeError) and memory mode
+    stored, so that the job could no longer be encoded for the CLI's --json or the HTTP API."""
+    monkeypatch.setenv("LOGNAME", "mall\udcffory")
+    job_id = q.add_job(JobType.EMAIL_NOTIFICATION, email("not-utf8"), delay=60_000)
+    q.cancel(job_id)
+    record = q.get_job(job_id)
+    assert record is not None and record.state is JobState.CANCELLED
+    note = record.timeline[-1].note
+    assert note is not None and note.startswith("cancelled by mall\ufffdory@")
+    assert "mall\ufffdory@" in record.model_dump_json()
+    assert next(e["by"] for e in q.audit_log(5) if e["target"] == job_id).startswith("mall\ufffdory@")
