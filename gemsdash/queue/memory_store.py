@@ -73,6 +73,11 @@ _QUEUED = JobState.QUEUED.value
 _DUE_STATES = frozenset((JobState.DELAYED.value, JobState.RETRYING.value))
 
 
+def _frozen(timeline: Sequence[Sequence[Any]]) -> tuple[tuple[Any, ...], ...]:
+    """A timeline as the store keeps it (`_save`): a submitted or fallback record's comes as lists."""
+    return timeline if type(timeline) is tuple else tuple(tuple(e) for e in timeline)
+
+
 class MemoryJobStore(MemorySchedules):
     def __init__(
         self, broker: Broker, *, finished_ttl: int, dead_ttl: int, worker_timeout_ms: int, limits: Limits = LIMITS
@@ -135,9 +140,7 @@ class MemoryJobStore(MemorySchedules):
         # tuples of plain values, so a record is one object for its full collections to walk, not
         # five (its dict, a list and a list per entry): 164k tracked objects fell to 90k after
         # 20k no-op jobs (docs/benchmarks.md, issue 19 round 9).
-        timeline = job.get("timeline") or ()
-        if type(timeline) is not tuple:  # a fallback record's, built as JSON would decode it
-            timeline = tuple(tuple(e) for e in timeline)
+        timeline = _frozen(job.get("timeline") or ())
         if len(timeline) >= self.limits.timeline_max:
             timeline = timeline[:1] + timeline[2:]
         job["timeline"] = (*timeline, (state, now, note))
@@ -206,7 +209,7 @@ class MemoryJobStore(MemorySchedules):
         with self._lock:
             for sub in submissions:
                 record = dict(sub.record, rq=sub.message.queue_name, rmid=None)
-                record["timeline"] = tuple(tuple(e) for e in record["timeline"])
+                record["timeline"] = _frozen(record["timeline"])
                 self._index[(record["queue"], record["state"])][record["id"]] = record["created_at"]
                 record["_entered"] = record["created_at"]
                 self._jobs[record["id"]] = record

@@ -65,14 +65,10 @@ def scrub(value: Any) -> Any:
         if all(_clean(k) and _clean(v) for k, v in value.items()):
             return value
         return {scrub(k): scrub(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):  # tuples: the memory store's timelines
         if all(_clean(v) for v in value):
             return value
-        return [scrub(v) for v in value]
-    if isinstance(value, tuple):  # the memory store's timelines (memory_store.py `_save`)
-        if all(_clean(v) for v in value):
-            return value
-        return tuple(scrub(v) for v in value)
+        return type(value)(scrub(v) for v in value)
     return value
 
 
