@@ -495,9 +495,14 @@ def redis_cost(res: Results) -> list[str]:
             top = ", ".join(f"{name} {n:.2f}" for name, n in list(counts.items())[:9])
             out += [f"An idle {label} worker's commands per second: {top}.", ""]
     if mine_wait:
+        record = (
+            f"record JSON {mine_wait.record_bytes:,.0f} B (MEMORY USAGE of its key {mine_wait.record_key_bytes:,.0f} B)"
+            if mine_wait.records
+            else "no record (it waits as its message alone)"
+        )
         out += [
-            f"A waiting gemsdash job: record JSON {mine_wait.record_bytes:,.0f} B (MEMORY USAGE of its key "
-            f"{mine_wait.record_key_bytes:,.0f} B), Dramatiq message {mine_wait.message_bytes:,.0f} B; plain "
+            f"A waiting gemsdash job: {record} ({mine_wait.records:,} records in Redis after {mine_wait.jobs:,} "
+            f"jobs), Dramatiq message {mine_wait.message_bytes:,.0f} B; plain "
             f"Dramatiq's message {plain_wait.message_bytes if plain_wait else float('nan'):,.0f} B.",
             "",
         ]

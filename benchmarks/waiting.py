@@ -20,10 +20,13 @@ class Waiting:
     side: str
     jobs: int
     bytes_per_job: float
-    #: gemsdash only: a waiting record's JSON length and its key's MEMORY USAGE (means over a sample).
+    #: gemsdash only: a waiting record's JSON length and its key's MEMORY USAGE (means over a sample
+    #: of up to 200), and how many of the waiting jobs had a record (a new job waits as its message
+    #: alone: keys.py `fresh`).
     record_bytes: float = 0.0
     record_key_bytes: float = 0.0
     message_bytes: float = 0.0
+    records: int = 0
 
 
 def run(b: Bench, side: str, jobs: int) -> Waiting:
@@ -43,7 +46,9 @@ def run(b: Bench, side: str, jobs: int) -> Waiting:
     sample = [v for _, v in itertools.islice(b.client.hscan_iter(msgs, count=200), 200)]
     result = Waiting(side, jobs, (after - before) / jobs, message_bytes=statistics.fmean(len(v) for v in sample))
     if side == "gemsdash":
-        keys = list(itertools.islice(b.client.scan_iter(match=f"{namespace}:gd:job:*", count=1000), 200))
-        result.record_bytes = statistics.fmean(int(b.client.strlen(k)) for k in keys)
-        result.record_key_bytes = statistics.fmean(int(b.client.memory_usage(k) or 0) for k in keys)
+        keys = list(b.client.scan_iter(match=f"{namespace}:gd:job:*", count=1000))
+        result.records = len(keys)
+        if keys:
+            result.record_bytes = statistics.fmean(int(b.client.strlen(k)) for k in keys[:200])
+            result.record_key_bytes = statistics.fmean(int(b.client.memory_usage(k) or 0) for k in keys[:200])
     return result

@@ -41,6 +41,10 @@ TEMPLATES: dict[str, str] = {
     #: zset of the workers in `workers` that read records in the HEAD/TIMELINE/BODY layout, by the
     #: same heartbeat (ms): fewer live here than there means an older worker is alive
     "layout2": "{ns}:gd:workers:layout2",
+    #: zset of the workers in `workers` that read a waiting job from its message alone (no record
+    #: while it waits, `fresh` below), by the same heartbeat (ms): fewer live here than in `workers`
+    #: means an older worker is alive, and producers write records as before
+    "layout3": "{ns}:gd:workers:layout3",
     #: "<Redis ms>:<worker id>" of the first heartbeat on this data set: a long-lived worker that
     #: sees it change knows Redis lost its data in between (it came back empty)
     "epoch": "{ns}:gd:epoch",
@@ -62,6 +66,10 @@ TEMPLATES: dict[str, str] = {
     #: "<token>|<rmid>,...|<rmid>,<job id>,..." (the messages, then those whose records it started),
     #: so that a consumer whose fetch's reply was lost can take them back (hot.lua `refetch`)
     "fetched": "{ns}:gd:fetched:{worker}:{rq}",
+    #: zset of a queue's jobs that wait with no record yet, by creation (ms): a first-delivery
+    #: `queued` job is its message alone until its first transition writes its record (jobs.lua
+    #: `load`, shared.lua `fresh_record`), which halves what a backlog costs Redis
+    "fresh": "{ns}:gd:fresh:{queue}",
     #: zset of every job id at score 0, so a prefix is one ZRANGEBYLEX (entries of expired records
     #: go with their state index's prune)
     "ids": "{ns}:gd:ids",
@@ -160,6 +168,12 @@ class Keys:
 
     def layout2(self) -> str:
         return self._fill("layout2")
+
+    def layout3(self) -> str:
+        return self._fill("layout3")
+
+    def fresh(self, queue: str) -> str:
+        return self._fill("fresh", queue=queue)
 
     def epoch(self) -> str:
         return self._fill("epoch")

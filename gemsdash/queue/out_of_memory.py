@@ -53,8 +53,8 @@ class OutOfMemoryLog:
                 self._since = time.monotonic()
                 logger.warning(
                     "Redis is out of memory (maxmemory reached, noeviction): this worker stops fetching jobs "
-                    "and retries its writes until memory is freed (e.g. `gemsdash clear QUEUE`); it then "
-                    "resumes by itself."
+                    "and retries its writes until memory is freed (raise maxmemory, or delete dead jobs: "
+                    "`gemsdash clear QUEUE --include-dead`); it then resumes by itself."
                 )
 
     def accepted(self) -> None:

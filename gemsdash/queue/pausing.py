@@ -64,12 +64,26 @@ class PausableRedisConsumer(RedisConsumerBase):
         paused: PausedQueues | None = getattr(self.broker, "paused_queues", None)
         if paused is None or not paused.is_paused(self.queue_name):
             return super().__next__()  # type: ignore[no-untyped-call]
+        self._return_cached()
+        time.sleep(min(IDLE_SECONDS, self.timeout / 1000))
+        return None
+
+    def close(self) -> None:
+        """Dramatiq's close requeues what its worker threads were handed, not what its consumer's
+        last fetch took and never handed out: a fetch woken by the last acks of a stopping worker
+        left its messages in the worker's ack set until recovery gave them back, a worker timeout
+        later. They go back to the queue now; if Redis is away, recovery still does it."""
+        try:
+            self._return_cached()
+        except Exception:
+            logger.warning("Could not requeue the messages %s fetched last; recovery will", self.queue_name)
+        super().close()  # type: ignore[no-untyped-call]
+
+    def _return_cached(self) -> None:
         if self.message_cache:
             ids = [_redis_message_id(data) for data in self.message_cache]
             self.message_cache = []
             self.broker.do_requeue(self.queue_name, *[i for i in ids if i])
-        time.sleep(min(IDLE_SECONDS, self.timeout / 1000))
-        return None
 
 
 class PausableStubConsumer(StubConsumerBase):

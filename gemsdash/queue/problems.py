@@ -113,8 +113,8 @@ def find_problems(snapshot: Snapshot) -> list[Problem]:
             Problem(
                 "out_of_memory",
                 f"Redis is out of memory ({memory.counted_bytes / 2**20:.1f} MiB used, maxmemory "
-                f"{memory.max_bytes / 2**20:.1f} MiB): new jobs are refused and workers wait; free memory "
-                "(`gemsdash clear QUEUE`, shorter REDIS_TTL) or raise maxmemory",
+                f"{memory.max_bytes / 2**20:.1f} MiB): new jobs are refused and workers wait; raise maxmemory "
+                "or free memory (`gemsdash clear QUEUE --include-dead`, shorter REDIS_TTL)",
             )
         )
     waiting_total = sum(q.counts.get(s, 0) for q in snapshot.queues.values() for s in WAITING)

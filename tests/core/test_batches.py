@@ -13,7 +13,6 @@ from gemsdash.queue import JobState, JobType, Runtime, add_jobs, queue_stats
 from gemsdash.queue.errors import BackendUnavailable, PartlySubmitted
 from gemsdash.queue.producer import JobRequest
 from gemsdash.queue.redis_store.store import SUBMIT_CHUNK, RedisJobStore
-from gemsdash.queue.store import parse_record
 from tests.core.workload import email
 
 QUEUE = "email-notification"
@@ -70,9 +69,8 @@ def test_jobs_a_worker_fetched_meanwhile_stay_and_are_named(
 
     def fetch_one() -> None:
         """What a worker's fetch does to the oldest message: out of the list, still in `.msgs`."""
-        raw = redis_client.get(next(iter(redis_client.scan_iter(match=f"{ns}:gd:job:*"))))
-        rq = parse_record(raw or "{}")["rq"]
-        popped = redis_client.lpop(f"{ns}:{rq}")
+        waiting = [q for q in redis_client.scan_iter(match=f"{ns}:{QUEUE}*") if redis_client.type(q) == b"list"]
+        popped = redis_client.lpop(waiting[0])
         assert isinstance(popped, bytes)
         fetched.append(popped.decode())
 

@@ -87,3 +87,22 @@ def test_a_full_delay_queue_consumer_backs_off_as_dramatiqs_does(redis_runtime: 
     assert time.monotonic() - started < 5, "Dramatiq's first backoff is 2.5-5 ms, not the 30 s timeout"
     consumer.requeue([held])
     consumer.close()
+
+
+def test_a_closing_consumer_returns_what_its_last_fetch_took_but_never_handed_out(
+    redis_runtime: Runtime, redis_client: Any
+) -> None:
+    """A stopping worker's last acks wake its consumer, whose fetch then takes messages it never
+    hands to a thread: they go back to the queue at its close, not a worker timeout later."""
+    ids = [add_job(JobType.EMAIL_NOTIFICATION, email(f"job {n}")) for n in range(4)]
+    queue = JobType.EMAIL_NOTIFICATION.queue
+    consumer: Any = redis_runtime.broker.consume(queue, prefetch=4, timeout=30_000)
+    first = next(consumer)  # one fetch of all four; one handed out, three in its cache
+    assert first is not None and len(consumer.message_cache) == 3
+    consumer.ack(first)
+    consumer.close()
+    ns = redis_runtime.settings.namespace
+    waiting = [m.decode() for m in redis_client.lrange(f"{ns}:{queue}", 0, -1)]
+    assert sorted(waiting) == sorted(i for i in ids if i != first.message_id)
+    acks = list(redis_client.scan_iter(match=f"{ns}:__acks__.*"))
+    assert all(redis_client.scard(k) == 0 for k in acks)

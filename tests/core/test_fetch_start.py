@@ -187,11 +187,13 @@ def test_a_fetch_starts_a_record_only_for_the_message_it_names(
     """The fetch finds a job's record by its message's redis id (a first delivery's is its job's
     id) and starts it only when the record names that message and the message names that job: a
     copy of a job's message under another id (pushed by hand, or left by a bug) and a message body
-    put under another job's id are left to the worker's own `start`, which decides them."""
+    put under another job's id are left to the worker's own `start`, which decides them. (Jobs with
+    a record while they wait: their retries wait no time. One that waits as its message alone is
+    its message, and a message body put under its id leaves it unreadable: the next test.)"""
     store = redis_runtime.store
     assert isinstance(store, RedisJobStore)
     ns = redis_runtime.settings.namespace
-    other, own = (add_job(JobType.EMAIL_NOTIFICATION, email(f"ok-{i}")) for i in range(2))
+    other, own = (add_job(JobType.EMAIL_NOTIFICATION, email(f"ok-{i}"), backoff={"delay": 0}) for i in range(2))
     msgs, queue = f"{ns}:{EMAIL_QUEUE}.msgs", f"{ns}:{EMAIL_QUEUE}"
     body = redis_client.hget(msgs, own)
     assert body is not None
@@ -203,6 +205,31 @@ def test_a_fetch_starts_a_record_only_for_the_message_it_names(
     assert started == {own: own}
     assert state_of(own) is JobState.RUNNING
     assert state_of(other) is JobState.QUEUED, "its message names another job"
+
+
+def test_a_fetch_starts_no_job_that_waits_with_no_record_from_another_jobs_message(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    """Jobs that wait as their message alone: a copy of one's message under another id, and one's
+    message body put under another's id. The fetch starts only the job whose own message it took;
+    the one whose message names another job is not guessed at (it reads as missing)."""
+    store = redis_runtime.store
+    assert isinstance(store, RedisJobStore)
+    ns = redis_runtime.settings.namespace
+    other, own = (add_job(JobType.EMAIL_NOTIFICATION, email(f"ok-{i}")) for i in range(2))
+    msgs, queue = f"{ns}:{EMAIL_QUEUE}.msgs", f"{ns}:{EMAIL_QUEUE}"
+    assert redis_client.get(f"{ns}:gd:job:{own}") is None  # no record while it waits
+    body = redis_client.hget(msgs, own)
+    assert body is not None
+    redis_client.hset(msgs, "copy-1", body)
+    redis_client.rpush(queue, "copy-1")
+    redis_client.hset(msgs, other, body)
+    fetched, started = store.fetch(EMAIL_QUEUE, 3, "B1", "w", 3, "7")
+    assert len(fetched) == 3
+    assert started == {own: own}
+    assert state_of(own) is JobState.RUNNING
+    assert state_of(other) is None, "its message names another job: not read as if it were its own"
+    assert redis_client.get(f"{ns}:gd:job:copy-1") is None
 
 
 def test_a_fetch_that_starts_a_job_whose_id_is_not_utf8_still_returns_what_it_took(

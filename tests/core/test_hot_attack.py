@@ -128,7 +128,10 @@ def test_an_old_layout_record_through_operator_actions(
     redis_runtime: Runtime, redis_client: redis.Redis, action: str
 ) -> None:
     delayed = action == "run_now"
-    request = JobRequest(JobType.EMAIL_NOTIFICATION, email('old "one"\n'), delay=60_000 if delayed else None)
+    # (a record while it waits: its retries wait no time, which its message cannot say)
+    request = JobRequest(
+        JobType.EMAIL_NOTIFICATION, email('old "one"\n'), delay=60_000 if delayed else None, backoff={"delay": 0}
+    )
     (job_id,) = add_jobs([request])
     key = record_key(redis_runtime, job_id)
     _as_old_record(redis_client, key)
@@ -190,7 +193,7 @@ def test_an_evicted_record_between_start_and_succeed_is_not_resurrected(
 
 
 def test_a_timeline_at_its_limit_is_trimmed_by_jobs_lua(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
-    (job_id,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("long"))])
+    (job_id,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("long"), backoff={"delay": 0})])
     key = record_key(redis_runtime, job_id)
     record = parse_record(_raw(redis_client, key))
     store = redis_store(redis_runtime)
@@ -255,14 +258,14 @@ def test_a_retry_then_success_moves_between_hot_lua_and_jobs_lua(
     store = redis_store(redis_runtime)
     (first,) = fetch(redis_runtime, 1)
     assert (
-        store._worker_call("start", first.message_id, first.options["redis_message_id"], QUEUE, "w", 1, hot=True)
+        store._worker_call("start", first.message_id, first.options["redis_message_id"], QUEUE, "w", 1, QUEUE, hot=True)
         == b"run"
     )
     error = json.dumps({"type": "RuntimeError", "message": "flaky\n"})
     assert store.finish(job_id, JobState.RETRYING, error, duration_ms=2, next_attempt_ms=now_ms()).verdict is Verdict.OK
     assert store.handoff(job_id).verdict is Verdict.OK
     second = first.copy(options={**first.options, "retries": 1})
-    hot_reply = store._worker_call("start", job_id, first.options["redis_message_id"], QUEUE, "w", 2, hot=True)
+    hot_reply = store._worker_call("start", job_id, first.options["redis_message_id"], QUEUE, "w", 2, QUEUE, hot=True)
     assert hot_reply == b"slow"  # the record carries the error: jobs.lua's start
     assert store.start(second, "w", None).verdict is Verdict.RUN
     assert store.succeed_many([Success(job_id, '"second"', 3, now_ms(), None)]) == 1

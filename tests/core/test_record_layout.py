@@ -22,8 +22,11 @@ from tests.core.redis_records import QUEUE, delivery, fetch, record_key, redis_s
 from tests.core.workload import email
 
 
-def _fetched(rt: Runtime, count: int) -> list[Message[Any]]:
-    add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"layout-{i}")) for i in range(count)])
+def _fetched(rt: Runtime, count: int, *, recorded: bool = False) -> list[Message[Any]]:
+    """`count` new jobs' messages, fetched. A new job waits as its message alone; `recorded`: with a
+    record while it waits, as a job whose retries wait no time (its message cannot say so) has."""
+    backoff = {"delay": 0} if recorded else None
+    add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"layout-{i}"), backoff=backoff) for i in range(count)])
     return fetch(rt, count)
 
 
@@ -95,12 +98,24 @@ def test_encode_and_parse_round_trip_and_old_records_parse() -> None:
 
 
 def test_a_first_delivery_runs_and_succeeds_through_hot_lua(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
-    (message,) = _fetched(redis_runtime, 1)
+    for recorded in (False, True):
+        (message,) = _fetched(redis_runtime, 1, recorded=recorded)
+        store = redis_store(redis_runtime)
+        key = record_key(redis_runtime, message.message_id)
+        if recorded:
+            raw = _raw(redis_client, key)
+            assert raw.startswith(b'{"state":"queued",') and raw.count(b"\n") == 2
+        else:
+            assert redis_client.get(key) is None  # it waited as its message alone
+        assert store._worker_call("start", *_start_args(message), QUEUE, hot=True) == b"run"
+        _runs_and_succeeds_through_hot_lua(redis_runtime, redis_client, message, done=2 if recorded else 1)
+
+
+def _runs_and_succeeds_through_hot_lua(
+    redis_runtime: Runtime, redis_client: redis.Redis, message: Message[Any], done: int
+) -> None:
     store = redis_store(redis_runtime)
     key = record_key(redis_runtime, message.message_id)
-    raw = _raw(redis_client, key)
-    assert raw.startswith(b'{"state":"queued",') and raw.count(b"\n") == 2
-    assert store._worker_call("start", *_start_args(message), hot=True) == b"run"
     assert _head_keys(_raw(redis_client, key)) == [
         "state", "queue", "attempts", "max_attempts", "rq", "rmid", "started_at", "worker"
     ]  # fmt: skip
@@ -117,14 +132,14 @@ def test_a_first_delivery_runs_and_succeeds_through_hot_lua(redis_runtime: Runti
     assert record.result == "done" and record.duration_ms == 7 and record.attempts == 1
     assert [e.state for e in record.timeline] == [JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED]
     stats = queue_stats().queues[QUEUE]
-    assert stats.counts[JobState.SUCCEEDED] == 1 and stats.counts[JobState.RUNNING] == 0
-    assert stats.duration_count == 1 and stats.wait_count == 1 and stats.finished_total["succeeded"] == 1
+    assert stats.counts[JobState.SUCCEEDED] == done and stats.counts[JobState.RUNNING] == 0
+    assert stats.duration_count == done and stats.wait_count == done and stats.finished_total["succeeded"] == done
 
 
 def test_hot_lua_and_jobs_lua_write_the_same_record(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
     hot, slow = _fetched(redis_runtime, 2)
     store = redis_store(redis_runtime)
-    assert store._worker_call("start", *_start_args(hot), hot=True) == b"run"
+    assert store._worker_call("start", *_start_args(hot), QUEUE, hot=True) == b"run"
     assert store._worker_call("start", *_start_args(slow), "") == b"run"  # jobs.lua's own
     running = [_raw(redis_client, record_key(redis_runtime, m.message_id)) for m in (hot, slow)]
     assert _head_keys(running[0]) == _head_keys(running[1])
@@ -155,7 +170,7 @@ def _as_old_record(client: redis.Redis, key: str) -> dict[str, Any]:
 def test_a_record_of_an_older_version_is_read_and_transitioned(
     redis_runtime: Runtime, redis_client: redis.Redis
 ) -> None:
-    first, second = _fetched(redis_runtime, 2)
+    first, second = _fetched(redis_runtime, 2, recorded=True)
     store = redis_store(redis_runtime)
     key = record_key(redis_runtime, first.message_id)
     shown = _public(redis_runtime, first.message_id)
@@ -225,7 +240,7 @@ def test_a_worker_name_json_must_escape_goes_to_jobs_lua(redis_runtime: Runtime)
 def test_jobs_lua_writes_back_the_layout_it_loaded(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
     """Old in, old out; new in, new out: an older worker of a rolling upgrade reads only the old
     layout, so a record that has it keeps it through every transition of this version."""
-    old, new = _fetched(redis_runtime, 2)
+    old, new = _fetched(redis_runtime, 2, recorded=True)
     store = redis_store(redis_runtime)
     old_key, new_key = record_key(redis_runtime, old.message_id), record_key(redis_runtime, new.message_id)
     _as_old_record(redis_client, old_key)
@@ -258,11 +273,13 @@ def test_new_records_use_the_old_layout_while_an_older_worker_is_alive(
     assert store._older_alive is False
     assert json.loads(_raw(redis_client, f"{ns}:gd:worker:new-worker"))["record_layout"] == RECORD_LAYOUT
     (first,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("before"))])
-    assert _raw(redis_client, record_key(redis_runtime, first)).count(b"\n") == 2
-    # An older worker's beat: `workers` only (its body has no record_layout).
+    assert redis_client.get(record_key(redis_runtime, first)) is None  # it waits as its message alone
+    # An older worker's beat: `workers` only (its body has no record_layout); one of the split
+    # layout's beats `layout2` too, and is just as old to this version (it cannot read `fresh` jobs).
     redis_client.zadd(f"{ns}:gd:workers", {"older-worker": now_ms()})
+    redis_client.zadd(f"{ns}:gd:workers:layout2", {"older-worker": now_ms()})
     (cached,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("cached"))])
-    assert _raw(redis_client, record_key(redis_runtime, cached)).count(b"\n") == 2  # the flag is still fresh
+    assert redis_client.get(record_key(redis_runtime, cached)) is None  # the flag is still fresh
     store.heartbeat(_info("new-worker"))  # a beat within LAYOUT_CHECK_S does not ask (no ZCOUNTs)
     assert store._older_alive is False
     store._older_checked = 0.0  # LAYOUT_CHECK_S later: the next beat's reply brings the news
@@ -279,7 +296,7 @@ def test_new_records_use_the_old_layout_while_an_older_worker_is_alive(
     store._older_checked = 0.0
     (after,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("after"))])
     assert store._older_alive is False
-    assert _raw(redis_client, record_key(redis_runtime, after)).count(b"\n") == 2
+    assert redis_client.get(record_key(redis_runtime, after)) is None
     # ...and one that had never looked learns it on its first submit.
     redis_client.zadd(f"{ns}:gd:workers", {"older-worker": now_ms()})
     store._older_checked, store._older_alive = 0.0, None
@@ -287,6 +304,10 @@ def test_new_records_use_the_old_layout_while_an_older_worker_is_alive(
     assert store._older_alive is True and b"\n" not in _raw(redis_client, record_key(redis_runtime, again))
     store.forget_worker("new-worker")
     assert redis_client.zscore(f"{ns}:gd:workers:layout2", "new-worker") is None
+    assert redis_client.zscore(f"{ns}:gd:workers:layout3", "new-worker") is None
+    for job_id in (first, cached, after):
+        record = get_job(job_id)
+        assert record is not None and record.state is JobState.QUEUED and record.id == job_id
 
 
 def test_jobs_of_old_layout_run_through_jobs_lua(redis_runtime: Runtime, redis_client: redis.Redis) -> None:

@@ -90,8 +90,11 @@ def test_an_old_worker_delays_new_records_without_losing_them(
     runtime: Runtime, own_redis: RedisServer, client: redis.Redis, tmp_path: Path
 ) -> None:
     ns = runtime.settings.namespace
-    ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"m{i}")) for i in range(3)])
+    # Jobs with a record while they wait (their retries wait no time, which a message cannot say):
+    # one that waits as its message alone is the next test's.
+    ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"m{i}"), backoff={"delay": 0}) for i in range(3)])
     before = {i: client.get(f"{ns}:gd:job:{i}") for i in ids}
+    assert all(before.values())
     env = worker_env(own_redis.url, ns, tmp_path)
     old = OldWorker(_old_tree(tmp_path / "old"), env, tmp_path / "old-worker.log")
     try:
@@ -161,8 +164,48 @@ def test_new_records_are_written_old_while_an_old_worker_lives(
     store._older_checked = 0.0
     (after,) = add_jobs([JobRequest(JobType.EMOTION_ANALYSIS, payload)])
     assert store._older_alive is False
-    assert (client.get(f"{ns}:gd:job:{after}") or b"").count(b"\n") == 2  # the new layout again
+    assert client.get(f"{ns}:gd:job:{after}") is None  # this version's way again: its message alone
+    assert client.zscore(f"{ns}:gd:fresh:{JobType.EMOTION_ANALYSIS.queue}", after) is not None
     assert _dead_letters(client, ns) == 0
+
+
+@pytest.mark.timeout(180)
+def test_an_old_worker_after_a_rollback_runs_jobs_that_wait_with_no_record_once(
+    runtime: Runtime, own_redis: RedisServer, client: redis.Redis, tmp_path: Path
+) -> None:
+    """A rollback: this version's producer wrote jobs that wait as their message alone while no
+    worker was alive, then a worker of an older version takes them. It finds no record and runs
+    each as a job that came without gemsdash (a record built from its message): each runs once,
+    none is lost. This version's housekeeping then drops their entries from the `fresh` index, so
+    that the counts are right again."""
+    ns = runtime.settings.namespace
+    queue = JobType.EMAIL_NOTIFICATION.queue
+    ids = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"r{i}")) for i in range(3)])
+    assert all(client.get(f"{ns}:gd:job:{i}") is None for i in ids)
+    env = worker_env(own_redis.url, ns, tmp_path)
+    old = OldWorker(_old_tree(tmp_path / "old"), env, tmp_path / "old-worker.log")
+    try:
+
+        def done() -> bool:
+            return all(getattr(get_job(i), "state", None) is JobState.SUCCEEDED for i in ids)
+
+        wait_for(done, timeout=60, interval=0.5, what=f"the old worker to run them (log {old.log})")
+        os.kill(old.proc.pid, signal.SIGTERM)
+        old.proc.wait(timeout=30)
+    finally:
+        old.kill()
+    for job_id in ids:
+        record = get_job(job_id)
+        assert record is not None and record.attempts == 1 and record.payload["context"]["name"].startswith("r")
+    assert _dead_letters(client, ns) == 0
+    assert client.zcard(f"{ns}:gd:fresh:{queue}") == 3  # left behind: the old version knows no such index
+    new = WorkerProcess(env, tmp_path, threads=2)
+    try:
+        wait_for(lambda: client.zcard(f"{ns}:gd:fresh:{queue}") == 0, timeout=60, interval=0.5, what="housekeeping")
+    finally:
+        new.stop()
+    stats = queue_stats().queues[queue]
+    assert stats.counts[JobState.QUEUED] == 0 and stats.counts[JobState.SUCCEEDED] == 3
 
 
 _OLD_PRODUCER = """

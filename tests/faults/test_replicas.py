@@ -17,6 +17,7 @@ from dramatiq import Message
 
 from gemsdash.queue import JobRequest, JobState, JobType, Runtime, add_job, add_jobs, cancel, configure, get_job
 from gemsdash.queue.errors import NotReplicated
+from gemsdash.queue.jobs import QUEUES
 from gemsdash.queue.middleware.persist import persist
 from gemsdash.queue.redis_broker import GemsdashRedisBroker
 from gemsdash.queue.runtime import reset
@@ -40,7 +41,7 @@ def primary_and_replica() -> Iterator[tuple[RedisServer, RedisServer]]:
 
 
 def on_replica(replica: RedisServer, namespace: str, job_id: str) -> bool:
-    return bool(redis.Redis(port=replica.port).exists(f"{namespace}:gd:job:{job_id}"))
+    return _state_on(replica.port, namespace, job_id) is not None
 
 
 def test_an_acknowledged_job_is_on_the_replica_and_an_unreplicated_one_is_an_error(
@@ -95,8 +96,14 @@ def _fetched(rt: Runtime, count: int) -> list[Message[Any]]:
 
 
 def _state_on(port: int, namespace: str, job_id: str) -> str | None:
-    raw = redis.Redis(port=port).get(f"{namespace}:gd:job:{job_id}")
-    return None if raw is None else str(parse_record(raw)["state"])
+    """The job's state as that server holds it: its record's, or `queued` while it waits with no
+    record (its id in its queue's `fresh` index)."""
+    client = redis.Redis(port=port)
+    raw = client.get(f"{namespace}:gd:job:{job_id}")
+    if raw is not None:
+        return str(parse_record(raw)["state"])
+    waiting = any(client.zscore(f"{namespace}:gd:fresh:{q}", job_id) is not None for q in QUEUES)
+    return JobState.QUEUED.value if waiting else None
 
 
 @pytest.mark.timeout(240)

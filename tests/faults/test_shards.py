@@ -64,7 +64,11 @@ def shard_map(pay_url: str) -> str:
 
 
 def keys_naming(client: redis.Redis, text: str) -> list[bytes]:
-    return list(client.scan_iter(match=f"*{text}*", count=1000))
+    """The keys whose name holds `text`, and for a job id, the `fresh` index that holds a job that
+    waits with no record (it has no key of its own then)."""
+    found = list(client.scan_iter(match=f"*{text}*", count=1000))
+    found += [k for k in client.scan_iter(match="*:gd:fresh:*", count=1000) if client.zscore(k, text) is not None]
+    return found
 
 
 def succeeded(job_id: str) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from gemsdash.queue import JobState, JobType, Runtime, add_job, get_job
+from gemsdash.queue import JobState, JobType, Runtime, add_job, get_job, queue_stats
 from gemsdash.queue.admission import inspect_fetched
 from gemsdash.queue.jobs import MAX_ATTEMPTS, MAX_DELAY_MS, now_ms
 from tests.core.workload import email, scripted
@@ -153,9 +153,14 @@ def test_a_ten_year_eta_is_dead_not_held_in_memory(worker: Runtime, redis_client
     assert all(redis_client.scard(k) == 0 for k in acks)
 
 
-def test_a_tampered_message_of_a_real_job_kills_that_job(redis_runtime: Runtime, redis_client: redis.Redis) -> None:
-    """The record of the job whose message was changed says why it died; it does not stay queued."""
-    job_id = add_job(JobType.EMAIL_NOTIFICATION, email("real"))
+@pytest.mark.parametrize("recorded", [True, False], ids=["with-record", "message-alone"])
+def test_a_tampered_message_of_a_real_job_kills_that_job(
+    redis_runtime: Runtime, redis_client: redis.Redis, recorded: bool
+) -> None:
+    """The record of the job whose message was changed says why it died; it does not stay queued.
+    A job with a record while it waits (its retries wait no time) keeps its payload; one that waited
+    as its message alone had no other copy of it, so its record keeps what was refused instead."""
+    job_id = add_job(JobType.EMAIL_NOTIFICATION, email("real"), backoff={"delay": 0} if recorded else None)
     ns = redis_runtime.settings.namespace
     key = f"{ns}:{EMAIL_QUEUE}.msgs"
     (rmid,) = redis_client.hkeys(key)
@@ -168,7 +173,13 @@ def test_a_tampered_message_of_a_real_job_kills_that_job(redis_runtime: Runtime,
             lambda: (r := get_job(job_id)) is not None and r.state is JobState.DEAD and r, timeout=30, what="dead"
         )
     assert record.error is not None and "option 'on_success' is not one gemsdash sets" in record.error.message
-    assert record.payload["context"] == {"name": "real"} and work.started == []
+    assert work.started == []
+    if recorded:
+        assert record.payload["context"] == {"name": "real"}
+    else:
+        assert "refused_message" in record.payload
+    counts = queue_stats().queues[EMAIL_QUEUE].counts
+    assert counts[JobState.QUEUED] == 0 and counts[JobState.DEAD] == 1
 
 
 def test_messages_gemsdash_writes_are_admitted(redis_runtime: Runtime, redis_client: redis.Redis) -> None:

@@ -68,22 +68,39 @@ local function running_record(raw, rmid, rq, worker, attempt, attempt_text)
         .. ',"worker":"' .. worker .. '"}\n' .. timeline .. '["running",' .. now_text .. "]" .. sub(raw, nl), queue
 end
 
--- start(id, rmid, rq, worker, attempt), rmid, rq and worker printable without `"` or `\`
+-- start(id, rmid, rq, worker, attempt, queue), rmid, rq and worker printable without `"` or `\`
 -- A worker is about to run a message: "run" when the record was a first-delivery `queued` one, now
--- `running`; "missing" without a record; "slow" for anything else (jobs.lua `start` decides).
+-- `running`; "missing" without a record; "slow" for anything else (jobs.lua `start` decides). A
+-- job that waits with no record (in `queue`'s `fresh`) gets its record from its message here, as
+-- `fetch` below does; an older caller sends no queue, and such a job then goes slow.
 if command == "start" then
-    local id, rmid, rq, worker = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+    local id, rmid, rq, worker, queue = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[7] or ""
     local key = job_key(id)
     local raw = redis.call("get", key)
-    if not raw then return "missing" end
-    local record, queue = running_record(raw, rmid, rq, worker, tonumber(ARGV[6]), ARGV[6])
+    local created = nil
+    if not raw then
+        created = queue ~= "" and rmid == id and redis.call("zscore", fresh_key(queue), id)
+        local data = created and redis.call("hget", msgs_key(rq), rmid)
+        raw = data and fresh_record(id, queue, data, created)
+        if not raw then
+            if redis.call("zscore", ids_key, id) then return "slow" end
+            return "missing"
+        end
+    end
+    local record, job_queue = running_record(raw, rmid, rq, worker, tonumber(ARGV[6]), ARGV[6])
     if not record then return "slow" end
     redis.call("set", key, record)
-    redis.call("zrem", idx_key(queue, "queued"), id)
-    redis.call("zadd", idx_key(queue, "running"), now_text, id)
+    if created then
+        redis.call("zrem", fresh_key(job_queue), id)
+        redis.call("zadd", all_states_key(job_queue), created, id)
+    else
+        redis.call("zrem", idx_key(job_queue, "queued"), id)
+    end
+    redis.call("zadd", idx_key(job_queue, "running"), now_text, id)
     return "run"
 
--- fetch(rq, prefetch, broker_id, worker, start_max, token), rq and worker printable without `"` or `\`
+-- fetch(rq, prefetch, broker_id, worker, start_max, token, queue), rq and worker printable without `"`
+-- or `\`, queue the job type's queue that rq is a priority level of
 -- Dramatiq's fetch (dispatch.lua's, batched: its heartbeat, LPOP, SADD to the broker's ack set,
 -- HMGET) with `start` folded in: the first `start_max` fetched messages' first-delivery `queued`
 -- records are made `running` here, as `start` above would, their index writes batched (the worker
@@ -92,14 +109,16 @@ if command == "start" then
 -- started}. A first delivery's redis message id is its job's id (store.py `submit`), so the record
 -- is looked up by it, and taken only when it names this message as its own (`running_record`) and
 -- the message ends with that id (Dramatiq's encoding ends with it and the timestamp; no payload can
--- fake it; looked for in the last 128 bytes). Any other message (a retry's or a delayed job's has a
+-- fake it; looked for in the last 128 bytes). A job that waits with no record (its id in the
+-- queue's `fresh`) gets its record here, built from the message (shared.lua `fresh_record`), and
+-- leaves `fresh` for the all-states index. Any other message (a retry's or a delayed job's has a
 -- redis message id of its own), any record `running_record` does not recognise and the messages
 -- past `start_max` are left to the worker's own `start`. An empty `worker` or a `start_max` of 0:
 -- fetch only. A fetch that took messages keeps what it took (MessagePack of [token, rmids, which
 -- it started as a string of "1" and "0"]) in the `fetched` key for `refetch` below.
 elseif command == "fetch" then
     local rq, prefetch, broker, worker = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-    local start_max, token = tonumber(ARGV[6]) or 0, ARGV[7] or ""
+    local start_max, token, job_queue = tonumber(ARGV[6]) or 0, ARGV[7] or "", ARGV[8] or ""
     -- (a local function: the reply and its record share one exit below)
     local function took(messages, rmids, started, flags)
         if token ~= "" then
@@ -130,6 +149,22 @@ elseif command == "fetch" then
     end
     if #keys == 0 then return took(messages, rmids, started, flags) end
     local records = redis.call("mget", unpack(keys))
+    local missing = {}
+    for k = 1, #keys do
+        if not records[k] then missing[#missing + 1] = k end
+    end
+    local created = {}
+    if #missing > 0 and job_queue ~= "" then
+        local ids = {}
+        for m, k in ipairs(missing) do ids[m] = rmids[at[k]] end
+        for m, score in ipairs(redis.call("zmscore", fresh_key(job_queue), unpack(ids))) do
+            if score then
+                local k = missing[m]
+                records[k] = fresh_record(ids[m], job_queue, messages[at[k]], score)
+                created[k] = records[k] and score
+            end
+        end
+    end
     local per_queue = {}
     for k = 1, #keys do
         local raw, j = records[k], at[k]
@@ -140,10 +175,16 @@ elseif command == "fetch" then
             redis.call("set", keys[k], record)
             local q = per_queue[queue]
             if not q then
-                q = {left = {}, entered = {}}
+                q = {left = {}, entered = {}, fresh = {}, created = {}}
                 per_queue[queue] = q
             end
-            q.left[#q.left + 1] = rmid
+            if created[k] then
+                q.fresh[#q.fresh + 1] = rmid
+                q.created[#q.created + 1] = created[k]
+                q.created[#q.created + 1] = rmid
+            else
+                q.left[#q.left + 1] = rmid
+            end
             q.entered[#q.entered + 1] = now_text
             q.entered[#q.entered + 1] = rmid
             started[#started + 1] = rmid
@@ -152,7 +193,11 @@ elseif command == "fetch" then
         end
     end
     for queue, q in pairs(per_queue) do
-        redis.call("zrem", idx_key(queue, "queued"), unpack(q.left))
+        if #q.left > 0 then redis.call("zrem", idx_key(queue, "queued"), unpack(q.left)) end
+        if #q.fresh > 0 then
+            redis.call("zrem", fresh_key(queue), unpack(q.fresh))
+            redis.call("zadd", all_states_key(queue), unpack(q.created))
+        end
         redis.call("zadd", idx_key(queue, "running"), unpack(q.entered))
     end
     return took(messages, rmids, started, flags)

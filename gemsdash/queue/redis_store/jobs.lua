@@ -3,7 +3,7 @@
 -- keys change together or not at all. The two every job makes, `start` and `succeed`, are one call
 -- of hot.lua instead when it recognises the record (the common case); the store sends the rest here.
 --
--- jobs(keys=[namespace], args=[command, unused, finished_ttl_s, dead_ttl_s, ...command args])
+-- jobs(keys=[namespace], args=[command, job_queues_csv, finished_ttl_s, dead_ttl_s, ...command args])
 --
 -- Every time the script writes or compares (heartbeats, recovery deadlines, timelines, index scores)
 -- is Redis's own clock (TIME), never the caller's: a worker whose clock is off by seconds would
@@ -17,6 +17,8 @@ local ns = KEYS[1]
 local command = ARGV[1]
 local clock = redis.call("time")
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+-- The job types' queues: where `load` looks for a job that waits with no record (`fresh`).
+local job_queues = ARGV[2]
 local finished_ttl = tonumber(ARGV[3])
 local dead_ttl = tonumber(ARGV[4])
 local A = {}
@@ -106,11 +108,45 @@ local function encode_record(job)
     return "{" .. table.concat(head, ",") .. "}\n" .. table.concat(entries, ",") .. "\n" .. body
 end
 
-local function load(id)
-    local raw = redis.call("get", job_key(id))
-    if not raw then return nil end
-    return decode_record(raw)
+-- The record of a job of `queue` that waits with no record yet (keys.py `fresh`), built from its
+-- message (shared.lua `fresh_record`), or nil.
+local function fresh_text(id, queue)
+    local created = redis.call("zscore", fresh_key(queue), id)
+    if not created then return nil end
+    for _, level in ipairs(PRIORITY_LEVELS) do
+        local rq = queue
+        if level ~= "normal" then rq = queue .. "." .. level end
+        local data = redis.call("hget", msgs_key(rq), id)
+        if data then return fresh_record(id, queue, data, created) end
+    end
+    return nil
 end
+
+-- Jobs `load` built from their message: id -> queue, until `save` writes their record (and takes
+-- them out of `fresh`).
+local fresh_in = {}
+
+-- A job's record, or nil; `queue`, when known, saves looking in every queue's `fresh`.
+local function load(id, queue)
+    local raw = redis.call("get", job_key(id))
+    if raw then return decode_record(raw) end
+    local queues = queue and {queue} or {}
+    if not queue then
+        for q in string.gmatch(job_queues, "[^,]+") do queues[#queues + 1] = q end
+    end
+    for _, q in ipairs(queues) do
+        raw = fresh_text(id, q)
+        if raw then
+            local job = decode_record(raw)
+            fresh_in[id] = q
+            return job
+        end
+    end
+    return nil
+end
+
+-- How many of a queue's oldest `fresh` entries housekeeping looks at in its turn.
+local FRESH_CHECK = 10
 
 -- Housekeeping in turn (see in_turn), done by every heartbeat and recovery pass (job_queues_csv,
 -- states_csv, dead_queues_csv: what to walk).
@@ -141,6 +177,15 @@ local function housekeeping(job_queues_csv, states_csv, dead_queues_csv)
                 if #ids < PRUNE_BATCH then si, rank = si + 1, 0 else rank = rank + #ids end
             end
             redis.call("set", backfill_key(q), si > #states and "done" or (si .. ":" .. rank))
+        end
+        -- Jobs of `fresh` that have a record leave it: a worker of an older version (a rollback)
+        -- runs such a job as one that came without gemsdash and knows no such index. The oldest
+        -- few, which it takes first; the rest in later turns (and `clear` drops any it meets).
+        for _, id in ipairs(redis.call("zrange", fresh_key(q), 0, FRESH_CHECK - 1)) do
+            if redis.call("exists", job_key(id)) == 1 then
+                redis.call("zrem", fresh_key(q), id)
+                redis.call("zadd", all_states_key(q), "NX", now, id)
+            end
         end
     end
     -- Dead letters past their 7 days, one dead-letter queue per call in turn (a few seconds late
@@ -206,7 +251,13 @@ local function save(job, old_state, note, batch)
     if note then timeline[#timeline + 1] = {state, now, note} else timeline[#timeline + 1] = {state, now} end
     if #timeline > TIMELINE_MAX then table.remove(timeline, 2) end
     job.timeline = timeline
-    if old_state ~= state then
+    local fresh_queue = fresh_in[job.id]
+    if fresh_queue then
+        -- Its first record: it leaves `fresh` for the indexes every recorded job is in.
+        fresh_in[job.id] = nil
+        redis.call("zrem", fresh_key(fresh_queue), job.id)
+        redis.call("zadd", all_states_key(job.queue), tonumber(job.created_at) or now, job.id)
+    elseif old_state ~= state then
         if not old_state then
             redis.call("zadd", ids_key, 0, job.id)  -- a record made here (a fallback, a reject)
             redis.call("zadd", all_states_key(job.queue), tonumber(job.created_at) or now, job.id)
@@ -398,16 +449,67 @@ local function audit(entry)
     redis.call("ltrim", key, 0, AUDIT_MAX - 1)
 end
 
--- submit([id, queue, state, rq, rmid, message_data, record_json, created_ms, priority] * n)
+-- The ids at ranks [offset, offset + count) of two zsets with no member in common taken as one,
+-- highest score first (at equal scores, a's before b's): O(log² n + count), whatever the offset.
+-- It bisects on how many of the first `offset` come from a (i), comparing a's next with b's last.
+local function merged_revrange(a, b, offset, count)
+    local na, nb = redis.call("zcard", a), redis.call("zcard", b)
+    if nb == 0 then return redis.call("zrevrange", a, offset, offset + count - 1) end
+    if na == 0 then return redis.call("zrevrange", b, offset, offset + count - 1) end
+    local function score(key, rank)
+        return tonumber(redis.call("zrevrange", key, rank, rank, "WITHSCORES")[2])
+    end
+    local lo, hi = math.max(0, offset - nb), math.min(offset, na)
+    while lo < hi do
+        local i = math.floor((lo + hi) / 2)
+        if score(a, i) >= score(b, offset - i - 1) then lo = i + 1 else hi = i end
+    end
+    local from_a = redis.call("zrevrange", a, lo, lo + count - 1, "WITHSCORES")
+    local from_b = redis.call("zrevrange", b, offset - lo, offset - lo + count - 1, "WITHSCORES")
+    local out, x, y = {}, 1, 1
+    while #out < count and (x < #from_a or y < #from_b) do
+        if y >= #from_b or (x < #from_a and tonumber(from_a[x + 1]) >= tonumber(from_b[y + 1])) then
+            out[#out + 1] = from_a[x]
+            x = x + 2
+        else
+            out[#out + 1] = from_b[y]
+            y = y + 2
+        end
+    end
+    return out
+end
+
+-- The ids of a page of the view `page` and `scan` read (a state's index, or all states).
+local function view_range(queue, state, offset, count)
+    if state == "" then return merged_revrange(all_states_key(queue), fresh_key(queue), offset, count) end
+    if state == "queued" then return merged_revrange(idx_key(queue, state), fresh_key(queue), offset, count) end
+    return redis.call("zrevrange", idx_key(queue, state), offset, offset + count - 1)
+end
+
+-- A record of such a page as stored, or nil when it has expired meanwhile.
+local function view_record(queue, state, id)
+    local raw = redis.call("get", job_key(id))
+    if raw or (state ~= "" and state ~= "queued") then return raw end
+    return fresh_text(id, queue)
+end
+
+-- submit([id, queue, state, rq, rmid, message_data, record_json_or_empty, created_ms, priority] * n)
 -- New jobs: each record and its Dramatiq message are written together, and the whole batch in one
--- call, so a producer that loses Redis half-way leaves neither. Returns how many ids existed.
+-- call, so a producer that loses Redis half-way leaves neither. Returns how many ids existed. An
+-- empty record: the job waits as its message alone, in `fresh` (store.py `_waits_as_message`).
 -- A new job from 9 submit arguments at `i`; false when its id exists already. Its enqueue is
 -- tallied: the caller writes the tallies.
 local function write_new(i)
     local id, queue, state, rq, rmid, data, record, created, priority =
         A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6], A[i + 7], A[i + 8]
-    if redis.call("exists", job_key(id)) == 1 then return false end
+    if redis.call("exists", job_key(id)) == 1 or redis.call("zscore", fresh_key(queue), id) then return false end
     tally(totals_key, queue .. ":enqueued:" .. priority, 1)
+    if record == "" then
+        redis.call("zadd", fresh_key(queue), tonumber(created) or now, id)
+        redis.call("zadd", ids_key, 0, id)
+        push_message(rq, rmid, data)
+        return true
+    end
     redis.call("set", job_key(id), record)
     redis.call("zadd", idx_key(queue, state), tonumber(created) or now, id)
     redis.call("zadd", ids_key, 0, id)
@@ -447,6 +549,8 @@ elseif command == "unsubmit" then
                 redis.call("zrem", ids_key, id)
                 redis.call("zrem", all_states_key(job.queue), id)
                 redis.call("zrem", due_key(job.queue), id)
+                redis.call("zrem", fresh_key(job.queue), id)
+                fresh_in[id] = nil
                 tally(totals_key, job.queue .. ":enqueued:" .. tostring(job.priority), -1)
             else
                 kept[#kept + 1] = id
@@ -762,9 +866,10 @@ elseif command == "succeed" then
 -- dashboard shows of it), stamped with Redis's clock; also the housekeeping in turn that recovery
 -- passes did. Returns {that time, which the worker uses to keep its clock offset current; the
 -- oldest heartbeat of any worker or false; with a timeout given, 1 if a live worker is older than
--- the split record layout, else 0}: a recovery pass is needed only once the oldest is older than
--- the timeout. Older workers beat `workers` only; this version beats `layout2` too, with the same
--- time (recovery and forget_worker remove both entries): fewer live entries there than in
+-- this version (it cannot read a job that waits with no record), else 0}: a recovery pass is needed
+-- only once the oldest is older than the timeout. The oldest workers beat `workers` only, those of
+-- the split record layout `layout2` too, and this version `layout3` as well, with the same time
+-- (recovery and forget_worker remove every entry): fewer live entries in `layout3` than in
 -- `workers` means an older worker is alive. The two ZCOUNTs (~20k redis-server instructions each,
 -- as much as a start's hot path) only when asked, at most every LAYOUT_CHECK_S (store.py). The
 -- reply's fourth element is the data set's epoch, made by the first beat that finds none: a worker
@@ -774,6 +879,7 @@ elseif command == "beat" then
     redis.call("zadd", heartbeats_key, now, worker)
     redis.call("zadd", workers_key, now, worker)
     redis.call("zadd", layout2_key, now, worker)
+    redis.call("zadd", layout3_key, now, worker)
     redis.call("set", worker_key(worker), body, "PX", ttl)
     -- Who consumes each physical queue (A[9..]), so the snapshot can tell a queue nobody serves in
     -- O(queues); entries of workers long gone are dropped here, one queue's per beat in turn
@@ -793,7 +899,7 @@ elseif command == "beat" then
     end
     if not timeout then return {now, oldest[2] or false, false, epoch} end
     local since = now - timeout
-    local older = redis.call("zcount", workers_key, since, "+inf") > redis.call("zcount", layout2_key, since, "+inf")
+    local older = redis.call("zcount", workers_key, since, "+inf") > redis.call("zcount", layout3_key, since, "+inf")
     return {now, oldest[2] or false, older and 1 or 0, epoch}
 
 -- reclaim(worker, rq): the data of the messages a live worker's ack set holds for the delay queue
@@ -980,13 +1086,43 @@ elseif command == "delete" then
 elseif command == "clear" then
     local queue, waiting, include_dead, lists, batch, who = A[1], A[2], A[3] == "1", A[4], tonumber(A[5]), A[6]
     local more = 0
+    local cleared_fresh = 0
+    local function clear_job(job, state)
+        job.state = "cancelled"
+        job.finished_at = now
+        job.next_attempt_at = cjson.null
+        save(job, state, "cleared by " .. who)
+    end
+    -- Records written per step for jobs that waited with no record, across the lists and the walk
+    -- of `fresh` below: `batch` in all, so a step costs what one did before such jobs.
+    local budget = batch
     for rq in string.gmatch(lists, "[^,]+") do
         local list = queue_key(rq)
         local ids = redis.call("lrange", list, 0, batch - 1)
         if #ids > 0 then
-            redis.call("ltrim", list, #ids, -1)
-            redis.call("hdel", msgs_key(rq), unpack(ids))
-            if #ids == batch then more = 1 end
+            -- A job waiting with no record is its message: its record is written before that goes.
+            local fresh = {}
+            if string.sub(rq, -3) ~= ".DQ" then
+                fresh = redis.call("zmscore", fresh_key(queue), unpack(ids))
+            end
+            local taken = 0
+            for j, id in ipairs(ids) do
+                if fresh[j] then
+                    if budget == 0 then break end
+                    local job = load(id, queue)
+                    if job and fresh_in[id] then
+                        clear_job(job, "queued")
+                        cleared_fresh = cleared_fresh + 1
+                        budget = budget - 1
+                    end
+                end
+                taken = j
+            end
+            if taken > 0 then
+                redis.call("ltrim", list, taken, -1)
+                redis.call("hdel", msgs_key(rq), unpack(ids, 1, taken))
+            end
+            if taken == batch or taken < #ids then more = 1 end
         end
     end
     local removed = {}
@@ -995,17 +1131,26 @@ elseif command == "clear" then
         for _, id in ipairs(ids) do
             local job = load(id)
             if job then
-                job.state = "cancelled"
-                job.finished_at = now
-                job.next_attempt_at = cjson.null
-                save(job, state, "cleared by " .. who)
+                clear_job(job, state)
             else
                 redis.call("zrem", idx_key(queue, state), id)
                 redis.call("zrem", due_key(queue), id)
             end
         end
         if #ids == batch then more = 1 end
-        removed[#removed + 1] = #ids
+        local count = #ids
+        if state == "queued" then
+            -- Those deeper in their lists than this step drained, and any whose message is gone.
+            local fresh = {}
+            if budget > 0 then fresh = redis.call("zrange", fresh_key(queue), 0, budget - 1) end
+            for _, id in ipairs(fresh) do
+                local job = load(id, queue)
+                if job and fresh_in[id] then clear_job(job, state) else redis.call("zrem", fresh_key(queue), id) end
+            end
+            if redis.call("zcard", fresh_key(queue)) > 0 then more = 1 end
+            count = count + #fresh + cleared_fresh
+        end
+        removed[#removed + 1] = count
     end
     local dead_removed = 0
     if include_dead then
@@ -1054,6 +1199,8 @@ elseif command == "reject" then
                 same = string.sub(data, 1, #head) == head and string.sub(data, -#tail) == tail
             end
             if same then
+                -- Looked up before its message goes: a job waiting with no record is read from it.
+                local claimed = message_id ~= "" and load(message_id) or nil
                 redis.call("srem", acks, rmid)
                 redis.call("hdel", msgs, rmid)
                 redis.call("zadd", xq, now, rmid)
@@ -1062,7 +1209,6 @@ elseif command == "reject" then
                 local job = nil
                 local old = nil
                 if message_id ~= "" then
-                    local claimed = load(message_id)
                     if claimed and claimed.rmid == rmid and ttl_for(claimed.state) == nil then
                         job = claimed
                         old = claimed.state
@@ -1071,11 +1217,19 @@ elseif command == "reject" then
                         job.next_attempt_at = cjson.null
                     end
                 end
+                if not job and message_id == rmid and type(refused.queue) == "string"
+                    and redis.call("zscore", fresh_key(refused.queue), rmid) then
+                    -- A job that waited with no record, its message changed since: it dies under
+                    -- its own id, with what the template read of the message, and leaves `fresh`.
+                    job = refused
+                    job.id = rmid
+                    fresh_in[rmid] = refused.queue
+                end
                 if not job then
                     job = refused
                     job.id = rmid
                     if #rmid > 128 or not string.find(rmid, "^[%w][%w_.:-]*$")
-                        or redis.call("exists", job_key(rmid)) == 1 then
+                        or redis.call("exists", job_key(rmid)) == 1 or redis.call("zscore", ids_key, rmid) then
                         job.id = fresh
                     end
                 end
@@ -1127,14 +1281,52 @@ elseif command == "recover" then
         redis.call("zrem", heartbeats, worker)
         redis.call("zrem", workers_key, worker)
         redis.call("zrem", layout2_key, worker)
+        redis.call("zrem", layout3_key, worker)
     end
     write_tallies()
     housekeeping(A[5] or "", A[6] or "", canon)
     return {#dead_workers, requeued}
 
+-- get(id...): each job's record as stored, or as built from its message while it waits with no
+-- record (false for a job neither has). store.py reads records with GET and asks here for the rest.
+elseif command == "get" then
+    local out = {}
+    for i, id in ipairs(A) do
+        local raw = redis.call("get", job_key(id))
+        if not raw then
+            for q in string.gmatch(job_queues, "[^,]+") do
+                raw = fresh_text(id, q)
+                if raw then break end
+            end
+        end
+        out[i] = raw or false
+    end
+    return out
+
+-- live(id...): 1 for each id that is a job (a record, or waiting with no record), else 0; the
+-- id index's entries of the others (records expired before their index's prune) are dropped.
+elseif command == "live" then
+    local out, stale = {}, {}
+    for i, id in ipairs(A) do
+        out[i] = 0
+        if redis.call("exists", job_key(id)) == 1 then out[i] = 1 else
+            for q in string.gmatch(job_queues, "[^,]+") do
+                if redis.call("zscore", fresh_key(q), id) then
+                    out[i] = 1
+                    break
+                end
+            end
+        end
+        if out[i] == 0 then stale[#stale + 1] = id end
+    end
+    if #stale > 0 then redis.call("zrem", ids_key, unpack(stale)) end
+    return out
+
 -- page(queue, state_or_empty, offset, limit, all_states_csv)
--- Newest first, O(log n + limit) at any offset: with a state, its index by when jobs entered it;
--- across states, the queue's all-states index by creation. Returns {total, json...}.
+-- Newest first, O(log² n + limit) at any offset: with a state, its index by when jobs entered it;
+-- across states, the queue's all-states index by creation; `queued` and all states each with the
+-- jobs that wait with no record (`fresh`, by creation, which is when they entered `queued`) merged
+-- in. Returns {total, json...}.
 elseif command == "page" then
     local queue, state, offset, limit, all = A[1], A[2], tonumber(A[3]), tonumber(A[4]), A[5]
     local states = {}
@@ -1143,10 +1335,10 @@ elseif command == "page" then
     end
     local total = 0
     for _, s in ipairs(states) do total = total + live_count(idx_key(queue, s), s) end
-    local key = state ~= "" and idx_key(queue, state) or all_states_key(queue)
+    if state == "" or state == "queued" then total = total + redis.call("zcard", fresh_key(queue)) end
     local out = {total}
-    for _, id in ipairs(redis.call("zrevrange", key, offset, offset + limit - 1)) do
-        local raw = redis.call("get", job_key(id))
+    for _, id in ipairs(view_range(queue, state, offset, limit)) do
+        local raw = view_record(queue, state, id)
         if raw then out[#out + 1] = raw end
     end
     return out
@@ -1160,11 +1352,10 @@ elseif command == "scan" then
     local queue, state, from, count, search = A[1], A[2], tonumber(A[3]), tonumber(A[4]), A[5]
     local fields = set_of(A[6] or "")
     local priority = A[7] or ""
-    local key = state ~= "" and idx_key(queue, state) or all_states_key(queue)
     local needle = string.lower(search)
     local out = {}
-    for _, id in ipairs(redis.call("zrevrange", key, from, from + count - 1)) do
-        local raw = redis.call("get", job_key(id))
+    for _, id in ipairs(view_range(queue, state, from, count)) do
+        local raw = view_record(queue, state, id)
         if raw then
             local keep = search == "" or string.sub(id, 1, #search) == search
             local job = nil

@@ -51,11 +51,18 @@ for _, queue in ipairs(queues) do
             local ttl = finished_ttl
             if state == "dead" then ttl = dead_ttl end
             row[#row + 1] = redis.call("zcount", key, now - ttl * 1000, "+inf")
+        elseif state == "queued" then
+            -- with the jobs that wait with no record (keys.py `fresh`)
+            row[#row + 1] = redis.call("zcard", key) + redis.call("zcard", fresh_key(queue))
         else
             row[#row + 1] = redis.call("zcard", key)
         end
     end
-    row[#row + 1] = redis.call("zrange", idx_key(queue, "queued"), 0, 0, "WITHSCORES")
+    -- The job that has waited longest, recorded or not.
+    local oldest = redis.call("zrange", idx_key(queue, "queued"), 0, 0, "WITHSCORES")
+    local fresh = redis.call("zrange", fresh_key(queue), 0, 0, "WITHSCORES")
+    if fresh[2] and (not oldest[2] or tonumber(fresh[2]) < tonumber(oldest[2])) then oldest = fresh end
+    row[#row + 1] = oldest
     for b = first_bucket, first_bucket + buckets - 1 do
         row[#row + 1] = redis.call("hmget", tp_key(queue, b), "ok", "fail", "ms", "timed")
     end
