@@ -77,7 +77,7 @@ class PausableRedisConsumer(RedisConsumerBase):
             self._return_cached()
         except Exception:
             logger.warning("Could not requeue the messages %s fetched last; recovery will", self.queue_name)
-        super().close()  # type: ignore[no-untyped-call]
+        super().close()
 
     def _return_cached(self) -> None:
         if self.message_cache:
