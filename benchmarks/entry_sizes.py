@@ -1,7 +1,9 @@
 """What each part of a waiting job costs Redis, alone: `used_memory` delta over N entries of each
-kind a waiting gemsdash job has (its record key, three sorted-set members, its message as a hash
-field, its id in the queue list), at the sizes `waiting.py` reports, on a private redis-server.
-`python -m benchmarks.entry_sizes [N]` prints bytes per entry; their sum is a waiting job's cost.
+kind a waiting gemsdash job can have, at the sizes `waiting.py` reports, on a private redis-server.
+A new job waits as its message (a hash field), its id in the queue list and two sorted-set members
+(the queue's `fresh` index, by time; the id index, at score 0); one with a record at submit (a
+delay, say) has its record key and a third sorted-set member instead of the `fresh` one, plus the
+all-states one. `python -m benchmarks.entry_sizes [N]` prints bytes per entry.
 """
 
 from __future__ import annotations

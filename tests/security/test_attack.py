@@ -229,9 +229,14 @@ def test_a_stored_stamp_out_of_range_cannot_break_a_listing(
 ) -> None:
     """A record written before admission checked `message_timestamp` (or by hand) with a
     `created_at` past year 9999 failed every reader of its queue: `gemsdash jobs` and `job` ended in
-    a traceback, the dashboard said "disconnected". It is shown at that end of the range instead."""
-    job_id = add_job(JobType.EMAIL_NOTIFICATION, email("stamp"))
-    other = add_job(JobType.EMAIL_NOTIFICATION, email("other"))
+    a traceback, the dashboard said "disconnected". It is shown at that end of the range instead.
+    (Jobs with a record while they wait: their retries wait no time. The stamp of one that waits as
+    its message alone is its score in `fresh`: out of range there, the job is not read at all.)"""
+    job_id = add_job(JobType.EMAIL_NOTIFICATION, email("stamp"), backoff={"delay": 0})
+    other = add_job(JobType.EMAIL_NOTIFICATION, email("other"), backoff={"delay": 0})
+    waiting = add_job(JobType.EMAIL_NOTIFICATION, email("waiting"))
+    redis_client.zadd(f"{redis_runtime.settings.namespace}:gd:fresh:email-notification", {waiting: stamp})
+    assert get_job(waiting) is None
     key = f"{redis_runtime.settings.namespace}:gd:job:{job_id}"
     record = parse_record(redis_client.get(key) or b"null")
     record["created_at"] = stamp
