@@ -415,17 +415,23 @@ def encode_record(record: StoredJob) -> str:
 def parse_record(raw: bytes | str) -> StoredJob:
     """A record read back from Redis, in either layout: HEAD "\n" TIMELINE "\n" BODY, or one JSON
     object as versions before the split wrote it (such records stay until their next transition or
-    their expiry). Bytes that are not UTF-8 (written by hand) are replaced."""
+    their expiry). Bytes that are not UTF-8 (written by hand) are replaced, and raw control
+    characters in strings (a message edited by hand, whose record jobs.lua built from it) are taken
+    as they are, as cjson takes them: every reader shows them scrubbed (visible.py)."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     head, split, rest = text.partition("\n")
     if not split:
-        whole: StoredJob = json.loads(text)
+        whole: StoredJob = _lenient(text)
         return whole
     timeline, _, body = rest.partition("\n")
-    record: StoredJob = json.loads(body)
-    record.update(json.loads(head))
-    record["timeline"] = json.loads(f"[{timeline}]")
+    record: StoredJob = _lenient(body)
+    record.update(_lenient(head))
+    record["timeline"] = _lenient(f"[{timeline}]")
     return record
+
+
+#: json.loads, taking raw control characters in strings (strict JSON refuses them).
+_lenient = json.JSONDecoder(strict=False).decode
 
 
 def decode_record(stored: StoredJob) -> JobRecord:
@@ -433,7 +439,7 @@ def decode_record(stored: StoredJob) -> JobRecord:
     for key in ("payload", "result"):
         value = data.get(key)
         if isinstance(value, str):
-            data[key] = json.loads(value)
+            data[key] = _lenient(value)
     # A lone surrogate (stored before enqueue refused them, or written by hand) would make every
     # reader that encodes the record fail: shown replaced instead.
     data = scrub(data)

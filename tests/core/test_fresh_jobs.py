@@ -199,3 +199,25 @@ def test_an_older_worker_alive_means_every_job_gets_its_record(
     (job_id,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("kept"))])
     assert redis_client.exists(record_key(redis_runtime, job_id)) == 1
     assert _fresh_ids(redis_client, redis_runtime) == set()
+
+
+@pytest.mark.parametrize(("raw", "readable"), [("\x01\x1b[31m", True), ("\n", False), ("\x00", False)])
+def test_a_message_edited_to_hold_raw_control_bytes_breaks_no_reader(
+    redis_runtime: Runtime, redis_client: redis.Redis, raw: str, readable: bool
+) -> None:
+    """A waiting job's record is built from its message: bytes json.dumps never writes, put there by
+    hand, must not break a reader. Control characters are read as they are (and shown scrubbed); a
+    newline or a NUL, which the record could not hold as written, leave the job unread, not guessed."""
+    (job_id,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("edited"))])
+    msgs = f"{redis_runtime.settings.namespace}:{QUEUE}.msgs"
+    data = redis_client.hget(msgs, job_id)
+    assert isinstance(data, bytes)
+    redis_client.hset(msgs, job_id, data.replace(b'"edited"', b'"ed' + raw.encode() + b'ited"'))
+    record = get_job(job_id)
+    if readable:
+        assert record is not None and record.payload["context"]["name"] == f"ed{raw}ited"
+    else:
+        assert record is None
+    page = list_jobs(QUEUE, None)
+    assert page.total == 1 and [j.id for j in page.jobs] == ([job_id] if readable else [])
+    assert queue_stats().queues[QUEUE].counts[JobState.QUEUED] == 1

@@ -81,6 +81,10 @@ def _dead_letters(client: redis.Redis, ns: str) -> int:
     return sum(int(client.zcard(k)) for k in client.scan_iter(match=f"{ns}:*.XQ"))
 
 
+def _succeeded(ids: list[str]) -> bool:
+    return all(getattr(get_job(i), "state", None) is JobState.SUCCEEDED for i in ids)
+
+
 def _held(client: redis.Redis, ns: str) -> int:
     return sum(int(client.scard(k)) for k in client.scan_iter(match=f"{ns}:__acks__.*"))
 
@@ -114,11 +118,7 @@ def test_an_old_worker_delays_new_records_without_losing_them(
         old.kill()
     new = WorkerProcess(env, tmp_path, threads=2)
     try:
-
-        def done() -> bool:
-            return all(getattr(get_job(i), "state", None) is JobState.SUCCEEDED for i in ids)
-
-        wait_for(done, timeout=60, interval=0.5, what="the new worker to recover and run them")
+        wait_for(lambda: _succeeded(ids), timeout=60, interval=0.5, what="the new worker to recover and run them")
     finally:
         new.stop()
     for job_id in ids:
@@ -147,11 +147,7 @@ def test_new_records_are_written_old_while_an_old_worker_lives(
         ids = add_jobs([JobRequest(JobType.EMOTION_ANALYSIS, payload) for _ in range(3)])
         assert store._older_alive is True
         assert all(b"\n" not in (client.get(f"{ns}:gd:job:{i}") or b"\n") for i in ids)  # the old layout
-
-        def done() -> bool:
-            return all(getattr(get_job(i), "state", None) is JobState.SUCCEEDED for i in ids)
-
-        wait_for(done, timeout=60, interval=0.5, what=f"the old worker to run them (log {old.log})")
+        wait_for(lambda: _succeeded(ids), timeout=60, interval=0.5, what=f"the old worker to run them (log {old.log})")
         assert "Expected the end but found" not in old.text() and "Could not record" not in old.text()
         # A graceful stop: nothing holds its threads now, and it leaves the workers' set.
         os.kill(old.proc.pid, signal.SIGTERM)
@@ -185,11 +181,7 @@ def test_an_old_worker_after_a_rollback_runs_jobs_that_wait_with_no_record_once(
     env = worker_env(own_redis.url, ns, tmp_path)
     old = OldWorker(_old_tree(tmp_path / "old"), env, tmp_path / "old-worker.log")
     try:
-
-        def done() -> bool:
-            return all(getattr(get_job(i), "state", None) is JobState.SUCCEEDED for i in ids)
-
-        wait_for(done, timeout=60, interval=0.5, what=f"the old worker to run them (log {old.log})")
+        wait_for(lambda: _succeeded(ids), timeout=60, interval=0.5, what=f"the old worker to run them (log {old.log})")
         os.kill(old.proc.pid, signal.SIGTERM)
         old.proc.wait(timeout=30)
     finally:

@@ -77,17 +77,19 @@ if command == "start" then
     local id, rmid, rq, worker, queue = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[7] or ""
     local key = job_key(id)
     local raw = redis.call("get", key)
-    local created = nil
-    if not raw then
-        created = queue ~= "" and rmid == id and redis.call("zscore", fresh_key(queue), id)
+    local record, job_queue, created = nil, queue, nil
+    if raw then
+        record, job_queue = running_record(raw, rmid, rq, worker, tonumber(ARGV[6]), ARGV[6])
+    else
+        -- (its first delivery: attempt 1)
+        created = queue ~= "" and rmid == id and ARGV[6] == "1" and redis.call("zscore", fresh_key(queue), id)
         local data = created and redis.call("hget", msgs_key(rq), rmid)
-        raw = data and fresh_record(id, queue, data, created)
-        if not raw then
+        record = data and fresh_record(id, queue, data, created, worker, now_text)
+        if not record then
             if redis.call("zscore", ids_key, id) then return "slow" end
             return "missing"
         end
     end
-    local record, job_queue = running_record(raw, rmid, rq, worker, tonumber(ARGV[6]), ARGV[6])
     if not record then return "slow" end
     redis.call("set", key, record)
     if created then
@@ -160,7 +162,7 @@ elseif command == "fetch" then
         for m, score in ipairs(redis.call("zmscore", fresh_key(job_queue), unpack(ids))) do
             if score then
                 local k = missing[m]
-                records[k] = fresh_record(ids[m], job_queue, messages[at[k]], score)
+                records[k] = fresh_record(ids[m], job_queue, messages[at[k]], score, worker, now_text)
                 created[k] = records[k] and score
             end
         end
@@ -170,7 +172,11 @@ elseif command == "fetch" then
         local raw, j = records[k], at[k]
         local rmid = rmids[j]
         local record, queue = nil, nil
-        if raw then record, queue = running_record(raw, rmid, rq, worker, 1, "1") end
+        if created[k] then
+            record, queue = raw, job_queue
+        elseif raw then
+            record, queue = running_record(raw, rmid, rq, worker, 1, "1")
+        end
         if record then
             redis.call("set", keys[k], record)
             local q = per_queue[queue]
