@@ -64,6 +64,11 @@ class OldWorker:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def stop(self) -> None:
+        """SIGTERM, as an operator stops it, and wait for it."""
+        os.kill(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -150,8 +155,7 @@ def test_new_records_are_written_old_while_an_old_worker_lives(
         wait_for(lambda: _succeeded(ids), timeout=60, interval=0.5, what=f"the old worker to run them (log {old.log})")
         assert "Expected the end but found" not in old.text() and "Could not record" not in old.text()
         # A graceful stop: nothing holds its threads now, and it leaves the workers' set.
-        os.kill(old.proc.pid, signal.SIGTERM)
-        old.proc.wait(timeout=30)
+        old.stop()
     finally:
         old.kill()
     for job_id in ids:
@@ -182,8 +186,7 @@ def test_an_old_worker_after_a_rollback_runs_jobs_that_wait_with_no_record_once(
     old = OldWorker(_old_tree(tmp_path / "old"), env, tmp_path / "old-worker.log")
     try:
         wait_for(lambda: _succeeded(ids), timeout=60, interval=0.5, what=f"the old worker to run them (log {old.log})")
-        os.kill(old.proc.pid, signal.SIGTERM)
-        old.proc.wait(timeout=30)
+        old.stop()
     finally:
         old.kill()
     for job_id in ids:

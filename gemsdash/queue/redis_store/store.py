@@ -141,8 +141,21 @@ BOUNDS_CSV = bounds_csv(DURATION_BOUNDS_MS)
 #: The fields of a record that `submit` can leave out for a job whose message says them all
 #: (`_waits_as_message`); any other field (a schedule's, say) keeps the record.
 _FRESH_FIELDS = frozenset(
-    ("id", "type", "queue", "state", "priority", "payload", "attempts", "max_attempts", "created_at")
-) | frozenset(("next_attempt_at", "backoff", "timeline", "rq", "rmid"))
+    [
+        "id",
+        "type",
+        "queue",
+        "state",
+        "priority",
+        "payload",
+        "attempts",
+        "max_attempts",
+        "created_at",
+        "next_attempt_at",
+        "backoff",
+        "timeline",
+    ]
+)
 WAIT_BOUNDS_CSV = bounds_csv(WAIT_BOUNDS_MS)
 
 
@@ -183,10 +196,8 @@ def _waits_as_message(sub: Submission) -> bool:
     record = sub.record
     backoff = record.get("backoff")
     return (
-        record.get("state") == JobState.QUEUED.value
-        and not sub.delay_ms
+        record.get("state") == JobState.QUEUED.value  # (a delayed job's is `delayed`)
         and record.keys() <= _FRESH_FIELDS
-        and record.get("next_attempt_at") is None
         and isinstance(backoff, dict)
         and int(backoff.get("delay", 0)) >= 1
         and backoff.get("type") in ("exponential", "fixed")
