@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks import roundtrips
 
@@ -76,6 +77,22 @@ SCENARIOS = [
 
 def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _in_process(side: str, tree: Path | None, work: str, jobs: int, threads: int) -> dict[str, Any]:
+    """One memory-mode measurement, in a process of its own (benchmarks.inprocess)."""
+    cwd, paths = harness.tree_env(tree)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.inprocess", side, work, str(jobs), str(threads)],
+        cwd=cwd,
+        env={**os.environ, **paths},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    row: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    row["label"] = side if tree is None else f"{side}@{tree.name}"
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,21 +191,14 @@ def main(argv: list[str] | None = None) -> int:
             for c in res.longest:
                 _log(f"longest call, {c.action}: {c.longest_ms:.2f} ms")
     if "memory-mode" in chosen:
-        for work, jobs in (("noop", n.memory_mode_noop), ("sleep10ms", n.memory_mode_sleep)):
-            for side, tree in variants:
-                cwd, paths = harness.tree_env(tree)
-                out = subprocess.run(
-                    [sys.executable, "-m", "benchmarks.inprocess", side, work, str(jobs), str(t)],
-                    cwd=cwd,
-                    env={**os.environ, **paths},
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                row = json.loads(out.stdout.strip().splitlines()[-1])
-                row["label"] = side if tree is None else f"{side}@{tree.name}"
-                _log(f"memory mode {work} {row['label']}: {row['rate']:,.0f} jobs/s")
-                res.inprocess.append(row)
+        # As many alternated rounds as the other comparisons: one process's rate here swings by a
+        # fifth from run to run on this machine, and a single pair once decided the row's verdict.
+        for rnd in range(rounds):
+            for work, jobs in (("noop", n.memory_mode_noop), ("sleep10ms", n.memory_mode_sleep)):
+                for side, tree in variants if rnd % 2 == 0 else variants[::-1]:
+                    row = _in_process(side, tree, work, jobs, t)
+                    _log(f"memory mode {work} {row['label']}: {row['rate']:,.0f} jobs/s")
+                    res.inprocess.append(row)
     res.load_after = os.getloadavg()
     text = report.render(res)
     print()

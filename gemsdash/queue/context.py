@@ -63,6 +63,15 @@ def leave() -> Any:
     return result
 
 
+def active_id() -> str | None:
+    """The running job's id, without building its JobContext."""
+    fields = _slot.fields
+    if fields is not None:
+        return fields[0]
+    job = _slot.job
+    return None if job is None else job.job_id
+
+
 def active() -> JobContext | None:
     job = _slot.job
     if job is None:

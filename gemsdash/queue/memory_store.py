@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from dramatiq import Broker, Message
+from dramatiq import Message
 
 from gemsdash.queue.jobs import (
     FINISHED_STATES,
@@ -51,6 +51,7 @@ from gemsdash.queue.store import (
     recovery_bound_ms,
     refused,
 )
+from gemsdash.queue.stub_broker import EmbeddedStubBroker
 from gemsdash.queue.unfair_lock import UnfairRLock
 
 if TYPE_CHECKING:
@@ -80,7 +81,13 @@ def _frozen(timeline: Sequence[Sequence[Any]]) -> tuple[tuple[Any, ...], ...]:
 
 class MemoryJobStore(MemorySchedules):
     def __init__(
-        self, broker: Broker, *, finished_ttl: int, dead_ttl: int, worker_timeout_ms: int, limits: Limits = LIMITS
+        self,
+        broker: EmbeddedStubBroker,
+        *,
+        finished_ttl: int,
+        dead_ttl: int,
+        worker_timeout_ms: int,
+        limits: Limits = LIMITS,
     ) -> None:
         self.broker = broker
         self.limits = limits
@@ -214,6 +221,8 @@ class MemoryJobStore(MemorySchedules):
                 record["_entered"] = record["created_at"]
                 self._jobs[record["id"]] = record
                 self._totals[(record["queue"], "enqueued", record["priority"])] += 1
+                if sub.model is not None:
+                    self.broker.vouched.add(record["id"], sub.model)
         # Outside the lock: the stub broker's enqueue runs middleware that may call back in.
         for sub in submissions:
             self.broker.enqueue(sub.message, delay=sub.delay_ms or None)
@@ -227,6 +236,7 @@ class MemoryJobStore(MemorySchedules):
             if job is not None:
                 old = job["state"]
                 if old in (JobState.CANCELLED, JobState.SUCCEEDED, JobState.DEAD):
+                    self.broker.vouched.discard(job["id"])
                     return Transition(Verdict.SKIP, old)
                 if job.get("run_now") and message.options.get("redis_message_id") != job["run_now"]:
                     return Transition(Verdict.SKIP, "superseded")  # run_now replaced this waiting copy

@@ -80,13 +80,15 @@ def new_record(spec: JobSpec, payload_json: str, options: JobOptions, job_id: st
     }
 
 
-def submission(spec: JobSpec, data: dict[str, Any], encoded: str, options: JobOptions) -> Submission:
-    """`data` is the validated payload as JSON-ready values, `encoded` the same as JSON text."""
+def submission(spec: JobSpec, data: dict[str, Any], encoded: str, options: JobOptions, model: Any = None) -> Submission:
+    """`data` is the validated payload as JSON-ready values, `encoded` the same as JSON text, `model`
+    the model they were dumped from."""
     job_id = str(uuid.uuid4())
     return Submission(
         record=new_record(spec, encoded, options, job_id),
         message=job_message(spec, data, options, job_id),
         delay_ms=options.delay,
+        model=model,
     )
 
 

@@ -36,12 +36,13 @@ def prepare(request: JobRequest, limit: int) -> Submission:
     options = spec.options(
         priority=request.priority, delay=request.delay, attempts=request.attempts, backoff=request.backoff
     )
-    data = spec.validate_payload(request.payload).model_dump(mode="json")
+    model = spec.validate_payload(request.payload)
+    data = model.model_dump(mode="json")
     encoded = json.dumps(data, separators=(",", ":"))
     size = len(encoded.encode())
     if size > limit:
         raise InvalidPayload(spec.job_type.value, [("payload", f"is {size} bytes; the limit is {limit} bytes")])
-    return submission(spec, data, encoded, options)
+    return submission(spec, data, encoded, options, model)
 
 
 def add_jobs(requests: Iterable[JobRequest]) -> list[str]:

@@ -153,6 +153,8 @@ class Submission:
     record: StoredJob
     message: Message[Any]
     delay_ms: int
+    #: The payload's validated model (memory mode hands it to the handler: vouched.py).
+    model: Any = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,10 @@ The StubBroker is a test tool: it keeps every dead-lettered message in `dead_let
 forever (so that `join` can re-raise its error). In a long-running process that is a leak, and a
 redundant one: the memory store keeps each dead job, payload and error included, until its TTL, and
 a retry builds the message again from the record.
+
+A message sent in this process with an option gemsdash never writes is refused at `enqueue`, with
+an error the sender sees: on Redis a worker refuses it at fetch (admission.py), and no worker runs
+the Dramatiq middleware that would act on it (runtime.py).
 """
 
 from __future__ import annotations
@@ -16,9 +20,13 @@ from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.errors import QueueNotFound
 
+from gemsdash.queue.admission import ALLOWED_OPTIONS
+from gemsdash.queue.errors import InvalidPayload
 from gemsdash.queue.hooks import HandlersOnly
+from gemsdash.queue.messages import job_type_of_queue
 from gemsdash.queue.pausing import PausableStubConsumer, PausedQueues
 from gemsdash.queue.store import Delivery, NextCopy
+from gemsdash.queue.vouched import VouchedPayloads
 
 #: Dead letters kept per queue by the broker itself (the job records keep all of them).
 DEAD_LETTERS_KEPT = 100
@@ -34,6 +42,20 @@ class EmbeddedStubBroker(HandlersOnly, StubBroker):
         self.paused_queues: PausedQueues | None = None
         #: Set by `Runtime.start_worker`: the only worker memory mode runs (see WorkerGuard).
         self.embedded_worker = False
+        #: The producer's payload models of the jobs waiting here, for their handlers (vouched.py).
+        self.vouched = VouchedPayloads()
+
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        unknown = message.options.keys() - ALLOWED_OPTIONS
+        if unknown:
+            raise InvalidPayload(
+                str(job_type_of_queue(message.queue_name) or message.actor_name),
+                [
+                    (f"options.{name!r}", "not an option gemsdash runs: send jobs with the producer")
+                    for name in sorted(unknown)
+                ],
+            )
+        return super().enqueue(message, delay=delay)
 
     # The stub broker acks and nacks its own messages and sends its retries itself (store.Settling).
     def delivery(self, message: Message[Any]) -> Delivery | None:

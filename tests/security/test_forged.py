@@ -20,7 +20,7 @@ from gemsdash.queue.jobs import MAX_ATTEMPTS, MAX_DELAY_MS, now_ms
 from tests.core.workload import email, scripted
 from tests.faults.test_malformed import push
 from tests.security.helpers import run_cli
-from tests.support import raw, text, wait_for
+from tests.support import raw, text, wait_for, wait_for_job
 
 EMAIL_QUEUE = "email-notification"
 PAYMENT = {
@@ -218,3 +218,22 @@ def test_a_backoff_jitter_option_is_admitted_only_as_a_fraction(
         message["options"]["jitter"] = forged
         refusal = inspect_fetched(json.dumps(message).encode(), EMAIL_QUEUE, now_ms())
         assert refusal is not None and "option 'jitter' is not a number in 0..1" in refusal.reason, forged
+
+
+@pytest.mark.parametrize("option", ["pipe_target", "on_success", "on_failure", "max_age", "time_limit", "notify_shutdown"])
+def test_memory_mode_refuses_an_option_gemsdash_never_writes_when_it_is_sent(
+    memory_runtime: Runtime, option: str
+) -> None:
+    """No worker of either mode runs Dramatiq's middleware for these options (runtime.py): on Redis
+    the worker refuses such a message at fetch, and in memory mode the sender is told at once."""
+    from gemsdash.queue.errors import InvalidPayload
+    from gemsdash.queue.handlers import actor_of
+
+    actor = actor_of(JobType.EMAIL_NOTIFICATION)
+    with scripted() as work:
+        with pytest.raises(InvalidPayload, match=f"options.'{option}': not an option gemsdash runs"):
+            actor.send_with_options(args=(email("forged"),), **{option: "payment_processing"})
+        sent = actor.send(email("plain"))
+        wait_for_job(sent.message_id, lambda r: r.state is JobState.SUCCEEDED)
+    assert len(work.started) == 1
+    assert queue_stats().queues[EMAIL_QUEUE].counts[JobState.QUEUED] == 0

@@ -104,7 +104,7 @@ class JobTracking(Middleware):
         job_result = context.leave()
         duration = self._finish_timing(message.message_id)
         if exception is None:
-            detail = _RESULT_JSON.encode(job_result)
+            detail = "null" if job_result is None else _RESULT_JSON.encode(job_result)
             # On Redis the record and Dramatiq's ack of this message are written behind, together in
             # one `succeed` call: no window in which a finished job could be delivered again.
             # Without write-behind (memory mode) there is no ack to look up.
