@@ -320,6 +320,45 @@ def test_clear_cancels_waiting_jobs_and_removes_dead_ones(store: JobStore) -> No
     assert store.clear(QUEUE, False, "alice").removed == {"queued": 0, "delayed": 0, "retrying": 0}
 
 
+def test_a_priority_filter_goes_by_the_priority_not_by_the_words_of_a_payload(store: JobStore) -> None:
+    """More jobs than one scan step reads, waiting and finished: jobs whose payloads say `high` but
+    that are not, and high jobs whose payloads never say it (a Redis scan leaves records that do not
+    hold the priority's name undecoded)."""
+    said: list[str] = []
+    meant: list[str] = []
+    for i in range(70):
+        said.append(_submit(store, f"high-{i}", priority="normal").record["id"])
+        if i % 10 == 0:
+            meant.append(_submit(store, f"plain-{i}", priority="high").record["id"])
+    finished = _started(store, "another plain one", priority="high").record["id"]
+    store.finish(finished, JobState.SUCCEEDED, "null", duration_ms=1)
+    meant.append(finished)
+    found = store.page(QUEUE, None, 0, 100, priority="high")
+    assert sorted(j.id for j in found.jobs) == sorted(meant) and found.total == len(meant)
+    assert [j.id for j in store.page(QUEUE, None, 0, 100, priority="high", search=meant[2][:8]).jobs] == [meant[2]]
+    assert store.page(QUEUE, None, 0, 100, priority="low").jobs == []
+    assert len(store.page(QUEUE, None, 0, 100, priority="normal").jobs) == len(said)
+
+
+@pytest.mark.parametrize(
+    "needle", ["MAILBOX/Inbox", "Ünïcode", '"quoted"', "back\\slash", "tab\there", "plain words", "no. 42"]
+)
+def test_a_search_finds_text_that_a_record_holds_escaped(store: JobStore, needle: str) -> None:
+    """A Redis scan skips the records whose text lacks a plain needle; needles that JSON escapes
+    (a slash, a quote, a backslash, a control character, non-ASCII) are looked for in the decoded
+    fields, in an error's message and in a payload's user_id, and found."""
+    text = 'delivery to MAILBOX/Inbox failed: Ünïcode "quoted" back\\slash tab\there plain words no. 42'
+    dead = _started(store, "boom").record["id"]
+    store.finish(dead, JobState.DEAD, json.dumps({"type": "E", "message": text, "traceback": None}), duration_ms=1)
+    sub = prepare(JobRequest(JobType.EMAIL_NOTIFICATION, {**email("u"), "user_id": text}), 1 << 20)
+    store.submit([sub])
+    for i in range(60):
+        _submit(store, f"other-{i}")
+    found = store.page(QUEUE, None, 0, 100, search=needle)
+    assert sorted(j.id for j in found.jobs) == sorted([dead, sub.record["id"]])
+    assert [j.id for j in store.page(QUEUE, JobState.QUEUED, 0, 100, search=needle).jobs] == [sub.record["id"]]
+
+
 def test_abort_is_asked_of_a_running_job_and_recorded(store: JobStore) -> None:
     queued = _submit(store, "q").record["id"]
     assert store.request_abort(queued, "alice", "{}") == Transition(Verdict.REFUSED, "queued")

@@ -220,7 +220,9 @@ def test_a_backoff_jitter_option_is_admitted_only_as_a_fraction(
         assert refusal is not None and "option 'jitter' is not a number in 0..1" in refusal.reason, forged
 
 
-@pytest.mark.parametrize("option", ["pipe_target", "on_success", "on_failure", "max_age", "time_limit", "notify_shutdown"])
+@pytest.mark.parametrize(
+    "option", ["pipe_target", "on_success", "on_failure", "max_age", "time_limit", "notify_shutdown"]
+)
 def test_memory_mode_refuses_an_option_gemsdash_never_writes_when_it_is_sent(
     memory_runtime: Runtime, option: str
 ) -> None:
@@ -232,7 +234,8 @@ def test_memory_mode_refuses_an_option_gemsdash_never_writes_when_it_is_sent(
     actor = actor_of(JobType.EMAIL_NOTIFICATION)
     with scripted() as work:
         with pytest.raises(InvalidPayload, match=f"options.'{option}': not an option gemsdash runs"):
-            actor.send_with_options(args=(email("forged"),), **{option: "payment_processing"})
+            options: dict[str, Any] = {option: "payment_processing"}
+            actor.send_with_options(args=(email("forged"),), **options)
         sent = actor.send(email("plain"))
         wait_for_job(sent.message_id, lambda r: r.state is JobState.SUCCEEDED)
     assert len(work.started) == 1
