@@ -44,8 +44,7 @@ def _actor(definition: JobTypeDefinition, broker: dramatiq.Broker) -> dramatiq.A
     def run(*args: Any, **kwargs: Any) -> None:
         if kwargs or len(args) != 1 or not isinstance(args[0], dict):
             raise PermanentJobError("wrong arguments: expected one payload object")
-        job_id = context.active_id() if vouched is not None else None
-        payload = vouched.take(job_id, args[0]) if vouched is not None and job_id is not None else None
+        payload = vouched.take(context.active_id(), args[0]) if vouched is not None else None
         try:
             if payload is None:
                 payload = definition.validate_payload(args[0])

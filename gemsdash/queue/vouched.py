@@ -40,9 +40,9 @@ class VouchedPayloads:
                 break
         models[job_id] = model
 
-    def take(self, job_id: str, data: Any) -> Payload | None:
+    def take(self, job_id: str | None, data: Any) -> Payload | None:
         """The model vouched for `job_id` if `data`, the payload its message holds, is what it says."""
-        model = self._models.pop(job_id, None)
+        model = self._models.pop(job_id, None) if job_id is not None else None
         if model is not None and model.__dict__ == data:
             return model
         return None

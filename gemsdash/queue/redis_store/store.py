@@ -104,8 +104,11 @@ _HOT_LUA = _lua("hot.lua")
 _SNAPSHOT_SCRIPT = with_lua_keys(files("gemsdash.queue.redis_store").joinpath("snapshot.lua").read_text())
 #: Jobs a `clear` step cancels per state (each a record decoded and re-encoded): at 100 the longest
 #: step was 6.2 ms at 200k records; at 50, 1.1 ms mean, 1.6-3.2 ms longest (benchmarks longest-call),
-#: but 3.9 ms mean and 7.7 ms longest on a machine half as fast (2026-12-02): 25.
-_CLEAR_BATCH = 25
+#: but 3.9 ms mean and 7.7 ms longest on a machine half as fast (2026-12-02): 25. A job that waits
+#: as its message costs a step more (its record is built from the message, then written): at 25,
+#: 1.9-2.1 ms mean and 3.9-9.1 ms longest for 10,000 such jobs on a slow day (2026-12-03), and
+#: 7.62 ms in that day's full run: 10.
+_CLEAR_BATCH = 10
 #: Jobs per `submit` script call: a larger batch is several calls, each short enough that other
 #: clients are not stalled (at 200k records: 100 a call, 2.6 ms mean, 9.6 ms longest; 50 a call,
 #: 1.1-1.2 ms mean, 1.7 ms longest in one run and one 9.1 ms outlier in another; 2026-12-03, six
