@@ -468,6 +468,18 @@ def redis_cost(res: Results) -> list[str]:
         "idle from redis-server's own rusage) move with the machine's other load.",
         "",
     ]
+    if res.ceiling:
+        # The ceiling is an absolute figure, so the spread of its rounds says how near the goal it is.
+        by_side = {
+            label: ", ".join(f"{r.redis_cpu_us_per_job:.0f}" for r in res.ceiling if r.label == label)
+            for label in dict.fromkeys(r.label for r in res.ceiling)
+        }
+        out += [
+            "Ceiling, Redis CPU per job in each round (µs; plain Dramatiq's no-op, gemsdash's emotion job): "
+            + "; ".join(f"{label} {rounds}" for label, rounds in by_side.items())
+            + ".",
+            "",
+        ]
     if res.idle:
         first = res.idle[0]
         out += [
