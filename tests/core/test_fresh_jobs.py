@@ -155,7 +155,7 @@ def test_cancel_and_clear_write_the_record_they_change(redis_runtime: Runtime, r
     assert record is not None and record.state is JobState.CANCELLED
     assert [e.state for e in record.timeline] == [JobState.QUEUED, JobState.CANCELLED]
     assert record.payload["context"] == {"name": "c-0"}
-    result = clear(QUEUE)  # in steps of 25 records, so most were deep in their lists when first seen
+    result = clear(QUEUE)  # in steps of 10 records, so most were deep in their lists when first seen
     assert result.removed[JobState.QUEUED.value] == 79
     assert _fresh_ids(redis_client, redis_runtime) == set()
     for job_id in ids:
@@ -163,6 +163,22 @@ def test_cancel_and_clear_write_the_record_they_change(redis_runtime: Runtime, r
     stats = queue_stats().queues[QUEUE]
     assert stats.counts[JobState.QUEUED] == 0 and stats.counts[JobState.CANCELLED] == 80
     assert redis_client.hlen(f"{redis_runtime.settings.namespace}:{QUEUE}.msgs") == 0
+
+
+def test_a_clear_takes_every_job_waiting_when_it_began_however_many_steps_that_is(
+    redis_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clear is steps of a few jobs; it takes as many as the jobs waiting at its start need. A
+    fixed number of steps once stopped a clear of more than 100,000 jobs short, and said nothing."""
+    monkeypatch.setattr("gemsdash.queue.redis_store.store._CLEAR_EXTRA_STEPS", 0)
+    levels = list(Priority)
+    add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"n-{i}"), priority=levels[i % 4]) for i in range(95)])
+    add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email(f"d-{i}"), delay=60_000) for i in range(23)])
+    result = clear(QUEUE)
+    assert result.removed == {"queued": 95, "delayed": 23, "retrying": 0}
+    stats = queue_stats().queues[QUEUE]
+    assert stats.counts[JobState.QUEUED] == 0 and stats.counts[JobState.DELAYED] == 0
+    assert stats.counts[JobState.CANCELLED] == 118
 
 
 def test_a_worker_runs_jobs_without_records_to_the_end(redis_runtime: Runtime, redis_client: redis.Redis) -> None:

@@ -124,7 +124,9 @@ _WORKERS_LISTED = 1000
 #: took 3.4-3.7 ms on average and up to 7.8 ms in a full run on a slow day (2026-12-03, when
 #: plain Dramatiq's no-op job cost Redis 52 µs of CPU against 31 µs the day before).
 SCAN_STEP = 50
-_CLEAR_MAX_STEPS = 10_000
+#: Steps a `clear` takes past those the jobs waiting when it began need: room for jobs that arrive
+#: meanwhile, and an end while producers keep adding.
+_CLEAR_EXTRA_STEPS = 10_000
 #: A rejected message is found among a worker's acks by its size and this many first and last bytes.
 _MATCH_BYTES = 4096
 #: How long (s) a process trusts what it last learnt of older workers (the heartbeat's reply, or two
@@ -953,7 +955,12 @@ class RedisJobStore(RedisSchedules):
         lists_csv = ",".join(lists + [dq_name(n) for n in lists])
         waiting = [s for s in STATES if s in WAITING_STATES]
         removed = dict.fromkeys([s.value for s in waiting] + [JobState.DEAD.value], 0)
-        for _ in range(_CLEAR_MAX_STEPS):
+        # A step takes up to _CLEAR_BATCH jobs of each list and state, so what waits now is cleared
+        # in at most this many; a fixed cap stopped a clear of more than 100,000 jobs short, silently.
+        stats = self.snapshot().queues.get(queue)
+        counted = [*waiting, JobState.DEAD] if include_dead else waiting
+        now_waiting = sum(stats.counts.get(s, 0) for s in counted) if stats else 0
+        for _ in range(now_waiting // _CLEAR_BATCH + _CLEAR_EXTRA_STEPS):
             reply = self._settling_call(
                 "clear",
                 "clear",
