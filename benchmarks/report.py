@@ -470,13 +470,13 @@ def redis_cost(res: Results) -> list[str]:
     ]
     if res.ceiling:
         # The ceiling is an absolute figure, so the spread of its rounds says how near the goal it is.
-        by_side = {
+        by_label = {
             label: ", ".join(f"{r.redis_cpu_us_per_job:.0f}" for r in res.ceiling if r.label == label)
             for label in dict.fromkeys(r.label for r in res.ceiling)
         }
         out += [
             "Ceiling, Redis CPU per job in each round (µs; plain Dramatiq's no-op, gemsdash's emotion job): "
-            + "; ".join(f"{label} {rounds}" for label, rounds in by_side.items())
+            + "; ".join(f"{label} {rounds}" for label, rounds in by_label.items())
             + ".",
             "",
         ]
