@@ -59,6 +59,12 @@ class UnknownJobType(GemsdashError, ValueError):
         super().__init__(f"unknown job type {name!r}; expected one of: {', '.join(known)}")
 
 
+class InvalidSearch(GemsdashError, ValueError):
+    """A job search no store takes: longer than MAX_SEARCH_CHARS, or not text (a lone surrogate)."""
+
+    exit_code = 2
+
+
 class JobNotFound(GemsdashError):
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id

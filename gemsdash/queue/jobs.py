@@ -187,6 +187,9 @@ PRIORITIES_HIGH_FIRST = (Priority.CRITICAL, Priority.HIGH, Priority.NORMAL, Prio
 #: Payload fields a job search also matches (besides an id prefix and the error text): the ones
 #: operators look jobs up by, none of them masked.
 SEARCH_FIELDS = ("idempotency_key", "payment_id", "user_id", "to")
+#: The longest job search: well past the longest value of a SEARCH_FIELDS field (an email address,
+#: 254) and of a job id; a search step of this size costs Redis under a millisecond.
+MAX_SEARCH_CHARS = 1000
 
 MAX_DELAY_MS = 7 * 24 * 3600 * 1000 - 1  # Dramatiq refuses delays of 7 days or more
 MAX_ATTEMPTS = 25

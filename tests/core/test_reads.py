@@ -6,7 +6,16 @@ import json
 
 import pytest
 
-from gemsdash.queue import JobState, JobType, Runtime, add_jobs, dashboard_view, list_jobs, queue_stats
+from gemsdash.queue import (
+    InvalidSearch,
+    JobState,
+    JobType,
+    Runtime,
+    add_jobs,
+    dashboard_view,
+    list_jobs,
+    queue_stats,
+)
 from gemsdash.queue.producer import JobRequest
 from tests.core.workload import email
 from tests.support import round_trips
@@ -50,3 +59,24 @@ def test_the_average_duration_leaves_out_jobs_that_never_ran(request: pytest.Fix
     # Metrics: it is a `dead` attempt (never ran), not a `failed` one, and it is not timed.
     assert stats.attempts_total == {"succeeded": 1, "retried": 0, "failed": 0, "dead": 1, "aborted": 0}
     assert stats.duration_count == 1
+
+
+@pytest.mark.parametrize("mode", ["memory", "redis"])
+@pytest.mark.parametrize(
+    "search", ["x" * 1001, "x" * 30_000_000, "user\ud800"], ids=["1001-chars", "30-MB", "lone-surrogate"]
+)
+def test_a_search_no_store_can_take_is_refused_in_both_modes_before_it_reaches_one(
+    request: pytest.FixtureRequest, mode: str, search: str
+) -> None:
+    """A Redis scan step sends the search and lower-cases it: 30 MB held Redis for 1.2 s a step, and
+    a lone surrogate could not be sent at all (memory mode matched nothing)."""
+    request.getfixturevalue(f"{mode}_runtime")  # no worker: the job waits, and a search finds it
+    (job_id,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, {**email("long"), "user_id": "x" * 128})])
+    with round_trips() as trips, pytest.raises(InvalidSearch, match="search: "):
+        list_jobs("email-notification", None, search=search)
+    with pytest.raises(InvalidSearch, match="search: "):
+        dashboard_view("email-notification", None, search=search)
+    assert trips[0] == 0
+    # The longest search taken is well past any field a search looks in.
+    assert [j.id for j in list_jobs("email-notification", None, search="x" * 128).jobs] == [job_id]
+    assert list_jobs("email-notification", None, search="x" * 1000).jobs == []

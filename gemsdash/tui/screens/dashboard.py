@@ -15,7 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from gemsdash.queue import QUEUES, JobPage, JobState
-from gemsdash.queue.jobs import PRIORITIES_HIGH_FIRST
+from gemsdash.queue.jobs import MAX_SEARCH_CHARS, PRIORITIES_HIGH_FIRST
 from gemsdash.tui import format as fmt
 from gemsdash.tui.messages import OpenJob, RefreshWanted
 from gemsdash.tui.refresh import RefreshRequest, RefreshResult
@@ -101,6 +101,7 @@ class DashboardScreen(DataScreen[None]):
             yield Input(
                 placeholder="id prefix, error text, idempotency key, payment or user id, email; Enter keeps it",
                 id="search",
+                max_length=MAX_SEARCH_CHARS,
             )
         yield from self.compose_bottom()
 
