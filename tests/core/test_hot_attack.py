@@ -29,8 +29,8 @@ from gemsdash.queue import (
 from gemsdash.queue.jobs import now_ms
 from gemsdash.queue.store import Settlement, Success, Verdict, encode_record, parse_record
 from tests.core.redis_records import QUEUE, delivery, fetch, record_key, redis_store
-from tests.core.workload import email
-from tests.support import Cli
+from tests.core.workload import email, scripted
+from tests.support import Cli, state_of, wait_for
 
 #: Strings a payload or a result may hold that a string-editing script could trip on.
 HOSTILE = [
@@ -342,3 +342,32 @@ def test_an_unreadable_record_fails_finish_before_its_message_is_settled(
     assert redis_client.smembers(acks) == {rmid.encode()}
     assert redis_client.hexists(f"{redis_runtime.settings.namespace}:{QUEUE}.msgs", rmid)
     assert redis_client.zcard(f"{redis_runtime.settings.namespace}:{QUEUE}.XQ") == 0
+
+
+def test_a_success_after_a_delay_is_written_with_the_wait_from_its_queued_stamp(redis_runtime: Runtime) -> None:
+    """hot.lua's `succeed` reads the wait histogram's two stamps from the timeline: where it begins
+    for a first delivery (queued, running), from its end for a longer one (delayed, queued,
+    running). Each job is written once, with its own wait."""
+    fresh_id, delayed_id = add_jobs(
+        [
+            JobRequest(JobType.EMAIL_NOTIFICATION, email("first")),
+            JobRequest(JobType.EMAIL_NOTIFICATION, email("later"), delay=200),
+        ]
+    )
+    with scripted():
+        redis_runtime.start_worker(threads=2)
+        wait_for(lambda: all(state_of(j) is JobState.SUCCEEDED for j in (fresh_id, delayed_id)), what="both succeeded")
+        redis_runtime.stop_worker()
+    waits = []
+    for job_id, states in (
+        (fresh_id, [JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED]),
+        (delayed_id, [JobState.DELAYED, JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED]),
+    ):
+        record = get_job(job_id)
+        assert record is not None and record.attempts == 1 and record.error is None
+        assert [e.state for e in record.timeline] == states
+        queued, running = (e.at for e in record.timeline if e.state in (JobState.QUEUED, JobState.RUNNING))
+        waits.append(max(round((running - queued).total_seconds() * 1000), 0))
+    stats = queue_stats().queues[QUEUE]
+    assert stats.wait_count == 2 and stats.wait_sum_ms == sum(waits)
+    assert stats.finished_total["succeeded"] == 2 and stats.counts[JobState.RUNNING] == 0
