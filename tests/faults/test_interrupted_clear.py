@@ -14,6 +14,7 @@ from dramatiq.common import dq_name
 
 from gemsdash.queue import JobRequest, JobState, JobType, Runtime, add_jobs, current_runtime, get_job, run_now
 from gemsdash.queue.jobs import WAITING_STATES, Priority
+from gemsdash.queue.keys import Keys
 from gemsdash.queue.messages import physical_queues
 from gemsdash.queue.producer import prepare
 from gemsdash.queue.redis_store import store as redis_store_module
@@ -27,21 +28,24 @@ def _has_message(client: redis.Redis, ns: str, rq: str, rmid: str) -> bool:
     return bool(client.hexists(f"{ns}:{rq}.msgs", rmid)) and client.lpos(f"{ns}:{rq}", rmid) is not None
 
 
+def _message_of(client: redis.Redis, rt: Runtime, job_id: str) -> tuple[str | None, str]:
+    """The list (None: one of the queue's, unknown) and Redis id of a waiting job's message."""
+    raw = client.get(record_key(rt, job_id))
+    if raw is None:  # waiting as its message alone: its message id is its id
+        return None, job_id
+    head = json.loads(text(raw).split("\n", 1)[0])
+    return str(head["rq"]), str(head["rmid"])
+
+
 def _stranded(client: redis.Redis, rt: Runtime, job_ids: list[str]) -> list[str]:
     """Jobs that wait (queued, delayed, retrying) with no message of theirs left to run them."""
     ns = rt.settings.namespace
-    lists = physical_queues(QUEUE)
     stranded = []
     for job_id in job_ids:
         if state_of(job_id) not in WAITING_STATES:
             continue
-        raw = client.get(record_key(rt, job_id))
-        if raw is None:  # waiting as its message alone: its message id is its id
-            if not any(_has_message(client, ns, rq, job_id) for rq in lists):
-                stranded.append(job_id)
-            continue
-        head = json.loads(text(raw).split("\n", 1)[0])
-        if not _has_message(client, ns, head["rq"], head["rmid"]):
+        rq, rmid = _message_of(client, rt, job_id)
+        if not any(_has_message(client, ns, q, rmid) for q in ([rq] if rq else physical_queues(QUEUE))):
             stranded.append(job_id)
     return stranded
 
@@ -59,11 +63,12 @@ def _two_producers(requests: list[JobRequest]) -> list[str]:
     return [str(s.record["id"]) for s in first + second]
 
 
-def test_a_clear_cut_short_after_any_step_leaves_every_job_cancelled_or_able_to_run(
-    redis_runtime: Runtime, redis_client: redis.Redis
-) -> None:
+def _every_shape(rt: Runtime) -> list[str]:
+    """Jobs waiting in every way a queue holds them: retrying (the next attempt a copy on the
+    delay queue under a Redis id of its own), as their message alone at every priority, recorded
+    (a fixed backoff the message cannot tell), delayed, and delayed ones run now (a copy in the
+    queue under its own Redis id), several from two producers whose stamps and arrival disagree."""
     levels = list(Priority)
-    # Retrying jobs: their next attempt is a copy on the delay queue under a Redis id of its own.
     failing = add_jobs(
         [
             JobRequest(JobType.EMAIL_NOTIFICATION, email(f"fail-{i}"), backoff={"type": "fixed", "delay": 600_000})
@@ -71,14 +76,11 @@ def test_a_clear_cut_short_after_any_step_leaves_every_job_cancelled_or_able_to_
         ]
     )
     with scripted():
-        redis_runtime.start_worker(threads=4)
+        rt.start_worker(threads=4)
         wait_for(
             lambda: all(state_of(j) is JobState.RETRYING for j in failing), timeout=30, what="the failing jobs retrying"
         )
-        redis_runtime.stop_worker()
-    # Jobs that wait as their message alone (at every priority), recorded ones (a fixed backoff
-    # the message cannot tell), delayed ones, and delayed ones run now (a copy in the queue, the
-    # delayed message left behind, stale).
+        rt.stop_worker()
     fresh = add_jobs(
         [JobRequest(JobType.EMAIL_NOTIFICATION, email(f"q-{i}"), priority=levels[i % 4]) for i in range(31)]
     )
@@ -93,28 +95,58 @@ def test_a_clear_cut_short_after_any_step_leaves_every_job_cancelled_or_able_to_
     )
     for job_id in delayed[::5]:
         run_now(job_id)
-    every = failing + fresh + recorded + delayed
-    assert _stranded(redis_client, redis_runtime, every) == []
+    return failing + fresh + recorded + delayed
 
-    store = redis_store(redis_runtime)
-    lists = physical_queues(QUEUE)
+
+def _step(rt: Runtime, lists: list[str], waiting: str, batch: int) -> list[int]:
+    """One step of RedisJobStore.clear, over `lists` and the records in the `waiting` states."""
+    reply = redis_store(rt)._settling_call("clear", "clear", QUEUE, waiting, "0", ",".join(lists), batch, "test")
+    return [int(n) for n in reply]
+
+
+def _lists() -> list[str]:
+    return physical_queues(QUEUE) + [dq_name(n) for n in physical_queues(QUEUE)]
+
+
+def test_a_clear_cut_short_after_any_step_leaves_every_job_cancelled_or_able_to_run(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    every = _every_shape(redis_runtime)
+    assert _stranded(redis_client, redis_runtime, every) == []
     steps = 0
     while True:  # the steps RedisJobStore.clear takes, with a look after each where it could end
-        reply = store._settling_call(
-            "clear",
-            "clear",
-            QUEUE,
-            "queued,delayed,retrying",
-            "0",
-            ",".join(lists + [dq_name(n) for n in lists]),
-            redis_store_module._CLEAR_BATCH,
-            "test",
-        )
+        reply = _step(redis_runtime, _lists(), "queued,delayed,retrying", redis_store_module._CLEAR_BATCH)
         steps += 1
         assert _stranded(redis_client, redis_runtime, every) == [], f"after step {steps}"
-        if not int(reply[-1]):
+        if not reply[-1]:
             break
     assert steps > 5  # it did end part-way through, many times
     assert {state_of(j) for j in every} == {JobState.CANCELLED}
-    record = get_job(delayed[0])
+    record = get_job(every[-1])
     assert record is not None and record.timeline[-1].state is JobState.CANCELLED
+
+
+def test_a_step_cancels_the_job_of_every_message_it_drains_whatever_its_redis_id(
+    redis_runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    """List by list, with the state indexes out of the walk's reach (as for records deeper in them
+    than a step goes): a message under its job's id (a first delivery, a delayed job), under an id
+    of its own (a retry's, a run-now's copy) or with no record (a job waiting as its message alone)
+    takes its job with it in the step that drains it."""
+    every = _every_shape(redis_runtime)
+    keys = Keys(redis_runtime.settings.namespace)
+    waiting = ["queued", "delayed", "retrying"]
+    for state in waiting:  # hidden from the walk, back after
+        if redis_client.exists(keys.idx(QUEUE, state)):
+            redis_client.rename(keys.idx(QUEUE, state), keys.idx(QUEUE, state) + ":hidden")
+    ns = redis_runtime.settings.namespace
+    owner = {_message_of(redis_client, redis_runtime, j)[1]: j for j in every}
+    for rq in _lists():
+        owners = [owner[text(m)] for m in redis_client.lrange(f"{ns}:{rq}", 0, -1)]
+        _step(redis_runtime, [rq], ",".join(waiting), 1000)
+        assert redis_client.llen(f"{ns}:{rq}") == 0 and redis_client.hlen(f"{ns}:{rq}.msgs") == 0
+        assert _stranded(redis_client, redis_runtime, every) == [], f"after draining {rq}"
+        assert {state_of(j) for j in owners} <= {JobState.CANCELLED}, rq
+    copies = sum(1 for rmid, job_id in owner.items() if rmid != job_id)
+    assert copies == 12 + 9  # the retries' copies and the run-now ones, each under an id of its own
+    assert {state_of(j) for j in every} == {JobState.CANCELLED}
