@@ -7,12 +7,26 @@ messages in list order but cancelled records in index order, so it took differen
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 
+import pytest
 import redis
 from dramatiq.common import dq_name
 
-from gemsdash.queue import JobRequest, JobState, JobType, Runtime, add_jobs, current_runtime, get_job, run_now
+from gemsdash.queue import (
+    BackendUnavailable,
+    JobRequest,
+    JobState,
+    JobType,
+    Runtime,
+    add_jobs,
+    clear,
+    current_runtime,
+    get_job,
+    run_now,
+)
 from gemsdash.queue.jobs import WAITING_STATES, Priority
 from gemsdash.queue.keys import Keys
 from gemsdash.queue.messages import physical_queues
@@ -20,7 +34,7 @@ from gemsdash.queue.producer import prepare
 from gemsdash.queue.redis_store import store as redis_store_module
 from tests.core.redis_records import QUEUE, record_key, redis_store
 from tests.core.workload import email, scripted
-from tests.support import state_of, text, wait_for
+from tests.support import RedisServer, state_of, text, wait_for
 
 
 def _has_message(client: redis.Redis, ns: str, rq: str, rmid: str) -> bool:
@@ -150,3 +164,57 @@ def test_a_step_cancels_the_job_of_every_message_it_drains_whatever_its_redis_id
     copies = sum(1 for rmid, job_id in owner.items() if rmid != job_id)
     assert copies == 12 + 9  # the retries' copies and the run-now ones, each under an id of its own
     assert {state_of(j) for j in every} == {JobState.CANCELLED}
+
+
+@pytest.mark.slow
+def test_redis_killed_during_a_clear_strands_loses_and_duplicates_nothing(
+    own_redis: RedisServer, runtime: Runtime
+) -> None:
+    """Redis SIGKILLed (AOF, fsync always) at three points of a clear, restarted from its AOF each
+    time: every job is cancelled or waits with its message, none is lost, no message is listed
+    twice, and the clear run again finishes the queue."""
+    client = redis.Redis.from_url(own_redis.url)
+    levels = list(Priority)
+    every = _two_producers(
+        [JobRequest(JobType.EMAIL_NOTIFICATION, email(f"d-{i}"), delay=600_000) for i in range(2_400)]
+    )
+    every += _two_producers(
+        [
+            JobRequest(JobType.EMAIL_NOTIFICATION, email(f"r-{i}"), backoff={"type": "fixed", "delay": 7})
+            for i in range(600)
+        ]
+    )
+    every += add_jobs(
+        [JobRequest(JobType.EMAIL_NOTIFICATION, email(f"q-{i}"), priority=levels[i % 4]) for i in range(1_000)]
+    )
+    for job_id in every[:2_400:7]:
+        run_now(job_id)
+    cancelled = Keys(runtime.settings.namespace).idx(QUEUE, JobState.CANCELLED.value)
+    for share in (0.2, 0.5, 0.8):
+        failed: list[BaseException] = []
+
+        def clearing(failed: list[BaseException] = failed) -> None:
+            try:
+                clear(QUEUE)
+            except BackendUnavailable as exc:
+                failed.append(exc)
+
+        thread = threading.Thread(target=clearing)
+        thread.start()
+
+        def far_enough(n: float = share * len(every)) -> bool:
+            return int(client.zcard(cancelled)) >= n
+
+        wait_for(far_enough, timeout=60, what=f"{share:.0%} cleared")
+        own_redis.stop(signal.SIGKILL)
+        thread.join(30)
+        assert failed and not thread.is_alive(), "the clear reports the outage"
+        own_redis.start()
+        assert _stranded(client, runtime, every) == [], f"killed at {share:.0%}"
+        assert all(state_of(j) is not None for j in every), "a job was lost"
+        ns = runtime.settings.namespace
+        listed = [text(m) for rq in _lists() for m in client.lrange(f"{ns}:{rq}", 0, -1)]
+        assert len(listed) == len(set(listed)), "a message is listed twice"
+    clear(QUEUE)
+    assert {state_of(j) for j in every} == {JobState.CANCELLED}
+    assert all(client.llen(f"{runtime.settings.namespace}:{rq}") == 0 for rq in _lists())
