@@ -297,6 +297,7 @@ def _build_redis(settings: Settings, client: Client, redactor: Redactor, *, sync
         secrets=settings.secrets(),
         min_replicas=settings.min_replicas,
         replica_timeout_ms=settings.replica_timeout_ms,
+        largest_message=message_limit(settings.max_payload_bytes),
     )
     broker = GemsdashRedisBroker(
         middleware=[],

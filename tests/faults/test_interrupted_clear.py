@@ -23,15 +23,18 @@ from gemsdash.queue import (
     Runtime,
     add_jobs,
     clear,
+    configure,
     current_runtime,
     get_job,
     run_now,
 )
+from gemsdash.queue import runtime as runtime_module
 from gemsdash.queue.jobs import WAITING_STATES, Priority
 from gemsdash.queue.keys import Keys
 from gemsdash.queue.messages import physical_queues
 from gemsdash.queue.producer import prepare
 from gemsdash.queue.redis_store import store as redis_store_module
+from tests.conftest import test_settings
 from tests.core.redis_records import QUEUE, record_key, redis_store
 from tests.core.workload import email, scripted
 from tests.support import RedisServer, state_of, text, wait_for
@@ -114,7 +117,9 @@ def _every_shape(rt: Runtime) -> list[str]:
 
 def _step(rt: Runtime, lists: list[str], waiting: str, batch: int) -> list[int]:
     """One step of RedisJobStore.clear, over `lists` and the records in the `waiting` states."""
-    reply = redis_store(rt)._settling_call("clear", "clear", QUEUE, waiting, "0", ",".join(lists), batch, "test")
+    store = redis_store(rt)
+    lists_csv = ",".join(lists)
+    reply = store._settling_call("clear", "clear", QUEUE, waiting, "0", lists_csv, batch, "test", store.largest_message)
     return [int(n) for n in reply]
 
 
@@ -218,3 +223,28 @@ def test_redis_killed_during_a_clear_strands_loses_and_duplicates_nothing(
     clear(QUEUE)
     assert {state_of(j) for j in every} == {JobState.CANCELLED}
     assert all(client.llen(f"{runtime.settings.namespace}:{rq}") == 0 for rq in _lists())
+
+
+def test_a_step_cancels_the_job_of_a_message_as_large_as_the_deployment_allows(
+    redis_url: str, namespace: str, redis_client: redis.Redis
+) -> None:
+    """A deployment that raised GEMSDASH_MAX_PAYLOAD_BYTES writes messages over 1 MiB: a clear
+    reads them too (up to admission.message_limit), so a run-now copy of such a job, under an id of
+    its own, is cancelled in the step that drains it."""
+    runtime_module.reset()
+    rt = configure(
+        test_settings(redis_enabled=True, redis_url=redis_url, namespace=namespace, max_payload_bytes=3_000_000),
+        role="oneshot",
+    )
+    try:
+        (job_id,) = add_jobs([JobRequest(JobType.EMAIL_NOTIFICATION, email("x" * 1_500_000), delay=600_000)])
+        run_now(job_id)
+        rq, rmid = _message_of(redis_client, rt, job_id)
+        assert rq == QUEUE and rmid != job_id and redis_client.hstrlen(f"{namespace}:{rq}.msgs", rmid) > 1 << 20
+        keys = Keys(namespace)
+        redis_client.rename(keys.idx(QUEUE, "queued"), keys.idx(QUEUE, "queued") + ":hidden")
+        _step(rt, [QUEUE], "queued,delayed,retrying", 10)
+        assert redis_client.llen(f"{namespace}:{QUEUE}") == 0
+        assert state_of(job_id) is JobState.CANCELLED
+    finally:
+        runtime_module.reset()

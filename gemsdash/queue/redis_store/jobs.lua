@@ -1079,7 +1079,7 @@ elseif command == "delete" then
     audit(entry)
     return "ok"
 
--- clear(queue, waiting_states_csv, include_dead, physical_queues_csv, batch, who)
+-- clear(queue, waiting_states_csv, include_dead, physical_queues_csv, batch, who, largest_message)
 -- One bounded step of clearing a queue: drains up to `batch` messages from each of the queue's
 -- Redis lists and cancels up to `batch` waiting records per state. Running jobs are not touched.
 -- The job of every message a step drains is cancelled in that same step, so a clear cut short (a
@@ -1089,6 +1089,7 @@ elseif command == "delete" then
 -- Returns {removed_queued, removed_delayed, removed_retrying, removed_dead, more}.
 elseif command == "clear" then
     local queue, waiting, include_dead, lists, batch, who = A[1], A[2], A[3] == "1", A[4], tonumber(A[5]), A[6]
+    local largest = tonumber(A[7]) or COMPARE_MAX
     local waiting_states = set_of(waiting)
     local more = 0
     local cleared_in_lists = {}
@@ -1101,9 +1102,10 @@ elseif command == "clear" then
     -- The waiting job of `queue` whose current message is `rmid` on list `rq`, or nil (a stale
     -- copy, a job already cancelled, a message that is no job's). A first delivery's or a delayed
     -- job's Redis message id is its job id; a retry's or a run-now's copy has its own, and the job
-    -- id is Dramatiq's message_id, the message's last field. A message over COMPARE_MAX is not read
-    -- (copying it into Lua holds Redis, as for `reject`): its job, if any, is one the walk of the
-    -- state indexes below cancels, in this step or a later one.
+    -- id is Dramatiq's message_id, the message's last field. A message larger than any this
+    -- deployment's producers write (`largest`: admission.message_limit; written by hand or by a
+    -- tool) is not read, as `reject` reads none (copying 30 MB into Lua holds Redis ~300 ms): its
+    -- job, if it has one, is one the walk of the state indexes below cancels.
     -- (Only a recorded job can own such a message: one waiting with no record is found by `fresh`.)
     local function recorded(id)
         local raw = redis.call("get", job_key(id))
@@ -1114,7 +1116,7 @@ elseif command == "clear" then
         if not (job and job.rmid == rmid) then
             job = nil
             local size = redis.call("hstrlen", msgs_key(rq), rmid)
-            if size > 0 and size <= COMPARE_MAX then
+            if size > 0 and size <= largest then
                 local data = redis.call("hget", msgs_key(rq), rmid)
                 local id = string.match(data, ',"message_id":"([^"\\]+)","message_timestamp":%d+}$',
                     math.max(1, #data - 200))

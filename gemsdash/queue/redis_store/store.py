@@ -20,6 +20,7 @@ from redis.connection import AbstractConnection
 from redis.utils import HIREDIS_AVAILABLE
 
 from gemsdash.queue import clock
+from gemsdash.queue.admission import MAX_MESSAGE_BYTES
 from gemsdash.queue.connection import Client, describe, translate_errors
 from gemsdash.queue.errors import NotReplicated, PartlySubmitted
 from gemsdash.queue.jobs import (
@@ -226,8 +227,12 @@ class RedisJobStore(RedisSchedules):
         min_replicas: int = 0,
         replica_timeout_ms: int = 1000,
         limits: Limits = LIMITS,
+        largest_message: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.client = client
+        #: The largest message this deployment's producers write (admission.message_limit): a clear
+        #: reads every message it drains up to this size, to cancel its job in the same step.
+        self.largest_message = largest_message
         self.limits = limits
         #: jobs.lua with the state machine's constants (limits.py) generated in front of it.
         self._script_text = lua_header(limits) + _JOBS_LUA
@@ -970,6 +975,7 @@ class RedisJobStore(RedisSchedules):
                 lists_csv,
                 _CLEAR_BATCH,
                 who,
+                self.largest_message,
             )
             counts = [int(v) for v in reply]
             for state, n in zip(waiting, counts[: len(waiting)], strict=True):
