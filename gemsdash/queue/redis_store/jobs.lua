@@ -122,6 +122,14 @@ local function fresh_text(id, queue)
     return nil
 end
 
+-- The job a Dramatiq message is for: its message_id (a job's id; a copy's Redis message id is its
+-- own), the field before the timestamp that ends Dramatiq's encoding. Matched in the last 200
+-- bytes, not decoded: a message may be megabytes, and no payload can fake the end of it. nil for a
+-- message not in that encoding.
+local function message_job_id(data)
+    return string.match(data, ',"message_id":"([^"\\]+)","message_timestamp":%d+}$', math.max(1, #data - 200))
+end
+
 -- Jobs `load` built from their message: id -> queue, until `save` writes their record (and takes
 -- them out of `fresh`).
 local fresh_in = {}
@@ -1102,7 +1110,7 @@ elseif command == "clear" then
     -- The waiting job of `queue` whose current message is `rmid` on list `rq`, or nil (a stale
     -- copy, a job already cancelled, a message that is no job's). A first delivery's or a delayed
     -- job's Redis message id is its job id; a retry's or a run-now's copy has its own, and the job
-    -- id is Dramatiq's message_id, the message's last field. A message larger than any this
+    -- id is the message's (`message_job_id`). A message larger than any this
     -- deployment's producers write (`largest`: admission.message_limit; written by hand or by a
     -- tool) is not read, as `reject` reads none (copying 30 MB into Lua holds Redis ~300 ms): its
     -- job, if it has one, is one the walk of the state indexes below cancels.
@@ -1117,9 +1125,7 @@ elseif command == "clear" then
             job = nil
             local size = redis.call("hstrlen", msgs_key(rq), rmid)
             if size > 0 and size <= largest then
-                local data = redis.call("hget", msgs_key(rq), rmid)
-                local id = string.match(data, ',"message_id":"([^"\\]+)","message_timestamp":%d+}$',
-                    math.max(1, #data - 200))
+                local id = message_job_id(redis.call("hget", msgs_key(rq), rmid))
                 if id and id ~= rmid then job = recorded(id) end
             end
         end
@@ -1307,9 +1313,9 @@ elseif command == "recover" then
                 if data then
                     redis.call("rpush", queue_key(rq), rmid)
                     requeued = requeued + 1
-                    local ok, message = pcall(cjson.decode, data)
-                    if ok and type(message) == "table" and message.message_id then
-                        local job = load(message.message_id)
+                    local id = message_job_id(data)
+                    if id then
+                        local job = load(id)
                         if job and job.state == "running" and job.rmid == rmid then
                             observe_wait(job, wait_bounds)
                             job.state = "queued"
