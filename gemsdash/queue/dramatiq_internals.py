@@ -17,7 +17,7 @@ from typing import Any
 from dramatiq import Message, Worker
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.brokers.stub import _StubConsumer
+from dramatiq.brokers.stub import _StubConsumer, _StubMessageProxy
 from dramatiq.middleware import Retries
 from dramatiq.middleware.retries import DEFAULT_MAX_BACKOFF
 
@@ -105,8 +105,12 @@ BROKER_OVERRIDES = ("_dispatch", "do_ack", "do_nack", "do_enqueue", "do_fetch", 
 #: `outstanding_message_count`, and `ack` and `nack` as called by the worker thread that ran the
 #: message, by redis_broker.py's wait for room).
 RedisConsumerBase = _RedisConsumer
-#: Dramatiq's stub consumer (memory mode), built with (queue, dead letters, prefetch, timeout).
+#: Dramatiq's stub consumer (memory mode), built with (queue, dead letters, prefetch, timeout); its
+#: `queue`, `prefetch_semaphore` (a slot taken per message fetched, given back by `ack`/`nack`) and
+#: `timeout` (ms) are used by pausing.py's `__next__`, which takes the queued Message itself.
 StubConsumerBase = _StubConsumer
+#: The proxy Dramatiq's stub consumer hands the worker (it keeps a failed message's exception).
+StubMessageProxy = _StubMessageProxy
 
 
 #: Dramatiq's Retries, whose `after_process_message(broker, message, *, result, exception)`
@@ -150,6 +154,7 @@ __all__ = [
     "RedisConsumerBase",
     "RetriesBase",
     "StubConsumerBase",
+    "StubMessageProxy",
     "dispatch_on_redis_clock",
     "dispatch_source",
     "dramatiq_key",

@@ -18,9 +18,11 @@ from typing import Any
 from dramatiq import Message
 from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import current_millis, dq_name
 from dramatiq.errors import QueueNotFound
 
 from gemsdash.queue.admission import ALLOWED_OPTIONS
+from gemsdash.queue.dramatiq_internals import ETA
 from gemsdash.queue.errors import InvalidPayload
 from gemsdash.queue.hooks import HandlersOnly
 from gemsdash.queue.messages import job_type_of_queue
@@ -55,7 +57,20 @@ class EmbeddedStubBroker(HandlersOnly, StubBroker):
                     for name in sorted(unknown)
                 ],
             )
-        return super().enqueue(message, delay=delay)
+        # StubBroker.enqueue, queueing a copy of the Message instead of its JSON: the message never
+        # leaves the process, and its consumer (pausing.py) takes it as it is. It is still encoded,
+        # so that what could not go through Redis fails here too, at the sender.
+        queue_name = message.queue_name
+        if delay is not None:
+            queue_name = dq_name(queue_name)
+            message = message.copy(queue_name=queue_name, options={ETA: current_millis() + delay})
+        if queue_name not in self.queues:
+            raise QueueNotFound(queue_name)  # type: ignore[no-untyped-call]
+        self.emit_before("enqueue", message, delay)
+        message.encode()
+        self.queues[queue_name].put(message.copy())
+        self.emit_after("enqueue", message, delay)
+        return message
 
     # The stub broker acks and nacks its own messages and sends its retries itself (store.Settling).
     def delivery(self, message: Message[Any]) -> Delivery | None:
@@ -74,8 +89,6 @@ class EmbeddedStubBroker(HandlersOnly, StubBroker):
         return []
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 100) -> Consumer:
-        if self.paused_queues is None:
-            return super().consume(queue_name, prefetch, timeout)
         try:
             queue = self.queues[queue_name]
         except KeyError:

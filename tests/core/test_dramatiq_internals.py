@@ -160,6 +160,20 @@ def test_the_consumer_classes_gemsdash_subclasses() -> None:
     assert parameters(stub_consumer.__init__) == ["self", "queue", "dead_letters", "prefetch", "timeout"], changed(
         "_StubConsumer.__init__"
     )
+    # pausing.py's __next__ is this one taking the queued Message as it is: the same slot and queue.
+    fetch = inspect.getsource(stub_consumer.__next__)
+    for part in (
+        "self.prefetch_semaphore.acquire(timeout=self.timeout / 1000)",
+        "self.queue.get(",
+        "_StubMessageProxy(",
+    ):
+        assert part in fetch, changed(f"_StubConsumer.__next__ ({part})")
+    assert "self.prefetch_semaphore.release()" in inspect.getsource(stub_consumer.ack), changed("_StubConsumer.ack")
+    assert issubclass(internals.StubMessageProxy, MessageProxy), changed("_StubMessageProxy")
+    # stub_broker.py's enqueue is StubBroker's, queueing the Message instead of its JSON.
+    enqueue = inspect.getsource(StubBroker.enqueue)
+    for part in ("dq_name(queue_name)", '"eta": message_eta', 'emit_before("enqueue"', ".put(message.encode())"):
+        assert part in enqueue, changed(f"StubBroker.enqueue ({part})")
 
 
 def test_a_message_proxy_holds_its_message_and_exception() -> None:
